@@ -1,0 +1,1 @@
+"""mailbot: intake bot for the f-desk mailbox."""

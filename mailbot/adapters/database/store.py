@@ -1,0 +1,270 @@
+"""Queries and writes the intake service needs, over one SQLAlchemy session.
+
+Every method works inside the caller's transaction; the service decides when
+to commit, so one inbound message is one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from mailbot.adapters.database.tables import (
+    Case,
+    Cursor,
+    Failure,
+    Inbound,
+    Outbox,
+    RawMessage,
+    UnisRow,
+    UnisSnapshot,
+)
+from mailbot.domain.model import Defect
+from mailbot.domain.unis import OrderLine, UnisCustomer
+
+__all__ = ["DbUnisLookup", "SessionCursorStore", "Store", "defects_to_json", "defects_from_json"]
+
+_IN_CHUNK = 500  # stay below every backend's bound-parameter limit
+
+
+def defects_to_json(defects: Iterable[Defect]) -> list[dict[str, Any]]:
+    return [{"code": d.code, "detail": dict(d.detail)} for d in defects]
+
+
+def defects_from_json(rows: Iterable[dict[str, Any]]) -> tuple[Defect, ...]:
+    return tuple(Defect(str(r["code"]), {str(k): str(v) for k, v in dict(r.get("detail") or {}).items()}) for r in rows)
+
+
+def compress(raw: bytes) -> bytes:
+    return zlib.compress(raw, 6)
+
+
+def decompress(data: bytes) -> bytes:
+    return zlib.decompress(data)
+
+
+class Store:
+    """The ledger, cases, outbox and failures."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- ledger -----------------------------------------------------------
+    def known_keys(self, source: str, keys: Sequence[str]) -> set[str]:
+        """Which keys the ledger holds; ``msgid:<id>`` keys are looked up by identity."""
+        plain = [k for k in keys if not k.startswith("msgid:")]
+        by_id = {k[len("msgid:") :]: k for k in keys if k.startswith("msgid:")}
+        found: set[str] = set()
+        for start in range(0, len(plain), _IN_CHUNK):
+            chunk = plain[start : start + _IN_CHUNK]
+            found.update(
+                self.session.scalars(
+                    select(Inbound.source_key).where(Inbound.source == source, Inbound.source_key.in_(chunk))
+                )
+            )
+        ids = list(by_id)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            found.update(by_id[i] for i in self.session.scalars(select(Inbound.identity).where(Inbound.identity.in_(chunk))))
+        return found
+
+    def inbound(self, source: str, key: str) -> Inbound | None:
+        return self.session.scalars(
+            select(Inbound).where(Inbound.source == source, Inbound.source_key == key)
+        ).one_or_none()
+
+    def identity_seen(self, identity: str) -> bool:
+        return self.session.scalar(select(Inbound.id).where(Inbound.identity == identity).limit(1)) is not None
+
+    def save_raw(self, raw: bytes) -> RawMessage:
+        digest = hashlib.sha256(raw).hexdigest()
+        existing = self.session.scalars(select(RawMessage).where(RawMessage.sha256 == digest)).one_or_none()
+        if existing is not None:
+            return existing
+        row = RawMessage(sha256=digest, size=len(raw), data=compress(raw))
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def raw_of(self, inbound: Inbound) -> bytes | None:
+        if inbound.raw_id is None:
+            return None
+        row = self.session.get(RawMessage, inbound.raw_id)
+        return decompress(row.data) if row is not None else None
+
+    # -- cases --------------------------------------------------------------
+    def case_for_thread(self, message_ids: Sequence[str], case_no: str | None) -> Case | None:
+        """The case a reply belongs to: by the mails it answers, else by the number in its subject."""
+        ids = [m for m in message_ids if m]
+        if ids:
+            case_id = self.session.scalar(
+                select(Inbound.case_id)
+                .where(Inbound.message_id.in_(ids), Inbound.case_id.is_not(None))
+                .order_by(Inbound.id.desc())
+                .limit(1)
+            )
+            if case_id is None:
+                case_id = self.session.scalar(
+                    select(Outbox.case_id)
+                    .where(Outbox.message_id.in_(ids), Outbox.case_id.is_not(None))
+                    .order_by(Outbox.id.desc())
+                    .limit(1)
+                )
+            if case_id is not None:
+                return self.session.get(Case, case_id)
+        if case_no:
+            return self.session.scalars(select(Case).where(Case.case_no == case_no)).one_or_none()
+        return None
+
+    def case_inbound(self, case: Case) -> list[Inbound]:
+        """The messages filed in a case, oldest first."""
+        return list(
+            self.session.scalars(
+                select(Inbound)
+                .where(Inbound.case_id == case.id, Inbound.disposition == "case")
+                .order_by(Inbound.received_at, Inbound.id)
+            )
+        )
+
+    def new_case(self, year: int, now: datetime) -> Case:
+        seq = (self.session.scalar(select(func.max(Case.seq)).where(Case.year == year)) or 0) + 1
+        case = Case(
+            case_no=f"FE-{year}-{seq:05d}",
+            year=year,
+            seq=seq,
+            status="new",
+            defects=[],
+            return_count=0,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(case)
+        self.session.flush()
+        return case
+
+    def waiting_cases(self) -> list[Case]:
+        return list(self.session.scalars(select(Case).where(Case.status == "waiting_unis").order_by(Case.id)))
+
+    def branch_mails_to_since(self, address: str, kinds: Iterable[str], since: datetime) -> int:
+        rows = self.session.scalars(
+            select(Outbox.to_addrs).where(Outbox.kind.in_(list(kinds)), Outbox.created_at >= since)
+        )
+        return sum(1 for to in rows if address in to)
+
+    # -- outbox -------------------------------------------------------------
+    def add_outbox(self, row: Outbox) -> None:
+        self.session.add(row)
+
+    def due_outbox(self, now: datetime, limit: int = 100) -> list[Outbox]:
+        return list(
+            self.session.scalars(
+                select(Outbox)
+                .where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+                .order_by(Outbox.id)
+                .limit(limit)
+            )
+        )
+
+    # -- failures -----------------------------------------------------------
+    def record_failure(self, source: str, key: str, error: str, now: datetime) -> int:
+        row = self.session.scalars(
+            select(Failure).where(Failure.source == source, Failure.source_key == key)
+        ).one_or_none()
+        if row is None:
+            row = Failure(source=source, source_key=key, attempts=0, last_error="", updated_at=now)
+            self.session.add(row)
+        row.attempts += 1
+        row.last_error = error[:4000]
+        row.updated_at = now
+        self.session.flush()
+        return row.attempts
+
+    def failure(self, source: str, key: str) -> Failure | None:
+        return self.session.scalars(
+            select(Failure).where(Failure.source == source, Failure.source_key == key)
+        ).one_or_none()
+
+    # -- UNIS ---------------------------------------------------------------
+    def replace_unis(self, rows: Iterable[UnisRow], *, as_of: datetime, imported_at: datetime, source_name: str) -> int:
+        self.session.execute(delete(UnisRow))
+        count = 0
+        for row in rows:
+            self.session.add(row)
+            count += 1
+        self.session.add(UnisSnapshot(as_of=as_of, imported_at=imported_at, source_name=source_name, row_count=count))
+        self.session.flush()
+        return count
+
+    def latest_snapshot(self) -> UnisSnapshot | None:
+        return self.session.scalars(select(UnisSnapshot).order_by(UnisSnapshot.id.desc()).limit(1)).one_or_none()
+
+
+class DbUnisLookup:
+    """UNIS lookup over the snapshot in the database (the core's ``UnisLookup``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        snapshot = Store(session).latest_snapshot()
+        self._as_of = snapshot.as_of if snapshot else None
+        self._cache: dict[str, UnisCustomer | None] = {}
+
+    @property
+    def as_of(self) -> datetime | None:
+        return self._as_of
+
+    def customer(self, code: str) -> UnisCustomer | None:
+        if code not in self._cache:
+            rows = list(self.session.scalars(select(UnisRow).where(UnisRow.customer_code == code).order_by(UnisRow.id)))
+            self._cache[code] = _customer(rows) if rows else None
+        return self._cache[code]
+
+
+def _customer(rows: Sequence[UnisRow]) -> UnisCustomer:
+    first = rows[0]
+    return UnisCustomer(
+        code=first.customer_code,
+        name=first.customer_name,
+        customer_class=first.customer_class,
+        status=first.customer_status,
+        lines=tuple(
+            OrderLine(
+                contract_no=r.contract_no,
+                line_no=r.line_no,
+                item_code=r.item_code,
+                item_name=r.item_name,
+                state=r.line_state,
+                due_date=r.due_date,
+                branch=r.branch,
+            )
+            for r in rows
+            if r.item_code or r.contract_no
+        ),
+    )
+
+
+class SessionCursorStore:
+    """``CursorStore`` that commits each update on its own (called after the message commit)."""
+
+    def __init__(self, sessions: Any) -> None:
+        self._sessions = sessions
+
+    def get(self, source: str) -> str | None:
+        with self._sessions() as session:
+            row = session.get(Cursor, source)
+            return row.value if row else None
+
+    def set(self, source: str, value: str) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(Cursor, source)
+            if row is None:
+                session.add(Cursor(source=source, value=value))
+            else:
+                row.value = value
+
+

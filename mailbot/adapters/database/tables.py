@@ -1,0 +1,203 @@
+"""The schema, as SQLAlchemy models. Alembic migrations are the source of truth
+for the database; a test checks that these models and the migrations agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Case",
+    "Cursor",
+    "Failure",
+    "Inbound",
+    "JobRun",
+    "Outbox",
+    "RawMessage",
+    "UnisRow",
+    "UnisSnapshot",
+]
+
+# Stable constraint names so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UTC_DATETIME = UtcDateTime()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class RawMessage(Base):
+    """The message as received, zlib-compressed, kept so any case can be checked again."""
+
+    __tablename__ = "raw_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(20), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    branch: Mapped[str | None] = mapped_column(String(100))
+    customer_code: Mapped[str | None] = mapped_column(String(32))
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    defects: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    waiting_since: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    __table_args__ = (UniqueConstraint("year", "seq"),)
+
+
+class Inbound(Base):
+    """The ledger: one row per mailbox item, with its single disposition."""
+
+    __tablename__ = "inbound"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(300))
+    source_key: Mapped[str] = mapped_column(String(300))
+    identity: Mapped[str] = mapped_column(String(998), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str | None] = mapped_column(String(320), index=True)
+    disposition: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(60))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    raw_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))
+    defects: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
+    processed_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    __table_args__ = (UniqueConstraint("source", "source_key"),)
+
+
+class Failure(Base):
+    """Processing attempts that raised: a poison message is quarantined after a few."""
+
+    __tablename__ = "failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(300))
+    source_key: Mapped[str] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    __table_args__ = (UniqueConstraint("source", "source_key"),)
+
+
+class Outbox(Base):
+    """Mail written in the same transaction as the decision, delivered afterwards."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id"))
+    to_addrs: Mapped[list[str]] = mapped_column(JSON)
+    cc_addrs: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    sent_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+
+class Cursor(Base):
+    """Per-source bookkeeping such as IMAP UIDVALIDITY and the last UID."""
+
+    __tablename__ = "cursors"
+    source: Mapped[str] = mapped_column(String(300), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class UnisSnapshot(Base):
+    __tablename__ = "unis_snapshots"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    imported_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    source_name: Mapped[str] = mapped_column(String(500))
+    row_count: Mapped[int] = mapped_column(Integer)
+
+
+class UnisRow(Base):
+    __tablename__ = "unis_rows"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_code: Mapped[str] = mapped_column(String(32), index=True)
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_class: Mapped[str] = mapped_column(String(40))
+    customer_status: Mapped[str] = mapped_column(String(40))
+    contract_no: Mapped[str] = mapped_column(String(40))
+    line_no: Mapped[str] = mapped_column(String(20))
+    item_code: Mapped[str] = mapped_column(String(40))
+    item_name: Mapped[str] = mapped_column(String(200))
+    line_state: Mapped[str] = mapped_column(String(40))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    branch: Mapped[str] = mapped_column(String(100))
+
+
+class JobRun(Base):
+    """Once-only work such as a week's summary for a branch, and health marks."""
+
+    __tablename__ = "job_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    done_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    detail: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("job", "key"),)

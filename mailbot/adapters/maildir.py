@@ -1,0 +1,89 @@
+"""Mail source kind ``maildir``: a local Maildir the bot reads from."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from mailbot.service.ports import SourceError, SourceItem
+
+__all__ = ["MaildirSource"]
+
+_BATCH = 500
+
+
+def _unique(name: str) -> str:
+    # "1700000000.M1P2.host:2,S" -> "1700000000.M1P2.host"; the info part changes with flags.
+    for separator in (":2,", "!2,", ";2,"):
+        if separator in name:
+            return name.split(separator, 1)[0]
+    return name
+
+
+class MaildirSource:
+    """Reads ``new/`` and ``cur/``; a processed message in ``new/`` is moved to ``cur/``.
+
+    Moving to ``cur/`` is what any mail client does on first sight; no flag
+    is added, so nothing looks read that a person has not read. Messages
+    already in ``cur/`` are checked against the ledger in batches by name, so
+    old mail costs a directory entry, never a read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.name = f"maildir:{self.path.resolve()}"
+
+    def _dirs(self) -> tuple[Path, Path]:
+        new, cur = self.path / "new", self.path / "cur"
+        if not new.is_dir() or not cur.is_dir():
+            raise SourceError(f"{self.path} is not a Maildir (needs new/ and cur/ folders)")
+        return new, cur
+
+    def fetch_new(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
+        new, cur = self._dirs()
+        try:
+            fresh = sorted(e.name for e in os.scandir(new) if not e.name.startswith("."))
+            seen = sorted(e.name for e in os.scandir(cur) if not e.name.startswith("."))
+        except OSError as exc:
+            raise SourceError(f"cannot list {self.path}: {exc}") from exc
+        for name in fresh:
+            yield self._item(new, name)
+        for start in range(0, len(seen), _BATCH):
+            batch = seen[start : start + _BATCH]
+            done = known([_unique(n) for n in batch])
+            for name in batch:
+                if _unique(name) not in done:
+                    yield self._item(cur, name)
+
+    def _item(self, folder: Path, name: str) -> SourceItem:
+        path = folder / name
+        try:
+            size: int | None = path.stat().st_size
+        except OSError:
+            size = None
+        key = _unique(name)
+        return SourceItem(key=key, size=size, load=lambda: self._read(key, path))
+
+    def _read(self, key: str, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            # A mail client may have moved it to cur/ since we listed it.
+            for candidate in (self.path / "cur").glob(f"{key}*"):
+                if _unique(candidate.name) == key:
+                    return candidate.read_bytes()
+            raise
+
+    def mark(self, item: SourceItem, disposition: str, status: str | None) -> None:
+        new = self.path / "new"
+        for candidate in (new / item.key, *new.glob(f"{item.key}:*")):
+            if candidate.exists():
+                try:
+                    os.rename(candidate, self.path / "cur" / f"{item.key}:2,")
+                except OSError as exc:
+                    raise SourceError(f"cannot move {candidate.name} to cur/: {exc}") from exc
+                return
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,374 @@
+"""The one config module: reads the TOML file and says exactly what is wrong with it.
+
+Path: ``--config``, else ``$MAILBOT_CONFIG``, else ``./config.toml``. Secrets
+come from environment variables named in the file (``password_env``), never
+from the file itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mailbot.domain.branches import Branch, BranchDirectory
+from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
+
+__all__ = ["Config", "ConfigError", "load_config", "resolve_config_path"]
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """The config file is missing, unreadable, or has a wrong or missing key."""
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    poll_seconds: int = 60
+    weekly_summary: str = "mon 08:30"
+    timezone: str = "Asia/Tokyo"
+    outbox_retry_seconds: int = 300
+    recheck_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    policy: Policy
+    branches: BranchDirectory
+    database_url: str
+    mailbox_kind: str
+    mailbox: Mapping[str, Any]
+    delivery_kind: str
+    delivery: Mapping[str, Any]
+    templates_path: Path | None = None
+    unis_watch_dir: Path | None = None
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def resolve_config_path(explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("MAILBOT_CONFIG")
+    return Path(env) if env else Path("config.toml")
+
+
+class _Table:
+    """A TOML table that remembers where it is, to name keys in errors."""
+
+    def __init__(self, file: Path, where: str, data: Mapping[str, Any]) -> None:
+        self.file, self.where, self.data = file, where, data
+        self.used: set[str] = set()
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {self.where} {key}: {message}")
+
+    def get(self, key: str, kind: type[T], default: T | None = None, *, required: bool = False, what: str = "") -> T:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                raise self.fail(key, f"missing; expected {what or _kind_name(kind)}")
+            return default  # type: ignore[return-value]
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(key, f"expected {what or _kind_name(kind)}, got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+    def strings(self, key: str, *, required: bool = False, what: str = "a list of strings") -> tuple[str, ...]:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                raise self.fail(key, f"missing; expected {what}")
+            return ()
+        value = self.data[key]
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"expected {what}, got {value!r}")
+        return tuple(v.strip() for v in value if v.strip())
+
+    def table(self, key: str) -> _Table:
+        self.used.add(key)
+        value = self.data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {value!r}")
+        return _Table(self.file, f"[{key}]" if self.where == "" else f"{self.where[:-1]}.{key}]", value)
+
+    def check_unknown(self, allowed: set[str] | None = None) -> None:
+        known = allowed if allowed is not None else self.used
+        for key in self.data:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise self.fail(key, f"unknown key{hint}")
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}.get(kind, kind.__name__)
+
+
+def _address(table: _Table, key: str, value: str) -> str:
+    value = value.strip().lower()
+    if value.count("@") != 1 or value.startswith("@") or value.endswith("@") or any(c.isspace() for c in value):
+        raise table.fail(key, f"expected an e-mail address, got {value!r}")
+    return value
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (give --config FILE or set MAILBOT_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text.decode("utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    root = _Table(path, "", data)
+    base = path.resolve().parent
+
+    desk = root.table("desk")
+    address = _address(desk, "address", desk.get("address", str, required=True, what="the desk's e-mail address"))
+    domains = desk.strings("internal_domains", required=True, what="a list of domains such as [\"usen.co.jp\"]")
+    if not domains:
+        raise desk.fail("internal_domains", "must name at least one domain")
+    ops = tuple(_address(desk, "ops_recipients", a) for a in desk.strings("ops_recipients"))
+    authserv = desk.get("trusted_authserv_id", str)
+    cap = desk.get("max_replies_per_sender_per_hour", int, 10)
+    msgid_domain = desk.get("message_id_domain", str) or "mailbot." + address.rpartition("@")[2]
+    desk.check_unknown()
+
+    database = root.table("database")
+    url = database.get("url", str)
+    url_env = database.get("url_env", str)
+    if url_env:
+        url = os.environ.get(url_env) or url
+        if not url:
+            raise database.fail("url_env", f"environment variable {url_env} is not set")
+    url = _absolute_sqlite(url or "sqlite:///mailbot.sqlite3", base)
+    database.check_unknown()
+
+    mailbox = root.table("mailbox")
+    mailbox_kind = mailbox.get("kind", str, "maildir")
+    if mailbox_kind not in ("maildir", "imap"):
+        raise mailbox.fail("kind", f"expected \"maildir\" or \"imap\", got {mailbox_kind!r}")
+    mailbox_data = dict(mailbox.data)
+    if mailbox_kind == "maildir":
+        mailbox_data["path"] = str(_path(mailbox, "path", base, required=True))
+        mailbox.check_unknown({"kind", "path", "max_message_bytes"})
+    else:
+        _check_imap(mailbox)
+
+    delivery = root.table("delivery")
+    delivery_kind = delivery.get("kind", str, "directory")
+    if delivery_kind not in ("directory", "smtp"):
+        raise delivery.fail("kind", f"expected \"directory\" or \"smtp\", got {delivery_kind!r}")
+    delivery_data = dict(delivery.data)
+    if delivery_kind == "directory":
+        delivery_data["path"] = str(_path(delivery, "path", base, required=True))
+        delivery.check_unknown({"kind", "path"})
+    else:
+        _check_smtp(delivery)
+
+    templates = root.table("templates")
+    templates_path = _path(templates, "path", base)
+    templates.check_unknown()
+
+    unis = root.table("unis")
+    max_wait = unis.get("max_wait_hours", float, 36.0)
+    if max_wait <= 0:
+        raise unis.fail("max_wait_hours", f"must be more than 0, got {max_wait}")
+    watch_dir = _path(unis, "watch_dir", base)
+    unis.check_unknown()
+
+    code = root.table("customer_code")
+    digits = code.get("digits", int, 9)
+    labels = code.strings("labels") or DEFAULT_CODE_LABELS
+    code.check_unknown()
+
+    limits_table = root.table("limits")
+    limits = Limits(
+        max_message_bytes=mailbox.get("max_message_bytes", int, Limits.max_message_bytes),
+        max_attachments=limits_table.get("max_attachments", int, Limits.max_attachments),
+        max_total_attachment_bytes=limits_table.get(
+            "max_total_attachment_bytes", int, Limits.max_total_attachment_bytes
+        ),
+        max_zip_uncompressed_bytes=limits_table.get(
+            "max_zip_uncompressed_bytes", int, Limits.max_zip_uncompressed_bytes
+        ),
+        max_zip_ratio=limits_table.get("max_zip_ratio", int, Limits.max_zip_ratio),
+    )
+    limits_table.check_unknown()
+
+    documents = _documents(root, path) or DEFAULT_DOCUMENTS
+    branches = _branches(root, path)
+
+    schedule_table = root.table("schedule")
+    schedule = ScheduleConfig(
+        poll_seconds=schedule_table.get("poll_seconds", int, 60),
+        weekly_summary=schedule_table.get("weekly_summary", str, "mon 08:30"),
+        timezone=schedule_table.get("timezone", str, "Asia/Tokyo"),
+        outbox_retry_seconds=schedule_table.get("outbox_retry_seconds", int, 300),
+        recheck_minutes=schedule_table.get("recheck_minutes", int, 30),
+    )
+    if schedule.poll_seconds < 5:
+        raise schedule_table.fail("poll_seconds", f"must be at least 5, got {schedule.poll_seconds}")
+    schedule_table.check_unknown()
+
+    log_table = root.table("log")
+    log_format = log_table.get("format", str, "text")
+    if log_format not in ("text", "json"):
+        raise log_table.fail("format", f"expected \"text\" or \"json\", got {log_format!r}")
+    log_level = log_table.get("level", str, "INFO").upper()
+    log_table.check_unknown()
+
+    root.used.update({"documents", "branches"})
+    root.check_unknown()
+
+    policy = Policy(
+        desk_address=address,
+        internal_domains=tuple(d.lower().lstrip("@") for d in domains),
+        ops_recipients=ops,
+        documents=documents,
+        customer_code_digits=digits,
+        customer_code_labels=labels,
+        unis_max_wait_hours=max_wait,
+        trusted_authserv_id=authserv,
+        max_replies_per_sender_per_hour=cap,
+        limits=limits,
+        message_id_domain=msgid_domain,
+    )
+    return Config(
+        path=path,
+        policy=policy,
+        branches=branches,
+        database_url=url,
+        mailbox_kind=mailbox_kind,
+        mailbox=mailbox_data,
+        delivery_kind=delivery_kind,
+        delivery=delivery_data,
+        templates_path=templates_path,
+        unis_watch_dir=watch_dir,
+        schedule=schedule,
+        log_format=log_format,
+        log_level=log_level,
+    )
+
+
+def _absolute_sqlite(url: str, base: Path) -> str:
+    # A relative SQLite path is relative to the config file, not to wherever cron started us.
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite://":
+        rest = url[len(prefix) :]
+        if rest and not rest.startswith(":memory:"):
+            return prefix + str((base / rest).resolve())
+    return url
+
+
+def _path(table: _Table, key: str, base: Path, *, required: bool = False) -> Path | None:
+    value = table.get(key, str, required=required, what="a path")
+    if value is None:
+        return None
+    return (base / Path(value).expanduser()).resolve()
+
+
+def _array_of_tables(root: _Table, key: str) -> list[_Table]:
+    value = root.data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise root.fail(key, f"expected [[{key}]] tables")
+    return [_Table(root.file, f"[[{key}]] #{i + 1}", v) for i, v in enumerate(value)]
+
+
+def _documents(root: _Table, path: Path) -> tuple[DocumentRule, ...]:
+    rules = []
+    for table in _array_of_tables(root, "documents"):
+        name = table.get("name", str, required=True, what="the document's name")
+        keywords = table.strings("keywords") or (name,)
+        required = table.get("required", bool, True)
+        table.check_unknown()
+        rules.append(DocumentRule(name, keywords, required))
+    return tuple(rules)
+
+
+_REGIONS = ("首都圏", "大阪", "その他")
+
+
+def _branches(root: _Table, path: Path) -> BranchDirectory:
+    branches = []
+    for table in _array_of_tables(root, "branches"):
+        name = table.get("name", str, required=True, what="the branch name, e.g. \"渋谷支店\"")
+        region = table.get("region", str, "その他")
+        if region not in _REGIONS:
+            raise table.fail("region", f"expected one of {', '.join(_REGIONS)}, got {region!r}")
+        managers = tuple(_address(table, "managers", a) for a in table.strings("managers"))
+        summary = tuple(_address(table, "summary_recipients", a) for a in table.strings("summary_recipients"))
+        aliases = table.strings("aliases")
+        table.check_unknown()
+        branches.append(Branch(name, aliases, region, managers, summary))
+    try:
+        return BranchDirectory(branches)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [[branches]]: {exc}") from None
+
+
+_IMAP_KEYS = {
+    "kind", "host", "port", "tls", "username", "password_env", "password_command",
+    "oauth2_token_command", "folder", "timeout_seconds", "max_message_bytes", "idle", "folders",
+}
+_SMTP_KEYS = {"kind", "host", "port", "tls", "username", "password_env", "timeout_seconds", "save_sent_to"}
+
+
+def _check_tls(table: _Table) -> None:
+    tls = table.get("tls", str, "ssl")
+    if tls not in ("ssl", "starttls", "none"):
+        raise table.fail("tls", f"expected \"ssl\", \"starttls\" or \"none\", got {tls!r}")
+
+
+def _check_imap(table: _Table) -> None:
+    table.get("host", str, required=True, what="the IMAP server's host name")
+    table.get("username", str, required=True, what="the mailbox user name")
+    table.get("port", int)
+    _check_tls(table)
+    table.get("folder", str)
+    table.get("idle", bool)
+    table.get("timeout_seconds", float)
+    secrets = [k for k in ("password_env", "password_command", "oauth2_token_command") if k in table.data]
+    if not secrets:
+        raise table.fail("password_env", "missing; give password_env, password_command or oauth2_token_command")
+    for key in secrets:
+        table.get(key, str)
+    env = table.data.get("password_env")
+    if env is not None and env not in os.environ:
+        raise table.fail("password_env", f"environment variable {env} is not set")
+    folders = table.table("folders")
+    for key in folders.data:
+        folders.get(key, str)
+    folders.check_unknown({"accepted", "returned", "waiting", "quarantined"})
+    table.check_unknown(_IMAP_KEYS)
+
+
+def _check_smtp(table: _Table) -> None:
+    table.get("host", str, required=True, what="the SMTP relay's host name")
+    table.get("port", int)
+    _check_tls(table)
+    table.get("username", str)
+    table.get("save_sent_to", str)
+    table.get("timeout_seconds", float)
+    env = table.get("password_env", str)
+    if env is not None and env not in os.environ:
+        raise table.fail("password_env", f"environment variable {env} is not set")
+    table.check_unknown(_SMTP_KEYS)

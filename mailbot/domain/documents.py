@@ -1,0 +1,167 @@
+"""Reading what the branch attached: which documents, whether they open, the customer code."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from mailbot.domain.japanese import normalize
+from mailbot.domain.model import Attachment
+from mailbot.domain.policy import Limits
+
+__all__ = [
+    "Readability",
+    "customer_codes_in_text",
+    "customer_codes_in_xlsx",
+    "inspect_attachment",
+    "is_xlsx",
+]
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # also what a password-protected .xlsx is
+_ZIP_MAGIC = b"PK\x03\x04"
+_ZIP_EXTENSIONS = (".xlsx", ".xlsm", ".docx", ".pptx", ".zip")
+_SIGNATURE_PARTS = ("application/pkcs7-signature", "application/x-pkcs7-signature")
+
+
+@dataclass(frozen=True)
+class Readability:
+    """Whether an attachment can be opened, and if not, why (Japanese, for the reply)."""
+
+    ok: bool
+    problem: str = ""
+
+
+def _extension(filename: str) -> str:
+    name = filename.lower()
+    dot = name.rfind(".")
+    return name[dot:] if dot >= 0 else ""
+
+
+def is_xlsx(attachment: Attachment) -> bool:
+    return _extension(attachment.filename) in (".xlsx", ".xlsm")
+
+
+def _zip_guard(payload: bytes, limits: Limits) -> Readability | zipfile.ZipFile:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return Readability(False, "ファイルが壊れていて開けません")
+    if len(members) > limits.max_zip_members:
+        return Readability(False, "ファイル数が多すぎて開けません")
+    if any(m.flag_bits & 0x1 for m in members):
+        return Readability(False, "パスワード付き(暗号化)ZIPのため開けません")
+    total = sum(m.file_size for m in members)
+    if total > limits.max_zip_uncompressed_bytes:
+        return Readability(False, "展開後のサイズが大きすぎて開けません")
+    if total > limits.max_zip_ratio * max(len(payload), 1):
+        return Readability(False, "圧縮率が異常なため開けません")
+    return archive
+
+
+def inspect_attachment(attachment: Attachment, limits: Limits) -> Readability:
+    """Cheap structural checks: never executes or renders the file."""
+    payload = attachment.payload
+    if not payload.strip(b"\x00 \r\n\t"):
+        return Readability(False, "ファイルが空です")
+    ext = _extension(attachment.filename)
+    if ext == ".pdf":
+        if b"%PDF-" not in payload[:1024]:
+            return Readability(False, "PDFとして開けません")
+        return Readability(True)
+    if ext in _ZIP_EXTENSIONS:
+        if payload.startswith(_OLE_MAGIC) and ext != ".zip":
+            return Readability(False, "パスワードで保護されていて開けません")
+        if not payload.startswith(_ZIP_MAGIC):
+            return Readability(False, "ファイルが壊れていて開けません")
+        guarded = _zip_guard(payload, limits)
+        if isinstance(guarded, Readability):
+            return guarded
+        with guarded:
+            if ext != ".zip" and "[Content_Types].xml" not in guarded.namelist():
+                return Readability(False, "Officeファイルとして開けません")
+            try:
+                broken = guarded.testzip()
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+                return Readability(False, "ファイルが壊れていて開けません")
+            if broken is not None:
+                return Readability(False, "ファイルが壊れていて開けません")
+        return Readability(True)
+    if ext in (".jpg", ".jpeg") and not payload.startswith(b"\xff\xd8"):
+        return Readability(False, "画像として開けません")
+    if ext == ".png" and not payload.startswith(b"\x89PNG"):
+        return Readability(False, "画像として開けません")
+    return Readability(True)
+
+
+def is_signature(attachment: Attachment) -> bool:
+    """S/MIME signatures and similar parts are not documents."""
+    return attachment.content_type.lower() in _SIGNATURE_PARTS or _extension(
+        attachment.filename
+    ) in (".p7s", ".asc", ".sig")
+
+
+def _label_pattern(labels: Iterable[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(normalize(label)) for label in labels)
+    # A label, optional punctuation, then the code possibly split by - or spaces.
+    return re.compile(rf"(?:{alternatives})\s*[:=]?\s*(?:は\s*)?([0-9][0-9\- ]*[0-9])", re.IGNORECASE)
+
+
+def _codes_from_matches(found: Iterable[str], digits: int) -> Iterator[str]:
+    for raw in found:
+        code = re.sub(r"[\- ]", "", raw)
+        if len(code) == digits and code.isdigit():
+            yield code
+
+
+def customer_codes_in_text(text: str, labels: Iterable[str], digits: int) -> list[str]:
+    """Customer codes written next to one of ``labels`` in ``text``, in order."""
+    pattern = _label_pattern(labels)
+    normalized = normalize(text)
+    return list(dict.fromkeys(_codes_from_matches(pattern.findall(normalized), digits)))
+
+
+def customer_codes_in_xlsx(
+    attachment: Attachment, labels: Iterable[str], digits: int, limits: Limits
+) -> list[str]:
+    """Customer codes in an .xlsx form: in a labelled cell or right of / below the label."""
+    guarded = _zip_guard(attachment.payload, limits)
+    if isinstance(guarded, Readability):
+        return []
+    guarded.close()
+    # openpyxl is imported lazily: most mails carry no spreadsheet.
+    from openpyxl import load_workbook
+
+    labels = tuple(labels)
+    folded_labels = tuple(normalize(label).casefold() for label in labels)
+    pattern = _label_pattern(labels)
+    found: list[str] = []
+    try:
+        book = load_workbook(io.BytesIO(attachment.payload), read_only=False, data_only=True)
+    except Exception:  # noqa: BLE001 - any broken workbook just has no code to offer
+        return []
+    try:
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows(max_row=min(sheet.max_row, 500), max_col=min(sheet.max_column, 60)):
+                for cell in row:
+                    if not isinstance(cell.value, str):
+                        continue
+                    text = normalize(cell.value)
+                    if not any(label in text.casefold() for label in folded_labels):
+                        continue
+                    found.extend(_codes_from_matches(pattern.findall(text), digits))
+                    for r, c in ((cell.row, cell.column + 1), (cell.row, cell.column + 2), (cell.row + 1, cell.column)):
+                        neighbour = sheet.cell(row=r, column=c).value
+                        if neighbour is None:
+                            continue
+                        value = normalize(str(neighbour)).strip()
+                        if isinstance(neighbour, float) and neighbour.is_integer():
+                            value = str(int(neighbour))
+                        found.extend(_codes_from_matches([value], digits))
+                        break
+    finally:
+        book.close()
+    return list(dict.fromkeys(found))

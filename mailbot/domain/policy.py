@@ -1,0 +1,71 @@
+"""The desk's rules as data: what the checks compare against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailbot.domain.japanese import normalize
+
+__all__ = ["DocumentRule", "Limits", "Policy", "DEFAULT_DOCUMENTS", "DEFAULT_CODE_LABELS"]
+
+
+@dataclass(frozen=True)
+class DocumentRule:
+    """A required document, recognised by keywords in the attachment filename."""
+
+    name: str
+    keywords: tuple[str, ...]
+    required: bool = True
+
+    def matches(self, filename: str) -> bool:
+        folded = normalize(filename).casefold()
+        return any(normalize(k).casefold() in folded for k in self.keywords)
+
+
+DEFAULT_DOCUMENTS = (
+    DocumentRule("回線単品申込書", ("回線単品申込書", "単品申込書", "回線単品", "申込書")),
+)
+DEFAULT_CODE_LABELS = ("顧客CD", "顧客コード", "お客様コード", "顧客番号")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what the bot is willing to open."""
+
+    max_message_bytes: int = 30 * 1024 * 1024
+    max_attachments: int = 30
+    max_total_attachment_bytes: int = 50 * 1024 * 1024
+    # A ZIP container (.xlsx) is opened only below these.
+    max_zip_uncompressed_bytes: int = 100 * 1024 * 1024
+    max_zip_ratio: int = 200
+    max_zip_members: int = 2000
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything the decision depends on besides the mail, the branches and UNIS."""
+
+    desk_address: str
+    internal_domains: tuple[str, ...]
+    ops_recipients: tuple[str, ...] = ()
+    documents: tuple[DocumentRule, ...] = DEFAULT_DOCUMENTS
+    customer_code_digits: int = 9
+    customer_code_labels: tuple[str, ...] = DEFAULT_CODE_LABELS
+    unis_max_wait_hours: float = 36.0
+    trusted_authserv_id: str | None = None
+    max_replies_per_sender_per_hour: int = 10
+    limits: Limits = field(default_factory=Limits)
+    # Outgoing Message-IDs end with this, so the bot knows its own mail.
+    message_id_domain: str = "mailbot.invalid"
+
+    def is_internal(self, address: str) -> bool:
+        domain = address.rpartition("@")[2].strip().lower().rstrip(".")
+        if not domain:
+            return False
+        return any(
+            domain == d or domain.endswith("." + d)
+            for d in (x.lower().lstrip("@").rstrip(".") for x in self.internal_domains)
+        )
+
+    def is_desk(self, address: str) -> bool:
+        return address.strip().lower() == self.desk_address.strip().lower()

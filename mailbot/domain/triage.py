@@ -1,0 +1,115 @@
+"""Before any check: is this mail a request at all, and may the bot answer it?
+
+Like a Mailman chain, the rules are an ordered table; the first that fires
+decides. Rules only read the message and the facts the shell looked up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailbot.domain.model import Disposition, ParsedMessage
+from mailbot.domain.policy import Policy
+from mailbot.domain.subject import parse_subject
+
+__all__ = ["TRIAGE_RULES", "Triage", "TriageFacts", "triage"]
+
+_ROBOT_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply", "bounce", "bounces"})
+_BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
+
+
+@dataclass(frozen=True)
+class TriageFacts:
+    """What the shell knows about this message from its ledger."""
+
+    duplicate: bool = False
+    linked_case: bool = False
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The verdict of the first rule that fired; ``None`` disposition means: a request."""
+
+    disposition: Disposition | None
+    reason: str
+
+
+def _duplicate(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    return facts.duplicate
+
+
+def _own_mail(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    if m.sender is not None and policy.is_desk(m.sender.addr):
+        return True
+    return bool(m.message_id and m.message_id.rstrip(">").lower().endswith("@" + policy.message_id_domain.lower()))
+
+
+def _bounce(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    if m.return_path == "":
+        return True
+    if m.sender is not None and m.sender.addr.partition("@")[0].lower() in _ROBOT_LOCALPARTS:
+        return True
+    content_type = " ".join(m.header("content-type")).lower()
+    return "multipart/report" in content_type
+
+
+def _auto_reply(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    # RFC 3834 and the vendor headers that predate it.
+    for value in m.header("auto-submitted"):
+        if value.strip().lower().split(";")[0] not in ("", "no"):
+            return True
+    if m.header("x-autoreply") or m.header("x-autorespond") or m.header("x-auto-reply"):
+        return True
+    if any(v.strip().lower() in _BULK_PRECEDENCE for v in m.header("precedence")):
+        return True
+    if m.header("list-id") or m.header("list-unsubscribe"):
+        return True
+    suppress = " ".join(m.header("x-auto-response-suppress")).lower()
+    return any(word in suppress for word in ("all", "oof", "autoreply"))
+
+
+def _not_request(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    return not facts.linked_case and not parse_subject(m.subject).is_request
+
+
+def _outside(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    return m.sender is None or not policy.is_internal(m.sender.addr)
+
+
+_AUTH_RESULT = re.compile(r"\b(dmarc|spf)\s*=\s*(\w+)", re.IGNORECASE)
+
+
+def _failed_authentication(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    # Only our own server's verdict counts: anyone can write this header.
+    if not policy.trusted_authserv_id:
+        return False
+    for value in m.header("authentication-results"):
+        authserv = value.split(";", 1)[0].strip().lower()
+        if authserv != policy.trusted_authserv_id.lower():
+            continue
+        for method, result in _AUTH_RESULT.findall(value):
+            if result.lower() == "fail":
+                return True
+    return False
+
+
+Rule = Callable[[ParsedMessage, TriageFacts, Policy], bool]
+
+TRIAGE_RULES: tuple[tuple[str, Disposition, Rule], ...] = (
+    ("duplicate", Disposition.IGNORED, _duplicate),
+    ("own_mail", Disposition.IGNORED, _own_mail),
+    ("bounce", Disposition.IGNORED, _bounce),
+    ("auto_reply", Disposition.IGNORED, _auto_reply),
+    ("not_request", Disposition.IGNORED, _not_request),
+    ("outside_domain", Disposition.QUARANTINED, _outside),
+    ("authentication_failed", Disposition.QUARANTINED, _failed_authentication),
+)
+
+
+def triage(message: ParsedMessage, facts: TriageFacts, policy: Policy) -> Triage:
+    for reason, disposition, rule in TRIAGE_RULES:
+        if rule(message, facts, policy):
+            return Triage(disposition, reason)
+    return Triage(None, "request")

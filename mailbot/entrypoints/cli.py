@@ -1,0 +1,248 @@
+"""The ``mailbot`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mailbot.adapters.database.engine import SchemaOutOfDate, make_engine, upgrade
+from mailbot.adapters.templates import TemplateProblem
+from mailbot.adapters.unis_csv import UnisFileError
+from mailbot.bootstrap import App, build_app, utc_now
+from mailbot.config import Config, ConfigError, load_config, resolve_config_path
+from mailbot.entrypoints.logs import setup_logging
+from mailbot.service import views
+from mailbot.service.ports import SourceError
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A command-line argument is wrong."""
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(resolve_config_path(args.config))
+
+
+def _app(args: argparse.Namespace) -> App:
+    config = _config(args)
+    setup_logging(config.log_format, "WARNING" if getattr(args, "json", False) else config.log_level)
+    return build_app(config)
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _parse_time(text: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not an ISO 8601 date/time (e.g. 2026-11-27T09:00+09:00)") from None
+    if moment.tzinfo is None:
+        from mailbot.service.mails import JST
+
+        moment = moment.replace(tzinfo=JST)  # the desk thinks in Tokyo time
+    return moment.astimezone(UTC)
+
+
+# -- commands -------------------------------------------------------------------
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = _config(args)
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    engine.dispose()
+    print(f"database is up to date: {config.database_url}")
+    return 0
+
+
+def cmd_unis_import(args: argparse.Namespace) -> int:
+    from mailbot.service.unis_import import import_unis
+
+    app = _app(args)
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    as_of = (
+        _parse_time(args.as_of, "--as-of")
+        if args.as_of
+        else datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    )
+    result = import_unis(app.sessions, data, name=str(path), as_of=as_of, now=app.clock())
+    changed = app.intake.recheck_waiting()
+    delivered = app.intake.deliver_outbox()
+    print(
+        f"imported {result.rows} rows ({result.customers} customers) as of {result.as_of.isoformat()}; "
+        f"{changed} waiting case(s) decided, {delivered.sent} mail(s) sent"
+    )
+    app.close()
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    app = _app(args)
+    report = app.intake.poll_once()
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(report.dispositions.items())) or "nothing new"
+    print(
+        f"processed {report.processed} message(s): {summary}; failed {report.failed}; "
+        f"mails sent {report.delivered}, failed {report.delivery_failed}"
+    )
+    if report.source_error:
+        print(f"mailbox problem: {report.source_error}", file=sys.stderr)
+    app.close()
+    return 0
+
+
+def cmd_cases_list(args: argparse.Namespace) -> int:
+    app = _app(args)
+    since = _parse_time(args.since, "--since") if args.since else None
+    with app.sessions() as session:
+        rows = views.case_rows(session, status=args.status, branch=args.branch, since=since)
+    app.close()
+    if args.json:
+        _print_json(rows)
+        return 0
+    from mailbot.entrypoints.tables import print_cases
+
+    print_cases(rows, now=utc_now())
+    return 0
+
+
+def cmd_messages_list(args: argparse.Namespace) -> int:
+    app = _app(args)
+    with app.sessions() as session:
+        rows = views.message_rows(session)
+    app.close()
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['disposition']:<12} {r['reason']:<22} {r['case_no'] or '-':<14} {r['subject']}")
+    return 0
+
+
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    app = _app(args)
+    with app.sessions() as session:
+        rows = views.outbox_rows(session)
+    app.close()
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['status']:<8} {r['kind']:<16} {r['case_no'] or '-':<14} {','.join(r['to'])}  {r['subject']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mailbot.entrypoints.demo import run_demo
+
+    return run_demo(Path(args.dir))
+
+
+def cmd_check_connection(args: argparse.Namespace) -> int:
+    config = _config(args)
+    steps: list[tuple[str, bool, str]] = []
+    if config.mailbox_kind == "imap":
+        from mailbot.adapters.imap import check_connection as check_imap
+        from mailbot.bootstrap import make_source
+
+        steps += check_imap(make_source(config, None).settings)  # type: ignore[arg-type,attr-defined]
+    else:
+        path = Path(config.mailbox["path"])
+        ok = (path / "new").is_dir() and (path / "cur").is_dir()
+        steps.append(("maildir", ok, f"{path} {'is a Maildir' if ok else 'is not a Maildir (needs new/ and cur/)'}"))
+    if config.delivery_kind == "smtp":
+        from mailbot.adapters.smtp import check_connection as check_smtp
+        from mailbot.bootstrap import make_delivery
+
+        steps += check_smtp(make_delivery(config).settings)  # type: ignore[attr-defined]
+    else:
+        path = Path(config.delivery["path"])
+        steps.append(("outbox directory", True, f"mail is written as .eml files to {path}"))
+    for name, ok, detail in steps:
+        print(f"[{'OK' if ok else 'NG'}] {name}: {detail}")
+    return 0 if all(ok for _, ok, _ in steps) else 1
+
+
+# -- parser -----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailbot", description="Intake bot for the f-desk mailbox.")
+    parser.add_argument("--config", help="config file (default: $MAILBOT_CONFIG or ./config.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db_upgrade)
+
+    unis = sub.add_parser("unis", help="UNIS snapshot").add_subparsers(dest="unis_command", required=True)
+    imp = unis.add_parser("import", help="replace the UNIS snapshot with an export CSV")
+    imp.add_argument("file")
+    imp.add_argument("--as-of", help="when the export was taken (ISO 8601; default: the file's time)")
+    imp.set_defaults(func=cmd_unis_import)
+
+    poll = sub.add_parser("poll", help="process new mail and deliver the outbox")
+    poll.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
+    poll.set_defaults(func=cmd_poll)
+
+    demo = sub.add_parser("demo", help="run a self-contained demo")
+    demo.add_argument("--dir", default="demo", help="where to put the demo's files (default: ./demo)")
+    demo.set_defaults(func=cmd_demo)
+
+    cases = sub.add_parser("cases", help="cases").add_subparsers(dest="cases_command", required=True)
+    cl = cases.add_parser("list", help="list cases")
+    cl.add_argument("--json", action="store_true")
+    cl.add_argument("--status", choices=["accepted", "returned", "waiting_unis"])
+    cl.add_argument("--branch")
+    cl.add_argument("--since", help="created at or after (ISO 8601)")
+    cl.set_defaults(func=cmd_cases_list)
+
+    messages = sub.add_parser("messages", help="inbound ledger").add_subparsers(dest="m_command", required=True)
+    ml = messages.add_parser("list", help="every inbound message with its disposition")
+    ml.add_argument("--json", action="store_true")
+    ml.set_defaults(func=cmd_messages_list)
+
+    outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="o_command", required=True)
+    ol = outbox.add_parser("list", help="every outgoing mail with its status")
+    ol.add_argument("--json", action="store_true")
+    ol.set_defaults(func=cmd_outbox_list)
+
+    sub.add_parser("check-connection", help="try the mailbox and the mail relay").set_defaults(
+        func=cmd_check_connection
+    )
+    _register_extensions(sub)
+    return parser
+
+
+def _register_extensions(sub: Any) -> None:
+    """Commands living in their own modules (scheduler, summaries, ops view)."""
+    try:
+        from mailbot.entrypoints import ops_commands
+    except ImportError:
+        return
+    ops_commands.register(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (ConfigError, UsageError, UnisFileError, SchemaOutOfDate, TemplateProblem, SourceError) as exc:
+        print(f"mailbot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""``mailbot demo``: a sample mailbox, a sample UNIS export, and what the bot made of them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import zipfile
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from mailbot.adapters.database.engine import make_engine, upgrade
+from mailbot.bootstrap import build_app
+from mailbot.config import load_config
+from mailbot.entrypoints.tables import STATUS_JA, format_table
+from mailbot.service import views
+from mailbot.service.unis_import import import_unis
+
+__all__ = ["run_demo"]
+
+MARKER = ".mailbot-demo"
+DESK = "f-desk@mxb.usen.co.jp"
+
+CONFIG = """\
+# Demo configuration written by `mailbot demo`.
+[desk]
+address = "f-desk@mxb.usen.co.jp"
+ops_recipients = ["ops-desk@usen.co.jp"]
+internal_domains = ["usen.co.jp"]
+
+[database]
+url = "sqlite:///mailbot.sqlite3"
+
+[mailbox]
+kind = "maildir"
+path = "Maildir"
+
+[delivery]
+kind = "directory"
+path = "outbox"
+
+[unis]
+max_wait_hours = 36
+
+[[branches]]
+name = "渋谷支店"
+aliases = ["渋谷"]
+region = "首都圏"
+managers = ["shibuya-mgr@usen.co.jp"]
+
+[[branches]]
+name = "新宿支店"
+region = "首都圏"
+managers = ["shinjuku-mgr@usen.co.jp"]
+
+[[branches]]
+name = "大阪支店"
+aliases = ["大阪"]
+region = "大阪"
+managers = ["osaka-mgr@usen.co.jp"]
+summary_recipients = ["osaka-all@usen.co.jp"]
+
+[[branches]]
+name = "横浜支店"
+region = "首都圏"
+managers = ["yokohama-mgr@usen.co.jp"]
+"""
+
+UNIS_HEADER = "顧客CD,顧客名,顧客区分,顧客状態,契約No,明細No,契約品目,品目名,明細状態,完成予定日,支店"
+
+
+def _pdf(title: str) -> bytes:
+    return b"%PDF-1.4\n% " + title.encode() + b"\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _encrypted_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("申込書.pdf", _pdf("form"))
+    data = bytearray(buffer.getvalue())
+    # Set the "encrypted" flag bit in both headers, as a password-protected ZIP has.
+    data[6] |= 1
+    central = data.find(b"PK\x01\x02")
+    data[central + 8] |= 1
+    return bytes(data)
+
+
+def _mail(
+    subject: str,
+    sender: str,
+    to: Sequence[str],
+    cc: Sequence[str],
+    body: str,
+    attachments: Sequence[tuple[str, bytes]] = (),
+    *,
+    when: datetime,
+    in_reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    message_id: str | None = None,
+) -> bytes:
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = sender
+    mail["To"] = ", ".join(to)
+    if cc:
+        mail["Cc"] = ", ".join(cc)
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(when)
+    mail["Message-ID"] = message_id or make_msgid(domain="usen.co.jp")
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = in_reply_to
+    for name, value in (headers or {}).items():
+        mail[name] = value
+    mail.set_content(body, charset="utf-8")
+    for filename, payload in attachments:
+        maintype, subtype = ("application", "pdf") if filename.endswith(".pdf") else ("application", "octet-stream")
+        mail.add_attachment(payload, maintype=maintype, subtype=subtype, filename=filename)
+    return mail.as_bytes()
+
+
+def _outlook_iso2022jp(subject: str, sender: str, to: str, cc: str, body: str, attachment: str, when: datetime) -> bytes:
+    """An Outlook-style mail: ISO-2022-JP headers and body, RFC 2047 filename."""
+    def enc(text: str) -> str:
+        return "=?ISO-2022-JP?B?" + base64.b64encode(_iso2022jp(text)).decode("ascii") + "?="
+
+    boundary = "----=_NextPart_000_0001_01DB0000.00000000"
+    name = enc(attachment)
+    return (
+        f"From: {enc('渋谷 太郎')} <{sender}>\r\n"
+        f"To: {to}\r\nCc: {cc}\r\n"
+        f"Subject: {enc(subject)}\r\n"
+        f"Date: {format_datetime(when)}\r\n"
+        f"Message-ID: {make_msgid(domain='usen.co.jp')}\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n'
+        "X-Mailer: Microsoft Outlook 16.0\r\n\r\n"
+        f"--{boundary}\r\n"
+        'Content-Type: text/plain; charset="iso-2022-jp"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
+    ).encode("ascii") + _iso2022jp(body) + (
+        f"\r\n--{boundary}\r\n"
+        f'Content-Type: application/pdf; name="{name}"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        f'Content-Disposition: attachment; filename="{name}"\r\n\r\n'
+    ).encode("ascii") + base64.encodebytes(_pdf("outlook")).replace(b"\n", b"\r\n") + (
+        f"\r\n--{boundary}--\r\n"
+    ).encode("ascii")
+
+
+def _iso2022jp(text: str) -> bytes:
+    """ISO-2022-JP as Outlook writes it: CP932 extensions (㈱ ①) in JIS rows 13 and 89-92."""
+    out, in_jis = bytearray(), False
+    for ch in text:
+        if ord(ch) < 0x80:
+            out += b"\x1b(B" if in_jis else b""
+            out += ch.encode("ascii")
+            in_jis = False
+            continue
+        lead, trail = ch.encode("cp932")
+        out += b"" if in_jis else b"\x1b$B"
+        in_jis = True
+        row = (lead - (0xC1 if lead >= 0xE0 else 0x81)) * 2 + 0x21
+        out += bytes((row + 1, trail - 0x7E)) if trail >= 0x9F else bytes((row, trail - (0x20 if trail >= 0x80 else 0x1F)))
+    out += b"\x1b(B" if in_jis else b""
+    return bytes(out)
+
+
+def _write_maildir(maildir: Path, mails: Sequence[tuple[str, bytes]]) -> None:
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    for name, raw in mails:
+        (maildir / "tmp" / name).write_bytes(raw)
+        (maildir / "tmp" / name).rename(maildir / "new" / name)
+
+
+def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
+    t = lambda minutes: now - timedelta(minutes=minutes)  # noqa: E731
+    form = ("回線単品申込書_株式会社さくら.pdf", _pdf("form"))
+    complete = _outlook_iso2022jp(
+        "フレッツエスカ 渋谷支店",
+        "taro.shibuya@usen.co.jp",
+        DESK,
+        "shibuya-mgr@usen.co.jp",
+        "納品デスク御中\r\n\r\nフレッツ光の取次をお願いします。\r\n顧客CD:100000001\r\n㈱さくら商事\r\n",
+        "回線単品申込書_㈱さくら商事.pdf",
+        t(50),
+    )
+    no_manager = _mail(
+        "フレッツエスカ 新宿支店", "hanako.shinjuku@usen.co.jp", [DESK], [],
+        "お疲れ様です。\n取次依頼です。\n顧客コード:100000002\n", [form], when=t(45),
+    )
+    return [
+        ("1000000001.demo01.host", complete),
+        ("1000000002.demo02.host", no_manager),
+        ("1000000003.demo03.host", _mail(
+            "RE: 【至急】ﾌﾚｯﾂｴｽｶ 横浜支店", "jiro.yokohama@usen.co.jp", [DESK], ["yokohama-mgr@usen.co.jp"],
+            "顧客CD:１０００００００３\n申込書は後ほど送ります。\n", when=t(40))),
+        ("1000000004.demo04.host", _mail(
+            "フレッツエスカ 大阪支店", "osaka.staff@usen.co.jp", [DESK], ["osaka-mgr@usen.co.jp"],
+            "顧客CD:100000004\n", [("回線単品申込書.zip", _encrypted_zip())], when=t(35))),
+        ("1000000005.demo05.host", _mail(
+            "フレッツエスカ 名古屋支店", "nagoya.staff@usen.co.jp", [DESK], [],
+            "顧客CD:100000005\n", [form], when=t(30))),
+        ("1000000006.demo06.host", _mail(
+            "フレッツエスカ", "someone@usen.co.jp", [DESK], [], "取次お願いします。\n", [form], when=t(28))),
+        ("1000000007.demo07.host", _mail(
+            "フレッツエスカ 渋谷支店 追加", "saburo.shibuya@usen.co.jp", [DESK], ["shibuya-mgr@usen.co.jp"],
+            "よろしくお願いします。\n", [form], when=t(25))),
+        ("1000000008.demo08.host", _mail(
+            "フレッツエスカ 渋谷支店", "shiro.shibuya@usen.co.jp", [DESK], ["shibuya-mgr@usen.co.jp"],
+            "顧客CD:100000008\n(昨日UNIS登録しました)\n", [form], when=t(20))),
+        ("1000000009.demo09.host", _mail(
+            "フレッツエスカ 大阪支店", "goro.osaka@usen.co.jp", [DESK], ["osaka-mgr@usen.co.jp"],
+            "顧客CD:100000009\n", [form], when=t(18))),
+        ("1000000010.demo10.host", _mail(
+            "フレッツエスカ 渋谷支店", "rokuro.shibuya@usen.co.jp", [DESK], ["shibuya-mgr@usen.co.jp"],
+            "顧客CD:100000010\n", [form], when=t(16))),
+        ("1000000011.demo11.host", _mail(
+            "自動応答: フレッツエスカ 渋谷支店", "taro.shibuya@usen.co.jp", [DESK], [],
+            "不在にしています。\n", when=t(15), headers={"Auto-Submitted": "auto-replied"})),
+        ("1000000012.demo12.host", _mail(
+            "フレッツエスカ 渋谷支店", "sales@example.com", [DESK], [], "顧客CD:100000001\n", [form], when=t(14))),
+        ("1000000013.demo13.host", _mail(
+            "請求書の件", "keiri@usen.co.jp", [DESK], [], "先月分の請求書を送ってください。\n", when=t(12))),
+    ]
+
+
+def run_demo(directory: Path) -> int:
+    directory = directory.resolve()
+    if directory.exists():
+        if not (directory / MARKER).exists() and any(directory.iterdir()):
+            print(f"mailbot: error: {directory} exists and is not a demo directory; choose another --dir")
+            return 2
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / MARKER).write_text("created by mailbot demo\n")
+    (directory / "config.toml").write_text(CONFIG, encoding="utf-8")
+    (directory / "outbox").mkdir()
+    now = datetime.now(UTC)
+    _write_maildir(directory / "Maildir", _first_batch(now))
+
+    config = load_config(directory / "config.toml")
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    engine.dispose()
+    app = build_app(config)
+
+    # Yesterday's export: customers registered since then are not in it yet.
+    old_rows = [
+        "100000001,株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店",
+        "100000002,有限会社みどり,1,有効,C0002,001,Z200214,NTTフレッツ光取次,受注,2026/12/12,新宿支店",
+        "100000004,株式会社なにわ,1,有効,C0004,001,Z200214,NTTフレッツ光取次,受注,2026/12/15,大阪支店",
+    ]
+    unis_old = directory / "unis_yesterday.csv"
+    unis_old.write_bytes(("\r\n".join([UNIS_HEADER, *old_rows]) + "\r\n").encode("cp932"))
+    import_unis(app.sessions, unis_old.read_bytes(), name=unis_old.name, as_of=now - timedelta(days=1), now=now)
+
+    print(f"demo directory: {directory}")
+    print("1) first poll: 13 mails from branches and elsewhere")
+    report = app.intake.poll_once()
+    print(f"   processed {report.processed}, mails written {report.delivered}")
+
+    # A branch answers the defect reply with its manager in CC: a resubmission.
+    with app.sessions() as session:
+        outbox = views.outbox_rows(session)
+    returned = next(o for o in outbox if o["kind"] == "defect_reply" and o["to"] == ["hanako.shinjuku@usen.co.jp"])
+    resubmission = _mail(
+        returned["subject"], "hanako.shinjuku@usen.co.jp", [DESK], ["shinjuku-mgr@usen.co.jp"],
+        "支店長をCCに入れて再送します。\n", when=now, in_reply_to=returned["message_id"],
+    )
+    duplicate = (directory / "Maildir" / "cur").glob("1000000009.demo09.host*")
+    dup_raw = next(duplicate).read_bytes()
+    _write_maildir(directory / "Maildir", [("1000000020.demo20.host", resubmission), ("1000000021.demo21.host", dup_raw)])
+    print("2) second poll: the 新宿支店 resubmission, and one mail delivered twice")
+    app.intake.poll_once()
+
+    # Today's export: 100000008 was registered; 100000009 is a 未加入店; 100000010 has no order line.
+    new_rows = [
+        *old_rows,
+        "100000008,株式会社ひかり,1,有効,C0008,001,Z200214,NTTフレッツ光取次,受注,2026/12/20,渋谷支店",
+        "100000009,喫茶こだま,9,有効,C0009,001,Z200214,NTTフレッツ光取次,受注,2026/12/21,大阪支店",
+        "100000010,株式会社あおば,1,有効,C0010,001,U100001,USEN音楽放送,確定,2026/11/01,渋谷支店",
+    ]
+    unis_new = directory / "unis_today.csv"
+    unis_new.write_bytes(("\r\n".join([UNIS_HEADER, *new_rows]) + "\r\n").encode("cp932"))
+    import_unis(app.sessions, unis_new.read_bytes(), name=unis_new.name, as_of=datetime.now(UTC), now=now)
+    print("3) today's UNIS export imported: waiting cases are decided again")
+    app.intake.recheck_waiting()
+    app.intake.deliver_outbox()
+
+    with app.sessions() as session:
+        messages = views.message_rows(session)
+        cases = {c["case_no"]: c for c in views.case_rows(session)}
+        outbox = views.outbox_rows(session)
+    print()
+    print("What was decided, message by message:")
+    rows = []
+    for m in messages:
+        case = cases.get(m["case_no"] or "")
+        rows.append([
+            m["subject"][:34],
+            (m["sender"] or "-"),
+            {"case": "案件", "ignored": "対象外", "quarantined": "隔離"}[m["disposition"]],
+            m["reason"],
+            m["case_no"] or "-",
+            STATUS_JA.get(case["status"], "-") if case else "-",
+            ", ".join(case["defects"]) if case else "-",
+        ])
+    print(format_table(["件名", "差出人", "処理", "理由", "受付番号", "現在の状態", "不備"], rows))
+    print()
+    print(f"{len(outbox)} mails written to {directory / 'outbox'} (one .eml file each):")
+    for o in outbox:
+        print(f"  {o['kind']:<16} {o['case_no'] or '-':<14} to {', '.join(o['to'])}")
+    _print_week_summary(app)
+    app.close()
+    print()
+    print(f"Try: .venv/bin/mailbot --config {directory / 'config.toml'} cases list")
+    return 0
+
+
+def _print_week_summary(app: object) -> None:
+    try:
+        from mailbot.service.summaries import demo_summary_text
+    except ImportError:
+        return
+    print()
+    print(demo_summary_text(app))

@@ -1,0 +1,474 @@
+"""The imperative shell around the decision core: read, decide, file, mark, deliver.
+
+One inbound message is one database transaction covering its ledger row, the
+case change and the outbox rows; the mailbox is marked only after the commit
+and the outbox is delivered after that, so a crash at any point is recovered
+by the next poll without losing or doubling anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.adapters.database.store import (
+    DbUnisLookup,
+    Store,
+    defects_from_json,
+    defects_to_json,
+)
+from mailbot.adapters.database.tables import Case, Inbound
+from mailbot.adapters.templates import Renderer
+from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.checks import CHECKS, Check
+from mailbot.domain.decision import (
+    BRANCH_MAILS,
+    CaseOutcome,
+    CaseView,
+    Decision,
+    MailIntent,
+    decide,
+    quarantine,
+    redecide,
+)
+from mailbot.domain.model import CaseStatus, Disposition, ParsedMessage
+from mailbot.domain.parsing import UnparseableMessage, parse_message
+from mailbot.domain.policy import Policy
+from mailbot.domain.subject import parse_subject
+from mailbot.service.mails import JST, build_outbox_row, format_jst, mail_context
+from mailbot.service.ports import (
+    Delivery,
+    MailSource,
+    OutgoingMail,
+    PermanentDeliveryError,
+    SourceError,
+    SourceItem,
+    TemporaryDeliveryError,
+)
+
+__all__ = ["DeliveryReport", "Intake", "PollReport"]
+
+log = logging.getLogger("mailbot.intake")
+
+
+@dataclass
+class PollReport:
+    """What one poll did."""
+
+    dispositions: Counter[str] = field(default_factory=Counter)
+    marked_again: int = 0
+    failed: int = 0
+    source_error: str | None = None
+    delivered: int = 0
+    delivery_failed: int = 0
+
+    @property
+    def processed(self) -> int:
+        return sum(self.dispositions.values())
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+
+@dataclass
+class _Filed:
+    disposition: str
+    status: str | None
+    case_no: str | None
+    reason: str
+
+
+class Intake:
+    """Runs polls, re-checks and deliveries over the configured adapters."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        source: MailSource,
+        delivery: Delivery,
+        renderer: Renderer,
+        directory: BranchDirectory,
+        policy: Policy,
+        clock: Callable[[], datetime],
+        checks: Sequence[Check] = CHECKS,
+        max_attempts: int = 3,
+    ) -> None:
+        self.sessions = sessions
+        self.source = source
+        self.delivery = delivery
+        self.renderer = renderer
+        self.directory = directory
+        self.policy = policy
+        self.clock = clock
+        self.checks = checks
+        self.max_attempts = max_attempts
+        self.stopping = False
+
+    # -- polling ------------------------------------------------------------
+    def poll_once(self, deliver: bool = True) -> PollReport:
+        report = PollReport()
+        try:
+            for item in self.source.fetch_new(self._known):
+                if self.stopping:
+                    break
+                self._handle(item, report)
+        except SourceError as exc:
+            report.source_error = str(exc)
+            log.error("mailbox unavailable: %s", exc)
+        self.recheck_waiting()
+        if deliver:
+            delivery = self.deliver_outbox()
+            report.delivered, report.delivery_failed = delivery.sent, delivery.failed
+        return report
+
+    def _known(self, keys: Sequence[str]) -> set[str]:
+        with self.sessions() as session:
+            return Store(session).known_keys(self.source.name, keys)
+
+    def _handle(self, item: SourceItem, report: PollReport) -> None:
+        started = time.monotonic()
+        try:
+            filed, fresh = self.file_item(item)
+        except SourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the poll
+            report.failed += 1
+            filed = self._record_failure(item, exc)
+            if filed is None:
+                return
+            fresh = True
+        if fresh:
+            report.dispositions[filed.disposition] += 1
+        else:
+            report.marked_again += 1
+        try:
+            self.source.mark(item, filed.disposition, filed.status)
+        except SourceError as exc:
+            # Committed already: the next poll sees it in the ledger and marks it then.
+            log.warning("could not mark %s yet: %s", item.key, exc)
+        log.info(
+            "message key=%s disposition=%s reason=%s case=%s duration_ms=%d",
+            item.key,
+            filed.disposition,
+            filed.reason,
+            filed.case_no or "-",
+            (time.monotonic() - started) * 1000,
+            extra={
+                "source_key": item.key,
+                "disposition": filed.disposition,
+                "reason": filed.reason,
+                "case_no": filed.case_no,
+            },
+        )
+
+    def file_item(self, item: SourceItem) -> tuple[_Filed, bool]:
+        """Decide and file one item in one transaction; returns (what was filed, whether it is new)."""
+        with self.sessions.begin() as session:
+            store = Store(session)
+            existing = store.inbound(self.source.name, item.key)
+            if existing is not None:
+                return self._filed_from_row(session, existing), False
+            now = self.clock()
+            limits = self.policy.limits
+            raw: bytes | None = None
+            message: ParsedMessage | None = None
+            if item.size is not None and item.size > limits.max_message_bytes:
+                decision = quarantine("too_large", self.policy)
+            else:
+                raw = item.load()
+                if len(raw) > limits.max_message_bytes:
+                    decision = quarantine("too_large", self.policy)
+                    raw = None
+                else:
+                    try:
+                        message = parse_message(raw)
+                    except UnparseableMessage:
+                        decision = quarantine("unparseable", self.policy)
+                    else:
+                        decision = self._decide(store, message, now)
+            return self._apply(store, item, decision, message, raw, now), True
+
+    def _decide(self, store: Store, message: ParsedMessage, now: datetime) -> Decision:
+        limits = self.policy.limits
+        if len(message.attachments) > limits.max_attachments or (
+            sum(len(a.payload) for a in message.attachments) > limits.max_total_attachment_bytes
+        ):
+            return quarantine("too_many_attachments", self.policy)
+        thread_ids = [m for m in (message.in_reply_to, *message.references) if m]
+        case_row = store.case_for_thread(thread_ids, parse_subject(message.subject).case_no)
+        replies = 0
+        if message.sender is not None:
+            replies = store.branch_mails_to_since(message.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))
+        return decide(
+            message,
+            received_at=now,
+            now=now,
+            case=self._case_view(store, case_row) if case_row is not None else None,
+            duplicate=store.identity_seen(message.identity),
+            directory=self.directory,
+            unis=DbUnisLookup(store.session),
+            policy=self.policy,
+            replies_to_sender_last_hour=replies,
+            checks=self.checks,
+        )
+
+    def _case_view(self, store: Store, case: Case) -> CaseView:
+        messages = []
+        for row in store.case_inbound(case):
+            raw = store.raw_of(row)
+            if raw is None:
+                continue
+            try:
+                messages.append(parse_message(raw))
+            except UnparseableMessage:
+                continue
+        return CaseView(
+            case_no=case.case_no,
+            status=CaseStatus(case.status),
+            messages=tuple(messages),
+            waiting_since=case.waiting_since,
+        )
+
+    def _apply(
+        self,
+        store: Store,
+        item: SourceItem,
+        decision: Decision,
+        message: ParsedMessage | None,
+        raw: bytes | None,
+        now: datetime,
+        error: str | None = None,
+    ) -> _Filed:
+        session = store.session
+        raw_row = store.save_raw(raw) if raw is not None else None
+        case_row = self._apply_case(store, decision.case, now) if decision.case is not None else None
+        inbound = Inbound(
+            source=self.source.name,
+            source_key=item.key,
+            identity=message.identity if message else f"<{item.key}@{self.source.name}>",
+            message_id=message.message_id if message else None,
+            subject=message.subject if message else "",
+            sender=message.sender.addr if message and message.sender else None,
+            disposition=decision.disposition.value,
+            reason=decision.reason,
+            case_id=case_row.id if case_row else None,
+            raw_id=raw_row.id if raw_row else None,
+            defects=defects_to_json(decision.case.defects) if decision.case and decision.case.changed else [],
+            problems=list(message.problems) if message else [],
+            received_at=now,
+            processed_at=now,
+        )
+        session.add(inbound)
+        session.flush()
+        facts_extra = {"error": error} if error else {}
+        for intent in decision.mails:
+            self._queue(store, intent, case_row, message, now, inbound.id, facts_extra)
+        failure = store.failure(self.source.name, item.key)
+        if failure is not None:
+            session.delete(failure)
+        return _Filed(
+            decision.disposition.value,
+            case_row.status if case_row else None,
+            case_row.case_no if case_row else None,
+            decision.reason,
+        )
+
+    def _apply_case(self, store: Store, outcome: CaseOutcome, now: datetime) -> Case:
+        if outcome.case_no is None:
+            case = store.new_case(now.astimezone(JST).year, now)
+        else:
+            found = store.case_for_thread([], outcome.case_no)
+            assert found is not None, outcome.case_no
+            case = found
+        if outcome.changed:
+            case.status = outcome.status.value
+            case.branch = outcome.branch
+            case.customer_code = outcome.customer_code
+            case.customer_name = outcome.customer_name
+            case.defects = defects_to_json(outcome.defects)
+            case.waiting_since = outcome.waiting_since
+            if outcome.status is CaseStatus.RETURNED:
+                case.return_count += 1
+            case.updated_at = now
+        store.session.flush()
+        return case
+
+    def _queue(
+        self,
+        store: Store,
+        intent: MailIntent,
+        case: Case | None,
+        message: ParsedMessage | None,
+        now: datetime,
+        inbound_id: int | None,
+        facts_extra: dict[str, str] | None = None,
+    ) -> None:
+        snapshot = store.latest_snapshot()
+        context = mail_context(
+            case_no=case.case_no if case else None,
+            branch=case.branch if case else None,
+            customer_code=case.customer_code if case else None,
+            customer_name=case.customer_name if case else None,
+            defects=defects_from_json(case.defects) if case else (),
+            message=message,
+            received_at=now if inbound_id is not None else None,
+            policy=self.policy,
+            facts={**intent.facts, **(facts_extra or {})},
+            extra={"unis_as_of": format_jst(snapshot.as_of) if snapshot else ""},
+        )
+        if intent.reply_to is not None and message is not None and intent.reply_to is not message:
+            context["original"]["date"] = format_jst(intent.reply_to.date)
+        row = build_outbox_row(
+            intent,
+            renderer=self.renderer,
+            context=context,
+            policy=self.policy,
+            now=now,
+            case_id=case.id if case else None,
+            inbound_id=inbound_id,
+        )
+        store.add_outbox(row)
+
+    def _filed_from_row(self, session: Session, row: Inbound) -> _Filed:
+        case = session.get(Case, row.case_id) if row.case_id else None
+        return _Filed(row.disposition, case.status if case else None, case.case_no if case else None, row.reason)
+
+    def _record_failure(self, item: SourceItem, exc: Exception) -> _Filed | None:
+        """Count a failed attempt; after ``max_attempts`` quarantine the message as poison."""
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("processing %s failed: %s", item.key, error)
+        now = self.clock()
+        with self.sessions.begin() as session:
+            attempts = Store(session).record_failure(self.source.name, item.key, error, now)
+        if attempts < self.max_attempts:
+            return None
+        log.error("quarantining %s after %d failures:\n%s", item.key, attempts, traceback.format_exc())
+        with self.sessions.begin() as session:
+            store = Store(session)
+            raw = None
+            try:
+                raw = item.load() if item.size is None or item.size <= self.policy.limits.max_message_bytes else None
+            except Exception:  # noqa: BLE001 - the raw copy is a courtesy here
+                raw = None
+            return self._apply(store, item, quarantine("poison", self.policy), None, raw, now, error=error)
+
+    # -- waiting cases --------------------------------------------------------
+    def recheck_waiting(self) -> int:
+        """Decide again every case waiting for UNIS; returns how many changed."""
+        changed = 0
+        with self.sessions() as session:
+            ids = [c.id for c in Store(session).waiting_cases()]
+        for case_id in ids:
+            with self.sessions.begin() as session:
+                store = Store(session)
+                case = session.get(Case, case_id)
+                if case is None or case.status != CaseStatus.WAITING_UNIS.value:
+                    continue
+                view = self._case_view(store, case)
+                now = self.clock()
+                result = redecide(
+                    view,
+                    directory=self.directory,
+                    unis=DbUnisLookup(session),
+                    policy=self.policy,
+                    now=now,
+                    checks=self.checks,
+                )
+                if result is None:
+                    continue
+                outcome, mails = result
+                self._apply_case(store, outcome, now)
+                latest = view.messages[-1] if view.messages else None
+                for intent in mails:
+                    self._queue(store, intent, case, latest, now, None)
+                changed += 1
+                log.info("case %s re-checked: %s", case.case_no, outcome.status.value)
+        return changed
+
+    # -- delivery ---------------------------------------------------------------
+    def deliver_outbox(self) -> DeliveryReport:
+        report = DeliveryReport()
+        now = self.clock()
+        with self.sessions() as session:
+            due = [(r.id, r.message_id, r.attempts) for r in Store(session).due_outbox(now, limit=10_000)]
+        retried = [mid for _, mid, attempts in due if attempts > 0]
+        proven = self.delivery.already_sent(retried) if retried else set()
+        for row_id, message_id, _ in due:
+            if self.stopping:
+                break
+            outcome = self._deliver_one(row_id, message_id in proven)
+            if outcome == "sent":
+                report.sent += 1
+            elif outcome == "failed":
+                report.failed += 1
+            elif outcome == "deferred":
+                report.deferred += 1
+                break  # the transport is down: keep the order, try again later
+        return report
+
+    def _deliver_one(self, row_id: int, proven_sent: bool) -> str:
+        from mailbot.adapters.database.tables import Outbox
+
+        with self.sessions.begin() as session:
+            row = session.get(Outbox, row_id)
+            if row is None or row.status != "pending":
+                return "skipped"
+            if proven_sent:
+                row.status, row.sent_at = "sent", self.clock()
+                return "sent"
+            # Recorded before sending: after a crash, attempts > 0 tells us to ask the
+            # transport whether this Message-ID already went out.
+            row.attempts += 1
+            mail = OutgoingMail(
+                message_id=row.message_id,
+                sender=self.policy.desk_address,
+                recipients=tuple(dict.fromkeys([*row.to_addrs, *row.cc_addrs])),
+                raw=row.raw,
+            )
+            attempts = row.attempts
+        try:
+            self.delivery.send(mail)
+        except TemporaryDeliveryError as exc:
+            self._after_send(row_id, "pending", str(exc), backoff=min(2 ** (attempts - 1), 60))
+            log.warning("delivery of %s deferred: %s", mail.message_id, exc)
+            return "deferred"
+        except PermanentDeliveryError as exc:
+            self._after_send(row_id, "failed", str(exc))
+            log.error("delivery of %s failed for good: %s", mail.message_id, exc)
+            return "failed"
+        self._after_send(row_id, "sent", None)
+        return "sent"
+
+    def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:
+        from mailbot.adapters.database.tables import Outbox
+
+        now = self.clock()
+        with self.sessions.begin() as session:
+            row = session.get(Outbox, row_id)
+            if row is None:
+                return
+            row.status = status
+            row.last_error = error
+            if status == "sent":
+                row.sent_at = now
+            elif status == "pending":
+                row.next_attempt_at = now + timedelta(minutes=backoff)
+            elif status == "failed" and not row.kind.startswith("ops_"):
+                # Tell ops, but never about a failed ops mail: that would loop.
+                ops = tuple(self.policy.ops_recipients)
+                if ops:
+                    case = session.get(Case, row.case_id) if row.case_id else None
+                    intent = MailIntent("ops_quarantined", ops, facts={"reason": "delivery_failed", "error": error or ""})
+                    self._queue(Store(session), intent, case, None, now, None)

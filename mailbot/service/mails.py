@@ -1,0 +1,159 @@
+"""Turning the core's mail intents into outbox rows: template, headers, threading."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mailbot.adapters.database.tables import Outbox
+from mailbot.adapters.templates import Renderer
+from mailbot.domain.decision import MailIntent
+from mailbot.domain.model import Defect, ParsedMessage
+from mailbot.domain.policy import Policy
+from mailbot.domain.subject import strip_prefixes
+
+__all__ = ["JST", "QUARANTINE_REASONS", "build_outbox_row", "clean_header", "format_jst", "mail_context"]
+
+JST = ZoneInfo("Asia/Tokyo")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
+
+QUARANTINE_REASONS = {
+    "outside_domain": "社外(許可されたドメイン以外)からのメールです",
+    "authentication_failed": "送信元の認証(SPF/DMARC)に失敗しています",
+    "unparseable": "メールの形式が壊れていて読み取れません",
+    "too_large": "メールのサイズが上限を超えています",
+    "too_many_attachments": "添付ファイルの数が上限を超えています",
+    "poison": "処理中にエラーが繰り返し発生しました",
+}
+
+
+def clean_header(value: str) -> str:
+    """No CR/LF or other control characters may reach an outgoing header."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def format_jst(moment: datetime | None) -> str:
+    if moment is None:
+        return "(不明)"
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+
+
+def mail_context(
+    *,
+    case_no: str | None,
+    branch: str | None,
+    customer_code: str | None,
+    customer_name: str | None,
+    defects: tuple[Defect, ...],
+    message: ParsedMessage | None,
+    received_at: datetime | None,
+    policy: Policy,
+    facts: Mapping[str, str],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    original = {
+        "subject": message.subject if message else "",
+        "subject_core": _subject_core(message.subject) if message else "",
+        "sender": message.sender.addr if message and message.sender else "",
+        "sender_name": (message.sender.name if message and message.sender else "") or "",
+        "message_id": message.message_id if message else "",
+        "date": format_jst(received_at or (message.date if message else None)),
+    }
+    reason = facts.get("reason", "")
+    return {
+        "case_no": case_no or "",
+        "branch": branch or "",
+        "customer_code": customer_code or "",
+        "customer_name": customer_name or "",
+        "defects": [{"code": d.code, "detail": dict(d.detail)} for d in defects],
+        "original": original,
+        "desk": {"address": policy.desk_address},
+        "facts": dict(facts),
+        "reason": reason,
+        "reason_text": QUARANTINE_REASONS.get(reason, reason),
+        "max_wait_hours": f"{policy.unis_max_wait_hours:g}",
+        "unis_as_of": "",
+        **(extra or {}),
+    }
+
+
+def _subject_core(subject: str) -> str:
+    core = strip_prefixes(subject)
+    return core or subject
+
+
+def new_message_id(policy: Policy, case_no: str | None) -> str:
+    tag = (case_no or "desk").lower()
+    return f"<{uuid.uuid4().hex}.{tag}@{policy.message_id_domain}>"
+
+
+def build_outbox_row(
+    intent: MailIntent,
+    *,
+    renderer: Renderer,
+    context: Mapping[str, Any],
+    policy: Policy,
+    now: datetime,
+    case_id: int | None,
+    inbound_id: int | None,
+) -> Outbox:
+    """Render and assemble one mail; the row is added in the caller's transaction."""
+    text = renderer.render(intent.kind, context)
+    to = [a for a in intent.to if _deliverable(a, policy)]
+    cc = [a for a in intent.cc if _deliverable(a, policy) and a not in to]
+    message_id = new_message_id(policy, context.get("case_no") or None)
+    in_reply_to = None
+    references: list[str] = []
+    if intent.reply_to is not None and intent.reply_to.message_id:
+        in_reply_to = intent.reply_to.message_id
+        references = [*intent.reply_to.references, in_reply_to][-20:]
+
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = HeaderAddress("USEN NETWORKS 納品デスク", addr_spec=policy.desk_address)
+    if to:
+        mail["To"] = ", ".join(to)
+    if cc:
+        mail["Cc"] = ", ".join(cc)
+    mail["Subject"] = clean_header(text.subject)
+    mail["Date"] = format_datetime(now.astimezone(JST))
+    mail["Message-ID"] = message_id
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = " ".join(references)
+    # RFC 3834: mark every mail as automatic so other robots never answer it.
+    mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
+    mail["X-Auto-Response-Suppress"] = "All"
+    mail["Precedence"] = "bulk"
+    mail.set_content(text.body, charset="utf-8", cte="base64")
+
+    return Outbox(
+        kind=intent.kind,
+        case_id=case_id,
+        inbound_id=inbound_id,
+        to_addrs=to,
+        cc_addrs=cc,
+        subject=clean_header(text.subject),
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=" ".join(references) or None,
+        raw=mail.as_bytes(),
+        status="pending" if to else "failed",
+        attempts=0,
+        next_attempt_at=now,
+        last_error=None if to else "no internal recipient",
+        created_at=now,
+        sent_at=None,
+    )
+
+
+def _deliverable(address: str, policy: Policy) -> bool:
+    # The last line of defence: whatever the core decided, nothing leaves for outside.
+    return policy.is_internal(address) and not policy.is_desk(address) and "\n" not in address and "\r" not in address

@@ -1,0 +1,118 @@
+"""The seams between the intake service and the outside world.
+
+Each port has one implementation per ``kind`` in the config (``maildir`` or
+``imap`` for sources, ``directory`` or ``smtp`` for delivery) and fakes in the
+tests; :mod:`mailbot.bootstrap` picks the implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "CursorStore",
+    "Delivery",
+    "DeliveryError",
+    "MailSource",
+    "OutgoingMail",
+    "PermanentDeliveryError",
+    "SourceError",
+    "SourceItem",
+    "TemporaryDeliveryError",
+]
+
+
+class SourceError(Exception):
+    """The mailbox could not be read right now (connection, login, folder)."""
+
+
+class DeliveryError(Exception):
+    """A mail could not be handed over to the transport."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Delivery failed but may work later (4xx, connection refused)."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Delivery was refused for good (5xx); retrying will not help."""
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One message in a mailbox, not yet downloaded.
+
+    ``key`` identifies the item within its source for ever (a Maildir unique
+    name, or ``UIDVALIDITY:UID`` on IMAP). ``size`` is known before the body
+    is fetched so oversized mail can be refused without loading it.
+    """
+
+    key: str
+    size: int | None
+    load: Callable[[], bytes]
+
+
+class MailSource(Protocol):
+    """A mailbox the bot reads requests from."""
+
+    # Stable name used as the ledger namespace, e.g. "maildir:/srv/mail".
+    name: str
+
+    def fetch_new(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
+        """Yield items that may not have been processed yet.
+
+        ``known`` answers which of the given keys the ledger already holds, so
+        a source that cannot tell new from old cheaply can ask in batches. An
+        item that was processed but not yet marked (a crash between commit and
+        mark) must still be yielded; the service then only marks it.
+        """
+        ...
+
+    def mark(self, item: SourceItem, disposition: str, status: str | None) -> None:
+        """Record in the mailbox that ``item`` was processed.
+
+        Called only after the decision was committed. ``disposition`` is
+        ``case``, ``ignored`` or ``quarantined``; ``status`` the case status
+        for ``case``. Must be idempotent.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class CursorStore(Protocol):
+    """Durable per-source bookkeeping (e.g. UIDVALIDITY and last UID)."""
+
+    def get(self, source: str) -> str | None: ...
+
+    def set(self, source: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """A fully rendered mail ready for the transport."""
+
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]  # envelope: To + Cc
+    raw: bytes
+
+
+class Delivery(Protocol):
+    """A transport for outgoing mail."""
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Hand ``mail`` over, or raise a :class:`DeliveryError` subclass."""
+        ...
+
+    def already_sent(self, message_ids: Iterable[str]) -> set[str]:
+        """Which of these Message-IDs the transport can prove it already sent.
+
+        Used after a crash between sending and recording; transports that
+        cannot tell return an empty set.
+        """
+        ...
+
+    def close(self) -> None: ...
