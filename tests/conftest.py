@@ -1,0 +1,6 @@
+"""Shared fixtures. Real servers live in tests/fixtures/, one module each."""
+
+pytest_plugins = [
+    "tests.fixtures.dovecot",
+    "tests.fixtures.smtp_sink",
+]
