@@ -1,6 +1,8 @@
 """Shared fixtures. Real servers live in tests/fixtures/, one module each."""
 
 pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.bot",
     "tests.fixtures.dovecot",
     "tests.fixtures.smtp_sink",
 ]

@@ -131,7 +131,22 @@ class Intake:
         if deliver:
             delivery = self.deliver_outbox()
             report.delivered, report.delivery_failed = delivery.sent, delivery.failed
+        if report.source_error is None:
+            self._record_health("last_successful_poll")
         return report
+
+    def _record_health(self, key: str) -> None:
+        """Remember when the bot last did something well, for `mailbot status`."""
+        from mailbot.adapters.database.tables import JobRun
+        from sqlalchemy import select
+
+        now = self.clock()
+        with self.sessions.begin() as session:
+            row = session.scalars(select(JobRun).where(JobRun.job == "health", JobRun.key == key)).one_or_none()
+            if row is None:
+                session.add(JobRun(job="health", key=key, done_at=now))
+            else:
+                row.done_at = now
 
     def _known(self, keys: Sequence[str]) -> set[str]:
         with self.sessions() as session:

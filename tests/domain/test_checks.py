@@ -1,0 +1,157 @@
+import pytest
+
+from mailbot.domain.checks import CHECKS, UNIS_CODES, build_submission, run_checks
+from mailbot.domain.model import Defect, ParsedMessage
+from mailbot.domain.unis import SnapshotLookup
+from tests.domain.builders import (
+    CODE,
+    DIRECTORY,
+    FORM,
+    POLICY,
+    customer,
+    encrypted_zip,
+    line,
+    request,
+    unis,
+    xlsx_form,
+    zip_bomb,
+)
+
+
+def codes(message: ParsedMessage | list[ParsedMessage], lookup: SnapshotLookup | None = None) -> list[str]:
+    messages = message if isinstance(message, list) else [message]
+    submission = build_submission(messages, DIRECTORY, lookup or unis(customer()), POLICY)
+    return [d.code for d in run_checks(submission, POLICY)]
+
+
+def defects(message: ParsedMessage, lookup: SnapshotLookup | None = None) -> list[Defect]:
+    submission = build_submission([message], DIRECTORY, lookup or unis(customer()), POLICY)
+    return run_checks(submission, POLICY)
+
+
+def test_the_check_table_has_one_unit_per_defect_code_with_a_description() -> None:
+    names = [c.name for c in CHECKS]
+    assert names == [
+        "branch_missing",
+        "branch_unknown",
+        "manager_cc_missing",
+        "attachment_missing",
+        "attachment_unreadable",
+        "customer_code_missing",
+        "unis_customer_missing",
+        "unis_order_missing",
+        "unis_customer_class",
+    ]
+    assert all(c.description for c in CHECKS)
+    assert UNIS_CODES <= set(names)
+
+
+@pytest.mark.parametrize("style", ["outlook", "gmail", "iphone"])
+def test_a_complete_request_has_no_defects(style: str) -> None:
+    assert codes(request(style=style)) == []
+
+
+def test_a_subject_without_a_branch_is_branch_missing() -> None:
+    assert codes(request(subject="フレッツエスカ")) == ["branch_missing"]
+
+
+def test_an_unknown_branch_is_named_in_the_defect() -> None:
+    found = defects(request(subject="フレッツエスカ 名古屋支店 (株式会社さくら)"))
+    assert [d.code for d in found] == ["branch_unknown"]
+    assert found[0].detail["branch"] == "名古屋支店"
+
+
+def test_a_branch_alias_in_half_width_katakana_subject_is_recognised() -> None:
+    assert codes(request(subject="ﾌﾚｯﾂｴｽｶ 渋谷")) == []
+
+
+def test_the_manager_must_be_in_to_or_cc() -> None:
+    assert codes(request(cc=[])) == ["manager_cc_missing"]
+    assert codes(request(cc=[], to=["f-desk@mxb.usen.co.jp", "shibuya-mgr@usen.co.jp"])) == []
+
+
+def test_a_manager_who_sends_the_request_needs_no_cc() -> None:
+    assert codes(request(sender="Shibuya Manager <shibuya-mgr@usen.co.jp>", cc=[])) == []
+
+
+def test_another_branchs_manager_does_not_count() -> None:
+    assert codes(request(cc=["osaka-mgr@usen.co.jp"])) == ["manager_cc_missing"]
+
+
+def test_no_application_form_is_attachment_missing_and_names_the_document() -> None:
+    found = defects(request(attachments=[("地図.pdf", b"%PDF-1.4 map")]))
+    assert [d.code for d in found] == ["attachment_missing"]
+    assert found[0].detail["document"] == "回線単品申込書"
+
+
+@pytest.mark.parametrize(
+    ("filename", "payload", "problem"),
+    [
+        ("回線単品申込書.pdf", b"", "空"),
+        ("回線単品申込書.pdf", b"this is not a pdf", "PDF"),
+        ("回線単品申込書.zip", encrypted_zip(), "パスワード"),
+        ("回線単品申込書.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "パスワード"),
+        ("回線単品申込書.xlsx", b"PK\x03\x04 truncated", "壊れ"),
+        ("回線単品申込書.xlsx", zip_bomb(), "大きすぎ"),
+    ],
+)
+def test_an_attachment_that_cannot_be_opened_is_unreadable(filename: str, payload: bytes, problem: str) -> None:
+    found = defects(request(attachments=[(filename, payload)]))
+    assert [d.code for d in found] == ["attachment_unreadable"]
+    assert found[0].detail["filename"] == filename
+    assert problem in found[0].detail["problem"]
+
+
+def test_a_request_without_customer_code_is_customer_code_missing() -> None:
+    assert codes(request(body="よろしくお願いします。")) == ["customer_code_missing"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"顧客CD：{CODE}",
+        "顧客コード １２３４５６７８９",
+        "お客様コード:123-456-789",
+        "ｺｷｬｸCDではなく 顧客ｺｰﾄﾞ: 123456789",
+    ],
+)
+def test_the_customer_code_is_read_from_the_body_in_any_width(body: str) -> None:
+    assert codes(request(body=body)) == []
+
+
+def test_a_code_with_the_wrong_number_of_digits_does_not_count() -> None:
+    assert codes(request(body="顧客CD:12345678")) == ["customer_code_missing"]
+
+
+@pytest.mark.parametrize(("label", "value", "below"), [("顧客CD", CODE, False), ("顧客コード", int(CODE), True)])
+def test_the_customer_code_is_read_from_an_attached_xlsx_form(label: str, value: object, below: bool) -> None:
+    form = ("回線単品申込書.xlsx", xlsx_form(label, value, below=below))
+    assert codes(request(body="申込書を添付します。", attachments=[form])) == []
+
+
+def test_an_unknown_customer_is_unis_customer_missing() -> None:
+    found = defects(request(), unis())
+    assert [d.code for d in found] == ["unis_customer_missing"]
+    assert found[0].detail["customer_code"] == CODE
+
+
+@pytest.mark.parametrize("lines", [(), (line(state="確定"),), (line(item="U100001"),)])
+def test_a_customer_without_an_open_brokerage_line_is_unis_order_missing(lines: tuple) -> None:
+    assert codes(request(), unis(customer(lines=lines))) == ["unis_order_missing"]
+
+
+@pytest.mark.parametrize("klass", ["9", "9:未加入店", "未加入店"])
+def test_a_non_subscriber_customer_class_is_unis_customer_class(klass: str) -> None:
+    assert codes(request(), unis(customer(customer_class=klass))) == ["unis_customer_class"]
+
+
+def test_documents_from_every_message_of_the_thread_count() -> None:
+    first = request(attachments=[])
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", attachments=[FORM], body="添付します")
+    assert codes([first]) == ["attachment_missing"]
+    assert codes([first, reply]) == []
+
+
+def test_defects_come_in_the_order_of_the_check_table() -> None:
+    found = codes(request(subject="フレッツエスカ", body="", attachments=[]))
+    assert found == ["branch_missing", "attachment_missing", "customer_code_missing"]

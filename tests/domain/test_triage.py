@@ -1,0 +1,90 @@
+import pytest
+
+from mailbot.domain.model import Disposition
+from mailbot.domain.policy import Policy
+from mailbot.domain.triage import TRIAGE_RULES, TriageFacts, triage
+from tests.domain.builders import DESK, POLICY, request
+from tests.mailfactory import build_auto_reply, build_bounce, build_mail
+from mailbot.domain.parsing import parse_message
+
+
+def verdict(message, facts: TriageFacts = TriageFacts(), policy: Policy = POLICY) -> tuple[object, str]:
+    result = triage(message, facts, policy)
+    return result.disposition, result.reason
+
+
+def test_the_rules_are_an_ordered_table() -> None:
+    assert [name for name, _, _ in TRIAGE_RULES][:5] == ["duplicate", "own_mail", "bounce", "auto_reply", "not_request"]
+
+
+def test_a_normal_request_passes_triage() -> None:
+    assert verdict(request()) == (None, "request")
+
+
+def test_a_duplicate_is_ignored_before_anything_else() -> None:
+    assert verdict(request(), TriageFacts(duplicate=True)) == (Disposition.IGNORED, "duplicate")
+
+
+def test_the_desks_own_mail_is_ignored() -> None:
+    assert verdict(request(sender=DESK)) == (Disposition.IGNORED, "own_mail")
+    own_id = request(message_id="<abc.fe-2026-00001@mailbot.invalid>")
+    assert verdict(own_id) == (Disposition.IGNORED, "own_mail")
+
+
+def test_an_out_of_office_reply_is_ignored() -> None:
+    raw = build_auto_reply(original_subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK], return_path="<taro@usen.co.jp>")
+    assert verdict(parse_message(raw)) == (Disposition.IGNORED, "auto_reply")
+
+
+def test_a_mailer_daemon_bounce_is_ignored() -> None:
+    original = build_mail(subject="フレッツエスカ 渋谷支店", sender=DESK, to=["gone@usen.co.jp"])
+    raw = build_bounce(original=original, failed_recipient="gone@usen.co.jp", to=DESK)
+    assert verdict(parse_message(raw)) == (Disposition.IGNORED, "bounce")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto-Submitted": "auto-generated"},
+        {"X-Autoreply": "yes"},
+        {"Precedence": "bulk"},
+        {"Precedence": "junk"},
+        {"List-Id": "<branches.usen.co.jp>"},
+        {"X-Auto-Response-Suppress": "All"},
+    ],
+)
+def test_robot_headers_mark_a_mail_as_auto_reply(headers: dict[str, str]) -> None:
+    assert verdict(request(extra_headers=headers)) == (Disposition.IGNORED, "auto_reply")
+
+
+def test_auto_submitted_no_is_a_person() -> None:
+    assert verdict(request(extra_headers={"Auto-Submitted": "no"})) == (None, "request")
+
+
+def test_an_empty_return_path_is_a_bounce() -> None:
+    assert verdict(request(extra_headers={"Return-Path": "<>"})) == (Disposition.IGNORED, "bounce")
+
+
+def test_a_mail_without_the_keyword_is_not_a_request() -> None:
+    assert verdict(request(subject="請求書の件")) == (Disposition.IGNORED, "not_request")
+
+
+def test_a_reply_in_a_known_thread_is_a_request_even_without_the_keyword() -> None:
+    assert verdict(request(subject="RE: 追加資料"), TriageFacts(linked_case=True)) == (None, "request")
+
+
+def test_a_request_from_outside_the_internal_domains_is_quarantined() -> None:
+    assert verdict(request(sender="sales@example.com")) == (Disposition.QUARANTINED, "outside_domain")
+    assert verdict(request(sender="x@usen.co.jp.evil.example")) == (Disposition.QUARANTINED, "outside_domain")
+
+
+def test_a_subdomain_of_an_internal_domain_is_internal() -> None:
+    assert verdict(request(sender="taro@branch.usen.co.jp")) == (None, "request")
+
+
+def test_a_failed_dmarc_from_our_own_server_quarantines_an_internal_sender() -> None:
+    policy = Policy(desk_address=DESK, internal_domains=("usen.co.jp",), trusted_authserv_id="mxb.usen.co.jp")
+    failing = request(extra_headers={"Authentication-Results": "mxb.usen.co.jp; spf=pass; dmarc=fail header.from=usen.co.jp"})
+    assert verdict(failing, policy=policy) == (Disposition.QUARANTINED, "authentication_failed")
+    forged = request(extra_headers={"Authentication-Results": "evil.example; dmarc=fail"})
+    assert verdict(forged, policy=policy) == (None, "request")

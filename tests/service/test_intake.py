@@ -1,0 +1,299 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from mailbot.domain.checks import CHECKS, Submission
+from mailbot.domain.model import Defect
+from mailbot.domain.policy import Policy
+from mailbot.service.intake import Intake
+from tests.domain.builders import FORM, encrypted_zip, pdf
+from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness
+from tests.mailfactory import build_auto_reply, build_bounce, build_mail
+
+SENDER = "渋谷 太郎 <taro@usen.co.jp>"
+
+
+def request(**overrides: object) -> bytes:
+    arguments: dict = {
+        "style": "outlook",
+        "subject": "フレッツエスカ 渋谷支店",
+        "sender": SENDER,
+        "to": [DESK],
+        "cc": [f"支店長 <{SHIBUYA_MGR}>"],
+        "body": f"お疲れ様です。\n顧客CD:{CUSTOMER}\n",
+        "attachments": [FORM],
+    }
+    arguments.update(overrides)
+    return build_mail(**arguments)
+
+
+def single_case(h: Harness) -> dict:
+    cases = h.cases()
+    assert len(cases) == 1
+    return cases[0]
+
+
+def test_a_complete_request_is_accepted_and_the_branch_gets_a_receipt_in_its_thread(harness: Harness) -> None:
+    harness.import_unis()
+    raw = request()
+    harness.deliver(raw)
+    report = harness.poll()
+    assert report.dispositions == {"case": 1}
+    case = single_case(harness)
+    assert case["status"] == "accepted"
+    assert case["case_no"] == "FE-2026-00001"
+    assert case["branch"] == "渋谷支店"
+    assert case["customer_code"] == CUSTOMER
+    [receipt] = harness.sent_mail("receipt")
+    assert receipt["To"] == "taro@usen.co.jp"
+    assert receipt["Cc"] == SHIBUYA_MGR
+    assert "FE-2026-00001" in receipt["Subject"]
+    assert receipt["Subject"].startswith("RE: [FE-2026-00001] フレッツエスカ 渋谷支店")
+    # A long id is folded onto its own line (valid RFC 5322); the id itself must match.
+    assert receipt["In-Reply-To"].strip() == harness.messages()[0]["message_id"]
+    assert receipt["Auto-Submitted"] == "auto-replied"
+    assert receipt["X-Auto-Response-Suppress"] == "All"
+    assert "受け付けました" in receipt.get_content()
+    [ops] = harness.sent_mail("ops_accepted")
+    assert ops["To"] == OPS
+    assert "FE-2026-00001" in ops.get_content()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"subject": "フレッツエスカ"}, "branch_missing"),
+        ({"subject": "フレッツエスカ 名古屋支店"}, "branch_unknown"),
+        ({"cc": []}, "manager_cc_missing"),
+        ({"attachments": []}, "attachment_missing"),
+        ({"attachments": [("回線単品申込書.zip", encrypted_zip())]}, "attachment_unreadable"),
+        ({"body": "よろしくお願いします"}, "customer_code_missing"),
+        ({"body": "顧客CD:999999999"}, "unis_customer_missing"),
+    ],
+)
+def test_each_defect_is_returned_with_a_japanese_explanation(harness: Harness, overrides: dict, code: str) -> None:
+    harness.import_unis()
+    harness.deliver(request(**overrides))
+    harness.poll()
+    case = single_case(harness)
+    assert case["status"] == "returned"
+    assert code in case["defects"]
+    [reply] = harness.sent_mail("defect_reply")
+    assert reply["To"] == "taro@usen.co.jp"
+    text = reply.get_content()
+    assert "返却" in text and case["case_no"] in text
+    assert "\ufffd" not in text
+
+
+@pytest.mark.parametrize(
+    ("row", "code"),
+    [
+        (f"{CUSTOMER},株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,確定,2026/12/10,渋谷支店", "unis_order_missing"),
+        (f"{CUSTOMER},喫茶こだま,9,有効,C0001,001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店", "unis_customer_class"),
+    ],
+)
+def test_unis_defects_are_returned_when_the_snapshot_is_current(harness: Harness, row: str, code: str) -> None:
+    harness.import_unis([row], as_of=harness.clock() + timedelta(minutes=5))
+    harness.deliver(request())
+    harness.poll()
+    assert single_case(harness)["defects"] == [code]
+    [reply] = harness.sent_mail("defect_reply")
+    assert "Z200214" in reply.get_content() or "未加入店" in reply.get_content()
+
+
+def test_a_request_waits_for_unis_and_is_accepted_after_the_next_import(harness: Harness) -> None:
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    assert single_case(harness)["status"] == "waiting_unis"
+    assert [o["kind"] for o in harness.outbox()] == ["ops_waiting"]
+    harness.clock.advance(hours=2)
+    harness.import_unis(as_of=harness.clock())
+    assert single_case(harness)["status"] == "accepted"
+    assert [o["kind"] for o in harness.outbox()] == ["ops_waiting", "receipt", "ops_accepted"]
+
+
+def test_a_waiting_request_is_returned_after_the_maximum_wait(harness: Harness) -> None:
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    harness.clock.advance(hours=37)
+    harness.poll()
+    case = single_case(harness)
+    assert case["status"] == "returned"
+    assert case["defects"] == ["unis_customer_missing"]
+
+
+def test_a_reply_to_the_defect_reply_is_a_resubmission_that_can_be_accepted(harness: Harness) -> None:
+    harness.import_unis()
+    harness.deliver(request(attachments=[]))
+    harness.poll()
+    [reply_row] = harness.outbox("defect_reply")
+    resubmission = request(
+        subject=reply_row["subject"],
+        body="添付漏れ失礼しました。",
+        attachments=[FORM],
+        in_reply_to=reply_row["message_id"],
+        references=[reply_row["message_id"]],
+        style="gmail",
+    )
+    harness.deliver(resubmission)
+    harness.poll()
+    case = single_case(harness)
+    assert case["status"] == "accepted"
+    assert case["return_count"] == 1
+    assert len(case["message_ids"]) == 2
+    assert [m["reason"] for m in harness.messages()] == ["new_request", "resubmission"]
+
+
+def test_a_resubmission_is_found_by_the_case_number_in_the_subject_alone(harness: Harness) -> None:
+    harness.import_unis()
+    harness.deliver(request(cc=[]))
+    harness.poll()
+    harness.deliver(request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", body="支店長をCCに入れました"))
+    harness.poll()
+    assert single_case(harness)["status"] == "accepted"
+
+
+def test_a_message_delivered_twice_is_filed_once(harness: Harness) -> None:
+    harness.import_unis()
+    raw = request()
+    harness.deliver(raw)
+    harness.deliver(raw)
+    harness.poll()
+    assert len(harness.cases()) == 1
+    assert sorted(m["reason"] for m in harness.messages()) == ["duplicate", "new_request"]
+    assert len(harness.outbox("receipt")) == 1
+
+
+def test_a_message_without_message_id_still_gets_a_stable_identity(harness: Harness) -> None:
+    harness.import_unis()
+    raw = request(omit_message_id=True)
+    harness.deliver(raw)
+    harness.deliver(raw)
+    harness.poll()
+    messages = harness.messages()
+    assert messages[0]["message_id"] == messages[1]["message_id"]
+    assert messages[0]["message_id"].endswith("@mailbot.invalid>")
+    assert sorted(m["reason"] for m in messages) == ["duplicate", "new_request"]
+
+
+def test_a_message_filed_but_not_marked_is_only_marked_on_the_next_poll(harness: Harness) -> None:
+    harness.import_unis()
+    name = harness.deliver(request())
+    harness.poll()
+    # As after a crash between the commit and the move to cur/.
+    [moved] = list((harness.maildir / "cur").iterdir())
+    moved.rename(harness.maildir / "new" / name)
+    report = harness.poll()
+    assert report.processed == 0 and report.marked_again == 1
+    assert len(harness.messages()) == 1
+    assert not list((harness.maildir / "new").iterdir())
+
+
+def test_a_second_poll_processes_nothing_again(harness: Harness) -> None:
+    harness.import_unis()
+    harness.deliver(request())
+    harness.poll()
+    report = harness.poll()
+    assert report.processed == 0 and report.marked_again == 0
+    assert len(harness.outbox()) == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (build_mail(subject="請求書の件", sender=SENDER, to=[DESK], body="送付願います"), "not_request"),
+        (build_auto_reply(original_subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK]), "bounce"),
+        (build_auto_reply(original_subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK], return_path="<taro@usen.co.jp>"), "auto_reply"),
+        (build_bounce(original=build_mail(subject="x", sender=DESK, to=["a@usen.co.jp"]), failed_recipient="a@usen.co.jp", to=DESK), "bounce"),
+        (build_mail(subject="フレッツエスカ 渋谷支店", sender=f"デスク <{DESK}>", to=[DESK]), "own_mail"),
+    ],
+)
+def test_mail_that_is_not_a_request_is_ignored_and_never_answered(harness: Harness, raw: bytes, reason: str) -> None:
+    harness.deliver(raw)
+    harness.poll()
+    [message] = harness.messages()
+    assert (message["disposition"], message["reason"]) == ("ignored", reason)
+    assert harness.outbox() == []
+    assert harness.cases() == []
+
+
+def test_a_request_from_outside_is_quarantined_and_only_ops_hears_of_it(harness: Harness) -> None:
+    harness.deliver(request(sender="営業 <sales@example.com>", cc=["partner@example.com"]))
+    harness.poll()
+    [message] = harness.messages()
+    assert (message["disposition"], message["reason"]) == ("quarantined", "outside_domain")
+    assert [(o["kind"], o["to"]) for o in harness.outbox()] == [("ops_quarantined", [OPS])]
+    [notice] = harness.sent_mail("ops_quarantined")
+    assert "社外" in notice.get_content()
+
+
+def test_a_message_the_parser_cannot_read_is_quarantined(harness: Harness) -> None:
+    harness.deliver(b"")
+    harness.poll()
+    [message] = harness.messages()
+    assert (message["disposition"], message["reason"]) == ("quarantined", "unparseable")
+
+
+class ExplodingCheck:
+    name = "explodes"
+    description = "raises for subjects containing 爆発"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if "爆発" in submission.latest.subject:
+            raise RuntimeError("boom")
+        return []
+
+
+def test_a_message_that_keeps_failing_is_quarantined_after_three_polls_without_blocking_others(
+    harness: Harness,
+) -> None:
+    intake: Intake = harness.app.intake
+    intake.checks = (*CHECKS, ExplodingCheck())
+    harness.import_unis()
+    harness.deliver(request(subject="フレッツエスカ 渋谷支店 爆発"), name="1.poison")
+    harness.deliver(request(subject="フレッツエスカ 渋谷支店 通常"), name="2.good")
+    first = harness.poll()
+    assert first.failed == 1 and first.dispositions == {"case": 1}
+    assert (harness.maildir / "new" / "1.poison").exists()
+    harness.poll()
+    third = harness.poll()
+    assert third.dispositions == {"quarantined": 1}
+    reasons = {m["source_key"]: m["reason"] for m in harness.messages()}
+    assert reasons == {"1.poison": "poison", "2.good": "new_request"}
+    [notice] = harness.sent_mail("ops_quarantined")
+    assert "RuntimeError: boom" in notice.get_content()
+
+
+def test_the_raw_message_is_kept_compressed_for_later_checks(harness: Harness) -> None:
+    from sqlalchemy import select
+
+    from mailbot.adapters.database.tables import RawMessage
+
+    raw = request(attachments=[("回線単品申込書.pdf", pdf("x" * 5000))])
+    harness.deliver(raw)
+    harness.poll()
+    with harness.app.sessions() as session:
+        [stored] = session.scalars(select(RawMessage)).all()
+        assert stored.size == len(raw)
+        assert len(stored.data) < len(raw)
+
+
+def test_outgoing_mail_never_reaches_an_outside_address(harness: Harness) -> None:
+    harness.import_unis()
+    harness.deliver(request(cc=[SHIBUYA_MGR, "partner@example.com", "x@usen.co.jp.example.com"]))
+    harness.poll()
+    for row in harness.outbox():
+        for address in row["to"] + row["cc"]:
+            assert address.endswith("@usen.co.jp"), address
+
+
+def test_the_maildir_item_is_moved_to_cur_only_after_filing(harness: Harness, tmp_path: Path) -> None:
+    harness.deliver(request())
+    assert list((harness.maildir / "new").iterdir())
+    harness.poll()
+    assert not list((harness.maildir / "new").iterdir())
+    [filed] = list((harness.maildir / "cur").iterdir())
+    assert filed.name.endswith(":2,")
