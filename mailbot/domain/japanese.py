@@ -1,0 +1,501 @@
+"""Decoding helpers for the Japanese mail the desk receives.
+
+Everything here is pure: bytes or header strings in, ``str`` out, no I/O.
+
+Two facts about real Japanese mail drive the design:
+
+* Outlook (and most Windows clients) label mail ``iso-2022-jp`` but encode it
+  with Microsoft's CP50220 tables, i.e. CP932 squeezed into 7-bit JIS. That
+  puts NEC row 13 (``㈱ ① Ⅰ``) and the IBM extensions into rows Python's
+  ``iso2022_jp`` codec rejects, and maps ``～ ― －`` to code points the
+  standard codec decodes as different characters (``〜 — −``).
+* Shift_JIS labels almost always mean CP932 in practice.
+
+So ISO-2022-JP is decoded first by converting each JIS X 0208 pair to its
+Shift_JIS bytes and decoding those as CP932, which gives back exactly what a
+Windows sender typed; the stdlib ISO-2022-JP codecs are the fallback for the
+escapes that conversion does not cover (JIS X 0212, ISO-2022-JP-2 charsets).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import unicodedata
+from dataclasses import dataclass
+from email.header import Header
+from email.header import decode_header as _stdlib_decode_header
+
+__all__ = [
+    "DecodeResult",
+    "canonical_charset",
+    "decode_bytes",
+    "decode_bytes_detailed",
+    "decode_header_value",
+    "decode_header_value_detailed",
+    "decode_iso2022jp_cp932",
+    "normalize",
+]
+
+_ESC = 0x1B
+_SO = 0x0E
+_SI = 0x0F
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """Decoded text, the codec that produced it, and whether anything was lost."""
+
+    text: str
+    codec: str
+    # U+FFFD had to be inserted: the bytes are invalid in every candidate codec.
+    lossy: bool
+    # A charset was declared but the bytes only decoded as something else.
+    guessed: bool = False
+
+
+_SJIS_ALIASES = frozenset(
+    {
+        "shift_jis", "shift-jis", "sjis", "s_jis", "x-sjis", "x_sjis", "shiftjis",
+        "csshiftjis", "ms_kanji", "ms932", "cp932", "windows-31j", "windows_31j",
+        "x-ms-cp932", "ibm-943", "cp943", "cp943c",
+    }
+)  # fmt: skip
+_JIS_ALIASES = frozenset(
+    {
+        "iso-2022-jp", "iso2022-jp", "iso_2022_jp", "iso2022jp", "csiso2022jp", "jis",
+        "iso-2022-jp-1", "iso-2022-jp-2", "iso-2022-jp-3", "iso-2022-jp-2004",
+        "iso-2022-jp-ext", "x-windows-iso2022jp", "cp50220", "cp50221", "cp50222",
+        "iso-2022-jp-ms", "csiso2022jp2",
+    }
+)  # fmt: skip
+_EUC_ALIASES = frozenset(
+    {
+        "euc-jp", "euc_jp", "eucjp", "x-euc-jp", "x-euc", "cseucpkdfmtjapanese", "ujis",
+        "u-jis", "euc-jis-2004", "euc_jis_2004", "euc-jisx0213", "cp51932", "eucjp-ms",
+        "eucjp-open", "eucjp-win",
+    }
+)  # fmt: skip
+
+# Charsets that "decode" anything without error, so they can never be used to
+# tell a right guess from a wrong one.
+_ALWAYS_SUCCEEDS = frozenset({"latin_1", "iso8859_1", "cp1252", "iso8859_15"})
+
+
+def canonical_charset(charset: str | None) -> str | None:
+    """Map a MIME charset label to one of 'iso-2022-jp', 'cp932', 'euc-jp',
+    a Python text codec name, or None when the label is absent or unknown."""
+    if not charset:
+        return None
+    label = charset.strip().strip("\"'").strip().lower()
+    # RFC 2231 allows a language suffix on encoded-word charsets.
+    label = label.split("*", 1)[0]
+    if label in _JIS_ALIASES:
+        return "iso-2022-jp"
+    if label in _SJIS_ALIASES:
+        return "cp932"
+    if label in _EUC_ALIASES:
+        return "euc-jp"
+    if label in {"unknown-8bit", "x-unknown", "unknown", "8bit", "x-user-defined"}:
+        return None
+    try:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):
+        return None
+    # Refuse bytes-to-bytes codecs (base64, zlib...) and codecs that would
+    # interpret the payload (unicode_escape) rather than map it.
+    if not getattr(info, "_is_text_encoding", True) or info.name in {
+        "unicode_escape", "raw_unicode_escape", "undefined", "idna", "punycode",
+    }:  # fmt: skip
+        return None
+    if info.name == "ascii":
+        # Mail labelled us-ascii that carries 8-bit bytes is common; guessing
+        # beats replacement characters, and pure ASCII decodes the same anyway.
+        return None
+    return info.name
+
+
+# --- ISO-2022-JP via CP932 -------------------------------------------------
+
+
+def _jis_pair_to_sjis(j1: int, j2: int) -> bytes:
+    # The standard JIS X 0208 -> Shift_JIS arithmetic (row pair -> lead byte,
+    # odd/even row selects the trail byte range).
+    s1 = ((j1 - 0x21) >> 1) + 0x81
+    if s1 > 0x9F:
+        s1 += 0x40
+    if j1 & 1:
+        s2 = j2 + 0x1F
+        if s2 >= 0x7F:
+            s2 += 1
+    else:
+        s2 = j2 + 0x7E
+    return bytes((s1, s2))
+
+
+_ESCAPES: dict[bytes, str] = {
+    b"(B": "ascii",
+    b"(J": "ascii",  # JIS X 0201 Roman: only \ and ~ differ; mail means ASCII
+    b"(H": "ascii",  # obsolete Swedish designation some old mailers emit
+    b"(I": "kana",
+    b"$@": "jis",
+    b"$B": "jis",
+    b"&@\x1b$B": "jis",  # JIS X 0208-1990 announcer followed by $B
+    b"$(B": "jis",
+    b"$(@": "jis",
+}
+
+
+def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
+    """Decode ISO-2022-JP the way Windows does (CP50220/50221/50222).
+
+    Each JIS X 0208 pair is turned into its Shift_JIS bytes and decoded as
+    CP932, so NEC row 13 (㈱ ①), the NEC-selected IBM extensions and the
+    Microsoft mappings of ～ ― － come out as the sender typed them.
+    Half-width katakana are accepted both as ``ESC ( I`` and as SO/SI.
+    With ``errors="strict"`` an unsupported escape, an 8-bit byte or an
+    unmapped pair raises ``UnicodeDecodeError``; with ``"replace"`` they
+    become U+FFFD.
+    """
+    strict = errors == "strict"
+    out: list[str] = []
+    mode = "ascii"
+    shifted = False  # SO/SI half-width katakana (CP50222)
+    i = 0
+    n = len(data)
+
+    def fail(pos: int, end: int, why: str) -> None:
+        if strict:
+            raise UnicodeDecodeError("iso-2022-jp-cp932", data, pos, end, why)
+        out.append("\ufffd")
+
+    while i < n:
+        b = data[i]
+        if b == _ESC:
+            for seq, new_mode in _ESCAPES.items():
+                if data.startswith(seq, i + 1):
+                    mode = new_mode
+                    i += 1 + len(seq)
+                    break
+            else:
+                fail(i, i + 1, "unsupported escape sequence")
+                i += 1
+            continue
+        if b == _SO:
+            shifted = True
+            i += 1
+            continue
+        if b == _SI:
+            shifted = False
+            i += 1
+            continue
+        if b >= 0x80:
+            fail(i, i + 1, "8-bit byte in 7-bit ISO-2022-JP")
+            i += 1
+            continue
+        if b < 0x21 or b == 0x7F:
+            # Controls and space stand for themselves in every mode; a line
+            # break always returns to ASCII (RFC 1468 requires that anyway and
+            # sloppy encoders forget the ESC ( B).
+            out.append(chr(b))
+            if b in (0x0A, 0x0D):
+                mode = "ascii"
+                shifted = False
+            i += 1
+            continue
+        if shifted or mode == "kana":
+            if b <= 0x5F:
+                out.append(bytes((b + 0x80,)).decode("cp932"))
+            else:
+                fail(i, i + 1, "byte outside JIS X 0201 katakana")
+            i += 1
+            continue
+        if mode == "ascii":
+            out.append(chr(b))
+            i += 1
+            continue
+        # JIS X 0208 pair
+        if i + 1 >= n or not 0x21 <= data[i + 1] <= 0x7E:
+            fail(i, i + 1, "truncated JIS X 0208 pair")
+            i += 1
+            continue
+        try:
+            out.append(_jis_pair_to_sjis(b, data[i + 1]).decode("cp932"))
+        except UnicodeDecodeError:
+            fail(i, i + 2, "JIS pair not in CP932")
+        i += 2
+    return "".join(out)
+
+
+def _decode_euc_cp51932(data: bytes, errors: str = "strict") -> str:
+    # Windows EUC (CP51932): EUC pairs are JIS pairs with the high bit set,
+    # so the same JIS -> Shift_JIS -> CP932 route covers NEC row 13 there too.
+    out: list[str] = []
+    i = 0
+    n = len(data)
+    while i < n:
+        b = data[i]
+        if b < 0x80:
+            out.append(chr(b))
+            i += 1
+        elif b == 0x8E and i + 1 < n and 0xA1 <= data[i + 1] <= 0xDF:
+            out.append(bytes((data[i + 1],)).decode("cp932"))
+            i += 2
+        elif 0xA1 <= b <= 0xFE and i + 1 < n and 0xA1 <= data[i + 1] <= 0xFE:
+            out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932", errors))
+            i += 2
+        else:
+            if errors == "strict":
+                raise UnicodeDecodeError("cp51932", data, i, i + 1, "invalid EUC-JP byte")
+            out.append("\ufffd")
+            i += 1
+    return "".join(out)
+
+
+# --- byte decoding with fallbacks -------------------------------------------
+
+
+def _try(codec: str, data: bytes) -> str | None:
+    try:
+        if codec == "iso-2022-jp-cp932":
+            return decode_iso2022jp_cp932(data)
+        if codec == "cp51932":
+            return _decode_euc_cp51932(data)
+        text = data.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    if codec == "cp932" and _CP932_STRAYS.search(text):
+        return None
+    return text
+
+
+# Python's cp932 decodes the single bytes 0x80, 0xA0, 0xFD-0xFF (which never
+# occur in real Shift_JIS text) to these; finding one means a wrong guess.
+_CP932_STRAYS = re.compile("[\u0080\uf8f0-\uf8f3]")
+
+
+def _candidates(canonical: str | None, data: bytes) -> list[str]:
+    if canonical == "iso-2022-jp":
+        return [
+            "iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_ext", "iso2022_jp_3",
+            "iso2022_jp_2004", "cp932", "utf-8",
+        ]  # fmt: skip
+    if canonical == "cp932":
+        return ["cp932", "shift_jis_2004", "utf-8", "euc_jp"]
+    if canonical == "euc-jp":
+        return ["euc_jp", "euc_jis_2004", "cp51932", "cp932", "utf-8"]
+    if canonical is not None and canonical.replace("_", "-") in {"utf-8", "utf-8-sig"}:
+        return ["utf-8", "cp932", "euc_jp", "iso-2022-jp-cp932"]
+    if canonical is not None:
+        return [canonical, *_sniff_order(data)]
+    return _sniff_order(data)
+
+
+def _sniff_order(data: bytes) -> list[str]:
+    if b"\x1b$" in data or b"\x1b(" in data:
+        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3", "utf-8", "cp932"]
+    return ["utf-8", "cp932", "euc_jp"]
+
+
+def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResult:
+    """Decode ``data`` declared as ``charset`` (may be wrong, unknown or None).
+
+    Tries the declared charset with its Japanese supersets, then guesses among
+    UTF-8 / CP932 / EUC-JP / ISO-2022-JP, and only as a last resort inserts
+    U+FFFD (``lossy=True``).
+    """
+    canonical = canonical_charset(charset)
+    order = _candidates(canonical, data)
+    for index, codec in enumerate(order):
+        text = _try(codec, data)
+        if text is not None:
+            # Only a declared charset that failed makes this a guess worth noting.
+            guessed = bool(charset) and index >= _primary_count(canonical) and not data.isascii()
+            return DecodeResult(text, codec, lossy=False, guessed=guessed)
+    # Replace within the declared codec when there is a meaningful one.
+    fallback = order[0] if canonical is None or canonical in _ALWAYS_SUCCEEDS else canonical
+    return DecodeResult(_decode_replace(data, fallback), fallback, lossy=True, guessed=True)
+
+
+def _primary_count(canonical: str | None) -> int:
+    # How many leading candidates count as "the declared charset itself".
+    if canonical is None:
+        return 0
+    return {"iso-2022-jp": 5, "cp932": 2, "euc-jp": 3}.get(canonical, 1)
+
+
+def _decode_replace(data: bytes, codec: str) -> str:
+    if codec == "iso-2022-jp":
+        codec = "iso-2022-jp-cp932"
+    if codec == "euc-jp":
+        codec = "cp51932"
+    if codec == "iso-2022-jp-cp932":
+        return decode_iso2022jp_cp932(data, errors="replace")
+    if codec == "cp51932":
+        return _decode_euc_cp51932(data, errors="replace")
+    try:
+        return data.decode(codec, errors="replace")
+    except LookupError:
+        return data.decode("utf-8", errors="replace")
+
+
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Decode ``data`` declared as ``charset``; see :func:`decode_bytes_detailed`."""
+    return decode_bytes_detailed(data, charset).text
+
+
+# --- RFC 2047 header values ------------------------------------------------
+
+# Encoded text may not contain "?" in either encoding, which keeps a lazy match
+# from running into the next word. Whitespace is allowed inside because
+# some mailers fold in the middle of a word.
+_ENCODED_WORD = re.compile(
+    r"=\?(?P<charset>[^?\s]+)\?(?P<enc>[bBqQ])\?(?P<text>[^?]*)\?=",
+)
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_STRAY_NEWLINE = re.compile(r"\r?\n|\r")
+
+
+def _b_decode(text: str) -> bytes:
+    raw = re.sub(r"[^A-Za-z0-9+/]", "", text).encode("ascii")
+    raw = raw[: len(raw) - len(raw) % 4] if len(raw) % 4 == 1 else raw
+    try:
+        return base64.b64decode(raw + b"=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _q_decode(text: str) -> bytes:
+    out = bytearray()
+    data = re.sub(r"\s+", "", text).encode("ascii", "surrogateescape")
+    i = 0
+    while i < len(data):
+        c = data[i]
+        if c == ord("_"):
+            out.append(0x20)
+        elif c == ord("=") and _is_hex(data[i + 1 : i + 3]):
+            out.append(int(data[i + 1 : i + 3], 16))
+            i += 2
+        else:
+            out.append(c)
+        i += 1
+    return bytes(out)
+
+
+def _is_hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(ch in b"0123456789abcdefABCDEF" for ch in pair)
+
+
+def _decode_raw_header_text(value: str) -> tuple[str, bool]:
+    # Header text that was not ASCII on the wire: 8-bit bytes smuggled in
+    # through surrogateescape, or raw (unencoded) ISO-2022-JP escapes.
+    if any("\udc80" <= ch <= "\udcff" for ch in value) or "\x1b" in value:
+        data = value.encode("utf-8", "surrogateescape")
+        result = decode_bytes_detailed(data, None)
+        return result.text, result.lossy
+    return value, False
+
+
+def decode_header_value_detailed(value: str | Header | None) -> tuple[str, bool]:
+    """Like :func:`decode_header_value`, also saying whether U+FFFD was needed."""
+    if value is None:
+        return "", False
+    if isinstance(value, Header):
+        return _decode_header_object(value)
+    text, lossy = _decode_raw_header_text(value)
+    text = _FOLD.sub("", text)
+    decoded, lossy2 = _decode_encoded_words(text)
+    return _STRAY_NEWLINE.sub(" ", decoded), lossy or lossy2
+
+
+def decode_header_value(value: str | Header | None) -> str:
+    """Decode one header value to text.
+
+    Handles RFC 2047 words anywhere (glued to plain text, inside quoted
+    strings, split across folded lines, split mid-character across adjacent
+    words), Japanese charsets with CP932 extensions, raw 8-bit or raw
+    ISO-2022-JP header bytes, and ``email.header.Header`` objects.
+    Never raises; undecodable bytes become U+FFFD.
+    """
+    return decode_header_value_detailed(value)[0]
+
+
+def _decode_header_object(header: Header) -> tuple[str, bool]:
+    parts: list[str] = []
+    lossy = False
+    for chunk, charset in _stdlib_decode_header(header):
+        if isinstance(chunk, str):  # pragma: no cover - stdlib returns bytes here
+            chunk = chunk.encode("utf-8", "surrogateescape")
+        if charset in (None, "us-ascii"):
+            text, chunk_lossy = decode_header_value_detailed(chunk.decode("ascii", "surrogateescape"))
+        else:
+            result = decode_bytes_detailed(chunk, charset)
+            text, chunk_lossy = result.text, result.lossy
+        parts.append(text)
+        lossy = lossy or chunk_lossy
+    return "".join(parts), lossy
+
+
+def _decode_encoded_words(text: str) -> tuple[str, bool]:
+    pieces: list[str] = []
+    lossy = False
+    pending: list[bytes] = []
+    pending_charset: str | None = None
+    pos = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_charset, lossy
+        if pending:
+            result = decode_bytes_detailed(b"".join(pending), pending_charset)
+            pieces.append(result.text)
+            lossy = lossy or result.lossy
+        pending = []
+        pending_charset = None
+
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[pos : match.start()]
+        # Whitespace between two adjacent encoded words is not text (RFC 2047 6.2).
+        if not (pending and between.strip() == ""):
+            flush()
+            pieces.append(between)
+        charset = match.group("charset").split("*", 1)[0]
+        payload = match.group("text")
+        data = _b_decode(payload) if match.group("enc") in "bB" else _q_decode(payload)
+        # Adjacent words in the same charset are joined before decoding: some
+        # mailers split a multi-byte character across two words.
+        if pending and charset.lower() != (pending_charset or "").lower():
+            flush()
+        pending.append(data)
+        pending_charset = charset
+        pos = match.end()
+    flush()
+    pieces.append(text[pos:])
+    return "".join(pieces), lossy
+
+
+# --- comparison form -------------------------------------------------------
+
+# Characters that the standard JIS tables and Microsoft's tables assign to the
+# same JIS code; folded so text compares equal however its sender's client
+# mapped it.
+_JIS_VARIANT_FOLD = str.maketrans(
+    {
+        "\u301c": "~",  # WAVE DASH (JIS) vs FULLWIDTH TILDE (CP932, NFKC -> ~)
+        "\u2016": "\u2225",  # DOUBLE VERTICAL LINE vs PARALLEL TO
+        "\u2212": "-",  # MINUS SIGN vs FULLWIDTH HYPHEN-MINUS (NFKC -> -)
+        "\u2014": "\u2015",  # EM DASH vs HORIZONTAL BAR
+    }
+)
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize(s: str) -> str:
+    """Comparison form: NFKC, JIS/CP932 variant folding, whitespace collapsed.
+
+    ``ﾌﾚｯﾂｴｽｶ`` -> ``フレッツエスカ``, full-width digits/letters/spaces -> ASCII,
+    runs of whitespace -> one space, leading/trailing whitespace removed.
+    """
+    folded = unicodedata.normalize("NFKC", s).translate(_JIS_VARIANT_FOLD)
+    return _WHITESPACE.sub(" ", folded).strip()
