@@ -121,7 +121,7 @@ def make_delivery(config: Config) -> Delivery:
     sent_folder = None
     if options.get("save_sent_to"):
         if config.mailbox_kind != "imap":
-            raise ConfigError(f"{config.path}: [delivery] save_sent_to needs [mailbox] kind = \"imap\"")
+            raise ConfigError(f'{config.path}: [delivery] save_sent_to needs [mailbox] kind = "imap"')
         from mailbot.adapters.imap import SentFolder
 
         sent_folder = SentFolder(_imap_settings(config), options["save_sent_to"])

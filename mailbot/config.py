@@ -85,7 +85,7 @@ class _Table:
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.fail(key, f"expected {what or _kind_name(kind)}, got {value!r}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def strings(self, key: str, *, required: bool = False, what: str = "a list of strings") -> tuple[str, ...]:
         self.used.add(key)
@@ -143,7 +143,7 @@ def load_config(path: Path) -> Config:
 
     desk = root.table("desk")
     address = _address(desk, "address", desk.get("address", str, required=True, what="the desk's e-mail address"))
-    domains = desk.strings("internal_domains", required=True, what="a list of domains such as [\"usen.co.jp\"]")
+    domains = desk.strings("internal_domains", required=True, what='a list of domains such as ["usen.co.jp"]')
     if not domains:
         raise desk.fail("internal_domains", "must name at least one domain")
     ops = tuple(_address(desk, "ops_recipients", a) for a in desk.strings("ops_recipients"))
@@ -165,7 +165,7 @@ def load_config(path: Path) -> Config:
     mailbox = root.table("mailbox")
     mailbox_kind = mailbox.get("kind", str, "maildir")
     if mailbox_kind not in ("maildir", "imap"):
-        raise mailbox.fail("kind", f"expected \"maildir\" or \"imap\", got {mailbox_kind!r}")
+        raise mailbox.fail("kind", f'expected "maildir" or "imap", got {mailbox_kind!r}')
     mailbox_data = dict(mailbox.data)
     if mailbox_kind == "maildir":
         mailbox_data["path"] = str(_path(mailbox, "path", base, required=True))
@@ -176,7 +176,7 @@ def load_config(path: Path) -> Config:
     delivery = root.table("delivery")
     delivery_kind = delivery.get("kind", str, "directory")
     if delivery_kind not in ("directory", "smtp"):
-        raise delivery.fail("kind", f"expected \"directory\" or \"smtp\", got {delivery_kind!r}")
+        raise delivery.fail("kind", f'expected "directory" or "smtp", got {delivery_kind!r}')
     delivery_data = dict(delivery.data)
     if delivery_kind == "directory":
         delivery_data["path"] = str(_path(delivery, "path", base, required=True))
@@ -232,7 +232,7 @@ def load_config(path: Path) -> Config:
     log_table = root.table("log")
     log_format = log_table.get("format", str, "text")
     if log_format not in ("text", "json"):
-        raise log_table.fail("format", f"expected \"text\" or \"json\", got {log_format!r}")
+        raise log_table.fail("format", f'expected "text" or "json", got {log_format!r}')
     log_level = log_table.get("level", str, "INFO").upper()
     log_table.check_unknown()
 
@@ -310,7 +310,7 @@ _REGIONS = ("首都圏", "大阪", "その他")
 def _branches(root: _Table, path: Path) -> BranchDirectory:
     branches = []
     for table in _array_of_tables(root, "branches"):
-        name = table.get("name", str, required=True, what="the branch name, e.g. \"渋谷支店\"")
+        name = table.get("name", str, required=True, what='the branch name, e.g. "渋谷支店"')
         region = table.get("region", str, "その他")
         if region not in _REGIONS:
             raise table.fail("region", f"expected one of {', '.join(_REGIONS)}, got {region!r}")
@@ -326,8 +326,19 @@ def _branches(root: _Table, path: Path) -> BranchDirectory:
 
 
 _IMAP_KEYS = {
-    "kind", "host", "port", "tls", "username", "password_env", "password_command",
-    "oauth2_token_command", "folder", "timeout_seconds", "max_message_bytes", "idle", "folders",
+    "kind",
+    "host",
+    "port",
+    "tls",
+    "username",
+    "password_env",
+    "password_command",
+    "oauth2_token_command",
+    "folder",
+    "timeout_seconds",
+    "max_message_bytes",
+    "idle",
+    "folders",
 }
 _SMTP_KEYS = {"kind", "host", "port", "tls", "username", "password_env", "timeout_seconds", "save_sent_to"}
 
@@ -335,7 +346,7 @@ _SMTP_KEYS = {"kind", "host", "port", "tls", "username", "password_env", "timeou
 def _check_tls(table: _Table) -> None:
     tls = table.get("tls", str, "ssl")
     if tls not in ("ssl", "starttls", "none"):
-        raise table.fail("tls", f"expected \"ssl\", \"starttls\" or \"none\", got {tls!r}")
+        raise table.fail("tls", f'expected "ssl", "starttls" or "none", got {tls!r}')
 
 
 def _check_imap(table: _Table) -> None:

@@ -12,7 +12,19 @@ from mailbot.domain.japanese import normalize
 
 __all__ = ["HEADER", "UnisFileError", "UnisRecord", "read_unis_csv"]
 
-HEADER = ("顧客CD", "顧客名", "顧客区分", "顧客状態", "契約No", "明細No", "契約品目", "品目名", "明細状態", "完成予定日", "支店")
+HEADER = (
+    "顧客CD",
+    "顧客名",
+    "顧客区分",
+    "顧客状態",
+    "契約No",
+    "明細No",
+    "契約品目",
+    "品目名",
+    "明細状態",
+    "完成予定日",
+    "支店",
+)
 
 
 class UnisFileError(Exception):

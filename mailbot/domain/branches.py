@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mailbot.domain.japanese import normalize
@@ -49,15 +49,12 @@ class BranchDirectory:
             for key in branch.keys:
                 other = self._by_key.get(key)
                 if other is not None and other is not branch:
-                    raise ValueError(
-                        f"branch name or alias {key!r} is used by both "
-                        f"{other.name} and {branch.name}"
-                    )
+                    raise ValueError(f"branch name or alias {key!r} is used by both {other.name} and {branch.name}")
                 self._by_key[key] = branch
         # Longest first so "新宿南" wins over "新宿" when matching a prefix.
         self._keys_longest_first: Sequence[str] = sorted(self._by_key, key=len, reverse=True)
 
-    def __iter__(self) -> Iterable[Branch]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Branch]:
         return iter(self._branches)
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.documents import (
@@ -99,10 +99,7 @@ def build_submission(
         branch = directory.get(subject.branch_text) or directory.match_prefix(subject.rest)
     code = _find_customer_code(messages, policy)
     documents = tuple(
-        attachment
-        for message in messages
-        for attachment in message.attachments
-        if not is_signature(attachment)
+        attachment for message in messages for attachment in message.attachments if not is_signature(attachment)
     )
     return Submission(
         messages=tuple(messages),
@@ -117,8 +114,8 @@ def build_submission(
 class Check(Protocol):
     """One rule a request must pass."""
 
-    name: ClassVar[str]
-    description: ClassVar[str]
+    name: str
+    description: str
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]: ...
 

@@ -23,8 +23,8 @@ __all__ = [
     "CaseOutcome",
     "CaseView",
     "Decision",
-    "MailIntent",
     "Evaluation",
+    "MailIntent",
     "decide",
     "evaluate",
     "redecide",
@@ -121,7 +121,11 @@ def evaluate(
 def reply_recipients(message: ParsedMessage, policy: Policy) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """To the sender, Cc the internal people the sender wrote to; never the desk, never outside."""
     to: list[str] = []
-    if message.sender is not None and policy.is_internal(message.sender.addr) and not policy.is_desk(message.sender.addr):
+    if (
+        message.sender is not None
+        and policy.is_internal(message.sender.addr)
+        and not policy.is_desk(message.sender.addr)
+    ):
         to.append(message.sender.addr)
     cc = [
         a.addr
@@ -131,7 +135,9 @@ def reply_recipients(message: ParsedMessage, policy: Policy) -> tuple[tuple[str,
     return tuple(to), tuple(dict.fromkeys(cc))
 
 
-def _mails_for(status: CaseStatus, message: ParsedMessage, policy: Policy, *, cap_reached: bool) -> tuple[MailIntent, ...]:
+def _mails_for(
+    status: CaseStatus, message: ParsedMessage, policy: Policy, *, cap_reached: bool
+) -> tuple[MailIntent, ...]:
     to, cc = reply_recipients(message, policy)
     ops = tuple(policy.ops_recipients)
     branch_kind, ops_kind = {

@@ -99,9 +99,11 @@ def inspect_attachment(attachment: Attachment, limits: Limits) -> Readability:
 
 def is_signature(attachment: Attachment) -> bool:
     """S/MIME signatures and similar parts are not documents."""
-    return attachment.content_type.lower() in _SIGNATURE_PARTS or _extension(
-        attachment.filename
-    ) in (".p7s", ".asc", ".sig")
+    return attachment.content_type.lower() in _SIGNATURE_PARTS or _extension(attachment.filename) in (
+        ".p7s",
+        ".asc",
+        ".sig",
+    )
 
 
 def _label_pattern(labels: Iterable[str]) -> re.Pattern[str]:
@@ -124,9 +126,7 @@ def customer_codes_in_text(text: str, labels: Iterable[str], digits: int) -> lis
     return list(dict.fromkeys(_codes_from_matches(pattern.findall(normalized), digits)))
 
 
-def customer_codes_in_xlsx(
-    attachment: Attachment, labels: Iterable[str], digits: int, limits: Limits
-) -> list[str]:
+def customer_codes_in_xlsx(attachment: Attachment, labels: Iterable[str], digits: int, limits: Limits) -> list[str]:
     """Customer codes in an .xlsx form: in a labelled cell or right of / below the label."""
     guarded = _zip_guard(attachment.payload, limits)
     if isinstance(guarded, Readability):
@@ -141,7 +141,7 @@ def customer_codes_in_xlsx(
     found: list[str] = []
     try:
         book = load_workbook(io.BytesIO(attachment.payload), read_only=False, data_only=True)
-    except Exception:  # noqa: BLE001 - any broken workbook just has no code to offer
+    except Exception:
         return []
     try:
         for sheet in book.worksheets:

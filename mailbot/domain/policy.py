@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from mailbot.domain.japanese import normalize
 
-__all__ = ["DocumentRule", "Limits", "Policy", "DEFAULT_DOCUMENTS", "DEFAULT_CODE_LABELS"]
+__all__ = ["DEFAULT_CODE_LABELS", "DEFAULT_DOCUMENTS", "DocumentRule", "Limits", "Policy"]
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,7 @@ class DocumentRule:
         return any(normalize(k).casefold() in folded for k in self.keywords)
 
 
-DEFAULT_DOCUMENTS = (
-    DocumentRule("回線単品申込書", ("回線単品申込書", "単品申込書", "回線単品", "申込書")),
-)
+DEFAULT_DOCUMENTS = (DocumentRule("回線単品申込書", ("回線単品申込書", "単品申込書", "回線単品", "申込書")),)
 DEFAULT_CODE_LABELS = ("顧客CD", "顧客コード", "お客様コード", "顧客番号")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mailbot.domain.japanese import normalize
 
-__all__ = ["KEYWORD", "SubjectInfo", "parse_subject", "CASE_NO_PATTERN"]
+__all__ = ["CASE_NO_PATTERN", "KEYWORD", "SubjectInfo", "parse_subject"]
 
 KEYWORD = "フレッツエスカ"
 CASE_NO_PATTERN = re.compile(r"FE-\d{4}-\d{5}")

@@ -89,7 +89,7 @@ def _failed_authentication(m: ParsedMessage, facts: TriageFacts, policy: Policy)
         authserv = value.split(";", 1)[0].strip().lower()
         if authserv != policy.trusted_authserv_id.lower():
             continue
-        for method, result in _AUTH_RESULT.findall(value):
+        for _method, result in _AUTH_RESULT.findall(value):
             if result.lower() == "fail":
                 return True
     return False

@@ -72,11 +72,7 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    as_of = (
-        _parse_time(args.as_of, "--as-of")
-        if args.as_of
-        else datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    )
+    as_of = _parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
     result = import_unis(app.sessions, data, name=str(path), as_of=as_of, now=app.clock())
     changed = app.intake.recheck_waiting()
     delivered = app.intake.deliver_outbox()
@@ -225,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_extensions(sub: Any) -> None:
     """Commands living in their own modules (scheduler, summaries, ops view)."""
     try:
-        from mailbot.entrypoints import ops_commands
+        from mailbot.entrypoints import ops_commands  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return
     ops_commands.register(sub)

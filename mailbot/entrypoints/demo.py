@@ -122,32 +122,39 @@ def _mail(
     return mail.as_bytes()
 
 
-def _outlook_iso2022jp(subject: str, sender: str, to: str, cc: str, body: str, attachment: str, when: datetime) -> bytes:
+def _outlook_iso2022jp(
+    subject: str, sender: str, to: str, cc: str, body: str, attachment: str, when: datetime
+) -> bytes:
     """An Outlook-style mail: ISO-2022-JP headers and body, RFC 2047 filename."""
+
     def enc(text: str) -> str:
         return "=?ISO-2022-JP?B?" + base64.b64encode(_iso2022jp(text)).decode("ascii") + "?="
 
     boundary = "----=_NextPart_000_0001_01DB0000.00000000"
     name = enc(attachment)
     return (
-        f"From: {enc('渋谷 太郎')} <{sender}>\r\n"
-        f"To: {to}\r\nCc: {cc}\r\n"
-        f"Subject: {enc(subject)}\r\n"
-        f"Date: {format_datetime(when)}\r\n"
-        f"Message-ID: {make_msgid(domain='usen.co.jp')}\r\n"
-        "MIME-Version: 1.0\r\n"
-        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n'
-        "X-Mailer: Microsoft Outlook 16.0\r\n\r\n"
-        f"--{boundary}\r\n"
-        'Content-Type: text/plain; charset="iso-2022-jp"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
-    ).encode("ascii") + _iso2022jp(body) + (
-        f"\r\n--{boundary}\r\n"
-        f'Content-Type: application/pdf; name="{name}"\r\n'
-        "Content-Transfer-Encoding: base64\r\n"
-        f'Content-Disposition: attachment; filename="{name}"\r\n\r\n'
-    ).encode("ascii") + base64.encodebytes(_pdf("outlook")).replace(b"\n", b"\r\n") + (
-        f"\r\n--{boundary}--\r\n"
-    ).encode("ascii")
+        (
+            f"From: {enc('渋谷 太郎')} <{sender}>\r\n"
+            f"To: {to}\r\nCc: {cc}\r\n"
+            f"Subject: {enc(subject)}\r\n"
+            f"Date: {format_datetime(when)}\r\n"
+            f"Message-ID: {make_msgid(domain='usen.co.jp')}\r\n"
+            "MIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n'
+            "X-Mailer: Microsoft Outlook 16.0\r\n\r\n"
+            f"--{boundary}\r\n"
+            'Content-Type: text/plain; charset="iso-2022-jp"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
+        ).encode("ascii")
+        + _iso2022jp(body)
+        + (
+            f"\r\n--{boundary}\r\n"
+            f'Content-Type: application/pdf; name="{name}"\r\n'
+            "Content-Transfer-Encoding: base64\r\n"
+            f'Content-Disposition: attachment; filename="{name}"\r\n\r\n'
+        ).encode("ascii")
+        + base64.encodebytes(_pdf("outlook")).replace(b"\n", b"\r\n")
+        + (f"\r\n--{boundary}--\r\n").encode("ascii")
+    )
 
 
 def _iso2022jp(text: str) -> bytes:
@@ -163,7 +170,9 @@ def _iso2022jp(text: str) -> bytes:
         out += b"" if in_jis else b"\x1b$B"
         in_jis = True
         row = (lead - (0xC1 if lead >= 0xE0 else 0x81)) * 2 + 0x21
-        out += bytes((row + 1, trail - 0x7E)) if trail >= 0x9F else bytes((row, trail - (0x20 if trail >= 0x80 else 0x1F)))
+        out += (
+            bytes((row + 1, trail - 0x7E)) if trail >= 0x9F else bytes((row, trail - (0x20 if trail >= 0x80 else 0x1F)))
+        )
     out += b"\x1b(B" if in_jis else b""
     return bytes(out)
 
@@ -177,7 +186,9 @@ def _write_maildir(maildir: Path, mails: Sequence[tuple[str, bytes]]) -> None:
 
 
 def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
-    t = lambda minutes: now - timedelta(minutes=minutes)  # noqa: E731
+    def t(minutes: int) -> datetime:
+        return now - timedelta(minutes=minutes)
+
     form = ("回線単品申込書_株式会社さくら.pdf", _pdf("form"))
     complete = _outlook_iso2022jp(
         "フレッツエスカ 渋谷支店",
@@ -189,42 +200,124 @@ def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
         t(50),
     )
     no_manager = _mail(
-        "フレッツエスカ 新宿支店", "hanako.shinjuku@usen.co.jp", [DESK], [],
-        "お疲れ様です。\n取次依頼です。\n顧客コード:100000002\n", [form], when=t(45),
+        "フレッツエスカ 新宿支店",
+        "hanako.shinjuku@usen.co.jp",
+        [DESK],
+        [],
+        "お疲れ様です。\n取次依頼です。\n顧客コード:100000002\n",
+        [form],
+        when=t(45),
     )
     return [
         ("1000000001.demo01.host", complete),
         ("1000000002.demo02.host", no_manager),
-        ("1000000003.demo03.host", _mail(
-            "RE: 【至急】ﾌﾚｯﾂｴｽｶ 横浜支店", "jiro.yokohama@usen.co.jp", [DESK], ["yokohama-mgr@usen.co.jp"],
-            "顧客CD:１０００００００３\n申込書は後ほど送ります。\n", when=t(40))),
-        ("1000000004.demo04.host", _mail(
-            "フレッツエスカ 大阪支店", "osaka.staff@usen.co.jp", [DESK], ["osaka-mgr@usen.co.jp"],
-            "顧客CD:100000004\n", [("回線単品申込書.zip", _encrypted_zip())], when=t(35))),
-        ("1000000005.demo05.host", _mail(
-            "フレッツエスカ 名古屋支店", "nagoya.staff@usen.co.jp", [DESK], [],
-            "顧客CD:100000005\n", [form], when=t(30))),
-        ("1000000006.demo06.host", _mail(
-            "フレッツエスカ", "someone@usen.co.jp", [DESK], [], "取次お願いします。\n", [form], when=t(28))),
-        ("1000000007.demo07.host", _mail(
-            "フレッツエスカ 渋谷支店 追加", "saburo.shibuya@usen.co.jp", [DESK], ["shibuya-mgr@usen.co.jp"],
-            "よろしくお願いします。\n", [form], when=t(25))),
-        ("1000000008.demo08.host", _mail(
-            "フレッツエスカ 渋谷支店", "shiro.shibuya@usen.co.jp", [DESK], ["shibuya-mgr@usen.co.jp"],
-            "顧客CD:100000008\n(昨日UNIS登録しました)\n", [form], when=t(20))),
-        ("1000000009.demo09.host", _mail(
-            "フレッツエスカ 大阪支店", "goro.osaka@usen.co.jp", [DESK], ["osaka-mgr@usen.co.jp"],
-            "顧客CD:100000009\n", [form], when=t(18))),
-        ("1000000010.demo10.host", _mail(
-            "フレッツエスカ 渋谷支店", "rokuro.shibuya@usen.co.jp", [DESK], ["shibuya-mgr@usen.co.jp"],
-            "顧客CD:100000010\n", [form], when=t(16))),
-        ("1000000011.demo11.host", _mail(
-            "自動応答: フレッツエスカ 渋谷支店", "taro.shibuya@usen.co.jp", [DESK], [],
-            "不在にしています。\n", when=t(15), headers={"Auto-Submitted": "auto-replied"})),
-        ("1000000012.demo12.host", _mail(
-            "フレッツエスカ 渋谷支店", "sales@example.com", [DESK], [], "顧客CD:100000001\n", [form], when=t(14))),
-        ("1000000013.demo13.host", _mail(
-            "請求書の件", "keiri@usen.co.jp", [DESK], [], "先月分の請求書を送ってください。\n", when=t(12))),
+        (
+            "1000000003.demo03.host",
+            _mail(
+                "RE: 【至急】ﾌﾚｯﾂｴｽｶ 横浜支店",
+                "jiro.yokohama@usen.co.jp",
+                [DESK],
+                ["yokohama-mgr@usen.co.jp"],
+                "顧客CD:１０００００００３\n申込書は後ほど送ります。\n",
+                when=t(40),
+            ),
+        ),
+        (
+            "1000000004.demo04.host",
+            _mail(
+                "フレッツエスカ 大阪支店",
+                "osaka.staff@usen.co.jp",
+                [DESK],
+                ["osaka-mgr@usen.co.jp"],
+                "顧客CD:100000004\n",
+                [("回線単品申込書.zip", _encrypted_zip())],
+                when=t(35),
+            ),
+        ),
+        (
+            "1000000005.demo05.host",
+            _mail(
+                "フレッツエスカ 名古屋支店",
+                "nagoya.staff@usen.co.jp",
+                [DESK],
+                [],
+                "顧客CD:100000005\n",
+                [form],
+                when=t(30),
+            ),
+        ),
+        (
+            "1000000006.demo06.host",
+            _mail("フレッツエスカ", "someone@usen.co.jp", [DESK], [], "取次お願いします。\n", [form], when=t(28)),
+        ),
+        (
+            "1000000007.demo07.host",
+            _mail(
+                "フレッツエスカ 渋谷支店 追加",
+                "saburo.shibuya@usen.co.jp",
+                [DESK],
+                ["shibuya-mgr@usen.co.jp"],
+                "よろしくお願いします。\n",
+                [form],
+                when=t(25),
+            ),
+        ),
+        (
+            "1000000008.demo08.host",
+            _mail(
+                "フレッツエスカ 渋谷支店",
+                "shiro.shibuya@usen.co.jp",
+                [DESK],
+                ["shibuya-mgr@usen.co.jp"],
+                "顧客CD:100000008\n(昨日UNIS登録しました)\n",
+                [form],
+                when=t(20),
+            ),
+        ),
+        (
+            "1000000009.demo09.host",
+            _mail(
+                "フレッツエスカ 大阪支店",
+                "goro.osaka@usen.co.jp",
+                [DESK],
+                ["osaka-mgr@usen.co.jp"],
+                "顧客CD:100000009\n",
+                [form],
+                when=t(18),
+            ),
+        ),
+        (
+            "1000000010.demo10.host",
+            _mail(
+                "フレッツエスカ 渋谷支店",
+                "rokuro.shibuya@usen.co.jp",
+                [DESK],
+                ["shibuya-mgr@usen.co.jp"],
+                "顧客CD:100000010\n",
+                [form],
+                when=t(16),
+            ),
+        ),
+        (
+            "1000000011.demo11.host",
+            _mail(
+                "自動応答: フレッツエスカ 渋谷支店",
+                "taro.shibuya@usen.co.jp",
+                [DESK],
+                [],
+                "不在にしています。\n",
+                when=t(15),
+                headers={"Auto-Submitted": "auto-replied"},
+            ),
+        ),
+        (
+            "1000000012.demo12.host",
+            _mail("フレッツエスカ 渋谷支店", "sales@example.com", [DESK], [], "顧客CD:100000001\n", [form], when=t(14)),
+        ),
+        (
+            "1000000013.demo13.host",
+            _mail("請求書の件", "keiri@usen.co.jp", [DESK], [], "先月分の請求書を送ってください。\n", when=t(12)),
+        ),
     ]
 
 
@@ -268,12 +361,19 @@ def run_demo(directory: Path) -> int:
         outbox = views.outbox_rows(session)
     returned = next(o for o in outbox if o["kind"] == "defect_reply" and o["to"] == ["hanako.shinjuku@usen.co.jp"])
     resubmission = _mail(
-        returned["subject"], "hanako.shinjuku@usen.co.jp", [DESK], ["shinjuku-mgr@usen.co.jp"],
-        "支店長をCCに入れて再送します。\n", when=now, in_reply_to=returned["message_id"],
+        returned["subject"],
+        "hanako.shinjuku@usen.co.jp",
+        [DESK],
+        ["shinjuku-mgr@usen.co.jp"],
+        "支店長をCCに入れて再送します。\n",
+        when=now,
+        in_reply_to=returned["message_id"],
     )
     duplicate = (directory / "Maildir" / "cur").glob("1000000009.demo09.host*")
     dup_raw = next(duplicate).read_bytes()
-    _write_maildir(directory / "Maildir", [("1000000020.demo20.host", resubmission), ("1000000021.demo21.host", dup_raw)])
+    _write_maildir(
+        directory / "Maildir", [("1000000020.demo20.host", resubmission), ("1000000021.demo21.host", dup_raw)]
+    )
     print("2) second poll: the 新宿支店 resubmission, and one mail delivered twice")
     app.intake.poll_once()
 
@@ -300,15 +400,17 @@ def run_demo(directory: Path) -> int:
     rows = []
     for m in messages:
         case = cases.get(m["case_no"] or "")
-        rows.append([
-            m["subject"][:34],
-            (m["sender"] or "-"),
-            {"case": "案件", "ignored": "対象外", "quarantined": "隔離"}[m["disposition"]],
-            m["reason"],
-            m["case_no"] or "-",
-            STATUS_JA.get(case["status"], "-") if case else "-",
-            ", ".join(case["defects"]) if case else "-",
-        ])
+        rows.append(
+            [
+                m["subject"][:34],
+                (m["sender"] or "-"),
+                {"case": "案件", "ignored": "対象外", "quarantined": "隔離"}[m["disposition"]],
+                m["reason"],
+                m["case_no"] or "-",
+                STATUS_JA.get(case["status"], "-") if case else "-",
+                ", ".join(case["defects"]) if case else "-",
+            ]
+        )
     print(format_table(["件名", "差出人", "処理", "理由", "受付番号", "現在の状態", "不備"], rows))
     print()
     print(f"{len(outbox)} mails written to {directory / 'outbox'} (one .eml file each):")

@@ -38,7 +38,7 @@ from mailbot.domain.decision import (
     quarantine,
     redecide,
 )
-from mailbot.domain.model import CaseStatus, Disposition, ParsedMessage
+from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
@@ -137,8 +137,9 @@ class Intake:
 
     def _record_health(self, key: str) -> None:
         """Remember when the bot last did something well, for `mailbot status`."""
-        from mailbot.adapters.database.tables import JobRun
         from sqlalchemy import select
+
+        from mailbot.adapters.database.tables import JobRun
 
         now = self.clock()
         with self.sessions.begin() as session:
@@ -154,11 +155,12 @@ class Intake:
 
     def _handle(self, item: SourceItem, report: PollReport) -> None:
         started = time.monotonic()
+        filed: _Filed | None
         try:
             filed, fresh = self.file_item(item)
         except SourceError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the poll
+        except Exception as exc:  # one bad message must not stop the poll
             report.failed += 1
             filed = self._record_failure(item, exc)
             if filed is None:
@@ -375,7 +377,7 @@ class Intake:
             raw = None
             try:
                 raw = item.load() if item.size is None or item.size <= self.policy.limits.max_message_bytes else None
-            except Exception:  # noqa: BLE001 - the raw copy is a courtesy here
+            except Exception:
                 raw = None
             return self._apply(store, item, quarantine("poison", self.policy), None, raw, now, error=error)
 
@@ -485,5 +487,7 @@ class Intake:
                 ops = tuple(self.policy.ops_recipients)
                 if ops:
                     case = session.get(Case, row.case_id) if row.case_id else None
-                    intent = MailIntent("ops_quarantined", ops, facts={"reason": "delivery_failed", "error": error or ""})
+                    intent = MailIntent(
+                        "ops_quarantined", ops, facts={"reason": "delivery_failed", "error": error or ""}
+                    )
                     self._queue(Store(session), intent, case, None, now, None)

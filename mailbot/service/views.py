@@ -40,7 +40,8 @@ def case_rows(
             .where(Inbound.case_id.in_(ids))
             .order_by(Inbound.id)
         ):
-            message_ids[case_id].append(mid or identity)
+            if case_id is not None:
+                message_ids[case_id].append(mid or identity)
     return [
         {
             "case_no": c.case_no,
@@ -80,9 +81,7 @@ def message_rows(session: Session) -> list[dict[str, Any]]:
 
 
 def outbox_rows(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Outbox, Case.case_no).outerjoin(Case, Case.id == Outbox.case_id).order_by(Outbox.id)
-    )
+    rows = session.execute(select(Outbox, Case.case_no).outerjoin(Case, Case.id == Outbox.case_id).order_by(Outbox.id))
     return [
         {
             "kind": o.kind,

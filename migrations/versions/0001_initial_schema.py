@@ -94,9 +94,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_unis_rows")),
     )
     with op.batch_alter_table("unis_rows", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_unis_rows_customer_code"), ["customer_code"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_unis_rows_customer_code"), ["customer_code"], unique=False)
 
     op.create_table(
         "unis_snapshots",
@@ -125,9 +123,7 @@ def upgrade() -> None:
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_inbound_case_id_cases")),
-        sa.ForeignKeyConstraint(
-            ["raw_id"], ["raw_messages.id"], name=op.f("fk_inbound_raw_id_raw_messages")
-        ),
+        sa.ForeignKeyConstraint(["raw_id"], ["raw_messages.id"], name=op.f("fk_inbound_raw_id_raw_messages")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound")),
         sa.UniqueConstraint("source", "source_key", name=op.f("uq_inbound_source_source_key")),
     )
@@ -158,9 +154,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_outbox_case_id_cases")),
-        sa.ForeignKeyConstraint(
-            ["inbound_id"], ["inbound.id"], name=op.f("fk_outbox_inbound_id_inbound")
-        ),
+        sa.ForeignKeyConstraint(["inbound_id"], ["inbound.id"], name=op.f("fk_outbox_inbound_id_inbound")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
         sa.UniqueConstraint("message_id", name=op.f("uq_outbox_message_id")),
     )

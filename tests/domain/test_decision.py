@@ -76,8 +76,16 @@ def test_other_defects_are_returned_at_once_even_with_a_stale_snapshot() -> None
 
 def test_a_waiting_case_is_accepted_after_the_customer_appears_in_unis() -> None:
     case = CaseView("FE-2026-00001", CaseStatus.WAITING_UNIS, (request(),), waiting_since=NOW)
-    assert redecide(case, directory=DIRECTORY, unis=unis(as_of=NOW - timedelta(hours=1)), policy=POLICY, now=NOW) is None
-    result = redecide(case, directory=DIRECTORY, unis=unis(customer(), as_of=NOW + timedelta(hours=2)), policy=POLICY, now=NOW + timedelta(hours=3))
+    assert (
+        redecide(case, directory=DIRECTORY, unis=unis(as_of=NOW - timedelta(hours=1)), policy=POLICY, now=NOW) is None
+    )
+    result = redecide(
+        case,
+        directory=DIRECTORY,
+        unis=unis(customer(), as_of=NOW + timedelta(hours=2)),
+        policy=POLICY,
+        now=NOW + timedelta(hours=3),
+    )
     assert result is not None
     outcome, mails = result
     assert outcome.status is CaseStatus.ACCEPTED
@@ -98,7 +106,9 @@ def test_a_reply_in_a_returned_case_is_checked_over_the_whole_thread() -> None:
     case = CaseView("FE-2026-00001", CaseStatus.RETURNED, (first,))
     from tests.domain.builders import FORM
 
-    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", body="添付漏れ失礼しました。", attachments=[FORM])
+    reply = request(
+        subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", body="添付漏れ失礼しました。", attachments=[FORM]
+    )
     decision = run(reply, case=case)
     assert decision.reason == "resubmission"
     assert decision.case is not None

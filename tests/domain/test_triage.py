@@ -1,14 +1,16 @@
 import pytest
 
 from mailbot.domain.model import Disposition
+from mailbot.domain.parsing import parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.triage import TRIAGE_RULES, TriageFacts, triage
 from tests.domain.builders import DESK, POLICY, request
 from tests.mailfactory import build_auto_reply, build_bounce, build_mail
-from mailbot.domain.parsing import parse_message
+
+NO_FACTS = TriageFacts()
 
 
-def verdict(message, facts: TriageFacts = TriageFacts(), policy: Policy = POLICY) -> tuple[object, str]:
+def verdict(message, facts: TriageFacts = NO_FACTS, policy: Policy = POLICY) -> tuple[object, str]:
     result = triage(message, facts, policy)
     return result.disposition, result.reason
 
@@ -32,7 +34,9 @@ def test_the_desks_own_mail_is_ignored() -> None:
 
 
 def test_an_out_of_office_reply_is_ignored() -> None:
-    raw = build_auto_reply(original_subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK], return_path="<taro@usen.co.jp>")
+    raw = build_auto_reply(
+        original_subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK], return_path="<taro@usen.co.jp>"
+    )
     assert verdict(parse_message(raw)) == (Disposition.IGNORED, "auto_reply")
 
 
@@ -84,7 +88,9 @@ def test_a_subdomain_of_an_internal_domain_is_internal() -> None:
 
 def test_a_failed_dmarc_from_our_own_server_quarantines_an_internal_sender() -> None:
     policy = Policy(desk_address=DESK, internal_domains=("usen.co.jp",), trusted_authserv_id="mxb.usen.co.jp")
-    failing = request(extra_headers={"Authentication-Results": "mxb.usen.co.jp; spf=pass; dmarc=fail header.from=usen.co.jp"})
+    failing = request(
+        extra_headers={"Authentication-Results": "mxb.usen.co.jp; spf=pass; dmarc=fail header.from=usen.co.jp"}
+    )
     assert verdict(failing, policy=policy) == (Disposition.QUARANTINED, "authentication_failed")
     forged = request(extra_headers={"Authentication-Results": "evil.example; dmarc=fail"})
     assert verdict(forged, policy=policy) == (None, "request")

@@ -89,8 +89,14 @@ def test_each_defect_is_returned_with_a_japanese_explanation(harness: Harness, o
 @pytest.mark.parametrize(
     ("row", "code"),
     [
-        (f"{CUSTOMER},株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,確定,2026/12/10,渋谷支店", "unis_order_missing"),
-        (f"{CUSTOMER},喫茶こだま,9,有効,C0001,001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店", "unis_customer_class"),
+        (
+            f"{CUSTOMER},株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,確定,2026/12/10,渋谷支店",
+            "unis_order_missing",
+        ),
+        (
+            f"{CUSTOMER},喫茶こだま,9,有効,C0001,001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店",
+            "unis_customer_class",
+        ),
     ],
 )
 def test_unis_defects_are_returned_when_the_snapshot_is_current(harness: Harness, row: str, code: str) -> None:
@@ -206,8 +212,23 @@ def test_a_second_poll_processes_nothing_again(harness: Harness) -> None:
     [
         (build_mail(subject="請求書の件", sender=SENDER, to=[DESK], body="送付願います"), "not_request"),
         (build_auto_reply(original_subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK]), "bounce"),
-        (build_auto_reply(original_subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK], return_path="<taro@usen.co.jp>"), "auto_reply"),
-        (build_bounce(original=build_mail(subject="x", sender=DESK, to=["a@usen.co.jp"]), failed_recipient="a@usen.co.jp", to=DESK), "bounce"),
+        (
+            build_auto_reply(
+                original_subject="フレッツエスカ 渋谷支店",
+                sender="taro@usen.co.jp",
+                to=[DESK],
+                return_path="<taro@usen.co.jp>",
+            ),
+            "auto_reply",
+        ),
+        (
+            build_bounce(
+                original=build_mail(subject="x", sender=DESK, to=["a@usen.co.jp"]),
+                failed_recipient="a@usen.co.jp",
+                to=DESK,
+            ),
+            "bounce",
+        ),
         (build_mail(subject="フレッツエスカ 渋谷支店", sender=f"デスク <{DESK}>", to=[DESK]), "own_mail"),
     ],
 )

@@ -28,7 +28,7 @@ from mailbot.adapters.database.tables import (
 from mailbot.domain.model import Defect
 from mailbot.domain.unis import OrderLine, UnisCustomer
 
-__all__ = ["DbUnisLookup", "SessionCursorStore", "Store", "defects_to_json", "defects_from_json"]
+__all__ = ["DbUnisLookup", "SessionCursorStore", "Store", "defects_from_json", "defects_to_json"]
 
 _IN_CHUNK = 500  # stay below every backend's bound-parameter limit
 
@@ -71,7 +71,9 @@ class Store:
         ids = list(by_id)
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = ids[start : start + _IN_CHUNK]
-            found.update(by_id[i] for i in self.session.scalars(select(Inbound.identity).where(Inbound.identity.in_(chunk))))
+            found.update(
+                by_id[i] for i in self.session.scalars(select(Inbound.identity).where(Inbound.identity.in_(chunk)))
+            )
         return found
 
     def inbound(self, source: str, key: str) -> Inbound | None:
@@ -266,5 +268,3 @@ class SessionCursorStore:
                 session.add(Cursor(source=source, value=value))
             else:
                 row.value = value
-
-

@@ -1,0 +1,35 @@
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from mailbot.adapters.database.engine import SchemaOutOfDate, check_schema, make_engine
+from mailbot.adapters.database.tables import Base
+
+
+def test_the_models_and_the_migrations_agree(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_the_migrated_database_has_every_table(db_url: str) -> None:
+    engine = make_engine(db_url)
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert set(Base.metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+def test_an_unmigrated_database_is_refused_with_a_hint(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    try:
+        check_schema(engine)
+    except SchemaOutOfDate as exc:
+        assert "mailbot db upgrade" in str(exc)
+    else:
+        raise AssertionError("an empty database must be refused")
+    finally:
+        engine.dispose()

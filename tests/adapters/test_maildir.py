@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from mailbot.adapters.maildir import MaildirSource
+from mailbot.service.ports import SourceError
+
+
+def maildir(tmp_path: Path) -> Path:
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / sub).mkdir()
+    return tmp_path
+
+
+def test_new_messages_are_yielded_with_size_and_lazy_body(tmp_path: Path) -> None:
+    root = maildir(tmp_path)
+    (root / "new" / "1.a.host").write_bytes(b"Subject: x\r\n\r\nbody")
+    [item] = list(MaildirSource(root).fetch_new(lambda keys: set()))
+    assert (item.key, item.size) == ("1.a.host", 18)
+    assert item.load() == b"Subject: x\r\n\r\nbody"
+
+
+def test_mail_in_cur_is_read_only_when_the_ledger_does_not_know_it(tmp_path: Path) -> None:
+    root = maildir(tmp_path)
+    (root / "cur" / "1.old.host:2,S").write_bytes(b"old")
+    (root / "cur" / "2.moved-by-client.host:2,").write_bytes(b"new to us")
+    asked: list[str] = []
+
+    def known(keys):
+        asked.extend(keys)
+        return {"1.old.host"}
+
+    items = list(MaildirSource(root).fetch_new(known))
+    assert [i.key for i in items] == ["2.moved-by-client.host"]
+    assert sorted(asked) == ["1.old.host", "2.moved-by-client.host"]
+
+
+def test_marking_moves_from_new_to_cur_without_flags(tmp_path: Path) -> None:
+    root = maildir(tmp_path)
+    (root / "new" / "1.a.host").write_bytes(b"x")
+    source = MaildirSource(root)
+    [item] = list(source.fetch_new(lambda keys: set()))
+    source.mark(item, "ignored", None)
+    source.mark(item, "ignored", None)  # idempotent
+    assert [p.name for p in (root / "cur").iterdir()] == ["1.a.host:2,"]
+
+
+def test_a_message_moved_by_a_client_after_listing_is_still_read(tmp_path: Path) -> None:
+    root = maildir(tmp_path)
+    (root / "new" / "1.a.host").write_bytes(b"x")
+    [item] = list(MaildirSource(root).fetch_new(lambda keys: set()))
+    (root / "new" / "1.a.host").rename(root / "cur" / "1.a.host:2,S")
+    assert item.load() == b"x"
+
+
+def test_a_folder_that_is_not_a_maildir_is_a_clear_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not a Maildir"):
+        list(MaildirSource(tmp_path / "missing").fetch_new(lambda keys: set()))
