@@ -34,6 +34,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
 from mailbot.domain.japanese import (
+    decode_bytes,
     decode_bytes_detailed,
     decode_header_value_detailed,
 )
@@ -419,7 +420,17 @@ def _strip_preamble(raw: bytes) -> bytes:
 
 
 def _unfold(value: str) -> str:
-    return _FOLD.sub("", value)
+    return _FOLD.sub("", _without_surrogates(value))
+
+
+def _without_surrogates(value: str) -> str:
+    # Raw 8-bit headers (RFC 6532 UTF-8 addresses) arrive surrogate-escaped;
+    # such strings cannot be stored or encoded, so decode the bytes for real.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return decode_bytes(value.encode("utf-8", "surrogateescape"), "utf-8")
+    return value
 
 
 def _clip(text: str, limit: int = 60) -> str:

@@ -655,3 +655,16 @@ def test_raw_eight_bit_filename_without_any_encoding_decodes(codec: str) -> None
     )
     (attachment,) = parse_message(raw).attachments
     assert attachment.filename == "申込書ﾃｽﾄ①.pdf"
+
+
+def test_raw_utf8_addresses_are_decoded_not_left_as_surrogates() -> None:
+    raw = (
+        "From: Jöhn Doe <jdöe@mächine.example>\r\n"
+        "To: Märy <märy@exämple.net>\r\n"
+        "Subject: test\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n"
+    ).encode("utf-8")
+    message = parse_message(raw)
+    assert message.sender is not None
+    assert message.sender.addr == "jdöe@mächine.example"
+    assert [a.addr for a in message.to] == ["märy@exämple.net"]
+    message.sender.addr.encode("utf-8")  # storable: no lone surrogates

@@ -1,0 +1,105 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mailbot.entrypoints.cli import main
+from tests.domain.builders import FORM
+from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, SHIBUYA_MGR, UNIS_HEADER, Harness
+from tests.mailfactory import build_mail
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "public"
+
+
+def cli(harness: Harness, *args: str) -> int:
+    return main(["--config", str(harness.config_path), *args])
+
+
+def cli_json(harness: Harness, capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
+    capsys.readouterr()
+    assert cli(harness, *args, "--json") == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_poll_and_the_json_listings_describe_every_message_case_and_mail(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    export = tmp_path / "unis.csv"
+    export.write_bytes(("\r\n".join([UNIS_HEADER, GOOD_UNIS_ROW]) + "\r\n").encode("cp932"))
+    assert cli(harness, "unis", "import", str(export), "--as-of", "2026-11-24T09:00+09:00") == 0
+    harness.deliver(
+        build_mail(
+            subject="フレッツエスカ 渋谷支店",
+            sender="taro@usen.co.jp",
+            to=[DESK],
+            cc=[SHIBUYA_MGR],
+            body=f"顧客CD:{CUSTOMER}",
+            attachments=[FORM],
+            message_id="<req-1@usen.co.jp>",
+        )
+    )
+    harness.deliver(build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK], message_id="<other@usen.co.jp>"))
+    assert cli(harness, "poll", "--once") == 0
+    assert "processed 2 message(s)" in capsys.readouterr().out
+
+    [case] = cli_json(harness, capsys, "cases", "list")
+    assert {k: case[k] for k in ("case_no", "branch", "status", "customer_code", "defects", "message_ids")} == {
+        "case_no": "FE-2026-00001",
+        "branch": "渋谷支店",
+        "status": "accepted",
+        "customer_code": CUSTOMER,
+        "defects": [],
+        "message_ids": ["<req-1@usen.co.jp>"],
+    }
+    messages = cli_json(harness, capsys, "messages", "list")
+    assert [(m["message_id"], m["disposition"], m["reason"], m["case_no"]) for m in messages] == [
+        ("<req-1@usen.co.jp>", "case", "new_request", "FE-2026-00001"),
+        ("<other@usen.co.jp>", "ignored", "not_request", None),
+    ]
+    assert messages[0]["subject"] == "フレッツエスカ 渋谷支店"
+    outbox = cli_json(harness, capsys, "outbox", "list")
+    receipt = next(o for o in outbox if o["kind"] == "receipt")
+    assert receipt["case_no"] == "FE-2026-00001"
+    assert receipt["to"] == ["taro@usen.co.jp"] and receipt["cc"] == [SHIBUYA_MGR]
+    assert receipt["in_reply_to"] == "<req-1@usen.co.jp>"
+    assert receipt["references"] == ["<req-1@usen.co.jp>"]
+    assert receipt["status"] == "sent"
+    assert set(receipt) >= {"kind", "case_no", "to", "cc", "subject", "message_id", "in_reply_to", "references", "status"}
+
+
+def test_a_bad_unis_file_is_refused_with_its_line_and_exit_code_2(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    export = tmp_path / "unis.csv"
+    export.write_bytes(("\r\n".join([UNIS_HEADER, GOOD_UNIS_ROW, "1,2,3"]) + "\r\n").encode("cp932"))
+    assert cli(harness, "unis", "import", str(export)) == 2
+    assert "line 3" in capsys.readouterr().err
+
+
+def test_a_config_error_is_one_clear_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[desk]\naddress = 1\n", encoding="utf-8")
+    assert main(["--config", str(path), "poll", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mailbot: error: ") and "[desk] address" in err and str(path) in err
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/public is not present")
+def test_every_real_world_corpus_message_goes_through_one_poll(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted(p for p in CORPUS.iterdir() if p.is_file() and p.name != "SOURCES.md")
+    assert len(files) >= 100
+    for index, path in enumerate(files):
+        shutil.copyfile(path, harness.maildir / "new" / f"{1700000000 + index}.corpus{index}.test")
+    assert cli(harness, "poll", "--once") == 0
+    out = capsys.readouterr().out
+    assert f"processed {len(files)} message(s)" in out and "failed 0" in out
+    messages = harness.messages()
+    assert len(messages) == len(files)
+    assert {m["disposition"] for m in messages} <= {"case", "ignored", "quarantined"}
+    assert not list((harness.maildir / "new").iterdir())
+    # Nothing from the outside world is ever answered.
+    for row in harness.outbox():
+        assert all(a.endswith("@usen.co.jp") for a in row["to"] + row["cc"])
