@@ -56,7 +56,7 @@ def test_a_good_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> 
         (lambda t: t.replace('kind = "maildir"', 'kind = "pop3"'), r"\[mailbox\] kind: expected"),
         (lambda t: t.replace('region = "首都圏"', 'region = "九州"'), r"\[\[branches\]\] #1 region"),
         (lambda t: t + "[unis]\nmax_wait_hours = -1\n", r"\[unis\] max_wait_hours: must be more than 0"),
-        (lambda t: t + "[[branches]]\nname = \"道玄坂支店\"\naliases = [\"渋谷\"]\n", "used by both"),
+        (lambda t: t + '[[branches]]\nname = "道玄坂支店"\naliases = ["渋谷"]\n', "used by both"),
         (lambda t: t.replace("[database]", "[database\n"), "not valid TOML"),
     ],
 )

@@ -39,7 +39,9 @@ def test_poll_and_the_json_listings_describe_every_message_case_and_mail(
             message_id="<req-1@usen.co.jp>",
         )
     )
-    harness.deliver(build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK], message_id="<other@usen.co.jp>"))
+    harness.deliver(
+        build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK], message_id="<other@usen.co.jp>")
+    )
     assert cli(harness, "poll", "--once") == 0
     assert "processed 2 message(s)" in capsys.readouterr().out
 
@@ -65,7 +67,17 @@ def test_poll_and_the_json_listings_describe_every_message_case_and_mail(
     assert receipt["in_reply_to"] == "<req-1@usen.co.jp>"
     assert receipt["references"] == ["<req-1@usen.co.jp>"]
     assert receipt["status"] == "sent"
-    assert set(receipt) >= {"kind", "case_no", "to", "cc", "subject", "message_id", "in_reply_to", "references", "status"}
+    assert set(receipt) >= {
+        "kind",
+        "case_no",
+        "to",
+        "cc",
+        "subject",
+        "message_id",
+        "in_reply_to",
+        "references",
+        "status",
+    }
 
 
 def test_a_bad_unis_file_is_refused_with_its_line_and_exit_code_2(

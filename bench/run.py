@@ -1,0 +1,78 @@
+"""`make bench`: throughput of the intake, end to end, on SQLite.
+
+Writes N Outlook-style submissions (a mix of accepted and returned) into a
+fresh Maildir, runs one `poll` over them (parse, check, file, render, write the
+outbox, deliver to a directory, mark) and prints messages per second. A second
+poll over the same, now processed, mailbox shows what an idle poll costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mailbot.adapters.database.engine import make_engine, upgrade
+from tests.domain.builders import FORM
+from tests.fixtures.bot import DESK, SHIBUYA_MGR, UNIS_HEADER, make_harness
+from tests.mailfactory import build_mail
+
+
+def _row(code: str) -> str:
+    return f"{code},株式会社ベンチ,1,有効,C{code},001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店"
+
+
+def run_maildir(count: int, db_url: str | None, root: Path) -> None:
+    url = db_url or f"sqlite:///{root / 'bench.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    harness = make_harness(root, url)
+    codes = [f"{100000000 + i}" for i in range(count)]
+    harness.import_unis([_row(c) for c in codes], as_of=datetime(2030, 1, 1, tzinfo=UTC))
+    for i, code in enumerate(codes):
+        harness.deliver(
+            build_mail(
+                style=("outlook", "gmail", "iphone")[i % 3],
+                subject=f"フレッツエスカ 渋谷支店 ㈱ベンチ{i}",
+                sender=f"担当{i} <staff{i}@usen.co.jp>",
+                to=[DESK],
+                # Every fifth request forgets the manager and is returned.
+                cc=[] if i % 5 == 0 else [SHIBUYA_MGR],
+                body=f"お疲れ様です。\n顧客CD:{code}\nよろしくお願いします。\n",
+                attachments=[FORM],
+                message_id=f"<bench-{i}@usen.co.jp>",
+            ),
+            name=f"{1700000000 + i}.bench{i}.host",
+        )
+    started = time.perf_counter()
+    report = harness.poll()
+    elapsed = time.perf_counter() - started
+    assert report.processed == count, report
+    idle_started = time.perf_counter()
+    idle = harness.poll()
+    idle_elapsed = time.perf_counter() - idle_started
+    assert idle.processed == 0
+    print(f"maildir+{url.split(':')[0]}: {count} submissions in {elapsed:.1f} s = {count / elapsed:.0f} messages/s")
+    print(f"  {report.delivered} mails delivered; idle poll over the processed mailbox: {idle_elapsed * 1000:.0f} ms")
+    harness.app.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--db-url", help="benchmark another database (default: a temp SQLite file)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run_maildir(args.count, args.db_url, Path(tmp))
+    try:
+        from bench import imap_bench
+    except ImportError:
+        return
+    imap_bench.main(args.count)
+
+
+if __name__ == "__main__":
+    main()
