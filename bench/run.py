@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mailbot.adapters.database.engine import make_engine, upgrade
 from tests.domain.builders import FORM
-from tests.fixtures.bot import DESK, SHIBUYA_MGR, UNIS_HEADER, make_harness
+from tests.fixtures.bot import DESK, SHIBUYA_MGR, make_harness
 from tests.mailfactory import build_mail
 
 

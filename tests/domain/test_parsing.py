@@ -662,7 +662,7 @@ def test_raw_utf8_addresses_are_decoded_not_left_as_surrogates() -> None:
         "From: Jöhn Doe <jdöe@mächine.example>\r\n"
         "To: Märy <märy@exämple.net>\r\n"
         "Subject: test\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n"
-    ).encode("utf-8")
+    ).encode()
     message = parse_message(raw)
     assert message.sender is not None
     assert message.sender.addr == "jdöe@mächine.example"
