@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.engine import check_schema, make_engine, make_sessionmaker
+from mailbot.adapters.database.lock import PollerLock
 from mailbot.adapters.database.store import SessionCursorStore
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Config, ConfigError
@@ -50,6 +51,10 @@ class App:
                 clock=self.clock,
             )
         return self._intake
+
+    def poller_lock(self) -> PollerLock:
+        """The lock that keeps a second poller off this mailbox and database."""
+        return PollerLock(self.config.database_url, self.intake.source.name)
 
     def close(self) -> None:
         if self._intake is not None:

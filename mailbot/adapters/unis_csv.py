@@ -100,10 +100,10 @@ def read_unis_csv(data: bytes, name: str = "UNIS export") -> list[UnisRecord]:
                 continue
             if len(row) != len(HEADER):
                 raise UnisFileError(f"{name}: line {line}: expected {len(HEADER)} columns, got {len(row)}")
-            cells = [cell.strip() for cell in row]
+            cells = [cell.replace("\x00", "").strip() for cell in row]
             code = normalize(cells[0]).replace("-", "")
-            if not code.isdigit():
-                raise UnisFileError(f"{name}: line {line}: 顧客CD {cells[0]!r} is not a number")
+            if not code.isdigit() or len(code) > 32:
+                raise UnisFileError(f"{name}: line {line}: 顧客CD {cells[0]!r} is not a customer number")
             records.append(
                 UnisRecord(
                     customer_code=code,

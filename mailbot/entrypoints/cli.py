@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from mailbot.adapters.database.engine import SchemaOutOfDate, make_engine, upgrade
 from mailbot.adapters.templates import TemplateProblem
 from mailbot.adapters.unis_csv import UnisFileError
@@ -86,7 +88,16 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     app = _app(args)
-    report = app.intake.poll_once()
+    lock = app.poller_lock()
+
+    def waiting() -> None:
+        print(f"another poller holds {lock.where}; waiting for it to finish", file=sys.stderr)
+
+    lock.acquire(on_wait=waiting)
+    try:
+        report = app.intake.poll_once()
+    finally:
+        lock.release()
     summary = ", ".join(f"{k} {v}" for k, v in sorted(report.dispositions.items())) or "nothing new"
     print(
         f"processed {report.processed} message(s): {summary}; failed {report.failed}; "
@@ -95,6 +106,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
     if report.source_error:
         print(f"mailbox problem: {report.source_error}", file=sys.stderr)
     app.close()
+    if report.store_error:
+        print(f"mailbot: error: database unavailable, nothing was marked: {report.store_error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -236,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UsageError, UnisFileError, SchemaOutOfDate, TemplateProblem, SourceError) as exc:
         print(f"mailbot: error: {exc}", file=sys.stderr)
         return 2
+    except (OperationalError, InterfaceError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        print(f"mailbot: error: database unavailable: {' '.join(str(reason).split())}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -16,11 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import (
     DbUnisLookup,
     Store,
+    db_id,
+    db_text,
     defects_from_json,
     defects_to_json,
 )
@@ -53,7 +56,16 @@ from mailbot.service.ports import (
     TemporaryDeliveryError,
 )
 
-__all__ = ["DeliveryReport", "Intake", "PollReport"]
+__all__ = ["DeliveryReport", "Intake", "PollReport", "StoreUnavailable"]
+
+# The database itself is failing (down, locked, disk full): no message is to
+# blame, so the poll stops with nothing marked and the next one starts over.
+_STORE_ERRORS = (OperationalError, InterfaceError)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be used right now; the poll stopped without marking anything."""
+
 
 log = logging.getLogger("mailbot.intake")
 
@@ -66,6 +78,7 @@ class PollReport:
     marked_again: int = 0
     failed: int = 0
     source_error: str | None = None
+    store_error: str | None = None
     delivered: int = 0
     delivery_failed: int = 0
 
@@ -127,12 +140,20 @@ class Intake:
         except SourceError as exc:
             report.source_error = str(exc)
             log.error("mailbox unavailable: %s", exc)
-        self.recheck_waiting()
-        if deliver:
-            delivery = self.deliver_outbox()
-            report.delivered, report.delivery_failed = delivery.sent, delivery.failed
-        if report.source_error is None:
-            self._record_health("last_successful_poll")
+        except StoreUnavailable as exc:
+            report.store_error = str(exc)
+            log.error("database unavailable, poll stopped: %s", exc)
+            return report
+        try:
+            self.recheck_waiting()
+            if deliver:
+                delivery = self.deliver_outbox()
+                report.delivered, report.delivery_failed = delivery.sent, delivery.failed
+            if report.source_error is None:
+                self._record_health("last_successful_poll")
+        except _STORE_ERRORS as exc:
+            report.store_error = _short(exc)
+            log.error("database unavailable: %s", report.store_error)
         return report
 
     def _record_health(self, key: str) -> None:
@@ -160,9 +181,14 @@ class Intake:
             filed, fresh = self.file_item(item)
         except SourceError:
             raise
+        except _STORE_ERRORS as exc:
+            raise StoreUnavailable(_short(exc)) from exc
         except Exception as exc:  # one bad message must not stop the poll
             report.failed += 1
-            filed = self._record_failure(item, exc)
+            try:
+                filed = self._record_failure(item, exc)
+            except _STORE_ERRORS as store_exc:
+                raise StoreUnavailable(_short(store_exc)) from store_exc
             if filed is None:
                 return
             fresh = True
@@ -274,16 +300,16 @@ class Intake:
         inbound = Inbound(
             source=self.source.name,
             source_key=item.key,
-            identity=message.identity if message else f"<{item.key}@{self.source.name}>",
-            message_id=message.message_id if message else None,
-            subject=message.subject if message else "",
-            sender=message.sender.addr if message and message.sender else None,
+            identity=db_id(message.identity if message else f"<{item.key}@{self.source.name}>"),
+            message_id=db_id(message.message_id) if message and message.message_id else None,
+            subject=db_text(message.subject) if message else "",
+            sender=db_text(message.sender.addr, 320) if message and message.sender else None,
             disposition=decision.disposition.value,
             reason=decision.reason,
             case_id=case_row.id if case_row else None,
             raw_id=raw_row.id if raw_row else None,
             defects=defects_to_json(decision.case.defects) if decision.case and decision.case.changed else [],
-            problems=list(message.problems) if message else [],
+            problems=[db_text(p) for p in message.problems] if message else [],
             received_at=now,
             processed_at=now,
         )
@@ -311,7 +337,7 @@ class Intake:
             case = found
         if outcome.changed:
             case.status = outcome.status.value
-            case.branch = outcome.branch
+            case.branch = db_text(outcome.branch) if outcome.branch else None
             case.customer_code = outcome.customer_code
             case.customer_name = outcome.customer_name
             case.defects = defects_to_json(outcome.defects)
@@ -491,3 +517,9 @@ class Intake:
                         "ops_quarantined", ops, facts={"reason": "delivery_failed", "error": error or ""}
                     )
                     self._queue(Store(session), intent, case, None, now, None)
+
+
+def _short(exc: BaseException) -> str:
+    """The driver's message without SQLAlchemy's statement dump."""
+    original = getattr(exc, "orig", None)
+    return f"{type(original or exc).__name__}: {original or exc}".strip()

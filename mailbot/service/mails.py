@@ -13,6 +13,7 @@ from email.utils import format_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mailbot.adapters.database.store import db_id
 from mailbot.adapters.database.tables import Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
@@ -113,8 +114,8 @@ def build_outbox_row(
     in_reply_to = None
     references: list[str] = []
     if intent.reply_to is not None and intent.reply_to.message_id:
-        in_reply_to = intent.reply_to.message_id
-        references = [*intent.reply_to.references, in_reply_to][-20:]
+        in_reply_to = clean_header(db_id(intent.reply_to.message_id))
+        references = [clean_header(db_id(r)) for r in (*intent.reply_to.references, in_reply_to)][-20:]
 
     mail = EmailMessage(policy=SMTP)
     mail["From"] = HeaderAddress("USEN NETWORKS 納品デスク", addr_spec=policy.desk_address)

@@ -2,14 +2,13 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 03:14:34.013628
+Create Date: 2026-11-27 03:24:45.418975
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0001"
 down_revision = None
@@ -24,9 +23,9 @@ def upgrade() -> None:
         sa.Column("case_no", sa.String(length=20), nullable=False),
         sa.Column("year", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("branch", sa.String(length=100), nullable=True),
+        sa.Column("branch", sa.Text(), nullable=True),
         sa.Column("customer_code", sa.String(length=32), nullable=True),
-        sa.Column("customer_name", sa.String(length=200), nullable=True),
+        sa.Column("customer_name", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("defects", sa.JSON(), nullable=False),
         sa.Column("waiting_since", sa.DateTime(timezone=True), nullable=True),
@@ -81,16 +80,16 @@ def upgrade() -> None:
         "unis_rows",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("customer_code", sa.String(length=32), nullable=False),
-        sa.Column("customer_name", sa.String(length=200), nullable=False),
-        sa.Column("customer_class", sa.String(length=40), nullable=False),
-        sa.Column("customer_status", sa.String(length=40), nullable=False),
-        sa.Column("contract_no", sa.String(length=40), nullable=False),
-        sa.Column("line_no", sa.String(length=20), nullable=False),
-        sa.Column("item_code", sa.String(length=40), nullable=False),
-        sa.Column("item_name", sa.String(length=200), nullable=False),
-        sa.Column("line_state", sa.String(length=40), nullable=False),
+        sa.Column("customer_name", sa.Text(), nullable=False),
+        sa.Column("customer_class", sa.Text(), nullable=False),
+        sa.Column("customer_status", sa.Text(), nullable=False),
+        sa.Column("contract_no", sa.Text(), nullable=False),
+        sa.Column("line_no", sa.Text(), nullable=False),
+        sa.Column("item_code", sa.Text(), nullable=False),
+        sa.Column("item_name", sa.Text(), nullable=False),
+        sa.Column("line_state", sa.Text(), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=True),
-        sa.Column("branch", sa.String(length=100), nullable=False),
+        sa.Column("branch", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_unis_rows")),
     )
     with op.batch_alter_table("unis_rows", schema=None) as batch_op:
@@ -101,7 +100,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
         sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("source_name", sa.String(length=500), nullable=False),
+        sa.Column("source_name", sa.Text(), nullable=False),
         sa.Column("row_count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_unis_snapshots")),
     )

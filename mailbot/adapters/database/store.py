@@ -28,9 +28,26 @@ from mailbot.adapters.database.tables import (
 from mailbot.domain.model import Defect
 from mailbot.domain.unis import OrderLine, UnisCustomer
 
-__all__ = ["DbUnisLookup", "SessionCursorStore", "Store", "defects_from_json", "defects_to_json"]
+__all__ = ["DbUnisLookup", "SessionCursorStore", "Store", "db_id", "db_text", "defects_from_json", "defects_to_json"]
 
 _IN_CHUNK = 500  # stay below every backend's bound-parameter limit
+
+
+_MAX_ID = 900  # below PostgreSQL's btree entry limit with room for multibyte text
+
+
+def db_text(value: str, limit: int | None = None) -> str:
+    """Text as every backend stores it: no NUL (PostgreSQL refuses it), bounded where the column is."""
+    value = value.replace("\x00", "")
+    return value[:limit] if limit is not None else value
+
+
+def db_id(value: str) -> str:
+    """A Message-ID as stored and looked up; an absurdly long one is stored by its hash."""
+    value = db_text(value)
+    if len(value) <= _MAX_ID:
+        return value
+    return f"<{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}@long-id.mailbot.invalid>"
 
 
 def defects_to_json(defects: Iterable[Defect]) -> list[dict[str, Any]]:
@@ -68,6 +85,7 @@ class Store:
                     select(Inbound.source_key).where(Inbound.source == source, Inbound.source_key.in_(chunk))
                 )
             )
+        by_id = {db_id(k): v for k, v in by_id.items()}
         ids = list(by_id)
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = ids[start : start + _IN_CHUNK]
@@ -82,7 +100,7 @@ class Store:
         ).one_or_none()
 
     def identity_seen(self, identity: str) -> bool:
-        return self.session.scalar(select(Inbound.id).where(Inbound.identity == identity).limit(1)) is not None
+        return self.session.scalar(select(Inbound.id).where(Inbound.identity == db_id(identity)).limit(1)) is not None
 
     def save_raw(self, raw: bytes) -> RawMessage:
         digest = hashlib.sha256(raw).hexdigest()
@@ -103,7 +121,7 @@ class Store:
     # -- cases --------------------------------------------------------------
     def case_for_thread(self, message_ids: Sequence[str], case_no: str | None) -> Case | None:
         """The case a reply belongs to: by the mails it answers, else by the number in its subject."""
-        ids = [m for m in message_ids if m]
+        ids = [db_id(m) for m in message_ids if m]
         if ids:
             case_id = self.session.scalar(
                 select(Inbound.case_id)

@@ -86,9 +86,9 @@ class Case(Base):
     case_no: Mapped[str] = mapped_column(String(20), unique=True)
     year: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
-    branch: Mapped[str | None] = mapped_column(String(100))
+    branch: Mapped[str | None] = mapped_column(Text)
     customer_code: Mapped[str | None] = mapped_column(String(32))
-    customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_name: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)
     defects: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     waiting_since: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
@@ -170,7 +170,7 @@ class UnisSnapshot(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     as_of: Mapped[datetime] = mapped_column(UTC_DATETIME)
     imported_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
-    source_name: Mapped[str] = mapped_column(String(500))
+    source_name: Mapped[str] = mapped_column(Text)
     row_count: Mapped[int] = mapped_column(Integer)
 
 
@@ -178,16 +178,16 @@ class UnisRow(Base):
     __tablename__ = "unis_rows"
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_code: Mapped[str] = mapped_column(String(32), index=True)
-    customer_name: Mapped[str] = mapped_column(String(200))
-    customer_class: Mapped[str] = mapped_column(String(40))
-    customer_status: Mapped[str] = mapped_column(String(40))
-    contract_no: Mapped[str] = mapped_column(String(40))
-    line_no: Mapped[str] = mapped_column(String(20))
-    item_code: Mapped[str] = mapped_column(String(40))
-    item_name: Mapped[str] = mapped_column(String(200))
-    line_state: Mapped[str] = mapped_column(String(40))
+    customer_name: Mapped[str] = mapped_column(Text)
+    customer_class: Mapped[str] = mapped_column(Text)
+    customer_status: Mapped[str] = mapped_column(Text)
+    contract_no: Mapped[str] = mapped_column(Text)
+    line_no: Mapped[str] = mapped_column(Text)
+    item_code: Mapped[str] = mapped_column(Text)
+    item_name: Mapped[str] = mapped_column(Text)
+    line_state: Mapped[str] = mapped_column(Text)
     due_date: Mapped[date | None] = mapped_column(Date)
-    branch: Mapped[str] = mapped_column(String(100))
+    branch: Mapped[str] = mapped_column(Text)
 
 
 class JobRun(Base):
