@@ -369,7 +369,8 @@ def _b_decode(text: str) -> bytes:
 
 def _q_decode(text: str) -> bytes:
     out = bytearray()
-    data = re.sub(r"\s+", "", text).encode("ascii", "surrogateescape")
+    # Anything non-ASCII inside a Q word is junk on the wire; keep its bytes, never raise.
+    data = re.sub(r"\s+", "", text).encode("utf-8", "surrogateescape")
     i = 0
     while i < len(data):
         c = data[i]

@@ -247,3 +247,8 @@ def test_normalize_folds_jis_and_cp932_variants_of_the_same_code() -> None:
 
 def test_normalize_expands_enclosed_characters() -> None:
     assert normalize("㈱①") == "(株)1"
+
+
+def test_non_ascii_junk_inside_a_q_encoded_word_does_not_raise() -> None:
+    # Found by the fuzz test: a byte that compat32 had already turned into U+FFFD.
+    assert decode_header_value("=?utf-8?Q?\ufffdate=3E2017?=").endswith("ate>2017")
