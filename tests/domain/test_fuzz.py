@@ -47,6 +47,10 @@ def _corpus_seeds() -> list[bytes]:
 
 
 SEEDS = _own_seeds() + _corpus_seeds()
+HEADERS = [
+    "Subject", "From", "Cc", "Content-Type", "Content-Transfer-Encoding",
+    "Message-ID", "In-Reply-To", "Content-Disposition", "Auto-Submitted",
+]  # fmt: skip
 
 
 @st.composite
@@ -62,8 +66,7 @@ def mutated_mail(draw: st.DrawFn) -> bytes:
         elif action == "insert":
             data[position:position] = draw(st.binary(min_size=1, max_size=80))
         elif action == "header":
-            name = draw(st.sampled_from(["Subject", "From", "Cc", "Content-Type", "Content-Transfer-Encoding",
-                                         "Message-ID", "In-Reply-To", "Content-Disposition", "Auto-Submitted"]))  # fmt: skip
+            name = draw(st.sampled_from(HEADERS))
             value = draw(st.text(max_size=120))
             data[0:0] = f"{name}: {value}\r\n".encode("utf-8", "surrogatepass")
         else:
