@@ -318,3 +318,33 @@ def test_the_maildir_item_is_moved_to_cur_only_after_filing(harness: Harness, tm
     assert not list((harness.maildir / "new").iterdir())
     [filed] = list((harness.maildir / "cur").iterdir())
     assert filed.name.endswith(":2,")
+
+
+def test_control_characters_in_a_subject_never_reach_an_outgoing_header(harness: Harness) -> None:
+    import base64
+
+    evil = "フレッツエスカ 渋谷支店\r\nBcc: victim@usen.co.jp\r\nX-Evil: 1"
+    encoded = "=?utf-8?B?" + base64.b64encode(evil.encode()).decode() + "?="
+    raw = request(style="gmail", subject="placeholder")
+    raw = raw.replace(b"Subject: placeholder", f"Subject: {encoded}".encode())
+    harness.deliver(raw)
+    harness.poll()
+    mails = harness.sent_mail()
+    assert mails, "the request must still be answered"
+    for mail in mails:
+        assert mail["Bcc"] is None and mail["X-Evil"] is None
+        assert "\n" not in mail["Subject"] and "\r" not in mail["Subject"]
+    for row in harness.outbox():
+        assert "victim@usen.co.jp" not in row["to"] + row["cc"]
+
+
+def test_a_sender_who_keeps_writing_stops_getting_replies_and_ops_is_told(harness: Harness) -> None:
+    harness.import_unis()
+    for i in range(12):
+        harness.deliver(request(cc=[], subject=f"フレッツエスカ 渋谷支店 {i}"))
+    harness.poll()
+    assert len(harness.outbox("defect_reply")) == 10
+    suppressed = [o for o in harness.outbox("ops_returned")]
+    assert len(suppressed) == 12
+    notices = harness.sent_mail("ops_returned")
+    assert sum("送信上限" in m.get_content() for m in notices) == 2
