@@ -49,3 +49,5 @@ def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic announces its context on every schema check; only its problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
@@ -92,8 +92,8 @@ def _subject_core(subject: str) -> str:
 
 
 def new_message_id(policy: Policy, case_no: str | None) -> str:
-    tag = (case_no or "desk").lower()
-    return f"<{uuid.uuid4().hex}.{tag}@{policy.message_id_domain}>"
+    # Short enough that "Message-ID: <...>" stays on one line and is never folded.
+    return f"<{case_no or 'desk'}.{secrets.token_urlsafe(9)}@{policy.message_id_domain}>"
 
 
 def build_outbox_row(
