@@ -1,0 +1,398 @@
+"""``mailbot run``: the bot in the foreground, on an APScheduler 3 ``BlockingScheduler``.
+
+Jobs (ids): ``poll`` (read the mailbox and deliver; then the health check and
+its alert mails), ``outbox`` (delivery retries), ``recheck`` (cases waiting
+for UNIS), ``weekly_summary`` (cron from ``[schedule] weekly_summary``) and,
+with ``[unis] watch_dir``, ``unis_watch`` (imports export CSVs dropped there).
+
+Jobs run one at a time on a single worker thread, so two jobs never deliver
+the same outbox row. A mail source with ``wait_for_new(timeout) -> bool``
+(IMAP IDLE) gets a watcher thread that waits for new mail between jobs and
+brings the next poll forward when some arrives.
+
+SIGTERM or SIGINT: the intake is told to stop between messages, the job in
+hand finishes, the scheduler shuts down and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from mailbot.bootstrap import App
+from mailbot.config import Config, ConfigError
+from mailbot.service import health, summaries
+
+__all__ = ["JOB_IDS", "Runner", "build_scheduler", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
+
+log = logging.getLogger("mailbot.scheduler")
+
+JOB_IDS = ("poll", "outbox", "recheck", "weekly_summary", "unis_watch")
+# A CSV younger than this may still be being written.
+UNIS_SETTLE_SECONDS = 5.0
+IDLE_WAIT_SECONDS = 10.0
+EXTRA_KINDS = (*summaries.SUMMARY_KINDS, *health.ALERT_KINDS)
+
+
+def schedule_timezone(config: Config) -> ZoneInfo:
+    name = config.schedule.timezone
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{config.path}: [schedule] timezone: unknown time zone {name!r} (e.g. \"Asia/Tokyo\")"
+        ) from None
+
+
+def weekly_spec(config: Config) -> summaries.WeeklySpec:
+    try:
+        return summaries.parse_weekly_spec(config.schedule.weekly_summary)
+    except ValueError as exc:
+        raise ConfigError(f"{config.path}: [schedule] weekly_summary: {exc}") from None
+
+
+def job_triggers(config: Config) -> dict[str, BaseTrigger]:
+    """Each job's trigger, from the config alone (validated: raises ConfigError)."""
+    tz = schedule_timezone(config)
+    schedule = config.schedule
+    for key in ("outbox_retry_seconds", "recheck_minutes"):
+        if getattr(schedule, key) < 1:
+            raise ConfigError(f"{config.path}: [schedule] {key}: must be at least 1, got {getattr(schedule, key)}")
+    spec = weekly_spec(config)
+    triggers: dict[str, BaseTrigger] = {
+        "poll": IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz),
+        "outbox": IntervalTrigger(seconds=schedule.outbox_retry_seconds, timezone=tz),
+        "recheck": IntervalTrigger(minutes=schedule.recheck_minutes, timezone=tz),
+        "weekly_summary": CronTrigger(day_of_week=spec.day, hour=spec.hour, minute=spec.minute, timezone=tz),
+    }
+    if config.unis_watch_dir is not None:
+        triggers["unis_watch"] = IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz)
+    return triggers
+
+
+def next_run_times(config: Config, now: datetime, last_poll: datetime | None = None) -> list[dict[str, Any]]:
+    """When each job runs next, computed from the triggers (no running scheduler needed).
+
+    Interval jobs count from when the scheduler starts; the poll's next run is
+    estimated from the last successful poll when one is known.
+    """
+    result = []
+    for job_id, trigger in job_triggers(config).items():
+        if isinstance(trigger, IntervalTrigger):
+            seconds = int(trigger.interval.total_seconds())
+            nxt = None
+            if job_id == "poll" and last_poll is not None:
+                nxt = max(last_poll + trigger.interval, now)
+            result.append({"job": job_id, "every_seconds": seconds, "next_run": nxt.isoformat() if nxt else None})
+        else:
+            fire = trigger.get_next_fire_time(None, now)
+            nxt_fire = fire.isoformat() if fire else None
+            result.append({"job": job_id, "cron": str(weekly_spec(config)), "next_run": nxt_fire})
+    return result
+
+
+class Runner:
+    """The jobs, their serialisation, and the graceful stop."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.config = app.config
+        self.tz = schedule_timezone(app.config)
+        self.spec = weekly_spec(app.config)
+        self.intake = app.intake  # built now, so a signal handler never has to build it
+        self.stop_event = threading.Event()
+        self._work = threading.Lock()
+        self._jobs_waiting = 0
+        self._count_lock = threading.Lock()
+        self.scheduler: BaseScheduler | None = None
+        self._watcher: threading.Thread | None = None
+        # How long one wait for new mail may hold the mailbox (and delay a stop).
+        self.idle_wait_seconds = IDLE_WAIT_SECONDS
+
+    # -- wiring ---------------------------------------------------------------------
+    def build(self, scheduler: BaseScheduler | None = None) -> BaseScheduler:
+        triggers = job_triggers(self.config)
+        self.app.renderer.check(EXTRA_KINDS)
+        scheduler = scheduler or BlockingScheduler(
+            timezone=self.tz,
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        now = datetime.now(self.tz)
+        jobs: dict[str, Callable[[], str]] = {
+            "poll": self.poll,
+            "outbox": self.deliver,
+            "recheck": self.recheck,
+            "weekly_summary": self.weekly_summary,
+            "unis_watch": self.unis_watch,
+        }
+        for job_id, trigger in triggers.items():
+            options: dict[str, Any] = {}
+            if job_id in ("poll", "unis_watch"):
+                options["next_run_time"] = now  # at once on start
+            if job_id == "weekly_summary":
+                options["misfire_grace_time"] = 6 * 3600  # a late start still sends; catch-up covers longer
+            scheduler.add_job(
+                self._wrap(job_id, jobs[job_id]),
+                trigger,
+                id=job_id,
+                name=job_id,
+                max_instances=1,
+                coalesce=True,
+                replace_existing=True,
+                **options,
+            )
+        self.scheduler = scheduler
+        return scheduler
+
+    def _wrap(self, name: str, body: Callable[[], str]) -> Callable[[], None]:
+        def run() -> None:
+            if self.stop_event.is_set():
+                self._shutdown_soon()
+                return
+            with self._count_lock:
+                self._jobs_waiting += 1
+            with self._work:
+                with self._count_lock:
+                    self._jobs_waiting -= 1
+                if self.stop_event.is_set():
+                    return
+                started = time.monotonic()
+                try:
+                    detail = body()
+                except Exception:
+                    duration = int((time.monotonic() - started) * 1000)
+                    log.exception(
+                        "job %s failed after %d ms", name, duration, extra={"job": name, "duration_ms": duration}
+                    )
+                    return
+                duration = int((time.monotonic() - started) * 1000)
+                log.info(
+                    "job %s done in %d ms: %s",
+                    name,
+                    duration,
+                    detail or "-",
+                    extra={"job": name, "duration_ms": duration},
+                )
+
+        run.__name__ = f"job_{name}"
+        return run
+
+    # -- jobs -------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        return self.app.clock()
+
+    def poll(self) -> str:
+        intake = self.app.intake
+        report = intake.poll_once()
+        detail = (
+            f"processed {report.processed}, marked again {report.marked_again}, failed {report.failed}, "
+            f"sent {report.delivered}, delivery failed {report.delivery_failed}"
+        )
+        if report.source_error:
+            detail += f"; mailbox problem: {report.source_error}"
+        if not intake.stopping:
+            changes = self.check_health()
+            if changes:
+                intake.deliver_outbox()
+                detail += "; alerts: " + ", ".join(changes)
+        return detail
+
+    def check_health(self) -> list[str]:
+        app = self.app
+        status = health.collect_status(
+            sessions=app.sessions,
+            source=app.intake.source,
+            poll_seconds=self.config.schedule.poll_seconds,
+            max_message_bytes=self.config.policy.limits.max_message_bytes,
+            now=self._now(),
+        )
+        return health.update_alerts(app.sessions, app.renderer, self.config.policy, status.problems, now=self._now())
+
+    def deliver(self) -> str:
+        report = self.app.intake.deliver_outbox()
+        return f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}"
+
+    def recheck(self) -> str:
+        changed = self.app.intake.recheck_waiting()
+        delivered = self.app.intake.deliver_outbox()
+        return f"{changed} waiting case(s) decided, sent {delivered.sent}"
+
+    def weekly_summary(self) -> str:
+        """Last week's summaries, once this week's scheduled time has passed (also the catch-up)."""
+        now = self._now()
+        week = summaries.due_week(now, self.spec, self.tz)
+        if week is None:
+            return f"not due yet (next {summaries.scheduled_time(self.spec, now, self.tz).isoformat()})"
+        result = summaries.send_week_summaries(
+            self.app.sessions,
+            self.app.renderer,
+            week=week,
+            now=now,
+            directory=self.config.branches,
+            policy=self.config.policy,
+        )
+        if result.sent:
+            self.app.intake.deliver_outbox()
+        return result.describe()
+
+    def unis_watch(self) -> str:
+        folder = self.config.unis_watch_dir
+        if folder is None:
+            return "no watch_dir"
+        return import_watched(self.app, folder, now=self._now())
+
+    # -- IMAP IDLE --------------------------------------------------------------------------
+    def _watch_mailbox(self) -> None:
+        source = self.app.intake.source
+        wait: Callable[[float], bool] = source.wait_for_new  # type: ignore[attr-defined]
+        timeout = min(float(self.config.schedule.poll_seconds), self.idle_wait_seconds)
+        while not self.stop_event.is_set():
+            with self._count_lock:
+                busy = self._jobs_waiting > 0
+            if busy:
+                self.stop_event.wait(0.05)  # let the waiting job have the mailbox
+                continue
+            arrived = False
+            with self._work:
+                if self.stop_event.is_set():
+                    break
+                try:
+                    arrived = wait(timeout)
+                except Exception as exc:  # the poll job reports mailbox trouble
+                    log.warning("waiting for new mail failed: %s", exc)
+                    self.stop_event.wait(timeout)
+            if arrived and self.scheduler is not None and not self.stop_event.is_set():
+                log.info("new mail announced; polling now")
+                self.scheduler.modify_job("poll", next_run_time=datetime.now(self.tz))
+
+    def start_watcher(self) -> bool:
+        """Start waiting for new mail in the background, when the source can (IMAP IDLE)."""
+        if not self._wants_watcher() or self._watcher is not None:
+            return False
+        self._watcher = threading.Thread(target=self._watch_mailbox, name="mailbox-watch", daemon=True)
+        self._watcher.start()
+        return True
+
+    def _wants_watcher(self) -> bool:
+        source = self.app.intake.source
+        if not callable(getattr(source, "wait_for_new", None)):
+            return False
+        settings = getattr(source, "settings", None)
+        return bool(getattr(settings, "idle", True))
+
+    # -- life cycle -------------------------------------------------------------------------
+    def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        if self.stop_event.is_set():
+            return
+        name = signal.Signals(signum).name if signum else "stop"
+        log.info("%s received: finishing the job in hand, then stopping", name)
+        self.stop_event.set()
+        self.intake.stopping = True
+        self._shutdown_soon()
+
+    def _shutdown_soon(self) -> None:
+        """Stop the scheduler's loop without waiting for the job in hand (``run`` waits for it)."""
+        scheduler = self.scheduler
+        if scheduler is not None and scheduler.running:
+            with contextlib.suppress(Exception):  # already shutting down
+                scheduler.shutdown(wait=False)
+
+    def run(self) -> int:
+        scheduler = self.build()
+        previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            log.info(
+                "mailbot running: poll every %ss, weekly summary %s (%s)",
+                self.config.schedule.poll_seconds,
+                self.spec,
+                self.tz.key,
+            )
+            # Catch up last week's summaries if the bot was down when they were due.
+            self._wrap("weekly_summary", self.weekly_summary)()
+            self.start_watcher()
+            if not self.stop_event.is_set():
+                scheduler.start()
+        finally:
+            self.stop_event.set()
+            with self._work:  # the job in hand has finished
+                pass
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            log.info("mailbot stopped")
+        return 0
+
+
+def build_scheduler(app: App, scheduler: BaseScheduler | None = None) -> BaseScheduler:
+    """The scheduler with every job added, not started (for tests and inspection)."""
+    return Runner(app).build(scheduler)
+
+
+# -- the UNIS watch folder ----------------------------------------------------------------
+def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: float = UNIS_SETTLE_SECONDS) -> str:
+    """Import each export CSV in ``folder`` (oldest first), then move it to processed/ or failed/."""
+    from mailbot.service.unis_import import import_unis
+
+    if not folder.is_dir():
+        return f"{folder} does not exist"
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv" and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+    )
+    done = []
+    for path in files:
+        mtime = path.stat().st_mtime
+        if time.time() - mtime < settle_seconds:
+            continue  # still being written
+        try:
+            result = import_unis(
+                app.sessions,
+                path.read_bytes(),
+                name=path.name,
+                as_of=datetime.fromtimestamp(mtime, UTC),
+                now=now,
+            )
+        except Exception as exc:  # any failure is written beside the file
+            target = _move(path, folder / "failed")
+            reason = target.with_name(target.name + ".reason.txt")
+            reason.write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
+            log.error("UNIS export %s rejected: %s", path.name, exc)
+            done.append(f"{path.name} failed")
+            continue
+        _move(path, folder / "processed")
+        done.append(f"{path.name} imported ({result.rows} rows)")
+    if not done:
+        return "nothing new"
+    changed = app.intake.recheck_waiting()
+    sent = app.intake.deliver_outbox()
+    return "; ".join(done) + f"; {changed} waiting case(s) decided, sent {sent.sent}"
+
+
+def _move(path: Path, folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        target = folder / f"{path.stem}.{stamp}{path.suffix}"
+    shutil.move(str(path), str(target))
+    return target
+

@@ -1,0 +1,383 @@
+"""Is the bot healthy? ``mailbot status`` and the alert mails to ops.
+
+Two conditions are problems:
+
+* ``stale_poll``: the last successful poll is older than three poll intervals
+  (or none was ever recorded);
+* ``unprocessed_mail``: the mailbox holds a request (subject
+  ``フレッツエスカ ...``) older than three poll intervals that was never
+  processed.
+
+The scheduler checks them after each poll and sends ops one ``ops_alert``
+mail when a condition starts and one ``ops_alert_cleared`` when it clears;
+the open alert is a ``JobRun`` row (``job="alert"``, ``key=<condition>``),
+inserted or deleted in the same transaction as the mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.adapters.database.store import Store
+from mailbot.adapters.database.tables import Case, JobRun, Outbox
+from mailbot.adapters.templates import Renderer
+from mailbot.domain.decision import MailIntent
+from mailbot.domain.parsing import UnparseableMessage, parse_message
+from mailbot.domain.policy import Policy
+from mailbot.domain.subject import parse_subject
+from mailbot.service.mails import build_outbox_row, format_jst
+from mailbot.service.ports import MailSource, SourceError
+
+__all__ = [
+    "ALERT_JOB",
+    "ALERT_KINDS",
+    "MailboxScan",
+    "PendingMail",
+    "Problem",
+    "Status",
+    "collect_status",
+    "find_problems",
+    "scan_mailbox",
+    "update_alerts",
+]
+
+log = logging.getLogger("mailbot.health")
+
+ALERT_JOB = "alert"
+ALERT_KINDS = ("ops_alert", "ops_alert_cleared")
+STALE_FACTOR = 3
+TITLES = {
+    "stale_poll": "メールボックスの確認が止まっています",
+    "unprocessed_mail": "未処理のフレッツエスカ依頼がメールボックスに残っています",
+}
+
+
+@dataclass(frozen=True)
+class PendingMail:
+    """A mailbox item the ledger does not know."""
+
+    key: str
+    arrived_at: datetime | None
+    subject: str | None = None  # only read for items older than the threshold
+    is_request: bool | None = None
+
+
+@dataclass
+class MailboxScan:
+    waiting: int = 0  # items the bot has still to process or mark
+    unprocessed: list[PendingMail] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    title: str
+    detail: str
+
+
+@dataclass
+class Status:
+    now: datetime
+    poll_seconds: int
+    last_successful_poll: datetime | None
+    mailbox: MailboxScan
+    outbox: dict[str, int]
+    cases: dict[str, int]
+    unis_as_of: datetime | None
+    unis_imported_at: datetime | None
+    open_alerts: dict[str, datetime]
+    problems: list[Problem]
+    schedule: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "now": _iso(self.now),
+            "ok": not self.problems,
+            "last_successful_poll": _iso(self.last_successful_poll),
+            "poll_seconds": self.poll_seconds,
+            "mailbox": {
+                "waiting": self.mailbox.waiting,
+                "unprocessed": [
+                    {"key": p.key, "arrived_at": _iso(p.arrived_at), "subject": p.subject, "is_request": p.is_request}
+                    for p in self.mailbox.unprocessed
+                ],
+                "error": self.mailbox.error,
+            },
+            "outbox": self.outbox,
+            "cases": self.cases,
+            "unis": {"as_of": _iso(self.unis_as_of), "imported_at": _iso(self.unis_imported_at)},
+            "open_alerts": {k: _iso(v) for k, v in self.open_alerts.items()},
+            "problems": [{"code": p.code, "title": p.title, "detail": p.detail} for p in self.problems],
+            "schedule": self.schedule,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+# -- the mailbox -------------------------------------------------------------------------
+def _known(sessions: sessionmaker[Session], source_name: str) -> Callable[[Sequence[str]], set[str]]:
+    def known(keys: Sequence[str]) -> set[str]:
+        with sessions() as session:
+            return Store(session).known_keys(source_name, keys)
+
+    return known
+
+
+def _peek(raw: bytes) -> tuple[str, bool]:
+    try:
+        message = parse_message(raw)
+    except UnparseableMessage:
+        return "", False
+    return message.subject, parse_subject(message.subject).is_request
+
+
+def scan_mailbox(
+    source: MailSource,
+    sessions: sessionmaker[Session],
+    *,
+    now: datetime,
+    older_than: timedelta,
+    max_bytes: int,
+) -> MailboxScan:
+    """Count what waits in the mailbox; read the subject only of unprocessed items older than ``older_than``.
+
+    A Maildir is listed directly (file mtimes are the arrival times, nothing
+    is read unless old and unknown); any other source is asked through
+    ``fetch_new`` and the message's Date header stands in for the arrival.
+    """
+    known = _known(sessions, source.name)
+    path = getattr(source, "path", None)
+    if isinstance(path, Path) and (path / "new").is_dir() and (path / "cur").is_dir():
+        return _scan_maildir(path, known, now=now, older_than=older_than, max_bytes=max_bytes)
+    scan = MailboxScan()
+    try:
+        items = list(source.fetch_new(known))
+        done = known([i.key for i in items]) if items else set()
+        scan.waiting = len(items)
+        for item in items:
+            if item.key in done:
+                continue
+            subject, is_request, arrived = None, None, None
+            if item.size is None or item.size <= max_bytes:
+                raw = item.load()
+                try:
+                    message = parse_message(raw)
+                    subject, arrived = message.subject, message.date
+                    is_request = parse_subject(subject).is_request
+                except UnparseableMessage:
+                    is_request = False
+            scan.unprocessed.append(PendingMail(item.key, arrived, subject, is_request))
+    except SourceError as exc:
+        scan.error = str(exc)
+    return scan
+
+
+def _unique(name: str) -> str:
+    for separator in (":2,", "!2,", ";2,"):
+        if separator in name:
+            return name.split(separator, 1)[0]
+    return name
+
+
+def _scan_maildir(
+    path: Path,
+    known: Callable[[Sequence[str]], set[str]],
+    *,
+    now: datetime,
+    older_than: timedelta,
+    max_bytes: int,
+) -> MailboxScan:
+    scan = MailboxScan()
+    try:
+        new = [e for e in os.scandir(path / "new") if not e.name.startswith(".")]
+        cur = [e for e in os.scandir(path / "cur") if not e.name.startswith(".")]
+    except OSError as exc:
+        scan.error = f"cannot list {path}: {exc}"
+        return scan
+    entries = new + cur
+    done: set[str] = set()
+    keys = [_unique(e.name) for e in entries]
+    for start in range(0, len(keys), 500):
+        done |= known(keys[start : start + 500])
+    cur_unknown = [e for e in cur if _unique(e.name) not in done]
+    scan.waiting = len(new) + len(cur_unknown)
+    for entry in entries:
+        key = _unique(entry.name)
+        if key in done:
+            continue
+        try:
+            stat = entry.stat()
+        except OSError:
+            continue  # moved meanwhile
+        arrived = datetime.fromtimestamp(stat.st_mtime, UTC)
+        subject, is_request = None, None
+        if now - arrived > older_than and stat.st_size <= max_bytes:
+            try:
+                subject, is_request = _peek(Path(entry.path).read_bytes())
+            except OSError:
+                continue
+        scan.unprocessed.append(PendingMail(key, arrived, subject, is_request))
+    return scan
+
+
+# -- status --------------------------------------------------------------------------------
+def last_successful_poll(session: Session) -> datetime | None:
+    return session.scalar(select(JobRun.done_at).where(JobRun.job == "health", JobRun.key == "last_successful_poll"))
+
+
+def open_alerts(session: Session) -> dict[str, datetime]:
+    return {k: at for k, at in session.execute(select(JobRun.key, JobRun.done_at).where(JobRun.job == ALERT_JOB))}
+
+
+def find_problems(
+    *, now: datetime, poll_seconds: int, last_poll: datetime | None, mailbox: MailboxScan
+) -> list[Problem]:
+    limit = timedelta(seconds=STALE_FACTOR * poll_seconds)
+    problems = []
+    if last_poll is None:
+        problems.append(Problem("stale_poll", TITLES["stale_poll"], "成功したポーリングの記録がありません"))
+    elif now - last_poll > limit:
+        problems.append(
+            Problem(
+                "stale_poll",
+                TITLES["stale_poll"],
+                f"最後に成功したポーリングは {format_jst(last_poll)}"
+                f"({int((now - last_poll).total_seconds() // 60)}分前)です"
+                + (f"。メールボックスのエラー: {mailbox.error}" if mailbox.error else ""),
+            )
+        )
+    old = [
+        p
+        for p in mailbox.unprocessed
+        if p.is_request and p.arrived_at is not None and now - p.arrived_at > limit
+    ]
+    if old:
+        oldest = min(p.arrived_at for p in old if p.arrived_at is not None)
+        problems.append(
+            Problem(
+                "unprocessed_mail",
+                TITLES["unprocessed_mail"],
+                f"{len(old)}件の依頼メールが未処理です(最も古いもの {format_jst(oldest)} 受信)。"
+                f"例: {old[0].subject or old[0].key}",
+            )
+        )
+    return problems
+
+
+def collect_status(
+    *,
+    sessions: sessionmaker[Session],
+    source: MailSource | None,
+    poll_seconds: int,
+    max_message_bytes: int,
+    now: datetime,
+) -> Status:
+    """Everything ``mailbot status`` shows, and the problems found."""
+    with sessions() as session:
+        last_poll = last_successful_poll(session)
+        outbox = {
+            s: n
+            for s, n in session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
+        }
+        cases = {s: n for s, n in session.execute(select(Case.status, func.count()).group_by(Case.status))}
+        snapshot = Store(session).latest_snapshot()
+        alerts = open_alerts(session)
+    limit = timedelta(seconds=STALE_FACTOR * poll_seconds)
+    mailbox = (
+        scan_mailbox(source, sessions, now=now, older_than=limit, max_bytes=max_message_bytes)
+        if source is not None
+        else MailboxScan(error="not checked")
+    )
+    return Status(
+        now=now,
+        poll_seconds=poll_seconds,
+        last_successful_poll=last_poll,
+        mailbox=mailbox,
+        outbox={"pending": outbox.get("pending", 0), "failed": outbox.get("failed", 0), "sent": outbox.get("sent", 0)},
+        cases={s: cases.get(s, 0) for s in ("accepted", "returned", "waiting_unis")},
+        unis_as_of=snapshot.as_of if snapshot else None,
+        unis_imported_at=snapshot.imported_at if snapshot else None,
+        open_alerts=alerts,
+        problems=find_problems(now=now, poll_seconds=poll_seconds, last_poll=last_poll, mailbox=mailbox),
+    )
+
+
+# -- alerts ----------------------------------------------------------------------------------
+def update_alerts(
+    sessions: sessionmaker[Session],
+    renderer: Renderer,
+    policy: Policy,
+    problems: Sequence[Problem],
+    *,
+    now: datetime,
+) -> list[str]:
+    """One mail when a condition starts and one when it clears; returns what changed."""
+    current = {p.code: p for p in problems}
+    changes: list[str] = []
+    with sessions() as session:
+        active = open_alerts(session)
+    ops = tuple(policy.ops_recipients)
+    for code, problem in current.items():
+        if code in active:
+            continue
+        try:
+            with sessions.begin() as session:
+                session.add(JobRun(job=ALERT_JOB, key=code, done_at=now, detail=problem.detail))
+                session.flush()
+                if ops:
+                    context = {"title": problem.title, "detail": problem.detail, "since": format_jst(now), "code": code}
+                    session.add(_row("ops_alert", ops, renderer, policy, context, now))
+        except IntegrityError:
+            continue  # another process raised it first
+        log.warning("alert raised: %s: %s", code, problem.detail)
+        changes.append(f"raised {code}")
+    for code, since in active.items():
+        if code in current:
+            continue
+        with sessions.begin() as session:
+            row = session.scalars(select(JobRun).where(JobRun.job == ALERT_JOB, JobRun.key == code)).one_or_none()
+            if row is None:
+                continue  # another process cleared it
+            session.delete(row)
+            if ops:
+                context = {
+                    "title": TITLES.get(code, code),
+                    "since": format_jst(since),
+                    "cleared": format_jst(now),
+                    "code": code,
+                }
+                session.add(_row("ops_alert_cleared", ops, renderer, policy, context, now))
+        log.info("alert cleared: %s", code)
+        changes.append(f"cleared {code}")
+    return changes
+
+
+def _row(
+    kind: str, to: tuple[str, ...], renderer: Renderer, policy: Policy, context: dict[str, Any], now: datetime
+) -> Outbox:
+    return build_outbox_row(
+        MailIntent(kind, to),
+        renderer=renderer,
+        context={"case_no": "", **context},
+        policy=policy,
+        now=now,
+        case_id=None,
+        inbound_id=None,
+    )

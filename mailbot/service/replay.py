@@ -1,0 +1,211 @@
+"""``mailbot replay``: run today's checks and config over stored cases again.
+
+Each case's thread is rebuilt from the raw messages kept in the database and
+evaluated as the intake would evaluate its latest message; a case whose
+status or defects would differ is listed. Applying a change updates the case
+and queues the mails the intake would queue for that outcome (the branch's
+receipt or defect reply, and the ops notice), one transaction per case.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json, defects_to_json
+from mailbot.adapters.database.tables import Case, Inbound
+from mailbot.adapters.templates import Renderer
+from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.checks import CHECKS, Check
+from mailbot.domain.decision import BRANCH_MAILS, Evaluation, _mails_for, evaluate
+from mailbot.domain.model import CaseStatus, Defect, ParsedMessage
+from mailbot.domain.parsing import UnparseableMessage, parse_message
+from mailbot.domain.policy import Policy
+from mailbot.service.mails import build_outbox_row, format_jst, mail_context
+
+__all__ = ["ReplayChange", "case_messages", "replay_cases"]
+
+log = logging.getLogger("mailbot.replay")
+
+
+@dataclass(frozen=True)
+class ReplayChange:
+    case_no: str
+    branch: str | None
+    old_status: str
+    new_status: str
+    old_defects: tuple[Defect, ...]
+    new_defects: tuple[Defect, ...]
+    applied: bool = False
+    mails: tuple[str, ...] = ()
+
+    def describe(self, title: Callable[[str], str] = str) -> str:
+        def codes(defects: Sequence[Defect]) -> str:
+            return ", ".join(title(d.code) for d in defects) or "不備なし"
+
+        verb = "changed" if self.applied else "would change"
+        text = (
+            f"{self.case_no} {self.branch or '(支店不明)'}: {verb} {self.old_status} → {self.new_status}; "
+            f"defects: [{codes(self.old_defects)}] → [{codes(self.new_defects)}]"
+        )
+        if self.mails:
+            text += f"; queued {', '.join(self.mails)}"
+        return text
+
+
+def _key(defects: Sequence[Defect]) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    return [(d.code, tuple(sorted(d.detail.items()))) for d in defects]
+
+
+def case_messages(store: Store, case: Case) -> list[tuple[Inbound, ParsedMessage]]:
+    """The case's messages, oldest first, parsed again from their raw copies."""
+    result = []
+    for row in store.case_inbound(case):
+        raw = store.raw_of(row)
+        if raw is None:
+            continue
+        try:
+            result.append((row, parse_message(raw)))
+        except UnparseableMessage:
+            continue
+    return result
+
+
+def replay_cases(
+    sessions: sessionmaker[Session],
+    renderer: Renderer,
+    *,
+    directory: BranchDirectory,
+    policy: Policy,
+    since: datetime,
+    now: datetime,
+    apply: bool,
+    checks: Sequence[Check] = CHECKS,
+    case_no: str | None = None,
+) -> list[ReplayChange]:
+    """Every case created since ``since`` whose decision would change; applied when ``apply``."""
+    with sessions() as session:
+        query = select(Case.id).where(Case.created_at >= since).order_by(Case.id)
+        if case_no:
+            query = query.where(Case.case_no == case_no)
+        ids = list(session.scalars(query))
+    changes = []
+    for case_id in ids:
+        with sessions.begin() as session:
+            change = _replay_one(
+                session, case_id, renderer, directory=directory, policy=policy, now=now, apply=apply, checks=checks
+            )
+            if change is None:
+                continue
+            if not apply:
+                session.rollback()
+        changes.append(change)
+        if apply:
+            log.info("replay: %s", change.describe())
+    return changes
+
+
+def _replay_one(
+    session: Session,
+    case_id: int,
+    renderer: Renderer,
+    *,
+    directory: BranchDirectory,
+    policy: Policy,
+    now: datetime,
+    apply: bool,
+    checks: Sequence[Check],
+) -> ReplayChange | None:
+    store = Store(session)
+    case = session.get(Case, case_id)
+    if case is None:
+        return None
+    thread = case_messages(store, case)
+    if not thread:
+        return None
+    latest_row, latest = thread[-1]
+    received_at = case.waiting_since if case.status == CaseStatus.WAITING_UNIS.value and case.waiting_since else (
+        latest_row.received_at
+    )
+    evaluation: Evaluation = evaluate(
+        [m for _, m in thread],
+        directory=directory,
+        unis=DbUnisLookup(session),
+        policy=policy,
+        received_at=received_at,
+        now=now,
+        checks=checks,
+    )
+    old_defects = defects_from_json(case.defects or [])
+    if evaluation.status.value == case.status and _key(evaluation.defects) == _key(old_defects):
+        return None
+    change = ReplayChange(
+        case_no=case.case_no,
+        branch=case.branch,
+        old_status=case.status,
+        new_status=evaluation.status.value,
+        old_defects=old_defects,
+        new_defects=evaluation.defects,
+    )
+    if not apply:
+        return change
+    submission = evaluation.submission
+    case.status = evaluation.status.value
+    case.branch = submission.branch.name if submission.branch else submission.claimed_branch
+    case.customer_code = submission.customer_code
+    case.customer_name = submission.customer.name if submission.customer else None
+    case.defects = defects_to_json(evaluation.defects)
+    case.waiting_since = evaluation.waiting_since
+    if evaluation.status is CaseStatus.RETURNED:
+        case.return_count += 1
+    case.updated_at = now
+    session.flush()
+    cap_reached = False
+    if latest.sender is not None:
+        sent = store.branch_mails_to_since(latest.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))
+        cap_reached = sent >= policy.max_replies_per_sender_per_hour
+    # The same mails the intake sends for this outcome (decision's own rule).
+    intents = _mails_for(evaluation.status, latest, policy, cap_reached=cap_reached)
+    snapshot = store.latest_snapshot()
+    kinds = []
+    for intent in intents:
+        context: dict[str, Any] = mail_context(
+            case_no=case.case_no,
+            branch=case.branch,
+            customer_code=case.customer_code,
+            customer_name=case.customer_name,
+            defects=evaluation.defects,
+            message=latest,
+            received_at=latest_row.received_at,
+            policy=policy,
+            facts=intent.facts,
+            extra={"unis_as_of": format_jst(snapshot.as_of) if snapshot else ""},
+        )
+        store.add_outbox(
+            build_outbox_row(
+                intent,
+                renderer=renderer,
+                context=context,
+                policy=policy,
+                now=now,
+                case_id=case.id,
+                inbound_id=None,
+            )
+        )
+        kinds.append(intent.kind)
+    return ReplayChange(
+        case_no=change.case_no,
+        branch=case.branch,
+        old_status=change.old_status,
+        new_status=change.new_status,
+        old_defects=change.old_defects,
+        new_defects=change.new_defects,
+        applied=True,
+        mails=tuple(kinds),
+    )

@@ -1,0 +1,581 @@
+"""Weekly summaries: one mail per branch with activity, and one for the desk.
+
+A week is the ISO week, Monday 00:00 to the next Monday 00:00, Japan time.
+The database keeps each case's current state (status, defects and when it
+last changed), so the week reads as:
+
+* requests received: cases created in the week;
+* accepted / returned: cases whose last change, in the week, made them
+  accepted / returned (a case returned and then accepted in the same week
+  counts as accepted);
+* open returns: cases returned and not resubmitted, as of the end of the week
+  (or now, when that is earlier), with their age in days since the return;
+* waiting for UNIS: cases on hold, as of the same moment.
+
+Each mail goes into the outbox in the same transaction as its ``JobRun`` row
+(``job="weekly_summary"``, ``key="2026-W48:渋谷支店"`` or ``"2026-W48:ops"``),
+so a week's summary goes out exactly once per branch, across restarts and
+concurrent runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.adapters.database.tables import Case, JobRun
+from mailbot.adapters.templates import Renderer
+from mailbot.domain.branches import Branch, BranchDirectory
+from mailbot.domain.decision import MailIntent
+from mailbot.domain.model import CaseStatus
+from mailbot.domain.policy import Policy
+from mailbot.service.mails import JST, build_outbox_row, format_jst
+
+__all__ = [
+    "JOB",
+    "SUMMARY_KINDS",
+    "BranchWeek",
+    "SendResult",
+    "SummaryMail",
+    "Week",
+    "WeekReport",
+    "build_week_report",
+    "demo_summary_text",
+    "render_summaries",
+    "send_week_summaries",
+]
+
+log = logging.getLogger("mailbot.summaries")
+
+JOB = "weekly_summary"
+OPS_KEY = "ops"
+SUMMARY_KINDS = ("weekly_branch", "weekly_ops")
+NO_BRANCH = "(支店不明)"
+_WEEKDAYS_JA = "月火水木金土日"
+_WEEK_PATTERN = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Week:
+    """An ISO week in Japan time."""
+
+    year: int
+    number: int
+
+    @classmethod
+    def parse(cls, text: str) -> Week:
+        match = _WEEK_PATTERN.match(text)
+        if not match:
+            raise ValueError(f"{text!r} is not an ISO week such as 2026-W48")
+        year, number = int(match.group(1)), int(match.group(2))
+        try:
+            date.fromisocalendar(year, number, 1)
+        except ValueError:
+            raise ValueError(f"{text!r}: {year} has no week {number}") from None
+        return cls(year, number)
+
+    @classmethod
+    def containing(cls, moment: datetime) -> Week:
+        year, number, _ = moment.astimezone(JST).isocalendar()
+        return cls(year, number)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.number:02d}"
+
+    @property
+    def monday(self) -> date:
+        return date.fromisocalendar(self.year, self.number, 1)
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.monday, time(0, 0), tzinfo=JST)
+
+    @property
+    def end(self) -> datetime:
+        """The next Monday 00:00 JST (exclusive)."""
+        return self.start + timedelta(days=7)
+
+    def previous(self) -> Week:
+        return Week.containing(self.start - timedelta(days=1))
+
+    def next(self) -> Week:
+        return Week.containing(self.end)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def _md(day: date) -> str:
+    return f"{day.month}/{day.day}({_WEEKDAYS_JA[day.weekday()]})"
+
+
+@dataclass
+class CaseLine:
+    case_no: str
+    branch: str
+    customer_code: str
+    customer_name: str
+    status: str
+    defects: list[dict[str, Any]]
+    since: datetime
+    age_days: int
+    return_count: int
+
+
+@dataclass
+class BranchWeek:
+    """One branch's week."""
+
+    branch: str
+    received: int = 0
+    accepted: list[CaseLine] = field(default_factory=list)
+    returned: list[CaseLine] = field(default_factory=list)
+    open_returns: list[CaseLine] = field(default_factory=list)
+    waiting: list[CaseLine] = field(default_factory=list)
+
+    @property
+    def defect_counts(self) -> list[tuple[str, int]]:
+        counter: Counter[str] = Counter(d["code"] for line in self.returned for d in line.defects)
+        return counter.most_common()
+
+    @property
+    def has_activity(self) -> bool:
+        return bool(self.received or self.accepted or self.returned or self.open_returns or self.waiting)
+
+    def as_context(self) -> dict[str, Any]:
+        return {
+            "name": self.branch,
+            "received": self.received,
+            "accepted_count": len(self.accepted),
+            "returned_count": len(self.returned),
+            "open_count": len(self.open_returns),
+            "waiting_count": len(self.waiting),
+            "accepted": [_line_context(x) for x in self.accepted],
+            "returned": [_line_context(x) for x in self.returned],
+            "open_returns": [_line_context(x) for x in self.open_returns],
+            "waiting": [_line_context(x) for x in self.waiting],
+            "defect_counts": [{"code": c, "count": n} for c, n in self.defect_counts],
+        }
+
+
+def _line_context(line: CaseLine) -> dict[str, Any]:
+    return {
+        "case_no": line.case_no,
+        "branch": line.branch,
+        "customer_code": line.customer_code or "(記載なし)",
+        "customer_name": line.customer_name,
+        "customer": line.customer_code + (f"({line.customer_name})" if line.customer_name else "")
+        if line.customer_code
+        else "(顧客CD記載なし)",
+        "defects": line.defects,
+        "since": format_jst(line.since),
+        "since_md": _md(line.since.astimezone(JST).date()),
+        "age_days": line.age_days,
+        "return_count": line.return_count,
+    }
+
+
+@dataclass
+class WeekReport:
+    """Every branch's week, plus the desk-wide view."""
+
+    week: Week
+    as_of: datetime
+    branches: dict[str, BranchWeek]
+
+    def branch(self, name: str) -> BranchWeek:
+        return self.branches.get(name) or BranchWeek(name)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        rows = self.branches.values()
+        return {
+            "received": sum(b.received for b in rows),
+            "accepted_count": sum(len(b.accepted) for b in rows),
+            "returned_count": sum(len(b.returned) for b in rows),
+            "open_count": sum(len(b.open_returns) for b in rows),
+            "waiting_count": sum(len(b.waiting) for b in rows),
+        }
+
+    @property
+    def defect_counts(self) -> list[tuple[str, int]]:
+        counter: Counter[str] = Counter()
+        for b in self.branches.values():
+            counter.update(dict(b.defect_counts))
+        return sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+
+    def oldest_open_returns(self, limit: int = 10) -> list[CaseLine]:
+        lines = [line for b in self.branches.values() for line in b.open_returns]
+        return sorted(lines, key=lambda x: (x.since, x.case_no))[:limit]
+
+    def week_context(self) -> dict[str, Any]:
+        last = self.week.monday + timedelta(days=6)
+        return {
+            "label": self.week.label,
+            "year": self.week.year,
+            "number": self.week.number,
+            "start": self.week.monday.isoformat(),
+            "end": last.isoformat(),
+            "start_md": _md(self.week.monday),
+            "end_md": _md(last),
+            "period": f"{self.week.monday.year}年{_md(self.week.monday)}〜{_md(last)}",
+        }
+
+
+def build_week_report(
+    session: Session, week: Week, *, now: datetime, directory: BranchDirectory | None = None
+) -> WeekReport:
+    """What happened in ``week``, per branch, read from the cases table."""
+    start, end = week.start, week.end
+    as_of = min(end, now)
+    cases = session.scalars(
+        select(Case)
+        .where(
+            Case.created_at < as_of,
+            or_(
+                Case.created_at >= start,
+                Case.updated_at >= start,
+                Case.status.in_([CaseStatus.RETURNED.value, CaseStatus.WAITING_UNIS.value]),
+            ),
+        )
+        .order_by(Case.created_at, Case.id)
+    )
+    branches: dict[str, BranchWeek] = {}
+    if directory is not None:
+        # Configured branches first, in config order; unknown ones follow.
+        for b in directory.branches:
+            branches[b.name] = BranchWeek(b.name)
+    for case in cases:
+        name = case.branch or NO_BRANCH
+        row = branches.setdefault(name, BranchWeek(name))
+        if start <= case.created_at < end:
+            row.received += 1
+        changed_in_week = start <= case.updated_at < end
+        line = CaseLine(
+            case_no=case.case_no,
+            branch=name,
+            customer_code=case.customer_code or "",
+            customer_name=case.customer_name or "",
+            status=case.status,
+            defects=list(case.defects or []),
+            since=case.updated_at,
+            age_days=max((as_of - case.updated_at).days, 0),
+            return_count=case.return_count,
+        )
+        if case.status == CaseStatus.ACCEPTED.value and changed_in_week:
+            row.accepted.append(line)
+        elif case.status == CaseStatus.RETURNED.value and case.updated_at < as_of:
+            if changed_in_week:
+                row.returned.append(line)
+            row.open_returns.append(line)
+        elif case.status == CaseStatus.WAITING_UNIS.value:
+            since = case.waiting_since or case.updated_at
+            line.since, line.age_days = since, max((as_of - since).days, 0)
+            row.waiting.append(line)
+    for row in branches.values():
+        row.open_returns.sort(key=lambda x: (x.since, x.case_no))
+    return WeekReport(week, as_of, branches)
+
+
+# -- mails ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SummaryMail:
+    """One summary to send: the JobRun key, the template kind, recipients and context."""
+
+    key: str
+    kind: str
+    target: str  # the branch name, or "ops"
+    to: tuple[str, ...]
+    context: dict[str, Any]
+
+
+def _common_context(report: WeekReport, policy: Policy) -> dict[str, Any]:
+    return {
+        "week": report.week_context(),
+        "as_of": format_jst(report.as_of),
+        "as_of_is_end": report.as_of >= report.week.end,
+        "desk": {"address": policy.desk_address},
+        "case_no": "",
+    }
+
+
+def plan_mails(
+    report: WeekReport,
+    *,
+    directory: BranchDirectory,
+    policy: Policy,
+    branch: str | None = None,
+    include_ops: bool = True,
+) -> tuple[list[SummaryMail], list[tuple[str, str]]]:
+    """The mails a week's summary consists of, and (target, why not) for those left out."""
+    mails: list[SummaryMail] = []
+    skipped: list[tuple[str, str]] = []
+    common = _common_context(report, policy)
+    wanted: Iterable[Branch] = directory.branches
+    if branch is not None:
+        found = directory.get(branch)
+        if found is None:
+            raise ValueError(f"unknown branch {branch!r}; configured: {', '.join(b.name for b in directory.branches)}")
+        wanted = (found,)
+    for b in wanted:
+        week = report.branch(b.name)
+        if not week.has_activity:
+            skipped.append((b.name, "no activity"))
+            continue
+        if not b.weekly_recipients:
+            skipped.append((b.name, "no summary_recipients or managers configured"))
+            continue
+        mails.append(
+            SummaryMail(
+                key=f"{report.week.label}:{b.name}",
+                kind="weekly_branch",
+                target=b.name,
+                to=tuple(b.weekly_recipients),
+                context={**common, "branch": week.as_context()},
+            )
+        )
+    if include_ops and branch is None:
+        rows = [b.as_context() for b in report.branches.values() if b.has_activity]
+        if not rows:
+            skipped.append((OPS_KEY, "no activity"))
+        elif policy.ops_recipients:
+            mails.append(
+                SummaryMail(
+                    key=f"{report.week.label}:{OPS_KEY}",
+                    kind="weekly_ops",
+                    target=OPS_KEY,
+                    to=tuple(policy.ops_recipients),
+                    context={
+                        **common,
+                        "rows": rows,
+                        "totals": report.totals,
+                        "top_defects": [{"code": c, "count": n} for c, n in report.defect_counts[:10]],
+                        "oldest_open": [_line_context(x) for x in report.oldest_open_returns()],
+                    },
+                )
+            )
+        else:
+            skipped.append((OPS_KEY, "no [desk] ops_recipients configured"))
+    return mails, skipped
+
+
+def render_summaries(
+    sessions: sessionmaker[Session],
+    renderer: Renderer,
+    *,
+    week: Week,
+    now: datetime,
+    directory: BranchDirectory,
+    policy: Policy,
+    branch: str | None = None,
+) -> list[tuple[SummaryMail, str, str]]:
+    """(mail, subject, body) for each summary of ``week``, rendered but not recorded."""
+    with sessions() as session:
+        report = build_week_report(session, week, now=now, directory=directory)
+    mails, _ = plan_mails(report, directory=directory, policy=policy, branch=branch)
+    result = []
+    for mail in mails:
+        text = renderer.render(mail.kind, mail.context)
+        result.append((mail, text.subject, text.body))
+    return result
+
+
+@dataclass
+class SendResult:
+    """What one run of a week's summaries did, per target."""
+
+    week: Week
+    sent: list[str] = field(default_factory=list)
+    already: list[tuple[str, datetime]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = []
+        if self.sent:
+            parts.append("queued " + ", ".join(self.sent))
+        if self.already:
+            parts.append("already sent " + ", ".join(f"{t} ({format_jst(at)})" for t, at in self.already))
+        if self.skipped:
+            parts.append("skipped " + ", ".join(f"{t} ({why})" for t, why in self.skipped))
+        return f"{self.week.label}: " + ("; ".join(parts) or "nothing to do")
+
+
+def sent_keys(session: Session, keys: Sequence[str]) -> dict[str, datetime]:
+    if not keys:
+        return {}
+    rows = session.execute(select(JobRun.key, JobRun.done_at).where(JobRun.job == JOB, JobRun.key.in_(list(keys))))
+    return {k: at for k, at in rows}
+
+
+def send_week_summaries(
+    sessions: sessionmaker[Session],
+    renderer: Renderer,
+    *,
+    week: Week,
+    now: datetime,
+    directory: BranchDirectory,
+    policy: Policy,
+    branch: str | None = None,
+) -> SendResult:
+    """Queue each of the week's summaries not sent yet, each with its JobRun row, once."""
+    result = SendResult(week)
+    with sessions() as session:
+        report = build_week_report(session, week, now=now, directory=directory)
+    mails, result.skipped = plan_mails(report, directory=directory, policy=policy, branch=branch)
+    for mail in mails:
+        try:
+            with sessions.begin() as session:
+                done = sent_keys(session, [mail.key])
+                if done:
+                    result.already.append((mail.target, done[mail.key]))
+                    continue
+                row = build_outbox_row(
+                    MailIntent(mail.kind, mail.to),
+                    renderer=renderer,
+                    context=mail.context,
+                    policy=policy,
+                    now=now,
+                    case_id=None,
+                    inbound_id=None,
+                )
+                session.add(row)
+                session.add(JobRun(job=JOB, key=mail.key, done_at=now, detail=row.message_id))
+        except IntegrityError:
+            # Another process recorded the same key between our check and our commit.
+            with sessions() as session:
+                at = sent_keys(session, [mail.key]).get(mail.key, now)
+            result.already.append((mail.target, at))
+            continue
+        result.sent.append(mail.target)
+        log.info("weekly summary %s queued for %s", mail.key, ", ".join(mail.to))
+    return result
+
+
+def demo_summary_text(app: Any) -> str:
+    """The current week so far, as plain text, for the end of ``mailbot demo``."""
+    from mailbot.entrypoints.tables import format_table
+
+    now = app.clock()
+    week = Week.containing(now)
+    config = app.config
+    with app.sessions() as session:
+        report = build_week_report(session, week, now=now, directory=config.branches)
+    ctx = report.week_context()
+    lines = [f"今週の状況 {week.label}({ctx['period']}、{format_jst(now)} 時点)"]
+    rows = [
+        [
+            b.branch,
+            str(b.received),
+            str(len(b.accepted)),
+            str(len(b.returned)),
+            str(len(b.open_returns)),
+            str(len(b.waiting)),
+        ]
+        for b in report.branches.values()
+        if b.has_activity
+    ]
+    if not rows:
+        lines.append("(今週の依頼はありません)")
+        return "\n".join(lines)
+    totals = report.totals
+    rows.append(
+        [
+            "合計",
+            str(totals["received"]),
+            str(totals["accepted_count"]),
+            str(totals["returned_count"]),
+            str(totals["open_count"]),
+            str(totals["waiting_count"]),
+        ]
+    )
+    lines.append(format_table(["支店", "依頼", "受付", "返却", "再送待ち", "UNIS待ち"], rows))
+    if report.defect_counts:
+        titles = _defect_titles(app.renderer)
+        lines.append("")
+        lines.append("不備の内訳(多い順):")
+        lines += [f"  {titles(code)}: {count}件" for code, count in report.defect_counts]
+    oldest = report.oldest_open_returns(5)
+    if oldest:
+        lines.append("")
+        lines.append("再送待ちの古い順:")
+        lines += [f"  {x.case_no} {x.branch} 返却 {format_jst(x.since)}({x.age_days}日経過)" for x in oldest]
+    plan, _ = plan_mails(report, directory=config.branches, policy=config.policy)
+    if plan:
+        lines.append("")
+        lines.append("週次サマリーの送信先(翌週月曜に送信):")
+        lines += [f"  {m.target}: {', '.join(m.to)}" for m in plan]
+    return "\n".join(lines)
+
+
+def _defect_titles(renderer: Renderer) -> Any:
+    """The Japanese defect titles from ``_defects.j2`` (the one place the wording lives)."""
+    try:
+        module = renderer.env.get_template("_defects.j2").module
+        return lambda code: str(module.title(code))  # type: ignore[attr-defined]
+    except Exception:  # fall back to the code itself
+        return str
+
+
+# -- when ------------------------------------------------------------------------------
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPEC = re.compile(r"^\s*([a-z]{3})\s+(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class WeeklySpec:
+    """``[schedule] weekly_summary``, e.g. ``"mon 08:30"``."""
+
+    day: str
+    hour: int
+    minute: int
+
+    @property
+    def weekday(self) -> int:
+        return _DAYS.index(self.day)
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.hour:02d}:{self.minute:02d}"
+
+
+def parse_weekly_spec(text: str) -> WeeklySpec:
+    """Raise ValueError with a plain explanation unless ``text`` is like ``"mon 08:30"``."""
+    expected = 'expected a weekday and a time such as "mon 08:30"'
+    match = _SPEC.match(text)
+    if not match:
+        raise ValueError(f"{expected}, got {text!r}")
+    day, hour, minute = match.group(1).lower(), int(match.group(2)), int(match.group(3))
+    if day not in _DAYS:
+        raise ValueError(f"{expected} (weekday one of {', '.join(_DAYS)}), got {text!r}")
+    if hour > 23 or minute > 59:
+        raise ValueError(f"{expected} (time 00:00 to 23:59), got {text!r}")
+    return WeeklySpec(day, hour, minute)
+
+
+def scheduled_time(spec: WeeklySpec, week_of: datetime, tz: Any) -> datetime:
+    """When the summary job fires in the week (Monday to Sunday, in ``tz``) containing ``week_of``."""
+    local = week_of.astimezone(tz)
+    monday = local.date() - timedelta(days=local.weekday())
+    day = monday + timedelta(days=spec.weekday)
+    return datetime.combine(day, time(spec.hour, spec.minute), tzinfo=tz)
+
+
+def due_week(now: datetime, spec: WeeklySpec, tz: Any) -> Week | None:
+    """The week whose summaries are due by ``now``: last week's, once this week's time has passed.
+
+    The job for week W fires in week W+1 and summarises week W; after downtime
+    over that moment the summaries are caught up within week W+1.
+    """
+    fire = scheduled_time(spec, now, tz)
+    if now < fire:
+        return None
+    return Week.containing(fire).previous()

@@ -1,0 +1,273 @@
+"""Weekly summaries over a seeded week: counts, lists, the rendered mails, exactly once."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from mailbot.adapters.database.tables import JobRun, Outbox
+from mailbot.bootstrap import build_app
+from mailbot.config import load_config
+from mailbot.service.mails import JST
+from mailbot.service.summaries import (
+    SendResult,
+    Week,
+    build_week_report,
+    demo_summary_text,
+    due_week,
+    parse_weekly_spec,
+    send_week_summaries,
+)
+from tests.fixtures.bot import DESK, SHIBUYA_MGR, SHINJUKU_MGR, FakeClock, Harness, make_harness
+from tests.mailfactory import build_mail
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+W48 = Week(2026, 48)
+
+
+def jst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=JST)
+
+
+def request(
+    branch: str,
+    *,
+    n: int,
+    sender: str,
+    cc: tuple[str, ...] = (),
+    document: bool = True,
+    code: str = "123456789",
+) -> bytes:
+    return build_mail(
+        style="gmail",
+        subject=f"フレッツエスカ {branch}",
+        sender=sender,
+        to=[DESK],
+        cc=list(cc),
+        body=f"取次をお願いします。\n顧客CD:{code}\n",
+        attachments=[("回線単品申込書.pdf", PDF)] if document else [],
+        message_id=f"<req{n}@usen.co.jp>",
+    )
+
+
+def arrive(h: Harness, at: datetime, raw: bytes) -> None:
+    h.clock.now = at
+    h.deliver(raw)
+    h.poll()
+
+
+def seed_week(h: Harness, week: Week) -> None:
+    """A week (Mon to Sun, JST) at three branches, with edges on both sides.
+
+    For week 48 of 2026: a return on Mon 11/16 never resubmitted; on 11/24 渋谷
+    accepted and returned, 11/25 新宿 returned, 11/26 名古屋 (unknown branch),
+    Sun 11/29 23:30 新宿 accepted; Mon 11/30 00:10 渋谷 returned (next week).
+    """
+
+    def at(days: int, hour: int, minute: int = 0) -> datetime:
+        return week.start + timedelta(days=days, hours=hour, minutes=minute)
+
+    h.clock.now = at(-7, 9)
+    h.import_unis()
+    # The week before: a return that was never resubmitted.
+    arrive(h, at(-7, 10), request("渋谷支店", n=1, sender="old@usen.co.jp", cc=(SHIBUYA_MGR,), document=False))
+    # The week.
+    arrive(h, at(1, 10), request("渋谷支店", n=2, sender="taro@usen.co.jp", cc=(SHIBUYA_MGR,)))
+    arrive(h, at(1, 11), request("渋谷支店", n=3, sender="jiro@usen.co.jp", cc=(SHIBUYA_MGR,), document=False))
+    arrive(h, at(2, 9), request("新宿支店", n=4, sender="hana@usen.co.jp"))
+    arrive(h, at(3, 9), request("名古屋支店", n=5, sender="nagoya@usen.co.jp"))
+    arrive(h, at(6, 23, 30), request("新宿支店", n=6, sender="yuki@usen.co.jp", cc=(SHINJUKU_MGR,)))
+    # The next week already: Monday 00:10 JST.
+    arrive(h, at(7, 0, 10), request("渋谷支店", n=7, sender="late@usen.co.jp", document=False))
+
+
+def seed_week_48(h: Harness) -> None:
+    seed_week(h, W48)
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def summary_rows(h: Harness, kind: str) -> list[Outbox]:
+    with h.app.sessions() as session:
+        return list(session.scalars(select(Outbox).where(Outbox.kind == kind).order_by(Outbox.id)))
+
+
+def send(h: Harness, week: Week = W48) -> SendResult:
+    config = h.app.config
+    return send_week_summaries(
+        h.app.sessions, h.app.renderer, week=week, now=h.clock(), directory=config.branches, policy=config.policy
+    )
+
+
+@pytest.fixture
+def week48(harness: Harness) -> Harness:
+    seed_week_48(harness)
+    harness.clock.now = jst(2026, 11, 30, 8, 30)
+    return harness
+
+
+def test_an_iso_week_runs_from_monday_to_monday_in_japan_time() -> None:
+    assert W48.start == jst(2026, 11, 23)
+    assert W48.end == jst(2026, 11, 30)
+    assert Week.parse("2026-W48") == W48
+    assert Week.containing(jst(2026, 11, 29, 23, 59)) == W48
+    assert Week.containing(jst(2026, 11, 30, 0, 0)) == Week(2026, 49)
+    assert Week.containing(jst(2021, 1, 3)).label == "2020-W53"
+    assert Week.parse("2026-W53").end == jst(2027, 1, 4)
+    with pytest.raises(ValueError, match="no week 53"):
+        Week.parse("2025-W53")
+
+
+def test_the_week_report_counts_requests_outcomes_open_returns_per_branch(week48: Harness) -> None:
+    with week48.app.sessions() as session:
+        report = build_week_report(session, W48, now=week48.clock(), directory=week48.app.config.branches)
+
+    shibuya = report.branch("渋谷支店")
+    assert shibuya.received == 2
+    assert [c.case_no for c in shibuya.accepted] == ["FE-2026-00002"]
+    assert [c.case_no for c in shibuya.returned] == ["FE-2026-00003"]
+    assert shibuya.defect_counts == [("attachment_missing", 1)]
+    # Oldest first, aged as of the end of the week; the Monday 00:10 return belongs to week 49.
+    assert [(c.case_no, c.age_days) for c in shibuya.open_returns] == [("FE-2026-00001", 13), ("FE-2026-00003", 5)]
+
+    shinjuku = report.branch("新宿支店")
+    assert (shinjuku.received, len(shinjuku.accepted), len(shinjuku.returned)) == (2, 1, 1)
+    assert shinjuku.defect_counts == [("manager_cc_missing", 1)]
+
+    assert not report.branch("大阪支店").has_activity
+    assert report.branch("名古屋支店").received == 1
+    assert report.totals == {
+        "received": 5,
+        "accepted_count": 2,
+        "returned_count": 3,
+        "open_count": 4,
+        "waiting_count": 0,
+    }
+
+
+def test_each_active_branch_gets_its_summary_and_ops_gets_the_desk_wide_one(week48: Harness) -> None:
+    result = send(week48)
+
+    assert sorted(result.sent) == ["ops", "新宿支店", "渋谷支店"]
+    assert ("大阪支店", "no activity") in result.skipped
+    branch_mails = {tuple(r.to_addrs): parse(r.raw) for r in summary_rows(week48, "weekly_branch")}
+    assert set(branch_mails) == {(SHIBUYA_MGR,), (SHINJUKU_MGR,)}
+
+    shibuya = branch_mails[(SHIBUYA_MGR,)]
+    assert shibuya["Subject"] == "【週次】フレッツエスカ依頼状況 渋谷支店 2026年11/23(月)〜11/29(日)"
+    body = shibuya.get_content()
+    assert "依頼受付      2件" in body
+    assert "受付完了      1件" in body
+    assert "不備返却      1件" in body
+    assert "再送待ち      2件(2026-11-30 00:00 時点)" in body
+    assert "・申込書類が添付されていません: 1件" in body
+    assert "FE-2026-00001  123456789(株式会社さくら商事)  返却 2026-11-16 10:00(13日経過)" in body
+    assert "FE-2026-00003" in body and "FE-2026-00007" not in body
+    assert "USEN NETWORKS オペレーション課 納品デスク" in body
+
+    (ops_row,) = summary_rows(week48, "weekly_ops")
+    ops = parse(ops_row.raw).get_content()
+    assert "渋谷支店: 2 / 1 / 1 / 2 / 0" in ops
+    assert "新宿支店: 2 / 1 / 1 / 1 / 0" in ops
+    assert "名古屋支店: 1 / 0 / 1 / 1 / 0" in ops
+    assert "大阪支店" not in ops
+    assert "合計: 5 / 2 / 3 / 4 / 0" in ops
+    assert "支店長(依頼部署責任者)がCCに入っていません: 1件" in ops
+    assert "件名の支店名が確認できません: 1件" in ops
+    # The oldest open return heads the list.
+    oldest = ops.split("■ 再送待ちの古い順")[1]
+    assert oldest.strip().startswith("FE-2026-00001  渋谷支店")
+
+
+def test_a_branch_with_summary_recipients_gets_it_there_instead_of_its_managers(harness: Harness) -> None:
+    harness.clock.now = jst(2026, 11, 24, 9, 0)
+    harness.import_unis()
+    arrive(harness, jst(2026, 11, 24, 10, 0), request("大阪支店", n=1, sender="osaka@usen.co.jp"))
+    harness.clock.now = jst(2026, 11, 30, 9, 0)
+
+    send(harness)
+
+    assert [r.to_addrs for r in summary_rows(harness, "weekly_branch")] == [["osaka-all@usen.co.jp"]]
+
+
+def test_summaries_are_sent_once_per_branch_and_week_even_after_a_restart(week48: Harness) -> None:
+    first = send(week48)
+    second_app = build_app(load_config(week48.config_path), clock=week48.clock)
+    try:
+        config = second_app.config
+        again = send_week_summaries(
+            second_app.sessions,
+            second_app.renderer,
+            week=W48,
+            now=week48.clock(),
+            directory=config.branches,
+            policy=config.policy,
+        )
+    finally:
+        second_app.close()
+
+    assert sorted(first.sent) == ["ops", "新宿支店", "渋谷支店"]
+    assert again.sent == []
+    assert sorted(t for t, _ in again.already) == ["ops", "新宿支店", "渋谷支店"]
+    assert len(summary_rows(week48, "weekly_branch")) == 2
+    with week48.app.sessions() as session:
+        keys = set(session.scalars(select(JobRun.key).where(JobRun.job == "weekly_summary")))
+    assert keys == {"2026-W48:渋谷支店", "2026-W48:新宿支店", "2026-W48:ops"}
+
+
+def test_the_job_for_a_week_is_due_once_the_following_weeks_scheduled_time_passes() -> None:
+    spec = parse_weekly_spec("mon 08:30")
+    assert due_week(jst(2026, 11, 30, 8, 29), spec, JST) is None
+    assert due_week(jst(2026, 11, 30, 8, 30), spec, JST) == W48
+    assert due_week(jst(2026, 12, 6, 23, 0), spec, JST) == W48  # catch-up within the week
+    assert due_week(jst(2026, 12, 7, 8, 30), spec, JST) == Week(2026, 49)
+    assert due_week(jst(2026, 12, 4, 18, 0), parse_weekly_spec("FRI 17:00"), JST) == W48
+
+
+@pytest.mark.parametrize("text", ["monday 08:30", "mon 8.30", "mon 24:00", "xyz 08:30", ""])
+def test_a_malformed_weekly_summary_setting_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_weekly_spec(text)
+
+
+def test_a_week_with_no_activity_sends_nothing_at_all(harness: Harness) -> None:
+    harness.clock.now = jst(2026, 11, 30, 9, 0)
+    result = send(harness)
+    assert result.sent == []
+    with harness.app.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Outbox)) == 0
+
+
+def test_the_demo_text_summarises_the_current_week(week48: Harness) -> None:
+    week48.clock.now = jst(2026, 11, 29, 23, 45)
+    text = demo_summary_text(week48.app)
+    assert "今週の状況 2026-W48" in text
+    assert "渋谷支店" in text and "名古屋支店" in text
+    assert "申込書類が添付されていません" in text
+
+
+def test_two_apps_on_one_database_cannot_both_send_a_weeks_summary(tmp_path: Path, db_url: str) -> None:
+    clock = FakeClock()
+    a = make_harness(tmp_path / "a", db_url, clock=clock)
+    b_app = build_app(load_config(a.config_path), clock=clock)
+    try:
+        seed_week_48(a)
+        clock.now = jst(2026, 11, 30, 9, 0) + timedelta(minutes=1)
+        first = send(a)
+        config = b_app.config
+        second = send_week_summaries(
+            b_app.sessions, b_app.renderer, week=W48, now=clock(), directory=config.branches, policy=config.policy
+        )
+    finally:
+        b_app.close()
+        a.app.close()
+    assert len(first.sent) == 3
+    assert second.sent == []
