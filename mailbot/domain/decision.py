@@ -27,6 +27,7 @@ __all__ = [
     "MailIntent",
     "decide",
     "evaluate",
+    "mails_for",
     "redecide",
     "reply_recipients",
 ]
@@ -135,7 +136,7 @@ def reply_recipients(message: ParsedMessage, policy: Policy) -> tuple[tuple[str,
     return tuple(to), tuple(dict.fromkeys(cc))
 
 
-def _mails_for(
+def mails_for(
     status: CaseStatus, message: ParsedMessage, policy: Policy, *, cap_reached: bool
 ) -> tuple[MailIntent, ...]:
     to, cc = reply_recipients(message, policy)
@@ -211,7 +212,7 @@ def decide(
         Disposition.CASE,
         reason,
         outcome,
-        _mails_for(evaluation.status, message, policy, cap_reached=cap_reached),
+        mails_for(evaluation.status, message, policy, cap_reached=cap_reached),
     )
 
 
@@ -257,4 +258,4 @@ def redecide(
     if evaluation.status is CaseStatus.WAITING_UNIS:
         return None
     outcome = _outcome(case.case_no, evaluation)
-    return outcome, _mails_for(evaluation.status, case.messages[-1], policy, cap_reached=False)
+    return outcome, mails_for(evaluation.status, case.messages[-1], policy, cap_reached=False)

@@ -32,18 +32,18 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
 
-def _app(args: argparse.Namespace) -> App:
+def open_app(args: argparse.Namespace) -> App:
     config = _config(args)
     setup_logging(config.log_format, "WARNING" if getattr(args, "json", False) else config.log_level)
     return build_app(config)
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
 
 
-def _parse_time(text: str, what: str) -> datetime:
+def parse_time(text: str, what: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -68,13 +68,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_unis_import(args: argparse.Namespace) -> int:
     from mailbot.service.unis_import import import_unis
 
-    app = _app(args)
+    app = open_app(args)
     path = Path(args.file)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    as_of = _parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
     result = import_unis(app.sessions, data, name=str(path), as_of=as_of, now=app.clock())
     changed = app.intake.recheck_waiting()
     delivered = app.intake.deliver_outbox()
@@ -87,7 +87,7 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = open_app(args)
     lock = app.poller_lock()
 
     def waiting() -> None:
@@ -113,13 +113,13 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
-    app = _app(args)
-    since = _parse_time(args.since, "--since") if args.since else None
+    app = open_app(args)
+    since = parse_time(args.since, "--since") if args.since else None
     with app.sessions() as session:
         rows = views.case_rows(session, status=args.status, branch=args.branch, since=since)
     app.close()
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     from mailbot.entrypoints.tables import print_cases
 
@@ -128,12 +128,12 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
 
 def cmd_messages_list(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = open_app(args)
     with app.sessions() as session:
         rows = views.message_rows(session)
     app.close()
     if args.json:
-        _print_json(rows)
+        print_json(rows)
     else:
         for r in rows:
             print(f"{r['disposition']:<12} {r['reason']:<22} {r['case_no'] or '-':<14} {r['subject']}")
@@ -141,12 +141,12 @@ def cmd_messages_list(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = open_app(args)
     with app.sessions() as session:
         rows = views.outbox_rows(session)
     app.close()
     if args.json:
-        _print_json(rows)
+        print_json(rows)
     else:
         for r in rows:
             print(f"{r['status']:<8} {r['kind']:<16} {r['case_no'] or '-':<14} {','.join(r['to'])}  {r['subject']}")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json
 from mailbot.adapters.database.tables import Case, Inbound, Outbox
-from mailbot.entrypoints.cli import UsageError, _app, _parse_time, _print_json
+from mailbot.entrypoints.cli import UsageError, open_app, parse_time, print_json
 from mailbot.service.mails import format_jst
 
 __all__ = ["case_detail", "register"]
@@ -25,7 +25,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from mailbot.entrypoints.scheduler import Runner
 
-    app = _app(args)
+    app = open_app(args)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our own line per job is enough
     try:
         return Runner(app).run()
@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from mailbot.service import summaries
 
-    app = _app(args)
+    app = open_app(args)
     try:
         now = app.clock()
         try:
@@ -104,7 +104,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from mailbot.entrypoints.scheduler import next_run_times
     from mailbot.service.health import collect_status
 
-    app = _app(args)
+    app = open_app(args)
     try:
         config = app.config
         now = app.clock()
@@ -119,7 +119,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.json:
-        _print_json(status.to_json())
+        print_json(status.to_json())
         return status.exit_code
     print(f"mailbot status at {format_jst(now)} JST: {'OK' if not status.problems else 'PROBLEM'}")
     last = status.last_successful_poll
@@ -166,11 +166,11 @@ def _ago(now: datetime, then: datetime) -> str:
 # -- replay ----------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
     from mailbot.service.replay import replay_cases
-    from mailbot.service.summaries import _defect_titles
+    from mailbot.service.summaries import defect_titles
 
-    app = _app(args)
+    app = open_app(args)
     try:
-        since = _parse_time(args.since, "--since")
+        since = parse_time(args.since, "--since")
         changes = replay_cases(
             app.sessions,
             app.renderer,
@@ -181,7 +181,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             apply=not args.dry_run,
             case_no=args.case,
         )
-        title = _defect_titles(app.renderer)
+        title = defect_titles(app.renderer)
         if not changes:
             print(f"no case created since {format_jst(since)} would be decided differently")
         for change in changes:
@@ -266,16 +266,16 @@ def case_detail(app: Any, case_no: str) -> dict[str, Any]:
 
 def cmd_cases_show(args: argparse.Namespace) -> int:
     from mailbot.entrypoints.tables import STATUS_JA, format_table
-    from mailbot.service.summaries import _defect_titles
+    from mailbot.service.summaries import defect_titles
 
-    app = _app(args)
+    app = open_app(args)
     try:
         detail = case_detail(app, args.case_no)
-        title = _defect_titles(app.renderer)
+        title = defect_titles(app.renderer)
     finally:
         app.close()
     if args.json:
-        _print_json(detail)
+        print_json(detail)
         return 0
     customer = detail["customer_code"] or "(記載なし)"
     if detail["customer_name"]:

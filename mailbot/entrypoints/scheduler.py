@@ -318,7 +318,16 @@ class Runner:
     def run(self) -> int:
         scheduler = self.build()
         previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        lock = self.app.poller_lock()
+
+        def waiting() -> None:
+            log.warning("another mailbot holds %s; waiting to take over", lock.where)
+
         try:
+            # One poller per mailbox: a second `mailbot run` waits here and takes
+            # over when the first one dies (the lock dies with its holder).
+            if not lock.acquire(on_wait=waiting, stop=self.stop_event.is_set):
+                return 0
             log.info(
                 "mailbot running: poll every %ss, weekly summary %s (%s)",
                 self.config.schedule.poll_seconds,
@@ -338,6 +347,7 @@ class Runner:
                 scheduler.shutdown(wait=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            lock.release()
             log.info("mailbot stopped")
         return 0
 

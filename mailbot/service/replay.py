@@ -23,7 +23,7 @@ from mailbot.adapters.database.tables import Case, Inbound
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
-from mailbot.domain.decision import BRANCH_MAILS, Evaluation, _mails_for, evaluate
+from mailbot.domain.decision import BRANCH_MAILS, Evaluation, evaluate, mails_for
 from mailbot.domain.model import CaseStatus, Defect, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
@@ -171,7 +171,7 @@ def _replay_one(
         sent = store.branch_mails_to_since(latest.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))
         cap_reached = sent >= policy.max_replies_per_sender_per_hour
     # The same mails the intake sends for this outcome (decision's own rule).
-    intents = _mails_for(evaluation.status, latest, policy, cap_reached=cap_reached)
+    intents = mails_for(evaluation.status, latest, policy, cap_reached=cap_reached)
     snapshot = store.latest_snapshot()
     kinds = []
     for intent in intents:

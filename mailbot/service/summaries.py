@@ -500,7 +500,7 @@ def demo_summary_text(app: Any) -> str:
     )
     lines.append(format_table(["支店", "依頼", "受付", "返却", "再送待ち", "UNIS待ち"], rows))
     if report.defect_counts:
-        titles = _defect_titles(app.renderer)
+        titles = defect_titles(app.renderer)
         lines.append("")
         lines.append("不備の内訳(多い順):")
         lines += [f"  {titles(code)}: {count}件" for code, count in report.defect_counts]
@@ -517,7 +517,7 @@ def demo_summary_text(app: Any) -> str:
     return "\n".join(lines)
 
 
-def _defect_titles(renderer: Renderer) -> Any:
+def defect_titles(renderer: Renderer) -> Any:
     """The Japanese defect titles from ``_defects.j2`` (the one place the wording lives)."""
     try:
         module = renderer.env.get_template("_defects.j2").module

@@ -26,6 +26,7 @@ from mailbot.bootstrap import build_app
 from mailbot.config import ConfigError, load_config
 from mailbot.entrypoints.scheduler import Runner, build_scheduler, import_watched, next_run_times
 from tests.fixtures.bot import GOOD_UNIS_ROW, UNIS_HEADER, Harness, make_harness
+from tests.mailfactory import build_mail
 from tests.service.test_health import a_request
 from tests.service.test_summaries import jst, seed_week_48, summary_rows
 
@@ -300,3 +301,66 @@ def test_a_source_that_announces_new_mail_brings_the_next_poll_forward(tmp_path:
 
 def test_a_plain_maildir_gets_no_watcher(scheduled: Harness) -> None:
     assert Runner(scheduled.app).start_watcher() is False
+
+
+class _Bot:
+    """A `mailbot run` subprocess whose output lines are collected as they come."""
+
+    def __init__(self, config: Path) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mailbot.entrypoints.cli", "--config", str(config), "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 60) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return True
+            if self.process.poll() is not None:
+                return False
+            time.sleep(0.1)
+        return False
+
+    def end(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def test_a_second_bot_on_the_same_mailbox_waits_and_takes_over_when_the_first_dies(
+    tmp_path: Path, db_url: str
+) -> None:
+    from tests.fixtures.bot import DESK
+
+    h = make_harness(tmp_path, db_url, "[schedule]\npoll_seconds = 5\n")
+    first = _Bot(h.config_path)
+    second = None
+    try:
+        assert first.wait_for("job poll done"), "".join(first.lines)
+        second = _Bot(h.config_path)
+        assert second.wait_for("waiting to take over"), "".join(second.lines)
+        assert not any("job poll" in line for line in second.lines)
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=30)
+        assert second.wait_for("job poll done"), "".join(second.lines)
+        h.deliver(build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK]))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not h.messages():
+            time.sleep(0.2)
+        assert [m["reason"] for m in h.messages()] == ["not_request"]
+    finally:
+        first.end()
+        if second is not None:
+            second.end()
+        h.app.close()
