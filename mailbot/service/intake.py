@@ -296,7 +296,7 @@ class Intake:
     ) -> _Filed:
         session = store.session
         raw_row = store.save_raw(raw) if raw is not None else None
-        case_row = self._apply_case(store, decision.case, now) if decision.case is not None else None
+        case_row = self._apply_case(store, decision.case, now, decision.reason) if decision.case is not None else None
         inbound = Inbound(
             source=self.source.name,
             source_key=item.key,
@@ -328,7 +328,7 @@ class Intake:
             decision.reason,
         )
 
-    def _apply_case(self, store: Store, outcome: CaseOutcome, now: datetime) -> Case:
+    def _apply_case(self, store: Store, outcome: CaseOutcome, now: datetime, reason: str) -> Case:
         if outcome.case_no is None:
             case = store.new_case(now.astimezone(JST).year, now)
         else:
@@ -336,15 +336,17 @@ class Intake:
             assert found is not None, outcome.case_no
             case = found
         if outcome.changed:
-            case.status = outcome.status.value
-            case.branch = db_text(outcome.branch) if outcome.branch else None
-            case.customer_code = outcome.customer_code
-            case.customer_name = outcome.customer_name
-            case.defects = defects_to_json(outcome.defects)
-            case.waiting_since = outcome.waiting_since
-            if outcome.status is CaseStatus.RETURNED:
-                case.return_count += 1
-            case.updated_at = now
+            store.set_case_state(
+                case,
+                status=outcome.status,
+                branch=outcome.branch,
+                customer_code=outcome.customer_code,
+                customer_name=outcome.customer_name,
+                defects=outcome.defects,
+                waiting_since=outcome.waiting_since,
+                now=now,
+                reason=reason,
+            )
         store.session.flush()
         return case
 
@@ -432,7 +434,7 @@ class Intake:
                 if result is None:
                     continue
                 outcome, mails = result
-                self._apply_case(store, outcome, now)
+                self._apply_case(store, outcome, now, "unis_recheck")
                 latest = view.messages[-1] if view.messages else None
                 for intent in mails:
                     self._queue(store, intent, case, latest, now, None)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json, defects_to_json
+from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json
 from mailbot.adapters.database.tables import Case, Inbound
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
@@ -156,16 +156,17 @@ def _replay_one(
     if not apply:
         return change
     submission = evaluation.submission
-    case.status = evaluation.status.value
-    case.branch = submission.branch.name if submission.branch else submission.claimed_branch
-    case.customer_code = submission.customer_code
-    case.customer_name = submission.customer.name if submission.customer else None
-    case.defects = defects_to_json(evaluation.defects)
-    case.waiting_since = evaluation.waiting_since
-    if evaluation.status is CaseStatus.RETURNED:
-        case.return_count += 1
-    case.updated_at = now
-    session.flush()
+    store.set_case_state(
+        case,
+        status=evaluation.status,
+        branch=submission.branch.name if submission.branch else submission.claimed_branch,
+        customer_code=submission.customer_code,
+        customer_name=submission.customer.name if submission.customer else None,
+        defects=evaluation.defects,
+        waiting_since=evaluation.waiting_since,
+        now=now,
+        reason="replay",
+    )
     cap_reached = False
     if latest.sender is not None:
         sent = store.branch_mails_to_since(latest.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))

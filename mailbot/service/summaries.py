@@ -1,16 +1,15 @@
 """Weekly summaries: one mail per branch with activity, and one for the desk.
 
 A week is the ISO week, Monday 00:00 to the next Monday 00:00, Japan time.
-The database keeps each case's current state (status, defects and when it
-last changed), so the week reads as:
+Every change of a case is a ``CaseEvent``, so the week reads as it was:
 
 * requests received: cases created in the week;
-* accepted / returned: cases whose last change, in the week, made them
-  accepted / returned (a case returned and then accepted in the same week
-  counts as accepted);
-* open returns: cases returned and not resubmitted, as of the end of the week
-  (or now, when that is earlier), with their age in days since the return;
-* waiting for UNIS: cases on hold, as of the same moment.
+* accepted / returned: cases accepted / returned at least once in the week
+  (a case returned and then accepted counts in both), with the defects of its
+  last return;
+* open returns: cases whose state at the end of the week (or now, when that
+  is earlier) was returned, with their age in days since that return;
+* waiting for UNIS: cases on hold at the same moment.
 
 Each mail goes into the outbox in the same transaction as its ``JobRun`` row
 (``job="weekly_summary"``, ``key="2026-W48:渋谷支店"`` or ``"2026-W48:ops"``),
@@ -32,7 +31,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.tables import Case, JobRun
+from mailbot.adapters.database.tables import Case, CaseEvent, JobRun
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.decision import MailIntent
@@ -235,56 +234,83 @@ class WeekReport:
 def build_week_report(
     session: Session, week: Week, *, now: datetime, directory: BranchDirectory | None = None
 ) -> WeekReport:
-    """What happened in ``week``, per branch, read from the cases table."""
+    """What happened in ``week``, per branch, told from the cases' events.
+
+    Only cases with events since the week began, or still open now, are read:
+    the cost follows the activity, not the size of the history.
+    """
     start, end = week.start, week.end
     as_of = min(end, now)
-    cases = session.scalars(
-        select(Case)
-        .where(
-            Case.created_at < as_of,
-            or_(
-                Case.created_at >= start,
-                Case.updated_at >= start,
-                Case.status.in_([CaseStatus.RETURNED.value, CaseStatus.WAITING_UNIS.value]),
-            ),
+    open_now = [CaseStatus.RETURNED.value, CaseStatus.WAITING_UNIS.value]
+    active_ids = select(CaseEvent.case_id).where(CaseEvent.at >= start)
+    cases = list(
+        session.scalars(
+            select(Case)
+            .where(Case.created_at < as_of, or_(Case.id.in_(active_ids), Case.status.in_(open_now)))
+            .order_by(Case.created_at, Case.id)
         )
-        .order_by(Case.created_at, Case.id)
     )
+    events: dict[int, list[CaseEvent]] = {c.id: [] for c in cases}
+    for chunk in _chunks([c.id for c in cases], 500):
+        for event in session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id.in_(chunk), CaseEvent.at < as_of).order_by(CaseEvent.id)
+        ):
+            events[event.case_id].append(event)
     branches: dict[str, BranchWeek] = {}
     if directory is not None:
         # Configured branches first, in config order; unknown ones follow.
         for b in directory.branches:
             branches[b.name] = BranchWeek(b.name)
     for case in cases:
+        history = events[case.id]
+        if not history:
+            continue
         name = case.branch or NO_BRANCH
         row = branches.setdefault(name, BranchWeek(name))
         if start <= case.created_at < end:
             row.received += 1
-        changed_in_week = start <= case.updated_at < end
-        line = CaseLine(
-            case_no=case.case_no,
-            branch=name,
-            customer_code=case.customer_code or "",
-            customer_name=case.customer_name or "",
-            status=case.status,
-            defects=list(case.defects or []),
-            since=case.updated_at,
-            age_days=max((as_of - case.updated_at).days, 0),
-            return_count=case.return_count,
-        )
-        if case.status == CaseStatus.ACCEPTED.value and changed_in_week:
-            row.accepted.append(line)
-        elif case.status == CaseStatus.RETURNED.value and case.updated_at < as_of:
-            if changed_in_week:
-                row.returned.append(line)
-            row.open_returns.append(line)
-        elif case.status == CaseStatus.WAITING_UNIS.value:
-            since = case.waiting_since or case.updated_at
-            line.since, line.age_days = since, max((as_of - since).days, 0)
-            row.waiting.append(line)
+        in_week = [e for e in history if e.at >= start]
+
+        accepted = [e for e in in_week if e.status == CaseStatus.ACCEPTED.value]
+        returned = [e for e in in_week if e.status == CaseStatus.RETURNED.value]
+        if accepted:
+            row.accepted.append(_case_line(case, name, history, accepted[-1], accepted[-1].at, as_of))
+        if returned:
+            row.returned.append(_case_line(case, name, history, returned[-1], returned[-1].at, as_of))
+        state = history[-1]  # the case as it stood at the end of the week (or now)
+        if state.status == CaseStatus.RETURNED.value:
+            row.open_returns.append(_case_line(case, name, history, state, state.at, as_of))
+        elif state.status == CaseStatus.WAITING_UNIS.value:
+            since = state.at
+            for event in reversed(history):  # the start of the trailing run of waits
+                if event.status != CaseStatus.WAITING_UNIS.value:
+                    break
+                since = event.at
+            row.waiting.append(_case_line(case, name, history, state, since, as_of))
     for row in branches.values():
         row.open_returns.sort(key=lambda x: (x.since, x.case_no))
     return WeekReport(week, as_of, branches)
+
+
+def _case_line(
+    case: Case, branch: str, history: Sequence[CaseEvent], event: CaseEvent, since: datetime, as_of: datetime
+) -> CaseLine:
+    return CaseLine(
+        case_no=case.case_no,
+        branch=branch,
+        customer_code=case.customer_code or "",
+        customer_name=case.customer_name or "",
+        status=event.status,
+        defects=list(event.defects or []),
+        since=since,
+        age_days=max((as_of - since).days, 0),
+        return_count=sum(1 for e in history if e.status == CaseStatus.RETURNED.value),
+    )
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
 
 
 # -- mails ---------------------------------------------------------------------------

@@ -1,8 +1,8 @@
-"""Initial schema: ledger, cases, outbox, UNIS snapshot, cursors, job runs.
+"""Initial schema: ledger, cases and their events, outbox, UNIS snapshot, cursors, job runs.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 03:24:45.418975
+Create Date: 2026-11-27 03:33:00.306334
 """
 
 from __future__ import annotations
@@ -105,6 +105,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_unis_snapshots")),
     )
     op.create_table(
+        "case_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("defects", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.String(length=40), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_case_events_case_id_cases")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_events")),
+    )
+    with op.batch_alter_table("case_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_events_at"), ["at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_case_events_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
         "inbound",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=300), nullable=False),
@@ -178,6 +193,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_inbound_case_id"))
 
     op.drop_table("inbound")
+    with op.batch_alter_table("case_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_events_case_id"))
+        batch_op.drop_index(batch_op.f("ix_case_events_at"))
+
+    op.drop_table("case_events")
     op.drop_table("unis_snapshots")
     with op.batch_alter_table("unis_rows", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_unis_rows_customer_code"))

@@ -271,3 +271,32 @@ def test_two_apps_on_one_database_cannot_both_send_a_weeks_summary(tmp_path: Pat
         a.app.close()
     assert len(first.sent) == 3
     assert second.sent == []
+
+
+def test_a_past_week_is_told_as_it_was_even_after_the_case_moved_on(week48: Harness) -> None:
+    # FE-2026-00003 (returned on Tuesday of week 48) is resubmitted on Monday of week 49,
+    # before the summary runs: week 48 must still show it returned and open at the week's end.
+    h = week48
+    [reply] = [o for o in h.outbox("defect_reply") if o["case_no"] == "FE-2026-00003"]
+    h.clock.now = jst(2026, 11, 30, 8, 0)
+    h.deliver(
+        build_mail(
+            subject=reply["subject"],
+            sender="jiro@usen.co.jp",
+            to=[DESK],
+            cc=[SHIBUYA_MGR],
+            body="添付します。",
+            attachments=[("回線単品申込書.pdf", PDF)],
+            in_reply_to=reply["message_id"],
+        )
+    )
+    h.poll()
+    assert {c["case_no"]: c["status"] for c in h.cases()}["FE-2026-00003"] == "accepted"
+    with h.app.sessions() as session:
+        w48 = build_week_report(session, W48, now=jst(2026, 11, 30, 8, 30), directory=h.app.config.branches)
+        w49 = build_week_report(session, Week(2026, 49), now=jst(2026, 11, 30, 8, 30))
+    shibuya = w48.branch("渋谷支店")
+    assert "FE-2026-00003" in [c.case_no for c in shibuya.returned]
+    assert "FE-2026-00003" in [c.case_no for c in shibuya.open_returns]
+    assert "FE-2026-00003" in [c.case_no for c in w49.branch("渋谷支店").accepted]
+    assert "FE-2026-00003" not in [c.case_no for c in w49.branch("渋谷支店").open_returns]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.adapters.database.tables import (
     Case,
+    CaseEvent,
     Cursor,
     Failure,
     Inbound,
@@ -25,7 +26,7 @@ from mailbot.adapters.database.tables import (
     UnisRow,
     UnisSnapshot,
 )
-from mailbot.domain.model import Defect
+from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.unis import OrderLine, UnisCustomer
 
 __all__ = ["DbUnisLookup", "SessionCursorStore", "Store", "db_id", "db_text", "defects_from_json", "defects_to_json"]
@@ -167,6 +168,33 @@ class Store:
         self.session.add(case)
         self.session.flush()
         return case
+
+    def set_case_state(
+        self,
+        case: Case,
+        *,
+        status: CaseStatus,
+        branch: str | None,
+        customer_code: str | None,
+        customer_name: str | None,
+        defects: Iterable[Defect],
+        waiting_since: datetime | None,
+        now: datetime,
+        reason: str,
+    ) -> None:
+        """Change a case and record the change as an event, in the caller's transaction."""
+        defects_json = defects_to_json(defects)
+        case.status = status.value
+        case.branch = db_text(branch) if branch else None
+        case.customer_code = customer_code
+        case.customer_name = db_text(customer_name) if customer_name else None
+        case.defects = defects_json
+        case.waiting_since = waiting_since
+        if status is CaseStatus.RETURNED:
+            case.return_count += 1
+        case.updated_at = now
+        self.session.add(CaseEvent(case_id=case.id, at=now, status=status.value, defects=defects_json, reason=reason))
+        self.session.flush()
 
     def waiting_cases(self) -> list[Case]:
         return list(self.session.scalars(select(Case).where(Case.status == "waiting_unis").order_by(Case.id)))

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base",
     "Case",
+    "CaseEvent",
     "Cursor",
     "Failure",
     "Inbound",
@@ -96,6 +97,19 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     __table_args__ = (UniqueConstraint("year", "seq"),)
+
+
+class CaseEvent(Base):
+    """Each change of a case's status, so any past week can be told as it was."""
+
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    defects: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    # new_request, resubmission, unis_recheck, replay
+    reason: Mapped[str] = mapped_column(String(40))
 
 
 class Inbound(Base):
