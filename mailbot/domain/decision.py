@@ -192,7 +192,7 @@ def decide(
     if verdict.disposition is Disposition.IGNORED:
         return Decision(Disposition.IGNORED, verdict.reason)
     if verdict.disposition is Disposition.QUARANTINED:
-        return quarantine(verdict.reason, policy, message)
+        return quarantine(verdict.reason, policy)
 
     cap_reached = replies_to_sender_last_hour >= policy.max_replies_per_sender_per_hour
     if case is not None and case.status is CaseStatus.ACCEPTED:
@@ -229,7 +229,7 @@ def _unchanged(case: CaseView) -> CaseOutcome:
     )
 
 
-def quarantine(reason: str, policy: Policy, message: ParsedMessage | None = None) -> Decision:
+def quarantine(reason: str, policy: Policy) -> Decision:
     """Set a message aside for a person, telling ops; never answering the sender."""
     ops = tuple(policy.ops_recipients)
     mails = (MailIntent("ops_quarantined", ops, facts={"reason": reason}),) if ops else ()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +28,7 @@ from mailbot.adapters.database.store import (
     defects_from_json,
     defects_to_json,
 )
-from mailbot.adapters.database.tables import Case, Inbound
+from mailbot.adapters.database.tables import Case, Inbound, JobRun, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
@@ -158,9 +159,7 @@ class Intake:
 
     def _record_health(self, key: str) -> None:
         """Remember when the bot last did something well, for `mailbot status`."""
-        from sqlalchemy import select
 
-        from mailbot.adapters.database.tables import JobRun
 
         now = self.clock()
         with self.sessions.begin() as session:
@@ -464,8 +463,6 @@ class Intake:
         return report
 
     def _deliver_one(self, row_id: int, proven_sent: bool) -> str:
-        from mailbot.adapters.database.tables import Outbox
-
         with self.sessions.begin() as session:
             row = session.get(Outbox, row_id)
             if row is None or row.status != "pending":
@@ -497,8 +494,6 @@ class Intake:
         return "sent"
 
     def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:
-        from mailbot.adapters.database.tables import Outbox
-
         now = self.clock()
         with self.sessions.begin() as session:
             row = session.get(Outbox, row_id)
