@@ -21,6 +21,7 @@ MAIL_KINDS = (
     "ops_waiting",
     "ops_quarantined",
     "ops_followup",
+    "ops_delivery_failed",
 )
 
 

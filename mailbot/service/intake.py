@@ -510,9 +510,8 @@ class Intake:
                 ops = tuple(self.policy.ops_recipients)
                 if ops:
                     case = session.get(Case, row.case_id) if row.case_id else None
-                    intent = MailIntent(
-                        "ops_quarantined", ops, facts={"reason": "delivery_failed", "error": error or ""}
-                    )
+                    facts = {"to": ", ".join([*row.to_addrs, *row.cc_addrs]), "subject": row.subject, "error": error or ""}
+                    intent = MailIntent("ops_delivery_failed", ops, facts=facts)
                     self._queue(Store(session), intent, case, None, now, None)
 
 

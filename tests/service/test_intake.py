@@ -348,3 +348,37 @@ def test_a_sender_who_keeps_writing_stops_getting_replies_and_ops_is_told(harnes
     assert len(suppressed) == 12
     notices = harness.sent_mail("ops_returned")
     assert sum("送信上限" in m.get_content() for m in notices) == 2
+
+
+def test_a_refused_reply_is_marked_failed_and_ops_is_told_once(harness: Harness) -> None:
+    from mailbot.service.ports import PermanentDeliveryError
+
+    directory = harness.app.intake.delivery
+    real_send = directory.send
+
+    class RefusingRelay:
+        """A transport seam that refuses the branch's reply for good, like a 550."""
+
+        def send(self, mail):
+            if mail.recipients == ("taro@usen.co.jp", SHIBUYA_MGR):
+                raise PermanentDeliveryError("550 5.1.1 <taro@usen.co.jp>: Recipient address rejected")
+            real_send(mail)
+
+        def already_sent(self, ids):
+            return directory.already_sent(ids)
+
+        def close(self):
+            directory.close()
+
+        def file_for(self, message_id):
+            return directory.file_for(message_id)
+
+    harness.app.intake.delivery = RefusingRelay()
+    harness.import_unis()
+    harness.deliver(request(attachments=[]))
+    harness.poll()
+    harness.poll()
+    statuses = {o["kind"]: o["status"] for o in harness.outbox()}
+    assert statuses == {"defect_reply": "failed", "ops_returned": "sent", "ops_delivery_failed": "sent"}
+    [notice] = harness.sent_mail("ops_delivery_failed")
+    assert "550 5.1.1" in notice.get_content() and "taro@usen.co.jp" in notice.get_content()
