@@ -160,7 +160,6 @@ class Intake:
     def _record_health(self, key: str) -> None:
         """Remember when the bot last did something well, for `mailbot status`."""
 
-
         now = self.clock()
         with self.sessions.begin() as session:
             row = session.scalars(select(JobRun).where(JobRun.job == "health", JobRun.key == key)).one_or_none()
@@ -510,7 +509,11 @@ class Intake:
                 ops = tuple(self.policy.ops_recipients)
                 if ops:
                     case = session.get(Case, row.case_id) if row.case_id else None
-                    facts = {"to": ", ".join([*row.to_addrs, *row.cc_addrs]), "subject": row.subject, "error": error or ""}
+                    facts = {
+                        "to": ", ".join([*row.to_addrs, *row.cc_addrs]),
+                        "subject": row.subject,
+                        "error": error or "",
+                    }
                     intent = MailIntent("ops_delivery_failed", ops, facts=facts)
                     self._queue(Store(session), intent, case, None, now, None)
 
