@@ -1,0 +1,823 @@
+"""IMAP mailbox adapter: reads requests from a folder and files them afterwards.
+
+How new mail is found
+---------------------
+The cursor (kept in the injected :class:`~mailbot.service.ports.CursorStore`
+under :attr:`ImapSource.name`) is the JSON ``{"uidvalidity": V, "last_uid": N}``.
+A poll asks the server only for UIDs above ``N`` and yields one
+:class:`~mailbot.service.ports.SourceItem` per message with key ``"V:UID"``
+and the size from ``RFC822.SIZE``; the body is only downloaded, with
+``BODY.PEEK[]`` so that nobody's ``\\Seen`` flag changes, when the service
+calls ``item.load()``.
+
+The cursor never moves in :meth:`ImapSource.fetch_new`. It moves in
+:meth:`ImapSource.mark`, which the service calls after it committed its
+decision: the new ``last_uid`` is the highest UID such that every UID of this
+poll up to it was marked. An item that was never marked (processing failed)
+holds the watermark back, so it and everything after it is offered again on
+the next poll; the service tells re-offered items apart with ``known()``.
+
+When the folder's UIDVALIDITY changed (the folder was recreated or restored)
+all UIDs are new, so every message in the folder is offered again with a new
+``"V:UID"`` key. To avoid filing the same mail twice the adapter then reads
+each message's Message-ID and asks ``known()`` about keys of both forms: the
+item key and ``"msgid:<id@host>"`` (see :func:`message_id_key`). A message
+whose item key is known is yielded (so the service can finish marking it); one
+known only by Message-ID is skipped and counts as done; the rest are yielded.
+The service must therefore record both the item key and the
+``message_id_key`` of each mail, and answer ``known()`` for either form.
+Mail without a Message-ID cannot be matched and is yielded.
+
+Marking adds one keyword per outcome (:data:`KEYWORDS`) and optionally moves
+the message to the folder configured for that outcome. ``ignored`` mail is
+never touched. Network and protocol errors raise
+:class:`~mailbot.service.ports.SourceError` (:class:`AuthenticationFailed`
+for refused logins); the next call reconnects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import imaplib
+import ipaddress
+import json
+import logging
+import os
+import re
+import shlex
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from imapclient import IMAPClient
+from imapclient.exceptions import LoginError
+
+from mailbot.service.ports import CursorStore, SourceError, SourceItem
+
+__all__ = [
+    "KEYWORDS",
+    "OUTCOMES",
+    "AuthenticationFailed",
+    "ImapSettings",
+    "ImapSource",
+    "MessageTooLarge",
+    "SentFolder",
+    "check_connection",
+    "message_id_key",
+]
+
+log = logging.getLogger(__name__)
+
+TlsMode = Literal["ssl", "starttls", "none"]
+
+# Outcome -> IMAP keyword added by ImapSource.mark().
+KEYWORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "accepted": "$Mailbot-Accepted",
+        "returned": "$Mailbot-Returned",
+        "waiting": "$Mailbot-Waiting",
+        "quarantined": "$Mailbot-Quarantined",
+    }
+)
+OUTCOMES = frozenset(KEYWORDS)
+
+# Case status (mailbot.domain.model.CaseStatus values) -> outcome.
+_CASE_OUTCOMES = {"accepted": "accepted", "returned": "returned", "waiting_unis": "waiting"}
+
+# RFC 2177: servers may drop an IDLE client after 30 minutes; renew before that.
+IDLE_RENEW_SECONDS = 25 * 60
+_FETCH_BATCH = 500
+_COMMAND_TIMEOUT_SECONDS = 30.0
+_MSGID_RE = re.compile(r"<[^<>\s]+>")
+
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.error, EOFError)
+
+
+class AuthenticationFailed(SourceError):
+    """The server refused the login, or the credential command failed."""
+
+
+class MessageTooLarge(SourceError):
+    """``load()`` was called for a message above ``max_message_bytes``."""
+
+
+def message_id_key(message_id: str) -> str:
+    """The ``known()`` key for a Message-ID: ``"msgid:<id@host>"``.
+
+    The value is unfolded and reduced to its first ``<...>`` token, or the
+    trimmed value wrapped in angle brackets when it has none.
+    """
+    value = " ".join(message_id.split())
+    match = _MSGID_RE.search(value)
+    core = match.group(0) if match else f"<{value.strip('<> ')}>"
+    return f"msgid:{core}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """How to reach and log in to the mailbox (the ``[mailbox]`` table, kind="imap")."""
+
+    host: str
+    port: int
+    tls: TlsMode
+    username: str
+    password: str | None = field(default=None, repr=False)
+    password_command: str | None = None
+    oauth2_token_command: str | None = None
+    folder: str = "INBOX"
+    timeout_seconds: float = 30.0
+    max_message_bytes: int = 30 * 1024 * 1024
+    # Outcome (accepted/returned/waiting/quarantined) -> folder to move to.
+    folders: Mapping[str, str] = field(default_factory=dict, hash=False)
+    idle: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("mailbox host must not be empty")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"mailbox port {self.port} is out of range")
+        if self.tls not in ("ssl", "starttls", "none"):
+            raise ValueError(f"mailbox tls must be ssl, starttls or none, not {self.tls!r}")
+        if self.tls == "none" and not _is_loopback(self.host):
+            raise ValueError(
+                f"tls = 'none' sends the password in clear text; it is only allowed "
+                f"for a loopback host, not {self.host!r}"
+            )
+        if not self.username:
+            raise ValueError("mailbox username must not be empty")
+        methods = [
+            name
+            for name, value in (
+                ("password", self.password),
+                ("password_command", self.password_command),
+                ("oauth2_token_command", self.oauth2_token_command),
+            )
+            if value is not None
+        ]
+        if len(methods) != 1:
+            raise ValueError(
+                "give exactly one of password (password_env), password_command or "
+                f"oauth2_token_command for the mailbox; got {methods or 'none'}"
+            )
+        if not self.folder:
+            raise ValueError("mailbox folder must not be empty")
+        if self.timeout_seconds <= 0:
+            raise ValueError("mailbox timeout_seconds must be positive")
+        if self.max_message_bytes <= 0:
+            raise ValueError("mailbox max_message_bytes must be positive")
+        unknown = set(self.folders) - OUTCOMES
+        if unknown:
+            raise ValueError(f"unknown [mailbox.folders] keys {sorted(unknown)}; allowed: {sorted(OUTCOMES)}")
+        if any(not name for name in self.folders.values()):
+            raise ValueError("[mailbox.folders] names must not be empty")
+        object.__setattr__(self, "folders", MappingProxyType(dict(self.folders)))
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> ImapSettings:
+        """Build settings from the ``[mailbox]`` TOML table (``kind = "imap"``).
+
+        ``password_env`` names an environment variable holding the password;
+        the password itself is never read from the file.
+        """
+        allowed = {
+            "kind",
+            "host",
+            "port",
+            "tls",
+            "username",
+            "password_env",
+            "password_command",
+            "oauth2_token_command",
+            "folder",
+            "timeout_seconds",
+            "max_message_bytes",
+            "idle",
+            "folders",
+        }
+        unknown = set(table) - allowed
+        if unknown:
+            raise ValueError(f"unknown [mailbox] keys: {sorted(unknown)}")
+        if table.get("kind", "imap") != "imap":
+            raise ValueError(f"[mailbox] kind is {table.get('kind')!r}, not 'imap'")
+        tls = str(table.get("tls", "ssl"))
+        port = int(table.get("port", {"ssl": 993}.get(tls, 143)))
+        password: str | None = None
+        env_name = table.get("password_env")
+        if env_name:
+            env = environ if environ is not None else os.environ
+            if env_name not in env:
+                raise ValueError(f"environment variable {env_name} (password_env) is not set")
+            password = env[env_name]
+
+        def command(key: str) -> str | None:
+            value = table.get(key)
+            if value is None or isinstance(value, str):
+                return value
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return shlex.join(value)
+            raise ValueError(f"[mailbox] {key} must be a string or a list of strings")
+
+        return cls(
+            host=str(table.get("host", "")),
+            port=port,
+            tls=tls,  # type: ignore[arg-type]  # validated in __post_init__
+            username=str(table.get("username", "")),
+            password=password,
+            password_command=command("password_command"),
+            oauth2_token_command=command("oauth2_token_command"),
+            folder=str(table.get("folder", "INBOX")),
+            timeout_seconds=float(table.get("timeout_seconds", 30.0)),
+            max_message_bytes=int(table.get("max_message_bytes", 30 * 1024 * 1024)),
+            folders=dict(table.get("folders", {})),
+            idle=bool(table.get("idle", False)),
+        )
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _run_secret_command(command: str, setting: str, timeout: float) -> str:
+    """Run a credential helper (no shell) and return its first output line."""
+    try:
+        proc = subprocess.run(
+            shlex.split(command),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise AuthenticationFailed(f"{setting} could not be run: {exc}") from exc
+    if proc.returncode != 0:
+        err = proc.stderr.strip().splitlines()[-1:] or ["no error output"]
+        raise AuthenticationFailed(f"{setting} failed with exit status {proc.returncode}: {err[0][:200]}")
+    lines = proc.stdout.strip().splitlines()
+    if not lines or not lines[0].strip():
+        raise AuthenticationFailed(f"{setting} printed nothing")
+    return lines[0].strip()
+
+
+class _Connection:
+    """One lazily (re)connected, logged-in IMAP session."""
+
+    def __init__(self, settings: ImapSettings, folder: str) -> None:
+        self.settings = settings
+        self.folder = folder
+        self._client: IMAPClient | None = None
+        self._selected: str | None = None
+        self._uidvalidity: int | None = None
+        self._token: str | None = None
+        self._known_folders: set[str] = set()
+
+    def where(self, folder: str | None = None) -> str:
+        s = self.settings
+        return f"IMAP {s.username}@{s.host}:{s.port} folder {folder or self.folder!r}"
+
+    def error(self, what: str, exc: BaseException, folder: str | None = None) -> SourceError:
+        detail = str(exc) or type(exc).__name__
+        return SourceError(f"{self.where(folder)}: {what} failed: {detail}")
+
+    @contextlib.contextmanager
+    def guard(self, what: str, folder: str | None = None) -> Iterator[None]:
+        """Turn network/protocol errors into SourceError and drop the session."""
+        try:
+            yield
+        except SourceError:
+            raise
+        except _NETWORK_ERRORS as exc:
+            self.drop()
+            raise self.error(what, exc, folder) from exc
+
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            self._client = self._open()
+        return self._client
+
+    def _open(self) -> IMAPClient:
+        s = self.settings
+        with self.guard("connecting"):
+            context = ssl.create_default_context() if s.tls != "none" else None
+            client = IMAPClient(
+                s.host,
+                s.port,
+                ssl=s.tls == "ssl",
+                ssl_context=context,
+                timeout=s.timeout_seconds,
+            )
+        try:
+            with self.guard("STARTTLS" if s.tls == "starttls" else "login"):
+                if s.tls == "starttls":
+                    if not client.has_capability("STARTTLS"):
+                        raise SourceError(f"{self.where()}: server does not offer STARTTLS")
+                    client.starttls(context)
+                self._login(client)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+            raise
+        self._selected = None
+        self._uidvalidity = None
+        self._known_folders = set()
+        return client
+
+    def _login(self, client: IMAPClient) -> None:
+        s = self.settings
+        timeout = s.timeout_seconds
+        if s.oauth2_token_command is not None:
+            if self._token is None:
+                self._token = _run_secret_command(s.oauth2_token_command, "oauth2_token_command", timeout)
+            try:
+                client.oauth2_login(s.username, self._token)
+                return
+            except LoginError:
+                self._token = None
+            # The token was refused (expired?): ask for a new one and retry once.
+            self._token = _run_secret_command(s.oauth2_token_command, "oauth2_token_command", timeout)
+            try:
+                client.oauth2_login(s.username, self._token)
+            except LoginError as exc:
+                self._token = None
+                raise AuthenticationFailed(
+                    f"{self.where()}: XOAUTH2 login refused even with a fresh token: {exc}"
+                ) from exc
+            return
+        if s.password is not None:
+            password = s.password
+        else:
+            assert s.password_command is not None
+            password = _run_secret_command(s.password_command, "password_command", timeout)
+        try:
+            client.login(s.username, password)
+        except LoginError as exc:
+            raise AuthenticationFailed(f"{self.where()}: login refused: {exc}") from exc
+
+    def select(self, folder: str | None = None, readonly: bool = False) -> int:
+        """SELECT (or EXAMINE) ``folder`` and return its UIDVALIDITY."""
+        folder = folder or self.folder
+        client = self.client()
+        with self.guard("SELECT", folder):
+            info = client.select_folder(folder, readonly=readonly)
+        validity = info.get(b"UIDVALIDITY")
+        if validity is None:
+            raise SourceError(f"{self.where(folder)}: server sent no UIDVALIDITY")
+        self._selected = folder
+        self._uidvalidity = int(validity)
+        return self._uidvalidity
+
+    def ensure_selected(self) -> int:
+        """The UIDVALIDITY of the main folder, selecting it only if needed."""
+        if self._client is None or self._selected != self.folder or self._uidvalidity is None:
+            return self.select()
+        return self._uidvalidity
+
+    def ensure_folder(self, folder: str) -> None:
+        """Create (and subscribe) ``folder`` unless it exists."""
+        if folder in self._known_folders:
+            return
+        client = self.client()
+        with self.guard("creating folder", folder):
+            if not client.folder_exists(folder):
+                try:
+                    client.create_folder(folder)
+                except imaplib.IMAP4.error:
+                    if not client.folder_exists(folder):  # lost a race: fine
+                        raise
+                with contextlib.suppress(imaplib.IMAP4.error):
+                    client.subscribe_folder(folder)
+        self._known_folders.add(folder)
+
+    def drop(self) -> None:
+        client, self._client = self._client, None
+        self._selected = None
+        self._uidvalidity = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        self._selected = None
+        self._uidvalidity = None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+
+
+def _search_above(client: IMAPClient, last_uid: int) -> list[int]:
+    """UIDs above ``last_uid``; filters the highest UID that ``n:*`` always returns."""
+    found = client.search(["UID", f"{last_uid + 1}:*"])
+    return sorted(uid for uid in found if uid > last_uid)
+
+
+def _batches(items: Sequence[int], size: int = _FETCH_BATCH) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+
+
+def _message_id_of(header_block: bytes) -> str | None:
+    value = _HEADER_PARSER.parsebytes(header_block).get("Message-ID")
+    if value is None or not str(value).strip():
+        return None
+    return str(value)
+
+
+@dataclass
+class _Poll:
+    """Bookkeeping of one fetch_new() round, for the watermark."""
+
+    uidvalidity: int
+    base: int  # last_uid stored when the poll started (0 after a UIDVALIDITY change)
+    offered: list[int] = field(default_factory=list)  # ascending
+    offered_set: set[int] = field(default_factory=set)
+    done: set[int] = field(default_factory=set)
+    settled: int = 0  # offered[:settled] are all done
+    highest: int = 0
+
+    def offer(self, uid: int) -> None:
+        self.offered.append(uid)
+        self.offered_set.add(uid)
+
+    def settle(self, uid: int) -> int | None:
+        """Mark ``uid`` done; return the new watermark if it moved."""
+        if uid not in self.offered_set or uid in self.done:
+            return None
+        self.done.add(uid)
+        before = self.settled
+        while self.settled < len(self.offered) and self.offered[self.settled] in self.done:
+            self.settled += 1
+        if self.settled == before:
+            return None
+        return self.offered[self.settled - 1]
+
+
+class ImapSource:
+    """A :class:`~mailbot.service.ports.MailSource` reading one IMAP folder."""
+
+    def __init__(self, settings: ImapSettings, cursor: CursorStore) -> None:
+        """``cursor`` keeps the UIDVALIDITY/last-UID watermark under :attr:`name`."""
+        self.settings = settings
+        self.name = f"imap:{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
+        self._cursor = cursor
+        self._conn = _Connection(settings, settings.folder)
+        self._poll: _Poll | None = None
+
+    # -- cursor ------------------------------------------------------------
+
+    def _read_cursor(self) -> tuple[int, int] | None:
+        raw = self._cursor.get(self.name)
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return int(data["uidvalidity"]), int(data["last_uid"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring unreadable IMAP cursor for %s: %r", self.name, raw)
+            return None
+
+    def _write_cursor(self, uidvalidity: int, last_uid: int) -> None:
+        self._cursor.set(self.name, json.dumps({"uidvalidity": uidvalidity, "last_uid": last_uid}))
+
+    def _advance(self, uidvalidity: int, uid: int) -> None:
+        """Count ``uid`` as done and move the stored watermark if it can."""
+        poll = self._poll
+        if poll is None or poll.uidvalidity != uidvalidity:
+            return
+        watermark = poll.settle(uid)
+        if watermark is None:
+            # Nothing new is settled. In particular a new UIDVALIDITY is never
+            # stored with last_uid 0: the next poll would then skip the
+            # Message-ID check and refile everything.
+            return
+        stored = self._read_cursor()
+        if stored is None or stored[0] != uidvalidity or stored[1] < watermark:
+            self._write_cursor(uidvalidity, watermark)
+
+    # -- MailSource --------------------------------------------------------
+
+    def fetch_new(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
+        """Yield messages above the watermark (see the module docstring)."""
+        conn = self._conn
+        uidvalidity = conn.select()
+        client = conn.client()
+        stored = self._read_cursor()
+        if stored is not None and stored[0] == uidvalidity:
+            base, revalidated = stored[1], False
+        else:
+            base, revalidated = 0, stored is not None
+            if revalidated:
+                log.warning(
+                    "%s: UIDVALIDITY changed from %s to %s; matching messages by Message-ID",
+                    conn.where(),
+                    stored[0] if stored else None,
+                    uidvalidity,
+                )
+        with conn.guard("searching for new messages"):
+            uids = _search_above(client, base)
+            sizes: dict[int, int] = {}
+            msgids: dict[int, str | None] = {}
+            parts = ["RFC822.SIZE"]
+            if revalidated:
+                parts.append("BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+            for batch in _batches(uids):
+                for uid, data in client.fetch(list(batch), parts).items():
+                    sizes[uid] = int(data[b"RFC822.SIZE"])
+                    if revalidated:
+                        header = data.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]") or b""
+                        msgids[uid] = _message_id_of(header)
+        uids = [uid for uid in uids if uid in sizes]  # expunged meanwhile
+
+        poll = _Poll(uidvalidity=uidvalidity, base=base, highest=max(uids, default=base))
+        self._poll = poll
+
+        skip: set[int] = set()
+        if revalidated and uids:
+            keys = [f"{uidvalidity}:{uid}" for uid in uids]
+            keys += [message_id_key(m) for m in msgids.values() if m]
+            answered = known(keys)
+            for uid in uids:
+                mid = msgids.get(uid)
+                if f"{uidvalidity}:{uid}" in answered:
+                    continue  # processed under this UIDVALIDITY; let the service mark it
+                if mid and message_id_key(mid) in answered:
+                    skip.add(uid)
+
+        for uid in uids:
+            poll.offer(uid)
+            if uid in skip:
+                self._advance(uidvalidity, uid)
+                continue
+            yield SourceItem(
+                key=f"{uidvalidity}:{uid}",
+                size=sizes[uid],
+                load=self._loader(uidvalidity, uid, sizes[uid]),
+            )
+
+    def _loader(self, uidvalidity: int, uid: int, size: int) -> Callable[[], bytes]:
+        def load() -> bytes:
+            return self._load(uidvalidity, uid, size)
+
+        return load
+
+    def _load(self, uidvalidity: int, uid: int, size: int) -> bytes:
+        conn = self._conn
+        if size > self.settings.max_message_bytes:
+            raise MessageTooLarge(
+                f"{conn.where()}: message UID {uid} has {size} bytes, above "
+                f"max_message_bytes={self.settings.max_message_bytes}; not downloaded"
+            )
+        current = conn.ensure_selected()
+        if current != uidvalidity:
+            raise SourceError(
+                f"{conn.where()}: UIDVALIDITY changed ({uidvalidity} -> {current}) "
+                f"before UID {uid} was downloaded; it will be offered again"
+            )
+        client = conn.client()
+        with conn.guard(f"downloading UID {uid}"):
+            data = client.fetch([uid], ["BODY.PEEK[]"])
+        body = data.get(uid, {}).get(b"BODY[]")
+        if body is None:
+            raise SourceError(f"{conn.where()}: message UID {uid} is gone (expunged?)")
+        return bytes(body)
+
+    def mark(self, item: SourceItem, disposition: str, status: str | None) -> None:
+        """Add the outcome keyword, move if configured; ``ignored`` touches nothing."""
+        uidvalidity, uid = _parse_key(item.key)
+        outcome = _outcome(disposition, status)
+        if outcome is not None:
+            self._file(uidvalidity, uid, outcome)
+        self._advance(uidvalidity, uid)
+
+    def _file(self, uidvalidity: int, uid: int, outcome: str) -> None:
+        conn = self._conn
+        current = conn.ensure_selected()
+        if current != uidvalidity:
+            # The UID now names a different message (or none): never touch it.
+            log.warning(
+                "%s: not marking UID %s: UIDVALIDITY is now %s, not %s",
+                conn.where(),
+                uid,
+                current,
+                uidvalidity,
+            )
+            return
+        client = conn.client()
+        with conn.guard(f"marking UID {uid} as {outcome}"):
+            client.add_flags([uid], [KEYWORDS[outcome]], silent=True)
+        target = self.settings.folders.get(outcome)
+        if target and target != self.settings.folder:
+            conn.ensure_folder(target)
+            with conn.guard(f"moving UID {uid} to {target!r}"):
+                if client.has_capability("MOVE"):
+                    client.move([uid], target)
+                else:
+                    client.copy([uid], target)
+                    client.add_flags([uid], [b"\\Deleted"], silent=True)
+                    if client.has_capability("UIDPLUS"):
+                        client.uid_expunge([uid])
+                    else:
+                        log.warning(
+                            "%s: server lacks UIDPLUS; UID %s left flagged \\Deleted",
+                            conn.where(),
+                            uid,
+                        )
+
+    def wait_for_new(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when new mail (EXISTS) arrived.
+
+        Uses IMAP IDLE when ``settings.idle`` is on and the server offers it,
+        else just sleeps and returns False.
+        """
+        conn = self._conn
+        if not self.settings.idle:
+            time.sleep(max(timeout, 0.0))
+            return False
+        uidvalidity = conn.ensure_selected()
+        client = conn.client()
+        if not client.has_capability("IDLE"):
+            time.sleep(max(timeout, 0.0))
+            return False
+        poll = self._poll
+        if poll is None or poll.uidvalidity != uidvalidity:
+            return True  # never polled this folder state: poll now
+        with conn.guard("checking for new messages"):
+            # NOOP lets the server announce mail that arrived since the poll;
+            # a selected session does not see it otherwise.
+            _text, responses = client.noop()
+            if _has_exists(responses) or _search_above(client, poll.highest):
+                return True
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with conn.guard("IDLE"):
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                chunk = min(remaining, IDLE_RENEW_SECONDS)
+                client.idle()
+                responses = client.idle_check(timeout=chunk)
+                if any(r and r[0] == b"BYE" for r in responses):
+                    raise ConnectionError("server closed the connection (BYE)")
+                # DONE also proves the connection is still alive: idle_check()
+                # returns nothing both on timeout and when the peer went away.
+                _text, more = client.idle_done()
+                if _has_exists(responses) or _has_exists(more):
+                    return True
+
+    def skip_existing_mail(self) -> int:
+        """Set the cursor past every message now in the folder; return that UID.
+
+        For going live on a mailbox with a backlog that must not be processed.
+        Without it the first poll offers every message in the folder.
+        """
+        conn = self._conn
+        uidvalidity = conn.select()
+        client = conn.client()
+        with conn.guard("searching"):
+            highest = max(client.search("ALL"), default=0)
+        self._write_cursor(uidvalidity, highest)
+        self._poll = None
+        return int(highest)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _has_exists(responses: Iterable[Any]) -> bool:
+    return any(isinstance(r, tuple) and len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+
+
+def _parse_key(key: str) -> tuple[int, int]:
+    try:
+        validity, uid = key.split(":", 1)
+        return int(validity), int(uid)
+    except ValueError:
+        raise ValueError(f"not an IMAP item key (UIDVALIDITY:UID): {key!r}") from None
+
+
+def _outcome(disposition: str, status: str | None) -> str | None:
+    if disposition == "ignored":
+        return None
+    if disposition == "quarantined":
+        return "quarantined"
+    if disposition == "case":
+        if status is None or status not in _CASE_OUTCOMES:
+            raise ValueError(f"unknown case status {status!r} for IMAP marking")
+        return _CASE_OUTCOMES[status]
+    raise ValueError(f"unknown disposition {disposition!r}")
+
+
+class SentFolder:
+    """Keeps copies of the bot's outgoing mail in an IMAP folder (e.g. "Sent")."""
+
+    def __init__(self, settings: ImapSettings, folder: str = "Sent") -> None:
+        self.settings = settings
+        self.folder = folder
+        self._conn = _Connection(settings, folder)
+
+    def append(self, raw: bytes) -> None:
+        """APPEND ``raw`` with ``\\Seen``, creating the folder if needed."""
+        conn = self._conn
+        conn.ensure_folder(self.folder)
+        client = conn.client()
+        with conn.guard("APPEND"):
+            client.append(self.folder, raw, flags=(b"\\Seen",))
+
+    def contains(self, message_ids: Iterable[str]) -> set[str]:
+        """Which of ``message_ids`` have a copy in the folder (by Message-ID header)."""
+        wanted = {message_id_key(m): m for m in message_ids if m and m.strip()}
+        if not wanted:
+            return set()
+        conn = self._conn
+        conn.ensure_folder(self.folder)
+        conn.select(self.folder, readonly=True)
+        client = conn.client()
+        found: set[str] = set()
+        with conn.guard("searching by Message-ID"):
+            for key, original in wanted.items():
+                uids = client.search(_header_search(key.removeprefix("msgid:")))
+                if not uids:
+                    continue
+                data = client.fetch(list(uids), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+                for values in data.values():
+                    mid = _message_id_of(values.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]") or b"")
+                    if mid and message_id_key(mid) == key:
+                        found.add(original)
+                        break
+        return found
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+_SAFE_SEARCH_RUN = re.compile(r"[A-Za-z0-9.@_+=$#!~&'/^|?-]+")
+
+
+def _header_search(message_id: str) -> list[str]:
+    """SEARCH criteria narrowing to candidates for ``message_id``.
+
+    Servers match HEADER by substring, and characters such as ``%``, ``(`` or
+    non-ASCII would need quoting or a charset, so search for the longest safe
+    run of the id; callers compare the real header afterwards.
+    """
+    runs = _SAFE_SEARCH_RUN.findall(message_id)
+    longest = max(runs, key=len, default="")
+    if len(longest) < 3:
+        return ["ALL"]
+    return ["HEADER", "Message-ID", longest]
+
+
+def check_connection(settings: ImapSettings) -> list[tuple[str, bool, str]]:
+    """Try connect, login and folder selection; (step, ok, plain-English detail) each.
+
+    Stops at the first failing step. Nothing in the mailbox is changed.
+    """
+    steps: list[tuple[str, bool, str]] = []
+    conn = _Connection(settings, settings.folder)
+    try:
+        try:
+            conn.client()
+        except AuthenticationFailed as exc:
+            steps.append(("connect", True, f"reached {settings.address} ({settings.tls})"))
+            steps.append(("login", False, str(exc)))
+            return steps
+        except SourceError as exc:
+            steps.append(("connect", False, str(exc)))
+            return steps
+        steps.append(("connect", True, f"reached {settings.address} ({settings.tls})"))
+        steps.append(("login", True, f"logged in as {settings.username}"))
+        try:
+            conn.select(readonly=True)
+        except SourceError as exc:
+            steps.append(("select folder", False, str(exc)))
+            return steps
+        client = conn.client()
+        with conn.guard("counting messages"):
+            count = len(client.search("ALL"))
+        steps.append(("select folder", True, f"folder {settings.folder!r} has {count} message(s)"))
+        return steps
+    except SourceError as exc:
+        steps.append(("error", False, str(exc)))
+        return steps
+    finally:
+        conn.close()
