@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,7 +20,13 @@ from mailbot.config import Config, ConfigError
 from mailbot.service.intake import Intake
 from mailbot.service.ports import Delivery, MailSource
 
-__all__ = ["App", "build_app", "make_delivery", "make_source", "utc_now"]
+if TYPE_CHECKING:
+    from mailbot.adapters.imap import ImapSettings
+    from mailbot.adapters.smtp import SmtpSettings
+
+__all__ = ["App", "build_app", "imap_settings", "make_delivery", "make_source", "smtp_settings", "utc_now"]
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -72,75 +76,66 @@ def build_app(config: Config, *, clock: Callable[[], datetime] = utc_now, check:
     return App(config, engine, make_sessionmaker(engine), renderer, clock)
 
 
-def _secret(options: dict[str, Any] | Any, where: str) -> str | None:
-    env = options.get("password_env")
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise ConfigError(f"{where} password_env: environment variable {env} is not set")
-        return value
-    return None
+def _settings(config: Config, table: str, build: Callable[[], T]) -> T:
+    """Adapter settings from a config table; their own checks become config errors."""
+    try:
+        return build()
+    except ValueError as exc:
+        raise ConfigError(f"{config.path}: [{table}] {exc}") from None
+
+
+def imap_settings(config: Config) -> ImapSettings:
+    from mailbot.adapters.imap import ImapSettings
+
+    return _settings(config, "mailbox", lambda: ImapSettings.from_config(config.mailbox))
+
+
+def smtp_settings(config: Config) -> SmtpSettings:
+    from mailbot.adapters.smtp import SmtpSettings
+
+    options = config.delivery
+
+    def build() -> SmtpSettings:
+        password = None
+        if options.get("password_env"):
+            password = os.environ.get(options["password_env"])
+            if password is None:
+                raise ValueError(f"password_env: environment variable {options['password_env']} is not set")
+        return SmtpSettings(
+            host=options["host"],
+            port=int(options.get("port", 587)),
+            tls=options.get("tls", "starttls"),
+            username=options.get("username"),
+            password=password,
+            timeout_seconds=float(options.get("timeout_seconds", 30.0)),
+        )
+
+    return _settings(config, "delivery", build)
 
 
 def make_source(config: Config, sessions: sessionmaker[Session]) -> MailSource:
-    options = config.mailbox
     if config.mailbox_kind == "maildir":
         from mailbot.adapters.maildir import MaildirSource
 
-        return MaildirSource(Path(options["path"]))
-    from mailbot.adapters.imap import ImapSettings, ImapSource
+        return MaildirSource(Path(config.mailbox["path"]))
+    from mailbot.adapters.imap import ImapSource
 
-    settings = ImapSettings(
-        host=options["host"],
-        port=int(options.get("port", 993 if options.get("tls", "ssl") == "ssl" else 143)),
-        tls=options.get("tls", "ssl"),
-        username=options["username"],
-        password=_secret(options, "[mailbox]"),
-        password_command=options.get("password_command"),
-        oauth2_token_command=options.get("oauth2_token_command"),
-        folder=options.get("folder", "INBOX"),
-        timeout_seconds=float(options.get("timeout_seconds", 30.0)),
-        max_message_bytes=config.policy.limits.max_message_bytes,
-        folders=dict(options.get("folders", {})),
-        idle=bool(options.get("idle", False)),
-    )
-    return ImapSource(settings, SessionCursorStore(sessions))
+    return ImapSource(imap_settings(config), SessionCursorStore(sessions))
 
 
 def make_delivery(config: Config) -> Delivery:
-    options = config.delivery
     if config.delivery_kind == "directory":
         from mailbot.adapters.directory import DirectoryDelivery
 
-        return DirectoryDelivery(Path(options["path"]))
-    from mailbot.adapters.smtp import SmtpDelivery, SmtpSettings
+        return DirectoryDelivery(Path(config.delivery["path"]))
+    from mailbot.adapters.smtp import SmtpDelivery
 
-    settings = SmtpSettings(
-        host=options["host"],
-        port=int(options.get("port", 587)),
-        tls=options.get("tls", "starttls"),
-        username=options.get("username"),
-        password=_secret(options, "[delivery]"),
-        timeout_seconds=float(options.get("timeout_seconds", 30.0)),
-    )
     sent_folder = None
-    if options.get("save_sent_to"):
+    folder = config.delivery.get("save_sent_to")
+    if folder:
         if config.mailbox_kind != "imap":
-            raise ConfigError(f'{config.path}: [delivery] save_sent_to needs [mailbox] kind = "imap"')
+            raise ConfigError(f"{config.path}: [delivery] save_sent_to needs [mailbox] kind = \"imap\"")
         from mailbot.adapters.imap import SentFolder
 
-        sent_folder = SentFolder(_imap_settings(config), options["save_sent_to"])
-    return SmtpDelivery(settings, sent_folder=sent_folder)
-
-
-def _imap_settings(config: Config) -> Any:
-    source = make_source(config, None)  # type: ignore[arg-type]
-    return source.settings  # type: ignore[attr-defined]
-
-
-def run_command(command: str) -> str:
-    """Output of a configured secret command (no shell), stripped."""
-    result = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
-    if result.returncode != 0:
-        raise ConfigError(f"command {command!r} failed with exit code {result.returncode}")
-    return result.stdout.strip()
+        sent_folder = SentFolder(imap_settings(config), folder)
+    return SmtpDelivery(smtp_settings(config), sent_folder=sent_folder)

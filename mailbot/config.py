@@ -350,6 +350,7 @@ def _check_tls(table: _Table) -> None:
 
 
 def _check_imap(table: _Table) -> None:
+    # Types here; the IMAP adapter's own settings check the rest when it is built.
     table.get("host", str, required=True, what="the IMAP server's host name")
     table.get("username", str, required=True, what="the mailbox user name")
     table.get("port", int)
@@ -357,12 +358,9 @@ def _check_imap(table: _Table) -> None:
     table.get("folder", str)
     table.get("idle", bool)
     table.get("timeout_seconds", float)
-    secrets = [k for k in ("password_env", "password_command", "oauth2_token_command") if k in table.data]
-    if not secrets:
+    if not any(k in table.data for k in ("password_env", "password_command", "oauth2_token_command")):
         raise table.fail("password_env", "missing; give password_env, password_command or oauth2_token_command")
-    for key in secrets:
-        table.get(key, str)
-    env = table.data.get("password_env")
+    env = table.get("password_env", str)
     if env is not None and env not in os.environ:
         raise table.fail("password_env", f"environment variable {env} is not set")
     folders = table.table("folders")

@@ -160,28 +160,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_check_connection(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = load_config(resolve_config_path(args.config))
     steps: list[tuple[str, bool, str]] = []
     if config.mailbox_kind == "imap":
         from mailbot.adapters.imap import check_connection as check_imap
-        from mailbot.bootstrap import make_source
+        from mailbot.bootstrap import imap_settings
 
-        steps += check_imap(make_source(config, None).settings)  # type: ignore[arg-type,attr-defined]
+        steps += check_imap(imap_settings(config))
     else:
         path = Path(config.mailbox["path"])
         ok = (path / "new").is_dir() and (path / "cur").is_dir()
         steps.append(("maildir", ok, f"{path} {'is a Maildir' if ok else 'is not a Maildir (needs new/ and cur/)'}"))
     if config.delivery_kind == "smtp":
         from mailbot.adapters.smtp import check_connection as check_smtp
-        from mailbot.bootstrap import make_delivery
+        from mailbot.bootstrap import smtp_settings
 
-        steps += check_smtp(make_delivery(config).settings)  # type: ignore[attr-defined]
+        steps += check_smtp(smtp_settings(config))
     else:
         path = Path(config.delivery["path"])
-        steps.append(("outbox directory", True, f"mail is written as .eml files to {path}"))
+        steps.append(("outbox directory", path.is_dir(), f"mail is written as .eml files to {path}"))
     for name, ok, detail in steps:
         print(f"[{'OK' if ok else 'NG'}] {name}: {detail}")
     return 0 if all(ok for _, ok, _ in steps) else 1
+
+
+def cmd_mailbox_start_here(args: argparse.Namespace) -> int:
+    app = open_app(args)
+    source = app.intake.source
+    skip = getattr(source, "skip_existing_mail", None)
+    if skip is None:
+        raise UsageError("mailbox start-here is for IMAP mailboxes; a Maildir is read whole")
+    uid = skip()
+    app.close()
+    print(f"the next poll starts after UID {uid}: mail already in the folder will not be processed")
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------
@@ -228,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-connection", help="try the mailbox and the mail relay").set_defaults(
         func=cmd_check_connection
     )
+    mailbox = sub.add_parser("mailbox", help="the mailbox itself").add_subparsers(dest="mb_command", required=True)
+    mailbox.add_parser(
+        "start-here", help="go live on a mailbox with history: skip the mail already in the folder"
+    ).set_defaults(func=cmd_mailbox_start_here)
     _register_extensions(sub)
     return parser
 
