@@ -58,7 +58,7 @@ from typing import Any, Literal
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from mailbot.service.ports import CursorStore, SourceError, SourceItem
+from mailbot.service.ports import AuthenticationFailed, CursorStore, SourceError, SourceItem
 
 __all__ = [
     "KEYWORDS",
@@ -97,10 +97,6 @@ _COMMAND_TIMEOUT_SECONDS = 30.0
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.error, EOFError)
-
-
-class AuthenticationFailed(SourceError):
-    """The server refused the login, or the credential command failed."""
 
 
 class MessageTooLarge(SourceError):

@@ -35,6 +35,7 @@ from mailbot.domain.decision import MailIntent
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
+from mailbot.service.intake import LOGIN_FAILED
 from mailbot.service.mails import build_outbox_row, format_jst
 from mailbot.service.ports import MailSource, SourceError
 
@@ -57,6 +58,7 @@ ALERT_JOB = "alert"
 ALERT_KINDS = ("ops_alert", "ops_alert_cleared")
 STALE_FACTOR = 3
 TITLES = {
+    "mailbox_login": "メールボックスにログインできません",
     "stale_poll": "メールボックスの確認が止まっています",
     "unprocessed_mail": "未処理のフレッツエスカ依頼がメールボックスに残っています",
 }
@@ -242,15 +244,31 @@ def last_successful_poll(session: Session) -> datetime | None:
     return session.scalar(select(JobRun.done_at).where(JobRun.job == "health", JobRun.key == "last_successful_poll"))
 
 
+def login_failure(session: Session) -> tuple[datetime, str] | None:
+    row = session.execute(
+        select(JobRun.done_at, JobRun.detail).where(JobRun.job == "health", JobRun.key == LOGIN_FAILED)
+    ).one_or_none()
+    return (row[0], row[1] or "") if row is not None else None
+
+
 def open_alerts(session: Session) -> dict[str, datetime]:
     return {k: at for k, at in session.execute(select(JobRun.key, JobRun.done_at).where(JobRun.job == ALERT_JOB))}
 
 
 def find_problems(
-    *, now: datetime, poll_seconds: int, last_poll: datetime | None, mailbox: MailboxScan
+    *,
+    now: datetime,
+    poll_seconds: int,
+    last_poll: datetime | None,
+    mailbox: MailboxScan,
+    login_failure: tuple[datetime, str] | None = None,
 ) -> list[Problem]:
     limit = timedelta(seconds=STALE_FACTOR * poll_seconds)
     problems = []
+    if login_failure is not None:
+        # At once, not after three intervals: a changed password will not heal itself.
+        since, detail = login_failure
+        problems.append(Problem("mailbox_login", TITLES["mailbox_login"], f"{format_jst(since)} から: {detail}"))
     if last_poll is None:
         problems.append(Problem("stale_poll", TITLES["stale_poll"], "成功したポーリングの記録がありません"))
     elif now - last_poll > limit:
@@ -292,6 +310,7 @@ def collect_status(
     """Everything ``mailbot status`` shows, and the problems found."""
     with sessions() as session:
         last_poll = last_successful_poll(session)
+        refused = login_failure(session)
         outbox = {
             s: n
             for s, n in session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
@@ -315,7 +334,9 @@ def collect_status(
         unis_as_of=snapshot.as_of if snapshot else None,
         unis_imported_at=snapshot.imported_at if snapshot else None,
         open_alerts=alerts,
-        problems=find_problems(now=now, poll_seconds=poll_seconds, last_poll=last_poll, mailbox=mailbox),
+        problems=find_problems(
+            now=now, poll_seconds=poll_seconds, last_poll=last_poll, mailbox=mailbox, login_failure=refused
+        ),
     )
 
 

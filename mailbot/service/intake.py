@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,7 +48,9 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
 from mailbot.service.mails import JST, build_outbox_row, format_jst, mail_context
 from mailbot.service.ports import (
+    AuthenticationFailed,
     Delivery,
+    DeliveryError,
     MailSource,
     OutgoingMail,
     PermanentDeliveryError,
@@ -57,7 +59,9 @@ from mailbot.service.ports import (
     TemporaryDeliveryError,
 )
 
-__all__ = ["DeliveryReport", "Intake", "PollReport", "StoreUnavailable"]
+__all__ = ["LOGIN_FAILED", "DeliveryReport", "Intake", "PollReport", "StoreUnavailable"]
+
+LOGIN_FAILED = "mailbox_login_failed"  # health mark while the mailbox refuses our login
 
 # The database itself is failing (down, locked, disk full): no message is to
 # blame, so the poll stops with nothing marked and the next one starts over.
@@ -138,6 +142,10 @@ class Intake:
                 if self.stopping:
                     break
                 self._handle(item, report)
+        except AuthenticationFailed as exc:
+            report.source_error = str(exc)
+            log.error("mailbox login refused: %s", exc)
+            self._record_health(LOGIN_FAILED, detail=str(exc), keep_since=True)
         except SourceError as exc:
             report.source_error = str(exc)
             log.error("mailbox unavailable: %s", exc)
@@ -152,21 +160,26 @@ class Intake:
                 report.delivered, report.delivery_failed = delivery.sent, delivery.failed
             if report.source_error is None:
                 self._record_health("last_successful_poll")
+                self._clear_health(LOGIN_FAILED)
         except _STORE_ERRORS as exc:
             report.store_error = _short(exc)
             log.error("database unavailable: %s", report.store_error)
         return report
 
-    def _record_health(self, key: str) -> None:
-        """Remember when the bot last did something well, for `mailbot status`."""
-
+    def _record_health(self, key: str, detail: str | None = None, keep_since: bool = False) -> None:
+        """Remember how the bot is doing (last good poll, a refused login), for `mailbot status`."""
         now = self.clock()
         with self.sessions.begin() as session:
             row = session.scalars(select(JobRun).where(JobRun.job == "health", JobRun.key == key)).one_or_none()
             if row is None:
-                session.add(JobRun(job="health", key=key, done_at=now))
+                session.add(JobRun(job="health", key=key, done_at=now, detail=detail))
             else:
-                row.done_at = now
+                row.done_at = row.done_at if keep_since else now
+                row.detail = detail
+
+    def _clear_health(self, key: str) -> None:
+        with self.sessions.begin() as session:
+            session.execute(delete(JobRun).where(JobRun.job == "health", JobRun.key == key))
 
     def _known(self, keys: Sequence[str]) -> set[str]:
         with self.sessions() as session:
@@ -447,7 +460,13 @@ class Intake:
         with self.sessions() as session:
             due = [(r.id, r.message_id, r.attempts) for r in Store(session).due_outbox(now, limit=10_000)]
         retried = [mid for _, mid, attempts in due if attempts > 0]
-        proven = self.delivery.already_sent(retried) if retried else set()
+        try:
+            proven = self.delivery.already_sent(retried) if retried else set()
+        except DeliveryError as exc:
+            # Without knowing what already went out, resending could double a reply: wait.
+            log.warning("cannot tell which mails were already sent, delivery deferred: %s", exc)
+            report.deferred += len(due)
+            return report
         for row_id, message_id, _ in due:
             if self.stopping:
                 break

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "AuthenticationFailed",
     "CursorStore",
     "Delivery",
     "DeliveryError",
@@ -26,6 +27,10 @@ __all__ = [
 
 class SourceError(Exception):
     """The mailbox could not be read right now (connection, login, folder)."""
+
+
+class AuthenticationFailed(SourceError):
+    """The mailbox refused the login, or the credential command failed."""
 
 
 class DeliveryError(Exception):

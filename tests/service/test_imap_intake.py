@@ -1,0 +1,278 @@
+"""The whole bot on a real mailbox: a private Dovecot for IMAP and an aiosmtpd sink for SMTP."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from mailbot.domain.checks import CHECKS, Submission
+from mailbot.domain.model import Defect
+from mailbot.domain.policy import Policy
+from mailbot.entrypoints.cli import main
+from tests.domain.builders import FORM
+from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_harness
+from tests.fixtures.dovecot import DovecotMailbox
+from tests.fixtures.smtp_sink import SmtpSink
+from tests.mailfactory import build_auto_reply, build_mail
+
+FOLDERS = '[mailbox.folders]\naccepted = "受付済"\nreturned = "返却"\nquarantined = "隔離"\n'
+
+
+def imap_config(mailbox: DovecotMailbox, sink: SmtpSink, env: str, extra_mailbox: str = "") -> tuple[str, str]:
+    source = (
+        f'[mailbox]\nkind = "imap"\nhost = "127.0.0.1"\nport = {mailbox.port}\ntls = "none"\n'
+        f'username = "{mailbox.user}"\npassword_env = "{env}"\ntimeout_seconds = 10\n{extra_mailbox}'
+    )
+    delivery = (
+        f'[delivery]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {sink.port}\ntls = "none"\nsave_sent_to = "Sent"\n'
+    )
+    return source, delivery
+
+
+@pytest.fixture
+def bot(
+    tmp_path: Path, db_url: str, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
+    env = "MAILBOT_TEST_IMAP_PASSWORD"
+    monkeypatch.setenv(env, dovecot_mailbox.password)
+    h = make_harness(tmp_path, db_url)
+    h.app.close()
+    source, delivery = imap_config(dovecot_mailbox, smtp_sink, env)
+    text = h.config_path.read_text(encoding="utf-8")
+    text = text.replace('[mailbox]\nkind = "maildir"\npath = "Maildir"\n', "").replace(
+        '[delivery]\nkind = "directory"\npath = "outbox"\n', ""
+    )
+    # Tables must come before the [[branches]] arrays in TOML.
+    head, _, branches = text.partition("[[branches]]")
+    h.config_path.write_text(head + source + FOLDERS + delivery + "\n[[branches]]" + branches, encoding="utf-8")
+    harness = make_harness(tmp_path, db_url, clock=h.clock)
+    harness.config_path.write_text(head + source + FOLDERS + delivery + "\n[[branches]]" + branches, encoding="utf-8")
+    from mailbot.bootstrap import build_app
+    from mailbot.config import load_config
+
+    harness.app.close()
+    harness.app = build_app(load_config(harness.config_path), clock=h.clock)
+    yield harness
+    harness.app.close()
+
+
+def request(**overrides: object) -> bytes:
+    arguments: dict = {
+        "style": "outlook",
+        "subject": "フレッツエスカ 渋谷支店",
+        "sender": "渋谷 太郎 <taro@usen.co.jp>",
+        "to": [DESK],
+        "cc": [f"支店長 <{SHIBUYA_MGR}>"],
+        "body": f"お疲れ様です。\n顧客CD:{CUSTOMER}\n",
+        "attachments": [FORM],
+    }
+    arguments.update(overrides)
+    return build_mail(**arguments)
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def sent_to(sink: SmtpSink, address: str) -> list[EmailMessage]:
+    return [parsed(m.raw) for m in sink.messages if address in m.rcpt_tos]
+
+
+def test_requests_in_dovecot_are_filed_marked_moved_and_answered_in_their_thread(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink
+) -> None:
+    bot.import_unis()
+    accepted = request(message_id="<ok-1@usen.co.jp>")
+    returned = request(style="gmail", cc=[], sender="花子 <hanako@usen.co.jp>", message_id="<ng-1@usen.co.jp>")
+    enquiry = build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK], message_id="<q-1@usen.co.jp>")
+    read_enquiry = build_mail(subject="会議の件", sender="soumu@usen.co.jp", to=[DESK], message_id="<q-2@usen.co.jp>")
+    auto = build_auto_reply(original_subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK])
+    outside = request(sender="営業 <sales@example.com>", message_id="<out-1@example.com>")
+    for raw in (accepted, returned, enquiry, auto, outside):
+        dovecot_mailbox.append(raw)
+    dovecot_mailbox.append(read_enquiry, flags=[b"\\Seen", b"\\Flagged"])
+    before = dovecot_mailbox.flags()
+
+    assert main(["--config", str(bot.config_path), "poll", "--once"]) == 0
+
+    dispositions = {m["message_id"]: (m["disposition"], m["reason"]) for m in bot.messages()}
+    assert dispositions["<ok-1@usen.co.jp>"] == ("case", "new_request")
+    assert dispositions["<ng-1@usen.co.jp>"] == ("case", "new_request")
+    assert dispositions["<q-1@usen.co.jp>"] == ("ignored", "not_request")
+    assert dispositions["<out-1@example.com>"] == ("quarantined", "outside_domain")
+    assert len(dispositions) == 6
+
+    # Requests moved to their folders with a keyword; everything else left exactly as it was.
+    inbox = dovecot_mailbox.flags()
+    assert len(inbox) == 3
+    assert all(inbox[uid] == before[uid] for uid in inbox)
+    assert frozenset({b"\\Seen", b"\\Flagged"}) in inbox.values()
+    assert any(not flags for flags in inbox.values()), "an unread enquiry stays unread"
+    assert [set(f) for f in dovecot_mailbox.flags("受付済").values()] == [{b"$Mailbot-Accepted"}]
+    assert [set(f) for f in dovecot_mailbox.flags("返却").values()] == [{b"$Mailbot-Returned"}]
+    assert [set(f) for f in dovecot_mailbox.flags("隔離").values()] == [{b"$Mailbot-Quarantined"}]
+
+    # Replies threaded under the original, only to internal people, and never to outside.
+    [receipt] = sent_to(smtp_sink, "taro@usen.co.jp")
+    assert receipt["In-Reply-To"].strip() == "<ok-1@usen.co.jp>"
+    assert "受け付けました" in receipt.get_content()
+    [defect_reply] = sent_to(smtp_sink, "hanako@usen.co.jp")
+    assert defect_reply["In-Reply-To"].strip() == "<ng-1@usen.co.jp>"
+    assert defect_reply["References"].split()[-1] == "<ng-1@usen.co.jp>"
+    assert defect_reply["Subject"].startswith("RE: [FE-2026-00002]")
+    assert "支店長" in defect_reply.get_content()
+    assert not sent_to(smtp_sink, "sales@example.com")
+    assert {kind for kind in (o["kind"] for o in bot.outbox())} == {
+        "receipt",
+        "ops_accepted",
+        "defect_reply",
+        "ops_returned",
+        "ops_quarantined",
+    }
+    assert all(o["status"] == "sent" for o in bot.outbox())
+    assert sent_to(smtp_sink, OPS)
+
+    # Copies in Sent, marked read, for the staff who share the mailbox.
+    sent = dovecot_mailbox.flags("Sent")
+    assert len(sent) == len(bot.outbox())
+    assert all(b"\\Seen" in flags for flags in sent.values())
+
+    # A second poll finds nothing new and sends nothing again.
+    count = len(smtp_sink.messages)
+    assert main(["--config", str(bot.config_path), "poll", "--once"]) == 0
+    assert len(bot.messages()) == 6
+    assert len(smtp_sink.messages) == count
+
+
+class StopsTheServer:
+    """A check that stops Dovecot while the poll is in the middle of a batch."""
+
+    name = "stops_server"
+    description = "test seam: the IMAP server goes away mid-poll"
+
+    def __init__(self, mailbox: DovecotMailbox) -> None:
+        self.mailbox = mailbox
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if "停止" in submission.latest.subject and self.mailbox.server.running:
+            self.mailbox.stop()
+        return []
+
+
+def test_a_server_that_goes_away_mid_poll_loses_nothing_and_the_next_poll_finishes(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink
+) -> None:
+    bot.import_unis()
+    for i, subject in enumerate(
+        ["フレッツエスカ 渋谷支店", "フレッツエスカ 渋谷支店 停止", "フレッツエスカ 渋谷支店 後"]
+    ):
+        dovecot_mailbox.append(request(subject=subject, message_id=f"<m{i}@usen.co.jp>"))
+    bot.app.intake.checks = (*CHECKS, StopsTheServer(dovecot_mailbox))
+    first = bot.poll()
+    assert first.source_error is not None
+    filed = {m["message_id"] for m in bot.messages()}
+    assert "<m0@usen.co.jp>" in filed and "<m2@usen.co.jp>" not in filed
+
+    dovecot_mailbox.start()
+    second = bot.poll()
+    assert second.source_error is None
+    assert sorted(m["message_id"] for m in bot.messages()) == ["<m0@usen.co.jp>", "<m1@usen.co.jp>", "<m2@usen.co.jp>"]
+    # All three were marked in the end, the one whose mark failed included.
+    assert len(dovecot_mailbox.flags("受付済")) == 3
+    assert dovecot_mailbox.flags() == {}
+    receipts = [m for m in smtp_sink.messages if "taro@usen.co.jp" in m.rcpt_tos]
+    assert len(receipts) == 3
+
+
+def test_a_relay_refusing_for_a_while_keeps_mail_pending_then_sends_it(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink
+) -> None:
+    bot.import_unis()
+    dovecot_mailbox.append(request(message_id="<r-1@usen.co.jp>"))
+    smtp_sink.refuse_always(code=451, text="4.3.0 try again later")
+    bot.poll()
+    assert {o["status"] for o in bot.outbox()} == {"pending"}
+    assert smtp_sink.messages == []
+    smtp_sink.accept()
+    bot.clock.advance(minutes=5)
+    bot.poll()
+    assert {o["status"] for o in bot.outbox()} == {"sent"}
+    assert len(smtp_sink.messages) == 2
+
+
+def rebuild(bot: Harness, old: str, new: str) -> None:
+    """Change one line of the bot's config and start it again on the same database."""
+    from mailbot.bootstrap import build_app
+    from mailbot.config import load_config
+
+    text = bot.config_path.read_text(encoding="utf-8")
+    assert old in text
+    bot.config_path.write_text(text.replace(old, new), encoding="utf-8")
+    bot.app.close()
+    bot.app = build_app(load_config(bot.config_path), clock=bot.clock)
+
+
+def test_a_uidvalidity_reset_refiles_nothing(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink
+) -> None:
+    # INBOX cannot be deleted, so the bot reads a folder of its own here.
+    rebuild(bot, "timeout_seconds = 10\n", 'timeout_seconds = 10\nfolder = "依頼"\n')
+    bot.import_unis()
+    enquiry = build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK], message_id="<e-1@usen.co.jp>")
+    dovecot_mailbox.append(enquiry, folder="依頼")
+    bot.poll()
+    old = dovecot_mailbox.uidvalidity("依頼")
+    dovecot_mailbox.recreate_folder("依頼")
+    assert dovecot_mailbox.uidvalidity("依頼") != old
+    dovecot_mailbox.append(enquiry, folder="依頼")
+    dovecot_mailbox.append(request(message_id="<new-1@usen.co.jp>"), folder="依頼")
+    bot.poll()
+    assert sorted(m["message_id"] for m in bot.messages()) == ["<e-1@usen.co.jp>", "<new-1@usen.co.jp>"]
+    assert len(smtp_sink.messages) == 2  # the new request's receipt and ops notice only
+
+
+def test_an_oversized_message_is_quarantined_without_downloading_it(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink
+) -> None:
+    rebuild(bot, "timeout_seconds = 10\n", "timeout_seconds = 10\nmax_message_bytes = 20000\n")
+    dovecot_mailbox.append(request(attachments=[("回線単品申込書.pdf", b"%PDF-1.4\n" + os.urandom(40_000))]))
+    bot.poll()
+    [message] = bot.messages()
+    assert (message["disposition"], message["reason"]) == ("quarantined", "too_large")
+    assert [set(f) for f in dovecot_mailbox.flags("隔離").values()] == [{b"$Mailbot-Quarantined"}]
+    [notice] = [parsed(m.raw) for m in smtp_sink.messages if OPS in m.rcpt_tos]
+    assert "サイズが上限" in notice.get_content()
+
+
+def test_a_refused_login_is_reported_once_and_its_recovery_too(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbot.entrypoints.scheduler import Runner
+
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", "wrong-password")
+    from mailbot.bootstrap import build_app
+    from mailbot.config import load_config
+
+    bot.app.close()
+    bot.app = build_app(load_config(bot.config_path), clock=bot.clock)
+    runner = Runner(bot.app)
+    for _ in range(3):
+        runner.poll()
+        bot.clock.advance(seconds=60)
+    login_alerts = [o for o in bot.outbox() if o["kind"] == "ops_alert" and "ログイン" in o["subject"]]
+    assert len(login_alerts) == 1
+
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", dovecot_mailbox.password)
+    bot.app.close()
+    bot.app = build_app(load_config(bot.config_path), clock=bot.clock)
+    runner = Runner(bot.app)
+    runner.poll()
+    runner.poll()
+    login = [o["kind"] for o in bot.outbox() if o["kind"].startswith("ops_alert") and "ログイン" in o["subject"]]
+    assert login == ["ops_alert", "ops_alert_cleared"]
