@@ -95,6 +95,9 @@ class DirectoryDelivery:
             raise TemporaryDeliveryError(f"cannot write {target}: {exc}") from exc
         log.info("wrote %s to %s", mail.message_id, target)
 
+    def keep_copy(self, mail: OutgoingMail) -> None:
+        """The file written by ``send`` is the copy."""
+
     def already_sent(self, message_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
         for message_id in message_ids:

@@ -242,9 +242,9 @@ class SmtpDelivery:
             len(mail.recipients) - len(refused),
             self._settings.address,
         )
-        # The mail went out (to some at least), so the Sent folder should say so.
-        self._keep_copy(mail)
         if refused:
+            # Marked failed, never resent: the copy cannot cause a duplicate, so keep it now.
+            self.keep_copy(mail)
             delivered = tuple(r for r in mail.recipients if r not in refused)
             raise PartialDeliveryError(
                 f"{where}: refused for {_describe_refusals(refused)}. It WAS handed over "
@@ -336,7 +336,12 @@ class SmtpDelivery:
             return PermanentDeliveryError(text)
         return TemporaryDeliveryError(text)
 
-    def _keep_copy(self, mail: OutgoingMail) -> None:
+    def keep_copy(self, mail: OutgoingMail) -> None:
+        """File the sent mail in the Sent folder; called once its row is marked sent.
+
+        Not part of ``send``: appending takes a round trip to the IMAP server,
+        and a crash inside it, before the row was marked, would resend the mail.
+        """
         if self._sent_folder is None:
             return
         try:

@@ -509,6 +509,7 @@ class Intake:
             log.error("delivery of %s failed for good: %s", mail.message_id, exc)
             return "failed"
         self._after_send(row_id, "sent", None)
+        self.delivery.keep_copy(mail)
         return "sent"
 
     def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:

@@ -112,6 +112,10 @@ class Delivery(Protocol):
         """Hand ``mail`` over, or raise a :class:`DeliveryError` subclass."""
         ...
 
+    def keep_copy(self, mail: OutgoingMail) -> None:
+        """After the row is marked sent: file a copy where staff see it (best effort, never raises)."""
+        ...
+
     def already_sent(self, message_ids: Iterable[str]) -> set[str]:
         """Which of these Message-IDs the transport can prove it already sent.
 

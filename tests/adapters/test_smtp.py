@@ -485,7 +485,7 @@ def test_the_password_never_shows_in_the_settings_repr() -> None:
 # -- Sent folder ---------------------------------------------------------------
 
 
-def test_a_sent_mail_is_appended_to_the_sent_folder(
+def test_a_sent_mail_is_filed_in_the_sent_folder_only_when_asked_after_the_send(
     smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
 ) -> None:
     folder = FakeSentFolder()
@@ -493,6 +493,8 @@ def test_a_sent_mail_is_appended_to_the_sent_folder(
     mail = make_mail()
 
     delivery.send(mail)
+    assert folder.appended == [], "the copy waits until the row is marked sent"
+    delivery.keep_copy(mail)
 
     assert folder.appended == [mail.raw]
     assert delivery.already_sent(iter([mail.message_id, "<other@x>"])) == {mail.message_id}
@@ -517,8 +519,10 @@ def test_a_failing_sent_folder_is_logged_and_does_not_fail_the_send(
 ) -> None:
     delivery = open_delivery(settings_for(smtp_sink), sent_folder=FakeSentFolder(fail_append=True))
 
+    mail = make_mail()
     with caplog.at_level(logging.WARNING, logger="mailbot.adapters.smtp"):
-        delivery.send(make_mail())
+        delivery.send(mail)
+        delivery.keep_copy(mail)
 
     assert len(smtp_sink.wait_for(1)) == 1
     assert "Sent folder" in caplog.text

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.domain.builders import FORM
-from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, SHIBUYA_MGR, Harness, make_harness
+from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, SHIBUYA_MGR, Harness, make_harness, use_real_servers
+from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.smtp_sink import SmtpSink
 from tests.mailfactory import build_mail
 
@@ -36,31 +37,51 @@ def _expected_status(i: int) -> str:
     return "returned" if i % 4 == 0 else "accepted"
 
 
-@pytest.mark.slow
-def test_killing_the_poller_at_random_moments_loses_and_doubles_nothing(
-    tmp_path: Path, db_url: str, smtp_sink: SmtpSink, capsys: pytest.CaptureFixture[str]
-) -> None:
-    smtp = f'\n[delivery]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {smtp_sink.port}\ntls = "none"\n'
-    harness: Harness = make_harness(tmp_path, db_url)
-    config = harness.config_path.read_text(encoding="utf-8").replace(
-        '[delivery]\nkind = "directory"\npath = "outbox"\n', smtp
+def _submission(i: int) -> bytes:
+    return build_mail(
+        subject=f"フレッツエスカ 渋谷支店 {i}",
+        sender=f"担当{i} <staff{i}@usen.co.jp>",
+        to=[DESK],
+        cc=[] if _expected_status(i) == "returned" else [SHIBUYA_MGR],
+        body=f"顧客CD:{CUSTOMER}",
+        attachments=[FORM],
+        message_id=f"<crash-{i}@usen.co.jp>",
     )
-    harness.config_path.write_text(config, encoding="utf-8")
-    harness.app.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mailbox", ["maildir", "imap"])
+def test_killing_the_poller_at_random_moments_loses_and_doubles_nothing(
+    mailbox: str,
+    tmp_path: Path,
+    db_url: str,
+    smtp_sink: SmtpSink,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    harness: Harness = make_harness(tmp_path, db_url)
+    dovecot: DovecotMailbox | None = None
+    if mailbox == "imap":
+        dovecot = request.getfixturevalue("dovecot_mailbox")
+        monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", dovecot.password)
+        use_real_servers(
+            harness, smtp_port=smtp_sink.port, imap=(dovecot.port, dovecot.user, "MAILBOT_TEST_IMAP_PASSWORD")
+        )
+    else:
+        use_real_servers(harness, smtp_port=smtp_sink.port)
     harness.import_unis([GOOD_UNIS_ROW])
     for i in range(SUBMISSIONS):
-        harness.deliver(
-            build_mail(
-                subject=f"フレッツエスカ 渋谷支店 {i}",
-                sender=f"担当{i} <staff{i}@usen.co.jp>",
-                to=[DESK],
-                cc=[] if _expected_status(i) == "returned" else [SHIBUYA_MGR],
-                body=f"顧客CD:{CUSTOMER}",
-                attachments=[FORM],
-                message_id=f"<crash-{i}@usen.co.jp>",
-            ),
-            name=f"{1700000000 + i}.crash{i}.host",
-        )
+        if dovecot is not None:
+            dovecot.append(_submission(i))
+        else:
+            harness.deliver(_submission(i), name=f"{1700000000 + i}.crash{i}.host")
+    harness.app.close()
+
+    def mailbox_empty() -> bool:
+        if dovecot is not None:
+            return not dovecot.uids()
+        return not list((harness.maildir / "new").iterdir())
 
     rng = random.Random(20261127)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -81,7 +102,7 @@ def test_killing_the_poller_at_random_moments_loses_and_doubles_nothing(
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err.decode()
         pending = [o for o in harness.outbox() if o["status"] == "pending"]
-        if b"processed 0 message(s)" in out and not pending and not list((harness.maildir / "new").iterdir()):
+        if b"processed 0 message(s)" in out and not pending and mailbox_empty():
             break
 
     messages = harness.messages()
@@ -99,9 +120,15 @@ def test_killing_the_poller_at_random_moments_loses_and_doubles_nothing(
     arrived = Counter("".join(m.message["Message-ID"].split()) for m in smtp_sink.messages)
     assert set(arrived) == {o["message_id"] for o in outbox}, "every expected mail reached the sink"
     duplicates = sum(n - 1 for n in arrived.values())
+    if dovecot is not None:
+        moved = {folder: dovecot.flags(folder) for folder in ("受付済", "返却")}
+        assert len(moved["受付済"]) == SUBMISSIONS * 3 // 4 and len(moved["返却"]) == SUBMISSIONS // 4
+        assert all(flags == {b"$Mailbot-Accepted"} for flags in moved["受付済"].values())
+        assert all(flags == {b"$Mailbot-Returned"} for flags in moved["返却"].values())
     with capsys.disabled():
         print(
-            f"\n[crash test] {kills} kills over {runs} runs; {SUBMISSIONS} submissions; {duplicates} duplicate mail(s)"
+            f"\n[crash test, {mailbox}] {kills} kills over {runs} runs; {SUBMISSIONS} submissions; "
+            f"{duplicates} duplicate mail(s)"
         )
     # The only window for a duplicate is between the relay accepting DATA and
     # the commit that marks the row sent; it is reported, and must stay rare.

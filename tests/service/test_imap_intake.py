@@ -16,48 +16,24 @@ from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
 from mailbot.entrypoints.cli import main
 from tests.domain.builders import FORM
-from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_harness
+from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_harness, use_real_servers
+from tests.fixtures.bot import rebuild as restart
 from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.smtp_sink import SmtpSink
 from tests.mailfactory import build_auto_reply, build_mail
-
-FOLDERS = '[mailbox.folders]\naccepted = "受付済"\nreturned = "返却"\nquarantined = "隔離"\n'
-
-
-def imap_config(mailbox: DovecotMailbox, sink: SmtpSink, env: str, extra_mailbox: str = "") -> tuple[str, str]:
-    source = (
-        f'[mailbox]\nkind = "imap"\nhost = "127.0.0.1"\nport = {mailbox.port}\ntls = "none"\n'
-        f'username = "{mailbox.user}"\npassword_env = "{env}"\ntimeout_seconds = 10\n{extra_mailbox}'
-    )
-    delivery = (
-        f'[delivery]\nkind = "smtp"\nhost = "127.0.0.1"\nport = {sink.port}\ntls = "none"\nsave_sent_to = "Sent"\n'
-    )
-    return source, delivery
 
 
 @pytest.fixture
 def bot(
     tmp_path: Path, db_url: str, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Harness]:
-    env = "MAILBOT_TEST_IMAP_PASSWORD"
-    monkeypatch.setenv(env, dovecot_mailbox.password)
-    h = make_harness(tmp_path, db_url)
-    h.app.close()
-    source, delivery = imap_config(dovecot_mailbox, smtp_sink, env)
-    text = h.config_path.read_text(encoding="utf-8")
-    text = text.replace('[mailbox]\nkind = "maildir"\npath = "Maildir"\n', "").replace(
-        '[delivery]\nkind = "directory"\npath = "outbox"\n', ""
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", dovecot_mailbox.password)
+    harness = make_harness(tmp_path, db_url)
+    use_real_servers(
+        harness,
+        smtp_port=smtp_sink.port,
+        imap=(dovecot_mailbox.port, dovecot_mailbox.user, "MAILBOT_TEST_IMAP_PASSWORD"),
     )
-    # Tables must come before the [[branches]] arrays in TOML.
-    head, _, branches = text.partition("[[branches]]")
-    h.config_path.write_text(head + source + FOLDERS + delivery + "\n[[branches]]" + branches, encoding="utf-8")
-    harness = make_harness(tmp_path, db_url, clock=h.clock)
-    harness.config_path.write_text(head + source + FOLDERS + delivery + "\n[[branches]]" + branches, encoding="utf-8")
-    from mailbot.bootstrap import build_app
-    from mailbot.config import load_config
-
-    harness.app.close()
-    harness.app = build_app(load_config(harness.config_path), clock=h.clock)
     yield harness
     harness.app.close()
 
@@ -208,14 +184,10 @@ def test_a_relay_refusing_for_a_while_keeps_mail_pending_then_sends_it(
 
 def rebuild(bot: Harness, old: str, new: str) -> None:
     """Change one line of the bot's config and start it again on the same database."""
-    from mailbot.bootstrap import build_app
-    from mailbot.config import load_config
-
     text = bot.config_path.read_text(encoding="utf-8")
     assert old in text
     bot.config_path.write_text(text.replace(old, new), encoding="utf-8")
-    bot.app.close()
-    bot.app = build_app(load_config(bot.config_path), clock=bot.clock)
+    restart(bot)
 
 
 def test_a_uidvalidity_reset_refiles_nothing(
@@ -256,11 +228,7 @@ def test_a_refused_login_is_reported_once_and_its_recovery_too(
     from mailbot.entrypoints.scheduler import Runner
 
     monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", "wrong-password")
-    from mailbot.bootstrap import build_app
-    from mailbot.config import load_config
-
-    bot.app.close()
-    bot.app = build_app(load_config(bot.config_path), clock=bot.clock)
+    restart(bot)
     runner = Runner(bot.app)
     for _ in range(3):
         runner.poll()
@@ -269,8 +237,7 @@ def test_a_refused_login_is_reported_once_and_its_recovery_too(
     assert len(login_alerts) == 1
 
     monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", dovecot_mailbox.password)
-    bot.app.close()
-    bot.app = build_app(load_config(bot.config_path), clock=bot.clock)
+    restart(bot)
     runner = Runner(bot.app)
     runner.poll()
     runner.poll()

@@ -373,6 +373,9 @@ def test_a_refused_reply_is_marked_failed_and_ops_is_told_once(harness: Harness)
         def file_for(self, message_id):
             return directory.file_for(message_id)
 
+        def keep_copy(self, mail):
+            directory.keep_copy(mail)
+
     harness.app.intake.delivery = RefusingRelay()
     harness.import_unis()
     harness.deliver(request(attachments=[]))
