@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 __all__ = ["setup_logging"]
 
-_EXTRA_FIELDS = ("source_key", "disposition", "reason", "case_no", "job", "duration_ms")
+_EXTRA_FIELDS = ("message_id", "source_key", "disposition", "reason", "case_no", "job", "duration_ms")
 
 
 class JsonFormatter(logging.Formatter):

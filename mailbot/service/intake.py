@@ -105,6 +105,7 @@ class _Filed:
     status: str | None
     case_no: str | None
     reason: str
+    message_id: str
 
 
 class Intake:
@@ -213,13 +214,16 @@ class Intake:
             # Committed already: the next poll sees it in the ledger and marks it then.
             log.warning("could not mark %s yet: %s", item.key, exc)
         log.info(
-            "message key=%s disposition=%s reason=%s case=%s duration_ms=%d",
+            "message %s key=%s disposition=%s reason=%s case=%s duration_ms=%d",
+            filed.message_id,
             item.key,
             filed.disposition,
             filed.reason,
             filed.case_no or "-",
             (time.monotonic() - started) * 1000,
             extra={
+                "message_id": filed.message_id,
+                "duration_ms": int((time.monotonic() - started) * 1000),
                 "source_key": item.key,
                 "disposition": filed.disposition,
                 "reason": filed.reason,
@@ -337,6 +341,7 @@ class Intake:
             case_row.status if case_row else None,
             case_row.case_no if case_row else None,
             decision.reason,
+            inbound.message_id or inbound.identity,
         )
 
     def _apply_case(self, store: Store, outcome: CaseOutcome, now: datetime, reason: str) -> Case:
@@ -399,7 +404,13 @@ class Intake:
 
     def _filed_from_row(self, session: Session, row: Inbound) -> _Filed:
         case = session.get(Case, row.case_id) if row.case_id else None
-        return _Filed(row.disposition, case.status if case else None, case.case_no if case else None, row.reason)
+        return _Filed(
+            row.disposition,
+            case.status if case else None,
+            case.case_no if case else None,
+            row.reason,
+            row.message_id or row.identity,
+        )
 
     def _record_failure(self, item: SourceItem, exc: Exception) -> _Filed | None:
         """Count a failed attempt; after ``max_attempts`` quarantine the message as poison."""

@@ -67,9 +67,7 @@ def test_a_last_poll_older_than_three_intervals_is_a_problem(harness: Harness) -
 def test_an_old_request_never_processed_is_a_problem_but_other_mail_is_not(harness: Harness) -> None:
     harness.poll()
     old = harness.deliver(a_request(1))
-    other = harness.deliver(
-        build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK], body="よろしく\n")
-    )
+    other = harness.deliver(build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK], body="よろしく\n"))
     fresh = harness.deliver(a_request(2))
     age(harness, old, harness.clock() - timedelta(minutes=4))
     age(harness, other, harness.clock() - timedelta(minutes=30))

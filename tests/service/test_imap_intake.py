@@ -243,3 +243,36 @@ def test_a_refused_login_is_reported_once_and_its_recovery_too(
     runner.poll()
     login = [o["kind"] for o in bot.outbox() if o["kind"].startswith("ops_alert") and "ログイン" in o["subject"]]
     assert login == ["ops_alert", "ops_alert_cleared"]
+
+
+def test_a_relay_down_for_an_hour_keeps_every_mail_and_sends_each_once_when_back(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink
+) -> None:
+    bot.import_unis()
+    smtp_sink.stop()
+    for i in range(3):
+        dovecot_mailbox.append(request(message_id=f"<down-{i}@usen.co.jp>", cc=[] if i == 0 else [SHIBUYA_MGR]))
+    for _ in range(7):  # an hour of polls, ten minutes apart
+        report = bot.poll()
+        assert report.delivered == 0
+        bot.clock.advance(minutes=10)
+    assert len(bot.outbox()) == 6
+    assert {o["status"] for o in bot.outbox()} == {"pending"}
+    smtp_sink.start()
+    bot.clock.advance(hours=1)
+    bot.poll()
+    assert {o["status"] for o in bot.outbox()} == {"sent"}
+    ids = ["".join(m.message["Message-ID"].split()) for m in smtp_sink.messages]
+    assert sorted(ids) == sorted(o["message_id"] for o in bot.outbox())
+
+
+def test_check_connection_says_in_plain_words_what_works(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(bot.config_path), "check-connection"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("[OK]") >= 4 and "[NG]" not in out
+    smtp_sink.stop()
+    assert main(["--config", str(bot.config_path), "check-connection"]) == 1
+    out = capsys.readouterr().out
+    assert "[NG]" in out and str(smtp_sink.port) in out

@@ -385,3 +385,25 @@ def test_a_refused_reply_is_marked_failed_and_ops_is_told_once(harness: Harness)
     assert statuses == {"defect_reply": "failed", "ops_returned": "sent", "ops_delivery_failed": "sent"}
     [notice] = harness.sent_mail("ops_delivery_failed")
     assert "550 5.1.1" in notice.get_content() and "taro@usen.co.jp" in notice.get_content()
+
+
+def test_a_mail_with_too_many_attachments_is_quarantined_unopened(harness: Harness) -> None:
+    limit = harness.app.config.policy.limits.max_attachments
+    harness.deliver(request(attachments=[(f"写真{i}.pdf", pdf()) for i in range(limit + 1)]))
+    harness.poll()
+    [message] = harness.messages()
+    assert (message["disposition"], message["reason"]) == ("quarantined", "too_many_attachments")
+    assert harness.cases() == []
+
+
+def test_each_message_is_logged_on_one_line_with_its_id_disposition_and_case(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.import_unis()
+    harness.deliver(request(message_id="<log-1@usen.co.jp>"))
+    with caplog.at_level("INFO", logger="mailbot.intake"):
+        harness.poll()
+    [line] = [r for r in caplog.records if r.getMessage().startswith("message ")]
+    assert "<log-1@usen.co.jp>" in line.getMessage()
+    assert "disposition=case" in line.getMessage() and "case=FE-2026-00001" in line.getMessage()
+    assert line.__dict__["case_no"] == "FE-2026-00001"
