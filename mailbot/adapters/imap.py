@@ -41,7 +41,6 @@ import contextlib
 import email.parser
 import email.policy
 import imaplib
-import ipaddress
 import json
 import logging
 import os
@@ -58,6 +57,7 @@ from typing import Any, Literal
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from mailbot.adapters.net import is_loopback
 from mailbot.service.ports import AuthenticationFailed, CursorStore, SourceError, SourceItem
 
 __all__ = [
@@ -115,15 +115,6 @@ def message_id_key(message_id: str) -> str:
     return f"msgid:{core}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True)
 class ImapSettings:
     """How to reach and log in to the mailbox (the ``[mailbox]`` table, kind="imap")."""
@@ -149,7 +140,7 @@ class ImapSettings:
             raise ValueError(f"mailbox port {self.port} is out of range")
         if self.tls not in ("ssl", "starttls", "none"):
             raise ValueError(f"mailbox tls must be ssl, starttls or none, not {self.tls!r}")
-        if self.tls == "none" and not _is_loopback(self.host):
+        if self.tls == "none" and not is_loopback(self.host):
             raise ValueError(
                 f"tls = 'none' sends the password in clear text; it is only allowed "
                 f"for a loopback host, not {self.host!r}"

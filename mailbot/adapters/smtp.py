@@ -21,7 +21,6 @@ customer is worse than a flagged case the desk forwards by hand.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import smtplib
 import ssl
@@ -29,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from mailbot.adapters.net import is_loopback
 from mailbot.service.ports import (
     DeliveryError,
     OutgoingMail,
@@ -77,18 +77,6 @@ class SentFolder(Protocol):
     def contains(self, message_ids: Iterable[str]) -> set[str]: ...
 
 
-def _is_loopback(host: str) -> bool:
-    # Decided from the literal name only: resolving here would make the
-    # cleartext decision depend on whatever DNS says at start-up.
-    name = host.strip().rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True)
 class SmtpSettings:
     """Where and how to submit outgoing mail."""
@@ -110,7 +98,7 @@ class SmtpSettings:
             raise ValueError(
                 f"SMTP tls must be one of 'ssl', 'starttls' or 'none', not {self.tls!r}"
             )
-        if self.tls == "none" and not _is_loopback(self.host):
+        if self.tls == "none" and not is_loopback(self.host):
             raise ValueError(
                 f"SMTP tls 'none' would send mail and credentials in cleartext to "
                 f"{self.host!r}; it is only allowed for a loopback host "

@@ -200,7 +200,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def case_detail(app: Any, case_no: str) -> dict[str, Any]:
     """The case, its thread, each check's result over the thread, and the mails sent."""
     from mailbot.domain.checks import build_submission
-    from mailbot.service.replay import case_messages
 
     with app.sessions() as session:
         case = session.scalars(select(Case).where(Case.case_no == case_no.strip().upper())).one_or_none()
@@ -210,7 +209,7 @@ def case_detail(app: Any, case_no: str) -> dict[str, Any]:
         inbound = list(
             session.scalars(select(Inbound).where(Inbound.case_id == case.id).order_by(Inbound.received_at, Inbound.id))
         )
-        thread = [m for _, m in case_messages(store, case)]
+        thread = [m for _, m in store.case_messages(case)]
         checks: list[dict[str, Any]] = []
         if thread:
             policy = app.config.policy

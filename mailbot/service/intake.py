@@ -283,19 +283,10 @@ class Intake:
         )
 
     def _case_view(self, store: Store, case: Case) -> CaseView:
-        messages = []
-        for row in store.case_inbound(case):
-            raw = store.raw_of(row)
-            if raw is None:
-                continue
-            try:
-                messages.append(parse_message(raw))
-            except UnparseableMessage:
-                continue
         return CaseView(
             case_no=case.case_no,
             status=CaseStatus(case.status),
-            messages=tuple(messages),
+            messages=tuple(message for _, message in store.case_messages(case)),
             waiting_since=case.waiting_since,
         )
 

@@ -19,17 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json
-from mailbot.adapters.database.tables import Case, Inbound
+from mailbot.adapters.database.tables import Case
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
 from mailbot.domain.decision import BRANCH_MAILS, Evaluation, evaluate, mails_for
-from mailbot.domain.model import CaseStatus, Defect, ParsedMessage
-from mailbot.domain.parsing import UnparseableMessage, parse_message
+from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import build_outbox_row, format_jst, mail_context
 
-__all__ = ["ReplayChange", "case_messages", "replay_cases"]
+__all__ = ["ReplayChange", "replay_cases"]
 
 log = logging.getLogger("mailbot.replay")
 
@@ -61,20 +60,6 @@ class ReplayChange:
 
 def _key(defects: Sequence[Defect]) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
     return [(d.code, tuple(sorted(d.detail.items()))) for d in defects]
-
-
-def case_messages(store: Store, case: Case) -> list[tuple[Inbound, ParsedMessage]]:
-    """The case's messages, oldest first, parsed again from their raw copies."""
-    result = []
-    for row in store.case_inbound(case):
-        raw = store.raw_of(row)
-        if raw is None:
-            continue
-        try:
-            result.append((row, parse_message(raw)))
-        except UnparseableMessage:
-            continue
-    return result
 
 
 def replay_cases(
@@ -126,7 +111,7 @@ def _replay_one(
     case = session.get(Case, case_id)
     if case is None:
         return None
-    thread = case_messages(store, case)
+    thread = store.case_messages(case)
     if not thread:
         return None
     latest_row, latest = thread[-1]

@@ -26,7 +26,8 @@ from mailbot.adapters.database.tables import (
     UnisRow,
     UnisSnapshot,
 )
-from mailbot.domain.model import CaseStatus, Defect
+from mailbot.domain.model import CaseStatus, Defect, ParsedMessage
+from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.unis import OrderLine, UnisCustomer
 
 __all__ = ["DbUnisLookup", "SessionCursorStore", "Store", "db_id", "db_text", "defects_from_json", "defects_to_json"]
@@ -152,6 +153,19 @@ class Store:
                 .order_by(Inbound.received_at, Inbound.id)
             )
         )
+
+    def case_messages(self, case: Case) -> list[tuple[Inbound, ParsedMessage]]:
+        """The case's messages, oldest first, parsed again from their raw copies."""
+        result = []
+        for row in self.case_inbound(case):
+            raw = self.raw_of(row)
+            if raw is None:
+                continue
+            try:
+                result.append((row, parse_message(raw)))
+            except UnparseableMessage:
+                continue  # kept for the record; nothing in it can be checked
+        return result
 
     def new_case(self, year: int, now: datetime) -> Case:
         seq = (self.session.scalar(select(func.max(Case.seq)).where(Case.year == year)) or 0) + 1
