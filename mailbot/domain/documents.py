@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # also what a password-protect
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_EXTENSIONS = (".xlsx", ".xlsm", ".docx", ".pptx", ".zip")
 _SIGNATURE_PARTS = ("application/pkcs7-signature", "application/x-pkcs7-signature")
+# What a damaged or hostile ZIP makes the standard library raise.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, NotImplementedError, RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def _zip_guard(payload: bytes, limits: Limits) -> Readability | zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
         members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+    except _ZIP_ERRORS:
         return Readability(False, "ファイルが壊れていて開けません")
     if len(members) > limits.max_zip_members:
         return Readability(False, "ファイル数が多すぎて開けません")
@@ -85,7 +88,7 @@ def inspect_attachment(attachment: Attachment, limits: Limits) -> Readability:
                 return Readability(False, "Officeファイルとして開けません")
             try:
                 broken = guarded.testzip()
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+            except _ZIP_ERRORS:
                 return Readability(False, "ファイルが壊れていて開けません")
             if broken is not None:
                 return Readability(False, "ファイルが壊れていて開けません")

@@ -56,7 +56,41 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Parse ``raw`` into a ParsedMessage; degrade and note problems, never raise
     on malformed MIME. Raises :class:`UnparseableMessage` only for non-mail."""
     _Parse.reject_non_mail(raw)
-    return _Parse(raw).result()
+    try:
+        return _Parse(raw).result()
+    except RecursionError as exc:
+        raise UnparseableMessage(f"MIME structure too deep: {exc}") from exc
+    except Exception as exc:
+        return _degraded(raw, exc)
+
+
+def _degraded(raw: bytes, exc: Exception) -> ParsedMessage:
+    """What the headers alone say, when walking the body failed on broken input."""
+    try:
+        parse = _Parse(raw)
+        parse.note(f"body could not be read ({type(exc).__name__}: {_clip(str(exc))}); headers only")
+        message_id = parse.message_id()
+        from_ = parse.addresses("from")
+        in_reply_to = _message_ids(parse.first("in-reply-to") or "")
+        return ParsedMessage(
+            identity=parse.identity(message_id),
+            message_id=message_id,
+            subject=parse.header_text(parse.first("subject") or ""),
+            sender=from_[0] if from_ else None,
+            to=parse.addresses("to"),
+            cc=parse.addresses("cc"),
+            reply_to=parse.addresses("reply-to"),
+            date=parse.date(),
+            in_reply_to=in_reply_to[0] if in_reply_to else None,
+            references=tuple(m for v in parse.raw_headers.get("references", ()) for m in _message_ids(v)),
+            headers=parse.headers(),
+            return_path=parse.return_path(),
+            body_text="",
+            attachments=(),
+            problems=tuple(parse.problems),
+        )
+    except Exception as again:
+        raise UnparseableMessage(f"cannot read this message: {type(again).__name__}: {again}") from again
 
 
 class _Parse:
@@ -302,7 +336,13 @@ class _Walker:
         if isinstance(value, tuple):
             # RFC 2231: compat32 leaves the percent-decoded bytes as latin-1 text.
             charset, _lang, text = value
-            data = text.encode("latin-1", "surrogateescape")
+            # Mangled input can leave characters beyond latin-1 here; keep their UTF-8 bytes.
+            data = b"".join(
+                ch.encode("latin-1", "surrogateescape")
+                if ord(ch) < 256 or 0xDC80 <= ord(ch) <= 0xDCFF
+                else ch.encode("utf-8")
+                for ch in text
+            )
             result = decode_bytes_detailed(data, charset or None)
             if result.lossy:
                 self.parse.note("undecodable attachment filename, decoded with replacement")
@@ -498,6 +538,10 @@ def _is_attachment(part: Message, ctype: str) -> bool:
 
 
 def _children(part: Message) -> list[Message]:
+    # Only ask a multipart for its payload: on a leaf, get_payload() decodes
+    # 8-bit text with the declared charset and raises on a mangled one.
+    if not part.is_multipart():
+        return []
     payload = part.get_payload()
     if isinstance(payload, list):
         return [p for p in payload if isinstance(p, Message)]

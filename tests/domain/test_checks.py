@@ -155,3 +155,18 @@ def test_documents_from_every_message_of_the_thread_count() -> None:
 def test_defects_come_in_the_order_of_the_check_table() -> None:
     found = codes(request(subject="フレッツエスカ", body="", attachments=[]))
     assert found == ["branch_missing", "attachment_missing", "customer_code_missing"]
+
+
+def test_a_zip_whose_compressed_data_is_damaged_is_unreadable_not_a_crash() -> None:
+    # Found by the fuzz test: testzip() raises zlib.error on a damaged deflate stream.
+    import io
+    import zipfile
+
+    form = bytearray(xlsx_form())
+    info = zipfile.ZipFile(io.BytesIO(bytes(form))).getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start, start + info.compress_size):
+        form[i] ^= 0x5A
+    found = defects(request(attachments=[("回線単品申込書.xlsx", bytes(form))]))
+    assert [d.code for d in found] == ["attachment_unreadable"]
+    assert "壊れ" in found[0].detail["problem"]

@@ -668,3 +668,24 @@ def test_raw_utf8_addresses_are_decoded_not_left_as_surrogates() -> None:
     assert message.sender.addr == "jdöe@mächine.example"
     assert [a.addr for a in message.to] == ["märy@exämple.net"]
     message.sender.addr.encode("utf-8")  # storable: no lone surrogates
+
+
+def test_an_rfc2231_filename_mangled_beyond_latin1_does_not_raise() -> None:
+    # Found by the fuzz test: a U+FFFD inside an RFC 2231 value left by an earlier repair.
+    raw = (
+        "From: a@usen.co.jp\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        "Content-Type: application/pdf\r\n"
+        "Content-Disposition: attachment; filename*=UTF-8''%E7%94%B3\ufffd.pdf\r\n\r\n%PDF-1.4\r\n--b--\r\n"
+    ).encode("utf-8")
+    [attachment] = parse_message(raw).attachments
+    assert attachment.filename.startswith("申") and attachment.filename.endswith(".pdf")
+
+
+@pytest.mark.parametrize("charset", ["charset*=utf-8''utf-8", 'charset="\x00us-ascii"'])
+def test_a_leaf_part_with_a_mangled_charset_and_8bit_body_still_parses(charset: str) -> None:
+    # Found by the fuzz test: the stdlib's get_payload() raised on these charsets.
+    raw = f"From: a@usen.co.jp\r\nSubject: t\r\nContent-Type: text/plain; {charset}\r\n\r\n".encode() + "本文".encode()
+    message = parse_message(raw)
+    assert message.subject == "t"
+    assert message.sender is not None and message.sender.addr == "a@usen.co.jp"
