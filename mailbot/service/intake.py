@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -516,15 +516,24 @@ class Intake:
 
     def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:
         now = self.clock()
+        if status == "sent":
+            # The window for a duplicate after a crash runs from the relay's
+            # acceptance to this commit: one statement, no reads first.
+            with self.sessions.begin() as session:
+                session.execute(
+                    update(Outbox)
+                    .where(Outbox.id == row_id)
+                    .values(status="sent", sent_at=now, last_error=None)
+                    .execution_options(synchronize_session=False)
+                )
+            return
         with self.sessions.begin() as session:
             row = session.get(Outbox, row_id)
             if row is None:
                 return
             row.status = status
             row.last_error = error
-            if status == "sent":
-                row.sent_at = now
-            elif status == "pending":
+            if status == "pending":
                 row.next_attempt_at = now + timedelta(minutes=backoff)
             elif status == "failed" and not row.kind.startswith("ops_"):
                 # Tell ops, but never about a failed ops mail: that would loop.
