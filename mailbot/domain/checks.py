@@ -62,12 +62,23 @@ class Submission:
         return text
 
 
-def _first_request_subject(messages: Sequence[ParsedMessage]) -> SubjectInfo:
-    for message in messages:
-        info = parse_subject(message.subject)
-        if info.is_request:
-            return info
-    return parse_subject(messages[-1].subject)
+def _match_branch(info: SubjectInfo, directory: BranchDirectory) -> Branch | None:
+    if not info.branch_text:
+        return None
+    return directory.get(info.branch_text) or directory.match_prefix(info.rest)
+
+
+def _request_subject(
+    messages: Sequence[ParsedMessage], directory: BranchDirectory
+) -> tuple[SubjectInfo, Branch | None]:
+    """The subject that names the branch: the newest one that does, so a resubmission can correct it."""
+    infos = [parse_subject(m.subject) for m in reversed(messages)]
+    requests = [info for info in infos if info.is_request] or infos[:1]
+    for info in requests:
+        branch = _match_branch(info, directory)
+        if branch is not None:
+            return info, branch
+    return requests[0], None
 
 
 def _find_customer_code(messages: Sequence[ParsedMessage], policy: Policy) -> str | None:
@@ -93,10 +104,7 @@ def build_submission(
     policy: Policy,
 ) -> Submission:
     """Read a thread once so each check only compares."""
-    subject = _first_request_subject(messages)
-    branch = None
-    if subject.branch_text:
-        branch = directory.get(subject.branch_text) or directory.match_prefix(subject.rest)
+    subject, branch = _request_subject(messages, directory)
     code = _find_customer_code(messages, policy)
     documents = tuple(
         attachment for message in messages for attachment in message.attachments if not is_signature(attachment)

@@ -170,3 +170,16 @@ def test_a_zip_whose_compressed_data_is_damaged_is_unreadable_not_a_crash() -> N
     found = defects(request(attachments=[("回線単品申込書.xlsx", bytes(form))]))
     assert [d.code for d in found] == ["attachment_unreadable"]
     assert "壊れ" in found[0].detail["problem"]
+
+
+def test_a_resubmission_can_correct_the_branch_in_its_subject() -> None:
+    first = request(subject="フレッツエスカ 名古屋支店")
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", body=f"顧客CD:{CODE} 件名を直しました")
+    assert codes([first]) == ["branch_unknown"]
+    assert codes([first, reply]) == []
+
+
+def test_a_reply_without_the_keyword_keeps_the_branch_of_the_request() -> None:
+    first = request(cc=[])
+    reply = request(subject="RE: 支店長をCCしました", cc=["shibuya-mgr@usen.co.jp"])
+    assert codes([first, reply]) == []
