@@ -134,22 +134,29 @@ class Intake:
         self.checks = checks
         self.max_attempts = max_attempts
         self.stopping = False
+        # Mailbox back-off: after a failure, wait longer each time before asking again.
+        self._source_failures = 0
+        self._source_retry_at: datetime | None = None
 
     # -- polling ------------------------------------------------------------
     def poll_once(self, deliver: bool = True) -> PollReport:
         report = PollReport()
         try:
-            for item in self.source.fetch_new(self._known):
-                if self.stopping:
-                    break
-                self._handle(item, report)
+            if self._source_retry_at is not None and self.clock() < self._source_retry_at:
+                report.source_error = f"mailbox skipped until {self._source_retry_at.isoformat()} (backing off)"
+            else:
+                for item in self.source.fetch_new(self._known):
+                    if self.stopping:
+                        break
+                    self._handle(item, report)
+                self._source_failures, self._source_retry_at = 0, None
         except AuthenticationFailed as exc:
             report.source_error = str(exc)
-            log.error("mailbox login refused: %s", exc)
+            self._back_off(exc, "mailbox login refused")
             self._record_health(LOGIN_FAILED, detail=str(exc), keep_since=True)
         except SourceError as exc:
             report.source_error = str(exc)
-            log.error("mailbox unavailable: %s", exc)
+            self._back_off(exc, "mailbox unavailable")
         except StoreUnavailable as exc:
             report.store_error = str(exc)
             log.error("database unavailable, poll stopped: %s", exc)
@@ -166,6 +173,13 @@ class Intake:
             report.store_error = _short(exc)
             log.error("database unavailable: %s", report.store_error)
         return report
+
+    def _back_off(self, exc: SourceError, what: str) -> None:
+        """Retry a failing mailbox after 30 s, then 1, 2, 4 ... minutes, at most every 15."""
+        self._source_failures += 1
+        delay = timedelta(seconds=min(30 * 2 ** (self._source_failures - 1), 900))
+        self._source_retry_at = self.clock() + delay
+        log.error("%s (failure %d, next try in %d s): %s", what, self._source_failures, delay.total_seconds(), exc)
 
     def _record_health(self, key: str, detail: str | None = None, keep_since: bool = False) -> None:
         """Remember how the bot is doing (last good poll, a refused login), for `mailbot status`."""

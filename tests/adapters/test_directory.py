@@ -26,9 +26,7 @@ def make_mail(message_id: str, body: bytes = b"hello\r\n") -> OutgoingMail:
         + b"Subject: =?utf-8?b?5Y+X5LuY?=\r\n\r\n"
         + body
     )
-    return OutgoingMail(
-        message_id=message_id, sender="f-desk@example.co.jp", recipients=("a@example.jp",), raw=raw
-    )
+    return OutgoingMail(message_id=message_id, sender="f-desk@example.co.jp", recipients=("a@example.jp",), raw=raw)
 
 
 def test_directory_delivery_satisfies_the_delivery_port(tmp_path: Path) -> None:
@@ -93,9 +91,11 @@ def test_already_sent_knows_exactly_the_written_message_ids(tmp_path: Path) -> N
     delivery.send(make_mail("<sent@x>"))
     delivery.send(make_mail("<dir/../odd@x>"))
 
-    assert delivery.already_sent(
-        iter(["<sent@x>", "sent@x", "<dir/../odd@x>", "<dir_.._odd@x>", "<never@x>", ""])
-    ) == {"<sent@x>", "sent@x", "<dir/../odd@x>"}
+    assert delivery.already_sent(iter(["<sent@x>", "sent@x", "<dir/../odd@x>", "<dir_.._odd@x>", "<never@x>", ""])) == {
+        "<sent@x>",
+        "sent@x",
+        "<dir/../odd@x>",
+    }
 
 
 def test_already_sent_survives_a_new_delivery_object(tmp_path: Path) -> None:
@@ -122,9 +122,7 @@ HOSTILE_IDS = [
 
 
 @pytest.mark.parametrize("message_id", HOSTILE_IDS)
-def test_a_hostile_message_id_cannot_escape_or_hide_in_the_directory(
-    tmp_path: Path, message_id: str
-) -> None:
+def test_a_hostile_message_id_cannot_escape_or_hide_in_the_directory(tmp_path: Path, message_id: str) -> None:
     outbox = tmp_path / "outbox"
     delivery = DirectoryDelivery(outbox)
 
@@ -150,9 +148,7 @@ def test_message_ids_that_sanitise_alike_still_get_separate_files(tmp_path: Path
 
 
 def test_angle_brackets_do_not_change_the_file_name() -> None:
-    assert (
-        filename_for("<abc@example.jp>") == filename_for("abc@example.jp") == "abc@example.jp.eml"
-    )
+    assert filename_for("<abc@example.jp>") == filename_for("abc@example.jp") == "abc@example.jp.eml"
 
 
 def test_an_empty_message_id_is_refused_for_good(tmp_path: Path) -> None:

@@ -116,9 +116,7 @@ def test_smtp_delivery_satisfies_the_delivery_port(delivery: SmtpDelivery) -> No
     assert port.already_sent(["<x@y>"]) == set()
 
 
-def test_a_mail_arrives_with_exactly_its_bytes_and_envelope(
-    smtp_sink: SmtpSink, delivery: SmtpDelivery
-) -> None:
+def test_a_mail_arrives_with_exactly_its_bytes_and_envelope(smtp_sink: SmtpSink, delivery: SmtpDelivery) -> None:
     mail = make_mail(to=("yamada@example.jp",), cc=("sato@example.jp", "ops@example.co.jp"))
 
     delivery.send(mail)
@@ -136,22 +134,16 @@ def test_a_mail_arrives_with_exactly_its_bytes_and_envelope(
     assert body.decode("utf-8").replace("\r\n", "\n") == BODY
 
 
-def test_a_batch_of_mails_reuses_one_connection(
-    smtp_sink: SmtpSink, delivery: SmtpDelivery
-) -> None:
+def test_a_batch_of_mails_reuses_one_connection(smtp_sink: SmtpSink, delivery: SmtpDelivery) -> None:
     for n in range(1, 4):
         delivery.send(make_mail(n))
 
     got = smtp_sink.wait_for(3)
-    assert [m.message["Message-ID"] for m in got] == [
-        f"<reply-{n}@mailbot.example.co.jp>" for n in (1, 2, 3)
-    ]
+    assert [m.message["Message-ID"] for m in got] == [f"<reply-{n}@mailbot.example.co.jp>" for n in (1, 2, 3)]
     assert smtp_sink.connections == 1
 
 
-def test_a_4xx_reply_is_temporary_and_the_next_attempt_succeeds(
-    smtp_sink: SmtpSink, delivery: SmtpDelivery
-) -> None:
+def test_a_4xx_reply_is_temporary_and_the_next_attempt_succeeds(smtp_sink: SmtpSink, delivery: SmtpDelivery) -> None:
     smtp_sink.refuse_next(1, code=451, text="4.3.0 Mailbox busy, try later")
     mail = make_mail()
 
@@ -165,9 +157,7 @@ def test_a_4xx_reply_is_temporary_and_the_next_attempt_succeeds(
     assert smtp_sink.wait_for(1)[0].raw == mail.raw
 
 
-def test_a_4xx_refusal_of_every_recipient_is_temporary(
-    smtp_sink: SmtpSink, delivery: SmtpDelivery
-) -> None:
+def test_a_4xx_refusal_of_every_recipient_is_temporary(smtp_sink: SmtpSink, delivery: SmtpDelivery) -> None:
     smtp_sink.refuse_next(2, code=450, text="4.2.1 Greylisted", at="rcpt")
 
     with pytest.raises(TemporaryDeliveryError, match=r"450 4\.2\.1 Greylisted"):
@@ -175,18 +165,14 @@ def test_a_4xx_refusal_of_every_recipient_is_temporary(
     assert smtp_sink.messages == []
 
 
-def test_a_5xx_reply_is_permanent_and_quotes_the_server(
-    smtp_sink: SmtpSink, delivery: SmtpDelivery
-) -> None:
+def test_a_5xx_reply_is_permanent_and_quotes_the_server(smtp_sink: SmtpSink, delivery: SmtpDelivery) -> None:
     smtp_sink.refuse_always(554, "5.7.1 Message rejected as spam")
 
     with pytest.raises(PermanentDeliveryError, match=r"554 5\.7\.1 Message rejected as spam"):
         delivery.send(make_mail())
 
 
-def test_every_recipient_refused_with_5xx_is_permanent(
-    smtp_sink: SmtpSink, delivery: SmtpDelivery
-) -> None:
+def test_every_recipient_refused_with_5xx_is_permanent(smtp_sink: SmtpSink, delivery: SmtpDelivery) -> None:
     smtp_sink.refuse_always(550, "5.1.1 User unknown", at="rcpt")
 
     with pytest.raises(PermanentDeliveryError) as caught:
@@ -231,9 +217,7 @@ def test_partial_refusal_is_permanent_names_the_refused_and_says_the_others_got_
     assert folder.appended == [mail.raw], "it did go out, so the Sent folder keeps a copy"
 
 
-def test_a_mail_without_recipients_is_refused_without_connecting(
-    smtp_sink: SmtpSink, delivery: SmtpDelivery
-) -> None:
+def test_a_mail_without_recipients_is_refused_without_connecting(smtp_sink: SmtpSink, delivery: SmtpDelivery) -> None:
     mail = OutgoingMail(message_id="<x@y>", sender="a@example.jp", recipients=(), raw=b"x\r\n")
 
     with pytest.raises(PermanentDeliveryError, match="no envelope recipients"):
@@ -241,9 +225,7 @@ def test_a_mail_without_recipients_is_refused_without_connecting(
     assert smtp_sink.connections == 0
 
 
-def test_a_non_ascii_address_is_sent_with_smtputf8(
-    smtp_sink: SmtpSink, delivery: SmtpDelivery
-) -> None:
+def test_a_non_ascii_address_is_sent_with_smtputf8(smtp_sink: SmtpSink, delivery: SmtpDelivery) -> None:
     delivery.send(make_mail(to=("受付@例え.jp",)))
 
     assert smtp_sink.wait_for(1)[0].rcpt_tos == ("受付@例え.jp",)
@@ -252,9 +234,7 @@ def test_a_non_ascii_address_is_sent_with_smtputf8(
 # -- connection trouble -------------------------------------------------------
 
 
-def test_a_server_that_is_down_is_temporary(
-    smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
-) -> None:
+def test_a_server_that_is_down_is_temporary(smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]) -> None:
     smtp_sink.stop()
     delivery = open_delivery(settings_for(smtp_sink))
 
@@ -299,9 +279,7 @@ def test_a_server_that_never_answers_times_out_as_temporary(
         mute.bind(("127.0.0.1", 0))
         mute.listen()
         port = mute.getsockname()[1]
-        delivery = open_delivery(
-            SmtpSettings(host="127.0.0.1", port=port, tls="none", timeout_seconds=0.3)
-        )
+        delivery = open_delivery(SmtpSettings(host="127.0.0.1", port=port, tls="none", timeout_seconds=0.3))
         with pytest.raises(TemporaryDeliveryError, match="timed out"):
             delivery.send(make_mail())
 
@@ -590,9 +568,7 @@ def test_check_connection_reports_a_wrong_password_with_the_server_reply(
 
 
 def test_check_connection_stops_when_starttls_is_not_offered(smtp_sink: SmtpSink) -> None:
-    report = check_connection(
-        settings_for(smtp_sink, tls="starttls", username="fdesk", password="right")
-    )
+    report = check_connection(settings_for(smtp_sink, tls="starttls", username="fdesk", password="right"))
 
     assert [(step, ok) for step, ok, _ in report][-1] == ("Switch to encryption (STARTTLS)", False)
     assert "does not offer STARTTLS" in report[-1][2]
@@ -603,9 +579,7 @@ def test_check_connection_does_not_hang_on_a_mute_server() -> None:
     with socket.socket() as mute:
         mute.bind(("127.0.0.1", 0))
         mute.listen()
-        settings = SmtpSettings(
-            host="127.0.0.1", port=mute.getsockname()[1], tls="none", timeout_seconds=0.3
-        )
+        settings = SmtpSettings(host="127.0.0.1", port=mute.getsockname()[1], tls="none", timeout_seconds=0.3)
         result: list[list[tuple[str, bool, str]]] = []
         worker = threading.Thread(target=lambda: result.append(check_connection(settings)))
         worker.start()

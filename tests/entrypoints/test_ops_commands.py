@@ -37,8 +37,14 @@ def live(tmp_path: Path, db_url: str) -> Iterator[Harness]:
 
 def test_every_operations_command_is_registered() -> None:
     parser = build_parser()
-    for argv in (["run"], ["status", "--json"], ["summary", "--week", "2025-W10", "--dry-run"],
-                 ["replay", "--since", "2026-11-01"], ["cases", "show", "FE-2026-00001"], ["cases", "list"]):
+    for argv in (
+        ["run"],
+        ["status", "--json"],
+        ["summary", "--week", "2025-W10", "--dry-run"],
+        ["replay", "--since", "2026-11-01"],
+        ["cases", "show", "FE-2026-00001"],
+        ["cases", "list"],
+    ):
         assert callable(parser.parse_args(argv).func)
 
 

@@ -182,7 +182,7 @@ def test_ops_hear_once_when_polling_fails_for_long_and_once_when_it_recovers(sch
     assert alert["to"] == ["ops@usen.co.jp"]
 
     hidden.rename(scheduled.maildir)
-    scheduled.clock.advance(seconds=20)
+    scheduled.clock.advance(seconds=130)  # past the mailbox back-off (30, 60, then 120 s)
     runner.poll()
     runner.poll()
     (cleared,) = scheduled.outbox("ops_alert_cleared")
@@ -338,9 +338,7 @@ class _Bot:
         self.process.wait()
 
 
-def test_a_second_bot_on_the_same_mailbox_waits_and_takes_over_when_the_first_dies(
-    tmp_path: Path, db_url: str
-) -> None:
+def test_a_second_bot_on_the_same_mailbox_waits_and_takes_over_when_the_first_dies(tmp_path: Path, db_url: str) -> None:
     from tests.fixtures.bot import DESK
 
     h = make_harness(tmp_path, db_url, "[schedule]\npoll_seconds = 5\n")

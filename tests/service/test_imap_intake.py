@@ -156,6 +156,7 @@ def test_a_server_that_goes_away_mid_poll_loses_nothing_and_the_next_poll_finish
     assert "<m0@usen.co.jp>" in filed and "<m2@usen.co.jp>" not in filed
 
     dovecot_mailbox.start()
+    bot.clock.advance(minutes=1)  # past the back-off after the failure
     second = bot.poll()
     assert second.source_error is None
     assert sorted(m["message_id"] for m in bot.messages()) == ["<m0@usen.co.jp>", "<m1@usen.co.jp>", "<m2@usen.co.jp>"]
@@ -276,3 +277,19 @@ def test_check_connection_says_in_plain_words_what_works(
     assert main(["--config", str(bot.config_path), "check-connection"]) == 1
     out = capsys.readouterr().out
     assert "[NG]" in out and str(smtp_sink.port) in out
+
+
+def test_a_failing_mailbox_is_retried_with_growing_pauses(bot: Harness, dovecot_mailbox: DovecotMailbox) -> None:
+    dovecot_mailbox.stop()
+    first = bot.poll()
+    assert first.source_error is not None and "connecting failed" in first.source_error
+    assert bot.poll().source_error.startswith("mailbox skipped until")  # type: ignore[union-attr]
+    bot.clock.advance(seconds=31)
+    assert "connecting failed" in (bot.poll().source_error or "")
+    bot.clock.advance(seconds=31)
+    assert (bot.poll().source_error or "").startswith("mailbox skipped until"), "the second pause is longer"
+    dovecot_mailbox.start()
+    bot.clock.advance(seconds=60)
+    dovecot_mailbox.append(request(message_id="<back-1@usen.co.jp>"))
+    assert bot.poll().source_error is None
+    assert [m["message_id"] for m in bot.messages()] == ["<back-1@usen.co.jp>"]
