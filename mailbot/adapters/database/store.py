@@ -214,10 +214,24 @@ class Store:
         return list(self.session.scalars(select(Case).where(Case.status == "waiting_unis").order_by(Case.id)))
 
     def branch_mails_to_since(self, address: str, kinds: Iterable[str], since: datetime) -> int:
-        rows = self.session.scalars(
-            select(Outbox.to_addrs).where(Outbox.kind.in_(list(kinds)), Outbox.created_at >= since)
+        """How many automatic replies answered this sender's mail since ``since``.
+
+        Counted through the inbound mail each reply answers (indexed by sender),
+        so the cost follows that sender's recent mail, not the whole outbox.
+        """
+        return int(
+            self.session.scalar(
+                select(func.count(Outbox.id))
+                .join(Inbound, Inbound.id == Outbox.inbound_id)
+                .where(
+                    Inbound.sender == db_text(address, 320),
+                    Inbound.received_at >= since,
+                    Outbox.kind.in_(list(kinds)),
+                    Outbox.created_at >= since,
+                )
+            )
+            or 0
         )
-        return sum(1 for to in rows if address in to)
 
     # -- outbox -------------------------------------------------------------
     def add_outbox(self, row: Outbox) -> None:
