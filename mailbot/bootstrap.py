@@ -60,6 +60,23 @@ class App:
         """The lock that keeps a second poller off this mailbox and database."""
         return PollerLock(self.config.database_url, self.intake.source.name)
 
+    def deliver_if_free(self, recheck: bool = False) -> str:
+        """Re-check waiting cases and deliver the outbox, if no poller is running.
+
+        Only the holder of the poller lock delivers, so two processes never send
+        the same mail; a running `mailbot run` does this work on its next poll.
+        """
+        lock = self.poller_lock()
+        if not lock.try_acquire():
+            return "mailbot run holds the mailbox: it decides and sends on its next poll"
+        try:
+            changed = self.intake.recheck_waiting() if recheck else 0
+            report = self.intake.deliver_outbox()
+        finally:
+            lock.release()
+        decided = f"{changed} waiting case(s) decided, " if recheck else ""
+        return f"{decided}{report.sent} mail(s) sent, {report.failed} failed, {report.deferred} deferred"
+
     def close(self) -> None:
         if self._intake is not None:
             self._intake.source.close()

@@ -76,12 +76,8 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
     result = import_unis(app.sessions, data, name=str(path), as_of=as_of, now=app.clock())
-    changed = app.intake.recheck_waiting()
-    delivered = app.intake.deliver_outbox()
-    print(
-        f"imported {result.rows} rows ({result.customers} customers) as of {result.as_of.isoformat()}; "
-        f"{changed} waiting case(s) decided, {delivered.sent} mail(s) sent"
-    )
+    print(f"imported {result.rows} rows ({result.customers} customers) as of {result.as_of.isoformat()}")
+    print(app.deliver_if_free(recheck=True))
     app.close()
     return 0
 

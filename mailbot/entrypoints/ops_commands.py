@@ -85,7 +85,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             policy=config.policy,
             branch=args.branch,
         )
-        delivered = app.intake.deliver_outbox() if result.sent else None
+        delivered = app.deliver_if_free() if result.sent else None
         for target in result.sent:
             print(f"{week.label} {target}: queued")
         for target, at in result.already:
@@ -93,7 +93,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         for target, why in result.skipped:
             print(f"{week.label} {target}: not sent ({why})")
         if delivered is not None:
-            print(f"mails sent {delivered.sent}, failed {delivered.failed}, deferred {delivered.deferred}")
+            print(delivered)
         return 0
     finally:
         app.close()
@@ -187,8 +187,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for change in changes:
             print(change.describe(title))
         if changes and not args.dry_run:
-            delivered = app.intake.deliver_outbox()
-            print(f"{len(changes)} case(s) changed; mails sent {delivered.sent}, failed {delivered.failed}")
+            print(f"{len(changes)} case(s) changed; {app.deliver_if_free()}")
         elif changes:
             print(f"{len(changes)} case(s) would change (dry run: nothing recorded)")
         return 0

@@ -1,5 +1,6 @@
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,39 @@ def test_every_real_world_corpus_message_goes_through_one_poll(
     # Nothing from the outside world is ever answered.
     for row in harness.outbox():
         assert all(a.endswith("@usen.co.jp") for a in row["to"] + row["cc"])
+
+
+def test_unis_import_leaves_deciding_and_sending_to_a_running_bot(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from mailbot.adapters.database.lock import PollerLock
+
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(
+        build_mail(
+            subject="フレッツエスカ 渋谷支店",
+            sender="taro@usen.co.jp",
+            to=[DESK],
+            cc=[SHIBUYA_MGR],
+            body=f"顧客CD:{CUSTOMER}",
+            attachments=[FORM],
+        )
+    )
+    harness.poll()
+    assert harness.cases()[0]["status"] == "waiting_unis"
+    sent_before = [o["message_id"] for o in harness.outbox() if o["status"] == "sent"]
+    export = tmp_path / "unis.csv"
+    export.write_bytes(("\r\n".join([UNIS_HEADER, GOOD_UNIS_ROW]) + "\r\n").encode("cp932"))
+    running = PollerLock(harness.app.config.database_url, harness.app.intake.source.name)
+    assert running.try_acquire()
+    try:
+        capsys.readouterr()
+        assert cli(harness, "unis", "import", str(export), "--as-of", "2030-01-01T00:00+09:00") == 0
+        assert "mailbot run holds the mailbox" in capsys.readouterr().out
+        assert harness.cases()[0]["status"] == "waiting_unis"
+        assert [o["message_id"] for o in harness.outbox() if o["status"] == "sent"] == sent_before
+    finally:
+        running.release()
+    assert cli(harness, "unis", "import", str(export), "--as-of", "2030-01-01T00:00+09:00") == 0
+    assert "1 waiting case(s) decided, 2 mail(s) sent" in capsys.readouterr().out
+    assert harness.cases()[0]["status"] == "accepted"
