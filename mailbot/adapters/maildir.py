@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +34,8 @@ class MaildirSource:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.name = f"maildir:{self.path.resolve()}"
+        # cur/ names the ledger already confirmed: a long-running bot asks about each name once.
+        self._confirmed: set[str] = set()
 
     def _dirs(self) -> tuple[Path, Path]:
         new, cur = self.path / "new", self.path / "cur"
@@ -49,9 +52,11 @@ class MaildirSource:
             raise SourceError(f"cannot list {self.path}: {exc}") from exc
         for name in fresh:
             yield self._item(new, name)
-        for start in range(0, len(seen), _BATCH):
-            batch = seen[start : start + _BATCH]
+        unconfirmed = [name for name in seen if _unique(name) not in self._confirmed]
+        for start in range(0, len(unconfirmed), _BATCH):
+            batch = unconfirmed[start : start + _BATCH]
             done = known([_unique(n) for n in batch])
+            self._confirmed.update(done)
             for name in batch:
                 if _unique(name) not in done:
                     yield self._item(cur, name)
@@ -77,13 +82,19 @@ class MaildirSource:
 
     def mark(self, item: SourceItem, disposition: str, status: str | None) -> None:
         new = self.path / "new"
-        for candidate in (new / item.key, *new.glob(f"{item.key}:*")):
-            if candidate.exists():
+        target = self.path / "cur" / f"{item.key}:2,"
+        try:
+            # Mail in new/ carries no info suffix: one rename, no directory listing.
+            os.rename(new / item.key, target)
+        except FileNotFoundError:
+            for candidate in new.glob(f"{glob.escape(item.key)}:*"):
                 try:
-                    os.rename(candidate, self.path / "cur" / f"{item.key}:2,")
+                    os.rename(candidate, target)
                 except OSError as exc:
                     raise SourceError(f"cannot move {candidate.name} to cur/: {exc}") from exc
-                return
+        except OSError as exc:
+            raise SourceError(f"cannot move {item.key} to cur/: {exc}") from exc
+        self._confirmed.add(item.key)
 
     def close(self) -> None:
         return None

@@ -56,3 +56,34 @@ def test_a_message_moved_by_a_client_after_listing_is_still_read(tmp_path: Path)
 def test_a_folder_that_is_not_a_maildir_is_a_clear_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not a Maildir"):
         list(MaildirSource(tmp_path / "missing").fetch_new(lambda keys: set()))
+
+
+def test_a_long_running_source_asks_the_ledger_about_each_old_name_once(tmp_path: Path) -> None:
+    root = maildir(tmp_path)
+    for i in range(1200):
+        (root / "cur" / f"{i}.old.host:2,S").write_bytes(b"x")
+    asked: list[int] = []
+
+    def known(keys):
+        asked.append(len(keys))
+        return set(keys)
+
+    source = MaildirSource(root)
+    assert list(source.fetch_new(known)) == []
+    assert sum(asked) == 1200
+    asked.clear()
+    (root / "new" / "9999.fresh.host").write_bytes(b"y")
+    assert [i.key for i in source.fetch_new(known)] == ["9999.fresh.host"]
+    assert asked == [], "old mail costs a directory entry, not a query"
+
+
+def test_marking_moves_plain_names_and_names_with_an_info_suffix(tmp_path: Path) -> None:
+    root = maildir(tmp_path)
+    for i in range(50):
+        (root / "new" / f"{i}.m.host").write_bytes(b"x")
+    (root / "new" / "77.odd.host:2,F").write_bytes(b"x")  # a client already added info here
+    source = MaildirSource(root)
+    for item in list(source.fetch_new(lambda keys: set())):
+        source.mark(item, "case", "accepted")
+    assert not list((root / "new").iterdir())
+    assert len(list((root / "cur").iterdir())) == 51

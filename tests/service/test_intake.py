@@ -311,7 +311,7 @@ def test_outgoing_mail_never_reaches_an_outside_address(harness: Harness) -> Non
             assert address.endswith("@usen.co.jp"), address
 
 
-def test_the_maildir_item_is_moved_to_cur_only_after_filing(harness: Harness, tmp_path: Path) -> None:
+def test_a_filed_maildir_item_is_moved_to_cur_without_flags(harness: Harness, tmp_path: Path) -> None:
     harness.deliver(request())
     assert list((harness.maildir / "new").iterdir())
     harness.poll()
