@@ -109,24 +109,57 @@ def is_signature(attachment: Attachment) -> bool:
     )
 
 
+_SEPARATOR = "-‐‑−–ー"  # hyphens people type inside a code, after NFKC
+_CODE_RUN = rf"[0-9](?:[0-9]|[{_SEPARATOR} ](?=[0-9]))*"
+
+
 def _label_pattern(labels: Iterable[str]) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(normalize(label)) for label in labels)
-    # A label, optional punctuation, then the code possibly split by - or spaces.
-    return re.compile(rf"(?:{alternatives})\s*[:=]?\s*(?:は\s*)?([0-9][0-9\- ]*[0-9])", re.IGNORECASE)
+    # A label, optional punctuation or brackets, then digits in groups split by one - or space.
+    return re.compile(rf"(?:{alternatives})\s*[:=】」』)\]]*\s*(?:は\s*)?({_CODE_RUN})?", re.IGNORECASE)
+
+
+def _code_from_run(run: str, digits: int) -> str | None:
+    """The first ``digits`` digits of a run, if they end at a group boundary.
+
+    "123456789 03-1234-5678" is the code and then a phone number; the groups
+    are added up until they make exactly one code.
+    """
+    total = ""
+    for group in re.split(rf"[{_SEPARATOR} ]", run):
+        total += group
+        if len(total) == digits:
+            return total
+        if len(total) > digits:
+            return None
+    return None
 
 
 def _codes_from_matches(found: Iterable[str], digits: int) -> Iterator[str]:
-    for raw in found:
-        code = re.sub(r"[\- ]", "", raw)
-        if len(code) == digits and code.isdigit():
+    for run in found:
+        code = _code_from_run(run, digits) if run else None
+        if code is not None:
             yield code
 
 
 def customer_codes_in_text(text: str, labels: Iterable[str], digits: int) -> list[str]:
-    """Customer codes written next to one of ``labels`` in ``text``, in order."""
+    """Customer codes written next to one of ``labels`` in ``text``, in order.
+
+    Line by line, so the code never runs on into the next line; a label alone
+    on its line takes the code at the start of the next non-empty line.
+    """
     pattern = _label_pattern(labels)
-    normalized = normalize(text)
-    return list(dict.fromkeys(_codes_from_matches(pattern.findall(normalized), digits)))
+    lines = [normalize(line) for line in text.splitlines()]
+    found: list[str] = []
+    for index, line in enumerate(lines):
+        for match in pattern.finditer(line):
+            run = match.group(1)
+            if run is None and not line[match.end() :].strip():
+                following = next((later for later in lines[index + 1 :] if later), "")
+                lead = re.match(_CODE_RUN, following)
+                run = lead.group(0) if lead else None
+            found.extend(_codes_from_matches([run] if run else [], digits))
+    return list(dict.fromkeys(found))
 
 
 def customer_codes_in_xlsx(attachment: Attachment, labels: Iterable[str], digits: int, limits: Limits) -> list[str]:

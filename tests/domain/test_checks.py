@@ -183,3 +183,27 @@ def test_a_reply_without_the_keyword_keeps_the_branch_of_the_request() -> None:
     first = request(cc=[])
     reply = request(subject="RE: 支店長をCCしました", cc=["shibuya-mgr@usen.co.jp"])
     assert codes([first, reply]) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"顧客CD：{CODE}\n2026年12月開通希望",
+        f"顧客CD:{CODE}\n03-1234-5678 (渋谷 太郎)",
+        f"顧客CD:{CODE} 03-1234-5678",
+        "顧客CD:123-456-789 TEL 03-1234-5678",
+        f"【顧客CD】\n\n{CODE}\n以上",
+        f"顧客コードは {CODE} です",
+    ],
+)
+def test_the_customer_code_is_found_beside_other_numbers_and_across_a_line_break(body: str) -> None:
+    from mailbot.domain.documents import customer_codes_in_text
+
+    assert customer_codes_in_text(body, POLICY.customer_code_labels, 9) == [CODE]
+
+
+@pytest.mark.parametrize("body", ["顧客CD:1234567890", "顧客CD:12345678 90", "顧客CD:\n\n本文のみ 123456789"])
+def test_a_run_that_is_not_exactly_one_code_is_not_taken(body: str) -> None:
+    from mailbot.domain.documents import customer_codes_in_text
+
+    assert customer_codes_in_text(body, POLICY.customer_code_labels, 9) == []
