@@ -58,7 +58,8 @@ def parse_subject(subject: str) -> SubjectInfo:
         if index < 0:
             return SubjectInfo(False, None, case_no, "")
         body = text
-    rest = body[index + len(KEYWORD) :].lstrip(" 　-:_")
+    # "【フレッツエスカ】渋谷支店" and "フレッツエスカ(渋谷支店)" put brackets around either part.
+    rest = body[index + len(KEYWORD) :].lstrip(" -:_】」』)]([「『【")
     token = _TOKEN.match(rest)
     branch_text = token.group(0) if token else None
     return SubjectInfo(True, branch_text, case_no, rest)

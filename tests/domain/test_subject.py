@@ -15,6 +15,10 @@ from mailbot.domain.subject import parse_subject
         ("【至急】フレッツエスカ 渋谷支店（株式会社さくら）", "渋谷支店"),
         ("RE: [FE-2026-00001] フレッツエスカ 渋谷支店 再送", "渋谷支店"),
         ("ＲＥ：フレッツエスカ 渋谷支店", "渋谷支店"),
+        ("【フレッツエスカ】渋谷支店", "渋谷支店"),
+        ("[フレッツエスカ] 渋谷支店", "渋谷支店"),
+        ("フレッツエスカ（渋谷支店）", "渋谷支店"),
+        ("フレッツエスカ「渋谷支店」株式会社さくら", "渋谷支店"),
     ],
 )
 def test_request_subjects_are_recognised_with_their_branch(subject: str, branch: str) -> None:
