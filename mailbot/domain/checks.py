@@ -182,11 +182,25 @@ class AttachmentUnreadable:
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
         defects = []
-        for attachment in submission.documents:
-            result = inspect_attachment(attachment, policy.limits)
-            if not result.ok:
-                defects.append(Defect(self.name, {"filename": attachment.filename, "problem": result.problem}))
+        for index, message in enumerate(submission.messages):
+            later = [a for m in submission.messages[index + 1 :] for a in m.attachments if not is_signature(a)]
+            for attachment in message.attachments:
+                if is_signature(attachment):
+                    continue
+                result = inspect_attachment(attachment, policy.limits)
+                if not result.ok and not _replaced(attachment, later, policy):
+                    defects.append(Defect(self.name, {"filename": attachment.filename, "problem": result.problem}))
         return defects
+
+
+def _replaced(broken: Attachment, later: Sequence[Attachment], policy: Policy) -> bool:
+    """A broken file counts no more once a later mail brings a readable one for the same document."""
+    rules = [rule for rule in policy.documents if rule.matches(broken.filename)]
+    for attachment in later:
+        same = attachment.filename == broken.filename or any(rule.matches(attachment.filename) for rule in rules)
+        if same and inspect_attachment(attachment, policy.limits).ok:
+            return True
+    return False
 
 
 class CustomerCodeMissing:

@@ -207,3 +207,16 @@ def test_a_run_that_is_not_exactly_one_code_is_not_taken(body: str) -> None:
     from mailbot.domain.documents import customer_codes_in_text
 
     assert customer_codes_in_text(body, POLICY.customer_code_labels, 9) == []
+
+
+def test_a_broken_form_replaced_by_a_readable_one_in_a_later_mail_no_longer_counts() -> None:
+    first = request(attachments=[("回線単品申込書.xlsx", b"PK\x03\x04 broken")])
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", attachments=[FORM])
+    assert codes([first]) == ["attachment_unreadable"]
+    assert codes([first, reply]) == []
+
+
+def test_a_broken_file_that_nothing_replaced_still_counts_in_a_resubmission() -> None:
+    first = request(attachments=[FORM, ("地図.pdf", b"not a pdf")])
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", attachments=[])
+    assert codes([first, reply]) == ["attachment_unreadable"]
