@@ -51,6 +51,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -523,13 +524,15 @@ class ImapSource:
         with conn.guard("searching for new messages"):
             uids = _search_above(client, base)
             sizes: dict[int, int] = {}
+            arrived: dict[int, datetime | None] = {}
             msgids: dict[int, str | None] = {}
-            parts = ["RFC822.SIZE"]
+            parts = ["RFC822.SIZE", "INTERNALDATE"]
             if revalidated:
                 parts.append("BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
             for batch in _batches(uids):
                 for uid, data in client.fetch(list(batch), parts).items():
                     sizes[uid] = int(data[b"RFC822.SIZE"])
+                    arrived[uid] = _aware(data.get(b"INTERNALDATE"))
                     if revalidated:
                         header = data.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]") or b""
                         msgids[uid] = _message_id_of(header)
@@ -559,6 +562,8 @@ class ImapSource:
                 key=f"{uidvalidity}:{uid}",
                 size=sizes[uid],
                 load=self._loader(uidvalidity, uid, sizes[uid]),
+                received_at=arrived.get(uid),
+                load_headers=self._header_loader(uidvalidity, uid),
             )
 
     def _loader(self, uidvalidity: int, uid: int, size: int) -> Callable[[], bytes]:
@@ -566,6 +571,20 @@ class ImapSource:
             return self._load(uidvalidity, uid, size)
 
         return load
+
+    def _header_loader(self, uidvalidity: int, uid: int) -> Callable[[], bytes]:
+        def load_headers() -> bytes:
+            conn = self._conn
+            if conn.ensure_selected() != uidvalidity:
+                raise SourceError(f"{conn.where()}: UIDVALIDITY changed before UID {uid}'s headers were read")
+            with conn.guard(f"reading the headers of UID {uid}"):
+                data = conn.client().fetch([uid], ["BODY.PEEK[HEADER]"])
+            header = data.get(uid, {}).get(b"BODY[HEADER]")
+            if header is None:
+                raise SourceError(f"{conn.where()}: message UID {uid} is gone (expunged?)")
+            return bytes(header)
+
+        return load_headers
 
     def _load(self, uidvalidity: int, uid: int, size: int) -> bytes:
         conn = self._conn
@@ -688,6 +707,13 @@ class ImapSource:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _aware(moment: object) -> datetime | None:
+    """INTERNALDATE as an aware datetime (imapclient gives naive local time by default)."""
+    if not isinstance(moment, datetime):
+        return None
+    return moment.astimezone() if moment.tzinfo is None else moment
 
 
 def _has_exists(responses: Iterable[Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mailbot.service.ports import SourceError, SourceItem
@@ -12,6 +13,14 @@ from mailbot.service.ports import SourceError, SourceItem
 __all__ = ["MaildirSource"]
 
 _BATCH = 500
+
+
+def _header_block(data: bytes) -> bytes:
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        end = data.find(separator)
+        if end >= 0:
+            return data[: end + len(separator)]
+    return data
 
 
 def _unique(name: str) -> str:
@@ -63,12 +72,28 @@ class MaildirSource:
 
     def _item(self, folder: Path, name: str) -> SourceItem:
         path = folder / name
+        size: int | None = None
+        arrived: datetime | None = None
         try:
-            size: int | None = path.stat().st_size
+            stat = path.stat()
+            size, arrived = stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)
         except OSError:
-            size = None
+            pass
         key = _unique(name)
-        return SourceItem(key=key, size=size, load=lambda: self._read(key, path))
+        return SourceItem(
+            key=key,
+            size=size,
+            load=lambda: self._read(key, path),
+            received_at=arrived,
+            load_headers=lambda: _header_block(self._read_head(key, path)),
+        )
+
+    def _read_head(self, key: str, path: Path, limit: int = 256 * 1024) -> bytes:
+        try:
+            with open(path, "rb") as handle:
+                return handle.read(limit)
+        except FileNotFoundError:
+            return self._read(key, path)[:limit]
 
     def _read(self, key: str, path: Path) -> bytes:
         try:

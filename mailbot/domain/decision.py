@@ -26,6 +26,7 @@ __all__ = [
     "Evaluation",
     "MailIntent",
     "decide",
+    "decide_unopened",
     "evaluate",
     "mails_for",
     "redecide",
@@ -194,6 +195,8 @@ def decide(
     if verdict.disposition is Disposition.QUARANTINED:
         return quarantine(verdict.reason, policy)
 
+    if _over_limits(message, policy):
+        return quarantine("too_many_attachments", policy)
     cap_reached = replies_to_sender_last_hour >= policy.max_replies_per_sender_per_hour
     if case is not None and case.status is CaseStatus.ACCEPTED:
         # The request was already taken: a later mail is for the staff to read.
@@ -214,6 +217,29 @@ def decide(
         outcome,
         mails_for(evaluation.status, message, policy, cap_reached=cap_reached),
     )
+
+
+def _over_limits(message: ParsedMessage, policy: Policy) -> bool:
+    limits = policy.limits
+    return len(message.attachments) > limits.max_attachments or (
+        sum(len(a.payload) for a in message.attachments) > limits.max_total_attachment_bytes
+    )
+
+
+def decide_unopened(
+    headers: ParsedMessage, *, reason: str, duplicate: bool, linked_case: bool, policy: Policy
+) -> Decision:
+    """A message too large to open, judged by its headers: left alone unless it is a request.
+
+    Non-requests (auto-replies, newsletters, staff mail with big photos) are
+    ignored as usual; a request is quarantined with ``reason`` for a person.
+    """
+    verdict = triage(headers, TriageFacts(duplicate=duplicate, linked_case=linked_case), policy)
+    if verdict.disposition is Disposition.IGNORED:
+        return Decision(Disposition.IGNORED, verdict.reason)
+    if verdict.disposition is Disposition.QUARANTINED:
+        return quarantine(verdict.reason, policy)
+    return quarantine(reason, policy)
 
 
 def _unchanged(case: CaseView) -> CaseOutcome:

@@ -39,6 +39,7 @@ from mailbot.domain.decision import (
     Decision,
     MailIntent,
     decide,
+    decide_unopened,
     quarantine,
     redecide,
 )
@@ -253,15 +254,17 @@ class Intake:
             if existing is not None:
                 return self._filed_from_row(session, existing), False
             now = self.clock()
-            limits = self.policy.limits
+            # The UNIS wait is measured from when the mailbox got the mail, not from when we looked.
+            received_at = min(item.received_at or now, now)
+            limit = self.policy.limits.max_message_bytes
             raw: bytes | None = None
             message: ParsedMessage | None = None
-            if item.size is not None and item.size > limits.max_message_bytes:
-                decision = quarantine("too_large", self.policy)
+            if item.size is not None and item.size > limit:
+                decision, message = self._oversized(store, item)
             else:
                 raw = item.load()
-                if len(raw) > limits.max_message_bytes:
-                    decision = quarantine("too_large", self.policy)
+                if len(raw) > limit:
+                    decision, message = self._oversized(store, item)
                     raw = None
                 else:
                     try:
@@ -269,23 +272,40 @@ class Intake:
                     except UnparseableMessage:
                         decision = quarantine("unparseable", self.policy)
                     else:
-                        decision = self._decide(store, message, now)
-            return self._apply(store, item, decision, message, raw, now), True
+                        decision = self._decide(store, message, now, received_at)
+            return self._apply(store, item, decision, message, raw, now, received_at=received_at), True
 
-    def _decide(self, store: Store, message: ParsedMessage, now: datetime) -> Decision:
-        limits = self.policy.limits
-        if len(message.attachments) > limits.max_attachments or (
-            sum(len(a.payload) for a in message.attachments) > limits.max_total_attachment_bytes
-        ):
-            return quarantine("too_many_attachments", self.policy)
+    def _oversized(self, store: Store, item: SourceItem) -> tuple[Decision, ParsedMessage | None]:
+        """Too large to download: its headers alone say whether it is a request at all."""
+        headers = None
+        if item.load_headers is not None:
+            try:
+                headers = parse_message(item.load_headers())
+            except UnparseableMessage:
+                headers = None
+        if headers is None:
+            return quarantine("too_large", self.policy), None
+        decision = decide_unopened(
+            headers,
+            reason="too_large",
+            duplicate=store.identity_seen(headers.identity),
+            linked_case=self._thread_case(store, headers) is not None,
+            policy=self.policy,
+        )
+        return decision, headers
+
+    def _thread_case(self, store: Store, message: ParsedMessage) -> Case | None:
         thread_ids = [m for m in (message.in_reply_to, *message.references) if m]
-        case_row = store.case_for_thread(thread_ids, parse_subject(message.subject).case_no)
+        return store.case_for_thread(thread_ids, parse_subject(message.subject).case_no)
+
+    def _decide(self, store: Store, message: ParsedMessage, now: datetime, received_at: datetime) -> Decision:
+        case_row = self._thread_case(store, message)
         replies = 0
         if message.sender is not None:
             replies = store.branch_mails_to_since(message.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))
         return decide(
             message,
-            received_at=now,
+            received_at=received_at,
             now=now,
             case=self._case_view(store, case_row) if case_row is not None else None,
             duplicate=store.identity_seen(message.identity),
@@ -313,6 +333,7 @@ class Intake:
         raw: bytes | None,
         now: datetime,
         error: str | None = None,
+        received_at: datetime | None = None,
     ) -> _Filed:
         session = store.session
         raw_row = store.save_raw(raw) if raw is not None else None
@@ -330,14 +351,14 @@ class Intake:
             raw_id=raw_row.id if raw_row else None,
             defects=defects_to_json(decision.case.defects) if decision.case and decision.case.changed else [],
             problems=[db_text(p) for p in message.problems] if message else [],
-            received_at=now,
+            received_at=received_at or now,
             processed_at=now,
         )
         session.add(inbound)
         session.flush()
         facts_extra = {"error": error} if error else {}
         for intent in decision.mails:
-            self._queue(store, intent, case_row, message, now, inbound.id, facts_extra)
+            self._queue(store, intent, case_row, message, now, inbound.id, facts_extra, received_at or now)
         failure = store.failure(self.source.name, item.key)
         if failure is not None:
             session.delete(failure)
@@ -380,6 +401,7 @@ class Intake:
         now: datetime,
         inbound_id: int | None,
         facts_extra: dict[str, str] | None = None,
+        received_at: datetime | None = None,
     ) -> None:
         snapshot = store.latest_snapshot()
         context = mail_context(
@@ -389,7 +411,7 @@ class Intake:
             customer_name=case.customer_name if case else None,
             defects=defects_from_json(case.defects) if case else (),
             message=message,
-            received_at=now if inbound_id is not None else None,
+            received_at=received_at,
             policy=self.policy,
             facts={**intent.facts, **(facts_extra or {})},
             extra={"unis_as_of": format_jst(snapshot.as_of) if snapshot else ""},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 __all__ = [
@@ -57,6 +58,10 @@ class SourceItem:
     key: str
     size: int | None
     load: Callable[[], bytes]
+    # When the mailbox received it (Maildir: delivery time; IMAP: INTERNALDATE).
+    received_at: datetime | None = None
+    # The header block alone, for mail too large to download (None: not offered).
+    load_headers: Callable[[], bytes] | None = None
 
 
 class MailSource(Protocol):

@@ -407,3 +407,43 @@ def test_each_message_is_logged_on_one_line_with_its_id_disposition_and_case(
     assert "<log-1@usen.co.jp>" in line.getMessage()
     assert "disposition=case" in line.getMessage() and "case=FE-2026-00001" in line.getMessage()
     assert line.__dict__["case_no"] == "FE-2026-00001"
+
+
+def test_the_unis_wait_counts_from_when_the_mailbox_received_the_mail(harness: Harness) -> None:
+    import os
+
+    name = harness.deliver(request())
+    arrived = harness.clock() - timedelta(hours=2)
+    os.utime(harness.maildir / "new" / name, (arrived.timestamp(), arrived.timestamp()))
+    # The export was taken an hour after the mail arrived, and lacks the customer.
+    harness.import_unis([], as_of=arrived + timedelta(hours=1))
+    harness.poll()
+    case = single_case(harness)
+    assert case["status"] == "returned", "the snapshot is newer than the mail: no reason to wait"
+    assert case["defects"] == ["unis_customer_missing"]
+    assert harness.messages()[0]["received_at"].startswith(arrived.isoformat()[:16])
+
+
+def test_a_large_mail_that_is_not_a_request_is_left_alone(harness: Harness) -> None:
+    from tests.fixtures.bot import rebuild
+
+    text = harness.config_path.read_text(encoding="utf-8")
+    harness.config_path.write_text(text.replace('path = "Maildir"\n', 'path = "Maildir"\nmax_message_bytes = 20000\n'))
+    rebuild(harness)
+    photos = [("現場写真.jpg", b"\xff\xd8" + bytes(30000))]
+    harness.deliver(build_mail(subject="現場写真の送付", sender="genba@usen.co.jp", to=[DESK], attachments=photos))
+    harness.deliver(request(attachments=[("回線単品申込書.pdf", pdf("x") + bytes(30000))]))
+    harness.poll()
+    reasons = sorted((m["disposition"], m["reason"]) for m in harness.messages())
+    assert reasons == [("ignored", "not_request"), ("quarantined", "too_large")]
+    assert [o["kind"] for o in harness.outbox()] == ["ops_quarantined"]
+
+
+def test_many_attachments_on_a_mail_that_is_not_a_request_are_no_concern(harness: Harness) -> None:
+    limit = harness.app.config.policy.limits.max_attachments
+    photos = [(f"写真{i}.jpg", b"\xff\xd8 photo") for i in range(limit + 1)]
+    harness.deliver(build_mail(subject="現場写真の送付", sender="genba@usen.co.jp", to=[DESK], attachments=photos))
+    harness.poll()
+    [message] = harness.messages()
+    assert (message["disposition"], message["reason"]) == ("ignored", "not_request")
+    assert harness.outbox() == []
