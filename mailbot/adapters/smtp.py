@@ -95,9 +95,7 @@ class SmtpSettings:
         if not 0 < self.port < 65536:
             raise ValueError(f"SMTP port {self.port} is not between 1 and 65535")
         if self.tls not in _TLS_MODES:
-            raise ValueError(
-                f"SMTP tls must be one of 'ssl', 'starttls' or 'none', not {self.tls!r}"
-            )
+            raise ValueError(f"SMTP tls must be one of 'ssl', 'starttls' or 'none', not {self.tls!r}")
         if self.tls == "none" and not is_loopback(self.host):
             raise ValueError(
                 f"SMTP tls 'none' would send mail and credentials in cleartext to "
@@ -134,9 +132,7 @@ def _new_client(settings: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP
             context=context,
         )
     else:
-        client = smtplib.SMTP(
-            local_hostname=settings.local_hostname, timeout=settings.timeout_seconds
-        )
+        client = smtplib.SMTP(local_hostname=settings.local_hostname, timeout=settings.timeout_seconds)
     # smtplib only records the host for TLS certificate checks when it is
     # given to the constructor; connect() alone would leave it empty and every
     # handshake would fail with "check_hostname requires server_hostname".
@@ -158,9 +154,7 @@ def _translate(exc: Exception, where: str) -> DeliveryError:
         if 500 <= code < 600:
             return PermanentDeliveryError(text)
         return TemporaryDeliveryError(text)
-    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(
-        exc.__context__, TimeoutError
-    ):
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
         # smtplib reports a read timeout as a disconnect; say what happened.
         return TemporaryDeliveryError(f"{where}: timed out waiting for the server")
     if isinstance(exc, smtplib.SMTPServerDisconnected):
@@ -171,18 +165,14 @@ def _translate(exc: Exception, where: str) -> DeliveryError:
     if isinstance(exc, TimeoutError):
         return TemporaryDeliveryError(f"{where}: timed out ({exc})")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return TemporaryDeliveryError(
-            f"{where}: TLS certificate not trusted ({exc.verify_message})"
-        )
+        return TemporaryDeliveryError(f"{where}: TLS certificate not trusted ({exc.verify_message})")
     if isinstance(exc, OSError):
         return TemporaryDeliveryError(f"{where}: {exc.strerror or exc}")
     return TemporaryDeliveryError(f"{where}: {exc!r}")
 
 
 def _describe_refusals(refused: Mapping[str, tuple[int, bytes | str]]) -> str:
-    return "; ".join(
-        f"{rcpt}: {code} {_reply_text(reply)}" for rcpt, (code, reply) in refused.items()
-    )
+    return "; ".join(f"{rcpt}: {code} {_reply_text(reply)}" for rcpt, (code, reply) in refused.items())
 
 
 class SmtpDelivery:
@@ -212,6 +202,13 @@ class SmtpDelivery:
         options = self._mail_options(client, mail, where)
         try:
             refused = client.sendmail(mail.sender, list(mail.recipients), mail.raw, options)
+        except smtplib.SMTPSenderRefused as exc:
+            # MAIL FROM refused (login required, sender not allowed): the relay's
+            # setup, not this mail. Permanent would fail every queued mail.
+            self._forget_if_closed(client)
+            raise TemporaryDeliveryError(
+                f"{where}: sender refused with {exc.smtp_code} {_reply_text(exc.smtp_error)} (mail stays queued)"
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             # Nobody got it; a 421 here also means smtplib already hung up.
             self._forget_if_closed(client)
@@ -300,7 +297,13 @@ class SmtpDelivery:
                 client.login(settings.username, settings.password)
         except _FAILURES as exc:
             _discard(client)
-            raise _translate(exc, step) from exc
+            error = _translate(exc, step)
+            if isinstance(error, PermanentDeliveryError):
+                # A refusal before MAIL FROM (a changed password, a relay that
+                # will not talk to us) says nothing about this mail: every
+                # queued mail would fail for good. Keep them until it is fixed.
+                raise TemporaryDeliveryError(f"{error} (the connection itself was refused; mail stays queued)") from exc
+            raise error from exc
         return client
 
     def _mail_options(self, client: smtplib.SMTP, mail: OutgoingMail, where: str) -> list[str]:
@@ -308,9 +311,7 @@ class SmtpDelivery:
         addresses = (mail.sender, *mail.recipients)
         if not all(a.isascii() for a in addresses):
             if not client.has_extn("smtputf8"):
-                raise PermanentDeliveryError(
-                    f"{where}: non-ASCII address but the server does not offer SMTPUTF8"
-                )
+                raise PermanentDeliveryError(f"{where}: non-ASCII address but the server does not offer SMTPUTF8")
             options.append("SMTPUTF8")
         if not mail.raw.isascii() and client.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
@@ -325,10 +326,10 @@ class SmtpDelivery:
         return TemporaryDeliveryError(text)
 
     def keep_copy(self, mail: OutgoingMail) -> None:
-        """File the sent mail in the Sent folder; called once its row is marked sent.
+        """File the sent mail in the Sent folder, before its row is marked sent.
 
-        Not part of ``send``: appending takes a round trip to the IMAP server,
-        and a crash inside it, before the row was marked, would resend the mail.
+        After a crash or a database failure between the relay's acceptance and
+        that mark, ``already_sent`` finds the copy and the mail is not resent.
         """
         if self._sent_folder is None:
             return
@@ -336,9 +337,7 @@ class SmtpDelivery:
             self._sent_folder.append(mail.raw)
         except Exception:
             # The mail is already out; failing now would only cause a resend.
-            log.warning(
-                "sent %s but could not store it in the Sent folder", mail.message_id, exc_info=True
-            )
+            log.warning("sent %s but could not store it in the Sent folder", mail.message_id, exc_info=True)
 
     def _forget_if_closed(self, client: smtplib.SMTP) -> None:
         if client.sock is None:
@@ -386,9 +385,7 @@ def check_connection(settings: SmtpSettings) -> list[tuple[str, bool, str]]:
     if settings.tls == "starttls":
         step = "Switch to encryption (STARTTLS)"
         if not client.has_extn("starttls"):
-            report.append(
-                (step, False, f"the server does not offer STARTTLS (it offers: {_offers(client)})")
-            )
+            report.append((step, False, f"the server does not offer STARTTLS (it offers: {_offers(client)})"))
             _discard(client)
             return report
         try:
@@ -401,9 +398,7 @@ def check_connection(settings: SmtpSettings) -> list[tuple[str, bool, str]]:
     if settings.username is not None and settings.password is not None:
         step = f"Log in as {settings.username}"
         if not client.has_extn("auth"):
-            report.append(
-                (step, False, f"the server does not offer AUTH (it offers: {_offers(client)})")
-            )
+            report.append((step, False, f"the server does not offer AUTH (it offers: {_offers(client)})"))
             _discard(client)
             return report
         try:

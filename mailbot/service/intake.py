@@ -546,8 +546,9 @@ class Intake:
             self._after_send(row_id, "failed", str(exc))
             log.error("delivery of %s failed for good: %s", mail.message_id, exc)
             return "failed"
-        self._after_send(row_id, "sent", None)
+        # The copy first: if we die before the mark, already_sent() finds it.
         self.delivery.keep_copy(mail)
+        self._after_send(row_id, "sent", None)
         return "sent"
 
     def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:

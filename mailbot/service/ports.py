@@ -118,7 +118,10 @@ class Delivery(Protocol):
         ...
 
     def keep_copy(self, mail: OutgoingMail) -> None:
-        """After the row is marked sent: file a copy where staff see it (best effort, never raises)."""
+        """Right after a send, before the row is marked: file a copy where staff see it.
+
+        Best effort, never raises; it is also what ``already_sent`` consults.
+        """
         ...
 
     def already_sent(self, message_ids: Iterable[str]) -> set[str]:

@@ -395,25 +395,26 @@ def test_login_with_the_right_password_lets_mail_through(
     assert any(ok for _, ok in smtp_sink.auth_attempts)
 
 
-def test_a_wrong_password_is_permanent_with_the_535_reply(
+def test_a_wrong_password_keeps_the_mail_queued_with_the_535_reply(
     smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
 ) -> None:
+    # A rotated password must not fail every queued reply for good.
     smtp_sink.require_auth("fdesk", "right")
     delivery = open_delivery(settings_for(smtp_sink, username="fdesk", password="wrong"))
 
-    with pytest.raises(PermanentDeliveryError, match="535") as caught:
+    with pytest.raises(TemporaryDeliveryError, match="535") as caught:
         delivery.send(make_mail())
     assert "wrong" not in str(caught.value)
     assert smtp_sink.messages == []
 
 
-def test_sending_without_login_to_a_server_that_demands_it_is_permanent(
+def test_sending_without_login_to_a_server_that_demands_it_keeps_the_mail_queued(
     smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
 ) -> None:
     smtp_sink.require_auth("fdesk", "right")
     delivery = open_delivery(settings_for(smtp_sink))
 
-    with pytest.raises(PermanentDeliveryError, match="530"):
+    with pytest.raises(TemporaryDeliveryError, match="530"):
         delivery.send(make_mail())
 
 

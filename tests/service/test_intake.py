@@ -447,3 +447,30 @@ def test_many_attachments_on_a_mail_that_is_not_a_request_are_no_concern(harness
     [message] = harness.messages()
     assert (message["disposition"], message["reason"]) == ("ignored", "not_request")
     assert harness.outbox() == []
+
+
+def test_a_mail_waiting_to_be_retried_holds_back_only_the_later_mails_of_its_case(harness: Harness) -> None:
+    from sqlalchemy import update
+
+    from mailbot.adapters.database.tables import Outbox
+
+    harness.import_unis()
+    harness.deliver(request(attachments=[], message_id="<one@usen.co.jp>"))
+    harness.deliver(request(message_id="<two@usen.co.jp>"))
+    intake = harness.app.intake
+    for item in intake.source.fetch_new(intake._known):
+        intake.file_item(item)
+    rows = harness.outbox()
+    first_case = rows[0]["case_no"]
+    with harness.app.sessions.begin() as session:
+        # The first case's defect reply is waiting out a retry.
+        session.execute(
+            update(Outbox)
+            .where(Outbox.message_id == rows[0]["message_id"])
+            .values(attempts=1, next_attempt_at=harness.clock() + timedelta(minutes=5))
+        )
+    intake.deliver_outbox()
+    status = {(o["kind"], o["case_no"]): o["status"] for o in harness.outbox()}
+    assert status[("defect_reply", first_case)] == "pending"
+    assert status[("ops_returned", first_case)] == "pending", "queued after the reply: it waits too"
+    assert [s for (kind, case), s in status.items() if case != first_case] == ["sent", "sent"]

@@ -238,14 +238,24 @@ class Store:
         self.session.add(row)
 
     def due_outbox(self, now: datetime, limit: int = 100) -> list[Outbox]:
-        return list(
-            self.session.scalars(
-                select(Outbox)
-                .where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
-                .order_by(Outbox.id)
-                .limit(limit)
-            )
-        )
+        """Pending mail that may go now, oldest first, keeping each case's mails in order.
+
+        A mail waiting out a retry holds back the later mails of its case (a
+        receipt must not overtake the defect reply it follows), not everyone's.
+        """
+        blocked: set[int | None] = set()
+        due: list[Outbox] = []
+        for row in self.session.scalars(
+            select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(limit)
+        ):
+            thread = row.case_id if row.case_id is not None else -row.id
+            if thread in blocked:
+                continue
+            if row.next_attempt_at > now:
+                blocked.add(thread)
+                continue
+            due.append(row)
+        return due
 
     # -- failures -----------------------------------------------------------
     def record_failure(self, source: str, key: str, error: str, now: datetime) -> int:
