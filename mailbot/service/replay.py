@@ -1,8 +1,10 @@
 """``mailbot replay``: run today's checks and config over stored cases again.
 
 Each case's thread is rebuilt from the raw messages kept in the database and
-evaluated as the intake would evaluate its latest message; a case whose
-status or defects would differ is listed. Applying a change updates the case
+checked again with today's rules and config; a case whose status or defects
+would differ is listed. UNIS results are carried over from the case's last
+decision, so only rule and config changes show, not UNIS data that has moved
+on since. Applying a change updates the case
 and queues the mails the intake would queue for that outcome (the branch's
 receipt or defect reply, and the ops notice), one transaction per case.
 """
@@ -22,7 +24,7 @@ from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_js
 from mailbot.adapters.database.tables import Case
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
-from mailbot.domain.checks import CHECKS, Check
+from mailbot.domain.checks import CHECKS, UNIS_CODES, Check
 from mailbot.domain.decision import BRANCH_MAILS, Evaluation, evaluate, mails_for
 from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
@@ -118,16 +120,35 @@ def _replay_one(
     received_at = case.waiting_since if case.status == CaseStatus.WAITING_UNIS.value and case.waiting_since else (
         latest_row.received_at
     )
-    evaluation: Evaluation = evaluate(
+    old_defects = defects_from_json(case.defects or [])
+    # Only the rules are replayed. UNIS keeps one snapshot, taken today; judging
+    # an old case against it would report customers whose order has moved on
+    # since as new defects. The UNIS results of the case's last decision stand.
+    rules = [c for c in checks if c.name not in UNIS_CODES]
+    by_rules: Evaluation = evaluate(
         [m for _, m in thread],
         directory=directory,
         unis=DbUnisLookup(session),
         policy=policy,
         received_at=received_at,
         now=now,
-        checks=checks,
+        checks=rules,
     )
-    old_defects = defects_from_json(case.defects or [])
+    order = {c.name: i for i, c in enumerate(checks)}
+    defects = tuple(
+        sorted(
+            (*by_rules.defects, *(d for d in old_defects if d.code in UNIS_CODES)),
+            key=lambda d: order.get(d.code, len(order)),
+        )
+    )
+    if not defects:
+        status = CaseStatus.ACCEPTED
+    elif case.status == CaseStatus.WAITING_UNIS.value and all(d.code in UNIS_CODES for d in defects):
+        status = CaseStatus.WAITING_UNIS
+    else:
+        status = CaseStatus.RETURNED
+    waiting_since = case.waiting_since if status is CaseStatus.WAITING_UNIS else None
+    evaluation = Evaluation(status, defects, by_rules.submission, waiting_since)
     if evaluation.status.value == case.status and _key(evaluation.defects) == _key(old_defects):
         return None
     change = ReplayChange(

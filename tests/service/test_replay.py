@@ -103,3 +103,13 @@ def test_applying_a_replay_updates_the_case_and_queues_the_intakes_mails_once(
             again.close()
     finally:
         changed.app.close()
+
+
+def test_unis_data_that_moved_on_since_the_decision_is_not_reported_as_a_change(harness: Harness) -> None:
+    from tests.fixtures.bot import CUSTOMER
+
+    seed(harness)
+    # The brokerage line was confirmed (確定) after acceptance: today's UNIS no longer shows it as 受注.
+    harness.import_unis([f"{CUSTOMER},株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,確定,2026/12/10,渋谷支店"])
+    assert {c["case_no"]: c["status"] for c in harness.cases()}["FE-2026-00001"] == "accepted"
+    assert replay(harness.app, harness.clock(), apply=False) == []
