@@ -81,6 +81,9 @@ def job_triggers(config: Config) -> dict[str, BaseTrigger]:
         "outbox": IntervalTrigger(seconds=schedule.outbox_retry_seconds, timezone=tz),
         "recheck": IntervalTrigger(minutes=schedule.recheck_minutes, timezone=tz),
         "weekly_summary": CronTrigger(day_of_week=spec.day, hour=spec.hour, minute=spec.minute, timezone=tz),
+        # The same idempotent job again every hour: a Monday run that failed
+        # (database locked, relay down) is retried within the week.
+        "weekly_summary_retry": IntervalTrigger(hours=1, timezone=tz),
     }
     if config.unis_watch_dir is not None:
         triggers["unis_watch"] = IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz)
@@ -141,6 +144,7 @@ class Runner:
             "outbox": self.deliver,
             "recheck": self.recheck,
             "weekly_summary": self.weekly_summary,
+            "weekly_summary_retry": self.weekly_summary,
             "unis_watch": self.unis_watch,
         }
         for job_id, trigger in triggers.items():

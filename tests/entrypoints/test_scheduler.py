@@ -59,7 +59,8 @@ def test_the_scheduler_has_each_job_with_its_trigger_in_tokyo_time(scheduled: Ha
     scheduler = build_scheduler(scheduled.app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
 
-    assert set(jobs) == {"poll", "outbox", "recheck", "weekly_summary"}
+    assert set(jobs) == {"poll", "outbox", "recheck", "weekly_summary", "weekly_summary_retry"}
+    assert jobs["weekly_summary_retry"].trigger.interval == timedelta(hours=1)
     assert str(scheduler.timezone) == "Asia/Tokyo"
     poll = jobs["poll"]
     assert isinstance(poll.trigger, IntervalTrigger)
@@ -362,3 +363,16 @@ def test_a_second_bot_on_the_same_mailbox_waits_and_takes_over_when_the_first_di
         if second is not None:
             second.end()
         h.app.close()
+
+
+def test_a_monday_summary_run_that_failed_is_sent_by_the_hourly_retry(scheduled: Harness) -> None:
+    seed_week_48(scheduled)
+    runner = Runner(scheduled.app)
+    # The Monday 08:30 run did not happen or failed; an hour later the retry job runs the same check.
+    scheduled.clock.now = jst(2026, 11, 30, 9, 30)
+    runner.build(BackgroundScheduler(timezone="Asia/Tokyo"))
+    job = runner.scheduler.get_job("weekly_summary_retry")
+    job.func()
+    assert len(summary_rows(scheduled, "weekly_branch")) == 2
+    job.func()
+    assert len(summary_rows(scheduled, "weekly_branch")) == 2, "and only once"
