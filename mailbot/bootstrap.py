@@ -151,7 +151,7 @@ def make_delivery(config: Config) -> Delivery:
     folder = config.delivery.get("save_sent_to")
     if folder:
         if config.mailbox_kind != "imap":
-            raise ConfigError(f"{config.path}: [delivery] save_sent_to needs [mailbox] kind = \"imap\"")
+            raise ConfigError(f'{config.path}: [delivery] save_sent_to needs [mailbox] kind = "imap"')
         from mailbot.adapters.imap import SentFolder
 
         sent_folder = SentFolder(imap_settings(config), folder)

@@ -56,9 +56,7 @@ class DirectoryDelivery:
             # Mail carries customers' personal data: owner-only by default.
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
-            raise TemporaryDeliveryError(
-                f"cannot create mail directory {self.path}: {exc}"
-            ) from exc
+            raise TemporaryDeliveryError(f"cannot create mail directory {self.path}: {exc}") from exc
 
     def __enter__(self) -> DirectoryDelivery:
         return self

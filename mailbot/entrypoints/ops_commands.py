@@ -73,8 +73,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             return 0
         if week.end > now:
             raise UsageError(
-                f"--week {week.label} has not ended yet (ends {format_jst(week.end)}); "
-                "use --dry-run to see it so far"
+                f"--week {week.label} has not ended yet (ends {format_jst(week.end)}); use --dry-run to see it so far"
             )
         result = summaries.send_week_summaries(
             app.sessions,
@@ -126,12 +125,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     ago = f" ({_ago(now, last)} ago)" if last else ""
     print(f"  last successful poll : {format_jst(last) if last else 'never'}{ago}; poll every {status.poll_seconds}s")
     box = status.mailbox
-    print(f"  mailbox              : {box.waiting} waiting, {len(box.unprocessed)} never processed"
-          + (f"; error: {box.error}" if box.error else ""))
+    print(
+        f"  mailbox              : {box.waiting} waiting, {len(box.unprocessed)} never processed"
+        + (f"; error: {box.error}" if box.error else "")
+    )
     print(f"  outbox               : {status.outbox['pending']} pending, {status.outbox['failed']} failed")
     cases = status.cases
-    print(f"  cases                : {cases['accepted']} accepted, {cases['returned']} returned, "
-          f"{cases['waiting_unis']} waiting for UNIS")
+    print(
+        f"  cases                : {cases['accepted']} accepted, {cases['returned']} returned, "
+        f"{cases['waiting_unis']} waiting for UNIS"
+    )
     unis = (
         f"as of {format_jst(status.unis_as_of)} (imported {format_jst(status.unis_imported_at)})"
         if status.unis_as_of
@@ -305,10 +308,7 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print(f"  {mark} {c['description']}{extra}")
     print()
     print("送信メール:")
-    rows = [
-        [m["kind"], ", ".join(m["to"]) or "-", m["status"], m["subject"][:50]]
-        for m in detail["mails"]
-    ]
+    rows = [[m["kind"], ", ".join(m["to"]) or "-", m["status"], m["subject"][:50]] for m in detail["mails"]]
     print(format_table(["種類", "宛先", "状態", "件名"], rows) if rows else "  (なし)")
     return 0
 
@@ -349,4 +349,3 @@ def register(sub: Any) -> None:
         show.add_argument("case_no")
         show.add_argument("--json", action="store_true")
         show.set_defaults(func=cmd_cases_show)
-

@@ -57,7 +57,7 @@ def schedule_timezone(config: Config) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"{config.path}: [schedule] timezone: unknown time zone {name!r} (e.g. \"Asia/Tokyo\")"
+            f'{config.path}: [schedule] timezone: unknown time zone {name!r} (e.g. "Asia/Tokyo")'
         ) from None
 
 
@@ -409,4 +409,3 @@ def _move(path: Path, folder: Path) -> Path:
         target = folder / f"{path.stem}.{stamp}{path.suffix}"
     shutil.move(str(path), str(target))
     return target
-

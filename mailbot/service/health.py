@@ -17,11 +17,9 @@ inserted or deleted in the same transaction as the mail.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -37,7 +35,7 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
 from mailbot.service.intake import LOGIN_FAILED
 from mailbot.service.mails import build_outbox_row, format_jst
-from mailbot.service.ports import MailSource, SourceError
+from mailbot.service.ports import MailSource, SourceError, SourceItem
 
 __all__ = [
     "ALERT_JOB",
@@ -142,12 +140,12 @@ def _known(sessions: sessionmaker[Session], source_name: str) -> Callable[[Seque
     return known
 
 
-def _peek(raw: bytes) -> tuple[str, bool]:
+def _peek(raw: bytes) -> tuple[str, bool, datetime | None]:
     try:
         message = parse_message(raw)
     except UnparseableMessage:
-        return "", False
-    return message.subject, parse_subject(message.subject).is_request
+        return "", False, None
+    return message.subject, parse_subject(message.subject).is_request, message.date
 
 
 def scan_mailbox(
@@ -158,88 +156,42 @@ def scan_mailbox(
     older_than: timedelta,
     max_bytes: int,
 ) -> MailboxScan:
-    """Count what waits in the mailbox; read the subject only of unprocessed items older than ``older_than``.
+    """Count what waits in the mailbox; read only the headers of unprocessed items older than ``older_than``.
 
-    A Maildir is listed directly (file mtimes are the arrival times, nothing
-    is read unless old and unknown); any other source is asked through
-    ``fetch_new`` and the message's Date header stands in for the arrival.
+    The arrival time is the mailbox's own (Maildir: file time; IMAP:
+    INTERNALDATE), not the sender's Date header, which a wrong clock or a
+    missing header would make useless here.
     """
     known = _known(sessions, source.name)
-    path = getattr(source, "path", None)
-    if isinstance(path, Path) and (path / "new").is_dir() and (path / "cur").is_dir():
-        return _scan_maildir(path, known, now=now, older_than=older_than, max_bytes=max_bytes)
     scan = MailboxScan()
     try:
         items = list(source.fetch_new(known))
         done = known([i.key for i in items]) if items else set()
-        scan.waiting = len(items)
+        scan.waiting = sum(1 for i in items if i.key not in done)
         for item in items:
             if item.key in done:
                 continue
-            subject, is_request, arrived = None, None, None
-            if item.size is None or item.size <= max_bytes:
-                raw = item.load()
-                try:
-                    message = parse_message(raw)
-                    subject, arrived = message.subject, message.date
-                    is_request = parse_subject(subject).is_request
-                except UnparseableMessage:
-                    is_request = False
+            arrived = item.received_at
+            subject, is_request = None, None
+            if arrived is None or now - arrived > older_than:
+                head = _head(item, max_bytes)
+                if head is not None:
+                    subject, is_request, date = _peek(head)
+                    arrived = arrived or date
             scan.unprocessed.append(PendingMail(item.key, arrived, subject, is_request))
     except SourceError as exc:
         scan.error = str(exc)
     return scan
 
 
-def _unique(name: str) -> str:
-    for separator in (":2,", "!2,", ";2,"):
-        if separator in name:
-            return name.split(separator, 1)[0]
-    return name
+def _head(item: SourceItem, max_bytes: int) -> bytes | None:
+    if item.load_headers is not None:
+        return item.load_headers()
+    if item.size is None or item.size <= max_bytes:
+        return item.load()
+    return None
 
 
-def _scan_maildir(
-    path: Path,
-    known: Callable[[Sequence[str]], set[str]],
-    *,
-    now: datetime,
-    older_than: timedelta,
-    max_bytes: int,
-) -> MailboxScan:
-    scan = MailboxScan()
-    try:
-        new = [e for e in os.scandir(path / "new") if not e.name.startswith(".")]
-        cur = [e for e in os.scandir(path / "cur") if not e.name.startswith(".")]
-    except OSError as exc:
-        scan.error = f"cannot list {path}: {exc}"
-        return scan
-    entries = new + cur
-    done: set[str] = set()
-    keys = [_unique(e.name) for e in entries]
-    for start in range(0, len(keys), 500):
-        done |= known(keys[start : start + 500])
-    cur_unknown = [e for e in cur if _unique(e.name) not in done]
-    scan.waiting = len(new) + len(cur_unknown)
-    for entry in entries:
-        key = _unique(entry.name)
-        if key in done:
-            continue
-        try:
-            stat = entry.stat()
-        except OSError:
-            continue  # moved meanwhile
-        arrived = datetime.fromtimestamp(stat.st_mtime, UTC)
-        subject, is_request = None, None
-        if now - arrived > older_than and stat.st_size <= max_bytes:
-            try:
-                subject, is_request = _peek(Path(entry.path).read_bytes())
-            except OSError:
-                continue
-        scan.unprocessed.append(PendingMail(key, arrived, subject, is_request))
-    return scan
-
-
-# -- status --------------------------------------------------------------------------------
 def last_successful_poll(session: Session) -> datetime | None:
     return session.scalar(select(JobRun.done_at).where(JobRun.job == "health", JobRun.key == "last_successful_poll"))
 
@@ -281,11 +233,7 @@ def find_problems(
                 + (f"。メールボックスのエラー: {mailbox.error}" if mailbox.error else ""),
             )
         )
-    old = [
-        p
-        for p in mailbox.unprocessed
-        if p.is_request and p.arrived_at is not None and now - p.arrived_at > limit
-    ]
+    old = [p for p in mailbox.unprocessed if p.is_request and p.arrived_at is not None and now - p.arrived_at > limit]
     if old:
         oldest = min(p.arrived_at for p in old if p.arrived_at is not None)
         problems.append(
@@ -311,10 +259,7 @@ def collect_status(
     with sessions() as session:
         last_poll = last_successful_poll(session)
         refused = login_failure(session)
-        outbox = {
-            s: n
-            for s, n in session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))
-        }
+        outbox = {s: n for s, n in session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))}
         cases = {s: n for s, n in session.execute(select(Case.status, func.count()).group_by(Case.status))}
         snapshot = Store(session).latest_snapshot()
         alerts = open_alerts(session)

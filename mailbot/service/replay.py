@@ -117,8 +117,10 @@ def _replay_one(
     if not thread:
         return None
     latest_row, latest = thread[-1]
-    received_at = case.waiting_since if case.status == CaseStatus.WAITING_UNIS.value and case.waiting_since else (
-        latest_row.received_at
+    received_at = (
+        case.waiting_since
+        if case.status == CaseStatus.WAITING_UNIS.value and case.waiting_since
+        else (latest_row.received_at)
     )
     old_defects = defects_from_json(case.defects or [])
     # Only the rules are replayed. UNIS keeps one snapshot, taken today; judging

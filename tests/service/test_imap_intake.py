@@ -293,3 +293,27 @@ def test_a_failing_mailbox_is_retried_with_growing_pauses(bot: Harness, dovecot_
     dovecot_mailbox.append(request(message_id="<back-1@usen.co.jp>"))
     assert bot.poll().source_error is None
     assert [m["message_id"] for m in bot.messages()] == ["<back-1@usen.co.jp>"]
+
+
+def test_status_ages_unprocessed_imap_mail_by_when_the_server_received_it(
+    bot: Harness, dovecot_mailbox: DovecotMailbox
+) -> None:
+    from datetime import timedelta
+
+    from mailbot.service.health import collect_status
+
+    raw = request(message_id="<stuck@usen.co.jp>").replace(b"\r\nDate: ", b"\r\nX-Old-Date: ", 1)
+    with dovecot_mailbox.client() as client:
+        client.append("INBOX", raw, msg_time=bot.clock() - timedelta(hours=2))
+    status = collect_status(
+        sessions=bot.app.sessions,
+        source=bot.app.intake.source,
+        poll_seconds=60,
+        max_message_bytes=bot.app.config.policy.limits.max_message_bytes,
+        now=bot.clock(),
+    )
+    [pending] = status.mailbox.unprocessed
+    assert pending.is_request and pending.arrived_at is not None
+    assert abs((bot.clock() - pending.arrived_at) - timedelta(hours=2)) < timedelta(minutes=1)
+    assert "unprocessed_mail" in [p.code for p in status.problems]
+    assert dovecot_mailbox.flags() == {next(iter(dovecot_mailbox.flags())): frozenset()}, "still unread"

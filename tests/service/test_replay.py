@@ -110,6 +110,8 @@ def test_unis_data_that_moved_on_since_the_decision_is_not_reported_as_a_change(
 
     seed(harness)
     # The brokerage line was confirmed (確定) after acceptance: today's UNIS no longer shows it as 受注.
-    harness.import_unis([f"{CUSTOMER},株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,確定,2026/12/10,渋谷支店"])
+    harness.import_unis(
+        [f"{CUSTOMER},株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,確定,2026/12/10,渋谷支店"]
+    )
     assert {c["case_no"]: c["status"] for c in harness.cases()}["FE-2026-00001"] == "accepted"
     assert replay(harness.app, harness.clock(), apply=False) == []
