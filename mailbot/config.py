@@ -325,21 +325,6 @@ def _branches(root: _Table, path: Path) -> BranchDirectory:
         raise ConfigError(f"{path}: [[branches]]: {exc}") from None
 
 
-_IMAP_KEYS = {
-    "kind",
-    "host",
-    "port",
-    "tls",
-    "username",
-    "password_env",
-    "password_command",
-    "oauth2_token_command",
-    "folder",
-    "timeout_seconds",
-    "max_message_bytes",
-    "idle",
-    "folders",
-}
 _SMTP_KEYS = {"kind", "host", "port", "tls", "username", "password_env", "timeout_seconds", "save_sent_to"}
 
 
@@ -367,7 +352,9 @@ def _check_imap(table: _Table) -> None:
     for key in folders.data:
         folders.get(key, str)
     folders.check_unknown({"accepted", "returned", "waiting", "quarantined"})
-    table.check_unknown(_IMAP_KEYS)
+    from mailbot.adapters.imap import CONFIG_KEYS  # the adapter owns its settings
+
+    table.check_unknown(set(CONFIG_KEYS))
 
 
 def _check_smtp(table: _Table) -> None:

@@ -62,6 +62,7 @@ from mailbot.adapters.net import is_loopback
 from mailbot.service.ports import AuthenticationFailed, CursorStore, SourceError, SourceItem
 
 __all__ = [
+    "CONFIG_KEYS",
     "KEYWORDS",
     "OUTCOMES",
     "AuthenticationFailed",
@@ -102,6 +103,26 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.error
 
 class MessageTooLarge(SourceError):
     """``load()`` was called for a message above ``max_message_bytes``."""
+
+
+# The keys of the [mailbox] table for kind = "imap"; the config loader checks against these too.
+CONFIG_KEYS = frozenset(
+    {
+        "kind",
+        "host",
+        "port",
+        "tls",
+        "username",
+        "password_env",
+        "password_command",
+        "oauth2_token_command",
+        "folder",
+        "timeout_seconds",
+        "max_message_bytes",
+        "idle",
+        "folders",
+    }
+)
 
 
 def message_id_key(message_id: str) -> str:
@@ -182,22 +203,7 @@ class ImapSettings:
         ``password_env`` names an environment variable holding the password;
         the password itself is never read from the file.
         """
-        allowed = {
-            "kind",
-            "host",
-            "port",
-            "tls",
-            "username",
-            "password_env",
-            "password_command",
-            "oauth2_token_command",
-            "folder",
-            "timeout_seconds",
-            "max_message_bytes",
-            "idle",
-            "folders",
-        }
-        unknown = set(table) - allowed
+        unknown = set(table) - CONFIG_KEYS
         if unknown:
             raise ValueError(f"unknown [mailbox] keys: {sorted(unknown)}")
         if table.get("kind", "imap") != "imap":

@@ -29,6 +29,7 @@ __all__ = [
     "decide_unopened",
     "evaluate",
     "mails_for",
+    "outcome_of",
     "redecide",
     "reply_recipients",
 ]
@@ -157,7 +158,8 @@ def mails_for(
     return tuple(mails)
 
 
-def _outcome(case_no: str | None, evaluation: Evaluation, *, changed: bool = True) -> CaseOutcome:
+def outcome_of(case_no: str | None, evaluation: Evaluation, *, changed: bool = True) -> CaseOutcome:
+    """The case state an evaluation leads to."""
     submission = evaluation.submission
     return CaseOutcome(
         case_no=case_no,
@@ -209,7 +211,7 @@ def decide(
     evaluation = evaluate(
         thread, directory=directory, unis=unis, policy=policy, received_at=received_at, now=now, checks=checks
     )
-    outcome = _outcome(case.case_no if case else None, evaluation)
+    outcome = outcome_of(case.case_no if case else None, evaluation)
     reason = "resubmission" if case is not None else "new_request"
     return Decision(
         Disposition.CASE,
@@ -283,5 +285,5 @@ def redecide(
     )
     if evaluation.status is CaseStatus.WAITING_UNIS:
         return None
-    outcome = _outcome(case.case_no, evaluation)
+    outcome = outcome_of(case.case_no, evaluation)
     return outcome, mails_for(evaluation.status, case.messages[-1], policy, cap_reached=False)

@@ -378,17 +378,7 @@ class Intake:
             assert found is not None, outcome.case_no
             case = found
         if outcome.changed:
-            store.set_case_state(
-                case,
-                status=outcome.status,
-                branch=outcome.branch,
-                customer_code=outcome.customer_code,
-                customer_name=outcome.customer_name,
-                defects=outcome.defects,
-                waiting_since=outcome.waiting_since,
-                now=now,
-                reason=reason,
-            )
+            store.set_case_state(case, outcome, now=now, reason=reason)
         store.session.flush()
         return case
 

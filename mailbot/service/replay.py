@@ -25,7 +25,7 @@ from mailbot.adapters.database.tables import Case
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, UNIS_CODES, Check
-from mailbot.domain.decision import BRANCH_MAILS, Evaluation, evaluate, mails_for
+from mailbot.domain.decision import BRANCH_MAILS, Evaluation, evaluate, mails_for, outcome_of
 from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import build_outbox_row, format_jst, mail_context
@@ -163,18 +163,7 @@ def _replay_one(
     )
     if not apply:
         return change
-    submission = evaluation.submission
-    store.set_case_state(
-        case,
-        status=evaluation.status,
-        branch=submission.branch.name if submission.branch else submission.claimed_branch,
-        customer_code=submission.customer_code,
-        customer_name=submission.customer.name if submission.customer else None,
-        defects=evaluation.defects,
-        waiting_since=evaluation.waiting_since,
-        now=now,
-        reason="replay",
-    )
+    store.set_case_state(case, outcome_of(case.case_no, evaluation), now=now, reason="replay")
     cap_reached = False
     if latest.sender is not None:
         sent = store.branch_mails_to_since(latest.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))

@@ -26,6 +26,7 @@ from mailbot.adapters.database.tables import (
     UnisRow,
     UnisSnapshot,
 )
+from mailbot.domain.decision import CaseOutcome
 from mailbot.domain.model import CaseStatus, Defect, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.unis import OrderLine, UnisCustomer
@@ -183,31 +184,21 @@ class Store:
         self.session.flush()
         return case
 
-    def set_case_state(
-        self,
-        case: Case,
-        *,
-        status: CaseStatus,
-        branch: str | None,
-        customer_code: str | None,
-        customer_name: str | None,
-        defects: Iterable[Defect],
-        waiting_since: datetime | None,
-        now: datetime,
-        reason: str,
-    ) -> None:
+    def set_case_state(self, case: Case, outcome: CaseOutcome, *, now: datetime, reason: str) -> None:
         """Change a case and record the change as an event, in the caller's transaction."""
-        defects_json = defects_to_json(defects)
-        case.status = status.value
-        case.branch = db_text(branch) if branch else None
-        case.customer_code = customer_code
-        case.customer_name = db_text(customer_name) if customer_name else None
+        defects_json = defects_to_json(outcome.defects)
+        case.status = outcome.status.value
+        case.branch = db_text(outcome.branch) if outcome.branch else None
+        case.customer_code = outcome.customer_code
+        case.customer_name = db_text(outcome.customer_name) if outcome.customer_name else None
         case.defects = defects_json
-        case.waiting_since = waiting_since
-        if status is CaseStatus.RETURNED:
+        case.waiting_since = outcome.waiting_since
+        if outcome.status is CaseStatus.RETURNED:
             case.return_count += 1
         case.updated_at = now
-        self.session.add(CaseEvent(case_id=case.id, at=now, status=status.value, defects=defects_json, reason=reason))
+        self.session.add(
+            CaseEvent(case_id=case.id, at=now, status=outcome.status.value, defects=defects_json, reason=reason)
+        )
         self.session.flush()
 
     def waiting_cases(self) -> list[Case]:
