@@ -142,10 +142,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(f"  UNIS snapshot        : {unis}")
     print("  schedule:")
+    width = max((len(job["job"]) for job in status.schedule), default=0)
     for job in status.schedule:
         when = format_jst(datetime.fromisoformat(job["next_run"])) if job["next_run"] else "when the scheduler starts"
         every = f"every {job['every_seconds']}s" if "every_seconds" in job else job["cron"]
-        print(f"    {job['job']:<15} {every:<12} next {when}")
+        print(f"    {job['job']:<{width}}  {every:<12} next {when}")
     if status.open_alerts:
         print("  open alerts: " + ", ".join(f"{k} since {format_jst(v)}" for k, v in status.open_alerts.items()))
     for problem in status.problems:
