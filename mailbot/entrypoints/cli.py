@@ -99,11 +99,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
         f"processed {report.processed} message(s): {summary}; failed {report.failed}; "
         f"mails sent {report.delivered}, failed {report.delivery_failed}"
     )
-    if report.source_error:
-        print(f"mailbox problem: {report.source_error}", file=sys.stderr)
     app.close()
+    # Single failing messages are retried and quarantined, not an error; a mailbox
+    # or database that cannot be used at all is, so cron and monitoring see it.
     if report.store_error:
         print(f"mailbot: error: database unavailable, nothing was marked: {report.store_error}", file=sys.stderr)
+        return 1
+    if report.source_error:
+        print(f"mailbot: error: mailbox unavailable: {report.source_error}", file=sys.stderr)
         return 1
     return 0
 

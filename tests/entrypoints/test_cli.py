@@ -152,3 +152,12 @@ def test_unis_import_leaves_deciding_and_sending_to_a_running_bot(
     assert cli(harness, "unis", "import", str(export), "--as-of", "2030-01-01T00:00+09:00") == 0
     assert "1 waiting case(s) decided, 2 mail(s) sent" in capsys.readouterr().out
     assert harness.cases()[0]["status"] == "accepted"
+
+
+def test_poll_once_exits_1_with_one_line_when_the_mailbox_cannot_be_read(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.maildir.rename(harness.root / "elsewhere")
+    assert cli(harness, "poll", "--once") == 1
+    err = capsys.readouterr().err
+    assert "mailbot: error: mailbox unavailable" in err and "not a Maildir" in err
