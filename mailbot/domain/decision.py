@@ -148,14 +148,31 @@ def mails_for(
         CaseStatus.RETURNED: ("defect_reply", "ops_returned"),
         CaseStatus.WAITING_UNIS: (None, "ops_waiting"),
     }[status]
+    why_not = None
+    if cap_reached:
+        why_not = "cap"
+    elif asks_for_no_auto_reply(message):
+        why_not = "suppress_header"
+    elif not to:
+        why_not = "no_recipient"
     mails: list[MailIntent] = []
-    suppressed = bool(branch_kind) and (cap_reached or not to)
-    if branch_kind and not suppressed:
+    if branch_kind and why_not is None:
         mails.append(MailIntent(branch_kind, to, cc, reply_to=message))
     if ops:
-        facts = {"reply_suppressed": "cap" if cap_reached else "no_recipient"} if suppressed else {}
+        facts = {"reply_suppressed": why_not} if branch_kind and why_not else {}
         mails.append(MailIntent(ops_kind, ops, reply_to=None, facts=facts))
     return tuple(mails)
+
+
+def asks_for_no_auto_reply(message: ParsedMessage) -> bool:
+    """Exchange's X-Auto-Response-Suppress asks robots not to answer this mail.
+
+    It is set on ordinary mail too (transport rules, some Outlook sends), so it
+    does not make the mail automatic: the request is still filed and ops is
+    told, only our automatic reply to the branch is held back.
+    """
+    values = " ".join(message.header("x-auto-response-suppress")).lower().replace(",", " ").split()
+    return "all" in values or "autoreply" in values
 
 
 def outcome_of(case_no: str | None, evaluation: Evaluation, *, changed: bool = True) -> CaseOutcome:

@@ -64,10 +64,9 @@ def _auto_reply(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
         return True
     if any(v.strip().lower() in _BULK_PRECEDENCE for v in m.header("precedence")):
         return True
-    if m.header("list-id") or m.header("list-unsubscribe"):
-        return True
-    suppress = " ".join(m.header("x-auto-response-suppress")).lower()
-    return any(word in suppress for word in ("all", "oof", "autoreply"))
+    # X-Auto-Response-Suppress is not a sign of an automatic mail (Exchange sets
+    # it on ordinary mail too); decision.asks_for_no_auto_reply honours it.
+    return bool(m.header("list-id") or m.header("list-unsubscribe"))
 
 
 def _not_request(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:

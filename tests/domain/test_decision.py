@@ -135,3 +135,15 @@ def test_quarantine_notifies_ops_and_never_the_sender() -> None:
     decision = run(request(sender="sales@example.com"))
     assert decision.disposition is Disposition.QUARANTINED
     assert [(m.kind, m.to) for m in decision.mails] == [("ops_quarantined", ("ops@usen.co.jp",))]
+
+
+def test_a_request_asking_for_no_auto_reply_is_filed_and_only_ops_is_told() -> None:
+    decision = run(request(cc=[], extra_headers={"X-Auto-Response-Suppress": "DR, OOF, AutoReply"}))
+    assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
+    assert [m.kind for m in decision.mails] == ["ops_returned"]
+    assert decision.mails[0].facts["reply_suppressed"] == "suppress_header"
+
+
+def test_suppressing_only_read_receipts_still_gets_the_reply() -> None:
+    decision = run(request(cc=[], extra_headers={"X-Auto-Response-Suppress": "RN, NRN"}))
+    assert [m.kind for m in decision.mails] == ["defect_reply", "ops_returned"]

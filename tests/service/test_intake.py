@@ -347,7 +347,7 @@ def test_a_sender_who_keeps_writing_stops_getting_replies_and_ops_is_told(harnes
     suppressed = [o for o in harness.outbox("ops_returned")]
     assert len(suppressed) == 12
     notices = harness.sent_mail("ops_returned")
-    assert sum("送信上限" in m.get_content() for m in notices) == 2
+    assert sum("1時間の上限に達した" in m.get_content() for m in notices) == 2
 
 
 def test_a_refused_reply_is_marked_failed_and_ops_is_told_once(harness: Harness) -> None:
@@ -474,3 +474,13 @@ def test_a_mail_waiting_to_be_retried_holds_back_only_the_later_mails_of_its_cas
     assert status[("defect_reply", first_case)] == "pending"
     assert status[("ops_returned", first_case)] == "pending", "queued after the reply: it waits too"
     assert [s for (kind, case), s in status.items() if case != first_case] == ["sent", "sent"]
+
+
+def test_ops_hears_why_no_reply_went_to_a_branch_that_asked_for_none(harness: Harness) -> None:
+    harness.import_unis()
+    harness.deliver(request(extra_headers={"X-Auto-Response-Suppress": "All"}))
+    harness.poll()
+    assert single_case(harness)["status"] == "accepted"
+    assert [o["kind"] for o in harness.outbox()] == ["ops_accepted"]
+    [notice] = harness.sent_mail("ops_accepted")
+    assert "自動応答の抑止" in notice.get_content()
