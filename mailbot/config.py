@@ -78,7 +78,7 @@ class _Table:
         self.used.add(key)
         if key not in self.data:
             if required:
-                raise self.fail(key, f"missing; expected {what or _kind_name(kind)}")
+                raise self.fail(key, f"missing; expected {what or _kind_name(kind)}{self._typo_hint(key)}")
             return default  # type: ignore[return-value]
         value = self.data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -87,11 +87,15 @@ class _Table:
             raise self.fail(key, f"expected {what or _kind_name(kind)}, got {value!r}")
         return value
 
+    def _typo_hint(self, key: str) -> str:
+        close = difflib.get_close_matches(key, [k for k in self.data if k not in self.used], n=1)
+        return f" (is {close[0]!r} a typo for it?)" if close else ""
+
     def strings(self, key: str, *, required: bool = False, what: str = "a list of strings") -> tuple[str, ...]:
         self.used.add(key)
         if key not in self.data:
             if required:
-                raise self.fail(key, f"missing; expected {what}")
+                raise self.fail(key, f"missing; expected {what}{self._typo_hint(key)}")
             return ()
         value = self.data[key]
         if isinstance(value, str):
@@ -113,6 +117,8 @@ class _Table:
             if key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
+                if self.where == "":
+                    raise ConfigError(f"{self.file}: unknown table [{key}]{hint}")
                 raise self.fail(key, f"unknown key{hint}")
 
 
@@ -160,6 +166,9 @@ def load_config(path: Path) -> Config:
         if not url:
             raise database.fail("url_env", f"environment variable {url_env} is not set")
     url = _absolute_sqlite(url or "sqlite:///mailbot.sqlite3", base)
+    backend = url.split(":", 1)[0].split("+", 1)[0]
+    if backend not in ("sqlite", "postgresql"):
+        raise database.fail("url", f"expected a sqlite:/// or postgresql+psycopg:// URL, got one for {backend!r}")
     database.check_unknown()
 
     mailbox = root.table("mailbox")
@@ -234,6 +243,8 @@ def load_config(path: Path) -> Config:
     if log_format not in ("text", "json"):
         raise log_table.fail("format", f'expected "text" or "json", got {log_format!r}')
     log_level = log_table.get("level", str, "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise log_table.fail("level", f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
     log_table.check_unknown()
 
     root.used.update({"documents", "branches"})

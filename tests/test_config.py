@@ -58,6 +58,13 @@ def test_a_good_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> 
         (lambda t: t + "[unis]\nmax_wait_hours = -1\n", r"\[unis\] max_wait_hours: must be more than 0"),
         (lambda t: t + '[[branches]]\nname = "道玄坂支店"\naliases = ["渋谷"]\n', "used by both"),
         (lambda t: t.replace("[database]", "[database\n"), "not valid TOML"),
+        (lambda t: t + "[log]\nlevel = \"verbose\"\n", r"\[log\] level: expected DEBUG, INFO"),
+        (lambda t: t.replace("sqlite:///data/mailbot.sqlite3", "mysql://x"), r"\[database\] url: expected a sqlite"),
+        (lambda t: t + "[unsi]\nmax_wait_hours = 3\n", r"unknown table \[unsi\] \(did you mean unis\?\)"),
+        (
+            lambda t: t.replace("internal_domains", "internal_domain"),
+            r"internal_domains: missing.*'internal_domain' a typo",
+        ),
     ],
 )
 def test_a_wrong_or_missing_key_is_named_with_the_file(tmp_path: Path, change, message: str) -> None:

@@ -121,4 +121,7 @@ def read_unis_csv(data: bytes, name: str = "UNIS export") -> list[UnisRecord]:
             )
     except csv.Error as exc:
         raise UnisFileError(f"{name}: line {reader.line_num}: {exc}") from None
+    if not records:
+        # An export cut short would otherwise replace every customer with none.
+        raise UnisFileError(f"{name}: no customer rows after the header; the snapshot was not replaced")
     return records

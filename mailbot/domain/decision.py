@@ -113,11 +113,17 @@ def evaluate(
     defects = tuple(run_checks(submission, policy, checks))
     if not defects:
         return Evaluation(CaseStatus.ACCEPTED, defects, submission, None)
-    only_unis = all(d.code in UNIS_CODES for d in defects)
-    snapshot_stale = unis.as_of is None or unis.as_of < received_at
-    deadline = received_at + timedelta(hours=policy.unis_max_wait_hours)
-    if only_unis and snapshot_stale and now < deadline:
-        return Evaluation(CaseStatus.WAITING_UNIS, defects, submission, received_at)
+    unis_defects = tuple(d for d in defects if d.code in UNIS_CODES)
+    # A snapshot older than the mail (or none at all) cannot say the customer is
+    # missing: the branch may have registered it since. Until the wait runs
+    # out, UNIS defects are not told to the branch.
+    snapshot_current = unis.as_of is not None and unis.as_of >= received_at
+    waited_out = now >= received_at + timedelta(hours=policy.unis_max_wait_hours)
+    if unis_defects and not snapshot_current and not waited_out:
+        others = tuple(d for d in defects if d.code not in UNIS_CODES)
+        if not others:
+            return Evaluation(CaseStatus.WAITING_UNIS, defects, submission, received_at)
+        return Evaluation(CaseStatus.RETURNED, others, submission, None)
     return Evaluation(CaseStatus.RETURNED, defects, submission, None)
 
 

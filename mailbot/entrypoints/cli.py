@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -59,9 +60,13 @@ def parse_time(text: str, what: str) -> datetime:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     config = _config(args)
     engine = make_engine(config.database_url)
-    upgrade(engine)
+    before, after = upgrade(engine)
+    where = engine.url.render_as_string(hide_password=True)
     engine.dispose()
-    print(f"database is up to date: {config.database_url}")
+    if before == after:
+        print(f"database {where} is already at schema {after}")
+    else:
+        print(f"database {where}: schema {'created' if before is None else 'upgraded from ' + before} at {after}")
     return 0
 
 
@@ -271,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `mailbot cases list | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def test_full_width_codes_are_normalised() -> None:
     ("data", "message"),
     [
         (b"", "empty"),
+        (csv(), "no customer rows"),
         ("顧客CD,顧客名\r\n1,a\r\n".encode("cp932"), "line 1: header"),
         (csv(ROW, "123,足りない列"), "line 3: expected 11 columns"),
         (csv(ROW, ROW.replace("123456789", "ABC")), "line 3: 顧客CD"),

@@ -68,9 +68,16 @@ def test_a_request_failing_unis_is_returned_when_the_snapshot_is_newer_than_the_
     assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
 
 
-def test_other_defects_are_returned_at_once_even_with_a_stale_snapshot() -> None:
-    decision = run(request(cc=[]), lookup=unis(as_of=None))
-    assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
+def test_other_defects_are_returned_at_once_without_unis_claims_a_stale_snapshot_cannot_back() -> None:
+    for lookup in (unis(as_of=None), unis(as_of=NOW - timedelta(hours=1))):
+        decision = run(request(cc=[]), lookup=lookup)
+        assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
+        assert [d.code for d in decision.case.defects] == ["manager_cc_missing"]
+
+
+def test_unis_defects_join_the_others_once_the_snapshot_is_newer_than_the_mail() -> None:
+    decision = run(request(cc=[]), lookup=unis(as_of=NOW + timedelta(minutes=1)))
+    assert decision.case is not None
     assert [d.code for d in decision.case.defects] == ["manager_cc_missing", "unis_customer_missing"]
 
 

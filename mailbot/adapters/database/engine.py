@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -9,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.resources import migrations_dir
@@ -22,6 +24,10 @@ class SchemaOutOfDate(Exception):
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            # A fresh install's data directory: create it rather than fail with "unable to open".
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -47,11 +53,15 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate to ``revision``; returns the schema version before and after."""
     config = alembic_config()
     with engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after
 
 
 def check_schema(engine: Engine) -> None:
@@ -60,6 +70,6 @@ def check_schema(engine: Engine) -> None:
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     if current != head:
-        raise SchemaOutOfDate(
-            f"database schema is at {current or 'nothing'}, expected {head}: run `mailbot db upgrade`"
-        )
+        where = engine.url.render_as_string(hide_password=True)
+        state = f"is at schema {current}" if current else "has no mailbot schema yet"
+        raise SchemaOutOfDate(f"database {where} {state} (this mailbot needs {head}): run `mailbot db upgrade`")
