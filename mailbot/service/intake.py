@@ -406,8 +406,6 @@ class Intake:
             facts={**intent.facts, **(facts_extra or {})},
             extra={"unis_as_of": format_jst(snapshot.as_of) if snapshot else ""},
         )
-        if intent.reply_to is not None and message is not None and intent.reply_to is not message:
-            context["original"]["date"] = format_jst(intent.reply_to.date)
         row = build_outbox_row(
             intent,
             renderer=self.renderer,
@@ -460,7 +458,13 @@ class Intake:
                 case = session.get(Case, case_id)
                 if case is None or case.status != CaseStatus.WAITING_UNIS.value:
                     continue
-                view = self._case_view(store, case)
+                thread = store.case_messages(case)
+                view = CaseView(
+                    case_no=case.case_no,
+                    status=CaseStatus(case.status),
+                    messages=tuple(message for _, message in thread),
+                    waiting_since=case.waiting_since,
+                )
                 now = self.clock()
                 result = redecide(
                     view,
@@ -474,9 +478,11 @@ class Intake:
                     continue
                 outcome, mails = result
                 self._apply_case(store, outcome, now, "unis_recheck")
-                latest = view.messages[-1] if view.messages else None
+                latest_row, latest = thread[-1] if thread else (None, None)
+                arrived = latest_row.received_at if latest_row is not None else None
                 for intent in mails:
-                    self._queue(store, intent, case, latest, now, None)
+                    # The same arrival time as the first notice, not the sender's Date header.
+                    self._queue(store, intent, case, latest, now, None, received_at=arrived)
                 changed += 1
                 log.info("case %s re-checked: %s", case.case_no, outcome.status.value)
         return changed

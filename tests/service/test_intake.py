@@ -484,3 +484,16 @@ def test_ops_hears_why_no_reply_went_to_a_branch_that_asked_for_none(harness: Ha
     assert [o["kind"] for o in harness.outbox()] == ["ops_accepted"]
     [notice] = harness.sent_mail("ops_accepted")
     assert "自動応答の抑止" in notice.get_content()
+
+
+def test_a_mail_decided_later_shows_the_same_arrival_time_as_the_first_notice(harness: Harness) -> None:
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request(date=harness.clock() - timedelta(minutes=20)))  # the sender's clock differs
+    harness.poll()
+    harness.clock.advance(hours=2)
+    harness.import_unis(as_of=harness.clock())
+    [waiting] = harness.sent_mail("ops_waiting")
+    [receipt] = harness.sent_mail("receipt")
+    stamp = "2026-11-24 10:00"  # 01:00 UTC, when the mailbox got it, in JST
+    assert f"受信日時: {stamp}" in waiting.get_content()
+    assert f"({stamp} 受信)" in receipt.get_content()
