@@ -114,6 +114,14 @@ class Week:
         return self.label
 
 
+def _ymd(day: date) -> str:
+    return f"{day.year}年{_mdj(day)}"
+
+
+def _mdj(day: date) -> str:
+    return f"{day.month}月{day.day}日({_WEEKDAYS_JA[day.weekday()]})"
+
+
 def _md(day: date) -> str:
     return f"{day.month}/{day.day}({_WEEKDAYS_JA[day.weekday()]})"
 
@@ -227,7 +235,7 @@ class WeekReport:
             "end": last.isoformat(),
             "start_md": _md(self.week.monday),
             "end_md": _md(last),
-            "period": f"{self.week.monday.year}年{_md(self.week.monday)}〜{_md(last)}",
+            "period": f"{_ymd(self.week.monday)}〜{_ymd(last) if last.year != self.week.monday.year else _mdj(last)}",
         }
 
 

@@ -162,9 +162,9 @@ def test_each_active_branch_gets_its_summary_and_ops_gets_the_desk_wide_one(week
     assert set(branch_mails) == {(SHIBUYA_MGR,), (SHINJUKU_MGR,)}
 
     shibuya = branch_mails[(SHIBUYA_MGR,)]
-    assert shibuya["Subject"] == "【週次】フレッツエスカ依頼状況 渋谷支店 2026年11/23(月)〜11/29(日)"
+    assert shibuya["Subject"] == "【週次】フレッツエスカ依頼状況 渋谷支店 2026年11月23日(月)〜11月29日(日)"
     body = shibuya.get_content()
-    assert "依頼受付      2件" in body
+    assert "依頼件数      2件" in body
     assert "受付完了      1件" in body
     assert "不備返却      1件" in body
     assert "再送待ち      2件(2026-11-30 00:00 時点)" in body
@@ -300,3 +300,10 @@ def test_a_past_week_is_told_as_it_was_even_after_the_case_moved_on(week48: Harn
     assert "FE-2026-00003" in [c.case_no for c in shibuya.open_returns]
     assert "FE-2026-00003" in [c.case_no for c in w49.branch("渋谷支店").accepted]
     assert "FE-2026-00003" not in [c.case_no for c in w49.branch("渋谷支店").open_returns]
+
+
+def test_a_week_across_new_year_names_both_years() -> None:
+    from mailbot.service.summaries import WeekReport
+
+    report = WeekReport(Week(2026, 53), jst(2027, 1, 4), {})
+    assert report.week_context()["period"] == "2026年12月28日(月)〜2027年1月3日(日)"
