@@ -20,6 +20,7 @@ from mailbot.bootstrap import App, build_app, utc_now
 from mailbot.config import Config, ConfigError, load_config, resolve_config_path
 from mailbot.entrypoints.logs import setup_logging
 from mailbot.service import views
+from mailbot.service.mails import JST, format_jst
 from mailbot.service.ports import SourceError
 
 __all__ = ["main"]
@@ -50,8 +51,6 @@ def parse_time(text: str, what: str) -> datetime:
     except ValueError:
         raise UsageError(f"{what}: {text!r} is not an ISO 8601 date/time (e.g. 2026-11-27T09:00+09:00)") from None
     if moment.tzinfo is None:
-        from mailbot.service.mails import JST
-
         moment = moment.replace(tzinfo=JST)  # the desk thinks in Tokyo time
     return moment.astimezone(UTC)
 
@@ -81,7 +80,7 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
     result = import_unis(app.sessions, data, name=str(path), as_of=as_of, now=app.clock())
-    print(f"imported {result.rows} rows ({result.customers} customers) as of {result.as_of.isoformat()}")
+    print(f"imported {result.rows} row(s), {result.customers} customer(s); UNIS as of {format_jst(result.as_of)} JST")
     print(app.deliver_if_free(recheck=True))
     app.close()
     return 0
@@ -119,8 +118,15 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_cases_list(args: argparse.Namespace) -> int:
     app = open_app(args)
     since = parse_time(args.since, "--since") if args.since else None
+    branch = None
+    if args.branch:
+        found = app.config.branches.get(args.branch)
+        if found is None:
+            names = ", ".join(b.name for b in app.config.branches.branches)
+            raise UsageError(f"--branch: unknown branch {args.branch!r}; configured: {names}")
+        branch = found.name
     with app.sessions() as session:
-        rows = views.case_rows(session, status=args.status, branch=args.branch, since=since)
+        rows = views.case_rows(session, status=args.status, branch=branch, since=since)
     app.close()
     if args.json:
         print_json(rows)

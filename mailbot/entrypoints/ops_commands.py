@@ -186,6 +186,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             case_no=args.case,
         )
         title = defect_titles(app.renderer)
+        if args.case and not changes:
+            with app.sessions() as session:
+                if session.scalar(select(Case.id).where(Case.case_no == args.case)) is None:
+                    raise UsageError(f"no case {args.case!r}")
         if not changes:
             print(f"no case created since {format_jst(since)} would be decided differently")
         for change in changes:

@@ -161,3 +161,16 @@ def test_poll_once_exits_1_with_one_line_when_the_mailbox_cannot_be_read(
     assert cli(harness, "poll", "--once") == 1
     err = capsys.readouterr().err
     assert "mailbot: error: mailbox unavailable" in err and "not a Maildir" in err
+
+
+def test_cases_list_takes_a_branch_alias_and_refuses_an_unknown_branch(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.import_unis()
+    harness.deliver(
+        build_mail(subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK], cc=[SHIBUYA_MGR], body=f"顧客CD:{CUSTOMER}")
+    )
+    harness.poll()
+    assert [c["branch"] for c in cli_json(harness, capsys, "cases", "list", "--branch", "渋谷")] == ["渋谷支店"]
+    assert cli(harness, "cases", "list", "--branch", "札幌支店") == 2
+    assert "unknown branch '札幌支店'; configured: 渋谷支店, 新宿支店, 大阪支店" in capsys.readouterr().err
