@@ -58,7 +58,7 @@ def test_a_good_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> 
         (lambda t: t + "[unis]\nmax_wait_hours = -1\n", r"\[unis\] max_wait_hours: must be more than 0"),
         (lambda t: t + '[[branches]]\nname = "道玄坂支店"\naliases = ["渋谷"]\n', "used by both"),
         (lambda t: t.replace("[database]", "[database\n"), "not valid TOML"),
-        (lambda t: t + "[log]\nlevel = \"verbose\"\n", r"\[log\] level: expected DEBUG, INFO"),
+        (lambda t: t + '[log]\nlevel = "verbose"\n', r"\[log\] level: expected DEBUG, INFO"),
         (lambda t: t.replace("sqlite:///data/mailbot.sqlite3", "mysql://x"), r"\[database\] url: expected a sqlite"),
         (lambda t: t + "[unsi]\nmax_wait_hours = 3\n", r"unknown table \[unsi\] \(did you mean unis\?\)"),
         (

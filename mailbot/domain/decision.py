@@ -145,9 +145,16 @@ def reply_recipients(message: ParsedMessage, policy: Policy) -> tuple[tuple[str,
 
 
 def mails_for(
-    status: CaseStatus, message: ParsedMessage, policy: Policy, *, cap_reached: bool
+    status: CaseStatus,
+    message: ParsedMessage,
+    policy: Policy,
+    *,
+    cap_reached: bool,
+    evaluation: Evaluation | None = None,
 ) -> tuple[MailIntent, ...]:
     to, cc = reply_recipients(message, policy)
+    if evaluation is not None:
+        cc = _with_missing_managers(cc, to, evaluation, policy)
     ops = tuple(policy.ops_recipients)
     branch_kind, ops_kind = {
         CaseStatus.ACCEPTED: ("receipt", "ops_accepted"),
@@ -168,6 +175,17 @@ def mails_for(
         facts = {"reply_suppressed": why_not} if branch_kind and why_not else {}
         mails.append(MailIntent(ops_kind, ops, reply_to=None, facts=facts))
     return tuple(mails)
+
+
+def _with_missing_managers(
+    cc: tuple[str, ...], to: tuple[str, ...], evaluation: Evaluation, policy: Policy
+) -> tuple[str, ...]:
+    """A return for a missing manager copies that manager: the branch's fix is to bring them in."""
+    branch = evaluation.submission.branch
+    if branch is None or not any(d.code == "manager_cc_missing" for d in evaluation.defects):
+        return cc
+    managers = [m for m in branch.managers if policy.is_internal(m) and m not in to and m not in cc]
+    return (*cc, *managers)
 
 
 def asks_for_no_auto_reply(message: ParsedMessage) -> bool:
@@ -240,7 +258,7 @@ def decide(
         Disposition.CASE,
         reason,
         outcome,
-        mails_for(evaluation.status, message, policy, cap_reached=cap_reached),
+        mails_for(evaluation.status, message, policy, cap_reached=cap_reached, evaluation=evaluation),
     )
 
 
@@ -309,4 +327,4 @@ def redecide(
     if evaluation.status is CaseStatus.WAITING_UNIS:
         return None
     outcome = outcome_of(case.case_no, evaluation)
-    return outcome, mails_for(evaluation.status, case.messages[-1], policy, cap_reached=False)
+    return outcome, mails_for(evaluation.status, case.messages[-1], policy, cap_reached=False, evaluation=evaluation)

@@ -169,7 +169,7 @@ def _replay_one(
         sent = store.branch_mails_to_since(latest.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))
         cap_reached = sent >= policy.max_replies_per_sender_per_hour
     # The same mails the intake sends for this outcome (decision's own rule).
-    intents = mails_for(evaluation.status, latest, policy, cap_reached=cap_reached)
+    intents = mails_for(evaluation.status, latest, policy, cap_reached=cap_reached, evaluation=evaluation)
     snapshot = store.latest_snapshot()
     kinds = []
     for intent in intents:

@@ -154,3 +154,15 @@ def test_a_request_asking_for_no_auto_reply_is_filed_and_only_ops_is_told() -> N
 def test_suppressing_only_read_receipts_still_gets_the_reply() -> None:
     decision = run(request(cc=[], extra_headers={"X-Auto-Response-Suppress": "RN, NRN"}))
     assert [m.kind for m in decision.mails] == ["defect_reply", "ops_returned"]
+
+
+def test_a_return_for_a_missing_manager_copies_that_manager() -> None:
+    decision = run(request(cc=["colleague@usen.co.jp"]))
+    [reply] = [m for m in decision.mails if m.kind == "defect_reply"]
+    assert reply.cc == ("colleague@usen.co.jp", MANAGER)
+
+
+def test_other_returns_copy_only_the_people_on_the_request() -> None:
+    decision = run(request(cc=[MANAGER], attachments=[]))
+    [reply] = [m for m in decision.mails if m.kind == "defect_reply"]
+    assert reply.cc == (MANAGER,)

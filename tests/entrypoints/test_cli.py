@@ -168,7 +168,13 @@ def test_cases_list_takes_a_branch_alias_and_refuses_an_unknown_branch(
 ) -> None:
     harness.import_unis()
     harness.deliver(
-        build_mail(subject="フレッツエスカ 渋谷支店", sender="taro@usen.co.jp", to=[DESK], cc=[SHIBUYA_MGR], body=f"顧客CD:{CUSTOMER}")
+        build_mail(
+            subject="フレッツエスカ 渋谷支店",
+            sender="taro@usen.co.jp",
+            to=[DESK],
+            cc=[SHIBUYA_MGR],
+            body=f"顧客CD:{CUSTOMER}",
+        )
     )
     harness.poll()
     assert [c["branch"] for c in cli_json(harness, capsys, "cases", "list", "--branch", "渋谷")] == ["渋谷支店"]
