@@ -145,8 +145,14 @@ def cmd_messages_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        for r in rows:
-            print(f"{r['disposition']:<12} {r['reason']:<22} {r['case_no'] or '-':<14} {r['subject']}")
+        from mailbot.entrypoints.tables import format_table
+
+        table = [
+            [format_jst(datetime.fromisoformat(r["received_at"])), r["sender"] or "-", r["disposition"], r["reason"],
+             r["case_no"] or "-", r["subject"]]
+            for r in rows
+        ]  # fmt: skip
+        print(format_table(["受信(JST)", "差出人", "処理", "理由", "受付番号", "件名"], table))
     return 0
 
 
@@ -158,8 +164,10 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        for r in rows:
-            print(f"{r['status']:<8} {r['kind']:<16} {r['case_no'] or '-':<14} {','.join(r['to'])}  {r['subject']}")
+        from mailbot.entrypoints.tables import format_table
+
+        table = [[r["status"], r["kind"], r["case_no"] or "-", ", ".join(r["to"]), r["subject"]] for r in rows]
+        print(format_table(["状態", "種類", "受付番号", "宛先", "件名"], table))
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json
-from mailbot.adapters.database.tables import Case, Inbound, Outbox
+from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
 from mailbot.entrypoints.cli import UsageError, open_app, parse_time, print_json
 from mailbot.service.mails import format_jst
 
@@ -232,6 +232,7 @@ def case_detail(app: Any, case_no: str) -> dict[str, Any]:
                     }
                 )
         mails = list(session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)))
+        events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
         return {
             "case_no": case.case_no,
             "branch": case.branch,
@@ -254,6 +255,15 @@ def case_detail(app: Any, case_no: str) -> dict[str, Any]:
                 for m in inbound
             ],
             "checks": checks,
+            "history": [
+                {
+                    "at": e.at.isoformat(),
+                    "status": e.status,
+                    "reason": e.reason,
+                    "defects": [d["code"] for d in e.defects],
+                }
+                for e in events
+            ],
             "mails": [
                 {
                     "kind": o.kind,
@@ -300,6 +310,13 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         for m in detail["messages"]
     ]
     print(format_table(["受信(JST)", "差出人", "件名", "処理/理由"], rows) if rows else "  (なし)")
+    print()
+    print("経過:")
+    rows = [
+        [jst(h["at"]), STATUS_JA.get(h["status"], h["status"]), h["reason"], ", ".join(h["defects"]) or "-"]
+        for h in detail["history"]
+    ]
+    print(format_table(["日時(JST)", "状態", "きっかけ", "不備"], rows) if rows else "  (なし)")
     print()
     print("チェック結果(スレッド全体に現在の設定とUNISデータで再実行):")
     if not detail["checks"]:

@@ -152,12 +152,17 @@ def test_cases_show_gives_the_thread_each_checks_result_and_the_mails(
     assert "  ✓ 該当なし 必要な申込書類が添付されていない" in lines
     assert any(line.startswith("defect_reply  hana@usen.co.jp") and "sent" in line for line in lines)
     assert any(line.startswith("ops_returned  ops@usen.co.jp") for line in lines)
+    assert any(
+        line.startswith("2026-11-24 11:00  返却") and "new_request" in line and "manager_cc_missing" in line
+        for line in lines[lines.index("経過:") :]
+    )
 
     code, out, _ = run(harness, capsys, "cases", "show", "fe-2026-00001", "--json")
     data = json.loads(out)
     assert data["status"] == "accepted"
     assert all(c["ok"] for c in data["checks"])
     assert [m["kind"] for m in data["mails"]] == ["receipt", "ops_accepted"]
+    assert [(h["status"], h["reason"]) for h in data["history"]] == [("accepted", "new_request")]
 
 
 def test_cases_show_of_an_unknown_case_is_an_error(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
