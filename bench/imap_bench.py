@@ -19,18 +19,13 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from bench.run import submission, unis_row
 from mailbot.adapters.database.engine import make_engine, upgrade
-from tests.domain.builders import FORM
-from tests.fixtures.bot import DESK, SHIBUYA_MGR, make_harness, use_real_servers
+from tests.fixtures.bot import make_harness, use_real_servers
 from tests.fixtures.dovecot import DovecotMailbox, DovecotServer, _dovecot_binary, _free_port, _mail_ids
 from tests.fixtures.smtp_sink import SmtpSink
-from tests.mailfactory import build_mail
 
 ENV = "MAILBOT_BENCH_IMAP_PASSWORD"
-
-
-def _row(code: str) -> str:
-    return f"{code},株式会社ベンチ,1,有効,C{code},001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店"
 
 
 def _raw_fetch(mailbox: DovecotMailbox) -> tuple[int, float]:
@@ -65,19 +60,7 @@ def main(count: int) -> None:
         with IMAPClient(mailbox.host, mailbox.port, ssl=False, timeout=30) as client:
             client.login(user, password)
             for i, code in enumerate(codes):
-                client.append(
-                    "INBOX",
-                    build_mail(
-                        style=("outlook", "gmail", "iphone")[i % 3],
-                        subject=f"フレッツエスカ 渋谷支店 ㈱ベンチ{i}",
-                        sender=f"担当{i} <staff{i}@usen.co.jp>",
-                        to=[DESK],
-                        cc=[] if i % 5 == 0 else [SHIBUYA_MGR],
-                        body=f"顧客CD:{code}\n",
-                        attachments=[FORM],
-                        message_id=f"<imap-bench-{i}@usen.co.jp>",
-                    ),
-                )
+                client.append("INBOX", submission(i, code, "imap-bench"))
         fetched, raw_seconds = _raw_fetch(mailbox)
         assert fetched == count
 
@@ -88,7 +71,7 @@ def main(count: int) -> None:
         os.environ[ENV] = password
         harness = make_harness(work, url)
         use_real_servers(harness, smtp_port=sink.port, imap=(mailbox.port, user, ENV))
-        harness.import_unis([_row(c) for c in codes], as_of=datetime(2030, 1, 1, tzinfo=UTC))
+        harness.import_unis([unis_row(c) for c in codes], as_of=datetime(2030, 1, 1, tzinfo=UTC))
         started = time.perf_counter()
         report = harness.poll()
         seconds = time.perf_counter() - started

@@ -20,7 +20,22 @@ from tests.fixtures.bot import DESK, SHIBUYA_MGR, make_harness
 from tests.mailfactory import build_mail
 
 
-def _row(code: str) -> str:
+def submission(i: int, code: str, tag: str) -> bytes:
+    """The i-th benchmark request, in turn Outlook, Gmail and iPhone style."""
+    return build_mail(
+        style=("outlook", "gmail", "iphone")[i % 3],
+        subject=f"フレッツエスカ 渋谷支店 ㈱ベンチ{i}",
+        sender=f"担当{i} <staff{i}@usen.co.jp>",
+        to=[DESK],
+        # Every fifth request forgets the manager and is returned.
+        cc=[] if i % 5 == 0 else [SHIBUYA_MGR],
+        body=f"お疲れ様です。\n顧客CD:{code}\nよろしくお願いします。\n",
+        attachments=[FORM],
+        message_id=f"<{tag}-{i}@usen.co.jp>",
+    )
+
+
+def unis_row(code: str) -> str:
     return f"{code},株式会社ベンチ,1,有効,C{code},001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店"
 
 
@@ -31,22 +46,9 @@ def run_maildir(count: int, db_url: str | None, root: Path) -> None:
     engine.dispose()
     harness = make_harness(root, url)
     codes = [f"{100000000 + i}" for i in range(count)]
-    harness.import_unis([_row(c) for c in codes], as_of=datetime(2030, 1, 1, tzinfo=UTC))
+    harness.import_unis([unis_row(c) for c in codes], as_of=datetime(2030, 1, 1, tzinfo=UTC))
     for i, code in enumerate(codes):
-        harness.deliver(
-            build_mail(
-                style=("outlook", "gmail", "iphone")[i % 3],
-                subject=f"フレッツエスカ 渋谷支店 ㈱ベンチ{i}",
-                sender=f"担当{i} <staff{i}@usen.co.jp>",
-                to=[DESK],
-                # Every fifth request forgets the manager and is returned.
-                cc=[] if i % 5 == 0 else [SHIBUYA_MGR],
-                body=f"お疲れ様です。\n顧客CD:{code}\nよろしくお願いします。\n",
-                attachments=[FORM],
-                message_id=f"<bench-{i}@usen.co.jp>",
-            ),
-            name=f"{1700000000 + i}.bench{i}.host",
-        )
+        harness.deliver(submission(i, code, "bench"), name=f"{1700000000 + i}.bench{i}.host")
     started = time.perf_counter()
     report = harness.poll()
     elapsed = time.perf_counter() - started
