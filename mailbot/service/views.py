@@ -72,6 +72,7 @@ def message_rows(session: Session) -> list[dict[str, Any]]:
             "disposition": m.disposition,
             "reason": m.reason,
             "case_no": case_no,
+            "defects": [d["code"] for d in m.defects],
             "source_key": m.source_key,
             "received_at": _iso(m.received_at),
             "problems": m.problems,
