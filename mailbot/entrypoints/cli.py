@@ -18,6 +18,7 @@ from mailbot.adapters.templates import TemplateProblem
 from mailbot.adapters.unis_csv import UnisFileError
 from mailbot.bootstrap import App, build_app, utc_now
 from mailbot.config import Config, ConfigError, load_config, resolve_config_path
+from mailbot.domain.branches import Branch
 from mailbot.entrypoints.logs import setup_logging
 from mailbot.service import views
 from mailbot.service.mails import JST, format_jst
@@ -38,6 +39,15 @@ def open_app(args: argparse.Namespace) -> App:
     config = _config(args)
     setup_logging(config.log_format, "WARNING" if getattr(args, "json", False) else config.log_level)
     return build_app(config)
+
+
+def branch_arg(config: Config, text: str) -> Branch:
+    """The configured branch a --branch argument names (name or alias), or a usage error listing them."""
+    found = config.branches.get(text)
+    if found is None:
+        names = ", ".join(b.name for b in config.branches.branches)
+        raise UsageError(f"--branch: unknown branch {text!r}; configured: {names}")
+    return found
 
 
 def print_json(data: Any) -> None:
@@ -118,13 +128,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_cases_list(args: argparse.Namespace) -> int:
     app = open_app(args)
     since = parse_time(args.since, "--since") if args.since else None
-    branch = None
-    if args.branch:
-        found = app.config.branches.get(args.branch)
-        if found is None:
-            names = ", ".join(b.name for b in app.config.branches.branches)
-            raise UsageError(f"--branch: unknown branch {args.branch!r}; configured: {names}")
-        branch = found.name
+    branch = branch_arg(app.config, args.branch).name if args.branch else None
     with app.sessions() as session:
         rows = views.case_rows(session, status=args.status, branch=branch, since=since)
     app.close()

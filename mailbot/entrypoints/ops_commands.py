@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json
 from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
-from mailbot.entrypoints.cli import UsageError, open_app, parse_time, print_json
+from mailbot.entrypoints.cli import UsageError, branch_arg, open_app, parse_time, print_json
 from mailbot.service.mails import format_jst
 
 __all__ = ["case_detail", "register"]
@@ -46,9 +46,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
             raise UsageError(f"--week: {exc}") from None
         config = app.config
         app.renderer.check(summaries.SUMMARY_KINDS)
-        if args.branch and config.branches.get(args.branch) is None:
-            names = ", ".join(b.name for b in config.branches.branches)
-            raise UsageError(f"--branch: unknown branch {args.branch!r}; configured: {names}")
+        if args.branch:
+            branch_arg(config, args.branch)
         if args.dry_run:
             rendered = summaries.render_summaries(
                 app.sessions,

@@ -307,21 +307,13 @@ class Intake:
             message,
             received_at=received_at,
             now=now,
-            case=self._case_view(store, case_row) if case_row is not None else None,
+            case=_case_view(case_row, store.case_messages(case_row)) if case_row is not None else None,
             duplicate=store.identity_seen(message.identity),
             directory=self.directory,
             unis=DbUnisLookup(store.session),
             policy=self.policy,
             replies_to_sender_last_hour=replies,
             checks=self.checks,
-        )
-
-    def _case_view(self, store: Store, case: Case) -> CaseView:
-        return CaseView(
-            case_no=case.case_no,
-            status=CaseStatus(case.status),
-            messages=tuple(message for _, message in store.case_messages(case)),
-            waiting_since=case.waiting_since,
         )
 
     def _apply(
@@ -459,12 +451,7 @@ class Intake:
                 if case is None or case.status != CaseStatus.WAITING_UNIS.value:
                     continue
                 thread = store.case_messages(case)
-                view = CaseView(
-                    case_no=case.case_no,
-                    status=CaseStatus(case.status),
-                    messages=tuple(message for _, message in thread),
-                    waiting_since=case.waiting_since,
-                )
+                view = _case_view(case, thread)
                 now = self.clock()
                 result = redecide(
                     view,
@@ -580,6 +567,16 @@ class Intake:
                     }
                     intent = MailIntent("ops_delivery_failed", ops, facts=facts)
                     self._queue(Store(session), intent, case, None, now, None)
+
+
+def _case_view(case: Case, thread: Sequence[tuple[Inbound, ParsedMessage]]) -> CaseView:
+    """The core's view of a case from its row and its thread as the store rebuilt it."""
+    return CaseView(
+        case_no=case.case_no,
+        status=CaseStatus(case.status),
+        messages=tuple(message for _, message in thread),
+        waiting_since=case.waiting_since,
+    )
 
 
 def _short(exc: BaseException) -> str:

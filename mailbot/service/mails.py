@@ -21,19 +21,10 @@ from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import strip_prefixes
 
-__all__ = ["JST", "QUARANTINE_REASONS", "build_outbox_row", "clean_header", "format_jst", "mail_context"]
+__all__ = ["JST", "build_outbox_row", "clean_header", "format_jst", "mail_context"]
 
 JST = ZoneInfo("Asia/Tokyo")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
-
-QUARANTINE_REASONS = {
-    "outside_domain": "社外(許可されたドメイン以外)からのメールです",
-    "authentication_failed": "送信元の認証(SPF/DMARC)に失敗しています",
-    "unparseable": "メールの形式が壊れていて読み取れません",
-    "too_large": "メールのサイズが上限を超えています",
-    "too_many_attachments": "添付ファイルの数が上限を超えています",
-    "poison": "処理中にエラーが繰り返し発生しました",
-}
 
 
 def clean_header(value: str) -> str:
@@ -79,7 +70,6 @@ def mail_context(
         "desk": {"address": policy.desk_address},
         "facts": dict(facts),
         "reason": reason,
-        "reason_text": QUARANTINE_REASONS.get(reason, reason),
         "max_wait_hours": f"{policy.unis_max_wait_hours:g}",
         "unis_as_of": "",
         **(extra or {}),
