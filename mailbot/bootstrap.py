@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.engine import check_schema, make_engine, make_sessionmaker
+from mailbot.adapters.database.engine import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker, upgrade
 from mailbot.adapters.database.lock import PollerLock
-from mailbot.adapters.database.store import SessionCursorStore
+from mailbot.adapters.database.store import SessionCursorStore, Store
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Config, ConfigError
+from mailbot.domain import lifecycle
+from mailbot.domain.model import CaseStatus
+from mailbot.service.desk import Desk
 from mailbot.service.intake import Intake
 from mailbot.service.ports import Delivery, MailSource
 
@@ -24,7 +27,17 @@ if TYPE_CHECKING:
     from mailbot.adapters.imap import ImapSettings
     from mailbot.adapters.smtp import SmtpSettings
 
-__all__ = ["App", "build_app", "imap_settings", "make_delivery", "make_source", "smtp_settings", "utc_now"]
+__all__ = [
+    "App",
+    "SchemaOutOfDate",
+    "build_app",
+    "imap_settings",
+    "make_delivery",
+    "make_source",
+    "smtp_settings",
+    "upgrade_database",
+    "utc_now",
+]
 
 T = TypeVar("T")
 
@@ -41,6 +54,21 @@ class App:
     renderer: Renderer
     clock: Callable[[], datetime]
     _intake: Intake | None = None
+    _desk: Desk | None = None
+
+    @property
+    def desk(self) -> Desk:
+        """The desk's actions (accept, return, close, release ...) over this app's adapters."""
+        if self._desk is None:
+            self._desk = Desk(
+                sessions=self.sessions,
+                renderer=self.renderer,
+                directory=self.config.branches,
+                policy=self.config.policy,
+                clock=self.clock,
+                intake=self.intake,
+            )
+        return self._desk
 
     @property
     def intake(self) -> Intake:
@@ -85,12 +113,44 @@ class App:
 
 
 def build_app(config: Config, *, clock: Callable[[], datetime] = utc_now, check: bool = True) -> App:
+    # The lifecycle tables and the templates must agree before anything runs:
+    # an unknown state or a missing template fails here, never in a poll.
+    try:
+        lifecycle.validate()
+    except lifecycle.LifecycleError as exc:
+        raise ConfigError(f"lifecycle: {exc}") from None
     engine = make_engine(config.database_url)
+    sessions = make_sessionmaker(engine)
     if check:
         check_schema(engine)
+        _check_states(sessions)
     renderer = Renderer(config.templates_path)
     renderer.check()
-    return App(config, engine, make_sessionmaker(engine), renderer, clock)
+    return App(config, engine, sessions, renderer, clock)
+
+
+def _check_states(sessions: sessionmaker[Session]) -> None:
+    """A case in a stage or verdict this version does not know is refused before any poll."""
+    with sessions() as session:
+        stages, verdicts = Store(session).states_in_use()
+    unknown = sorted(stages - {s.value for s in lifecycle.Stage}) + sorted(
+        verdicts - {v.value for v in CaseStatus} - {"new"}
+    )
+    if unknown:
+        raise SchemaOutOfDate(
+            f"the database holds cases in state(s) {', '.join(unknown)} that this version of mailbot does not know;"
+            " run the mailbot version that wrote them, or `mailbot db upgrade` with a newer one"
+        )
+
+
+def upgrade_database(config: Config) -> tuple[str | None, str | None, str]:
+    """Create or upgrade the schema; returns (revision before, revision after, where, password hidden)."""
+    engine = make_engine(config.database_url)
+    try:
+        before, after = upgrade(engine)
+        return before, after, engine.url.render_as_string(hide_password=True)
+    finally:
+        engine.dispose()
 
 
 def _settings(config: Config, table: str, build: Callable[[], T]) -> T:

@@ -156,6 +156,9 @@ def load_config(path: Path) -> Config:
     authserv = desk.get("trusted_authserv_id", str)
     cap = desk.get("max_replies_per_sender_per_hour", int, 10)
     msgid_domain = desk.get("message_id_domain", str) or "mailbot." + address.rpartition("@")[2]
+    staff = tuple(_address(desk, "staff", a) for a in desk.strings("staff"))
+    staff_domains = tuple(d.lower().lstrip("@") for d in desk.strings("staff_domains"))
+    contact = desk.get("contact", str, "")
     desk.check_unknown()
 
     database = root.table("database")
@@ -220,6 +223,7 @@ def load_config(path: Path) -> Config:
             "max_zip_uncompressed_bytes", int, Limits.max_zip_uncompressed_bytes
         ),
         max_zip_ratio=limits_table.get("max_zip_ratio", int, Limits.max_zip_ratio),
+        max_reply_recipients=limits_table.get("max_reply_recipients", int, Limits.max_reply_recipients),
     )
     limits_table.check_unknown()
 
@@ -262,6 +266,9 @@ def load_config(path: Path) -> Config:
         max_replies_per_sender_per_hour=cap,
         limits=limits,
         message_id_domain=msgid_domain,
+        staff=staff,
+        staff_domains=staff_domains,
+        contact=contact,
     )
     return Config(
         path=path,

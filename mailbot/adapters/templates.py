@@ -9,20 +9,11 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
+from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.resources import templates_dir
 
 __all__ = ["MAIL_KINDS", "RenderedText", "Renderer", "TemplateProblem"]
 
-MAIL_KINDS = (
-    "defect_reply",
-    "receipt",
-    "ops_accepted",
-    "ops_returned",
-    "ops_waiting",
-    "ops_quarantined",
-    "ops_followup",
-    "ops_delivery_failed",
-)
 
 
 class TemplateProblem(Exception):

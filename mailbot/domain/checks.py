@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from mailbot.domain.branches import Branch, BranchDirectory
@@ -22,6 +23,7 @@ from mailbot.domain.documents import (
 )
 from mailbot.domain.model import Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
+from mailbot.domain.replies import own_text
 from mailbot.domain.subject import SubjectInfo, parse_subject
 from mailbot.domain.unis import CLASS_NON_SUBSCRIBER, UnisCustomer, UnisLookup
 
@@ -49,6 +51,13 @@ class Submission:
     customer_code: str | None
     customer: UnisCustomer | None
     documents: tuple[Attachment, ...]
+    # Every distinct code the deciding message names; more than one is a defect.
+    customer_codes: tuple[str, ...] = ()
+    unis_as_of: datetime | None = None
+
+    @property
+    def single_customer(self) -> bool:
+        return len(self.customer_codes) <= 1
 
     @property
     def latest(self) -> ParsedMessage:
@@ -81,20 +90,31 @@ def _request_subject(
     return requests[0], None
 
 
-def _find_customer_code(messages: Sequence[ParsedMessage], policy: Policy) -> str | None:
-    # The newest message wins: a resubmission may correct the code.
+def _codes_in_message(message: ParsedMessage, policy: Policy) -> list[str]:
+    """Every customer code this message itself names: its own text (not what it quotes), then its forms."""
+    labels, digits = policy.customer_code_labels, policy.customer_code_digits
+    codes = customer_codes_in_text(own_text(message.body_text), labels, digits)
+    for attachment in message.attachments:
+        if is_xlsx(attachment):
+            codes += customer_codes_in_xlsx(attachment, labels, digits, policy.limits)
+    return list(dict.fromkeys(codes))
+
+
+def _find_customer_codes(messages: Sequence[ParsedMessage], policy: Policy) -> tuple[str, ...]:
+    """The codes of the newest message that names any: a resubmission may correct the code.
+
+    A reply that names none in its own text may still carry it in the history
+    it quotes; the first code found there counts.
+    """
     for message in reversed(messages):
-        codes = customer_codes_in_text(message.body_text, policy.customer_code_labels, policy.customer_code_digits)
+        codes = _codes_in_message(message, policy)
         if codes:
-            return codes[0]
-        for attachment in message.attachments:
-            if is_xlsx(attachment):
-                codes = customer_codes_in_xlsx(
-                    attachment, policy.customer_code_labels, policy.customer_code_digits, policy.limits
-                )
-                if codes:
-                    return codes[0]
-    return None
+            return tuple(codes)
+    for message in reversed(messages):
+        quoted = customer_codes_in_text(message.body_text, policy.customer_code_labels, policy.customer_code_digits)
+        if quoted:
+            return (quoted[0],)
+    return ()
 
 
 def build_submission(
@@ -105,7 +125,8 @@ def build_submission(
 ) -> Submission:
     """Read a thread once so each check only compares."""
     subject, branch = _request_subject(messages, directory)
-    code = _find_customer_code(messages, policy)
+    codes = _find_customer_codes(messages, policy)
+    code = codes[0] if codes else None
     documents = tuple(
         attachment for message in messages for attachment in message.attachments if not is_signature(attachment)
     )
@@ -114,8 +135,10 @@ def build_submission(
         subject=subject,
         branch=branch,
         customer_code=code,
-        customer=unis.customer(code) if code else None,
+        customer=unis.customer(code) if code and len(codes) == 1 else None,
         documents=documents,
+        customer_codes=codes,
+        unis_as_of=unis.as_of,
     )
 
 
@@ -161,7 +184,7 @@ class ManagerCcMissing:
                 people.append(message.sender)
             if any(p.addr in managers for p in people):
                 return []
-        return [Defect(self.name, {"branch": branch.name})]
+        return [Defect(self.name, {"branch": branch.name, "managers": ", ".join(branch.managers)})]
 
 
 class AttachmentMissing:
@@ -169,8 +192,9 @@ class AttachmentMissing:
     description = "必要な申込書類が添付されていない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        received = ", ".join(a.filename for a in submission.documents)
         return [
-            Defect(self.name, {"document": rule.name})
+            Defect(self.name, {"document": rule.name, "received": received})
             for rule in policy.documents
             if rule.required and not any(rule.matches(a.filename) for a in submission.documents)
         ]
@@ -189,7 +213,8 @@ class AttachmentUnreadable:
                     continue
                 result = inspect_attachment(attachment, policy.limits)
                 if not result.ok and not _replaced(attachment, later, policy):
-                    defects.append(Defect(self.name, {"filename": attachment.filename, "problem": result.problem}))
+                    detail = {"filename": attachment.filename, "problem": result.problem, "kind": result.kind}
+                    defects.append(Defect(self.name, detail))
         return defects
 
 
@@ -210,7 +235,23 @@ class CustomerCodeMissing:
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
         if submission.customer_code:
             return []
-        return [Defect(self.name, {"digits": str(policy.customer_code_digits)})]
+        has_pdf = any(a.filename.lower().endswith(".pdf") for a in submission.documents)
+        return [Defect(self.name, {"digits": str(policy.customer_code_digits), "pdf": "1" if has_pdf else ""})]
+
+
+class CustomerCodeMultiple:
+    name = "customer_code_multiple"
+    description = "1通のメールに複数の顧客CDがある"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if submission.single_customer:
+            return []
+        return [Defect(self.name, {"codes": ", ".join(submission.customer_codes)})]
+
+
+def _snapshot(submission: Submission) -> str:
+    """When the UNIS data the verdict rests on was taken (ISO, UTC); the shell formats it."""
+    return submission.unis_as_of.isoformat() if submission.unis_as_of else ""
 
 
 class UnisCustomerMissing:
@@ -218,9 +259,9 @@ class UnisCustomerMissing:
     description = "顧客CDがUNISに登録されていない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
-        if not submission.customer_code or submission.customer is not None:
+        if not submission.customer_code or submission.customer is not None or not submission.single_customer:
             return []
-        return [Defect(self.name, {"customer_code": submission.customer_code})]
+        return [Defect(self.name, {"customer_code": submission.customer_code, "unis_as_of": _snapshot(submission)})]
 
 
 class UnisOrderMissing:
@@ -231,7 +272,8 @@ class UnisOrderMissing:
         customer = submission.customer
         if customer is None or customer.open_brokerage_lines():
             return []
-        return [Defect(self.name, {"customer_code": customer.code, "customer_name": customer.name})]
+        detail = {"customer_code": customer.code, "customer_name": customer.name, "unis_as_of": _snapshot(submission)}
+        return [Defect(self.name, detail)]
 
 
 class UnisCustomerClass:
@@ -242,7 +284,8 @@ class UnisCustomerClass:
         customer = submission.customer
         if customer is None or customer.class_code != CLASS_NON_SUBSCRIBER:
             return []
-        return [Defect(self.name, {"customer_code": customer.code, "customer_name": customer.name})]
+        detail = {"customer_code": customer.code, "customer_name": customer.name, "unis_as_of": _snapshot(submission)}
+        return [Defect(self.name, detail)]
 
 
 # The policy, in order: the reply lists defects in this order.
@@ -253,6 +296,7 @@ CHECKS: tuple[Check, ...] = (
     AttachmentMissing(),
     AttachmentUnreadable(),
     CustomerCodeMissing(),
+    CustomerCodeMultiple(),
     UnisCustomerMissing(),
     UnisOrderMissing(),
     UnisCustomerClass(),

@@ -7,14 +7,17 @@ database or the network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.checks import CHECKS, UNIS_CODES, Check, Submission, build_submission, run_checks
+from mailbot.domain.documents import customer_codes_in_text, is_signature
+from mailbot.domain.lifecycle import BRANCH_MAILS, MAIL_KINDS, STAGES, Actor, Event, Stage, step
 from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.policy import Policy
+from mailbot.domain.replies import own_text
 from mailbot.domain.triage import Triage, TriageFacts, triage
 from mailbot.domain.unis import UnisLookup
 
@@ -32,10 +35,9 @@ __all__ = [
     "outcome_of",
     "redecide",
     "reply_recipients",
+    "review",
+    "unchanged",
 ]
-
-# Mails that go to the branch (and so count against the per-sender cap).
-BRANCH_MAILS = frozenset({"defect_reply", "receipt"})
 
 
 @dataclass(frozen=True)
@@ -46,17 +48,25 @@ class CaseView:
     status: CaseStatus
     messages: tuple[ParsedMessage, ...]  # oldest first
     waiting_since: datetime | None = None
+    stage: Stage = Stage.RECEIVED
+    defects: tuple[Defect, ...] = ()
 
 
 @dataclass(frozen=True)
 class MailIntent:
-    """A mail to send: which template, to whom, threaded under which message."""
+    """A mail to send: which template, to whom, threaded under which message.
+
+    ``suppressed`` names why an automatic mail to a branch is held back (the
+    per-sender cap, the sender's X-Auto-Response-Suppress): it is kept in the
+    outbox unsent, so a person can still send it.
+    """
 
     kind: str
     to: tuple[str, ...]
     cc: tuple[str, ...] = ()
     reply_to: ParsedMessage | None = None
     facts: dict[str, str] = field(default_factory=dict)
+    suppressed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,9 @@ class CaseOutcome:
     defects: tuple[Defect, ...]
     waiting_since: datetime | None
     changed: bool = True
+    stage: Stage = Stage.RECEIVED
+    event: Event = Event.RETURN
+    sender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,45 +157,68 @@ def reply_recipients(message: ParsedMessage, policy: Policy) -> tuple[tuple[str,
     return tuple(to), tuple(dict.fromkeys(cc))
 
 
+def _branch_of(evaluation: Evaluation | None) -> Branch | None:
+    return evaluation.submission.branch if evaluation is not None else None
+
+
 def mails_for(
-    status: CaseStatus,
+    kinds: Sequence[str],
     message: ParsedMessage,
     policy: Policy,
     *,
-    cap_reached: bool,
+    cap_reached: bool = False,
     evaluation: Evaluation | None = None,
+    branch: Branch | None = None,
+    facts: Mapping[str, str] | None = None,
+    automatic: bool = True,
+    defects: Sequence[Defect] | None = None,
 ) -> tuple[MailIntent, ...]:
+    """The mails of ``kinds`` (rows of ``MAIL_KINDS``) for a case whose latest branch mail is ``message``.
+
+    Branch mail answers ``message`` in its thread; ops mail goes to the desk. An
+    automatic branch mail is held back (kept, not sent) above the per-sender
+    cap or when the sender asked robots not to answer; a person's action is
+    not automatic and is sent.
+    """
+    branch = branch or _branch_of(evaluation)
     to, cc = reply_recipients(message, policy)
-    if evaluation is not None:
-        cc = _with_missing_managers(cc, to, evaluation, policy)
-    ops = tuple(policy.ops_recipients)
-    branch_kind, ops_kind = {
-        CaseStatus.ACCEPTED: ("receipt", "ops_accepted"),
-        CaseStatus.RETURNED: ("defect_reply", "ops_returned"),
-        CaseStatus.WAITING_UNIS: (None, "ops_waiting"),
-    }[status]
-    why_not = None
-    if cap_reached:
+    if defects is None and evaluation is not None:
+        defects = evaluation.defects
+    cc = _with_missing_managers(cc, to, branch, defects or (), policy)
+    shared = dict(facts or {})
+    limit = policy.limits.max_reply_recipients
+    if len(to) + len(cc) > limit:
+        # Reply-all to a crowd: the sender and the branch's managers are enough.
+        shared["recipients_capped"] = str(len(to) + len(cc))
+        managers = branch.managers if branch is not None else ()
+        cc = tuple(m for m in managers if policy.is_internal(m) and m not in to)[: max(limit - len(to), 0)]
+    why_not: str | None = None
+    if automatic and cap_reached:
         why_not = "cap"
-    elif asks_for_no_auto_reply(message):
+    elif automatic and asks_for_no_auto_reply(message):
         why_not = "suppress_header"
     elif not to:
         why_not = "no_recipient"
+    ops = tuple(policy.ops_recipients)
+    has_branch_mail = any(MAIL_KINDS[k].audience == "branch" for k in kinds)
     mails: list[MailIntent] = []
-    if branch_kind and why_not is None:
-        mails.append(MailIntent(branch_kind, to, cc, reply_to=message))
-    if ops:
-        facts = {"reply_suppressed": why_not} if branch_kind and why_not else {}
-        mails.append(MailIntent(ops_kind, ops, reply_to=None, facts=facts))
+    for kind in kinds:
+        if MAIL_KINDS[kind].audience == "branch":
+            if to:
+                mails.append(MailIntent(kind, to, cc, reply_to=message, facts=dict(shared), suppressed=why_not))
+        elif ops:
+            ops_facts = dict(shared)
+            if has_branch_mail and why_not:
+                ops_facts["reply_suppressed"] = why_not
+            mails.append(MailIntent(kind, ops, reply_to=None, facts=ops_facts))
     return tuple(mails)
 
 
 def _with_missing_managers(
-    cc: tuple[str, ...], to: tuple[str, ...], evaluation: Evaluation, policy: Policy
+    cc: tuple[str, ...], to: tuple[str, ...], branch: Branch | None, defects: Sequence[Defect], policy: Policy
 ) -> tuple[str, ...]:
     """A return for a missing manager copies that manager: the branch's fix is to bring them in."""
-    branch = evaluation.submission.branch
-    if branch is None or not any(d.code == "manager_cc_missing" for d in evaluation.defects):
+    if branch is None or not any(d.code == "manager_cc_missing" for d in defects):
         return cc
     managers = [m for m in branch.managers if policy.is_internal(m) and m not in to and m not in cc]
     return (*cc, *managers)
@@ -199,9 +235,20 @@ def asks_for_no_auto_reply(message: ParsedMessage) -> bool:
     return "all" in values or "autoreply" in values
 
 
-def outcome_of(case_no: str | None, evaluation: Evaluation, *, changed: bool = True) -> CaseOutcome:
+# The review's verdict -> the lifecycle event that records it.
+VERDICT_EVENTS: Mapping[CaseStatus, Event] = {
+    CaseStatus.ACCEPTED: Event.ACCEPT,
+    CaseStatus.RETURNED: Event.RETURN,
+    CaseStatus.WAITING_UNIS: Event.WAIT,
+}
+
+
+def outcome_of(
+    case_no: str | None, evaluation: Evaluation, *, stage: Stage, event: Event, changed: bool = True
+) -> CaseOutcome:
     """The case state an evaluation leads to."""
     submission = evaluation.submission
+    first = submission.messages[0] if submission.messages else None
     return CaseOutcome(
         case_no=case_no,
         status=evaluation.status,
@@ -211,7 +258,36 @@ def outcome_of(case_no: str | None, evaluation: Evaluation, *, changed: bool = T
         defects=evaluation.defects,
         waiting_since=evaluation.waiting_since,
         changed=changed,
+        stage=stage,
+        event=event,
+        sender=first.sender.addr if first is not None and first.sender is not None else None,
     )
+
+
+def review(
+    case: CaseView | None, evaluation: Evaluation, actor: Actor = Actor.BOT
+) -> tuple[CaseOutcome, tuple[str, ...]]:
+    """Record the review's verdict through the transition table: the new state and the mail kinds."""
+    event = VERDICT_EVENTS[evaluation.status]
+    moved = step(case.stage if case else Stage.NEW, case.status if case else None, event, actor)
+    return outcome_of(case.case_no if case else None, evaluation, stage=moved.stage, event=event), moved.mails
+
+
+def is_question(message: ParsedMessage, case: CaseView, evaluation: Evaluation, policy: Policy) -> bool:
+    """A branch's reply to a return (or a UNIS hold) that brings nothing new is a question for a person.
+
+    Nothing new: no attachment, no customer code in its own text, and checking
+    the thread again with it gives the same verdict and the same defects as
+    before. Another automatic 返却 would only repeat the last one, so the text
+    goes to ops instead.
+    """
+    if any(not is_signature(a) for a in message.attachments):
+        return False
+    if customer_codes_in_text(own_text(message.body_text), policy.customer_code_labels, policy.customer_code_digits):
+        return False
+    if evaluation.status is not case.status:
+        return False
+    return [d.code for d in evaluation.defects] == [d.code for d in case.defects]
 
 
 def decide(
@@ -226,39 +302,73 @@ def decide(
     policy: Policy,
     replies_to_sender_last_hour: int = 0,
     checks: Sequence[Check] = CHECKS,
+    answers_ops_notice: bool = False,
+    released: bool = False,
 ) -> Decision:
     """Decide one inbound message.
 
     ``case`` is the case the message's thread (In-Reply-To, References, or the
     case number in the subject) belongs to, when the shell found one.
     """
-    verdict: Triage = triage(message, TriageFacts(duplicate=duplicate, linked_case=case is not None), policy)
+    facts = TriageFacts(
+        duplicate=duplicate, linked_case=case is not None, answers_ops_notice=answers_ops_notice, released=released
+    )
+    verdict: Triage = triage(message, facts, policy)
     if verdict.disposition is Disposition.IGNORED:
         return Decision(Disposition.IGNORED, verdict.reason)
     if verdict.disposition is Disposition.QUARANTINED:
         return quarantine(verdict.reason, policy)
+    if verdict.disposition is Disposition.CASE and case is not None:
+        return _in_thread(case, Event.STAFF_MESSAGE, verdict.reason, message, policy)
 
     if _over_limits(message, policy):
         return quarantine("too_many_attachments", policy)
-    cap_reached = replies_to_sender_last_hour >= policy.max_replies_per_sender_per_hour
-    if case is not None and case.status is CaseStatus.ACCEPTED:
-        # The request was already taken: a later mail is for the staff to read.
-        ops = tuple(policy.ops_recipients)
-        mails = (MailIntent("ops_followup", ops, facts={"case_no": case.case_no}),) if ops else ()
-        view = _unchanged(case)
-        return Decision(Disposition.CASE, "followup", view, mails)
+    if case is not None and STAGES[case.stage].on_reply == "followup":
+        # Accepted or closed: a later mail is for the staff to read.
+        return _in_thread(case, Event.FOLLOWUP, "followup", message, policy)
 
     thread = (*case.messages, message) if case is not None else (message,)
     evaluation = evaluate(
         thread, directory=directory, unis=unis, policy=policy, received_at=received_at, now=now, checks=checks
     )
-    outcome = outcome_of(case.case_no if case else None, evaluation)
-    reason = "resubmission" if case is not None else "new_request"
-    return Decision(
-        Disposition.CASE,
-        reason,
-        outcome,
-        mails_for(evaluation.status, message, policy, cap_reached=cap_reached, evaluation=evaluation),
+    if case is not None and is_question(message, case, evaluation, policy):
+        return _in_thread(case, Event.QUESTION, "question", message, policy, evaluation)
+    outcome, kinds = review(case, evaluation)
+    cap_reached = replies_to_sender_last_hour >= policy.max_replies_per_sender_per_hour
+    reason = "resubmission" if case is not None else ("released" if released else "new_request")
+    mail_facts = {"resubmission": "1"} if case is not None else {}
+    mails = mails_for(kinds, message, policy, cap_reached=cap_reached, evaluation=evaluation, facts=mail_facts)
+    return Decision(Disposition.CASE, reason, outcome, mails)
+
+
+def _in_thread(
+    case: CaseView,
+    event: Event,
+    reason: str,
+    message: ParsedMessage,
+    policy: Policy,
+    evaluation: Evaluation | None = None,
+) -> Decision:
+    """Mail recorded on its case without a new verdict; the table says which mails (if any) follow."""
+    moved = step(case.stage, case.status, event, Actor.BOT)
+    facts = {"case_no": case.case_no, "stage": case.stage.value}
+    mails = mails_for(moved.mails, message, policy, evaluation=evaluation, facts=facts)
+    return Decision(Disposition.CASE, reason, unchanged(case, moved.stage, event), mails)
+
+
+def unchanged(case: CaseView, stage: Stage, event: Event) -> CaseOutcome:
+    """An event that keeps the verdict: only the stage (and the record of the event) may move."""
+    return CaseOutcome(
+        case_no=case.case_no,
+        status=case.status,
+        branch=None,
+        customer_code=None,
+        customer_name=None,
+        defects=case.defects,
+        waiting_since=case.waiting_since,
+        changed=False,
+        stage=stage,
+        event=event,
     )
 
 
@@ -285,19 +395,6 @@ def decide_unopened(
     return quarantine(reason, policy)
 
 
-def _unchanged(case: CaseView) -> CaseOutcome:
-    return CaseOutcome(
-        case_no=case.case_no,
-        status=case.status,
-        branch=None,
-        customer_code=None,
-        customer_name=None,
-        defects=(),
-        waiting_since=case.waiting_since,
-        changed=False,
-    )
-
-
 def quarantine(reason: str, policy: Policy) -> Decision:
     """Set a message aside for a person, telling ops; never answering the sender."""
     ops = tuple(policy.ops_recipients)
@@ -318,7 +415,7 @@ def redecide(
 
     Returns None while it still waits.
     """
-    if case.status is not CaseStatus.WAITING_UNIS or not case.messages:
+    if case.status is not CaseStatus.WAITING_UNIS or not case.messages or case.stage is not Stage.RECEIVED:
         return None
     received_at = case.waiting_since or now
     evaluation = evaluate(
@@ -326,5 +423,5 @@ def redecide(
     )
     if evaluation.status is CaseStatus.WAITING_UNIS:
         return None
-    outcome = outcome_of(case.case_no, evaluation)
-    return outcome, mails_for(evaluation.status, case.messages[-1], policy, cap_reached=False, evaluation=evaluation)
+    outcome, kinds = review(case, evaluation)
+    return outcome, mails_for(kinds, case.messages[-1], policy, evaluation=evaluation)

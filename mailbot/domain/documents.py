@@ -35,6 +35,9 @@ class Readability:
 
     ok: bool
     problem: str = ""
+    # A stable code for the reply's wording: empty, corrupt, encrypted_zip,
+    # password, unsafe (too many files, too large, abnormal ratio), wrong_type.
+    kind: str = ""
 
 
 def _extension(filename: str) -> str:
@@ -52,16 +55,16 @@ def _zip_guard(payload: bytes, limits: Limits) -> Readability | zipfile.ZipFile:
         archive = zipfile.ZipFile(io.BytesIO(payload))
         members = archive.infolist()
     except _ZIP_ERRORS:
-        return Readability(False, "ファイルが壊れていて開けません")
+        return Readability(False, "ファイルが壊れていて開けません", "corrupt")
     if len(members) > limits.max_zip_members:
-        return Readability(False, "ファイル数が多すぎて開けません")
+        return Readability(False, "ファイルを開けません", "unsafe")
     if any(m.flag_bits & 0x1 for m in members):
-        return Readability(False, "パスワード付き(暗号化)ZIPのため開けません")
+        return Readability(False, "パスワード付きZIPのため開けません", "encrypted_zip")
     total = sum(m.file_size for m in members)
     if total > limits.max_zip_uncompressed_bytes:
-        return Readability(False, "展開後のサイズが大きすぎて開けません")
+        return Readability(False, "ファイルを開けません", "unsafe")
     if total > limits.max_zip_ratio * max(len(payload), 1):
-        return Readability(False, "圧縮率が異常なため開けません")
+        return Readability(False, "ファイルを開けません", "unsafe")
     return archive
 
 
@@ -69,34 +72,34 @@ def inspect_attachment(attachment: Attachment, limits: Limits) -> Readability:
     """Cheap structural checks: never executes or renders the file."""
     payload = attachment.payload
     if not payload.strip(b"\x00 \r\n\t"):
-        return Readability(False, "ファイルが空です")
+        return Readability(False, "ファイルが空です", "empty")
     ext = _extension(attachment.filename)
     if ext == ".pdf":
         if b"%PDF-" not in payload[:1024]:
-            return Readability(False, "PDFとして開けません")
+            return Readability(False, "PDFとして開けません", "wrong_type")
         return Readability(True)
     if ext in _ZIP_EXTENSIONS:
         if payload.startswith(_OLE_MAGIC) and ext != ".zip":
-            return Readability(False, "パスワードで保護されていて開けません")
+            return Readability(False, "パスワードで保護されていて開けません", "password")
         if not payload.startswith(_ZIP_MAGIC):
-            return Readability(False, "ファイルが壊れていて開けません")
+            return Readability(False, "ファイルが壊れていて開けません", "corrupt")
         guarded = _zip_guard(payload, limits)
         if isinstance(guarded, Readability):
             return guarded
         with guarded:
             if ext != ".zip" and "[Content_Types].xml" not in guarded.namelist():
-                return Readability(False, "Officeファイルとして開けません")
+                return Readability(False, "Officeファイルとして開けません", "wrong_type")
             try:
                 broken = guarded.testzip()
             except _ZIP_ERRORS:
-                return Readability(False, "ファイルが壊れていて開けません")
+                return Readability(False, "ファイルが壊れていて開けません", "corrupt")
             if broken is not None:
-                return Readability(False, "ファイルが壊れていて開けません")
+                return Readability(False, "ファイルが壊れていて開けません", "corrupt")
         return Readability(True)
     if ext in (".jpg", ".jpeg") and not payload.startswith(b"\xff\xd8"):
-        return Readability(False, "画像として開けません")
+        return Readability(False, "画像として開けません", "wrong_type")
     if ext == ".png" and not payload.startswith(b"\x89PNG"):
-        return Readability(False, "画像として開けません")
+        return Readability(False, "画像として開けません", "wrong_type")
     return Readability(True)
 
 

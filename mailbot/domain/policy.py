@@ -37,6 +37,9 @@ class Limits:
     max_zip_uncompressed_bytes: int = 100 * 1024 * 1024
     max_zip_ratio: int = 200
     max_zip_members: int = 2000
+    # To + Cc of any mail the bot writes; a reply-all beyond it goes to the
+    # sender and the branch's managers only.
+    max_reply_recipients: int = 20
 
 
 @dataclass(frozen=True)
@@ -55,15 +58,31 @@ class Policy:
     limits: Limits = field(default_factory=Limits)
     # Outgoing Message-IDs end with this, so the bot knows its own mail.
     message_id_domain: str = "mailbot.invalid"
+    # The desk's people: their mail is recorded, never answered automatically.
+    staff: tuple[str, ...] = ()
+    staff_domains: tuple[str, ...] = ()
+    # The contact line every mail to a branch ends with (phone, a person's address).
+    contact: str = ""
 
     def is_internal(self, address: str) -> bool:
-        domain = address.rpartition("@")[2].strip().lower().rstrip(".")
-        if not domain:
-            return False
-        return any(
-            domain == d or domain.endswith("." + d)
-            for d in (x.lower().lstrip("@").rstrip(".") for x in self.internal_domains)
-        )
+        return _in_domains(address, self.internal_domains)
 
     def is_desk(self, address: str) -> bool:
         return address.strip().lower() == self.desk_address.strip().lower()
+
+    def is_staff(self, address: str) -> bool:
+        """A person of the desk: a listed staff address, an ops recipient, or a staff domain."""
+        address = address.strip().lower()
+        if address in {a.lower() for a in (*self.staff, *self.ops_recipients)}:
+            return True
+        return _in_domains(address, self.staff_domains)
+
+
+def _in_domains(address: str, domains: tuple[str, ...]) -> bool:
+    """The address's domain is one of ``domains`` or a subdomain of one."""
+    domain = address.rpartition("@")[2].strip().lower().rstrip(".")
+    if not domain:
+        return False
+    return any(
+        domain == d or domain.endswith("." + d) for d in (x.lower().lstrip("@").rstrip(".") for x in domains) if d
+    )

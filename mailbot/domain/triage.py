@@ -26,11 +26,18 @@ class TriageFacts:
 
     duplicate: bool = False
     linked_case: bool = False
+    # It answers one of the bot's notices to ops (In-Reply-To / References).
+    answers_ops_notice: bool = False
+    # A person released it from quarantine: file it as if it came from inside.
+    released: bool = False
 
 
 @dataclass(frozen=True)
 class Triage:
-    """The verdict of the first rule that fired; ``None`` disposition means: a request."""
+    """The verdict of the first rule that fired; ``None`` disposition means: a request.
+
+    ``Disposition.CASE`` means: record it on the case of its thread, check nothing, answer nothing.
+    """
 
     disposition: Disposition | None
     reason: str
@@ -69,11 +76,30 @@ def _auto_reply(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
     return bool(m.header("list-id") or m.header("list-unsubscribe"))
 
 
+def _from_desk(m: ParsedMessage, facts: TriageFacts) -> bool:
+    return facts.answers_ops_notice
+
+
+def _staff(m: ParsedMessage, policy: Policy) -> bool:
+    return m.sender is not None and policy.is_staff(m.sender.addr)
+
+
+def _staff_in_thread(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    # A clerk answering in a case's thread, or anyone answering a notice to ops.
+    return facts.linked_case and (_staff(m, policy) or _from_desk(m, facts))
+
+
+def _staff_elsewhere(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    return _staff(m, policy) or _from_desk(m, facts)
+
+
 def _not_request(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
     return not facts.linked_case and not parse_subject(m.subject).is_request
 
 
 def _outside(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    if facts.released:
+        return False
     return m.sender is None or not policy.is_internal(m.sender.addr)
 
 
@@ -82,7 +108,7 @@ _AUTH_RESULT = re.compile(r"\b(dmarc|spf)\s*=\s*(\w+)", re.IGNORECASE)
 
 def _failed_authentication(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
     # Only our own server's verdict counts: anyone can write this header.
-    if not policy.trusted_authserv_id:
+    if not policy.trusted_authserv_id or facts.released:
         return False
     for value in m.header("authentication-results"):
         authserv = value.split(";", 1)[0].strip().lower()
@@ -101,6 +127,9 @@ TRIAGE_RULES: tuple[tuple[str, Disposition, Rule], ...] = (
     ("own_mail", Disposition.IGNORED, _own_mail),
     ("bounce", Disposition.IGNORED, _bounce),
     ("auto_reply", Disposition.IGNORED, _auto_reply),
+    # The desk's own people are never answered automatically.
+    ("staff_message", Disposition.CASE, _staff_in_thread),
+    ("staff_mail", Disposition.IGNORED, _staff_elsewhere),
     ("not_request", Disposition.IGNORED, _not_request),
     ("outside_domain", Disposition.QUARANTINED, _outside),
     ("authentication_failed", Disposition.QUARANTINED, _failed_authentication),

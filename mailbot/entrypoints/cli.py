@@ -13,14 +13,16 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from mailbot.adapters.database.engine import SchemaOutOfDate, make_engine, upgrade
 from mailbot.adapters.templates import TemplateProblem
 from mailbot.adapters.unis_csv import UnisFileError
-from mailbot.bootstrap import App, build_app, utc_now
+from mailbot.bootstrap import App, SchemaOutOfDate, build_app, upgrade_database, utc_now
 from mailbot.config import Config, ConfigError, load_config, resolve_config_path
 from mailbot.domain.branches import Branch
+from mailbot.domain.lifecycle import Stage
+from mailbot.domain.model import CaseStatus
 from mailbot.entrypoints.logs import setup_logging
 from mailbot.service import views
+from mailbot.service.desk import DeskError
 from mailbot.service.mails import JST, format_jst
 from mailbot.service.ports import SourceError
 
@@ -67,11 +69,7 @@ def parse_time(text: str, what: str) -> datetime:
 
 # -- commands -------------------------------------------------------------------
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    config = _config(args)
-    engine = make_engine(config.database_url)
-    before, after = upgrade(engine)
-    where = engine.url.render_as_string(hide_password=True)
-    engine.dispose()
+    before, after, where = upgrade_database(_config(args))
     if before == after:
         print(f"database {where} is already at schema {after}")
     else:
@@ -130,7 +128,16 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     since = parse_time(args.since, "--since") if args.since else None
     branch = branch_arg(app.config, args.branch).name if args.branch else None
     with app.sessions() as session:
-        rows = views.case_rows(session, status=args.status, branch=branch, since=since)
+        rows = views.case_rows(
+            session,
+            status=args.status,
+            stage=args.stage,
+            branch=branch,
+            since=since,
+            customer=args.customer,
+            sender=args.sender,
+            text=args.q,
+        )
     app.close()
     if args.json:
         print_json(rows)
@@ -170,8 +177,11 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     else:
         from mailbot.entrypoints.tables import format_table
 
-        table = [[r["status"], r["kind"], r["case_no"] or "-", ", ".join(r["to"]), r["subject"]] for r in rows]
-        print(format_table(["状態", "種類", "受付番号", "宛先", "件名"], table))
+        table = [
+            [str(r["id"]), r["status_label"], r["kind"], r["case_no"] or "-", ", ".join(r["to"]), r["subject"]]
+            for r in rows
+        ]
+        print(format_table(["ID", "状態", "種類", "受付番号", "宛先", "件名"], table))
     return 0
 
 
@@ -244,9 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     cases = sub.add_parser("cases", help="cases").add_subparsers(dest="cases_command", required=True)
     cl = cases.add_parser("list", help="list cases")
     cl.add_argument("--json", action="store_true")
-    cl.add_argument("--status", choices=["accepted", "returned", "waiting_unis"])
+    cl.add_argument("--status", choices=[v.value for v in CaseStatus], help="the review's verdict")
+    cl.add_argument("--stage", choices=[s.value for s in Stage if s is not Stage.NEW], help="where the case is")
     cl.add_argument("--branch")
     cl.add_argument("--since", help="created at or after (ISO 8601)")
+    cl.add_argument("--customer", help="customer code or name (partial; any width)")
+    cl.add_argument("--sender", help="the request's sender address (partial)")
+    cl.add_argument("--q", help="free text in the subject or body of the case's mail")
     cl.set_defaults(func=cmd_cases_list)
 
     messages = sub.add_parser("messages", help="inbound ledger").add_subparsers(dest="m_command", required=True)
@@ -277,6 +291,9 @@ def _register_extensions(sub: Any) -> None:
     except ImportError:
         return
     ops_commands.register(sub)
+    from mailbot.entrypoints import desk_commands
+
+    desk_commands.register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -285,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ConfigError, UsageError, UnisFileError, SchemaOutOfDate, TemplateProblem, SourceError) as exc:
+    except (ConfigError, UsageError, UnisFileError, SchemaOutOfDate, TemplateProblem, SourceError, DeskError) as exc:
         print(f"mailbot: error: {exc}", file=sys.stderr)
         return 2
     except (OperationalError, InterfaceError) as exc:

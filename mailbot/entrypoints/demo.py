@@ -13,11 +13,11 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from mailbot.adapters.database.engine import make_engine, upgrade
-from mailbot.bootstrap import build_app
+from mailbot.bootstrap import App, build_app, upgrade_database
 from mailbot.config import load_config
-from mailbot.entrypoints.tables import STATUS_JA, format_table
-from mailbot.service import views
+from mailbot.entrypoints.tables import format_table
+from mailbot.service import summaries, views
+from mailbot.service.mails import format_jst
 from mailbot.service.unis_import import import_unis
 
 __all__ = ["run_demo"]
@@ -31,6 +31,8 @@ CONFIG = """\
 address = "f-desk@mxb.usen.co.jp"
 ops_recipients = ["ops-desk@usen.co.jp"]
 internal_domains = ["usen.co.jp"]
+staff = ["yamada.desk@usen.co.jp"]
+contact = "納品デスク(内線 2345、nouhin-desk@usen.co.jp)"
 
 [database]
 url = "sqlite:///mailbot.sqlite3"
@@ -319,6 +321,32 @@ def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
             _mail("請求書の件", "keiri@usen.co.jp", [DESK], [], "先月分の請求書を送ってください。\n", when=t(12)),
         ),
         (
+            # Two customers in one mail: returned, asking for one mail per customer.
+            "1000000015.demo15.host",
+            _mail(
+                "フレッツエスカ 渋谷支店 2件",
+                "nana.shibuya@usen.co.jp",
+                [DESK],
+                ["shibuya-mgr@usen.co.jp"],
+                "2件まとめてお願いします。\n顧客CD:100000001\n顧客CD:100000008\n",
+                [form],
+                when=t(9),
+            ),
+        ),
+        (
+            # The deputy manager is in CC, not the manager: returned; a clerk accepts it below.
+            "1000000016.demo16.host",
+            _mail(
+                "フレッツエスカ 新宿支店",
+                "jun.shinjuku@usen.co.jp",
+                [DESK],
+                ["shinjuku-deputy@usen.co.jp"],
+                "顧客CD:100000002\n支店長不在のため副支店長をCCに入れています。\n",
+                [form],
+                when=t(8),
+            ),
+        ),
+        (
             # Not in today's export either: waits, then is returned once a current snapshot says so.
             "1000000014.demo14.host",
             _mail(
@@ -350,9 +378,7 @@ def run_demo(directory: Path) -> int:
     _write_maildir(directory / "Maildir", first)
 
     config = load_config(directory / "config.toml")
-    engine = make_engine(config.database_url)
-    upgrade(engine)
-    engine.dispose()
+    upgrade_database(config)
     app = build_app(config)
 
     # Yesterday's export: customers registered since then are not in it yet.
@@ -385,10 +411,38 @@ def run_demo(directory: Path) -> int:
     )
     duplicate = (directory / "Maildir" / "cur").glob("1000000009.demo09.host*")
     dup_raw = next(duplicate).read_bytes()
-    _write_maildir(
-        directory / "Maildir", [("1000000020.demo20.host", resubmission), ("1000000021.demo21.host", dup_raw)]
+    # The 大阪支店 salesperson asks instead of resubmitting: a question for the desk, not a second return.
+    ppap = next(o for o in outbox if o["kind"] == "defect_reply" and o["to"] == ["osaka.staff@usen.co.jp"])
+    question = _mail(
+        ppap["subject"],
+        "osaka.staff@usen.co.jp",
+        [DESK],
+        ["osaka-mgr@usen.co.jp"],
+        "ZIPのパスワードは別のメールで送ればよいでしょうか?\n",
+        when=now,
+        in_reply_to=ppap["message_id"],
     )
-    print("2) second poll: the 新宿支店 resubmission, and one mail delivered twice")
+    # A clerk answers the 名古屋 request in its thread: recorded on the case, never answered by the bot.
+    nagoya = next(o for o in outbox if o["kind"] == "defect_reply" and o["to"] == ["nagoya.staff@usen.co.jp"])
+    staff_reply = _mail(
+        nagoya["subject"],
+        "yamada.desk@usen.co.jp",
+        ["nagoya.staff@usen.co.jp", DESK],
+        [],
+        "名古屋営業所の件は、支店名をご確認のうえ再送をお願いします。(納品デスク 山田)\n",
+        when=now,
+        in_reply_to=nagoya["message_id"],
+    )
+    _write_maildir(
+        directory / "Maildir",
+        [
+            ("1000000020.demo20.host", resubmission),
+            ("1000000021.demo21.host", dup_raw),
+            ("1000000022.demo22.host", question),
+            ("1000000023.demo23.host", staff_reply),
+        ],
+    )
+    print("2) second poll: the 新宿支店 resubmission, one mail delivered twice, a branch's question, a clerk's reply")
     app.intake.poll_once()
 
     # Today's export: 100000008 was registered; 100000009 is a 未加入店; 100000010 has no order line.
@@ -403,6 +457,15 @@ def run_demo(directory: Path) -> int:
     import_unis(app.sessions, unis_new.read_bytes(), name=unis_new.name, as_of=datetime.now(UTC), now=now)
     print("3) today's UNIS export imported: waiting cases are decided again")
     app.intake.recheck_waiting()
+    app.intake.deliver_outbox()
+
+    # A clerk overrides a return: the deputy manager was in CC.
+    with app.sessions() as session:
+        [deputy] = views.case_rows(session, sender="jun.shinjuku@usen.co.jp")
+    note = "副支店長がCCに入っていたため受付としました"
+    print(f'4) a clerk accepts a returned case: mailbot cases accept {deputy["case_no"]} --note "{note}" --by 山田')
+    result = app.desk.accept(deputy["case_no"], by="山田", note=note)
+    print(f"   {result.summary}; mails: {', '.join(result.mails)}")
     app.intake.deliver_outbox()
 
     with app.sessions() as session:
@@ -422,7 +485,7 @@ def run_demo(directory: Path) -> int:
                 m["reason"],
                 m["case_no"] or "-",
                 ", ".join(m["defects"]) or "-",
-                STATUS_JA.get(case["status"], "-") if case else "-",
+                f"{case['stage_label']}/{case['status_label']}" if case else "-",
                 ", ".join(case["defects"]) if case else "-",
             ]
         )
@@ -435,14 +498,68 @@ def run_demo(directory: Path) -> int:
     _print_week_summary(app)
     app.close()
     print()
-    print(f"Try: .venv/bin/mailbot --config {directory / 'config.toml'} cases list")
+    config_path = directory / "config.toml"
+    print(f"Try: .venv/bin/mailbot --config {config_path} cases list")
+    print(f"     .venv/bin/mailbot --config {config_path} cases show {deputy['case_no']}   (who did what, and why)")
+    print(f"     .venv/bin/mailbot --config {config_path} quarantine list")
     return 0
 
 
-def _print_week_summary(app: object) -> None:
-    try:
-        from mailbot.service.summaries import demo_summary_text
-    except ImportError:
-        return
+def _print_week_summary(app: App) -> None:
     print()
     print(demo_summary_text(app))
+
+
+def demo_summary_text(app: App) -> str:
+    """The current week so far, as plain text, for the end of ``mailbot demo``."""
+    now = app.clock()
+    week = summaries.Week.containing(now)
+    config = app.config
+    with app.sessions() as session:
+        report = summaries.build_week_report(session, week, now=now, directory=config.branches)
+    ctx = report.week_context()
+    lines = [f"今週の状況 {week.label}({ctx['period']}、{format_jst(now)} 時点)"]
+    rows = [
+        [
+            b.branch,
+            str(b.received),
+            str(len(b.accepted)),
+            str(len(b.returned)),
+            str(len(b.open_returns)),
+            str(len(b.waiting)),
+        ]
+        for b in report.branches.values()
+        if b.has_activity
+    ]
+    if not rows:
+        lines.append("(今週の依頼はありません)")
+        return "\n".join(lines)
+    totals = report.totals
+    rows.append(
+        [
+            "合計",
+            str(totals["received"]),
+            str(totals["accepted_count"]),
+            str(totals["returned_count"]),
+            str(totals["open_count"]),
+            str(totals["waiting_count"]),
+        ]
+    )
+    lines.append(format_table(["支店", "依頼", "受付", "返却", "再送待ち", "UNIS待ち"], rows))
+    if report.defect_counts:
+        titles = summaries.defect_titles(app.renderer)
+        lines.append("")
+        lines.append("不備の内訳(多い順):")
+        lines += [f"  {titles(code)}: {count}件" for code, count in report.defect_counts]
+    oldest = report.oldest_open_returns(5)
+    if oldest:
+        lines.append("")
+        lines.append("再送待ちの古い順:")
+        lines += [f"  {x.case_no} {x.branch} 返却 {format_jst(x.since)}({x.age_days}日経過)" for x in oldest]
+    plan, _ = summaries.plan_mails(report, directory=config.branches, policy=config.policy)
+    if plan:
+        lines.append("")
+        lines.append("週次サマリーの送信先(翌週月曜に送信):")
+        lines += [f"  {m.target}: {', '.join(m.to)}" for m in plan]
+    return "\n".join(lines)
+

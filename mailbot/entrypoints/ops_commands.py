@@ -9,11 +9,8 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json
-from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
 from mailbot.entrypoints.cli import UsageError, branch_arg, open_app, parse_time, print_json
+from mailbot.service import views
 from mailbot.service.mails import format_jst
 
 __all__ = ["case_detail", "register"]
@@ -132,7 +129,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     cases = status.cases
     print(
         f"  cases                : {cases['accepted']} accepted, {cases['returned']} returned, "
-        f"{cases['waiting_unis']} waiting for UNIS"
+        f"{cases['waiting_unis']} waiting for UNIS, {cases['closed']} closed"
     )
     unis = (
         f"as of {format_jst(status.unis_as_of)} (imported {format_jst(status.unis_imported_at)})"
@@ -181,22 +178,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
             policy=app.config.policy,
             since=since,
             now=app.clock(),
-            apply=not args.dry_run,
+            apply=args.apply,
             case_no=args.case,
         )
         title = defect_titles(app.renderer)
         if args.case and not changes:
-            with app.sessions() as session:
-                if session.scalar(select(Case.id).where(Case.case_no == args.case)) is None:
-                    raise UsageError(f"no case {args.case!r}")
+            case_detail(app, args.case)  # names a missing case
         if not changes:
             print(f"no case created since {format_jst(since)} would be decided differently")
         for change in changes:
             print(change.describe(title))
-        if changes and not args.dry_run:
-            print(f"{len(changes)} case(s) changed; {app.deliver_if_free()}")
+        applied = [c for c in changes if c.applied]
+        if args.apply and changes:
+            mails = sum(len(c.mails) for c in applied)
+            print(f"{len(applied)} case(s) changed, {mails} mail(s) queued; {app.deliver_if_free()}")
         elif changes:
-            print(f"{len(changes)} case(s) would change (dry run: nothing recorded)")
+            print(f"{len(changes)} case(s) would change (dry run: nothing recorded, no mail); add --apply to apply")
         return 0
     finally:
         app.close()
@@ -204,83 +201,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 # -- cases show --------------------------------------------------------------------------------
 def case_detail(app: Any, case_no: str) -> dict[str, Any]:
-    """The case, its thread, each check's result over the thread, and the mails sent."""
-    from mailbot.domain.checks import build_submission
-
+    """The case, its thread, each check's result over the thread, its mails and its events."""
     with app.sessions() as session:
-        case = session.scalars(select(Case).where(Case.case_no == case_no.strip().upper())).one_or_none()
-        if case is None:
-            raise UsageError(f"no case {case_no!r}")
-        store = Store(session)
-        inbound = list(
-            session.scalars(select(Inbound).where(Inbound.case_id == case.id).order_by(Inbound.received_at, Inbound.id))
-        )
-        thread = [m for _, m in store.case_messages(case)]
-        checks: list[dict[str, Any]] = []
-        if thread:
-            policy = app.config.policy
-            submission = build_submission(thread, app.config.branches, DbUnisLookup(session), policy)
-            for check in app.intake.checks:
-                found = check.check(submission, policy)
-                checks.append(
-                    {
-                        "name": check.name,
-                        "description": check.description,
-                        "ok": not found,
-                        "defects": [{"code": d.code, "detail": dict(d.detail)} for d in found],
-                    }
-                )
-        mails = list(session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)))
-        events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
-        return {
-            "case_no": case.case_no,
-            "branch": case.branch,
-            "status": case.status,
-            "customer_code": case.customer_code,
-            "customer_name": case.customer_name,
-            "defects": case.defects,
-            "return_count": case.return_count,
-            "created_at": case.created_at.isoformat(),
-            "updated_at": case.updated_at.isoformat(),
-            "messages": [
-                {
-                    "received_at": m.received_at.isoformat(),
-                    "sender": m.sender,
-                    "subject": m.subject,
-                    "disposition": m.disposition,
-                    "reason": m.reason,
-                    "message_id": m.message_id or m.identity,
-                }
-                for m in inbound
-            ],
-            "checks": checks,
-            "history": [
-                {
-                    "at": e.at.isoformat(),
-                    "status": e.status,
-                    "reason": e.reason,
-                    "defects": [d["code"] for d in e.defects],
-                }
-                for e in events
-            ],
-            "mails": [
-                {
-                    "kind": o.kind,
-                    "to": o.to_addrs,
-                    "cc": o.cc_addrs,
-                    "status": o.status,
-                    "subject": o.subject,
-                    "created_at": o.created_at.isoformat(),
-                    "sent_at": o.sent_at.isoformat() if o.sent_at else None,
-                    "last_error": o.last_error,
-                }
-                for o in mails
-            ],
-        }
+        try:
+            return views.case_detail(
+                session, case_no, directory=app.config.branches, policy=app.config.policy, checks=app.intake.checks
+            )
+        except views.CaseNotFound:
+            raise UsageError(f"no case {case_no!r}") from None
 
 
 def cmd_cases_show(args: argparse.Namespace) -> int:
-    from mailbot.entrypoints.tables import STATUS_JA, format_table
+    from mailbot.entrypoints.tables import format_table
     from mailbot.service.summaries import defect_titles
 
     app = open_app(args)
@@ -295,13 +227,16 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     customer = detail["customer_code"] or "(記載なし)"
     if detail["customer_name"]:
         customer += f"({detail['customer_name']})"
-    status = STATUS_JA.get(detail["status"], detail["status"])
-    print(f"{detail['case_no']}  {detail['branch'] or '(支店不明)'}  {status}")
-    print(f"  顧客CD: {customer}")
+    print(f"{detail['case_no']}  {detail['branch'] or '(支店不明)'}  {detail['stage_label']}/{detail['status_label']}")
+    print(f"  顧客CD: {customer}  差出人: {detail['sender'] or '-'}")
     print(f"  受付: {jst(detail['created_at'])}  更新: {jst(detail['updated_at'])}  返却回数: {detail['return_count']}")
-    defects = defects_from_json(detail["defects"])
+    if detail["decided_by"]:
+        print(f"  判定: {detail['decided_by']} さんの操作による")
+    defects = [d["code"] for d in detail["defects"]]
     if defects:
-        print("  現在の不備: " + ", ".join(title(d.code) for d in defects))
+        print("  現在の不備: " + ", ".join(title(code) for code in defects))
+    if detail["same_customer"]:
+        print(f"  ※同じ顧客CDの案件がほかにもあります: {', '.join(detail['same_customer'])}")
     print()
     print("スレッド:")
     rows = [
@@ -312,10 +247,10 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     print()
     print("経過:")
     rows = [
-        [jst(h["at"]), STATUS_JA.get(h["status"], h["status"]), h["reason"], ", ".join(h["defects"]) or "-"]
-        for h in detail["history"]
+        [jst(e["at"]), e["event"] or "-", e["actor"], e["reason"], e["note"] or "", ", ".join(e["defects"]) or "-"]
+        for e in detail["events"]
     ]
-    print(format_table(["日時(JST)", "状態", "きっかけ", "不備"], rows) if rows else "  (なし)")
+    print(format_table(["日時(JST)", "出来事", "実施者", "きっかけ", "メモ", "不備"], rows) if rows else "  (なし)")
     print()
     print("チェック結果(スレッド全体に現在の設定とUNISデータで再実行):")
     if not detail["checks"]:
@@ -324,14 +259,25 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         mark = "✓ 該当なし" if c["ok"] else "✗ 該当あり"
         extra = ""
         if c["defects"]:
-            details = [", ".join(f"{k}={v}" for k, v in d["detail"].items()) for d in c["defects"]]
+            details = [", ".join(f"{k}={v}" for k, v in d["detail"].items() if v) for d in c["defects"]]
             extra = "  (" + "; ".join(x for x in details if x) + ")" if any(details) else ""
         print(f"  {mark} {c['description']}{extra}")
     print()
     print("送信メール:")
-    rows = [[m["kind"], ", ".join(m["to"]) or "-", m["status"], m["subject"][:50]] for m in detail["mails"]]
-    print(format_table(["種類", "宛先", "状態", "件名"], rows) if rows else "  (なし)")
+    rows = [
+        [str(m["id"]), m["kind"], ", ".join(m["to"]) or "-", m["status_label"], m["subject"][:50]]
+        for m in detail["mails"]
+    ]
+    print(format_table(["ID", "種類", "宛先", "状態", "件名"], rows) if rows else "  (なし)")
+    if detail["actions"]:
+        print()
+        commands = [f"mailbot cases {a} {detail['case_no']}" for a in _CLI_ACTIONS if a in detail["actions"]]
+        print("できる操作: " + ", ".join(commands))
     return 0
+
+
+# The lifecycle events a person triggers with `mailbot cases <event>`.
+_CLI_ACTIONS = ("accept", "return", "note", "close", "reopen")
 
 
 # -- registration ---------------------------------------------------------------------------------
@@ -361,7 +307,8 @@ def register(sub: Any) -> None:
     replay = sub.add_parser("replay", help="run the current checks over stored cases again")
     replay.add_argument("--since", required=True, help="cases created at or after (ISO 8601 date or time, JST)")
     replay.add_argument("--case", help="only this case number")
-    replay.add_argument("--dry-run", action="store_true", help="only list what would change")
+    replay.add_argument("--apply", action="store_true", help="apply the changes and send their mails")
+    replay.add_argument("--dry-run", action="store_true", help="only list what would change (the default)")
     replay.set_defaults(func=cmd_replay)
 
     cases_parser = sub.choices.get("cases")

@@ -9,8 +9,6 @@ from typing import Any
 
 __all__ = ["format_table", "print_cases", "width"]
 
-STATUS_JA = {"accepted": "受付", "returned": "返却", "waiting_unis": "UNIS待ち"}
-
 
 def width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
@@ -36,14 +34,18 @@ def print_cases(rows: Sequence[dict[str, Any]], *, now: datetime) -> None:
     for r in rows:
         created = datetime.fromisoformat(r["created_at"])
         age = (now - created).days
+        customer = r["customer_code"] or "-"
+        if r.get("customer_name"):
+            customer += f" {r['customer_name']}"
         table.append(
             [
                 r["case_no"],
                 r["branch"] or "-",
-                r["customer_code"] or "-",
-                STATUS_JA.get(r["status"], r["status"]),
+                customer,
+                r["sender"] or "-",
+                f"{r['stage_label']}/{r['status_label']}",
                 f"{age}日",
                 ", ".join(r["defects"]) or "-",
             ]
         )
-    print(format_table(["受付番号", "支店", "顧客CD", "状態", "経過", "不備"], table))
+    print(format_table(["受付番号", "支店", "顧客", "差出人", "段階/判定", "経過", "不備"], table))

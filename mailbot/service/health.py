@@ -260,7 +260,13 @@ def collect_status(
         last_poll = last_successful_poll(session)
         refused = login_failure(session)
         outbox = {s: n for s, n in session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))}
-        cases = {s: n for s, n in session.execute(select(Case.status, func.count()).group_by(Case.status))}
+        cases: dict[str, int] = {}
+        for stage, verdict, n in session.execute(
+            select(Case.stage, Case.status, func.count()).group_by(Case.stage, Case.status)
+        ):
+            # A closed case waits for nothing, whatever its last verdict.
+            key = "closed" if stage == "closed" else verdict
+            cases[key] = cases.get(key, 0) + n
         snapshot = Store(session).latest_snapshot()
         alerts = open_alerts(session)
     limit = timedelta(seconds=STALE_FACTOR * poll_seconds)
@@ -275,7 +281,7 @@ def collect_status(
         last_successful_poll=last_poll,
         mailbox=mailbox,
         outbox={"pending": outbox.get("pending", 0), "failed": outbox.get("failed", 0), "sent": outbox.get("sent", 0)},
-        cases={s: cases.get(s, 0) for s in ("accepted", "returned", "waiting_unis")},
+        cases={s: cases.get(s, 0) for s in ("accepted", "returned", "waiting_unis", "closed")},
         unis_as_of=snapshot.as_of if snapshot else None,
         unis_imported_at=snapshot.imported_at if snapshot else None,
         open_alerts=alerts,

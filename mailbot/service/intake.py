@@ -8,15 +8,16 @@ by the next poll without losing or doubling anything.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,39 +29,47 @@ from mailbot.adapters.database.store import (
     defects_from_json,
     defects_to_json,
 )
-from mailbot.adapters.database.tables import Case, Inbound, JobRun, Outbox
+from mailbot.adapters.database.tables import Case, Inbound, JobRun
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
 from mailbot.domain.decision import (
-    BRANCH_MAILS,
-    CaseOutcome,
     CaseView,
     Decision,
-    MailIntent,
     decide,
     decide_unopened,
     quarantine,
     redecide,
 )
-from mailbot.domain.model import CaseStatus, ParsedMessage
+from mailbot.domain.lifecycle import BRANCH_MAILS, Stage
+from mailbot.domain.model import CaseStatus, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
-from mailbot.service.mails import JST, build_outbox_row, format_jst, mail_context
+from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record, write_mails
+from mailbot.service.delivery import Deliverer, DeliveryReport
 from mailbot.service.ports import (
     AuthenticationFailed,
     Delivery,
-    DeliveryError,
     MailSource,
-    OutgoingMail,
-    PermanentDeliveryError,
     SourceError,
     SourceItem,
-    TemporaryDeliveryError,
 )
 
-__all__ = ["LOGIN_FAILED", "DeliveryReport", "Intake", "PollReport", "StoreUnavailable"]
+__all__ = [
+    "LOGIN_FAILED",
+    "DeliveryReport",
+    "Intake",
+    "PollReport",
+    "StoreUnavailable",
+    "case_view",
+    "file_decision",
+    "new_inbound",
+    "thread_case",
+]
+
+# How much decoded text the ledger keeps per message (for search and notices).
+BODY_TEXT_CHARS = 20_000
 
 LOGIN_FAILED = "mailbox_login_failed"  # health mark while the mailbox refuses our login
 
@@ -94,13 +103,6 @@ class PollReport:
 
 
 @dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0
-    deferred: int = 0
-
-
-@dataclass
 class _Filed:
     disposition: str
     status: str | None
@@ -124,20 +126,44 @@ class Intake:
         clock: Callable[[], datetime],
         checks: Sequence[Check] = CHECKS,
         max_attempts: int = 3,
+        base_url: str = "",
     ) -> None:
         self.sessions = sessions
         self.source = source
-        self.delivery = delivery
         self.renderer = renderer
         self.directory = directory
         self.policy = policy
         self.clock = clock
         self.checks = checks
         self.max_attempts = max_attempts
-        self.stopping = False
+        self.base_url = base_url
+        self.deliverer = Deliverer(sessions=sessions, delivery=delivery, renderer=renderer, policy=policy, clock=clock)
+        self._stopping = False
         # Mailbox back-off: after a failure, wait longer each time before asking again.
         self._source_failures = 0
         self._source_retry_at: datetime | None = None
+
+    @property
+    def delivery(self) -> Delivery:
+        """The transport, as the deliverer uses it (replaceable, like every port)."""
+        return self.deliverer.delivery
+
+    @delivery.setter
+    def delivery(self, value: Delivery) -> None:
+        self.deliverer.delivery = value
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        # SIGTERM: finish the message in hand, send nothing more.
+        self._stopping = value
+        self.deliverer.stopping = value
+
+    def deliver_outbox(self) -> DeliveryReport:
+        return self.deliverer.deliver()
 
     # -- polling ------------------------------------------------------------
     def poll_once(self, deliver: bool = True) -> PollReport:
@@ -259,6 +285,7 @@ class Intake:
             limit = self.policy.limits.max_message_bytes
             raw: bytes | None = None
             message: ParsedMessage | None = None
+            reused = False
             if item.size is not None and item.size > limit:
                 decision, message = self._oversized(store, item)
             else:
@@ -272,8 +299,14 @@ class Intake:
                     except UnparseableMessage:
                         decision = quarantine("unparseable", self.policy)
                     else:
-                        decision = self._decide(store, message, now, received_at)
-            return self._apply(store, item, decision, message, raw, now, received_at=received_at), True
+                        decision, reused = self.decide(store, message, now, received_at)
+            uow = self._uow(store, now)
+            inbound = new_inbound(self.source.name, item.key, message, raw, store, now, received_at)
+            extra = {"message_id_reused": "1"} if reused else {}
+            return file_decision(uow, inbound, decision, message, received_at, facts_extra=extra), True
+
+    def _uow(self, store: Store, now: datetime) -> UnitOfWork:
+        return UnitOfWork(store, self.renderer, self.policy, now, base_url=self.base_url)
 
     def _oversized(self, store: Store, item: SourceItem) -> tuple[Decision, ParsedMessage | None]:
         """Too large to download: its headers alone say whether it is a request at all."""
@@ -289,125 +322,41 @@ class Intake:
             headers,
             reason="too_large",
             duplicate=store.identity_seen(headers.identity),
-            linked_case=self._thread_case(store, headers) is not None,
+            linked_case=thread_case(store, headers) is not None,
             policy=self.policy,
         )
         return decision, headers
 
-    def _thread_case(self, store: Store, message: ParsedMessage) -> Case | None:
-        thread_ids = [m for m in (message.in_reply_to, *message.references) if m]
-        return store.case_for_thread(thread_ids, parse_subject(message.subject).case_no)
+    def decide(
+        self, store: Store, message: ParsedMessage, now: datetime, received_at: datetime, *, released: bool = False
+    ) -> tuple[Decision, bool]:
+        """The core's decision on a parsed message, with what the ledger knows of its thread and sender.
 
-    def _decide(self, store: Store, message: ParsedMessage, now: datetime, received_at: datetime) -> Decision:
-        case_row = self._thread_case(store, message)
+        Returns the decision and whether the message reuses the Message-ID of
+        a different earlier mail (then it is filed as new, not a duplicate).
+        """
+        case_row = thread_case(store, message)
         replies = 0
         if message.sender is not None:
             replies = store.branch_mails_to_since(message.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))
-        return decide(
+        seen = store.identity_contents(message.identity)
+        content = content_digest(message)
+        duplicate = bool(seen) and not released and (content in seen or "" in seen)
+        decision = decide(
             message,
             received_at=received_at,
             now=now,
-            case=_case_view(case_row, store.case_messages(case_row)) if case_row is not None else None,
-            duplicate=store.identity_seen(message.identity),
+            case=case_view(case_row, store.case_messages(case_row)) if case_row is not None else None,
+            duplicate=duplicate,
             directory=self.directory,
             unis=DbUnisLookup(store.session),
             policy=self.policy,
             replies_to_sender_last_hour=replies,
             checks=self.checks,
+            answers_ops_notice=store.answers_ops_notice(thread_ids(message)),
+            released=released,
         )
-
-    def _apply(
-        self,
-        store: Store,
-        item: SourceItem,
-        decision: Decision,
-        message: ParsedMessage | None,
-        raw: bytes | None,
-        now: datetime,
-        error: str | None = None,
-        received_at: datetime | None = None,
-    ) -> _Filed:
-        session = store.session
-        raw_row = store.save_raw(raw) if raw is not None else None
-        case_row = self._apply_case(store, decision.case, now, decision.reason) if decision.case is not None else None
-        inbound = Inbound(
-            source=self.source.name,
-            source_key=item.key,
-            identity=db_id(message.identity if message else f"<{item.key}@{self.source.name}>"),
-            message_id=db_id(message.message_id) if message and message.message_id else None,
-            subject=db_text(message.subject) if message else "",
-            sender=db_text(message.sender.addr, 320) if message and message.sender else None,
-            disposition=decision.disposition.value,
-            reason=decision.reason,
-            case_id=case_row.id if case_row else None,
-            raw_id=raw_row.id if raw_row else None,
-            defects=defects_to_json(decision.case.defects) if decision.case and decision.case.changed else [],
-            problems=[db_text(p) for p in message.problems] if message else [],
-            received_at=received_at or now,
-            processed_at=now,
-        )
-        session.add(inbound)
-        session.flush()
-        facts_extra = {"error": error} if error else {}
-        for intent in decision.mails:
-            self._queue(store, intent, case_row, message, now, inbound.id, facts_extra, received_at or now)
-        failure = store.failure(self.source.name, item.key)
-        if failure is not None:
-            session.delete(failure)
-        return _Filed(
-            decision.disposition.value,
-            case_row.status if case_row else None,
-            case_row.case_no if case_row else None,
-            decision.reason,
-            inbound.message_id or inbound.identity,
-        )
-
-    def _apply_case(self, store: Store, outcome: CaseOutcome, now: datetime, reason: str) -> Case:
-        if outcome.case_no is None:
-            case = store.new_case(now.astimezone(JST).year, now)
-        else:
-            found = store.case_for_thread([], outcome.case_no)
-            assert found is not None, outcome.case_no
-            case = found
-        if outcome.changed:
-            store.set_case_state(case, outcome, now=now, reason=reason)
-        store.session.flush()
-        return case
-
-    def _queue(
-        self,
-        store: Store,
-        intent: MailIntent,
-        case: Case | None,
-        message: ParsedMessage | None,
-        now: datetime,
-        inbound_id: int | None,
-        facts_extra: dict[str, str] | None = None,
-        received_at: datetime | None = None,
-    ) -> None:
-        snapshot = store.latest_snapshot()
-        context = mail_context(
-            case_no=case.case_no if case else None,
-            branch=case.branch if case else None,
-            customer_code=case.customer_code if case else None,
-            customer_name=case.customer_name if case else None,
-            defects=defects_from_json(case.defects) if case else (),
-            message=message,
-            received_at=received_at,
-            policy=self.policy,
-            facts={**intent.facts, **(facts_extra or {})},
-            extra={"unis_as_of": format_jst(snapshot.as_of) if snapshot else ""},
-        )
-        row = build_outbox_row(
-            intent,
-            renderer=self.renderer,
-            context=context,
-            policy=self.policy,
-            now=now,
-            case_id=case.id if case else None,
-            inbound_id=inbound_id,
-        )
-        store.add_outbox(row)
+        return decision, bool(seen) and not duplicate and not released
 
     def _filed_from_row(self, session: Session, row: Inbound) -> _Filed:
         case = session.get(Case, row.case_id) if row.case_id else None
@@ -436,7 +385,10 @@ class Intake:
                 raw = item.load() if item.size is None or item.size <= self.policy.limits.max_message_bytes else None
             except Exception:
                 raw = None
-            return self._apply(store, item, quarantine("poison", self.policy), None, raw, now, error=error)
+            headers = _headers_only(raw)
+            inbound = new_inbound(self.source.name, item.key, headers, raw, store, now, now)
+            decision = quarantine("poison", self.policy)
+            return file_decision(self._uow(store, now), inbound, decision, headers, now, facts_extra={"error": error})
 
     # -- waiting cases --------------------------------------------------------
     def recheck_waiting(self) -> int:
@@ -451,10 +403,9 @@ class Intake:
                 if case is None or case.status != CaseStatus.WAITING_UNIS.value:
                     continue
                 thread = store.case_messages(case)
-                view = _case_view(case, thread)
                 now = self.clock()
                 result = redecide(
-                    view,
+                    case_view(case, thread),
                     directory=self.directory,
                     unis=DbUnisLookup(session),
                     policy=self.policy,
@@ -464,119 +415,149 @@ class Intake:
                 if result is None:
                     continue
                 outcome, mails = result
-                self._apply_case(store, outcome, now, "unis_recheck")
                 latest_row, latest = thread[-1] if thread else (None, None)
-                arrived = latest_row.received_at if latest_row is not None else None
-                for intent in mails:
+                change = CaseChange(
+                    outcome=outcome,
+                    event=outcome.event,
+                    reason="unis_recheck",
+                    mails=mails,
+                    message=latest,
                     # The same arrival time as the first notice, not the sender's Date header.
-                    self._queue(store, intent, case, latest, now, None, received_at=arrived)
+                    received_at=latest_row.received_at if latest_row is not None else None,
+                )
+                record(self._uow(store, now), change, case)
                 changed += 1
                 log.info("case %s re-checked: %s", case.case_no, outcome.status.value)
         return changed
 
-    # -- delivery ---------------------------------------------------------------
-    def deliver_outbox(self) -> DeliveryReport:
-        report = DeliveryReport()
-        now = self.clock()
-        with self.sessions() as session:
-            due = [(r.id, r.message_id, r.attempts) for r in Store(session).due_outbox(now, limit=10_000)]
-        retried = [mid for _, mid, attempts in due if attempts > 0]
-        try:
-            proven = self.delivery.already_sent(retried) if retried else set()
-        except DeliveryError as exc:
-            # Without knowing what already went out, resending could double a reply: wait.
-            log.warning("cannot tell which mails were already sent, delivery deferred: %s", exc)
-            report.deferred += len(due)
-            return report
-        for row_id, message_id, _ in due:
-            if self.stopping:
-                break
-            outcome = self._deliver_one(row_id, message_id in proven)
-            if outcome == "sent":
-                report.sent += 1
-            elif outcome == "failed":
-                report.failed += 1
-            elif outcome == "deferred":
-                report.deferred += 1
-                break  # the transport is down: keep the order, try again later
-        return report
 
-    def _deliver_one(self, row_id: int, proven_sent: bool) -> str:
-        with self.sessions.begin() as session:
-            row = session.get(Outbox, row_id)
-            if row is None or row.status != "pending":
-                return "skipped"
-            if proven_sent:
-                row.status, row.sent_at = "sent", self.clock()
-                return "sent"
-            # Recorded before sending: after a crash, attempts > 0 tells us to ask the
-            # transport whether this Message-ID already went out.
-            row.attempts += 1
-            mail = OutgoingMail(
-                message_id=row.message_id,
-                sender=self.policy.desk_address,
-                recipients=tuple(dict.fromkeys([*row.to_addrs, *row.cc_addrs])),
-                raw=row.raw,
-            )
-            attempts = row.attempts
-        try:
-            self.delivery.send(mail)
-        except TemporaryDeliveryError as exc:
-            self._after_send(row_id, "pending", str(exc), backoff=min(2 ** (attempts - 1), 60))
-            log.warning("delivery of %s deferred: %s", mail.message_id, exc)
-            return "deferred"
-        except PermanentDeliveryError as exc:
-            self._after_send(row_id, "failed", str(exc))
-            log.error("delivery of %s failed for good: %s", mail.message_id, exc)
-            return "failed"
-        # The copy first: if we die before the mark, already_sent() finds it.
-        self.delivery.keep_copy(mail)
-        self._after_send(row_id, "sent", None)
-        return "sent"
-
-    def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:
-        now = self.clock()
-        if status == "sent":
-            # The window for a duplicate after a crash runs from the relay's
-            # acceptance to this commit: one statement, no reads first.
-            with self.sessions.begin() as session:
-                session.execute(
-                    update(Outbox)
-                    .where(Outbox.id == row_id)
-                    .values(status="sent", sent_at=now, last_error=None)
-                    .execution_options(synchronize_session=False)
-                )
-            return
-        with self.sessions.begin() as session:
-            row = session.get(Outbox, row_id)
-            if row is None:
-                return
-            row.status = status
-            row.last_error = error
-            if status == "pending":
-                row.next_attempt_at = now + timedelta(minutes=backoff)
-            elif status == "failed" and not row.kind.startswith("ops_"):
-                # Tell ops, but never about a failed ops mail: that would loop.
-                ops = tuple(self.policy.ops_recipients)
-                if ops:
-                    case = session.get(Case, row.case_id) if row.case_id else None
-                    facts = {
-                        "to": ", ".join([*row.to_addrs, *row.cc_addrs]),
-                        "subject": row.subject,
-                        "error": error or "",
-                    }
-                    intent = MailIntent("ops_delivery_failed", ops, facts=facts)
-                    self._queue(Store(session), intent, case, None, now, None)
-
-
-def _case_view(case: Case, thread: Sequence[tuple[Inbound, ParsedMessage]]) -> CaseView:
+def case_view(case: Case, thread: Sequence[tuple[Inbound, ParsedMessage]]) -> CaseView:
     """The core's view of a case from its row and its thread as the store rebuilt it."""
     return CaseView(
         case_no=case.case_no,
         status=CaseStatus(case.status),
         messages=tuple(message for _, message in thread),
         waiting_since=case.waiting_since,
+        stage=Stage(case.stage),
+        defects=defects_from_json(case.defects or []),
     )
+
+
+def thread_ids(message: ParsedMessage) -> list[str]:
+    return [m for m in (message.in_reply_to, *message.references) if m]
+
+
+def thread_case(store: Store, message: ParsedMessage) -> Case | None:
+    """The case a message's thread belongs to: by the mails it answers, else by the number in its subject."""
+    return store.case_for_thread(thread_ids(message), parse_subject(message.subject).case_no)
+
+
+def content_digest(message: ParsedMessage) -> str:
+    """What makes two deliveries the same mail: sender, subject, date, text and attachments, not transport headers."""
+    digest = hashlib.sha256()
+    parts = [
+        message.sender.addr if message.sender else "",
+        message.subject,
+        message.date.isoformat() if message.date else "",
+        message.body_text,
+    ]
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\x00")
+    for attachment in message.attachments:
+        digest.update(attachment.filename.encode("utf-8", "surrogatepass") + b"\x00")
+        digest.update(hashlib.sha256(attachment.payload).digest())
+    return digest.hexdigest()
+
+
+def new_inbound(
+    source: str,
+    key: str,
+    message: ParsedMessage | None,
+    raw: bytes | None,
+    store: Store,
+    now: datetime,
+    received_at: datetime,
+) -> Inbound:
+    """The ledger row for a mailbox item, not yet added: ``file_decision`` fills in its disposition."""
+    raw_row = store.save_raw(raw) if raw is not None else None
+    return Inbound(
+        source=source,
+        source_key=key,
+        identity=db_id(message.identity if message else f"<{key}@{source}>"),
+        message_id=db_id(message.message_id) if message and message.message_id else None,
+        subject=db_text(message.subject) if message else "",
+        sender=db_text(message.sender.addr, 320) if message and message.sender else None,
+        raw_id=raw_row.id if raw_row else None,
+        defects=[],
+        problems=[db_text(p) for p in message.problems] if message else [],
+        body_text=db_text(message.body_text)[:BODY_TEXT_CHARS] if message else "",
+        content_sha=content_digest(message) if message else None,
+        received_at=received_at,
+        processed_at=now,
+    )
+
+
+def file_decision(
+    uow: UnitOfWork,
+    inbound: Inbound,
+    decision: Decision,
+    message: ParsedMessage | None,
+    received_at: datetime,
+    facts_extra: dict[str, str] | None = None,
+    actor: str = BOT_ACTOR,
+) -> _Filed:
+    """Record a decision: the ledger row's disposition, the case change with its event, the mails."""
+    store = uow.store
+    inbound.disposition = decision.disposition.value
+    inbound.reason = decision.reason
+    outcome = decision.case
+    inbound.defects = defects_to_json(outcome.defects) if outcome is not None and outcome.changed else []
+    if inbound.id is None:
+        store.session.add(inbound)
+    store.session.flush()
+    case_row: Case | None = None
+    mails = decision.mails
+    if facts_extra:
+        mails = tuple(replace(m, facts={**m.facts, **facts_extra}) for m in mails)
+    if outcome is not None:
+        change = CaseChange(
+            outcome=outcome,
+            event=outcome.event,
+            reason=decision.reason,
+            mails=mails,
+            message=message,
+            received_at=received_at,
+            inbound_id=inbound.id,
+            actor=actor,
+        )
+        case_row = record(uow, change)
+        inbound.case_id = case_row.id
+    else:
+        # The notice names the ledger row, so the clerk can release or discard it by number.
+        extra = {"quarantine_id": str(inbound.id)} if decision.disposition is Disposition.QUARANTINED else {}
+        write_mails(uow, mails, None, message, inbound.id, received_at, facts_extra=extra)
+    failure = store.failure(inbound.source, inbound.source_key)
+    if failure is not None:
+        store.session.delete(failure)
+    store.session.flush()
+    return _Filed(
+        decision.disposition.value,
+        case_row.status if case_row else None,
+        case_row.case_no if case_row else None,
+        decision.reason,
+        inbound.message_id or inbound.identity,
+    )
+
+
+def _headers_only(raw: bytes | None) -> ParsedMessage | None:
+    """Sender, subject and Message-ID of a mail that cannot be processed, for the notice to ops."""
+    if raw is None:
+        return None
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    try:
+        return parse_message(head + b"\r\n\r\n")
+    except Exception:  # the notice must go out whatever the headers hold
+        return None
 
 
 def _short(exc: BaseException) -> str:

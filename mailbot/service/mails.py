@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -19,9 +20,9 @@ from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.policy import Policy
-from mailbot.domain.subject import strip_prefixes
+from mailbot.domain.replies import own_text
 
-__all__ = ["JST", "build_outbox_row", "clean_header", "format_jst", "mail_context"]
+__all__ = ["JST", "build_outbox_row", "clean_header", "format_ja", "format_jst", "mail_context"]
 
 JST = ZoneInfo("Asia/Tokyo")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
@@ -38,6 +39,21 @@ def format_jst(moment: datetime | None) -> str:
     return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M")
 
 
+_WEEKDAYS_JA = "月火水木金土日"
+
+
+def format_ja(moment: datetime | None) -> str:
+    """12月2日(水)02:55: how a date reads in a mail to a branch."""
+    if moment is None:
+        return "(不明)"
+    local = moment.astimezone(JST)
+    return f"{local.month}月{local.day}日({_WEEKDAYS_JA[local.weekday()]}){local:%H:%M}"
+
+
+# How much of a branch's mail text a notice to ops carries.
+NOTICE_TEXT_CHARS = 2000
+
+
 def mail_context(
     *,
     case_no: str | None,
@@ -51,34 +67,86 @@ def mail_context(
     facts: Mapping[str, str],
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    arrived = received_at or (message.date if message else None)
+    text = own_text(message.body_text) if message else ""
     original = {
         "subject": message.subject if message else "",
         "subject_core": _subject_core(message.subject) if message else "",
         "sender": message.sender.addr if message and message.sender else "",
         "sender_name": (message.sender.name if message and message.sender else "") or "",
         "message_id": message.message_id if message else "",
-        "date": format_jst(received_at or (message.date if message else None)),
+        "date": format_jst(arrived),
+        "date_ja": format_ja(arrived),
+        "text": text[:NOTICE_TEXT_CHARS],
+        "text_truncated": len(text) > NOTICE_TEXT_CHARS,
+        "attachments": [a.filename for a in message.attachments] if message else [],
     }
     reason = facts.get("reason", "")
+    defect_list = [{"code": d.code, "detail": _readable_detail(d)} for d in defects]
     return {
         "case_no": case_no or "",
         "branch": branch or "",
         "customer_code": customer_code or "",
         "customer_name": customer_name or "",
-        "defects": [{"code": d.code, "detail": dict(d.detail)} for d in defects],
+        "defects": defect_list,
+        "attachment_defect": any(d.code.startswith("attachment_") for d in defects),
         "original": original,
-        "desk": {"address": policy.desk_address},
+        "desk": {"address": policy.desk_address, "contact": policy.contact},
         "facts": dict(facts),
         "reason": reason,
         "max_wait_hours": f"{policy.unis_max_wait_hours:g}",
+        "wait_until": format_ja(arrived + timedelta(hours=policy.unis_max_wait_hours)) if arrived else "",
         "unis_as_of": "",
+        "note": facts.get("note", ""),
+        "by": facts.get("by", ""),
+        "same_customer": [],
+        "resubmission": bool(facts.get("resubmission")),
+        "commands": _commands(case_no),
+        "case_url": "",
         **(extra or {}),
     }
 
 
+def _readable_detail(defect: Defect) -> dict[str, str]:
+    """The defect's facts, with the UNIS snapshot time as the desk reads it."""
+    detail = dict(defect.detail)
+    if detail.get("unis_as_of"):
+        with contextlib.suppress(ValueError):
+            detail["unis_as_of"] = format_ja(datetime.fromisoformat(detail["unis_as_of"]))
+    return detail
+
+
+def _commands(case_no: str | None) -> dict[str, str]:
+    """The exact commands a clerk can run on the case, for the notices."""
+    if not case_no:
+        return {}
+    return {
+        "show": f"mailbot cases show {case_no}",
+        "accept": f'mailbot cases accept {case_no} --note "理由"',
+        "return": f'mailbot cases return {case_no} --note "返却の理由"',
+        "note": f'mailbot cases note {case_no} "メモ"',
+        "close": f'mailbot cases close {case_no} --reason "理由"',
+    }
+
+
 def _subject_core(subject: str) -> str:
-    core = strip_prefixes(subject)
-    return core or subject
+    """The branch's own subject without reply prefixes and without an earlier case tag.
+
+    Only RE:/FW: markers and ``[FE-...]`` are removed, so 【至急】 and the
+    keyword survive as the branch wrote them.
+    """
+    text = " ".join(subject.split())
+    while True:
+        stripped = _REPLY_PREFIX.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    text = _CASE_TAG.sub(" ", text)
+    return " ".join(text.split()) or subject
+
+
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|fw|fwd|転送|返信|ＲＥ|ＦＷ)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
+_CASE_TAG = re.compile(r"\s*[\[［]\s*FE-\d{4}-\d{5}\s*[\]］]\s*", re.IGNORECASE)
 
 
 def new_message_id(policy: Policy, case_no: str | None) -> str:
@@ -136,13 +204,17 @@ def build_outbox_row(
         in_reply_to=in_reply_to,
         references=" ".join(references) or None,
         raw=mail.as_bytes(),
-        status="pending" if to else "failed",
+        status=("suppressed" if intent.suppressed else "pending") if to else "failed",
         attempts=0,
         next_attempt_at=now,
-        last_error=None if to else "no internal recipient",
+        last_error=_held_back(intent) if to else "no internal recipient",
         created_at=now,
         sent_at=None,
     )
+
+
+def _held_back(intent: MailIntent) -> str | None:
+    return f"held back: {intent.suppressed}" if intent.suppressed else None
 
 
 def _deliverable(address: str, policy: Policy) -> bool:

@@ -4,18 +4,22 @@ Each case's thread is rebuilt from the raw messages kept in the database and
 checked again with today's rules and config; a case whose status or defects
 would differ is listed. UNIS results are carried over from the case's last
 decision, so only rule and config changes show, not UNIS data that has moved
-on since. Applying a change updates the case
-and queues the mails the intake would queue for that outcome (the branch's
-receipt or defect reply, and the ops notice), one transaction per case.
+on since.
+
+Nothing is changed unless asked (``apply``). Applying a change updates the
+case through the lifecycle table and queues the mails the intake would queue
+for that outcome (the branch's receipt or defect reply, and the ops notice),
+one transaction per case. A case a person decided, or closed, is never
+touched; one the rules would take back from accepted is only listed, since
+only a person may return an accepted case.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,10 +29,12 @@ from mailbot.adapters.database.tables import Case
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, UNIS_CODES, Check
-from mailbot.domain.decision import BRANCH_MAILS, Evaluation, evaluate, mails_for, outcome_of
+from mailbot.domain.decision import Evaluation, evaluate, mails_for, review
+from mailbot.domain.lifecycle import BRANCH_MAILS, Stage, TransitionNotAllowed
 from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import build_outbox_row, format_jst, mail_context
+from mailbot.service.casefile import CaseChange, UnitOfWork, record
+from mailbot.service.intake import case_view
 
 __all__ = ["ReplayChange", "replay_cases"]
 
@@ -45,6 +51,9 @@ class ReplayChange:
     new_defects: tuple[Defect, ...]
     applied: bool = False
     mails: tuple[str, ...] = ()
+    # Why it was not applied although asked: "person" (decided by a person),
+    # "closed", or "needs_person" (only a person may make this change).
+    left_alone: str | None = None
 
     def describe(self, title: Callable[[str], str] = str) -> str:
         def codes(defects: Sequence[Defect]) -> str:
@@ -57,7 +66,16 @@ class ReplayChange:
         )
         if self.mails:
             text += f"; queued {', '.join(self.mails)}"
+        if self.left_alone:
+            text += "; " + _LEFT_ALONE.get(self.left_alone, self.left_alone)
         return text
+
+
+_LEFT_ALONE = {
+    "person": "left alone: a person decided this case",
+    "closed": "left alone: the case is closed",
+    "needs_person": "left alone: only a person may return an accepted case (mailbot cases return)",
+}
 
 
 def _key(defects: Sequence[Defect]) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
@@ -90,10 +108,10 @@ def replay_cases(
             )
             if change is None:
                 continue
-            if not apply:
+            if not change.applied:
                 session.rollback()
         changes.append(change)
-        if apply:
+        if change.applied:
             log.info("replay: %s", change.describe())
     return changes
 
@@ -161,49 +179,34 @@ def _replay_one(
         old_defects=old_defects,
         new_defects=evaluation.defects,
     )
+    if case.decided_by:
+        return replace(change, left_alone="person")
+    if case.stage == Stage.CLOSED.value:
+        return replace(change, left_alone="closed")
+    view = case_view(case, thread)
+    try:
+        outcome, kinds = review(view, evaluation)
+    except TransitionNotAllowed:
+        return replace(change, left_alone="needs_person")
     if not apply:
         return change
-    store.set_case_state(case, outcome_of(case.case_no, evaluation), now=now, reason="replay")
     cap_reached = False
     if latest.sender is not None:
         sent = store.branch_mails_to_since(latest.sender.addr, BRANCH_MAILS, now - timedelta(hours=1))
         cap_reached = sent >= policy.max_replies_per_sender_per_hour
-    # The same mails the intake sends for this outcome (decision's own rule).
-    intents = mails_for(evaluation.status, latest, policy, cap_reached=cap_reached, evaluation=evaluation)
-    snapshot = store.latest_snapshot()
-    kinds = []
-    for intent in intents:
-        context: dict[str, Any] = mail_context(
-            case_no=case.case_no,
-            branch=case.branch,
-            customer_code=case.customer_code,
-            customer_name=case.customer_name,
-            defects=evaluation.defects,
+    # The same mails the intake sends for this outcome (the lifecycle table's row).
+    intents = mails_for(kinds, latest, policy, cap_reached=cap_reached, evaluation=evaluation)
+    uow = UnitOfWork(store, renderer, policy, now)
+    record(
+        uow,
+        CaseChange(
+            outcome=outcome,
+            event=outcome.event,
+            reason="replay",
+            mails=intents,
             message=latest,
             received_at=latest_row.received_at,
-            policy=policy,
-            facts=intent.facts,
-            extra={"unis_as_of": format_jst(snapshot.as_of) if snapshot else ""},
-        )
-        store.add_outbox(
-            build_outbox_row(
-                intent,
-                renderer=renderer,
-                context=context,
-                policy=policy,
-                now=now,
-                case_id=case.id,
-                inbound_id=None,
-            )
-        )
-        kinds.append(intent.kind)
-    return ReplayChange(
-        case_no=change.case_no,
-        branch=case.branch,
-        old_status=change.old_status,
-        new_status=change.new_status,
-        old_defects=change.old_defects,
-        new_defects=change.new_defects,
-        applied=True,
-        mails=tuple(kinds),
+        ),
+        case,
     )
+    return replace(change, applied=True, mails=tuple(i.kind for i in intents))

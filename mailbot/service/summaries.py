@@ -35,6 +35,7 @@ from mailbot.adapters.database.tables import Case, CaseEvent, JobRun
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.lifecycle import Event, Stage
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import JST, build_outbox_row, format_jst
@@ -48,12 +49,14 @@ __all__ = [
     "Week",
     "WeekReport",
     "build_week_report",
-    "demo_summary_text",
     "render_summaries",
     "send_week_summaries",
 ]
 
 log = logging.getLogger("mailbot.summaries")
+
+# The events that carry a verdict; older rows (before the lifecycle) were all verdicts.
+_VERDICT_EVENTS = frozenset({Event.ACCEPT.value, Event.RETURN.value, Event.WAIT.value})
 
 JOB = "weekly_summary"
 OPS_KEY = "ops"
@@ -270,7 +273,10 @@ def build_week_report(
         for b in directory.branches:
             branches[b.name] = BranchWeek(b.name)
     for case in cases:
-        history = events[case.id]
+        everything = events[case.id]
+        # Only verdicts count (notes, staff mail and resends change no figure);
+        # the last event of all says whether the case was closed by then.
+        history = [e for e in everything if e.event in _VERDICT_EVENTS]
         if not history:
             continue
         name = case.branch or NO_BRANCH
@@ -285,7 +291,9 @@ def build_week_report(
             row.accepted.append(_case_line(case, name, history, accepted[-1], accepted[-1].at, as_of))
         if returned:
             row.returned.append(_case_line(case, name, history, returned[-1], returned[-1].at, as_of))
-        state = history[-1]  # the case as it stood at the end of the week (or now)
+        state = history[-1]  # the case's verdict as it stood at the end of the week (or now)
+        if everything[-1].stage == Stage.CLOSED.value:
+            continue  # closed: waits for nothing
         if state.status == CaseStatus.RETURNED.value:
             row.open_returns.append(_case_line(case, name, history, state, state.at, as_of))
         elif state.status == CaseStatus.WAITING_UNIS.value:
@@ -493,62 +501,6 @@ def send_week_summaries(
         result.sent.append(mail.target)
         log.info("weekly summary %s queued for %s", mail.key, ", ".join(mail.to))
     return result
-
-
-def demo_summary_text(app: Any) -> str:
-    """The current week so far, as plain text, for the end of ``mailbot demo``."""
-    from mailbot.entrypoints.tables import format_table
-
-    now = app.clock()
-    week = Week.containing(now)
-    config = app.config
-    with app.sessions() as session:
-        report = build_week_report(session, week, now=now, directory=config.branches)
-    ctx = report.week_context()
-    lines = [f"今週の状況 {week.label}({ctx['period']}、{format_jst(now)} 時点)"]
-    rows = [
-        [
-            b.branch,
-            str(b.received),
-            str(len(b.accepted)),
-            str(len(b.returned)),
-            str(len(b.open_returns)),
-            str(len(b.waiting)),
-        ]
-        for b in report.branches.values()
-        if b.has_activity
-    ]
-    if not rows:
-        lines.append("(今週の依頼はありません)")
-        return "\n".join(lines)
-    totals = report.totals
-    rows.append(
-        [
-            "合計",
-            str(totals["received"]),
-            str(totals["accepted_count"]),
-            str(totals["returned_count"]),
-            str(totals["open_count"]),
-            str(totals["waiting_count"]),
-        ]
-    )
-    lines.append(format_table(["支店", "依頼", "受付", "返却", "再送待ち", "UNIS待ち"], rows))
-    if report.defect_counts:
-        titles = defect_titles(app.renderer)
-        lines.append("")
-        lines.append("不備の内訳(多い順):")
-        lines += [f"  {titles(code)}: {count}件" for code, count in report.defect_counts]
-    oldest = report.oldest_open_returns(5)
-    if oldest:
-        lines.append("")
-        lines.append("再送待ちの古い順:")
-        lines += [f"  {x.case_no} {x.branch} 返却 {format_jst(x.since)}({x.age_days}日経過)" for x in oldest]
-    plan, _ = plan_mails(report, directory=config.branches, policy=config.policy)
-    if plan:
-        lines.append("")
-        lines.append("週次サマリーの送信先(翌週月曜に送信):")
-        lines += [f"  {m.target}: {', '.join(m.to)}" for m in plan]
-    return "\n".join(lines)
 
 
 def defect_titles(renderer: Renderer) -> Any:

@@ -1,16 +1,44 @@
-"""Read-only views for the CLI and monitoring: plain dicts, JSON-ready."""
+"""Read models for the CLI, the web and monitoring: plain dicts, JSON-ready.
+
+Entry points read through these and never query the tables themselves.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.adapters.database.tables import Case, Inbound, Outbox
+from mailbot.adapters.database.store import DbUnisLookup, Store
+from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
+from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.checks import Check, build_submission
+from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, VERDICT_LABELS, Actor, Stage, allowed_events
+from mailbot.domain.model import CaseStatus
+from mailbot.domain.policy import Policy
+from mailbot.service.casefile import search_key
 
-__all__ = ["case_rows", "message_rows", "outbox_rows"]
+__all__ = [
+    "CaseNotFound",
+    "case_detail",
+    "case_rows",
+    "message_rows",
+    "outbox_rows",
+    "quarantine_detail",
+    "quarantine_rows",
+]
+
+
+class CaseNotFound(LookupError):
+    """No case or quarantined mail with that number."""
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -23,14 +51,36 @@ def case_rows(
     status: str | None = None,
     branch: str | None = None,
     since: datetime | None = None,
+    stage: str | None = None,
+    customer: str | None = None,
+    sender: str | None = None,
+    text: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Cases, oldest first; ``customer`` matches code or name (NFKC, partial), ``text`` subject and body."""
     query = select(Case).order_by(Case.id)
     if status:
         query = query.where(Case.status == status)
+    if stage:
+        query = query.where(Case.stage == stage)
     if branch:
         query = query.where(Case.branch == branch)
     if since:
         query = query.where(Case.created_at >= since)
+    if customer and customer.strip():
+        key = search_key(customer)
+        query = query.where(
+            or_(Case.customer_code.like(_like(key), escape="\\"), Case.customer_key.like(_like(key), escape="\\"))
+        )
+    if sender and sender.strip():
+        query = query.where(Case.sender.like(_like(sender.strip().lower()), escape="\\"))
+    if text and text.strip():
+        pattern = _like(text.strip())
+        query = query.where(
+            exists().where(
+                Inbound.case_id == Case.id,
+                or_(Inbound.subject.ilike(pattern, escape="\\"), Inbound.body_text.ilike(pattern, escape="\\")),
+            )
+        )
     cases = list(session.scalars(query))
     ids = [c.id for c in cases]
     message_ids: dict[int, list[str]] = {i: [] for i in ids}
@@ -47,6 +97,11 @@ def case_rows(
             "case_no": c.case_no,
             "branch": c.branch,
             "status": c.status,
+            "status_label": VERDICT_LABELS.get(CaseStatus(c.status), c.status) if c.status in _VERDICTS else c.status,
+            "stage": c.stage,
+            "stage_label": _stage_label(c.stage),
+            "sender": c.sender,
+            "decided_by": c.decided_by,
             "customer_code": c.customer_code,
             "customer_name": c.customer_name,
             "defects": [d["code"] for d in c.defects],
@@ -85,6 +140,7 @@ def outbox_rows(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(select(Outbox, Case.case_no).outerjoin(Case, Case.id == Outbox.case_id).order_by(Outbox.id))
     return [
         {
+            "id": o.id,
             "kind": o.kind,
             "case_no": case_no,
             "to": o.to_addrs,
@@ -94,6 +150,7 @@ def outbox_rows(session: Session) -> list[dict[str, Any]]:
             "in_reply_to": o.in_reply_to,
             "references": o.references.split() if o.references else [],
             "status": o.status,
+            "status_label": MAIL_STATUS_LABELS.get(o.status, o.status),
             "attempts": o.attempts,
             "last_error": o.last_error,
             "created_at": _iso(o.created_at),
@@ -101,3 +158,151 @@ def outbox_rows(session: Session) -> list[dict[str, Any]]:
         }
         for o, case_no in rows
     ]
+
+
+_VERDICTS = {v.value for v in CaseStatus}
+
+
+def _stage_label(stage: str) -> str:
+    try:
+        return STAGES[Stage(stage)].label
+    except ValueError:
+        return stage
+
+
+def case_detail(
+    session: Session,
+    case_no: str,
+    *,
+    directory: BranchDirectory,
+    policy: Policy,
+    checks: Sequence[Check],
+) -> dict[str, Any]:
+    """The case, its thread, each check's result over the thread, its mails and its events."""
+    store = Store(session)
+    case = store.case_by_no(case_no)
+    if case is None:
+        raise CaseNotFound(f"no case {case_no!r}")
+    inbound = list(
+        session.scalars(select(Inbound).where(Inbound.case_id == case.id).order_by(Inbound.received_at, Inbound.id))
+    )
+    thread = [m for _, m in store.case_messages(case)]
+    check_rows: list[dict[str, Any]] = []
+    if thread:
+        submission = build_submission(thread, directory, DbUnisLookup(session), policy)
+        for check in checks:
+            found = check.check(submission, policy)
+            check_rows.append(
+                {
+                    "name": check.name,
+                    "description": check.description,
+                    "ok": not found,
+                    "defects": [{"code": d.code, "detail": dict(d.detail)} for d in found],
+                }
+            )
+    mails = list(session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)))
+    events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
+    stage = Stage(case.stage) if case.stage in {s.value for s in Stage} else Stage.RECEIVED
+    verdict = CaseStatus(case.status) if case.status in _VERDICTS else None
+    same_customer: list[str] = []
+    if case.customer_code:
+        active = [s.value for s, info in STAGES.items() if info.active and s is not Stage.NEW]
+        same_customer = store.other_cases_for_customer(case.customer_code, case.id, active)
+    return {
+        "case_no": case.case_no,
+        "branch": case.branch,
+        "status": case.status,
+        "status_label": VERDICT_LABELS.get(verdict, case.status) if verdict else case.status,
+        "stage": case.stage,
+        "stage_label": _stage_label(case.stage),
+        "sender": case.sender,
+        "decided_by": case.decided_by,
+        "customer_code": case.customer_code,
+        "customer_name": case.customer_name,
+        "defects": case.defects,
+        "return_count": case.return_count,
+        "created_at": case.created_at.isoformat(),
+        "updated_at": case.updated_at.isoformat(),
+        "same_customer": same_customer,
+        "actions": [e.value for e in allowed_events(stage, verdict, Actor.PERSON)],
+        "messages": [
+            {
+                "id": m.id,
+                "received_at": m.received_at.isoformat(),
+                "sender": m.sender,
+                "subject": m.subject,
+                "disposition": m.disposition,
+                "reason": m.reason,
+                "message_id": m.message_id or m.identity,
+                "text": m.body_text,
+            }
+            for m in inbound
+        ],
+        "checks": check_rows,
+        "events": [
+            {
+                "at": e.at.isoformat(),
+                "event": e.event,
+                "actor": e.actor,
+                "reason": e.reason,
+                "note": e.note,
+                "status": e.status,
+                "stage": e.stage,
+                "defects": [d["code"] for d in e.defects],
+            }
+            for e in events
+        ],
+        "mails": [
+            {
+                "id": o.id,
+                "kind": o.kind,
+                "to": o.to_addrs,
+                "cc": o.cc_addrs,
+                "status": o.status,
+                "status_label": MAIL_STATUS_LABELS.get(o.status, o.status),
+                "subject": o.subject,
+                "created_at": o.created_at.isoformat(),
+                "sent_at": o.sent_at.isoformat() if o.sent_at else None,
+                "last_error": o.last_error,
+            }
+            for o in mails
+        ],
+    }
+
+
+def _quarantine_row(m: Inbound) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "message_id": m.message_id or m.identity,
+        "sender": m.sender,
+        "subject": m.subject,
+        "reason": m.reason,
+        "received_at": _iso(m.received_at),
+        "resolution": m.resolution,
+        "resolved_by": m.resolved_by,
+        "resolved_at": _iso(m.resolved_at),
+        "resolution_note": m.resolution_note,
+    }
+
+
+def quarantine_rows(session: Session, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+    """Quarantined mail, oldest first; by default only what still waits for a person."""
+    query = select(Inbound).where(Inbound.disposition == "quarantined").order_by(Inbound.id)
+    if not include_resolved:
+        query = query.where(Inbound.resolution.is_(None))
+    return [_quarantine_row(m) for m in session.scalars(query)]
+
+
+def quarantine_detail(session: Session, item_id: int) -> dict[str, Any]:
+    row = session.get(Inbound, item_id)
+    if row is None or (row.disposition != "quarantined" and row.resolution is None):
+        raise CaseNotFound(f"no quarantined mail {item_id}")
+    store = Store(session)
+    detail = _quarantine_row(row)
+    detail["text"] = row.body_text
+    detail["problems"] = row.problems
+    detail["has_raw"] = row.raw_id is not None
+    detail["size"] = len(store.raw_of(row) or b"")
+    detail["disposition"] = row.disposition
+    return detail
+

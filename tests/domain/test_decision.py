@@ -59,7 +59,8 @@ def test_a_request_failing_only_unis_waits_when_the_snapshot_is_older_than_the_m
     decision = run(request(), lookup=stale)
     assert decision.case is not None and decision.case.status is CaseStatus.WAITING_UNIS
     assert decision.case.waiting_since == NOW
-    assert [m.kind for m in decision.mails] == ["ops_waiting"]
+    # The branch hears that its request is on hold, and until when; ops too.
+    assert [m.kind for m in decision.mails] == ["waiting_notice", "ops_waiting"]
 
 
 def test_a_request_failing_unis_is_returned_when_the_snapshot_is_newer_than_the_mail() -> None:
@@ -124,7 +125,9 @@ def test_a_reply_in_a_returned_case_is_checked_over_the_whole_thread() -> None:
 
 
 def test_a_mail_in_an_accepted_case_is_a_followup_for_ops() -> None:
-    case = CaseView("FE-2026-00001", CaseStatus.ACCEPTED, (request(),))
+    from mailbot.domain.lifecycle import Stage
+
+    case = CaseView("FE-2026-00001", CaseStatus.ACCEPTED, (request(),), stage=Stage.ACCEPTED)
     decision = run(request(subject="RE: [FE-2026-00001] 追加"), case=case)
     assert decision.disposition is Disposition.CASE
     assert decision.reason == "followup"
@@ -134,8 +137,8 @@ def test_a_mail_in_an_accepted_case_is_a_followup_for_ops() -> None:
 
 def test_a_sender_over_the_reply_cap_gets_no_more_mail_but_ops_is_told() -> None:
     decision = run(request(cc=[]), replies=POLICY.max_replies_per_sender_per_hour)
-    assert [m.kind for m in decision.mails] == ["ops_returned"]
-    assert decision.mails[0].facts["reply_suppressed"] == "cap"
+    assert [(m.kind, m.suppressed) for m in decision.mails] == [("defect_reply", "cap"), ("ops_returned", None)]
+    assert decision.mails[1].facts["reply_suppressed"] == "cap"
 
 
 def test_quarantine_notifies_ops_and_never_the_sender() -> None:
@@ -147,8 +150,9 @@ def test_quarantine_notifies_ops_and_never_the_sender() -> None:
 def test_a_request_asking_for_no_auto_reply_is_filed_and_only_ops_is_told() -> None:
     decision = run(request(cc=[], extra_headers={"X-Auto-Response-Suppress": "DR, OOF, AutoReply"}))
     assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
-    assert [m.kind for m in decision.mails] == ["ops_returned"]
-    assert decision.mails[0].facts["reply_suppressed"] == "suppress_header"
+    kinds = [(m.kind, m.suppressed) for m in decision.mails]
+    assert kinds == [("defect_reply", "suppress_header"), ("ops_returned", None)]
+    assert decision.mails[1].facts["reply_suppressed"] == "suppress_header"
 
 
 def test_suppressing_only_read_receipts_still_gets_the_reply() -> None:
@@ -166,3 +170,119 @@ def test_other_returns_copy_only_the_people_on_the_request() -> None:
     decision = run(request(cc=[MANAGER], attachments=[]))
     [reply] = [m for m in decision.mails if m.kind == "defect_reply"]
     assert reply.cc == (MANAGER,)
+
+
+# -- the desk in the loop ---------------------------------------------------------------------
+def _returned_case(message, defects=("attachment_missing",)):
+    from mailbot.domain.lifecycle import Stage
+    from mailbot.domain.model import Defect
+
+    return CaseView(
+        case_no="FE-2026-00001",
+        status=CaseStatus.RETURNED,
+        messages=(message,),
+        stage=Stage.RECEIVED,
+        defects=tuple(Defect(code) for code in defects),
+    )
+
+
+def test_a_branch_reply_that_brings_nothing_new_is_a_question_for_ops_not_a_second_return() -> None:
+    first = request(attachments=[])
+    question = request(
+        subject="RE: フレッツエスカ 渋谷支店 [FE-2026-00001]", body="申込書はどこにありますか?", attachments=[]
+    )
+    decision = run(question, case=_returned_case(first))
+    assert decision.reason == "question"
+    assert decision.case is not None and not decision.case.changed
+    assert [m.kind for m in decision.mails] == ["ops_question"]
+
+
+def test_a_reply_that_fixes_a_defect_without_an_attachment_is_still_a_resubmission() -> None:
+    first = request(cc=[])
+    fixed = request(subject="RE: フレッツエスカ 渋谷支店", body="支店長をCCに入れました", attachments=[])
+    decision = run(fixed, case=_returned_case(first, defects=("manager_cc_missing",)))
+    assert decision.reason == "resubmission"
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED
+
+
+def test_a_reply_bringing_a_new_customer_code_is_a_resubmission_even_when_it_fails_again() -> None:
+    first = request(body="よろしく", attachments=[])
+    second = request(body="顧客CD:999999999", attachments=[])
+    decision = run(second, case=_returned_case(first, defects=("attachment_missing", "customer_code_missing")))
+    assert decision.reason == "resubmission"
+    assert decision.mails[0].kind == "defect_reply"
+
+
+def test_a_clerk_answering_in_a_case_thread_is_recorded_and_gets_no_reply() -> None:
+    from dataclasses import replace
+
+    policy = replace(POLICY, staff=("clerk@usen.co.jp",))
+    clerk = request(sender="事務 花子 <clerk@usen.co.jp>", body="電話で確認します", attachments=[])
+    decision = decide(
+        clerk, received_at=NOW, now=NOW, case=_returned_case(request()), duplicate=False,
+        directory=DIRECTORY, unis=unis(customer()), policy=policy,
+    )  # fmt: skip
+    assert decision.disposition is Disposition.CASE and decision.reason == "staff_message"
+    assert decision.mails == ()
+
+
+def test_staff_mail_outside_any_case_thread_is_ignored_not_answered() -> None:
+    from dataclasses import replace
+
+    policy = replace(POLICY, staff_domains=("desk.usen.co.jp",))
+    decision = decide(
+        request(sender="clerk@desk.usen.co.jp"), received_at=NOW, now=NOW, case=None, duplicate=False,
+        directory=DIRECTORY, unis=unis(customer()), policy=policy,
+    )  # fmt: skip
+    assert decision.disposition is Disposition.IGNORED and decision.reason == "staff_mail"
+
+
+def test_a_reply_to_a_notice_sent_to_ops_is_never_a_resubmission() -> None:
+    reply = request(subject="RE: [mailbot] 返却 FE-2026-00001 渋谷支店", body="了解", attachments=[])
+    decision = decide(
+        reply, received_at=NOW, now=NOW, case=_returned_case(request()), duplicate=False,
+        directory=DIRECTORY, unis=unis(customer()), policy=POLICY, answers_ops_notice=True,
+    )  # fmt: skip
+    assert decision.reason == "staff_message" and decision.mails == ()
+
+
+def test_one_mail_naming_two_customers_is_returned_asking_for_one_mail_per_customer() -> None:
+    decision = run(request(body="顧客CD:100000001\n顧客CD:100000008\n"))
+    assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
+    [defect] = [d for d in decision.case.defects if d.code == "customer_code_multiple"]
+    assert defect.detail["codes"] == "100000001, 100000008"
+    assert not any(d.code.startswith("unis_") for d in decision.case.defects)
+
+
+def test_a_code_quoted_from_the_defect_reply_does_not_count_as_a_second_customer() -> None:
+    body = "顧客CD:123456789 で再送します\n\n-----Original Message-----\n顧客CD 987654321 はUNISに見つかりません"
+    decision = run(request(body=body))
+    assert decision.case is not None and decision.case.customer_code == CODE
+    assert decision.case.status is CaseStatus.ACCEPTED
+
+
+def test_above_the_per_sender_cap_the_receipt_is_kept_unsent_for_a_person_to_release() -> None:
+    decision = run(request(), replies=POLICY.max_replies_per_sender_per_hour)
+    receipt, ops = decision.mails
+    assert receipt.kind == "receipt" and receipt.suppressed == "cap"
+    assert ops.facts["reply_suppressed"] == "cap"
+
+
+def test_a_reply_all_to_a_crowd_goes_to_the_sender_and_the_branch_managers_only() -> None:
+    crowd = [f"person{i}@usen.co.jp" for i in range(40)]
+    decision = run(request(cc=[MANAGER, *crowd]))
+    receipt, ops = decision.mails
+    assert receipt.to == ("taro@usen.co.jp",)
+    assert receipt.cc == (MANAGER,)
+    assert ops.facts["recipients_capped"] == "42"  # the sender, the manager and 40 colleagues
+
+
+def test_a_released_outside_mail_is_filed_but_answers_no_outsider() -> None:
+    outsider = request(sender="partner@example.com", cc=[MANAGER])
+    decision = decide(
+        outsider, received_at=NOW, now=NOW, case=None, duplicate=False,
+        directory=DIRECTORY, unis=unis(customer()), policy=POLICY, released=True,
+    )  # fmt: skip
+    assert decision.disposition is Disposition.CASE and decision.reason == "released"
+    for mail in decision.mails:
+        assert all(a.endswith("@usen.co.jp") for a in (*mail.to, *mail.cc))

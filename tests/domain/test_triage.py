@@ -16,7 +16,10 @@ def verdict(message, facts: TriageFacts = NO_FACTS, policy: Policy = POLICY) -> 
 
 
 def test_the_rules_are_an_ordered_table() -> None:
-    assert [name for name, _, _ in TRIAGE_RULES][:5] == ["duplicate", "own_mail", "bounce", "auto_reply", "not_request"]
+    names = [name for name, _, _ in TRIAGE_RULES]
+    assert names[:7] == [
+        "duplicate", "own_mail", "bounce", "auto_reply", "staff_message", "staff_mail", "not_request",
+    ]  # fmt: skip
 
 
 def test_a_normal_request_passes_triage() -> None:

@@ -127,16 +127,21 @@ def test_replay_lists_the_cases_a_new_rule_changes(
     seed(harness)
     changed = make_harness(tmp_path, db_url, TWO_DOCUMENTS, clock=harness.clock)
     changed.app.close()
-    code, out, _ = run(changed, capsys, "replay", "--since", "2026-11-01", "--dry-run")
+    # A dry run is the default: nothing is recorded and no mail goes out.
+    code, out, _ = run(changed, capsys, "replay", "--since", "2026-11-01")
     assert code == 0
     assert "FE-2026-00001 渋谷支店: would change accepted → returned" in out
     assert "申込書類が添付されていません" in out
-    assert "2 case(s) would change (dry run: nothing recorded)" in out
-    code, out, _ = run(changed, capsys, "replay", "--since", "2026-11-01")
-    assert "FE-2026-00001 渋谷支店: changed accepted → returned" in out
+    assert "2 case(s) would change (dry run: nothing recorded, no mail); add --apply to apply" in out
+    assert [c["status"] for c in changed.cases()] == ["accepted", "returned"]
+    code, out, _ = run(changed, capsys, "replay", "--since", "2026-11-01", "--apply")
+    assert "FE-2026-00002 新宿支店: changed returned → returned" in out
     assert "queued defect_reply, ops_returned" in out
-    code, out, _ = run(changed, capsys, "replay", "--since", "2026-11-01", "--dry-run")
-    assert "would be decided differently" in out
+    assert "FE-2026-00001 渋谷支店: would change accepted → returned" in out
+    assert "only a person may return an accepted case (mailbot cases return)" in out
+    assert "1 case(s) changed, 2 mail(s) queued" in out
+    code, out, _ = run(changed, capsys, "replay", "--since", "2026-11-01")
+    assert "FE-2026-00002" not in out
 
 
 def test_cases_show_gives_the_thread_each_checks_result_and_the_mails(
@@ -146,23 +151,30 @@ def test_cases_show_gives_the_thread_each_checks_result_and_the_mails(
     code, out, _ = run(harness, capsys, "cases", "show", "FE-2026-00002")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "FE-2026-00002  新宿支店  返却"
+    assert lines[0] == "FE-2026-00002  新宿支店  確認中/返却"
     assert any(line.startswith("2026-11-24 11:00  hana@usen.co.jp") and "case/new_request" in line for line in lines)
-    assert "  ✗ 該当あり 支店長(依頼部署責任者)がCCに入っていない  (branch=新宿支店)" in lines
-    assert "  ✓ 該当なし 必要な申込書類が添付されていない" in lines
-    assert any(line.startswith("defect_reply  hana@usen.co.jp") and "sent" in line for line in lines)
-    assert any(line.startswith("ops_returned  ops@usen.co.jp") for line in lines)
-    assert any(
-        line.startswith("2026-11-24 11:00  返却") and "new_request" in line and "manager_cc_missing" in line
-        for line in lines[lines.index("経過:") :]
+    manager_line = (
+        "  ✗ 該当あり 支店長(依頼部署責任者)がCCに入っていない  (branch=新宿支店, managers=shinjuku-mgr@usen.co.jp)"
     )
+    assert manager_line in lines
+    assert "  ✓ 該当なし 必要な申込書類が添付されていない" in lines
+    mails = lines[lines.index("送信メール:") :]
+    assert any("defect_reply  hana@usen.co.jp" in line and "送信済み" in line for line in mails)
+    assert any("ops_returned  ops@usen.co.jp" in line for line in mails)
+    assert any(
+        line.startswith("2026-11-24 11:00  return") and "mailbot" in line and "new_request" in line
+        and "manager_cc_missing" in line
+        for line in lines[lines.index("経過:") :]
+    )  # fmt: skip
+    assert "できる操作: mailbot cases accept FE-2026-00002" in out
 
     code, out, _ = run(harness, capsys, "cases", "show", "fe-2026-00001", "--json")
     data = json.loads(out)
     assert data["status"] == "accepted"
     assert all(c["ok"] for c in data["checks"])
     assert [m["kind"] for m in data["mails"]] == ["receipt", "ops_accepted"]
-    assert [(h["status"], h["reason"]) for h in data["history"]] == [("accepted", "new_request")]
+    events = [(e["event"], e["status"], e["stage"], e["actor"], e["reason"]) for e in data["events"]]
+    assert events == [("accept", "accepted", "accepted", "mailbot", "new_request")]
 
 
 def test_cases_show_of_an_unknown_case_is_an_error(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,7 +92,7 @@ def test_processing_the_mailbox_clears_the_problem_and_counts_cases(harness: Har
     report = status(harness)
     assert report.exit_code == 0
     assert report.mailbox.waiting == 0
-    assert report.cases == {"accepted": 1, "returned": 0, "waiting_unis": 0}
+    assert report.cases == {"accepted": 1, "returned": 0, "waiting_unis": 0, "closed": 0}
     assert report.outbox["pending"] == 0 and report.outbox["sent"] == 2
     assert report.unis_as_of is not None
 

@@ -101,7 +101,7 @@ def test_requests_in_dovecot_are_filed_marked_moved_and_answered_in_their_thread
     [defect_reply] = sent_to(smtp_sink, "hanako@usen.co.jp")
     assert defect_reply["In-Reply-To"].strip() == "<ng-1@usen.co.jp>"
     assert defect_reply["References"].split()[-1] == "<ng-1@usen.co.jp>"
-    assert defect_reply["Subject"].startswith("RE: [FE-2026-00002]")
+    assert defect_reply["Subject"].endswith("[FE-2026-00002]")
     assert "支店長" in defect_reply.get_content()
     assert not sent_to(smtp_sink, "sales@example.com")
     assert {kind for kind in (o["kind"] for o in bot.outbox())} == {
@@ -317,3 +317,34 @@ def test_status_ages_unprocessed_imap_mail_by_when_the_server_received_it(
     assert abs((bot.clock() - pending.arrived_at) - timedelta(hours=2)) < timedelta(minutes=1)
     assert "unprocessed_mail" in [p.code for p in status.problems]
     assert dovecot_mailbox.flags() == {next(iter(dovecot_mailbox.flags())): frozenset()}, "still unread"
+
+
+def test_on_a_real_mailbox_a_clerks_reply_gets_no_answer_and_a_clerks_acceptance_reaches_the_branch(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink
+) -> None:
+    domains = 'internal_domains = ["usen.co.jp"]'
+    rebuild(bot, domains, domains + '\nstaff = ["yamada@usen.co.jp"]')
+    bot.import_unis()
+    dovecot_mailbox.append(request(cc=[], message_id="<d-1@usen.co.jp>"))
+    bot.poll()
+    [case] = bot.cases()
+    assert case["status"] == "returned"
+    [reply] = sent_to(smtp_sink, "taro@usen.co.jp")
+    clerk = request(
+        sender="山田 <yamada@usen.co.jp>", to=["taro@usen.co.jp", DESK], cc=[], attachments=[],
+        body="副支店長がCCに入っているので受付します", subject=reply["Subject"], message_id="<d-2@usen.co.jp>",
+        in_reply_to=reply["Message-ID"],
+    )  # fmt: skip
+    dovecot_mailbox.append(clerk)
+    before = len(smtp_sink.messages)
+    bot.poll()
+    assert bot.messages()[-1]["reason"] == "staff_message"
+    assert len(smtp_sink.messages) == before  # nobody was answered
+    assert len(dovecot_mailbox.flags("返却")) == 2  # the clerk's mail is filed with its case
+
+    bot.app.desk.accept(case["case_no"], by="山田", note="副支店長CCのため受付")
+    bot.poll()  # the running bot delivers what the desk queued
+    receipts = [m for m in sent_to(smtp_sink, "taro@usen.co.jp") if "受け付けました" in m.get_content()]
+    assert len(receipts) == 1
+    assert receipts[0]["In-Reply-To"].strip() == "<d-1@usen.co.jp>"
+    assert "副支店長CCのため受付" in receipts[0].get_content()

@@ -49,7 +49,8 @@ def test_a_complete_request_is_accepted_and_the_branch_gets_a_receipt_in_its_thr
     assert receipt["To"] == "taro@usen.co.jp"
     assert receipt["Cc"] == SHIBUYA_MGR
     assert "FE-2026-00001" in receipt["Subject"]
-    assert receipt["Subject"].startswith("RE: [FE-2026-00001] フレッツエスカ 渋谷支店")
+    # The branch's own subject first (so 【至急】 and the keyword survive), then the case number.
+    assert receipt["Subject"] == "RE: フレッツエスカ 渋谷支店 [FE-2026-00001]"
     # A long id is folded onto its own line (valid RFC 5322); the id itself must match.
     assert receipt["In-Reply-To"].strip() == harness.messages()[0]["message_id"]
     assert receipt["Auto-Submitted"] == "auto-replied"
@@ -113,11 +114,11 @@ def test_a_request_waits_for_unis_and_is_accepted_after_the_next_import(harness:
     harness.deliver(request())
     harness.poll()
     assert single_case(harness)["status"] == "waiting_unis"
-    assert [o["kind"] for o in harness.outbox()] == ["ops_waiting"]
+    assert [o["kind"] for o in harness.outbox()] == ["waiting_notice", "ops_waiting"]
     harness.clock.advance(hours=2)
     harness.import_unis(as_of=harness.clock())
     assert single_case(harness)["status"] == "accepted"
-    assert [o["kind"] for o in harness.outbox()] == ["ops_waiting", "receipt", "ops_accepted"]
+    assert [o["kind"] for o in harness.outbox()] == ["waiting_notice", "ops_waiting", "receipt", "ops_accepted"]
 
 
 def test_a_waiting_request_is_returned_after_the_maximum_wait(harness: Harness) -> None:
@@ -285,7 +286,12 @@ def test_a_message_that_keeps_failing_is_quarantined_after_three_polls_without_b
     reasons = {m["source_key"]: m["reason"] for m in harness.messages()}
     assert reasons == {"1.poison": "poison", "2.good": "new_request"}
     [notice] = harness.sent_mail("ops_quarantined")
-    assert "RuntimeError: boom" in notice.get_content()
+    text = notice.get_content()
+    assert "RuntimeError: boom" in text
+    # The notice names the mail even though it could not be processed.
+    poison = next(m for m in harness.messages() if m["reason"] == "poison")
+    assert "差出人: taro@usen.co.jp" in text and "件名: フレッツエスカ 渋谷支店 爆発" in text
+    assert f"Message-ID: {poison['message_id']}" in text and "(なし)" not in text.split("添付")[0]
 
 
 def test_the_raw_message_is_kept_compressed_for_later_checks(harness: Harness) -> None:
@@ -343,7 +349,10 @@ def test_a_sender_who_keeps_writing_stops_getting_replies_and_ops_is_told(harnes
     for i in range(12):
         harness.deliver(request(cc=[], subject=f"フレッツエスカ 渋谷支店 {i}"))
     harness.poll()
-    assert len(harness.outbox("defect_reply")) == 10
+    replies = harness.outbox("defect_reply")
+    assert [r["status"] for r in replies].count("sent") == 10
+    # The two over the cap are kept, held back, for a person to send or not.
+    assert [r["status"] for r in replies].count("suppressed") == 2
     suppressed = [o for o in harness.outbox("ops_returned")]
     assert len(suppressed) == 12
     notices = harness.sent_mail("ops_returned")
@@ -385,6 +394,8 @@ def test_a_refused_reply_is_marked_failed_and_ops_is_told_once(harness: Harness)
     assert statuses == {"defect_reply": "failed", "ops_returned": "sent", "ops_delivery_failed": "sent"}
     [notice] = harness.sent_mail("ops_delivery_failed")
     assert "550 5.1.1" in notice.get_content() and "taro@usen.co.jp" in notice.get_content()
+    [failed] = harness.outbox("defect_reply")
+    assert f"mailbot outbox resend {failed['id']}" in notice.get_content()
 
 
 def test_a_mail_with_too_many_attachments_is_quarantined_unopened(harness: Harness) -> None:
@@ -481,7 +492,7 @@ def test_ops_hears_why_no_reply_went_to_a_branch_that_asked_for_none(harness: Ha
     harness.deliver(request(extra_headers={"X-Auto-Response-Suppress": "All"}))
     harness.poll()
     assert single_case(harness)["status"] == "accepted"
-    assert [o["kind"] for o in harness.outbox()] == ["ops_accepted"]
+    assert [(o["kind"], o["status"]) for o in harness.outbox()] == [("receipt", "suppressed"), ("ops_accepted", "sent")]
     [notice] = harness.sent_mail("ops_accepted")
     assert "自動応答の抑止" in notice.get_content()
 
@@ -496,4 +507,4 @@ def test_a_mail_decided_later_shows_the_same_arrival_time_as_the_first_notice(ha
     [receipt] = harness.sent_mail("receipt")
     stamp = "2026-11-24 10:00"  # 01:00 UTC, when the mailbox got it, in JST
     assert f"受信日時: {stamp}" in waiting.get_content()
-    assert f"({stamp} 受信)" in receipt.get_content()
+    assert "11月24日(火)10:00に受信した" in receipt.get_content()

@@ -67,7 +67,8 @@ def test_a_new_required_document_is_found_missing_in_a_dry_run_that_records_noth
             ("FE-2026-00002", "returned", "returned"),
         ]
         assert [d.code for d in changes[0].new_defects] == ["attachment_missing"]
-        assert dict(changes[0].new_defects[0].detail) == {"document": "重要事項説明書"}
+        detail = dict(changes[0].new_defects[0].detail)
+        assert detail == {"document": "重要事項説明書", "received": "回線単品申込書.pdf"}
         assert [d.code for d in changes[1].old_defects] == ["manager_cc_missing"]
         assert [d.code for d in changes[1].new_defects] == ["manager_cc_missing", "attachment_missing"]
         assert "would change accepted → returned" in changes[0].describe()
@@ -87,20 +88,54 @@ def test_applying_a_replay_updates_the_case_and_queues_the_intakes_mails_once(
         changes = replay(changed.app, changed.clock(), apply=True)
         changed.app.intake.deliver_outbox()
 
-        assert all(c.applied for c in changes)
-        assert changes[0].mails == ("defect_reply", "ops_returned")
-        case = changed.cases()[0]
-        assert (case["status"], case["defects"], case["return_count"]) == ("returned", ["attachment_missing"], 1)
-        (reply,) = [m for m in changed.sent_mail("defect_reply") if "FE-2026-00001" in m["Subject"]]
-        assert reply["To"] == "taro@usen.co.jp"
-        assert reply["In-Reply-To"] == "<req1@usen.co.jp>"
-        assert "重要事項説明書" in reply.get_content()
+        by_case = {c.case_no: c for c in changes}
+        assert by_case["FE-2026-00002"].applied
+        assert by_case["FE-2026-00002"].mails == ("defect_reply", "ops_returned")
+        case = changed.cases()[1]
+        assert (case["status"], case["defects"], case["return_count"]) == (
+            "returned", ["manager_cc_missing", "attachment_missing"], 2,
+        )  # fmt: skip
+        (reply,) = [m for m in changed.sent_mail("defect_reply") if "FE-2026-00002" in m["Subject"]
+                    and "重要事項説明書" in m.get_content()]  # fmt: skip
+        assert reply["To"] == "hana@usen.co.jp"
+        assert reply["In-Reply-To"] == "<req2@usen.co.jp>"
 
         again = build_app(load_config(changed.config_path), clock=changed.clock)
         try:
-            assert replay(again, changed.clock(), apply=True) == []
+            assert [c.case_no for c in replay(again, changed.clock(), apply=True)] == ["FE-2026-00001"]
         finally:
             again.close()
+    finally:
+        changed.app.close()
+
+
+def test_replay_never_takes_back_an_acceptance_by_itself_it_names_the_command_for_a_person(
+    harness: Harness, tmp_path: Path, db_url: str
+) -> None:
+    seed(harness)
+    changed = with_new_rule(harness, tmp_path, db_url)
+    try:
+        [first, _] = replay(changed.app, changed.clock(), apply=True)
+        assert first.case_no == "FE-2026-00001" and not first.applied
+        assert first.left_alone == "needs_person"
+        assert "mailbot cases return" in first.describe()
+        assert changed.cases()[0]["status"] == "accepted"
+        assert not [m for m in changed.outbox() if m["case_no"] == "FE-2026-00001" and m["kind"] == "defect_reply"]
+    finally:
+        changed.app.close()
+
+
+def test_replay_leaves_a_case_a_person_decided_alone(harness: Harness, tmp_path: Path, db_url: str) -> None:
+    seed(harness)
+    harness.app.desk.accept("FE-2026-00002", by="山田", note="副支店長がCCに入っていたため受付")
+    changed = with_new_rule(harness, tmp_path, db_url)
+    try:
+        mails_before = len(changed.outbox())
+        changes = {c.case_no: c for c in replay(changed.app, changed.clock(), apply=True)}
+        assert changes["FE-2026-00002"].left_alone == "person" and not changes["FE-2026-00002"].applied
+        case = changed.cases()[1]
+        assert (case["status"], case["decided_by"]) == ("accepted", "山田")
+        assert len(changed.outbox()) == mails_before
     finally:
         changed.app.close()
 

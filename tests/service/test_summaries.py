@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from mailbot.adapters.database.tables import JobRun, Outbox
 from mailbot.bootstrap import build_app
 from mailbot.config import load_config
+from mailbot.entrypoints.demo import demo_summary_text
 from mailbot.service.mails import JST
 from mailbot.service.summaries import (
     SendResult,
     Week,
     build_week_report,
-    demo_summary_text,
     due_week,
     parse_weekly_spec,
     send_week_summaries,
@@ -307,3 +307,15 @@ def test_a_week_across_new_year_names_both_years() -> None:
 
     report = WeekReport(Week(2026, 53), jst(2027, 1, 4), {})
     assert report.week_context()["period"] == "2026年12月28日(月)〜2027年1月3日(日)"
+
+
+def test_a_note_on_a_case_does_not_count_it_again_and_a_closed_return_waits_for_nothing(harness: Harness) -> None:
+    seed_week_48(harness)
+    harness.clock.now = jst(2026, 11, 27, 9, 0)
+    harness.app.desk.note("FE-2026-00001", "支店に確認済み", by="山田")  # returned the week before
+    harness.app.desk.close("FE-2026-00003", by="山田", reason="取り下げ")  # returned this week
+    with harness.app.sessions() as session:
+        report = build_week_report(session, W48, now=jst(2026, 11, 30, 8, 30), directory=harness.app.config.branches)
+    shibuya = report.branch("渋谷支店")
+    assert [c.case_no for c in shibuya.returned] == ["FE-2026-00003"]  # the note is no second return
+    assert [(c.case_no, c.age_days) for c in shibuya.open_returns] == [("FE-2026-00001", 13)]

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from mailbot.adapters.database.tables import (
     Case,
-    CaseEvent,
     Cursor,
     Failure,
     Inbound,
@@ -26,8 +25,7 @@ from mailbot.adapters.database.tables import (
     UnisRow,
     UnisSnapshot,
 )
-from mailbot.domain.decision import CaseOutcome
-from mailbot.domain.model import CaseStatus, Defect, ParsedMessage
+from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.unis import OrderLine, UnisCustomer
 
@@ -105,6 +103,21 @@ class Store:
     def identity_seen(self, identity: str) -> bool:
         return self.session.scalar(select(Inbound.id).where(Inbound.identity == db_id(identity)).limit(1)) is not None
 
+    def identity_contents(self, identity: str) -> set[str]:
+        """The content digests of the mails filed under this identity ("" for rows without one)."""
+        rows = self.session.scalars(select(Inbound.content_sha).where(Inbound.identity == db_id(identity)).limit(50))
+        return {r or "" for r in rows}
+
+    def answers_ops_notice(self, message_ids: Sequence[str]) -> bool:
+        """Whether any of these Message-IDs is a notice the bot sent to ops."""
+        ids = [db_id(m) for m in message_ids if m][-_IN_CHUNK:]
+        if not ids:
+            return False
+        found = self.session.scalar(
+            select(Outbox.id).where(Outbox.message_id.in_(ids), Outbox.kind.like("ops\\_%", escape="\\")).limit(1)
+        )
+        return found is not None
+
     def save_raw(self, raw: bytes) -> RawMessage:
         digest = hashlib.sha256(raw).hexdigest()
         existing = self.session.scalars(select(RawMessage).where(RawMessage.sha256 == digest)).one_or_none()
@@ -175,6 +188,7 @@ class Store:
             year=year,
             seq=seq,
             status="new",
+            stage="new",
             defects=[],
             return_count=0,
             created_at=now,
@@ -184,25 +198,32 @@ class Store:
         self.session.flush()
         return case
 
-    def set_case_state(self, case: Case, outcome: CaseOutcome, *, now: datetime, reason: str) -> None:
-        """Change a case and record the change as an event, in the caller's transaction."""
-        defects_json = defects_to_json(outcome.defects)
-        case.status = outcome.status.value
-        case.branch = db_text(outcome.branch) if outcome.branch else None
-        case.customer_code = outcome.customer_code
-        case.customer_name = db_text(outcome.customer_name) if outcome.customer_name else None
-        case.defects = defects_json
-        case.waiting_since = outcome.waiting_since
-        if outcome.status is CaseStatus.RETURNED:
-            case.return_count += 1
-        case.updated_at = now
-        self.session.add(
-            CaseEvent(case_id=case.id, at=now, status=outcome.status.value, defects=defects_json, reason=reason)
+    def states_in_use(self) -> tuple[set[str], set[str]]:
+        """Every case stage and verdict the database holds (both columns are indexed)."""
+        stages = set(self.session.scalars(select(Case.stage).distinct()))
+        verdicts = set(self.session.scalars(select(Case.status).distinct()))
+        return stages, verdicts
+
+    def case_by_no(self, case_no: str) -> Case | None:
+        return self.session.scalars(select(Case).where(Case.case_no == case_no.strip().upper())).one_or_none()
+
+    def other_cases_for_customer(self, customer_code: str, exclude_id: int, stages: Sequence[str]) -> list[str]:
+        """Case numbers of the other cases for this customer still in one of ``stages``."""
+        return list(
+            self.session.scalars(
+                select(Case.case_no)
+                .where(Case.customer_code == customer_code, Case.id != exclude_id, Case.stage.in_(list(stages)))
+                .order_by(Case.id)
+                .limit(20)
+            )
         )
-        self.session.flush()
 
     def waiting_cases(self) -> list[Case]:
-        return list(self.session.scalars(select(Case).where(Case.status == "waiting_unis").order_by(Case.id)))
+        return list(
+            self.session.scalars(
+                select(Case).where(Case.status == "waiting_unis", Case.stage == "received").order_by(Case.id)
+            )
+        )
 
     def branch_mails_to_since(self, address: str, kinds: Iterable[str], since: datetime) -> int:
         """How many automatic replies answered this sender's mail since ``since``.
@@ -218,6 +239,7 @@ class Store:
                     Inbound.sender == db_text(address, 320),
                     Inbound.received_at >= since,
                     Outbox.kind.in_(list(kinds)),
+                    Outbox.status.in_(["pending", "sent"]),
                     Outbox.created_at >= since,
                 )
             )

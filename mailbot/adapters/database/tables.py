@@ -96,11 +96,18 @@ class Case(Base):
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    # Where the case is in its life (mailbot.domain.lifecycle.Stage), apart from the verdict.
+    stage: Mapped[str] = mapped_column(String(30), index=True, default="received")
+    # The request's sender, and the customer's name folded (NFKC, casefold) for searching.
+    sender: Mapped[str | None] = mapped_column(String(320), index=True)
+    customer_key: Mapped[str | None] = mapped_column(Text)
+    # The person whose action decided the current verdict; replay leaves such cases alone.
+    decided_by: Mapped[str | None] = mapped_column(String(120))
     __table_args__ = (UniqueConstraint("year", "seq"),)
 
 
 class CaseEvent(Base):
-    """Each change of a case's status, so any past week can be told as it was."""
+    """Everything that happened to a case, by whom and why; any past week can be told as it was."""
 
     __tablename__ = "case_events"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -108,8 +115,14 @@ class CaseEvent(Base):
     at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
     status: Mapped[str] = mapped_column(String(20))
     defects: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
-    # new_request, resubmission, unis_recheck, replay
+    # What set it off: new_request, resubmission, unis_recheck, replay, desk, staff_message ...
     reason: Mapped[str] = mapped_column(String(40))
+    # The lifecycle event (mailbot.domain.lifecycle.Event), the stage after it,
+    # who did it ("mailbot" for the bot) and the person's own words.
+    event: Mapped[str] = mapped_column(String(30), default="")
+    stage: Mapped[str] = mapped_column(String(30), default="")
+    actor: Mapped[str] = mapped_column(String(120), default="mailbot")
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class Inbound(Base):
@@ -131,7 +144,17 @@ class Inbound(Base):
     problems: Mapped[list[str]] = mapped_column(JSON, default=list)
     received_at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
     processed_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
-    __table_args__ = (UniqueConstraint("source", "source_key"),)
+    # The decoded text (bounded), for searching and for the notices to ops.
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    # What the mail says (sender, subject, date, text, attachments), hashed: a
+    # reused Message-ID with other content is a new mail, not a duplicate.
+    content_sha: Mapped[str | None] = mapped_column(String(64))
+    # A quarantined message a person dealt with: released or discarded, by whom, why.
+    resolution: Mapped[str | None] = mapped_column(String(20))
+    resolved_by: Mapped[str | None] = mapped_column(String(120))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("source", "source_key"), Index("ix_inbound_disposition", "disposition"))
 
 
 class Failure(Base):
@@ -162,6 +185,7 @@ class Outbox(Base):
     in_reply_to: Mapped[str | None] = mapped_column(String(998))
     references: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # pending, sent, failed, suppressed (held back by a loop guard), cancelled
     status: Mapped[str] = mapped_column(String(20), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTC_DATETIME)

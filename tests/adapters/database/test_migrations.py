@@ -33,3 +33,19 @@ def test_an_unmigrated_database_is_refused_with_a_hint(tmp_path) -> None:
         raise AssertionError("an empty database must be refused")
     finally:
         engine.dispose()
+
+
+def test_a_case_in_a_stage_this_version_does_not_know_is_refused_at_start_up_not_in_a_poll(harness) -> None:
+    import pytest
+    from sqlalchemy import update
+
+    from mailbot.adapters.database.tables import Case
+    from mailbot.bootstrap import build_app
+    from mailbot.config import load_config
+    from tests.service.test_desk import returned_case
+
+    returned_case(harness)
+    with harness.app.sessions.begin() as session:
+        session.execute(update(Case).values(stage="entered"))  # written by a newer mailbot
+    with pytest.raises(SchemaOutOfDate, match="entered"):
+        build_app(load_config(harness.config_path), clock=harness.clock)

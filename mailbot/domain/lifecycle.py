@@ -1,0 +1,287 @@
+"""A case's life as data: its stages, the events that move it, the mails each produces.
+
+Two things are kept apart:
+
+* the **verdict** of the review (:class:`~mailbot.domain.model.CaseStatus`:
+  accepted, returned, waiting_unis) — what the checks, or a person, said of
+  the request;
+* the **stage** of the case (:class:`Stage`) — where it is in its life:
+  received (under review, open to resubmission), accepted, closed.
+
+Like a Mailman chain, :data:`TRANSITIONS` is an ordered table; the first row
+whose from-stage, event, actor and verdict guard match decides. Each row says
+the stage it leads to, the verdict it sets (``None``: unchanged) and the mail
+kinds it produces (rows of :data:`MAIL_KINDS`). The shell never decides a
+state change itself: it asks :func:`step` and records what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+from mailbot.domain.model import CaseStatus, Disposition
+
+__all__ = [
+    "BRANCH_MAILS",
+    "MAIL_KINDS",
+    "MAIL_STATUS_LABELS",
+    "STAGES",
+    "TRANSITIONS",
+    "VERDICT_LABELS",
+    "Actor",
+    "Event",
+    "LifecycleError",
+    "MailKind",
+    "Stage",
+    "StageInfo",
+    "Step",
+    "Transition",
+    "TransitionNotAllowed",
+    "mailbox_outcome",
+    "stage_for_verdict",
+    "step",
+    "validate",
+]
+
+
+class LifecycleError(Exception):
+    """The lifecycle tables are inconsistent (a start-up error, never a poll-time one)."""
+
+
+class TransitionNotAllowed(Exception):
+    """No row of the transition table allows this event from the case's stage."""
+
+
+class Stage(StrEnum):
+    # Only while the first decision of a case is made; never stored after it.
+    NEW = "new"
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    CLOSED = "closed"
+
+
+class Actor(StrEnum):
+    BOT = "bot"
+    PERSON = "person"
+
+
+class Event(StrEnum):
+    ACCEPT = "accept"
+    RETURN = "return"
+    WAIT = "wait"
+    QUESTION = "question"
+    FOLLOWUP = "followup"
+    STAFF_MESSAGE = "staff_message"
+    NOTE = "note"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    MAIL_RESENT = "mail_resent"
+    MAIL_CANCELLED = "mail_cancelled"
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """What a stage means for the desk and for mail arriving in the case's thread."""
+
+    label: str
+    # "review": a branch's reply is checked again (a resubmission);
+    # "followup": it is for a person to read (ops is told).
+    on_reply: Literal["review", "followup"]
+    # Counts as an open or accepted case when warning of the same customer twice.
+    active: bool = True
+
+
+STAGES: Mapping[Stage, StageInfo] = MappingProxyType(
+    {
+        Stage.NEW: StageInfo("新規", "review"),
+        Stage.RECEIVED: StageInfo("確認中", "review"),
+        Stage.ACCEPTED: StageInfo("受付済", "followup"),
+        Stage.CLOSED: StageInfo("終了", "followup", active=False),
+    }
+)
+
+VERDICT_LABELS: Mapping[CaseStatus, str] = MappingProxyType(
+    {CaseStatus.ACCEPTED: "受付", CaseStatus.RETURNED: "返却", CaseStatus.WAITING_UNIS: "UNIS待ち"}
+)
+
+# An outgoing mail's state in the outbox, as the desk reads it.
+MAIL_STATUS_LABELS: Mapping[str, str] = MappingProxyType(
+    {"pending": "送信待ち", "sent": "送信済み", "failed": "送信失敗", "suppressed": "送信保留", "cancelled": "取消"}
+)
+
+# The stage a verdict puts a case in when it is (re)decided or reopened.
+_STAGE_OF_VERDICT: Mapping[CaseStatus, Stage] = MappingProxyType(
+    {CaseStatus.ACCEPTED: Stage.ACCEPTED, CaseStatus.RETURNED: Stage.RECEIVED, CaseStatus.WAITING_UNIS: Stage.RECEIVED}
+)
+
+# IMAP keyword / folder outcome of a filed message, by the case's verdict.
+_MAILBOX_OUTCOMES: Mapping[CaseStatus, str] = MappingProxyType(
+    {CaseStatus.ACCEPTED: "accepted", CaseStatus.RETURNED: "returned", CaseStatus.WAITING_UNIS: "waiting"}
+)
+
+
+@dataclass(frozen=True)
+class MailKind:
+    """One kind of mail the bot writes: a template of the same name."""
+
+    name: str
+    audience: Literal["branch", "ops"]
+    label: str
+    # Branch mail answers the branch's message in its thread and counts against
+    # the per-sender cap; ops mail goes to the desk.
+    threaded: bool = False
+
+
+MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
+    {
+        k.name: k
+        for k in (
+            MailKind("receipt", "branch", "受付", threaded=True),
+            MailKind("defect_reply", "branch", "返却", threaded=True),
+            MailKind("waiting_notice", "branch", "UNIS確認待ち", threaded=True),
+            MailKind("ops_accepted", "ops", "受付のお知らせ"),
+            MailKind("ops_returned", "ops", "返却のお知らせ"),
+            MailKind("ops_waiting", "ops", "UNIS待ちのお知らせ"),
+            MailKind("ops_followup", "ops", "追加連絡"),
+            MailKind("ops_question", "ops", "支店からの問い合わせ"),
+            MailKind("ops_quarantined", "ops", "隔離のお知らせ"),
+            MailKind("ops_delivery_failed", "ops", "送信失敗"),
+            MailKind("ops_alert", "ops", "監視の警告"),
+            MailKind("ops_alert_cleared", "ops", "監視の解消"),
+            MailKind("weekly_branch", "branch", "週次サマリー(支店)"),
+            MailKind("weekly_ops", "ops", "週次サマリー(デスク)"),
+        )
+    }
+)
+
+# Mails that answer a branch's request (and so count against the per-sender cap).
+BRANCH_MAILS = frozenset(k.name for k in MAIL_KINDS.values() if k.threaded)
+
+ANY: tuple[Stage, ...] = (Stage.RECEIVED, Stage.ACCEPTED, Stage.CLOSED)
+BOT = frozenset({Actor.BOT})
+PERSON = frozenset({Actor.PERSON})
+BOTH = BOT | PERSON
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row: from these stages, this event, by these actors, leads there and sends these mails.
+
+    ``to`` is a stage, ``"same"`` (the event changes no stage) or
+    ``"verdict"`` (the stage the case's verdict implies, for reopening).
+    ``when`` restricts the row to cases whose current verdict is one of these.
+    """
+
+    sources: tuple[Stage, ...]
+    event: Event
+    to: Stage | Literal["same", "verdict"]
+    verdict: CaseStatus | None
+    mails: tuple[str, ...]
+    actors: frozenset[Actor]
+    when: tuple[CaseStatus, ...] = ()
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    # The review: the checks (or a person overriding them) decide.
+    Transition((Stage.NEW, Stage.RECEIVED), Event.ACCEPT, Stage.ACCEPTED, CaseStatus.ACCEPTED,
+               ("receipt", "ops_accepted"), BOTH),
+    Transition((Stage.NEW, Stage.RECEIVED), Event.RETURN, Stage.RECEIVED, CaseStatus.RETURNED,
+               ("defect_reply", "ops_returned"), BOTH),
+    # A person may take back an acceptance (the bot never does).
+    Transition((Stage.ACCEPTED,), Event.RETURN, Stage.RECEIVED, CaseStatus.RETURNED,
+               ("defect_reply", "ops_returned"), PERSON),
+    Transition((Stage.NEW, Stage.RECEIVED), Event.WAIT, Stage.RECEIVED, CaseStatus.WAITING_UNIS,
+               ("waiting_notice", "ops_waiting"), BOT),
+    # Mail in a case's thread that is not a resubmission.
+    Transition((Stage.RECEIVED,), Event.QUESTION, "same", None, ("ops_question",), BOT),
+    Transition((Stage.ACCEPTED, Stage.CLOSED), Event.FOLLOWUP, "same", None, ("ops_followup",), BOT),
+    Transition(ANY, Event.STAFF_MESSAGE, "same", None, (), BOT),
+    # The desk's own bookkeeping.
+    Transition(ANY, Event.NOTE, "same", None, (), PERSON),
+    Transition((Stage.RECEIVED, Stage.ACCEPTED), Event.CLOSE, Stage.CLOSED, None, (), PERSON),
+    Transition((Stage.CLOSED,), Event.REOPEN, "verdict", None, (), PERSON),
+    Transition(ANY, Event.MAIL_RESENT, "same", None, (), PERSON),
+    Transition(ANY, Event.MAIL_CANCELLED, "same", None, (), PERSON),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Step:
+    """What an allowed event does to a case."""
+
+    event: Event
+    stage: Stage
+    verdict: CaseStatus | None
+    mails: tuple[str, ...]
+
+
+def stage_for_verdict(verdict: CaseStatus) -> Stage:
+    return _STAGE_OF_VERDICT[verdict]
+
+
+def step(stage: Stage, verdict: CaseStatus | None, event: Event, actor: Actor) -> Step:
+    """The first row allowing ``event`` by ``actor`` from ``stage``; raises when none does."""
+    for row in TRANSITIONS:
+        if stage not in row.sources or row.event is not event or actor not in row.actors:
+            continue
+        if row.when and verdict not in row.when:
+            continue
+        if row.to == "same":
+            to = stage
+        elif row.to == "verdict":
+            to = stage_for_verdict(verdict or CaseStatus.RETURNED)
+        else:
+            to = row.to
+        return Step(event, to, row.verdict, row.mails)
+    raise TransitionNotAllowed(f"{event.value} is not allowed for a case in stage {stage.value} ({actor.value})")
+
+
+def allowed_events(stage: Stage, verdict: CaseStatus | None, actor: Actor) -> tuple[Event, ...]:
+    """Every event ``actor`` may trigger from here, in table order (for menus and help texts)."""
+    found: list[Event] = []
+    for row in TRANSITIONS:
+        allowed = stage in row.sources and actor in row.actors and (not row.when or verdict in row.when)
+        if allowed and row.event not in found:
+            found.append(row.event)
+    return tuple(found)
+
+
+def mailbox_outcome(disposition: str, verdict: str | None) -> str | None:
+    """The mailbox marking for a filed message: ``None`` leaves the mail as it is."""
+    if disposition == Disposition.QUARANTINED.value:
+        return "quarantined"
+    if disposition != Disposition.CASE.value or verdict is None:
+        return None
+    try:
+        return _MAILBOX_OUTCOMES[CaseStatus(verdict)]
+    except ValueError:
+        return None
+
+
+def validate(template_kinds: Iterable[str] | None = None) -> None:
+    """Check the tables agree with each other (and with the templates, when given).
+
+    Called at start-up so an inconsistent table fails before the first poll.
+    """
+    for stage in Stage:
+        if stage not in STAGES:
+            raise LifecycleError(f"stage {stage.value} has no row in STAGES")
+    for verdict in CaseStatus:
+        for table, name in ((VERDICT_LABELS, "VERDICT_LABELS"), (_STAGE_OF_VERDICT, "stage of verdict"),
+                            (_MAILBOX_OUTCOMES, "mailbox outcomes")):  # fmt: skip
+            if verdict not in table:
+                raise LifecycleError(f"verdict {verdict.value} has no row in {name}")
+    for row in TRANSITIONS:
+        for kind in row.mails:
+            if kind not in MAIL_KINDS:
+                raise LifecycleError(f"transition {row.event.value} sends unknown mail kind {kind!r}")
+        if not row.actors:
+            raise LifecycleError(f"transition {row.event.value} names no actor")
+    if template_kinds is not None:
+        missing = sorted(set(MAIL_KINDS) - set(template_kinds))
+        if missing:
+            raise LifecycleError(f"no template for mail kind(s): {', '.join(missing)}")

@@ -1,0 +1,310 @@
+"""The desk's actions: what a clerk may do to a case, a quarantined mail or an outgoing mail.
+
+Every action is one command of the application service: one transaction in
+which the lifecycle table decides whether it is allowed, and
+:func:`mailbot.service.casefile.record` writes the case, its event (with the
+person's name and words) and its mails. The CLI and the web call these
+methods and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.adapters.database.store import Store, db_text, defects_from_json
+from mailbot.adapters.database.tables import Case, Inbound, Outbox
+from mailbot.adapters.templates import Renderer
+from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.checks import CHECKS, Check
+from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, unchanged
+from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
+from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
+from mailbot.domain.parsing import UnparseableMessage, parse_message
+from mailbot.domain.policy import Policy
+from mailbot.service.casefile import CaseChange, UnitOfWork, record
+from mailbot.service.intake import Intake, case_view, file_decision
+
+__all__ = ["ActionResult", "Desk", "DeskError"]
+
+# Ledger reasons of mail recorded on a case that is not the branch's request.
+_NOT_FROM_BRANCH = frozenset({"staff_message"})
+
+
+class DeskError(Exception):
+    """A desk action that cannot be done; the message says why, in the desk's words."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an action did, for the person who asked."""
+
+    summary: str
+    case_no: str | None = None
+    mails: tuple[str, ...] = ()
+
+
+class Desk:
+    """Runs the desk's commands over the database, the templates and the policy."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        renderer: Renderer,
+        directory: BranchDirectory,
+        policy: Policy,
+        clock: Callable[[], datetime],
+        intake: Intake,
+        checks: Sequence[Check] = CHECKS,
+        base_url: str = "",
+    ) -> None:
+        self.sessions = sessions
+        self.renderer = renderer
+        self.directory = directory
+        self.policy = policy
+        self.clock = clock
+        self.intake = intake
+        self.checks = checks
+        self.base_url = base_url
+
+    # -- plumbing -------------------------------------------------------------------
+    @contextmanager
+    def _unit(self) -> Iterator[UnitOfWork]:
+        with self.sessions.begin() as session:
+            yield UnitOfWork(Store(session), self.renderer, self.policy, self.clock(), base_url=self.base_url)
+
+    @staticmethod
+    def _case(uow: UnitOfWork, case_no: str) -> Case:
+        case = uow.store.case_by_no(case_no)
+        if case is None:
+            raise DeskError(f"受付番号 {case_no} の案件はありません")
+        return case
+
+    @staticmethod
+    def _step(case: Case, event: Event) -> tuple[Stage, tuple[str, ...]]:
+        try:
+            moved = step(Stage(case.stage), CaseStatus(case.status), event, Actor.PERSON)
+        except TransitionNotAllowed:
+            raise DeskError(
+                f"{case.case_no} は「{STAGES[Stage(case.stage)].label}」のため、"
+                f"「{_EVENT_JA.get(event, event.value)}」はできません"
+            ) from None
+        return moved.stage, moved.mails
+
+    @staticmethod
+    def _latest_branch_mail(store: Store, case: Case) -> tuple[Inbound, ParsedMessage] | None:
+        """The branch's newest mail in the case: what a receipt or a return answers."""
+        thread = [(row, m) for row, m in store.case_messages(case) if row.reason not in _NOT_FROM_BRANCH]
+        return thread[-1] if thread else None
+
+    @staticmethod
+    def _unchanged(case: Case, stage: Stage, event: Event) -> CaseOutcome:
+        return unchanged(case_view(case, ()), stage, event)
+
+    def _decided(
+        self,
+        uow: UnitOfWork,
+        case: Case,
+        event: Event,
+        verdict: CaseStatus,
+        defects: tuple[Defect, ...],
+        *,
+        by: str,
+        note: str,
+    ) -> ActionResult:
+        """A person's verdict (accept or return): the case, its event and the mails the table names."""
+        stage, kinds = self._step(case, event)
+        outcome = CaseOutcome(
+            case_no=case.case_no,
+            status=verdict,
+            branch=case.branch,
+            customer_code=case.customer_code,
+            customer_name=case.customer_name,
+            defects=defects,
+            waiting_since=None,
+            stage=stage,
+            event=event,
+            sender=case.sender,
+        )
+        latest = self._latest_branch_mail(uow.store, case)
+        intents: tuple[MailIntent, ...] = ()
+        if latest is not None:
+            branch = self.directory.get(case.branch) if case.branch else None
+            intents = mails_for(
+                kinds,
+                latest[1],
+                self.policy,
+                branch=branch,
+                facts={"note": note, "by": by},
+                automatic=False,
+                defects=defects,
+            )
+        change = CaseChange(
+            outcome=outcome,
+            event=event,
+            actor=by,
+            reason="desk",
+            note=note or None,
+            mails=intents,
+            message=latest[1] if latest else None,
+            received_at=latest[0].received_at if latest else None,
+        )
+        record(uow, change, case)
+        kinds_sent = tuple(i.kind for i in intents)
+        return ActionResult(f"{case.case_no}: {_EVENT_JA[event]}しました", case.case_no, kinds_sent)
+
+    def _bookkeeping(self, case_no: str, event: Event, *, by: str, note: str | None) -> ActionResult:
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            stage, _ = self._step(case, event)
+            change = CaseChange(self._unchanged(case, stage, event), event, actor=by, reason="desk", note=note)
+            record(uow, change, case)
+            return ActionResult(f"{case.case_no}: {_EVENT_JA[event]}しました", case.case_no)
+
+    # -- cases ----------------------------------------------------------------------
+    def accept(self, case_no: str, *, by: str, note: str = "") -> ActionResult:
+        """Accept despite defects: the receipt (with the note) to the branch, the notice to ops."""
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            return self._decided(uow, case, Event.ACCEPT, CaseStatus.ACCEPTED, (), by=by, note=note)
+
+    def return_case(self, case_no: str, *, by: str, note: str, defects: Sequence[str] = ()) -> ActionResult:
+        """Return (an accepted case too) with the person's remark in the defect reply."""
+        if not note.strip():
+            raise DeskError("返却の理由(--note)を入力してください")
+        known = {c.name for c in self.checks}
+        unknown = [code for code in defects if code not in known]
+        if unknown:
+            raise DeskError(f"不備コード {', '.join(unknown)} はありません。使えるコード: {', '.join(sorted(known))}")
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            current = {d.code: d for d in defects_from_json(case.defects or [])}
+            chosen = (
+                # A defect the checks did not find has no facts of its own: the note explains it.
+                tuple(current.get(code, Defect(code, {"by_person": "1"})) for code in dict.fromkeys(defects))
+                if defects
+                else tuple(current.values())
+            )
+            return self._decided(uow, case, Event.RETURN, CaseStatus.RETURNED, chosen, by=by, note=note.strip())
+
+    def note(self, case_no: str, text: str, *, by: str) -> ActionResult:
+        """An internal remark on the case; no mail."""
+        if not text.strip():
+            raise DeskError("メモの内容を入力してください")
+        return self._bookkeeping(case_no, Event.NOTE, by=by, note=text.strip())
+
+    def close(self, case_no: str, *, by: str, reason: str) -> ActionResult:
+        """Withdrawn, superseded or duplicate: no longer waits; later mail in its thread goes to ops."""
+        if not reason.strip():
+            raise DeskError("終了の理由(--reason)を入力してください")
+        return self._bookkeeping(case_no, Event.CLOSE, by=by, note=reason.strip())
+
+    def reopen(self, case_no: str, *, by: str, reason: str = "") -> ActionResult:
+        return self._bookkeeping(case_no, Event.REOPEN, by=by, note=reason.strip() or None)
+
+    # -- quarantine -----------------------------------------------------------------
+    @staticmethod
+    def _quarantined(uow: UnitOfWork, item_id: int) -> Inbound:
+        row = uow.store.session.get(Inbound, item_id)
+        if row is not None and row.resolution:
+            done = _RESOLUTION_JA.get(row.resolution, row.resolution)
+            raise DeskError(f"隔離ID {item_id} は {row.resolved_by} さんが処理済みです({done})")
+        if row is None or row.disposition != Disposition.QUARANTINED.value:
+            raise DeskError(f"隔離ID {item_id} のメールはありません")
+        return row
+
+    def release(self, item_id: int, *, by: str, reason: str = "") -> ActionResult:
+        """File a quarantined mail as a request, as if it came from inside.
+
+        Replies still go to internal addresses only: an outside sender never
+        gets mail, whoever releases it.
+        """
+        with self._unit() as uow:
+            row = self._quarantined(uow, item_id)
+            raw = uow.store.raw_of(row)
+            if raw is None:
+                raise DeskError(f"隔離ID {item_id} は元のメールが保存されていないため、依頼として処理できません")
+            try:
+                message = parse_message(raw)
+            except UnparseableMessage:
+                raise DeskError(f"隔離ID {item_id} はメールの形式が壊れていて読み取れません") from None
+            decision, _ = self.intake.decide(uow.store, message, uow.now, row.received_at, released=True)
+            if decision.disposition is Disposition.QUARANTINED:
+                raise DeskError(f"隔離ID {item_id} は依頼として処理できません(理由: {decision.reason})")
+            row.resolution, row.resolved_by, row.resolved_at = "released", db_text(by, 120), uow.now
+            row.resolution_note = db_text(reason) if reason else None
+            filed = file_decision(
+                uow, row, decision, message, row.received_at, facts_extra={"by": by, "note": reason}, actor=by
+            )
+            kinds = tuple(m.kind for m in decision.mails)
+            if filed.case_no:
+                return ActionResult(f"隔離ID {item_id} を依頼として処理しました: {filed.case_no}", filed.case_no, kinds)
+            return ActionResult(f"隔離ID {item_id} を処理しました: 依頼ではありません({filed.reason})", None, kinds)
+
+    def discard(self, item_id: int, *, by: str, reason: str) -> ActionResult:
+        if not reason.strip():
+            raise DeskError("破棄の理由(--reason)を入力してください")
+        with self._unit() as uow:
+            row = self._quarantined(uow, item_id)
+            row.resolution, row.resolved_by, row.resolved_at = "discarded", db_text(by, 120), uow.now
+            row.resolution_note = db_text(reason.strip())
+            return ActionResult(f"隔離ID {item_id} を破棄しました")
+
+    # -- outbox -----------------------------------------------------------------------
+    def _mail_event(self, uow: UnitOfWork, mail: Outbox, event: Event, by: str) -> None:
+        if mail.case_id is None:
+            return
+        case = uow.store.session.get(Case, mail.case_id)
+        if case is None:
+            return
+        stage, _ = self._step(case, event)
+        note = f"{mail.kind} (送信ID {mail.id})"
+        record(uow, CaseChange(self._unchanged(case, stage, event), event, actor=by, reason="desk", note=note), case)
+
+    def _mail(self, uow: UnitOfWork, mail_id: int) -> Outbox:
+        mail = uow.store.session.get(Outbox, mail_id)
+        if mail is None:
+            raise DeskError(f"送信ID {mail_id} のメールはありません")
+        return mail
+
+    def resend(self, mail_id: int, *, by: str) -> ActionResult:
+        """Send a failed or held-back mail (e.g. a receipt the reply cap held back)."""
+        with self._unit() as uow:
+            mail = self._mail(uow, mail_id)
+            if mail.status not in ("failed", "suppressed"):
+                state = MAIL_STATUS_LABELS.get(mail.status, mail.status)
+                raise DeskError(f"送信ID {mail_id} は「{state}」のため再送できません")
+            if not mail.to_addrs:
+                raise DeskError(f"送信ID {mail_id} には社内の宛先がないため送れません")
+            mail.status, mail.attempts, mail.next_attempt_at, mail.last_error = "pending", 0, uow.now, None
+            self._mail_event(uow, mail, Event.MAIL_RESENT, by)
+            summary = f"送信ID {mail_id} を送信待ちにしました(次回のポーリングで送信します)"
+            return ActionResult(summary, mails=(mail.kind,))
+
+    def cancel(self, mail_id: int, *, by: str) -> ActionResult:
+        with self._unit() as uow:
+            mail = self._mail(uow, mail_id)
+            if mail.status not in ("pending", "suppressed"):
+                raise DeskError(
+                    f"送信ID {mail_id} は「{MAIL_STATUS_LABELS.get(mail.status, mail.status)}」のため取り消せません"
+                )
+            mail.status, mail.last_error = "cancelled", f"cancelled by {by}"
+            self._mail_event(uow, mail, Event.MAIL_CANCELLED, by)
+            return ActionResult(f"送信ID {mail_id} の送信を取り消しました")
+
+
+_EVENT_JA = {
+    Event.ACCEPT: "受付に",
+    Event.RETURN: "返却",
+    Event.NOTE: "メモを記録",
+    Event.CLOSE: "終了に",
+    Event.REOPEN: "再開",
+    Event.MAIL_RESENT: "再送",
+    Event.MAIL_CANCELLED: "送信を取り消",
+}
+_RESOLUTION_JA = {"released": "依頼として処理", "discarded": "破棄"}
