@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck layers bench clean
+.PHONY: demo web screenshots test lint typecheck layers bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/mailbot demo --dir demo
+
+# The workbench on the demo's data (run `make demo` first); the demo prints the login.
+web: $(STAMP)
+	$(BIN)/mailbot --config demo/config.toml web
+
+# The README's pictures of the workbench, taken by the browser test from the demo's data.
+screenshots: $(STAMP)
+	mkdir -p docs/screenshots
+	MAILBOT_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q tests/entrypoints/test_web_browser.py -k demo_data
 
 test: $(STAMP)
 	$(BIN)/ruff check mailbot tests bench

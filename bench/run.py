@@ -69,6 +69,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_maildir(args.count, args.db_url, Path(tmp))
+    from bench import web_bench
+
+    web_bench.main()
     try:
         from bench import imap_bench
     except ImportError:

@@ -19,6 +19,7 @@ from mailbot.adapters.templates import Renderer
 from mailbot.config import Config, ConfigError
 from mailbot.domain import lifecycle
 from mailbot.domain.model import CaseStatus
+from mailbot.service.accounts import Accounts
 from mailbot.service.desk import Desk
 from mailbot.service.intake import Intake
 from mailbot.service.ports import Delivery, MailSource
@@ -67,8 +68,14 @@ class App:
                 policy=self.config.policy,
                 clock=self.clock,
                 intake=self.intake,
+                base_url=self.config.web.base_url,
             )
         return self._desk
+
+    @property
+    def accounts(self) -> Accounts:
+        """The web workbench's accounts."""
+        return Accounts(self.sessions, self.clock)
 
     @property
     def intake(self) -> Intake:
@@ -81,6 +88,7 @@ class App:
                 directory=self.config.branches,
                 policy=self.config.policy,
                 clock=self.clock,
+                base_url=self.config.web.base_url,
             )
         return self._intake
 

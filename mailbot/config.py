@@ -37,6 +37,23 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """``[web]``: the clerks' workbench. The session secret is never in the file."""
+
+    host: str = "127.0.0.1"
+    port: int = 8025
+    # Where the workbench is reached; notices to ops link to its case pages.
+    base_url: str = ""
+    secret_env: str | None = None
+    secret_command: str | None = None
+    # "password" (local accounts) or "header" (a reverse proxy names the user).
+    auth: str = "password"
+    user_header: str = "X-Remote-User"
+    trusted_proxies: tuple[str, ...] = ()
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     policy: Policy
@@ -51,6 +68,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     log_format: str = "text"
     log_level: str = "INFO"
+    web: WebConfig = field(default_factory=lambda: WebConfig())
 
     @property
     def base_dir(self) -> Path:
@@ -252,6 +270,7 @@ def load_config(path: Path) -> Config:
     log_table.check_unknown()
 
     root.used.update({"documents", "branches"})
+    web = _web(root)
     root.check_unknown()
 
     policy = Policy(
@@ -271,6 +290,7 @@ def load_config(path: Path) -> Config:
         contact=contact,
     )
     return Config(
+        web=web,
         path=path,
         policy=policy,
         branches=branches,
@@ -386,3 +406,35 @@ def _check_smtp(table: _Table) -> None:
     if env is not None and env not in os.environ:
         raise table.fail("password_env", f"environment variable {env} is not set")
     table.check_unknown(_SMTP_KEYS)
+
+
+def _web(root: _Table) -> WebConfig:
+    table = root.table("web")
+    auth = table.get("auth", str, "password")
+    if auth not in ("password", "header"):
+        raise table.fail("auth", f'expected "password" or "header", got {auth!r}')
+    port = table.get("port", int, 8025)
+    if not 0 < port < 65536:
+        raise table.fail("port", f"expected a port from 1 to 65535, got {port}")
+    page_size = table.get("page_size", int, 50)
+    if not 1 <= page_size <= 500:
+        raise table.fail("page_size", f"expected 1 to 500, got {page_size}")
+    base_url = table.get("base_url", str, "").rstrip("/")
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise table.fail("base_url", f"expected an http:// or https:// address, got {base_url!r}")
+    proxies = table.strings("trusted_proxies")
+    if auth == "header" and not proxies:
+        raise table.fail("trusted_proxies", 'auth = "header" needs the proxy addresses whose header is believed')
+    config = WebConfig(
+        host=table.get("host", str, "127.0.0.1"),
+        port=port,
+        base_url=base_url,
+        secret_env=table.get("secret_env", str),
+        secret_command=table.get("secret_command", str),
+        auth=auth,
+        user_header=table.get("user_header", str, "X-Remote-User"),
+        trusted_proxies=proxies,
+        page_size=page_size,
+    )
+    table.check_unknown()
+    return config

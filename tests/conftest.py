@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.bot",
     "tests.fixtures.dovecot",
     "tests.fixtures.smtp_sink",
+    "tests.fixtures.web",
 ]

@@ -27,8 +27,10 @@ from mailbot.domain.model import CaseStatus, Disposition
 
 __all__ = [
     "BRANCH_MAILS",
+    "EVENT_LABELS",
     "MAIL_KINDS",
     "MAIL_STATUS_LABELS",
+    "REASON_LABELS",
     "STAGES",
     "TRANSITIONS",
     "VERDICT_LABELS",
@@ -81,6 +83,39 @@ class Event(StrEnum):
     REOPEN = "reopen"
     MAIL_RESENT = "mail_resent"
     MAIL_CANCELLED = "mail_cancelled"
+
+
+# How the desk reads each event in a case's history.
+EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
+    {
+        Event.ACCEPT: "受付",
+        Event.RETURN: "返却",
+        Event.WAIT: "UNIS待ち",
+        Event.QUESTION: "支店からの問い合わせ",
+        Event.FOLLOWUP: "追加連絡",
+        Event.STAFF_MESSAGE: "デスクのメール",
+        Event.NOTE: "メモ",
+        Event.CLOSE: "終了",
+        Event.REOPEN: "再開",
+        Event.MAIL_RESENT: "メール再送",
+        Event.MAIL_CANCELLED: "送信取消",
+    }
+)
+
+# What set an event off (CaseEvent.reason, Inbound.reason), as the desk reads it.
+REASON_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "new_request": "新規の依頼",
+        "resubmission": "再送",
+        "question": "問い合わせ",
+        "followup": "追加連絡",
+        "staff_message": "デスクのメール",
+        "released": "隔離から依頼として処理",
+        "unis_recheck": "UNIS再確認",
+        "replay": "ルール変更の再判定",
+        "desk": "デスクの操作",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -270,6 +305,9 @@ def validate(template_kinds: Iterable[str] | None = None) -> None:
     for stage in Stage:
         if stage not in STAGES:
             raise LifecycleError(f"stage {stage.value} has no row in STAGES")
+    for event in Event:
+        if event not in EVENT_LABELS:
+            raise LifecycleError(f"event {event.value} has no row in EVENT_LABELS")
     for verdict in CaseStatus:
         for table, name in ((VERDICT_LABELS, "VERDICT_LABELS"), (_STAGE_OF_VERDICT, "stage of verdict"),
                             (_MAILBOX_OUTCOMES, "mailbox outcomes")):  # fmt: skip

@@ -291,9 +291,10 @@ def _register_extensions(sub: Any) -> None:
     except ImportError:
         return
     ops_commands.register(sub)
-    from mailbot.entrypoints import desk_commands
+    from mailbot.entrypoints import desk_commands, web_commands
 
     desk_commands.register(sub)
+    web_commands.register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

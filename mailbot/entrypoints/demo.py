@@ -23,6 +23,8 @@ from mailbot.service.unis_import import import_unis
 __all__ = ["run_demo"]
 
 MARKER = ".mailbot-demo"
+# Accounts of the demo's web workbench (`make web`); a real desk adds its own with `mailbot users add`.
+DEMO_USERS = (("demo", "clerk", "demo-desk-2026"), ("viewer", "viewer", "viewer-desk-2026"))
 DESK = "f-desk@mxb.usen.co.jp"
 
 CONFIG = """\
@@ -36,6 +38,9 @@ contact = "納品デスク(内線 2345、nouhin-desk@usen.co.jp)"
 
 [database]
 url = "sqlite:///mailbot.sqlite3"
+
+[web]
+base_url = "http://127.0.0.1:8025"
 
 [mailbox]
 kind = "maildir"
@@ -380,6 +385,8 @@ def run_demo(directory: Path) -> int:
     config = load_config(directory / "config.toml")
     upgrade_database(config)
     app = build_app(config)
+    for name, role, password in DEMO_USERS:
+        app.accounts.add(name, role, password)
 
     # Yesterday's export: customers registered since then are not in it yet.
     old_rows = [
@@ -502,6 +509,10 @@ def run_demo(directory: Path) -> int:
     print(f"Try: .venv/bin/mailbot --config {config_path} cases list")
     print(f"     .venv/bin/mailbot --config {config_path} cases show {deputy['case_no']}   (who did what, and why)")
     print(f"     .venv/bin/mailbot --config {config_path} quarantine list")
+    print()
+    print(f"The web workbench on this data: make web (or .venv/bin/mailbot --config {config_path} web),")
+    print("then open http://127.0.0.1:8025/ and log in as demo / demo-desk-2026")
+    print("(viewer / viewer-desk-2026 can only look).")
     return 0
 
 

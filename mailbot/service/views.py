@@ -5,11 +5,14 @@ Entry points read through these and never query the tables themselves.
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.adapters.database.store import DbUnisLookup, Store
@@ -17,12 +20,16 @@ from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import Check, build_submission
 from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, VERDICT_LABELS, Actor, Stage, allowed_events
-from mailbot.domain.model import CaseStatus
+from mailbot.domain.model import Address, Attachment, CaseStatus, ParsedMessage
+from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
-from mailbot.service.casefile import search_key
+from mailbot.service.casefile import BOT_ACTOR, search_key
 
 __all__ = [
+    "MARK_LABELS",
     "CaseNotFound",
+    "attachment",
+    "case_board",
     "case_detail",
     "case_rows",
     "message_rows",
@@ -45,19 +52,19 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def case_rows(
-    session: Session,
+def _case_query(
     *,
     status: str | None = None,
     branch: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     stage: str | None = None,
     customer: str | None = None,
     sender: str | None = None,
     text: str | None = None,
-) -> list[dict[str, Any]]:
-    """Cases, oldest first; ``customer`` matches code or name (NFKC, partial), ``text`` subject and body."""
-    query = select(Case).order_by(Case.id)
+) -> Select[Any]:
+    """Cases matching the filters; ``customer`` matches code or name (NFKC, partial), ``text`` subject and body."""
+    query = select(Case)
     if status:
         query = query.where(Case.status == status)
     if stage:
@@ -66,6 +73,8 @@ def case_rows(
         query = query.where(Case.branch == branch)
     if since:
         query = query.where(Case.created_at >= since)
+    if until:
+        query = query.where(Case.created_at < until)
     if customer and customer.strip():
         key = search_key(customer)
         query = query.where(
@@ -81,38 +90,44 @@ def case_rows(
                 or_(Inbound.subject.ilike(pattern, escape="\\"), Inbound.body_text.ilike(pattern, escape="\\")),
             )
         )
-    cases = list(session.scalars(query))
+    return query
+
+
+def _case_summary(c: Case) -> dict[str, Any]:
+    return {
+        "case_no": c.case_no,
+        "branch": c.branch,
+        "status": c.status,
+        "status_label": _verdict_label(c.status),
+        "stage": c.stage,
+        "stage_label": _stage_label(c.stage),
+        "sender": c.sender,
+        "decided_by": c.decided_by,
+        "customer_code": c.customer_code,
+        "customer_name": c.customer_name,
+        "defects": [d["code"] for d in c.defects],
+        "defect_details": c.defects,
+        "return_count": c.return_count,
+        "created_at": _iso(c.created_at),
+        "updated_at": _iso(c.updated_at),
+    }
+
+
+def case_rows(session: Session, **filters: Any) -> list[dict[str, Any]]:
+    """Every case matching the filters (see ``_case_query``), oldest first, with its Message-IDs."""
+    cases = list(session.scalars(_case_query(**filters).order_by(Case.id)))
     ids = [c.id for c in cases]
     message_ids: dict[int, list[str]] = {i: [] for i in ids}
-    if ids:
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
         for case_id, mid, identity in session.execute(
             select(Inbound.case_id, Inbound.message_id, Inbound.identity)
-            .where(Inbound.case_id.in_(ids))
+            .where(Inbound.case_id.in_(chunk))
             .order_by(Inbound.id)
         ):
             if case_id is not None:
                 message_ids[case_id].append(mid or identity)
-    return [
-        {
-            "case_no": c.case_no,
-            "branch": c.branch,
-            "status": c.status,
-            "status_label": VERDICT_LABELS.get(CaseStatus(c.status), c.status) if c.status in _VERDICTS else c.status,
-            "stage": c.stage,
-            "stage_label": _stage_label(c.stage),
-            "sender": c.sender,
-            "decided_by": c.decided_by,
-            "customer_code": c.customer_code,
-            "customer_name": c.customer_name,
-            "defects": [d["code"] for d in c.defects],
-            "defect_details": c.defects,
-            "message_ids": message_ids[c.id],
-            "return_count": c.return_count,
-            "created_at": _iso(c.created_at),
-            "updated_at": _iso(c.updated_at),
-        }
-        for c in cases
-    ]
+    return [{**_case_summary(c), "message_ids": message_ids[c.id]} for c in cases]
 
 
 def message_rows(session: Session) -> list[dict[str, Any]]:
@@ -136,8 +151,11 @@ def message_rows(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def outbox_rows(session: Session) -> list[dict[str, Any]]:
-    rows = session.execute(select(Outbox, Case.case_no).outerjoin(Case, Case.id == Outbox.case_id).order_by(Outbox.id))
+def outbox_rows(session: Session, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every outgoing mail, oldest first; with ``limit``, the newest ``limit`` ones, newest first."""
+    query = select(Outbox, Case.case_no).outerjoin(Case, Case.id == Outbox.case_id)
+    query = query.order_by(Outbox.id.desc()).limit(limit) if limit else query.order_by(Outbox.id)
+    rows = session.execute(query)
     return [
         {
             "id": o.id,
@@ -163,6 +181,10 @@ def outbox_rows(session: Session) -> list[dict[str, Any]]:
 _VERDICTS = {v.value for v in CaseStatus}
 
 
+def _verdict_label(status: str) -> str:
+    return VERDICT_LABELS[CaseStatus(status)] if status in _VERDICTS else status
+
+
 def _stage_label(stage: str) -> str:
     try:
         return STAGES[Stage(stage)].label
@@ -186,7 +208,8 @@ def case_detail(
     inbound = list(
         session.scalars(select(Inbound).where(Inbound.case_id == case.id).order_by(Inbound.received_at, Inbound.id))
     )
-    thread = [m for _, m in store.case_messages(case)]
+    parsed = {row.id: message for row, message in store.case_messages(case)}
+    thread = list(parsed.values())
     check_rows: list[dict[str, Any]] = []
     if thread:
         submission = build_submission(thread, directory, DbUnisLookup(session), policy)
@@ -212,7 +235,7 @@ def case_detail(
         "case_no": case.case_no,
         "branch": case.branch,
         "status": case.status,
-        "status_label": VERDICT_LABELS.get(verdict, case.status) if verdict else case.status,
+        "status_label": _verdict_label(case.status),
         "stage": case.stage,
         "stage_label": _stage_label(case.stage),
         "sender": case.sender,
@@ -235,6 +258,7 @@ def case_detail(
                 "reason": m.reason,
                 "message_id": m.message_id or m.identity,
                 "text": m.body_text,
+                **_headers_of(parsed.get(m.id)),
             }
             for m in inbound
         ],
@@ -247,7 +271,9 @@ def case_detail(
                 "reason": e.reason,
                 "note": e.note,
                 "status": e.status,
+                "status_label": _verdict_label(e.status),
                 "stage": e.stage,
+                "stage_label": _stage_label(e.stage),
                 "defects": [d["code"] for d in e.defects],
             }
             for e in events
@@ -264,10 +290,134 @@ def case_detail(
                 "created_at": o.created_at.isoformat(),
                 "sent_at": o.sent_at.isoformat() if o.sent_at else None,
                 "last_error": o.last_error,
+                "text": _text_of(o.raw),
             }
             for o in mails
         ],
     }
+
+
+def _headers_of(message: ParsedMessage | None) -> dict[str, Any]:
+    """What a clerk reads above a mail: who wrote to whom, when, and what came attached."""
+    if message is None:
+        return {"from": None, "to": [], "cc": [], "date": None, "attachments": []}
+    return {
+        "from": _address(message.sender) if message.sender else None,
+        "to": [_address(a) for a in message.to],
+        "cc": [_address(a) for a in message.cc],
+        "date": _iso(message.date),
+        "attachments": [
+            {"index": i, "filename": a.filename, "content_type": a.content_type, "size": len(a.payload)}
+            for i, a in enumerate(message.attachments)
+        ],
+    }
+
+
+def _address(address: Address) -> str:
+    return f"{address.name} <{address.addr}>" if address.name else address.addr
+
+
+def _text_of(raw: bytes) -> str:
+    """The text of a mail the bot wrote, as the recipient reads it."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    body = message.get_body(("plain",)) if isinstance(message, EmailMessage) else None
+    try:
+        return str(body.get_content()) if body is not None else ""
+    except (LookupError, ValueError):
+        return ""
+
+
+def attachment(session: Session, inbound_id: int, index: int) -> Attachment:
+    """One attachment of a stored mail, for download."""
+    row = session.get(Inbound, inbound_id)
+    raw = Store(session).raw_of(row) if row is not None else None
+    if raw is None:
+        raise CaseNotFound(f"no stored mail {inbound_id}")
+    try:
+        return parse_message(raw).attachments[index]
+    except (UnparseableMessage, IndexError):
+        raise CaseNotFound(f"mail {inbound_id} has no attachment {index}") from None
+
+
+def _marks(session: Session, cases: Sequence[Case], now: datetime, wait_hours: float) -> dict[int, list[str]]:
+    """Why a case needs a person: a question or follow-up nobody answered, a long UNIS wait,
+    the same customer twice, a failed mail. Read for one page of cases only."""
+    ids = [c.id for c in cases]
+    marks: dict[int, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return marks
+    last_person = dict(
+        session.execute(
+            select(CaseEvent.case_id, func.max(CaseEvent.at))
+            .where(CaseEvent.case_id.in_(ids), CaseEvent.actor != BOT_ACTOR)
+            .group_by(CaseEvent.case_id)
+        ).all()
+    )
+    for case_id, at in session.execute(
+        select(Inbound.case_id, func.max(Inbound.processed_at))
+        .where(Inbound.case_id.in_(ids), Inbound.reason.in_(["question", "followup"]))
+        .group_by(Inbound.case_id)
+    ):
+        if case_id is not None and (last_person.get(case_id) is None or last_person[case_id] < at):
+            marks[case_id].append("question")
+    for case_id in session.scalars(
+        select(Outbox.case_id).where(Outbox.case_id.in_(ids), Outbox.status == "failed").distinct()
+    ):
+        if case_id is not None:
+            marks[case_id].append("failed_mail")
+    codes = {c.customer_code for c in cases if c.customer_code}
+    if codes:
+        active = [s.value for s, info in STAGES.items() if info.active and s is not Stage.NEW]
+        counts = dict(
+            session.execute(
+                select(Case.customer_code, func.count())
+                .where(Case.customer_code.in_(codes), Case.stage.in_(active))
+                .group_by(Case.customer_code)
+            ).all()
+        )
+        for c in cases:
+            if c.customer_code and counts.get(c.customer_code, 0) > 1 and c.stage in active:
+                marks[c.id].append("same_customer")
+    for c in cases:
+        if c.status == "waiting_unis" and c.waiting_since and now - c.waiting_since > timedelta(hours=wait_hours / 2):
+            marks[c.id].append("long_wait")
+    return marks
+
+
+MARK_LABELS = {
+    "question": "問い合わせ・追加連絡あり",
+    "failed_mail": "送信失敗あり",
+    "same_customer": "同じ顧客の案件あり",
+    "long_wait": "UNIS待ちが長い",
+}
+
+
+def case_board(
+    session: Session,
+    *,
+    now: datetime,
+    wait_hours: float,
+    page: int = 1,
+    per_page: int = 50,
+    **filters: Any,
+) -> dict[str, Any]:
+    """One page of the case board, newest first, with the marks of the cases that need a person."""
+    query = _case_query(**filters)
+    total = int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    page = max(page, 1)
+    cases = list(session.scalars(query.order_by(Case.id.desc()).limit(per_page).offset((page - 1) * per_page)))
+    marks = _marks(session, cases, now, wait_hours)
+    rows = []
+    for c in cases:
+        rows.append(
+            {
+                **_case_summary(c),
+                "age_days": max((now - c.created_at).days, 0),
+                "marks": [{"code": m, "label": MARK_LABELS[m]} for m in marks[c.id]],
+            }
+        )
+    return {"rows": rows, "total": total, "page": page, "pages": max((total + per_page - 1) // per_page, 1)}
+
 
 
 def _quarantine_row(m: Inbound) -> dict[str, Any]:

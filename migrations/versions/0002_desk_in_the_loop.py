@@ -24,6 +24,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("decided_by", sa.String(length=120), nullable=True))
         batch_op.create_index(batch_op.f("ix_cases_stage"), ["stage"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_sender"), ["sender"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_customer_code"), ["customer_code"], unique=False)
     with op.batch_alter_table("case_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("event", sa.String(length=30), nullable=False, server_default=""))
         batch_op.add_column(sa.Column("stage", sa.String(length=30), nullable=False, server_default=""))
@@ -69,6 +70,7 @@ def downgrade() -> None:
         for column in ("note", "actor", "stage", "event"):
             batch_op.drop_column(column)
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cases_customer_code"))
         batch_op.drop_index(batch_op.f("ix_cases_sender"))
         batch_op.drop_index(batch_op.f("ix_cases_stage"))
         for column in ("decided_by", "customer_key", "sender", "stage"):

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -34,6 +35,7 @@ __all__ = [
     "RawMessage",
     "UnisRow",
     "UnisSnapshot",
+    "User",
 ]
 
 # Stable constraint names so migrations can refer to them on every backend.
@@ -88,7 +90,8 @@ class Case(Base):
     year: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
     branch: Mapped[str | None] = mapped_column(Text)
-    customer_code: Mapped[str | None] = mapped_column(String(32))
+    # Indexed: "the same customer twice" is asked for every new case and every board page.
+    customer_code: Mapped[str | None] = mapped_column(String(32), index=True)
     customer_name: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)
     defects: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
@@ -238,3 +241,17 @@ class JobRun(Base):
     done_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     detail: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (UniqueConstraint("job", "key"),)
+
+
+class User(Base):
+    """A person who may use the web workbench: a clerk acts, a viewer only reads, an admin does both."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    # argon2id (PHC string); empty for accounts known only from a proxy's header.
+    password_hash: Mapped[str] = mapped_column(Text, default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)

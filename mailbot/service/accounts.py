@@ -1,0 +1,109 @@
+"""Accounts for the web workbench: who may look, who may act.
+
+Passwords are hashed with argon2id (argon2-cffi); the hash is the only thing
+stored. Roles: ``viewer`` sees everything and acts on nothing, ``clerk`` also
+acts on cases, quarantine and outbox, ``admin`` is a clerk who may also be
+given the account commands (which run on the server's command line only).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.adapters.database.tables import User
+
+__all__ = ["ROLES", "Account", "AccountError", "Accounts"]
+
+ROLES = ("viewer", "clerk", "admin")
+ACTING_ROLES = frozenset({"clerk", "admin"})
+_NAME = re.compile(r"^[^\s\x00-\x1f\x7f]{1,120}$")
+# A hash to verify against when the user does not exist, so a wrong name
+# costs as long as a wrong password (no user enumeration by timing).
+_HASHER = PasswordHasher()
+_DUMMY = _HASHER.hash("mailbot-no-such-user")
+MIN_PASSWORD = 10
+
+
+class AccountError(Exception):
+    """An account command that cannot be done (unknown role, duplicate name, weak password)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+    @property
+    def can_act(self) -> bool:
+        return self.role in ACTING_ROLES and not self.disabled
+
+
+def _account(row: User) -> Account:
+    return Account(row.name, row.role, row.disabled, row.created_at, row.last_login_at)
+
+
+class Accounts:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    def add(self, name: str, role: str, password: str) -> Account:
+        name = name.strip()
+        if not _NAME.match(name):
+            raise AccountError(f"{name!r}: a user name has 1 to 120 characters and no spaces")
+        if role not in ROLES:
+            raise AccountError(f"--role: expected one of {', '.join(ROLES)}, got {role!r}")
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+        with self.sessions.begin() as session:
+            if session.scalars(select(User).where(User.name == name)).one_or_none() is not None:
+                raise AccountError(f"user {name!r} exists already")
+            row = User(
+                name=name, role=role, password_hash=_HASHER.hash(password), disabled=False, created_at=self.clock()
+            )
+            session.add(row)
+            session.flush()
+            return _account(row)
+
+    def list(self) -> list[Account]:
+        with self.sessions() as session:
+            return [_account(u) for u in session.scalars(select(User).order_by(User.name))]
+
+    def disable(self, name: str) -> Account:
+        with self.sessions.begin() as session:
+            row = session.scalars(select(User).where(User.name == name)).one_or_none()
+            if row is None:
+                raise AccountError(f"no user {name!r}")
+            row.disabled = True
+            return _account(row)
+
+    def get(self, name: str) -> Account | None:
+        with self.sessions() as session:
+            row = session.scalars(select(User).where(User.name == name)).one_or_none()
+            return _account(row) if row is not None else None
+
+    def verify(self, name: str, password: str) -> Account | None:
+        """The account when the name and password match and it is enabled; None otherwise."""
+        with self.sessions.begin() as session:
+            row = session.scalars(select(User).where(User.name == name.strip())).one_or_none()
+            try:
+                _HASHER.verify(row.password_hash if row is not None and row.password_hash else _DUMMY, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return None
+            if row is None or row.disabled:
+                return None
+            if _HASHER.check_needs_rehash(row.password_hash):
+                row.password_hash = _HASHER.hash(password)
+            row.last_login_at = self.clock()
+            return _account(row)

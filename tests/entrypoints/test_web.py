@@ -1,0 +1,161 @@
+"""The workbench's rules, over HTTP without a browser: who may see, who may act, what is sent back."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from mailbot.entrypoints.web.app import create_app
+from tests.domain.builders import FORM
+from tests.fixtures.bot import Harness, rebuild
+from tests.service.test_desk import request, returned_case
+
+PASSWORD = "correct-horse-battery"
+
+
+def client_for(h: Harness, **kwargs: Any) -> TestClient:
+    return TestClient(create_app(h.app, secret="test-secret"), **kwargs)
+
+
+@pytest.fixture
+def web(desk: Harness) -> Iterator[tuple[Harness, TestClient]]:
+    desk.app.accounts.add("yamada", "clerk", PASSWORD)
+    desk.app.accounts.add("miru", "viewer", PASSWORD)
+    yield desk, client_for(desk)
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page carries a CSRF token"
+    return match.group(1)
+
+
+def login(client: TestClient, name: str = "yamada") -> str:
+    token = csrf(client.get("/login").text)
+    answer = client.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token, "next": "/"})
+    assert answer.status_code == 200, answer.text
+    return csrf(answer.text)
+
+
+def test_an_unauthenticated_page_redirects_to_the_login(web: tuple[Harness, TestClient]) -> None:
+    _, client = web
+    answer = client.get("/cases/FE-2026-00001", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=/cases/FE-2026-00001"
+
+
+def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(web: tuple[Harness, TestClient]) -> None:
+    _, client = web
+    token = csrf(client.get("/login").text)
+    for name in ("yamada", "nobody"):
+        answer = client.post("/login", data={"username": name, "password": "wrong-password", "csrf_token": token})
+        assert answer.status_code == 401
+        assert "ユーザー名またはパスワードが違います" in answer.text
+
+
+def test_every_page_carries_the_security_headers_and_is_never_cached(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    returned_case(h)
+    login(client)
+    for path in ("/", "/cases/FE-2026-00001", "/quarantine", "/outbox", "/status", "/weekly", "/login"):
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    case_no = returned_case(h)
+    login(client)
+    answer = client.post(f"/cases/{case_no}/accept", data={"note": "x"}, follow_redirects=False)
+    assert answer.status_code == 403
+    assert h.cases()[0]["status"] == "returned"
+    answer = client.post(f"/cases/{case_no}/accept", data={"note": "x", "csrf_token": "forged"})
+    assert answer.status_code == 403
+
+
+def test_a_viewer_sees_the_case_but_has_no_buttons_and_cannot_act(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    case_no = returned_case(h)
+    token = login(client, "miru")
+    page = client.get(f"/cases/{case_no}").text
+    assert case_no in page and "data-action" not in page
+    answer = client.post(f"/cases/{case_no}/accept", data={"note": "x", "csrf_token": token})
+    assert answer.status_code == 403
+    assert h.cases()[0]["status"] == "returned"
+
+
+def test_a_clerks_action_is_recorded_as_the_logged_in_user(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    case_no = returned_case(h)
+    token = login(client)
+    answer = client.post(f"/cases/{case_no}/accept", data={"note": "電話で確認", "csrf_token": token})
+    assert answer.status_code == 200
+    assert "受付にしました" in answer.text and "送信待ち" in answer.text
+    assert h.cases()[0]["decided_by"] == "yamada"
+    assert "yamada" in answer.text  # the history shows who did it
+
+
+def test_an_attachment_is_a_download_with_a_safe_name_never_a_page(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    h.import_unis()
+    h.deliver(request(attachments=[FORM, ("<script>alert(1)</script>.html", b"<script>alert(1)</script>")]))
+    h.poll()
+    login(client)
+    inbound = h.messages()[0]
+    page = client.get("/cases/FE-2026-00001").text
+    links = re.findall(r'href="(/messages/\d+/attachments/\d+)"', page)
+    assert len(links) == 2, inbound
+    pdf = client.get(links[0])
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].startswith("attachment;")
+    html = client.get(links[1])
+    assert html.headers["content-type"] == "application/octet-stream"
+    disposition = html.headers["content-disposition"]
+    assert re.match(r'attachment; filename="[A-Za-z0-9._-]+"; filename\*=UTF-8\'\'[^"<>]+$', disposition), disposition
+    assert html.headers["content-security-policy"] == "sandbox"
+
+
+def test_with_header_auth_only_the_trusted_proxy_is_believed(desk: Harness) -> None:
+    text = desk.config_path.read_text(encoding="utf-8")
+    desk.config_path.write_text(
+        text.replace("[mailbox]", '[web]\nauth = "header"\ntrusted_proxies = ["127.0.0.9"]\n\n[mailbox]'),
+        encoding="utf-8",
+    )
+    rebuild(desk)
+    desk.app.accounts.add("yamada", "clerk", PASSWORD)
+    trusted = TestClient(create_app(desk.app, secret="s"), client=("127.0.0.9", 5000))
+    stranger = TestClient(create_app(desk.app, secret="s"), client=("127.0.0.5", 5000))
+    assert trusted.get("/", headers={"X-Remote-User": "yamada"}).status_code == 200
+    assert stranger.get("/", headers={"X-Remote-User": "yamada"}, follow_redirects=False).status_code == 303
+    # Someone the proxy vouches for but without an account may look, not act.
+    page = trusted.get("/", headers={"X-Remote-User": "guest"}).text
+    assert "閲覧のみ" in page
+
+
+def test_a_disabled_account_is_logged_out_on_its_next_request(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    login(client)
+    assert client.get("/", follow_redirects=False).status_code == 200
+    h.app.accounts.disable("yamada")
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_every_notice_to_ops_links_to_the_case_page_when_base_url_is_set(desk: Harness) -> None:
+    text = desk.config_path.read_text(encoding="utf-8")
+    desk.config_path.write_text(
+        text.replace("[mailbox]", '[web]\nbase_url = "https://desk.usen.co.jp/mailbot/"\n\n[mailbox]'), encoding="utf-8"
+    )
+    rebuild(desk)
+    case_no = returned_case(desk)
+    [notice] = desk.sent_mail("ops_returned")
+    assert f"案件画面: https://desk.usen.co.jp/mailbot/cases/{case_no}" in notice.get_content()
+    [reply] = desk.sent_mail("defect_reply")
+    assert "desk.usen.co.jp/mailbot" not in reply.get_content()  # branches do not get the desk's tool
