@@ -305,6 +305,7 @@ class _Connection:
         self._personal: tuple[str, str] | None = None  # (prefix, separator) of the personal namespace
         self._listing: dict[str, tuple[str, ...]] | None = None  # folder -> attributes (lower case)
         self.keywords_allowed = True  # PERMANENTFLAGS of the main folder holds \*
+        self.selected_allows_keywords = True  # the same for the folder selected last
         self.keyword_store_refused: str | None = None  # the server's answer when a STORE was refused anyway
         # Honour a throttling answer: no command before this monotonic time.
         self._not_before = 0.0
@@ -486,10 +487,12 @@ class _Connection:
         validity = info.get(b"UIDVALIDITY")
         if validity is None:
             raise SourceError(f"{self.where(folder)}: server sent no UIDVALIDITY")
-        if folder == self.full_name(self.folder):
-            permanent = info.get(b"PERMANENTFLAGS")
-            # RFC 3501: without PERMANENTFLAGS every flag is permanent.
-            self.keywords_allowed = permanent is None or b"\\*" in permanent
+        # RFC 3501: without PERMANENTFLAGS every flag is permanent. (EXAMINE answers
+        # PERMANENTFLAGS () on many servers, so only a read-write SELECT tells.)
+        permanent = info.get(b"PERMANENTFLAGS")
+        self.selected_allows_keywords = permanent is None or b"\\*" in permanent
+        if not readonly and folder == self.full_name(self.folder):
+            self.keywords_allowed = self.selected_allows_keywords
         self._selected = folder
         self._readonly = readonly
         self._uidvalidity = int(validity)
@@ -768,6 +771,16 @@ class ImapSource:
         outcome = _outcome(disposition, status)
         if outcome is not None:
             self._file(uidvalidity, uid, outcome)
+        self._advance(uidvalidity, uid)
+
+    def settle(self, item: SourceItem) -> None:
+        """Count ``item`` as done for the cursor although its mark failed.
+
+        The service calls this after it recorded the failed mark to retry it
+        later (by key, see :mod:`mailbot.service.marks`): the message is in
+        the ledger, so it must not hold back the cursor.
+        """
+        uidvalidity, uid = _parse_key(item.key)
         self._advance(uidvalidity, uid)
 
     def _file(self, uidvalidity: int, uid: int, outcome: str) -> None:
@@ -1052,7 +1065,7 @@ def _check_keywords(conn: _Connection, scratch: str) -> tuple[str, bool, str]:
         answer = "" if stored else "the keyword was not kept"
     except SourceError as exc:
         stored, answer = False, str(exc).split(" failed: ", 1)[-1]
-    if stored and conn.keywords_allowed:
+    if stored and conn.selected_allows_keywords:
         return ("keywords", True, f"custom keywords are kept ({keyword} and the others mark each outcome)")
     why = answer or "PERMANENTFLAGS of the folder has no \\*"
     return (

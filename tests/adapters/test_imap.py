@@ -519,8 +519,15 @@ def test_check_connection_reports_each_step_in_plain_words(
     box = dovecot_mailbox
     box.append(mail(1))
     ok = check_connection(settings_for(box))
-    assert [(step, good) for step, good, _ in ok] == [("connect", True), ("login", True), ("select folder", True)]
-    assert "1 message" in ok[-1][2]
+    assert [(step, good) for step, good, _ in ok] == [
+        ("connect", True),
+        ("login", True),
+        ("select folder", True),
+        ("keywords", True),
+    ]
+    assert "1 message" in ok[2][2]
+    assert "custom keywords are kept" in ok[3][2]
+    assert box.folders() == ["INBOX"], "the scratch folder is removed again"
 
     bad = check_connection(settings_for(box, password="wrong"))
     assert [(step, good) for step, good, _ in bad] == [("connect", True), ("login", False)]
