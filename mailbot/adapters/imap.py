@@ -582,6 +582,18 @@ def _batches(items: Sequence[int], size: int = _FETCH_BATCH) -> Iterator[Sequenc
 _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 
+def _header_fields(data: Mapping[bytes, Any]) -> bytes:
+    """The BODY[HEADER.FIELDS ...] item of a FETCH answer, however the server spells it.
+
+    Dovecot and Cyrus answer ``BODY[HEADER.FIELDS (MESSAGE-ID)]``, Courier
+    quotes the field name: ``BODY[HEADER.FIELDS ("MESSAGE-ID")]``.
+    """
+    for key, value in data.items():
+        if isinstance(key, bytes) and key.upper().startswith(b"BODY[HEADER.FIELDS"):
+            return bytes(value or b"")
+    return b""
+
+
 def _message_id_of(header_block: bytes) -> str | None:
     value = _HEADER_PARSER.parsebytes(header_block).get("Message-ID")
     if value is None or not str(value).strip():
@@ -692,7 +704,7 @@ class ImapSource:
                     sizes[uid] = int(data[b"RFC822.SIZE"])
                     arrived[uid] = _aware(data.get(b"INTERNALDATE"))
                     if revalidated:
-                        header = data.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]") or b""
+                        header = _header_fields(data)
                         msgids[uid] = _message_id_of(header)
         uids = [uid for uid in uids if uid in sizes]  # expunged meanwhile
 
@@ -991,7 +1003,7 @@ class SentFolder:
                     continue
                 data = client.fetch(list(uids), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
                 for values in data.values():
-                    mid = _message_id_of(values.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]") or b"")
+                    mid = _message_id_of(_header_fields(values))
                     if mid and message_id_key(mid) == key:
                         found.add(original)
                         break
