@@ -334,9 +334,8 @@ class _Connection:
             raise
         except _NETWORK_ERRORS as exc:
             text = str(exc)
-            throttled = _THROTTLED_RE.search(text)
-            if throttled:
-                pause = min(int(throttled.group(1)) / 1000.0, _MAX_THROTTLE_SECONDS)
+            pause = throttle_pause(text)
+            if pause is not None:
                 self._not_before = time.monotonic() + pause
                 log.warning("%s: server asks to back off for %.1f s (throttled)", self.where(folder), pause)
             if "accesstokenexpired" in text.lower():
@@ -559,6 +558,17 @@ class _Connection:
             except Exception:
                 with contextlib.suppress(Exception):
                     client.shutdown()
+
+
+def throttle_pause(answer: str) -> float | None:
+    """Seconds to wait after Exchange's ``BAD Request is throttled. Suggested Backoff Time: N milliseconds``.
+
+    None when ``answer`` is no throttling answer; at most a minute.
+    """
+    match = _THROTTLED_RE.search(answer)
+    if match is None:
+        return None
+    return min(int(match.group(1)) / 1000.0, _MAX_THROTTLE_SECONDS)
 
 
 def _connection_lost(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from mailbot.adapters.imap import KEYWORDS, ImapSource, SentFolder, check_connection
+from mailbot.adapters.imap import KEYWORDS, ImapSource, SentFolder, check_connection, throttle_pause
 from tests.adapters.test_imap import DictCursor, Ledger, mail, settings_for, uid_of
 from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.imap_servers import ServerMailbox
@@ -157,3 +157,9 @@ def test_check_connection_reports_a_folder_the_server_will_not_create_in_plain_w
     [(_step, ok, detail)] = [s for s in steps if s[0] == "folder accepted"]
     assert not ok
     assert "the server refuses CREATE" in detail and "stays in 'INBOX'" in detail
+
+
+def test_exchange_throttling_answers_give_the_suggested_pause_in_seconds_at_most_a_minute() -> None:
+    assert throttle_pause("BAD Request is throttled. Suggested Backoff Time: 1500 milliseconds") == 1.5
+    assert throttle_pause("UID STORE failed: Request is throttled. Suggested Backoff Time: 999999 milliseconds") == 60
+    assert throttle_pause("NO [CANNOT] Invalid mailbox name") is None
