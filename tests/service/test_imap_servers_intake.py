@@ -39,15 +39,6 @@ def server_bot(
     harness.app.close()
 
 
-@pytest.fixture
-def dovecot_bot(
-    tmp_path: Path, db_url: str, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Harness]:
-    harness = _bot(tmp_path, db_url, dovecot_mailbox, smtp_sink, monkeypatch)
-    yield harness
-    harness.app.close()
-
-
 def cursor_of(bot: Harness) -> dict[str, int] | None:
     source = bot.app.intake.source
     raw = source._cursor.get(source.name)  # type: ignore[attr-defined]
@@ -98,14 +89,15 @@ def test_on_every_server_each_request_is_filed_once_and_moved_sent_mail_filed_on
 
 
 def test_a_mark_the_server_refuses_never_stalls_the_mailbox_is_reported_once_and_done_when_possible(
-    dovecot_bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, capsys: pytest.CaptureFixture[str]
+    server_bot: Harness, imap_mailbox: Mailbox, smtp_sink: SmtpSink, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mailbot.entrypoints.scheduler import Runner
 
-    bot, box = dovecot_bot, dovecot_mailbox
+    bot, box = server_bot, imap_mailbox
     text = bot.config_path.read_text(encoding="utf-8")
-    # Dovecot refuses to create a folder whose name starts with "~".
-    bot.config_path.write_text(text.replace('accepted = "受付済"', 'accepted = "~受付済"'), encoding="utf-8")
+    # Dovecot refuses to create a folder whose name starts with "~", Courier and Cyrus one holding "/".
+    refused = "~受付済" if box.kind == "dovecot" else "受付/済"
+    bot.config_path.write_text(text.replace('accepted = "受付済"', f'accepted = "{refused}"'), encoding="utf-8")
     restart(bot)
     bot.import_unis()
     box.append(request(message_id="<stuck-1@usen.co.jp>"))
