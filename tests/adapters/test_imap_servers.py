@@ -14,7 +14,7 @@ import pytest
 
 from mailbot.adapters.imap import KEYWORDS, ImapSource, SentFolder, check_connection, throttle_pause
 from tests.adapters.test_imap import DictCursor, Ledger, mail, settings_for, uid_of
-from tests.fixtures.dovecot import DovecotMailbox
+from tests.fixtures.dovecot import DovecotMailbox, DovecotServer
 from tests.fixtures.imap_servers import ServerMailbox
 
 pytestmark = pytest.mark.services
@@ -163,3 +163,24 @@ def test_exchange_throttling_answers_give_the_suggested_pause_in_seconds_at_most
     assert throttle_pause("BAD Request is throttled. Suggested Backoff Time: 1500 milliseconds") == 1.5
     assert throttle_pause("UID STORE failed: Request is throttled. Suggested Backoff Time: 999999 milliseconds") == 60
     assert throttle_pause("NO [CANNOT] Invalid mailbox name") is None
+
+
+def test_where_the_server_files_sent_mail_itself_auto_appends_nothing_and_a_resend_still_finds_the_copy(
+    dovecot_server: DovecotServer,
+) -> None:
+    # A real Dovecot that advertises Gmail's X-GM-EXT-1 for this user (a userdb override).
+    user, password = dovecot_server.add_user(userdb_fields="userdb_imap_capability=+X-GM-EXT-1")
+    box = DovecotMailbox(server=dovecot_server, user=user, password=password)
+    settings = settings_for(box)
+    sent = SentFolder(settings, "auto")
+    assert sent.files_itself()
+    sent.append(mail(1))
+    assert box.folders() == ["INBOX"], "no APPEND: the submission server files its own copy"
+
+    box.append(mail(1), folder="Sent")  # what Gmail's SMTP does
+    assert sent.contains(["<1@test.example>", "<2@test.example>"]) == {"<1@test.example>"}
+    sent.close()
+
+    [(_step, ok, detail)] = [s for s in check_connection(settings, sent_folder="auto") if s[0] == "sent folder"]
+    assert ok and "files sent mail in 'Sent' itself" in detail and "does not APPEND" in detail
+    assert not SentFolder(settings, "Sent").files_itself(), "a folder named in the config is always filled"
