@@ -8,12 +8,15 @@ tests/fixtures/imap_servers.py.
 
 from __future__ import annotations
 
+import imaplib
 import json
+from pathlib import Path
 
 import pytest
 
 from mailbot.adapters.imap import KEYWORDS, ImapSource, SentFolder, check_connection, throttle_pause
-from tests.adapters.test_imap import DictCursor, Ledger, mail, settings_for, uid_of
+from mailbot.service.ports import SourceError
+from tests.adapters.test_imap import DictCursor, Ledger, mail, settings_for, token_command, uid_of
 from tests.fixtures.dovecot import DovecotMailbox, DovecotServer
 from tests.fixtures.imap_servers import ServerMailbox
 
@@ -184,3 +187,43 @@ def test_where_the_server_files_sent_mail_itself_auto_appends_nothing_and_a_rese
     [(_step, ok, detail)] = [s for s in check_connection(settings, sent_folder="auto") if s[0] == "sent folder"]
     assert ok and "files sent mail in 'Sent' itself" in detail and "does not APPEND" in detail
     assert not SentFolder(settings, "Sent").files_itself(), "a folder named in the config is always filled"
+
+
+def test_a_command_the_server_refuses_keeps_the_session_and_the_mark_fails_without_moving_the_cursor(
+    imap_mailbox: Mailbox,
+) -> None:
+    box = imap_mailbox
+    box.append(mail(1))
+    box.append(mail(2))
+    refused = "~受付済" if box.kind == "dovecot" else "受付/済"
+    cursor = DictCursor()
+    source = ImapSource(settings_for(box, folders={"accepted": refused}), cursor)
+    one, two = source.fetch_new(Ledger().known)
+    session = source._conn._client
+    with pytest.raises(SourceError, match="creating folder failed"):
+        source.mark(one, "case", "accepted")
+    assert source._conn._client is session, "a NO answer does not drop the connection"
+    assert source.name not in cursor.values
+    source.settle(one)  # the service recorded the failed mark: the cursor moves on
+    source.mark(two, "ignored", None)
+    assert json.loads(cursor.values[source.name])["last_uid"] == uid_of(two)
+    assert source._conn._client is session
+    source.close()
+
+
+def test_an_access_token_expired_goodbye_makes_the_next_login_run_the_token_command_again(
+    dovecot_mailbox: DovecotMailbox, tmp_path: Path
+) -> None:
+    box = dovecot_mailbox
+    box.append(mail(1))
+    command, count = token_command(tmp_path, [box.oauth2_token(expires_in=600), box.oauth2_token(expires_in=600)])
+    source = ImapSource(settings_for(box, password=None, oauth2_token_command=command), DictCursor())
+    assert len(list(source.fetch_new(Ledger().known))) == 1
+    conn = source._conn
+    # Exchange Online's answer when the token ran out mid-session (Dovecot never sends it, so it is raised here).
+    with pytest.raises(SourceError, match="AccessTokenExpired"), conn.guard("FETCH"):
+        raise imaplib.IMAP4.abort("* BYE Session invalidated - AccessTokenExpired")
+    assert not conn.connected
+    assert len(list(source.fetch_new(Ledger().known))) == 1
+    assert count.read_text() == "2", "a new token for the new session"
+    source.close()
