@@ -141,3 +141,20 @@ def test_a_mark_the_server_refuses_never_stalls_the_mailbox_is_reported_once_and
     assert box.uids() == [] and len(box.uids("受付済")) == 2
     assert [o["kind"] for o in bot.outbox() if o["kind"].startswith("ops_alert")] == ["ops_alert", "ops_alert_cleared"]
     assert OPS in {r for m in smtp_sink.messages for r in m.rcpt_tos}
+
+
+def test_after_a_relay_hiccup_the_outbox_is_sent_once_on_every_server_and_not_deferred_for_good(
+    server_bot: Harness, imap_mailbox: Mailbox, smtp_sink: SmtpSink
+) -> None:
+    bot, box = server_bot, imap_mailbox
+    bot.import_unis()
+    box.append(request(message_id="<hiccup-1@usen.co.jp>"))
+    smtp_sink.refuse_always(code=451, text="4.3.0 try again later")
+    bot.poll()
+    assert {o["status"] for o in bot.outbox()} == {"pending"}
+    smtp_sink.accept()
+    bot.clock.advance(minutes=5)
+    bot.poll()  # looks in Sent first (none there yet), then sends
+    assert {o["status"] for o in bot.outbox()} == {"sent"}
+    assert len(smtp_sink.messages) == 2
+    assert len(box.flags("Sent")) == 2
