@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.bot",
     "tests.fixtures.dovecot",
+    "tests.fixtures.imap_servers",
     "tests.fixtures.smtp_sink",
     "tests.fixtures.web",
 ]

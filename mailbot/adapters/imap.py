@@ -30,9 +30,25 @@ Mail without a Message-ID cannot be matched and is yielded.
 
 Marking adds one keyword per outcome (:data:`KEYWORDS`) and optionally moves
 the message to the folder configured for that outcome. ``ignored`` mail is
-never touched. Network and protocol errors raise
+never touched. Keywords are an extra, never the source of truth: when the
+main folder's PERMANENTFLAGS lacks ``\\*`` (Exchange, Microsoft 365, Courier
+with IMAP_KEYWORDS=0) or a STORE is refused, no keyword is stored and the
+outcome lives in the folder move and the database alone.
+
+Servers as they are
+-------------------
+Configured folder names (``folder``, ``[mailbox.folders]``, ``save_sent_to``)
+are put under the personal NAMESPACE (``INBOX.`` with separator ``.`` on
+Courier and Cyrus) unless given in full (starting with the prefix, or listed
+by the server as they are). ``save_sent_to = "auto"`` finds Sent by
+SPECIAL-USE (RFC 6154). Each source keeps one long-lived session: only a lost
+connection (socket error, EOF, BYE) drops it, a NO or BAD answer does not; an
+Exchange throttling answer (``Suggested Backoff Time: N milliseconds``) delays
+the next command by N ms; ``BYE ... AccessTokenExpired`` makes the next login
+run ``oauth2_token_command`` again. Network and protocol errors raise
 :class:`~mailbot.service.ports.SourceError` (:class:`AuthenticationFailed`
-for refused logins); the next call reconnects.
+for refused logins); the next call reconnects, and the poller backs off
+between failing polls.
 """
 
 from __future__ import annotations
@@ -40,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import email.parser
 import email.policy
+import email.utils
 import imaplib
 import json
 import logging
@@ -59,6 +76,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from mailbot.adapters.net import is_loopback
+from mailbot.domain.lifecycle import mailbox_outcome
 from mailbot.service.ports import AuthenticationFailed, CursorStore, SourceError, SourceItem
 
 __all__ = [
@@ -89,9 +107,6 @@ KEYWORDS: Mapping[str, str] = MappingProxyType(
 )
 OUTCOMES = frozenset(KEYWORDS)
 
-# Case status (mailbot.domain.model.CaseStatus values) -> outcome.
-_CASE_OUTCOMES = {"accepted": "accepted", "returned": "returned", "waiting_unis": "waiting"}
-
 # RFC 2177: servers may drop an IDLE client after 30 minutes; renew before that.
 IDLE_RENEW_SECONDS = 25 * 60
 _FETCH_BATCH = 500
@@ -99,6 +114,11 @@ _COMMAND_TIMEOUT_SECONDS = 30.0
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.error, EOFError)
+# Exchange / Microsoft 365 under load: "BAD Request is throttled. Suggested Backoff Time: 1234 milliseconds".
+_THROTTLED_RE = re.compile(r"throttled.*?Backoff Time:\s*(\d+)\s*milli", re.IGNORECASE | re.DOTALL)
+_MAX_THROTTLE_SECONDS = 60.0
+# RFC 6154 special-use attributes mailbot looks for.
+SENT_USE = "\\Sent"
 
 
 class MessageTooLarge(SourceError):
@@ -278,6 +298,15 @@ class _Connection:
         self._uidvalidity: int | None = None
         self._token: str | None = None
         self._known_folders: set[str] = set()
+        self._readonly = False
+        # What the server told us about itself (reset on every new session).
+        self._personal: tuple[str, str] | None = None  # (prefix, separator) of the personal namespace
+        self._listing: dict[str, tuple[str, ...]] | None = None  # folder -> attributes (lower case)
+        self.keywords_allowed = True  # PERMANENTFLAGS of the main folder holds \*
+        self.selected_allows_keywords = True  # the same for the folder selected last
+        self.keyword_store_refused: str | None = None  # the server's answer when a STORE was refused anyway
+        # Honour a throttling answer: no command before this monotonic time.
+        self._not_before = 0.0
 
     def where(self, folder: str | None = None) -> str:
         s = self.settings
@@ -289,17 +318,40 @@ class _Connection:
 
     @contextlib.contextmanager
     def guard(self, what: str, folder: str | None = None) -> Iterator[None]:
-        """Turn network/protocol errors into SourceError and drop the session."""
+        """Turn network/protocol errors into SourceError.
+
+        Only a lost connection (socket error, EOF, BYE) drops the session; a
+        command the server answered NO or BAD leaves it open for the next
+        one. A throttling answer delays the next command by the time the
+        server suggests; ``BYE ... AccessTokenExpired`` forgets the OAuth2
+        token, so the next login runs ``oauth2_token_command`` again.
+        """
         try:
             yield
         except SourceError:
             raise
         except _NETWORK_ERRORS as exc:
-            self.drop()
+            text = str(exc)
+            pause = throttle_pause(text)
+            if pause is not None:
+                self._not_before = time.monotonic() + pause
+                log.warning("%s: server asks to back off for %.1f s (throttled)", self.where(folder), pause)
+            if "accesstokenexpired" in text.lower():
+                self._token = None
+            if _connection_lost(exc):
+                self.drop()
             raise self.error(what, exc, folder) from exc
 
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
     def client(self) -> IMAPClient:
+        wait = self._not_before - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, _MAX_THROTTLE_SECONDS))
         if self._client is None:
+            # No pause here: the poller backs off between failing polls (30 s doubling to 15 min).
             self._client = self._open()
         return self._client
 
@@ -328,6 +380,8 @@ class _Connection:
         self._selected = None
         self._uidvalidity = None
         self._known_folders = set()
+        self._personal = None
+        self._listing = None
         return client
 
     def _login(self, client: IMAPClient) -> None:
@@ -361,27 +415,114 @@ class _Connection:
         except LoginError as exc:
             raise AuthenticationFailed(f"{self.where()}: login refused: {exc}") from exc
 
+    # -- what the server is like --------------------------------------------
+
+    def personal_namespace(self) -> tuple[str, str]:
+        """(prefix, separator) of the personal namespace.
+
+        ``("", "/")`` on Dovecot's default, ``("INBOX.", ".")`` on Courier and Cyrus.
+        """
+        if self._personal is None:
+            client = self.client()
+            prefix, separator = "", "/"
+            with self.guard("reading the NAMESPACE"):
+                if client.has_capability("NAMESPACE"):
+                    personal = client.namespace().personal
+                    if personal:
+                        prefix, separator = personal[0][0] or "", personal[0][1] or "/"
+                else:
+                    for _flags, delimiter, _name in client.list_folders("", ""):
+                        if delimiter:
+                            separator = delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter)
+            self._personal = (prefix, separator)
+        return self._personal
+
+    def listing(self) -> dict[str, tuple[str, ...]]:
+        """Every folder and its LIST attributes in lower case (SPECIAL-USE ones included)."""
+        if self._listing is None:
+            client = self.client()
+            with self.guard("listing folders"):
+                rows = client.list_folders()
+            self._listing = {
+                str(name): tuple((f.decode() if isinstance(f, bytes) else str(f)).lower() for f in flags)
+                for flags, _delimiter, name in rows
+            }
+        return self._listing
+
+    def special_use(self, attribute: str) -> str | None:
+        """The folder carrying an RFC 6154 attribute such as ``\\Sent``, if the server marks one."""
+        wanted = attribute.lower()
+        for name, attributes in self.listing().items():
+            if wanted in attributes:
+                return name
+        return None
+
+    def full_name(self, folder: str) -> str:
+        """A configured folder name as the server knows it.
+
+        ``INBOX``, a name already under the personal namespace and a name the
+        server lists as it is are kept; anything else is put under the
+        personal namespace (``受付済`` -> ``INBOX.受付済`` on Courier and Cyrus).
+        """
+        prefix, _separator = self.personal_namespace()
+        if not prefix or folder.upper() == "INBOX":
+            return folder
+        if folder.startswith(prefix) or (
+            folder.upper().startswith(prefix.upper()) and prefix.upper().startswith("INBOX")
+        ):
+            return folder
+        if folder in self.listing():
+            return folder
+        return prefix + folder
+
     def select(self, folder: str | None = None, readonly: bool = False) -> int:
         """SELECT (or EXAMINE) ``folder`` and return its UIDVALIDITY."""
-        folder = folder or self.folder
+        folder = self.full_name(folder or self.folder)
         client = self.client()
         with self.guard("SELECT", folder):
             info = client.select_folder(folder, readonly=readonly)
         validity = info.get(b"UIDVALIDITY")
         if validity is None:
             raise SourceError(f"{self.where(folder)}: server sent no UIDVALIDITY")
+        # RFC 3501: without PERMANENTFLAGS every flag is permanent. (EXAMINE answers
+        # PERMANENTFLAGS () on many servers, so only a read-write SELECT tells.)
+        permanent = info.get(b"PERMANENTFLAGS")
+        self.selected_allows_keywords = permanent is None or b"\\*" in permanent
+        if not readonly and folder == self.full_name(self.folder):
+            self.keywords_allowed = self.selected_allows_keywords
         self._selected = folder
+        self._readonly = readonly
         self._uidvalidity = int(validity)
         return self._uidvalidity
 
     def ensure_selected(self) -> int:
         """The UIDVALIDITY of the main folder, selecting it only if needed."""
-        if self._client is None or self._selected != self.folder or self._uidvalidity is None:
+        if self._client is None or self._uidvalidity is None or self._selected != self.full_name(self.folder):
             return self.select()
         return self._uidvalidity
 
+    def leave_if_examined(self, folder: str) -> None:
+        """Leave ``folder`` when it is selected read-only: Courier refuses an APPEND there."""
+        if self._client is None or self._selected != folder or not self._readonly:
+            return
+        client = self._client
+        with self.guard("leaving the folder", folder):
+            if client.has_capability("UNSELECT"):
+                client.unselect_folder()
+            else:
+                client.close_folder()  # read-only: CLOSE expunges nothing
+        self._selected = None
+        self._uidvalidity = None
+
+    def exists(self, folder: str) -> bool:
+        if folder in self._known_folders:
+            return True
+        client = self.client()
+        with self.guard("looking for the folder", folder):
+            return bool(client.folder_exists(folder))
+
     def ensure_folder(self, folder: str) -> None:
-        """Create (and subscribe) ``folder`` unless it exists."""
+        """Create (and subscribe) ``folder`` (a full name) unless it exists."""
         if folder in self._known_folders:
             return
         client = self.client()
@@ -394,6 +535,7 @@ class _Connection:
                         raise
                 with contextlib.suppress(imaplib.IMAP4.error):
                     client.subscribe_folder(folder)
+                self._listing = None
         self._known_folders.add(folder)
 
     def drop(self) -> None:
@@ -416,6 +558,24 @@ class _Connection:
                     client.shutdown()
 
 
+def throttle_pause(answer: str) -> float | None:
+    """Seconds to wait after Exchange's ``BAD Request is throttled. Suggested Backoff Time: N milliseconds``.
+
+    None when ``answer`` is no throttling answer; at most a minute.
+    """
+    match = _THROTTLED_RE.search(answer)
+    if match is None:
+        return None
+    return min(int(match.group(1)) / 1000.0, _MAX_THROTTLE_SECONDS)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the session is gone (not just a NO or BAD answer)."""
+    if isinstance(exc, imaplib.IMAP4.readonly):
+        return False
+    return isinstance(exc, (OSError, EOFError, imaplib.IMAP4.abort))
+
+
 def _search_above(client: IMAPClient, last_uid: int) -> list[int]:
     """UIDs above ``last_uid``; filters the highest UID that ``n:*`` always returns."""
     found = client.search(["UID", f"{last_uid + 1}:*"])
@@ -428,6 +588,18 @@ def _batches(items: Sequence[int], size: int = _FETCH_BATCH) -> Iterator[Sequenc
 
 
 _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+
+
+def _header_fields(data: Mapping[bytes, Any]) -> bytes:
+    """The BODY[HEADER.FIELDS ...] item of a FETCH answer, however the server spells it.
+
+    Dovecot and Cyrus answer ``BODY[HEADER.FIELDS (MESSAGE-ID)]``, Courier
+    quotes the field name: ``BODY[HEADER.FIELDS ("MESSAGE-ID")]``.
+    """
+    for key, value in data.items():
+        if isinstance(key, bytes) and key.upper().startswith(b"BODY[HEADER.FIELDS"):
+            return bytes(value or b"")
+    return b""
 
 
 def _message_id_of(header_block: bytes) -> str | None:
@@ -540,7 +712,7 @@ class ImapSource:
                     sizes[uid] = int(data[b"RFC822.SIZE"])
                     arrived[uid] = _aware(data.get(b"INTERNALDATE"))
                     if revalidated:
-                        header = data.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]") or b""
+                        header = _header_fields(data)
                         msgids[uid] = _message_id_of(header)
         uids = [uid for uid in uids if uid in sizes]  # expunged meanwhile
 
@@ -621,6 +793,16 @@ class ImapSource:
             self._file(uidvalidity, uid, outcome)
         self._advance(uidvalidity, uid)
 
+    def settle(self, item: SourceItem) -> None:
+        """Count ``item`` as done for the cursor although its mark failed.
+
+        The service calls this after it recorded the failed mark to retry it
+        later (by key, see :mod:`mailbot.service.marks`): the message is in
+        the ledger, so it must not hold back the cursor.
+        """
+        uidvalidity, uid = _parse_key(item.key)
+        self._advance(uidvalidity, uid)
+
     def _file(self, uidvalidity: int, uid: int, outcome: str) -> None:
         conn = self._conn
         current = conn.ensure_selected()
@@ -635,10 +817,20 @@ class ImapSource:
             )
             return
         client = conn.client()
-        with conn.guard(f"marking UID {uid} as {outcome}"):
-            client.add_flags([uid], [KEYWORDS[outcome]], silent=True)
-        target = self.settings.folders.get(outcome)
-        if target and target != self.settings.folder:
+        if conn.keywords_allowed:
+            try:
+                with conn.guard(f"marking UID {uid} as {outcome}"):
+                    client.add_flags([uid], [KEYWORDS[outcome]], silent=True)
+            except SourceError as exc:
+                if not conn.connected:
+                    raise
+                # Keywords are an extra: the folder move and the database record the outcome.
+                conn.keywords_allowed = False
+                conn.keyword_store_refused = str(exc)
+                log.warning("%s: custom keywords refused, filing by folder only: %s", conn.where(), exc)
+        configured = self.settings.folders.get(outcome)
+        target = conn.full_name(configured) if configured else None
+        if target and target != conn.full_name(self.settings.folder):
             conn.ensure_folder(target)
             with conn.guard(f"moving UID {uid} to {target!r}"):
                 if client.has_capability("MOVE"):
@@ -735,41 +927,75 @@ def _parse_key(key: str) -> tuple[int, int]:
 
 
 def _outcome(disposition: str, status: str | None) -> str | None:
-    if disposition == "ignored":
-        return None
-    if disposition == "quarantined":
-        return "quarantined"
-    if disposition == "case":
-        if status is None or status not in _CASE_OUTCOMES:
-            raise ValueError(f"unknown case status {status!r} for IMAP marking")
-        return _CASE_OUTCOMES[status]
-    raise ValueError(f"unknown disposition {disposition!r}")
+    # The outcome of a disposition and verdict is a row of the lifecycle's data;
+    # an unknown one leaves the mail as it is rather than failing the poll.
+    return mailbox_outcome(disposition, status)
+
+
+AUTO = "auto"
 
 
 class SentFolder:
-    """Keeps copies of the bot's outgoing mail in an IMAP folder (e.g. "Sent")."""
+    """Keeps copies of the bot's outgoing mail in an IMAP folder (``save_sent_to``).
+
+    ``folder`` is a name (put under the personal namespace like every
+    configured folder) or ``"auto"``: the folder the server marks ``\\Sent``
+    (RFC 6154 SPECIAL-USE), else ``Sent`` under the personal namespace. With
+    ``"auto"`` on Gmail (CAPABILITY ``X-GM-EXT-1``) nothing is appended, since
+    Gmail's SMTP files every sent mail in its Sent label itself; ``contains``
+    still looks there before a resend.
+    """
 
     def __init__(self, settings: ImapSettings, folder: str = "Sent") -> None:
         self.settings = settings
         self.folder = folder
-        self._conn = _Connection(settings, folder)
+        self._conn = _Connection(settings, settings.folder)
+
+    def target(self) -> str:
+        """The full name of the folder the copies go to."""
+        conn = self._conn
+        if self.folder.lower() == AUTO:
+            return conn.special_use(SENT_USE) or conn.full_name("Sent")
+        return conn.full_name(self.folder)
+
+    def files_itself(self) -> bool:
+        """True where the submission server files sent mail itself (Gmail) and ``save_sent_to = "auto"``."""
+        if self.folder.lower() != AUTO:
+            return False
+        conn = self._conn
+        client = conn.client()
+        with conn.guard("reading CAPABILITY"):
+            return bool(client.has_capability("X-GM-EXT-1"))
 
     def append(self, raw: bytes) -> None:
         """APPEND ``raw`` with ``\\Seen``, creating the folder if needed."""
+        if self.files_itself():
+            return
         conn = self._conn
-        conn.ensure_folder(self.folder)
+        folder = self.target()
+        conn.ensure_folder(folder)
+        conn.leave_if_examined(folder)
         client = conn.client()
-        with conn.guard("APPEND"):
-            client.append(self.folder, raw, flags=(b"\\Seen",))
+        with conn.guard("APPEND", folder):
+            client.append(folder, raw, flags=(b"\\Seen",))
 
     def contains(self, message_ids: Iterable[str]) -> set[str]:
-        """Which of ``message_ids`` have a copy in the folder (by Message-ID header)."""
+        """Which of ``message_ids`` have a copy in the folder (by Message-ID header).
+
+        A folder that does not exist holds no copy: the answer is "none", with
+        a warning, so that the outbox is not deferred for good.
+        """
         wanted = {message_id_key(m): m for m in message_ids if m and m.strip()}
         if not wanted:
             return set()
         conn = self._conn
-        conn.ensure_folder(self.folder)
-        conn.select(self.folder, readonly=True)
+        folder = self.target()
+        if not conn.exists(folder):
+            log.warning(
+                "%s: no Sent folder yet, so no copy of %d mail(s) to be resent", conn.where(folder), len(wanted)
+            )
+            return set()
+        conn.select(folder, readonly=True)
         client = conn.client()
         found: set[str] = set()
         with conn.guard("searching by Message-ID"):
@@ -779,7 +1005,7 @@ class SentFolder:
                     continue
                 data = client.fetch(list(uids), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
                 for values in data.values():
-                    mid = _message_id_of(values.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]") or b"")
+                    mid = _message_id_of(_header_fields(values))
                     if mid and message_id_key(mid) == key:
                         found.add(original)
                         break
@@ -806,10 +1032,73 @@ def _header_search(message_id: str) -> list[str]:
     return ["HEADER", "Message-ID", longest]
 
 
-def check_connection(settings: ImapSettings) -> list[tuple[str, bool, str]]:
-    """Try connect, login and folder selection; (step, ok, plain-English detail) each.
+def _test_message() -> bytes:
+    stamp = email.utils.formatdate(localtime=False)
+    return (
+        b"From: mailbot <mailbot@invalid>\r\n"
+        b"To: mailbot <mailbot@invalid>\r\n"
+        b"Subject: mailbot check-connection test (removed again)\r\n"
+        + f"Date: {stamp}\r\nMessage-ID: <check-{os.urandom(8).hex()}@mailbot.invalid>\r\n".encode()
+        + b"\r\nThis message is appended and removed again by `mailbot check-connection`.\r\n"
+    )
 
-    Stops at the first failing step. Nothing in the mailbox is changed.
+
+def _appended_uid(response: object) -> int | None:
+    text = response.decode(errors="replace") if isinstance(response, bytes) else str(response)
+    match = re.search(r"APPENDUID \d+ (\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def _remove_test_copy(conn: _Connection, folder: str, response: object) -> None:
+    """Delete the message APPENDed by the check (found by APPENDUID, else by its subject)."""
+    client = conn.client()
+    conn.select(folder)
+    uid = _appended_uid(response)
+    uids = [uid] if uid else client.search(["SUBJECT", "mailbot check-connection test"])
+    if not uids:
+        return
+    client.add_flags(uids, [b"\\Deleted"], silent=True)
+    if client.has_capability("UIDPLUS"):
+        client.uid_expunge(uids)
+    else:
+        client.expunge()
+
+
+def _check_keywords(conn: _Connection, scratch: str) -> tuple[str, bool, str]:
+    """Try a keyword STORE on a test message in the scratch folder."""
+    client = conn.client()
+    keyword = KEYWORDS["accepted"]
+    with conn.guard("APPEND", scratch):
+        response = client.append(scratch, _test_message())
+    conn.select(scratch)
+    uid = _appended_uid(response) or max(client.search("ALL"), default=0)
+    try:
+        with conn.guard("STORE", scratch):
+            client.add_flags([uid], [keyword], silent=False)
+            stored = keyword.encode() in client.get_flags([uid]).get(uid, ())
+        answer = "" if stored else "the keyword was not kept"
+    except SourceError as exc:
+        stored, answer = False, str(exc).split(" failed: ", 1)[-1]
+    if stored and conn.selected_allows_keywords:
+        return ("keywords", True, f"custom keywords are kept ({keyword} and the others mark each outcome)")
+    why = answer or "PERMANENTFLAGS of the folder has no \\*"
+    return (
+        "keywords",
+        True,
+        f"the server refuses custom keywords ({why}); mailbot records each outcome by moving the "
+        "message to its folder and in its database only",
+    )
+
+
+def check_connection(settings: ImapSettings, sent_folder: str | None = None) -> list[tuple[str, bool, str]]:
+    """Try connect, login, folder selection, CREATE, APPEND and a keyword STORE.
+
+    Returns (step, ok, plain-English detail) each and stops at the first step
+    that leaves nothing to try. Whatever the check creates (a scratch folder,
+    missing configured folders, a test copy in Sent) is removed again; the
+    mail in the mailbox is not touched. ``ok`` is False only where mailbot
+    cannot do what the config asks; a refusal mailbot works around (custom
+    keywords) is reported in words with ``ok`` True.
     """
     steps: list[tuple[str, bool, str]] = []
     conn = _Connection(settings, settings.folder)
@@ -833,10 +1122,136 @@ def check_connection(settings: ImapSettings) -> list[tuple[str, bool, str]]:
         client = conn.client()
         with conn.guard("counting messages"):
             count = len(client.search("ALL"))
-        steps.append(("select folder", True, f"folder {settings.folder!r} has {count} message(s)"))
+        folder = conn.full_name(settings.folder)
+        steps.append(("select folder", True, f"folder {folder!r} has {count} message(s)"))
+        prefix, separator = conn.personal_namespace()
+        if prefix:
+            steps.append(
+                (
+                    "namespace",
+                    True,
+                    f"personal namespace {prefix!r} (separator {separator!r}): configured folder names "
+                    f"are put under it, e.g. '受付済' is {prefix + '受付済'!r}",
+                )
+            )
+        steps += _check_folders(conn, settings)
+        if sent_folder:
+            steps.append(_check_sent(conn, settings, sent_folder))
         return steps
     except SourceError as exc:
         steps.append(("error", False, str(exc)))
         return steps
     finally:
         conn.close()
+
+
+def _try_create(conn: _Connection, folder: str) -> str | None:
+    """CREATE ``folder``; None when it worked, else the server's answer."""
+    client = conn.client()
+    try:
+        with conn.guard("CREATE", folder):
+            client.create_folder(folder)
+    except SourceError as exc:
+        if not conn.connected:
+            raise
+        return str(exc).split(" failed: ", 1)[-1]
+    return None
+
+
+def _delete(conn: _Connection, folder: str) -> None:
+    client = conn.client()
+    with conn.guard("DELETE", folder):
+        if conn._selected == folder:
+            conn.leave_if_examined(folder)
+            if conn._selected == folder:
+                client.close_folder()
+                conn._selected, conn._uidvalidity = None, None
+        client.delete_folder(folder)
+
+
+def _check_folders(conn: _Connection, settings: ImapSettings) -> list[tuple[str, bool, str]]:
+    steps: list[tuple[str, bool, str]] = []
+    main = conn.full_name(settings.folder)
+    for outcome, name in sorted(settings.folders.items()):
+        full = conn.full_name(name)
+        if full == main:
+            continue
+        if conn.exists(full):
+            steps.append((f"folder {outcome}", True, f"{outcome} mail moves to {full!r} (exists)"))
+            continue
+        refused = _try_create(conn, full)
+        if refused is None:
+            _delete(conn, full)
+            steps.append(
+                (
+                    f"folder {outcome}",
+                    True,
+                    f"{outcome} mail moves to {full!r} (created on first use; CREATE tried and removed)",
+                )
+            )
+        else:
+            steps.append(
+                (
+                    f"folder {outcome}",
+                    False,
+                    f"the server refuses CREATE {full!r}: {refused}; create it by hand or configure a folder "
+                    f"that exists. Until then {outcome} mail stays in {main!r}, its outcome is kept in the "
+                    "database and `mailbot status` shows it as a pending mark",
+                )
+            )
+    scratch = conn.full_name(f"mailbot-check-{os.urandom(4).hex()}")
+    refused = _try_create(conn, scratch)
+    if refused is not None:
+        steps.append(("keywords", True, f"not tried: the server refuses CREATE of a scratch folder ({refused})"))
+        return steps
+    try:
+        steps.append(_check_keywords(conn, scratch))
+    finally:
+        _delete(conn, scratch)
+    return steps
+
+
+def _check_sent(conn: _Connection, settings: ImapSettings, sent_folder: str) -> tuple[str, bool, str]:
+    sent = SentFolder(settings, sent_folder)
+    sent._conn = conn
+    target = sent.target()
+    if sent.files_itself():
+        return (
+            "sent folder",
+            True,
+            f"the server (Gmail) files sent mail in {target!r} itself: mailbot does not APPEND a copy, "
+            "and looks there for a Message-ID before any resend",
+        )
+    created = False
+    if not conn.exists(target):
+        refused = _try_create(conn, target)
+        if refused is not None:
+            return (
+                "sent folder",
+                False,
+                f"the server refuses CREATE {target!r}: {refused}; mailbot sends without keeping copies and, "
+                "after a failed delivery, cannot prove what was already sent (it resends). Set "
+                'save_sent_to to a folder that exists, or "auto"',
+            )
+        created = True
+    client = conn.client()
+    conn.leave_if_examined(target)
+    try:
+        with conn.guard("APPEND", target):
+            response = client.append(target, _test_message(), flags=(b"\\Seen",))
+    except SourceError as exc:
+        if created:
+            _delete(conn, target)
+        return (
+            "sent folder",
+            False,
+            f"the server refuses APPEND to {target!r} ({str(exc).split(' failed: ', 1)[-1]}); mailbot sends "
+            "without keeping copies and cannot prove after a failure what was already sent",
+        )
+    if created:
+        _delete(conn, target)
+        how = "created on first use; CREATE and APPEND tried and removed"
+    else:
+        _remove_test_copy(conn, target, response)
+        how = "APPEND tried, test copy removed"
+    return ("sent folder", True, f"copies of sent mail go to {target!r} ({how})")

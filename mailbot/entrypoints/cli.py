@@ -198,7 +198,7 @@ def cmd_check_connection(args: argparse.Namespace) -> int:
         from mailbot.adapters.imap import check_connection as check_imap
         from mailbot.bootstrap import imap_settings
 
-        steps += check_imap(imap_settings(config))
+        steps += check_imap(imap_settings(config), sent_folder=config.delivery.get("save_sent_to"))
     else:
         path = Path(config.mailbox["path"])
         ok = (path / "new").is_dir() and (path / "cur").is_dir()

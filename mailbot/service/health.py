@@ -6,7 +6,9 @@ Two conditions are problems:
   (or none was ever recorded);
 * ``unprocessed_mail``: the mailbox holds a request (subject
   ``フレッツエスカ ...``) older than three poll intervals that was never
-  processed.
+  processed;
+* ``marks_pending``: a processed message's mark (keyword, folder move) failed
+  three times or more (see :mod:`mailbot.service.marks`).
 
 The scheduler checks them after each poll and sends ops one ``ops_alert``
 mail when a condition starts and one ``ops_alert_cleared`` when it clears;
@@ -35,6 +37,7 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
 from mailbot.service.intake import LOGIN_FAILED
 from mailbot.service.mails import build_outbox_row, format_jst
+from mailbot.service.marks import PendingMark, pending_marks
 from mailbot.service.ports import MailSource, SourceError, SourceItem
 
 __all__ = [
@@ -59,7 +62,10 @@ TITLES = {
     "mailbox_login": "メールボックスにログインできません",
     "stale_poll": "メールボックスの確認が止まっています",
     "unprocessed_mail": "未処理のフレッツエスカ依頼がメールボックスに残っています",
+    "marks_pending": "処理済みのメールをメールボックスで移動・マークできていません",
 }
+# A mark that failed this many times is a problem (ops told once, via the alert).
+MARKS_REPORTED_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class Status:
     open_alerts: dict[str, datetime]
     problems: list[Problem]
     schedule: list[dict[str, Any]] = field(default_factory=list)
+    marks_pending: list[PendingMark] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -124,6 +131,10 @@ class Status:
             "open_alerts": {k: _iso(v) for k, v in self.open_alerts.items()},
             "problems": [{"code": p.code, "title": p.title, "detail": p.detail} for p in self.problems],
             "schedule": self.schedule,
+            "marks_pending": [
+                {"key": m.item_key, "attempts": m.attempts, "since": _iso(m.since), "error": m.error}
+                for m in self.marks_pending
+            ],
         }
 
 
@@ -214,6 +225,7 @@ def find_problems(
     last_poll: datetime | None,
     mailbox: MailboxScan,
     login_failure: tuple[datetime, str] | None = None,
+    marks_pending: Sequence[PendingMark] = (),
 ) -> list[Problem]:
     limit = timedelta(seconds=STALE_FACTOR * poll_seconds)
     problems = []
@@ -244,6 +256,18 @@ def find_problems(
                 f"例: {old[0].subject or old[0].key}",
             )
         )
+    stuck = [m for m in marks_pending if m.attempts >= MARKS_REPORTED_AFTER]
+    if stuck:
+        first = min(m.since for m in stuck)
+        problems.append(
+            Problem(
+                "marks_pending",
+                TITLES["marks_pending"],
+                f"marks pending: {len(stuck)}件のメールは記録済みですが、メールボックスでのフォルダ移動・"
+                f"マークが{MARKS_REPORTED_AFTER}回以上失敗しています(最初の失敗 {format_jst(first)})。"
+                f"自動で再試行を続けます。最新のエラー: {stuck[-1].error}",
+            )
+        )
     return problems
 
 
@@ -269,6 +293,7 @@ def collect_status(
             cases[key] = cases.get(key, 0) + n
         snapshot = Store(session).latest_snapshot()
         alerts = open_alerts(session)
+        marks = pending_marks(session)
     limit = timedelta(seconds=STALE_FACTOR * poll_seconds)
     mailbox = (
         scan_mailbox(source, sessions, now=now, older_than=limit, max_bytes=max_message_bytes)
@@ -286,8 +311,14 @@ def collect_status(
         unis_imported_at=snapshot.imported_at if snapshot else None,
         open_alerts=alerts,
         problems=find_problems(
-            now=now, poll_seconds=poll_seconds, last_poll=last_poll, mailbox=mailbox, login_failure=refused
+            now=now,
+            poll_seconds=poll_seconds,
+            last_poll=last_poll,
+            mailbox=mailbox,
+            login_failure=refused,
+            marks_pending=marks,
         ),
+        marks_pending=marks,
     )
 
 

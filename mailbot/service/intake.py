@@ -46,6 +46,7 @@ from mailbot.domain.model import CaseStatus, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
+from mailbot.service import marks
 from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record, write_mails
 from mailbot.service.delivery import Deliverer, DeliveryReport
 from mailbot.service.ports import (
@@ -176,6 +177,7 @@ class Intake:
                     if self.stopping:
                         break
                     self._handle(item, report)
+                self._retry_marks()
                 self._source_failures, self._source_retry_at = 0, None
         except AuthenticationFailed as exc:
             report.source_error = str(exc)
@@ -252,8 +254,10 @@ class Intake:
         try:
             self.source.mark(item, filed.disposition, filed.status)
         except SourceError as exc:
-            # Committed already: the next poll sees it in the ledger and marks it then.
-            log.warning("could not mark %s yet: %s", item.key, exc)
+            self._mark_failed(item, exc)
+        else:
+            if not fresh:
+                marks.clear_mark(self.sessions, self.source.name, item.key)
         log.info(
             "message %s key=%s disposition=%s reason=%s case=%s duration_ms=%d",
             filed.message_id,
@@ -271,6 +275,39 @@ class Intake:
                 "case_no": filed.case_no,
             },
         )
+
+    # -- marks the mailbox did not take (see mailbot.service.marks) -----------
+    def _mark_failed(self, item: SourceItem, exc: SourceError) -> None:
+        """Committed already: count the failed mark, retry it later, and let the cursor move on."""
+        try:
+            attempts = marks.record_mark_failure(self.sessions, self.source.name, item.key, str(exc), self.clock())
+        except _STORE_ERRORS as store_exc:
+            raise StoreUnavailable(_short(store_exc)) from store_exc
+        log.warning("could not mark %s (failure %d), retrying later: %s", item.key, attempts, exc)
+        settle = getattr(self.source, "settle", None)
+        if settle is not None:
+            settle(item)
+
+    def _retry_marks(self) -> None:
+        """Try the pending marks that are due again (after the poll's own items)."""
+        for pending in marks.due_marks(self.sessions, self.source.name, self.clock()):
+            with self.sessions() as session:
+                row = Store(session).inbound(self.source.name, pending.item_key)
+                filed = self._filed_from_row(session, row) if row is not None else None
+            if filed is None:
+                marks.clear_mark(self.sessions, self.source.name, pending.item_key)
+                continue
+            item = SourceItem(key=pending.item_key, size=None, load=_not_downloadable)
+            try:
+                self.source.mark(item, filed.disposition, filed.status)
+            except SourceError as exc:
+                attempts = marks.record_mark_failure(
+                    self.sessions, self.source.name, pending.item_key, str(exc), self.clock()
+                )
+                log.warning("could not mark %s (failure %d): %s", pending.item_key, attempts, exc)
+                continue
+            marks.clear_mark(self.sessions, self.source.name, pending.item_key)
+            log.info("marked %s after %d failed attempt(s)", pending.item_key, pending.attempts)
 
     def file_item(self, item: SourceItem) -> tuple[_Filed, bool]:
         """Decide and file one item in one transaction; returns (what was filed, whether it is new)."""
@@ -558,6 +595,10 @@ def _headers_only(raw: bytes | None) -> ParsedMessage | None:
         return parse_message(head + b"\r\n\r\n")
     except Exception:  # the notice must go out whatever the headers hold
         return None
+
+
+def _not_downloadable() -> bytes:
+    raise SourceError("a pending mark is retried by its key only; the message is not downloaded again")
 
 
 def _short(exc: BaseException) -> str:

@@ -1,4 +1,7 @@
-"""ImapSource / SentFolder against a real private Dovecot (tests/fixtures/dovecot.py)."""
+"""ImapSource / SentFolder against a real private Dovecot (tests/fixtures/dovecot.py).
+
+Tests that take ``imap_mailbox`` also run on Courier and Cyrus (tests/fixtures/imap_servers.py).
+"""
 
 from __future__ import annotations
 
@@ -24,10 +27,13 @@ from mailbot.adapters.imap import (
 )
 from mailbot.service.ports import SourceError, SourceItem
 from tests.fixtures.dovecot import DovecotMailbox
+from tests.fixtures.imap_servers import ServerMailbox
 
 pytestmark = pytest.mark.services
 
 SEEN = b"\\Seen"
+# Tests taking imap_mailbox run on Dovecot, Courier (no keywords) and Cyrus (INBOX. namespace).
+Mailbox = DovecotMailbox | ServerMailbox
 
 
 def mail(n: int, body: str = "hello", extra: bytes = b"") -> bytes:
@@ -77,7 +83,7 @@ class Ledger:
                 self.keys.add(message_id_key(line.split(b":", 1)[1].decode()))
 
 
-def settings_for(box: DovecotMailbox, **overrides: object) -> ImapSettings:
+def settings_for(box: Mailbox, **overrides: object) -> ImapSettings:
     values: dict[str, object] = {
         "host": box.host,
         "port": box.port,
@@ -90,7 +96,7 @@ def settings_for(box: DovecotMailbox, **overrides: object) -> ImapSettings:
     return ImapSettings(**values)  # type: ignore[arg-type]
 
 
-def source_for(box: DovecotMailbox, cursor: DictCursor | None = None, **kw: object) -> ImapSource:
+def source_for(box: Mailbox, cursor: DictCursor | None = None, **kw: object) -> ImapSource:
     return ImapSource(settings_for(box, **kw), cursor if cursor is not None else DictCursor())
 
 
@@ -108,9 +114,9 @@ def subjects(items: Iterable[SourceItem]) -> list[str]:
 
 
 def test_first_poll_yields_every_message_and_the_second_only_new_ones(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     for n in (1, 2):
         box.append(mail(n))
     cursor, ledger = DictCursor(), Ledger()
@@ -134,9 +140,9 @@ def test_first_poll_yields_every_message_and_the_second_only_new_ones(
 
 
 def test_skipping_existing_mail_starts_the_first_poll_after_the_backlog(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     box.append(mail(1))
     box.append(mail(2))
     source = source_for(box)
@@ -154,9 +160,9 @@ def test_the_source_name_says_user_host_port_and_folder(dovecot_mailbox: Dovecot
 
 
 def test_fetching_and_loading_leave_the_seen_flag_of_staff_untouched(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     unread = box.append(mail(1))
     read = box.append(mail(2), flags=[SEEN])
     before = box.flags()
@@ -265,9 +271,9 @@ def test_ignored_mail_keeps_exactly_its_flags_but_is_not_offered_again(
 
 
 def test_an_unmarked_item_holds_the_watermark_back_so_it_is_offered_again(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     for n in (1, 2, 3):
         box.append(mail(n))
     cursor = DictCursor()
@@ -286,9 +292,9 @@ def test_an_unmarked_item_holds_the_watermark_back_so_it_is_offered_again(
 
 
 def test_after_a_uidvalidity_change_mail_known_by_message_id_is_not_offered_again(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     folder = "Intake"
     for n in (1, 2):
         box.append(mail(n), folder=folder)
@@ -316,9 +322,9 @@ def test_after_a_uidvalidity_change_mail_known_by_message_id_is_not_offered_agai
 
 
 def test_after_a_uidvalidity_change_an_item_processed_but_not_marked_is_offered_to_mark(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     folder = "Intake"
     box.append(mail(0), folder=folder)
     cursor, ledger = DictCursor(), Ledger()
@@ -337,9 +343,9 @@ def test_after_a_uidvalidity_change_an_item_processed_but_not_marked_is_offered_
 
 
 def test_an_oversize_message_is_reported_by_size_and_never_downloaded(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     big = mail(1, body="x" * 20_000)
     box.append(big)
     box.append(mail(2))
@@ -442,24 +448,24 @@ def test_xoauth2_login_with_only_expired_tokens_raises_authentication_failed(
 
 
 def test_the_sent_folder_keeps_seen_copies_and_finds_them_by_message_id(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     sent = SentFolder(settings_for(box), folder="送信済み")
     assert sent.contains(["<1@test.example>"]) == set()
     sent.append(mail(1))
     sent.append(mail(12))
     assert list(box.flags("送信済み").values()) == [frozenset({SEEN})] * 2
     found = sent.contains(["<1@test.example>", "<2@test.example>", "<12@test.example>"])
-    # Dovecot's header search is a substring match; "<1@" must not match "<12@".
+    # Header search is a substring match; "<1@" must not match "<12@".
     assert found == {"<1@test.example>", "<12@test.example>"}
     sent.close()
 
 
 def test_the_sent_folder_finds_message_ids_with_characters_that_need_quoting(
-    dovecot_mailbox: DovecotMailbox,
+    imap_mailbox: Mailbox,
 ) -> None:
-    box = dovecot_mailbox
+    box = imap_mailbox
     odd = '<a%b(c)"d"\\e@x.example>'
     raw = mail(1).replace(b"<1@test.example>", odd.encode())
     sent = SentFolder(settings_for(box))
@@ -519,8 +525,15 @@ def test_check_connection_reports_each_step_in_plain_words(
     box = dovecot_mailbox
     box.append(mail(1))
     ok = check_connection(settings_for(box))
-    assert [(step, good) for step, good, _ in ok] == [("connect", True), ("login", True), ("select folder", True)]
-    assert "1 message" in ok[-1][2]
+    assert [(step, good) for step, good, _ in ok] == [
+        ("connect", True),
+        ("login", True),
+        ("select folder", True),
+        ("keywords", True),
+    ]
+    assert "1 message" in ok[2][2]
+    assert "custom keywords are kept" in ok[3][2]
+    assert box.folders() == ["INBOX"], "the scratch folder is removed again"
 
     bad = check_connection(settings_for(box, password="wrong"))
     assert [(step, good) for step, good, _ in bad] == [("connect", True), ("login", False)]
