@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -129,25 +130,25 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
             request, name, {"user": user, "csrf": csrf_token(request), "flash": flash, **context}
         )
 
-    Handler = Callable[[Request, User], Awaitable[Response]]
+    # Handlers are plain functions run in the thread pool: the database work
+    # blocks, and one clerk's slow search must not hold up another's page.
+    Handler = Callable[[Request, User], Response]
 
     def viewer(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            user = user_of(request)
+            user = await run_in_threadpool(user_of, request)
             if user is None:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-            return await handler(request, user)
+            return await run_in_threadpool(handler, request, user)
 
         return endpoint
 
-    def actor(
-        handler: Callable[[Request, User, FormData], Awaitable[Response]],
-    ) -> Callable[[Request], Awaitable[Response]]:
+    def actor(handler: Callable[[Request, User, FormData], Response]) -> Callable[[Request], Awaitable[Response]]:
         """A POST that changes something: a logged-in clerk with the session's CSRF token."""
 
         async def endpoint(request: Request) -> Response:
-            user = user_of(request)
+            user = await run_in_threadpool(user_of, request)
             form = await request.form()
             if not csrf_ok(request, form.get(CSRF_FIELD)):
                 return PlainTextResponse("フォームの有効期限が切れています。ページを開き直してください。", 403)
@@ -155,7 +156,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
                 return RedirectResponse("/login", status_code=303)
             if not user.can_act:
                 return PlainTextResponse("閲覧のみの権限のため、この操作はできません。", 403)
-            return await handler(request, user, form)
+            return await run_in_threadpool(handler, request, user, form)
 
         return endpoint
 
@@ -178,7 +179,8 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         if not csrf_ok(request, form.get(CSRF_FIELD)):
             return PlainTextResponse("フォームの有効期限が切れています。ページを開き直してください。", 403)
         name, password = str(form.get("username", "")), str(form.get("password", ""))
-        account = accounts.verify(name, password) if web.auth == "password" else None
+        # argon2 is slow on purpose: off the event loop.
+        account = await run_in_threadpool(accounts.verify, name, password) if web.auth == "password" else None
         target = str(form.get("next") or "/")
         if not target.startswith("/") or target.startswith("//"):
             target = "/"
@@ -207,7 +209,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         return RedirectResponse("/login", status_code=303)
 
     # -- the case board ----------------------------------------------------------------------
-    async def board(request: Request, user: User) -> Response:
+    def board(request: Request, user: User) -> Response:
         q = request.query_params
         filters = {
             "status": q.get("status") or None,
@@ -246,7 +248,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         )
 
     # -- a case ---------------------------------------------------------------------------------
-    async def case_page(request: Request, user: User) -> Response:
+    def case_page(request: Request, user: User) -> Response:
         case_no = request.path_params["case_no"]
         with app.sessions() as session:
             try:
@@ -261,7 +263,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
                 return PlainTextResponse(f"受付番号 {case_no} の案件はありません。", 404)
         return page(request, "case.html", user, case=detail, checks=[(c.name, titles(c.name)) for c in CHECKS])
 
-    async def case_action(request: Request, user: User, form: FormData) -> Response:
+    def case_action(request: Request, user: User, form: FormData) -> Response:
         case_no, action = request.path_params["case_no"], request.path_params["action"]
         text = str(form.get("note", "")).strip()
         desk = app.desk
@@ -286,7 +288,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         queued = f"(送信待ち: {', '.join(MAIL_KINDS[k].label for k in result.mails)})" if result.mails else ""
         return done(request, target, result.summary + queued)
 
-    async def download(request: Request, user: User) -> Response:
+    def download(request: Request, user: User) -> Response:
         inbound_id, index = int(request.path_params["inbound_id"]), int(request.path_params["index"])
         with app.sessions() as session:
             try:
@@ -305,13 +307,13 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         )
 
     # -- quarantine ------------------------------------------------------------------------------
-    async def quarantine(request: Request, user: User) -> Response:
+    def quarantine(request: Request, user: User) -> Response:
         show_all = request.query_params.get("all") == "1"
         with app.sessions() as session:
             rows = views.quarantine_rows(session, include_resolved=show_all)
         return page(request, "quarantine.html", user, rows=rows, show_all=show_all)
 
-    async def quarantine_item(request: Request, user: User) -> Response:
+    def quarantine_item(request: Request, user: User) -> Response:
         item_id = int(request.path_params["item_id"])
         with app.sessions() as session:
             try:
@@ -320,7 +322,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
                 return PlainTextResponse(f"隔離ID {item_id} のメールはありません。", 404)
         return page(request, "quarantine_item.html", user, item=item)
 
-    async def quarantine_action(request: Request, user: User, form: FormData) -> Response:
+    def quarantine_action(request: Request, user: User, form: FormData) -> Response:
         item_id, action = int(request.path_params["item_id"]), request.path_params["action"]
         reason = str(form.get("reason", "")).strip()
         try:
@@ -336,14 +338,14 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         return done(request, target, result.summary)
 
     # -- outbox -------------------------------------------------------------------------------------
-    async def outbox(request: Request, user: User) -> Response:
+    def outbox(request: Request, user: User) -> Response:
         with app.sessions() as session:
             rows = views.outbox_rows(session, limit=500)
         waiting = [r for r in rows if r["status"] in ("pending", "failed", "suppressed")]
         recent = [r for r in rows if r["status"] not in ("pending", "failed", "suppressed")][:100]
         return page(request, "outbox.html", user, waiting=waiting, recent=recent)
 
-    async def outbox_action(request: Request, user: User, form: FormData) -> Response:
+    def outbox_action(request: Request, user: User, form: FormData) -> Response:
         mail_id, action = int(request.path_params["mail_id"]), request.path_params["action"]
         try:
             if action == "resend":
@@ -357,7 +359,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         return done(request, str(form.get("back") or "/outbox"), result.summary)
 
     # -- status and weekly ---------------------------------------------------------------------------
-    async def status(request: Request, user: User) -> Response:
+    def status(request: Request, user: User) -> Response:
         from mailbot.entrypoints.scheduler import next_run_times
         from mailbot.service.health import collect_status
 
@@ -372,7 +374,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         report.schedule = next_run_times(app.config, now, report.last_successful_poll)
         return page(request, "status.html", user, status=report, now=now, fmt=format_jst)
 
-    async def weekly(request: Request, user: User) -> Response:
+    def weekly(request: Request, user: User) -> Response:
         now = app.clock()
         this_week = summaries.Week.containing(now)
         weeks = []
