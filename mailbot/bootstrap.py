@@ -24,7 +24,16 @@ if TYPE_CHECKING:
     from mailbot.adapters.imap import ImapSettings
     from mailbot.adapters.smtp import SmtpSettings
 
-__all__ = ["App", "build_app", "imap_settings", "make_delivery", "make_source", "smtp_settings", "utc_now"]
+__all__ = [
+    "App",
+    "build_app",
+    "check_templates",
+    "imap_settings",
+    "make_delivery",
+    "make_source",
+    "smtp_settings",
+    "utc_now",
+]
 
 T = TypeVar("T")
 
@@ -84,12 +93,23 @@ class App:
         self.engine.dispose()
 
 
+def check_templates(config: Config) -> Renderer:
+    """Every mail kind's template: UTF-8, parses, renders a sample mail (TemplateProblem if not)."""
+    from mailbot.adapters.templates import MAIL_KINDS
+    from mailbot.service.health import ALERT_KINDS
+    from mailbot.service.mails import sample_context
+    from mailbot.service.summaries import SUMMARY_KINDS
+
+    renderer = Renderer(config.templates_path)
+    renderer.check((*MAIL_KINDS, *SUMMARY_KINDS, *ALERT_KINDS), sample=sample_context)
+    return renderer
+
+
 def build_app(config: Config, *, clock: Callable[[], datetime] = utc_now, check: bool = True) -> App:
+    renderer = check_templates(config)
     engine = make_engine(config.database_url)
     if check:
         check_schema(engine)
-    renderer = Renderer(config.templates_path)
-    renderer.check()
     return App(config, engine, make_sessionmaker(engine), renderer, clock)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from mailbot.adapters.database.engine import SchemaOutOfDate, make_engine, upgrade
 from mailbot.adapters.templates import TemplateProblem
 from mailbot.adapters.unis_csv import UnisFileError
-from mailbot.bootstrap import App, build_app, utc_now
+from mailbot.bootstrap import App, build_app, check_templates, utc_now
 from mailbot.config import Config, ConfigError, load_config, resolve_config_path
 from mailbot.domain.branches import Branch
 from mailbot.entrypoints.logs import setup_logging
@@ -32,7 +32,9 @@ class UsageError(Exception):
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(resolve_config_path(args.config))
+    config = load_config(resolve_config_path(args.config))
+    check_templates(config)  # every command: a broken template is found now, not at the first mail
+    return config
 
 
 def open_app(args: argparse.Namespace) -> App:
@@ -181,8 +183,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir))
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    renderer = check_templates(config)
+    kinds = sorted(p.stem for p in renderer.path.glob("*.j2") if not p.name.startswith("_"))
+    print(f"[OK] config: {config.path} ({len(config.branches.branches)} branch(es))")
+    print(f"[OK] templates: {renderer.path}: {len(kinds)} mail kind(s) render with a sample mail: {', '.join(kinds)}")
+    return 0
+
+
 def cmd_check_connection(args: argparse.Namespace) -> int:
-    config = load_config(resolve_config_path(args.config))
+    config = _config(args)
     steps: list[tuple[str, bool, str]] = []
     if config.mailbox_kind == "imap":
         from mailbot.adapters.imap import check_connection as check_imap
@@ -259,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     ol.add_argument("--json", action="store_true")
     ol.set_defaults(func=cmd_outbox_list)
 
+    sub.add_parser("check-config", help="check the config file and every mail template").set_defaults(
+        func=cmd_check_config
+    )
     sub.add_parser("check-connection", help="try the mailbox and the mail relay").set_defaults(
         func=cmd_check_connection
     )

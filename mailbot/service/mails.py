@@ -17,11 +17,11 @@ from mailbot.adapters.database.store import db_id
 from mailbot.adapters.database.tables import Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
-from mailbot.domain.model import Defect, ParsedMessage
+from mailbot.domain.model import Address, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import strip_prefixes
 
-__all__ = ["JST", "build_outbox_row", "clean_header", "format_jst", "mail_context"]
+__all__ = ["JST", "build_outbox_row", "clean_header", "format_jst", "mail_context", "sample_context"]
 
 JST = ZoneInfo("Asia/Tokyo")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
@@ -74,6 +74,121 @@ def mail_context(
         "unis_as_of": "",
         **(extra or {}),
     }
+
+
+# -- a sample mail of every kind, for checking templates at start-up ------------
+
+_SAMPLE_DEFECTS = (
+    Defect("branch_missing"),
+    Defect("branch_unknown", {"branch": "渋谷"}),
+    Defect("manager_cc_missing", {"branch": "渋谷支店"}),
+    Defect("attachment_missing", {"document": "回線単品申込書"}),
+    Defect("attachment_unreadable", {"filename": "申込書.xlsx", "problem": "パスワード付き"}),
+    Defect("customer_code_missing", {"digits": "9"}),
+    Defect("unis_customer_missing", {"customer_code": "012345678"}),
+    Defect("unis_order_missing", {"customer_code": "012345678", "customer_name": "株式会社サンプル"}),
+    Defect("unis_customer_class", {"customer_code": "012345678", "customer_name": "株式会社サンプル"}),
+)
+_SAMPLE_FACTS = {
+    "reason": "poison",
+    "reply_suppressed": "cap",
+    "error": "550 5.1.1 user unknown",
+    "kind_ja": "受付",
+    "to": "shibuya@example.co.jp",
+    "subject": "RE: [F-2026-0001] フレッツエスカ 渋谷支店",
+    "case_no": "F-2026-0001",
+}
+
+
+_SAMPLE_POLICY = Policy(
+    desk_address="f-desk@example.co.jp",
+    internal_domains=("example.co.jp",),
+    ops_recipients=("ops@example.co.jp",),
+)
+
+
+def _sample_summaries() -> dict[str, dict[str, Any]]:
+    """The weekly summaries' contexts, from their real builder over a sample week."""
+    from mailbot.domain.branches import Branch, BranchDirectory
+    from mailbot.service import summaries  # imported late: summaries builds on this module
+
+    line = summaries.CaseLine(
+        case_no="F-2026-0001",
+        branch="渋谷支店",
+        customer_code="012345678",
+        customer_name="株式会社サンプル",
+        status="returned",
+        defects=[{"code": d.code, "detail": dict(d.detail)} for d in _SAMPLE_DEFECTS],
+        since=datetime(2026, 11, 24, 9, 0, tzinfo=JST),
+        age_days=3,
+        return_count=1,
+    )
+    week = summaries.BranchWeek("渋谷支店", received=3, accepted=[line], returned=[line], open_returns=[line])
+    week.waiting.append(line)
+    report = summaries.WeekReport(
+        week=summaries.Week(2026, 48),
+        as_of=datetime(2026, 11, 30, 8, 30, tzinfo=JST),
+        branches={"渋谷支店": week},
+    )
+    directory = BranchDirectory([Branch("渋谷支店", (), "首都圏", ("shibuya-mgr@example.co.jp",))])
+    mails, _ = summaries.plan_mails(report, directory=directory, policy=_SAMPLE_POLICY)
+    return {mail.kind: mail.context for mail in mails}
+
+
+def _sample_own_context(kind: str) -> dict[str, Any] | None:
+    """Kinds whose builder does not go through :func:`mail_context`: their context as built."""
+    if kind in ("weekly_branch", "weekly_ops"):
+        return _sample_summaries()[kind]
+    # service.health.update_alerts builds these inline (and build_outbox_row's caller adds case_no).
+    alert = {"case_no": "", "title": "メールボックスにログインできません", "since": "2026-11-27 09:00"}
+    if kind == "ops_alert":
+        return {**alert, "detail": "2026-11-27 09:00 から: login failed", "code": "mailbox_login"}
+    if kind == "ops_alert_cleared":
+        return {**alert, "cleared": "2026-11-27 10:00", "code": "mailbox_login"}
+    return None
+
+
+def sample_context(kind: str) -> dict[str, Any]:
+    """A context like the one a real ``kind`` mail is rendered with, every field filled.
+
+    Start-up renders each template once with it under StrictUndefined, so a
+    misspelt variable fails there and not on the first real mail. Built with
+    :func:`mail_context` itself (and, for the weekly summaries, with their own
+    builder), so a variable added there comes along.
+    """
+    own = _sample_own_context(kind)
+    if own is not None:
+        return own
+    sender = Address(name="渋谷 太郎", addr="shibuya@example.co.jp")
+    message = ParsedMessage(
+        identity="<sample@example.co.jp>",
+        message_id="<sample@example.co.jp>",
+        subject="RE: フレッツエスカ 渋谷支店 回線単品申込",
+        sender=sender,
+        to=(Address(name="納品デスク", addr="f-desk@example.co.jp"),),
+        cc=(Address(name="渋谷支店長", addr="shibuya-mgr@example.co.jp"),),
+        reply_to=(),
+        date=datetime(2026, 11, 27, 0, 0, tzinfo=JST),
+        in_reply_to=None,
+        references=(),
+        headers={},
+        return_path="shibuya@example.co.jp",
+        body_text="顧客CD:012345678",
+        attachments=(),
+        problems=(),
+    )
+    return mail_context(
+        case_no="F-2026-0001",
+        branch="渋谷支店",
+        customer_code="012345678",
+        customer_name="株式会社サンプル",
+        defects=_SAMPLE_DEFECTS,
+        message=message,
+        received_at=datetime(2026, 11, 27, 9, 0, tzinfo=JST),
+        policy=_SAMPLE_POLICY,
+        facts=_SAMPLE_FACTS,
+        extra={"unis_as_of": "2026-11-27 06:00"},
+    )
 
 
 def _subject_core(subject: str) -> str:

@@ -180,3 +180,57 @@ def test_cases_list_takes_a_branch_alias_and_refuses_an_unknown_branch(
     assert [c["branch"] for c in cli_json(harness, capsys, "cases", "list", "--branch", "渋谷")] == ["渋谷支店"]
     assert cli(harness, "cases", "list", "--branch", "札幌支店") == 2
     assert "unknown branch '札幌支店'; configured: 渋谷支店, 新宿支店, 大阪支店" in capsys.readouterr().err
+
+
+# --- issue 9: templates are checked by every command and by check-config ------------
+
+
+def _harness_with_own_templates(tmp_path: Path, db_url: str) -> Harness:
+    from mailbot.resources import templates_dir
+    from tests.fixtures.bot import make_harness
+
+    shutil.copytree(templates_dir(), tmp_path / "templates")
+    return make_harness(tmp_path, db_url, extra_toml='[templates]\npath = "templates"\n')
+
+
+def test_check_config_says_ok_for_the_shipped_templates(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness = _harness_with_own_templates(tmp_path, db_url)
+    assert cli(harness, "check-config") == 0
+    out = capsys.readouterr().out
+    assert "[OK] config:" in out and "[OK] templates:" in out and "weekly_ops" in out
+    harness.app.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("check-config",), ("poll", "--once"), ("cases", "list"), ("db", "upgrade"), ("check-connection",), ("status",)],
+)
+def test_a_template_saved_in_cp932_stops_every_command_with_one_line_and_exit_2(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    harness = _harness_with_own_templates(tmp_path, db_url)
+    template = tmp_path / "templates" / "receipt.j2"
+    template.write_bytes(template.read_text(encoding="utf-8").encode("cp932"))
+    capsys.readouterr()
+    assert cli(harness, *command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mailbot: error: ")
+    assert f"{template}: not UTF-8" in err and "CP932" in err
+    harness.app.close()
+
+
+def test_check_config_finds_a_misspelt_variable_and_a_deleted_weekly_template(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness = _harness_with_own_templates(tmp_path, db_url)
+    receipt = tmp_path / "templates" / "receipt.j2"
+    receipt.write_text(receipt.read_text(encoding="utf-8").replace("{{ case_no }}", "{{ case_number }}"))
+    assert cli(harness, "check-config") == 2
+    assert "'case_number' is undefined" in capsys.readouterr().err
+    shutil.copyfile(Path(__file__).resolve().parents[2] / "templates" / "receipt.j2", receipt)
+    (tmp_path / "templates" / "weekly_ops.j2").unlink()
+    assert cli(harness, "check-config") == 2
+    assert "weekly_ops.j2: template missing" in capsys.readouterr().err
+    harness.app.close()
