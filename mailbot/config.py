@@ -214,6 +214,7 @@ def load_config(path: Path) -> Config:
     backend = url.split(":", 1)[0].split("+", 1)[0]
     if backend not in ("sqlite", "postgresql"):
         raise database.fail("url", f"expected a sqlite:/// or postgresql+psycopg:// URL, got one for {backend!r}")
+    _check_database_url(database, url)
     database.check_unknown()
 
     mailbox = root.table("mailbox")
@@ -334,6 +335,44 @@ def load_config(path: Path) -> Config:
     )
 
 
+def _check_database_url(table: _Table, url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, ValueError) as exc:
+        raise table.fail("url", f"not a database URL: {exc}") from None
+    except (NoSuchModuleError, ImportError):
+        driver = url.split(":", 1)[0]
+        hint = "use sqlite:/// or postgresql+psycopg://"
+        raise table.fail("url", f"the driver {driver!r} is not installed; {hint}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        problem = _not_a_file_place(Path(parsed.database))
+        if problem:
+            raise table.fail("url", f"cannot hold the SQLite database {parsed.database}: {problem}")
+
+
+def _not_a_file_place(path: Path) -> str | None:
+    """Why ``path`` cannot be a file mailbot creates, or None: an existing directory, or a file on the way."""
+    if path.is_dir():
+        return f"{path} is a directory"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a directory"
+    return None
+
+
+def _not_a_directory_place(path: Path) -> str | None:
+    if path.exists():
+        return None if path.is_dir() else f"{path} is a file, not a directory"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a directory"
+    return None
+
+
 def _absolute_sqlite(url: str, base: Path) -> str:
     # A relative SQLite path is relative to the config file, not to wherever cron started us.
     prefix = "sqlite:///"
@@ -345,10 +384,15 @@ def _absolute_sqlite(url: str, base: Path) -> str:
 
 
 def _path(table: _Table, key: str, base: Path, *, required: bool = False) -> Path | None:
+    """A directory path, relative to the config file; a file where a directory belongs is refused."""
     value = table.get(key, str, required=required, what="a path")
     if value is None:
         return None
-    return (base / Path(value).expanduser()).resolve()
+    path = (base / Path(value).expanduser()).resolve()
+    problem = _not_a_directory_place(path)
+    if problem:
+        raise table.fail(key, f"expected a directory: {problem}")
+    return path
 
 
 def _array_of_tables(root: _Table, key: str) -> list[_Table]:

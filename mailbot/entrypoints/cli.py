@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -11,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 
 from mailbot.adapters.database.engine import SchemaOutOfDate, make_engine, upgrade
 from mailbot.adapters.templates import TemplateProblem
@@ -22,7 +24,7 @@ from mailbot.domain.branches import Branch
 from mailbot.entrypoints.logs import setup_logging
 from mailbot.service import views
 from mailbot.service.mails import JST, format_jst
-from mailbot.service.ports import SourceError
+from mailbot.service.ports import DeliveryError, SourceError
 
 __all__ = ["main"]
 
@@ -64,7 +66,13 @@ def parse_time(text: str, what: str) -> datetime:
         raise UsageError(f"{what}: {text!r} is not an ISO 8601 date/time (e.g. 2026-11-27T09:00+09:00)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=JST)  # the desk thinks in Tokyo time
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=UTC)  # out of range either way: refused below
+    if not 1900 <= moment.year <= 9000:
+        raise UsageError(f"{what}: {text!r} is out of range (years 1900 to 9000)")
+    return moment
 
 
 # -- commands -------------------------------------------------------------------
@@ -297,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    stdout = sys.stdout
+    sys.stdout = _ReaderMayLeave(stdout)
     try:
         return func(args)
     except (ConfigError, UsageError, UnisFileError, SchemaOutOfDate, TemplateProblem, SourceError) as exc:
@@ -306,12 +316,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = getattr(exc, "orig", None) or exc
         print(f"mailbot: error: database unavailable: {' '.join(str(reason).split())}", file=sys.stderr)
         return 1
+    except DeliveryError as exc:
+        print(f"mailbot: error: mail delivery unavailable: {exc}", file=sys.stderr)
+        return 1
+    except (OverflowError, StatementError) as exc:
+        # A date at the edge of the calendar (summary --week 9999-W52) that the
+        # arithmetic or the database cannot hold.
+        reason = getattr(exc, "orig", None) or exc
+        if not isinstance(reason, OverflowError):
+            raise
+        print(f"mailbot: error: a date or number is out of range: {reason}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("mailbot: error: out of memory (is the input file far larger than expected?)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # `mailbot cases list | head`: the reader left; say nothing more.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    finally:
+        sys.stdout = stdout
+        try:
+            stdout.flush()
+        except BrokenPipeError:
+            _to_devnull(stdout)
+
+
+class _ReaderMayLeave(io.TextIOBase):
+    """stdout for `mailbot status --json | head -1`: when the reader leaves, the
+    rest of the output is dropped and the command still ends with its own exit code."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _to_devnull(stream: Any) -> None:
+    # The reader left: say nothing more, and let the interpreter's final flush find somewhere to go.
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 if __name__ == "__main__":

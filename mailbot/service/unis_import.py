@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import Store
 from mailbot.adapters.database.tables import UnisRow
-from mailbot.adapters.unis_csv import read_unis_csv
+from mailbot.adapters.unis_csv import UnisFileError, read_unis_csv
 
 __all__ = ["ImportResult", "import_unis"]
 
@@ -25,6 +25,15 @@ def import_unis(
     sessions: sessionmaker[Session], data: bytes, *, name: str, as_of: datetime, now: datetime
 ) -> ImportResult:
     """Parse first (raising UnisFileError on a bad line), then swap the snapshot in one transaction."""
+    try:
+        return _replace_snapshot(sessions, data, name=name, as_of=as_of, now=now)
+    except MemoryError:
+        raise UnisFileError(f"{name}: out of memory while importing; nothing was changed") from None
+
+
+def _replace_snapshot(
+    sessions: sessionmaker[Session], data: bytes, *, name: str, as_of: datetime, now: datetime
+) -> ImportResult:
     records = read_unis_csv(data, name)
     with sessions.begin() as session:
         Store(session).replace_unis(

@@ -234,3 +234,112 @@ def test_check_config_finds_a_misspelt_variable_and_a_deleted_weekly_template(
     assert cli(harness, "check-config") == 2
     assert "weekly_ops.j2: template missing" in capsys.readouterr().err
     harness.app.close()
+
+
+# --- issue 9: the README's one-line errors, with their exit codes ----------------------
+
+
+def _config_with(harness: Harness, old: str, new: str) -> Path:
+    path = harness.root / "changed.toml"
+    path.write_text(harness.config_path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("mailbot: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_a_delivery_path_that_is_a_file_is_a_config_error(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    (harness.root / "a-file").write_text("x")
+    config = _config_with(harness, 'path = "outbox"', 'path = "a-file"')
+    assert main(["--config", str(config), "poll", "--once"]) == 2
+    assert "[delivery] path: expected a directory:" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:////etc/passwd/x", "/etc/passwd is a file, not a directory"),
+        ("postgresql+pg8000://localhost/test", "the driver 'postgresql+pg8000' is not installed"),
+    ],
+)
+def test_an_unusable_database_url_is_a_config_error(
+    harness: Harness, capsys: pytest.CaptureFixture[str], url: str, message: str
+) -> None:
+    text = harness.config_path.read_text(encoding="utf-8")
+    current = next(line for line in text.splitlines() if line.startswith("url = "))
+    config = _config_with(harness, current, f'url = "{url}"')
+    for command in (("db", "upgrade"), ("poll", "--once")):
+        assert main(["--config", str(config), *command]) == 2
+        assert message in _one_line_error(capsys)
+
+
+def test_a_huge_poll_interval_is_a_config_error(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    config = harness.root / "changed.toml"
+    config.write_text(harness.config_path.read_text(encoding="utf-8") + "\n[schedule]\npoll_seconds = 99999999999999\n")
+    assert main(["--config", str(config), "run"]) == 2
+    assert "[schedule] poll_seconds: must be from 5 to 86400" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("summary", "--week", "9999-W52", "--dry-run"),
+        ("summary", "--week", "0001-W01", "--dry-run"),
+        ("cases", "list", "--since", "0001-01-01T00:00+14:00"),
+        ("cases", "list", "--since", "9999-12-31T23:59:59-12:00"),
+        ("unis", "import", "{export}", "--as-of", "9999-12-31T23:59:59-12:00"),
+        ("unis", "import", "{export}", "--as-of", "0001-01-01T00:00+14:00"),
+    ],
+)
+def test_dates_at_the_edge_of_the_calendar_are_one_line_errors_with_exit_2(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    export = tmp_path / "unis.csv"
+    export.write_bytes(("\r\n".join([UNIS_HEADER, GOOD_UNIS_ROW]) + "\r\n").encode("cp932"))
+    assert cli(harness, *(a.format(export=export) for a in args)) == 2
+    assert "out of range" in _one_line_error(capsys)
+
+
+def test_sqlites_unable_to_open_names_the_database_file(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from mailbot.adapters.database.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}")  # a directory: SQLite cannot open it
+    with pytest.raises(OperationalError, match=rf"unable to open database file: {tmp_path}"):
+        engine.connect()
+    engine.dispose()
+
+
+def test_a_unis_import_that_runs_out_of_memory_is_one_line(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbot.service import unis_import
+
+    def exhausted(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(unis_import, "_replace_snapshot", exhausted)
+    export = tmp_path / "unis.csv"
+    export.write_bytes(("\r\n".join([UNIS_HEADER, GOOD_UNIS_ROW]) + "\r\n").encode("cp932"))
+    assert cli(harness, "unis", "import", str(export)) == 2
+    assert f"{export}: out of memory" in _one_line_error(capsys)
+
+
+def test_status_piped_into_head_keeps_its_exit_code_when_the_reader_leaves(harness: Harness) -> None:
+    import subprocess
+    import sys
+
+    # No poll has run: status is PROBLEM, exit 1, also when the reader closes the pipe at once.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailbot.entrypoints.cli", "--config", str(harness.config_path), "status", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    assert process.wait(timeout=60) == 1
+    assert b"Traceback" not in process.stderr.read()
