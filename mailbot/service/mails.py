@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import secrets
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from email.headerregistry import Address as HeaderAddress
@@ -230,15 +233,24 @@ def build_outbox_row(
         mail["Cc"] = ", ".join(cc)
     mail["Subject"] = clean_header(text.subject)
     mail["Date"] = format_datetime(now.astimezone(JST))
-    mail["Message-ID"] = message_id
-    if in_reply_to:
-        mail["In-Reply-To"] = in_reply_to
-        mail["References"] = " ".join(references)
+    if in_reply_to and intent.reply_to is not None:
+        # Outlook groups a conversation by Thread-Index / Thread-Topic, not by
+        # In-Reply-To: without them the receipt lands beside the request.
+        mail["Thread-Topic"] = clean_header(_subject_core(intent.reply_to.subject))
     # RFC 3834: mark every mail as automatic so other robots never answer it.
     mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
     mail["Precedence"] = "bulk"
     mail.set_content(text.body, charset="utf-8", cte="base64")
+    threading = [("Message-ID", [message_id])]
+    if in_reply_to:
+        parent_index = (intent.reply_to.headers.get("thread-index") or ("",))[0] if intent.reply_to else ""
+        threading += [
+            ("In-Reply-To", [in_reply_to]),
+            ("References", references),
+            ("Thread-Index", [thread_index(parent_index, now)]),
+        ]
+    raw = _with_raw_headers(mail.as_bytes(), threading)
 
     return Outbox(
         kind=intent.kind,
@@ -250,7 +262,7 @@ def build_outbox_row(
         message_id=message_id,
         in_reply_to=in_reply_to,
         references=" ".join(references) or None,
-        raw=mail.as_bytes(),
+        raw=raw,
         status="pending" if to else "failed",
         attempts=0,
         next_attempt_at=now,
@@ -258,6 +270,75 @@ def build_outbox_row(
         created_at=now,
         sent_at=None,
     )
+
+
+# -- threading headers, written by hand -------------------------------------------
+
+# A msg-id as RFC 5322 3.6.4 has it, near enough: "<", printable ASCII without
+# "<", ">" or spaces, ">". An id that is not one cannot be written unencoded.
+_MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}>")
+
+
+def fold_msg_ids(name: str, ids: list[str]) -> bytes:
+    """``name: <a> <b>`` folded only between msg-ids (never inside one, never
+    RFC 2047-encoded: an encoded id is no id and the reply does not thread)."""
+    line = f"{name}:"
+    lines: list[str] = []
+    for msg_id in ids:
+        if len(line) + 1 + len(msg_id) > 78 and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += " " + msg_id
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _with_raw_headers(raw: bytes, headers: list[tuple[str, list[str]]]) -> bytes:
+    """Insert the threading headers after Date. The email package would fold an
+    Outlook id longer than 78 characters by RFC 2047-encoding it."""
+    block = b""
+    for name, values in headers:
+        if name == "Thread-Index":
+            block += f"{name}: {values[0]}\r\n".encode("ascii")
+        elif ids := [v for v in values if _MSG_ID.fullmatch(v)]:
+            block += fold_msg_ids(name, ids)
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    at = next((i for i, line in enumerate(lines) if line.lower().startswith(b"date:")), len(lines) - 1) + 1
+    while at < len(lines) and lines[at][:1] in (b" ", b"\t"):
+        at += 1  # the Date header's own continuation lines
+    new_head = b"\r\n".join(lines[:at]) + b"\r\n" + block + b"\r\n".join(lines[at:])
+    return new_head.removesuffix(b"\r\n") + sep + body
+
+
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def _filetime(moment: datetime) -> int:
+    delta = moment - _FILETIME_EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+
+
+def thread_index(parent: str, now: datetime) -> str:
+    """Outlook's Thread-Index (MS-OXOMSG 2.2.1.3, PidTagConversationIndex) for a reply.
+
+    A reply carries its parent's index plus one 5-byte child block (the time
+    since the conversation started); without a usable parent index a new
+    conversation header block is made (6 bytes of FILETIME, a random GUID).
+    """
+    try:
+        data = base64.b64decode(parent.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    if len(data) < 22 or (len(data) - 22) % 5 or len(data) > 22 + 5 * 150:
+        header = (_filetime(now) >> 16).to_bytes(6, "big") + uuid.uuid4().bytes
+        return base64.b64encode(header).decode("ascii")
+    started = int.from_bytes(data[:6], "big") << 16
+    delta = max(0, _filetime(now) - started)
+    # Under about 1.7 years: bits 48-18 of the delta; beyond: the DeltaCode bit and bits 53-23.
+    code = (delta >> 18) & 0x7FFFFFFF if delta < 1 << 49 else (1 << 31) | ((delta >> 23) & 0x7FFFFFFF)
+    child = ((code << 8) | secrets.randbelow(256)).to_bytes(5, "big")
+    return base64.b64encode(data + child).decode("ascii")
 
 
 def _deliverable(address: str, policy: Policy) -> bool:
