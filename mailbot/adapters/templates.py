@@ -31,6 +31,7 @@ MAIL_KINDS = (
     "ops_quarantined",
     "ops_followup",
     "ops_delivery_failed",
+    "ops_unis_import",
 )
 
 

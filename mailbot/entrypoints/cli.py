@@ -90,17 +90,21 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_unis_import(args: argparse.Namespace) -> int:
-    from mailbot.service.unis_import import import_unis
+    from mailbot.service.unis_import import OpsNotice, import_unis
 
     app = open_app(args)
     path = Path(args.file)
     try:
-        data = path.read_bytes()
+        path.open("rb").close()  # read as it is imported: an export can be millions of rows
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    result = import_unis(app.sessions, data, name=str(path), as_of=as_of, now=app.clock())
+    digits = app.config.policy.customer_code_digits
+    notice = OpsNotice(app.renderer, app.config.policy)  # ops hear of zero-padded codes
+    result = import_unis(app.sessions, path, name=str(path), as_of=as_of, now=app.clock(), digits=digits, notice=notice)
     print(f"imported {result.rows} row(s), {result.customers} customer(s); UNIS as of {format_jst(result.as_of)} JST")
+    for note in result.notes():
+        print(f"  repaired: {note}")
     print(app.deliver_if_free(recheck=True))
     app.close()
     return 0

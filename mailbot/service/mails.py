@@ -100,6 +100,13 @@ _SAMPLE_FACTS = {
     "to": "shibuya@example.co.jp",
     "subject": "RE: [F-2026-0001] フレッツエスカ 渋谷支店",
     "case_no": "F-2026-0001",
+    # ops_unis_import
+    "file": "unis_20261127.csv",
+    "rows": "2,000,000",
+    "padded_codes": "12",
+    "padded_lines": "15, 208, 1022, ...",
+    "bad_due_dates": "1",
+    "bad_due_date_lines": "77",
 }
 
 

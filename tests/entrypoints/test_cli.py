@@ -7,7 +7,7 @@ import pytest
 
 from mailbot.entrypoints.cli import main
 from tests.domain.builders import FORM
-from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, SHIBUYA_MGR, UNIS_HEADER, Harness
+from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, OPS, SHIBUYA_MGR, UNIS_HEADER, Harness
 from tests.mailfactory import build_mail
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "public"
@@ -343,3 +343,22 @@ def test_status_piped_into_head_keeps_its_exit_code_when_the_reader_leaves(harne
     process.stdout.close()
     assert process.wait(timeout=60) == 1
     assert b"Traceback" not in process.stderr.read()
+
+
+def test_unis_import_says_how_many_customer_codes_it_zero_padded(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    export = tmp_path / "unis.csv"
+    # 012345678 saved through Excel comes back as 12345678.
+    rows = [GOOD_UNIS_ROW, "12345678" + GOOD_UNIS_ROW[len(CUSTOMER) :]]
+    export.write_bytes(("\r\n".join([UNIS_HEADER, *rows]) + "\r\n").encode("cp932"))
+    assert cli(harness, "unis", "import", str(export), "--as-of", "2026-11-24T09:00+09:00") == 0
+    out = capsys.readouterr().out
+    assert "imported 2 row(s), 2 customer(s)" in out
+    assert "repaired: 1 顧客CD zero-padded to the configured digits" in out
+    [notice] = harness.outbox("ops_unis_import")
+    assert notice["status"] == "sent" and notice["to"] == [OPS]
+    [mail] = harness.sent_mail("ops_unis_import")
+    text = mail.get_content()
+    assert "顧客CDの桁数が足りないため、先頭に0を補いました: 1件(行 3)" in text
+    assert "完成予定日が日付として読めない" not in text
