@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import sys
@@ -344,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _to_devnull(stdout)
 
 
-class _ReaderMayLeave(io.TextIOBase):
+class _ReaderMayLeave:
     """stdout for `mailbot status --json | head -1`: when the reader leaves, the
     rest of the output is dropped and the command still ends with its own exit code."""
 
