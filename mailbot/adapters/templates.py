@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    meta,
     select_autoescape,
 )
 
@@ -96,7 +98,9 @@ class Renderer:
             if missing:
                 raise TemplateProblem(f"{path}: needs blocks {sorted(missing)}")
             if sample is not None:
-                self._render_sample(kind, template, sample(kind))
+                context = sample(kind)
+                self._check_names(kind, path, context)
+                self._render_sample(kind, template, context)
 
     def check_files(self) -> None:
         """Each template file (partials too) is UTF-8 and free of syntax errors."""
@@ -119,6 +123,19 @@ class Renderer:
             except TemplateSyntaxError as exc:
                 raise TemplateProblem(f"{path}:{exc.lineno}: syntax error: {exc.message}") from None
 
+    def _check_names(self, kind: str, path: Path, context: Mapping[str, Any]) -> None:
+        # Rendering only tries the branches the sample takes; every name the
+        # template reads anywhere must still be one the kind's mails have.
+        source = path.read_text(encoding="utf-8")
+        names = meta.find_undeclared_variables(self.env.parse(source))
+        bound = {name for found in _BOUND.findall(source) for name in found if name} | set(self.env.globals)
+        for name in sorted(names - set(context) - bound):
+            match = re.search(rf"(?<![\w.]){re.escape(name)}\b", source)
+            line = source.count("\n", 0, match.start()) + 1 if match else 0
+            raise TemplateProblem(
+                f"{path}:{line}: '{name}' is undefined (the {kind} mail has: {', '.join(sorted(context))})"
+            )
+
     def _render_sample(self, kind: str, template: Template, context: Mapping[str, Any]) -> None:
         filename = template.filename or str(self.path / f"{kind}.j2")
         try:
@@ -131,6 +148,10 @@ class Renderer:
             raise TemplateProblem(
                 f"{where}: {detail} (rendering a sample {kind} mail; variables: {', '.join(sorted(context))})"
             ) from None
+
+
+# Names a template binds itself: {% import "x" as n %}, {% from "x" import a, b %}, {% set n = ... %}.
+_BOUND = re.compile(r"\bas\s+(\w+)|\bset\s+(\w+)|\bimport\s+(\w+)")
 
 
 def _template_line(exc: BaseException, template: Template) -> int | None:

@@ -137,3 +137,16 @@ def test_a_variable_the_kinds_real_context_lacks_fails_the_check(tmp_path: Path,
         path.write_text(path.read_text(encoding="utf-8").replace("{{ nope.x }}", "{{ original.subject }}"))
         with pytest.raises(TemplateProblem, match="'original' is undefined"):
             Renderer(path.parent).check(ALL_KINDS, sample=sample_context)
+
+
+def test_a_misspelt_variable_in_a_branch_the_sample_does_not_take_is_found_too(tmp_path: Path) -> None:
+    path = copied_templates(tmp_path) / "ops_quarantined.j2"
+    text = path.read_text(encoding="utf-8").replace(
+        "{% endblock %}", "{% if false %}{{ case_numbr }}{% endif %}{% endblock %}", 1
+    )
+    path.write_text(text, encoding="utf-8")
+    line = text[: text.index("case_numbr")].count("\n") + 1
+    with pytest.raises(
+        TemplateProblem, match=rf"^{path}:{line}: 'case_numbr' is undefined \(the ops_quarantined mail has: "
+    ):
+        Renderer(path.parent).check(ALL_KINDS, sample=sample_context)
