@@ -240,10 +240,11 @@ def build_outbox_row(
         mail["Cc"] = ", ".join(cc)
     mail["Subject"] = clean_header(text.subject)
     mail["Date"] = format_datetime(now.astimezone(JST))
-    if in_reply_to and intent.reply_to is not None:
+    topic = clean_header(_subject_core(intent.reply_to.subject)) if in_reply_to and intent.reply_to else ""
+    if topic:
         # Outlook groups a conversation by Thread-Index / Thread-Topic, not by
         # In-Reply-To: without them the receipt lands beside the request.
-        mail["Thread-Topic"] = clean_header(_subject_core(intent.reply_to.subject))
+        mail["Thread-Topic"] = topic
     # RFC 3834: mark every mail as automatic so other robots never answer it.
     mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
