@@ -66,12 +66,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--db-url", help="benchmark another database (default: a temp SQLite file)")
+    parser.add_argument("--unis-rows", type=int, default=2_000_000, help="rows of the UNIS import benchmark (0: skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_maildir(args.count, args.db_url, Path(tmp))
     from bench import web_bench
 
     web_bench.main()
+    if args.unis_rows:
+        from bench import unis_bench
+
+        with tempfile.TemporaryDirectory() as tmp:
+            unis_bench.main(args.unis_rows, Path(tmp))
     try:
         from bench import imap_bench
     except ImportError:

@@ -32,6 +32,7 @@ __all__ = [
     "App",
     "SchemaOutOfDate",
     "build_app",
+    "check_templates",
     "imap_settings",
     "make_delivery",
     "make_source",
@@ -120,6 +121,18 @@ class App:
         self.engine.dispose()
 
 
+def check_templates(config: Config) -> Renderer:
+    """Every mail kind's template: UTF-8, parses, renders a sample mail (TemplateProblem if not)."""
+    from mailbot.adapters.templates import MAIL_KINDS
+    from mailbot.service.health import ALERT_KINDS
+    from mailbot.service.mails import sample_context
+    from mailbot.service.summaries import SUMMARY_KINDS
+
+    renderer = Renderer(config.templates_path)
+    renderer.check((*MAIL_KINDS, *SUMMARY_KINDS, *ALERT_KINDS), sample=sample_context)
+    return renderer
+
+
 def build_app(config: Config, *, clock: Callable[[], datetime] = utc_now, check: bool = True) -> App:
     # The lifecycle tables and the templates must agree before anything runs:
     # an unknown state or a missing template fails here, never in a poll.
@@ -127,13 +140,12 @@ def build_app(config: Config, *, clock: Callable[[], datetime] = utc_now, check:
         lifecycle.validate()
     except lifecycle.LifecycleError as exc:
         raise ConfigError(f"lifecycle: {exc}") from None
+    renderer = check_templates(config)
     engine = make_engine(config.database_url)
     sessions = make_sessionmaker(engine)
     if check:
         check_schema(engine)
         _check_states(sessions)
-    renderer = Renderer(config.templates_path)
-    renderer.check()
     return App(config, engine, sessions, renderer, clock)
 
 

@@ -8,10 +8,13 @@ from the file itself.
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -103,6 +106,16 @@ class _Table:
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.fail(key, f"expected {what or _kind_name(kind)}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(key, f"expected a finite number, got {value!r}")
+        return value
+
+    def number(self, key: str, kind: type[T], default: T, low: float, high: float, unit: str = "") -> T:
+        """A whole or decimal number between ``low`` and ``high``, both included."""
+        value = self.get(key, kind, default)
+        if not low <= value <= high:  # type: ignore[operator]
+            unit = f" {unit}" if unit else ""
+            raise self.fail(key, f"must be from {low:g} to {high:g}{unit}, got {value!r}")
         return value
 
     def _typo_hint(self, key: str) -> str:
@@ -144,11 +157,42 @@ def _kind_name(kind: type) -> str:
     return {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}.get(kind, kind.__name__)
 
 
+_DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
 def _address(table: _Table, key: str, value: str) -> str:
-    value = value.strip().lower()
-    if value.count("@") != 1 or value.startswith("@") or value.endswith("@") or any(c.isspace() for c in value):
-        raise table.fail(key, f"expected an e-mail address, got {value!r}")
-    return value
+    """One address, as the email package reads it: "x@y", "<x@y>" or "名前 <x@y>"."""
+    try:
+        pairs = getaddresses([value])
+    except Exception:  # the stdlib parser can raise on hostile input
+        pairs = []
+    addr = pairs[0][1].strip().lower() if len(pairs) == 1 else ""
+    local, _, domain = addr.rpartition("@")
+    if not local or not _is_domain(domain) or any(c.isspace() or c in '<>(),;:"[]\\' for c in local) or "@" in local:
+        raise table.fail(key, f'expected an e-mail address such as "taro@usen.co.jp", got {value!r}')
+    return addr
+
+
+def _is_domain(text: str) -> bool:
+    """A host name: dot-separated labels of letters, digits and hyphens (IDN allowed)."""
+    try:
+        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
+    except UnicodeError:
+        return False
+    labels = ascii_name.lower().rstrip(".").split(".")
+    return len(ascii_name) <= 253 and len(labels) >= 1 and all(_DOMAIN_LABEL.fullmatch(x) for x in labels)
+
+
+def _domain(table: _Table, key: str, value: str) -> str:
+    domain = value.strip().lower().rstrip(".")
+    if "@" in domain or "*" in domain or not _is_domain(domain):
+        hint = ""
+        if "@" in domain:
+            hint = f' (write the domain alone: "{domain.rpartition("@")[2]}")'
+        elif "*" in domain:
+            hint = f' (no wildcards: "{domain.lstrip("*.")}" already covers its subdomains)'
+        raise table.fail(key, f'expected a domain name such as "usen.co.jp", got {value!r}{hint}')
+    return domain
 
 
 def load_config(path: Path) -> Config:
@@ -170,9 +214,10 @@ def load_config(path: Path) -> Config:
     domains = desk.strings("internal_domains", required=True, what='a list of domains such as ["usen.co.jp"]')
     if not domains:
         raise desk.fail("internal_domains", "must name at least one domain")
+    domains = tuple(_domain(desk, "internal_domains", d) for d in domains)
     ops = tuple(_address(desk, "ops_recipients", a) for a in desk.strings("ops_recipients"))
     authserv = desk.get("trusted_authserv_id", str)
-    cap = desk.get("max_replies_per_sender_per_hour", int, 10)
+    cap = desk.number("max_replies_per_sender_per_hour", int, 10, 1, 10_000)
     msgid_domain = desk.get("message_id_domain", str) or "mailbot." + address.rpartition("@")[2]
     staff = tuple(_address(desk, "staff", a) for a in desk.strings("staff"))
     staff_domains = tuple(d.lower().lstrip("@") for d in desk.strings("staff_domains"))
@@ -190,6 +235,7 @@ def load_config(path: Path) -> Config:
     backend = url.split(":", 1)[0].split("+", 1)[0]
     if backend not in ("sqlite", "postgresql"):
         raise database.fail("url", f"expected a sqlite:/// or postgresql+psycopg:// URL, got one for {backend!r}")
+    _check_database_url(database, url)
     database.check_unknown()
 
     mailbox = root.table("mailbox")
@@ -222,11 +268,12 @@ def load_config(path: Path) -> Config:
     max_wait = unis.get("max_wait_hours", float, 36.0)
     if max_wait <= 0:
         raise unis.fail("max_wait_hours", f"must be more than 0, got {max_wait}")
+    unis.number("max_wait_hours", float, 36.0, 0, 24 * 366, "hours")
     watch_dir = _path(unis, "watch_dir", base)
     unis.check_unknown()
 
     code = root.table("customer_code")
-    digits = code.get("digits", int, 9)
+    digits = code.number("digits", int, 9, 1, 30)
     labels = code.strings("labels") or DEFAULT_CODE_LABELS
     code.check_unknown()
 
@@ -244,6 +291,11 @@ def load_config(path: Path) -> Config:
         max_reply_recipients=limits_table.get("max_reply_recipients", int, Limits.max_reply_recipients),
     )
     limits_table.check_unknown()
+    for item in fields(limits):
+        value = getattr(limits, item.name)
+        if isinstance(value, int) and not 1 <= value <= _MAX_LIMIT:
+            table = mailbox if item.name == "max_message_bytes" else limits_table
+            raise table.fail(item.name, f"must be from 1 to {_MAX_LIMIT}, got {value!r}")
 
     documents = _documents(root, path) or DEFAULT_DOCUMENTS
     branches = _branches(root, path)
@@ -258,6 +310,9 @@ def load_config(path: Path) -> Config:
     )
     if schedule.poll_seconds < 5:
         raise schedule_table.fail("poll_seconds", f"must be at least 5, got {schedule.poll_seconds}")
+    schedule_table.number("poll_seconds", int, 60, 5, 86_400, "seconds")
+    schedule_table.number("outbox_retry_seconds", int, 300, 1, 7 * 86_400, "seconds")
+    schedule_table.number("recheck_minutes", int, 30, 1, 7 * 1440, "minutes")
     schedule_table.check_unknown()
 
     log_table = root.table("log")
@@ -307,6 +362,44 @@ def load_config(path: Path) -> Config:
     )
 
 
+def _check_database_url(table: _Table, url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, ValueError) as exc:
+        raise table.fail("url", f"not a database URL: {exc}") from None
+    except (NoSuchModuleError, ImportError):
+        driver = url.split(":", 1)[0]
+        hint = "use sqlite:/// or postgresql+psycopg://"
+        raise table.fail("url", f"the driver {driver!r} is not installed; {hint}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        problem = _not_a_file_place(Path(parsed.database))
+        if problem:
+            raise table.fail("url", f"cannot hold the SQLite database {parsed.database}: {problem}")
+
+
+def _not_a_file_place(path: Path) -> str | None:
+    """Why ``path`` cannot be a file mailbot creates, or None: an existing directory, or a file on the way."""
+    if path.is_dir():
+        return f"{path} is a directory"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a directory"
+    return None
+
+
+def _not_a_directory_place(path: Path) -> str | None:
+    if path.exists():
+        return None if path.is_dir() else f"{path} is a file, not a directory"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a directory"
+    return None
+
+
 def _absolute_sqlite(url: str, base: Path) -> str:
     # A relative SQLite path is relative to the config file, not to wherever cron started us.
     prefix = "sqlite:///"
@@ -318,10 +411,15 @@ def _absolute_sqlite(url: str, base: Path) -> str:
 
 
 def _path(table: _Table, key: str, base: Path, *, required: bool = False) -> Path | None:
+    """A directory path, relative to the config file; a file where a directory belongs is refused."""
     value = table.get(key, str, required=required, what="a path")
     if value is None:
         return None
-    return (base / Path(value).expanduser()).resolve()
+    path = (base / Path(value).expanduser()).resolve()
+    problem = _not_a_directory_place(path)
+    if problem:
+        raise table.fail(key, f"expected a directory: {problem}")
+    return path
 
 
 def _array_of_tables(root: _Table, key: str) -> list[_Table]:
@@ -342,17 +440,24 @@ def _documents(root: _Table, path: Path) -> tuple[DocumentRule, ...]:
     return tuple(rules)
 
 
+# Limits are counts and byte sizes; anything above 2**53 is a typo, not a limit.
+_MAX_LIMIT = 2**53
+
 _REGIONS = ("首都圏", "大阪", "その他")
 
 
 def _branches(root: _Table, path: Path) -> BranchDirectory:
     branches = []
     for table in _array_of_tables(root, "branches"):
-        name = table.get("name", str, required=True, what='the branch name, e.g. "渋谷支店"')
+        name = table.get("name", str, required=True, what='the branch name, e.g. "渋谷支店"').strip()
+        if not name:
+            raise table.fail("name", 'must not be empty; expected the branch name, e.g. "渋谷支店"')
         region = table.get("region", str, "その他")
         if region not in _REGIONS:
             raise table.fail("region", f"expected one of {', '.join(_REGIONS)}, got {region!r}")
         managers = tuple(_address(table, "managers", a) for a in table.strings("managers"))
+        if not managers:
+            raise table.fail("managers", f"{name} needs at least one manager (the address that must be in Cc)")
         summary = tuple(_address(table, "summary_recipients", a) for a in table.strings("summary_recipients"))
         aliases = table.strings("aliases")
         table.check_unknown()
@@ -376,11 +481,11 @@ def _check_imap(table: _Table) -> None:
     # Types here; the IMAP adapter's own settings check the rest when it is built.
     table.get("host", str, required=True, what="the IMAP server's host name")
     table.get("username", str, required=True, what="the mailbox user name")
-    table.get("port", int)
+    table.number("port", int, 993, 1, 65_535)
     _check_tls(table)
     table.get("folder", str)
     table.get("idle", bool)
-    table.get("timeout_seconds", float)
+    table.number("timeout_seconds", float, 30.0, 0.1, 3600, "seconds")
     if not any(k in table.data for k in ("password_env", "password_command", "oauth2_token_command")):
         raise table.fail("password_env", "missing; give password_env, password_command or oauth2_token_command")
     env = table.get("password_env", str)
@@ -397,11 +502,11 @@ def _check_imap(table: _Table) -> None:
 
 def _check_smtp(table: _Table) -> None:
     table.get("host", str, required=True, what="the SMTP relay's host name")
-    table.get("port", int)
+    table.number("port", int, 587, 1, 65_535)
     _check_tls(table)
     table.get("username", str)
     table.get("save_sent_to", str)
-    table.get("timeout_seconds", float)
+    table.number("timeout_seconds", float, 30.0, 0.1, 3600, "seconds")
     env = table.get("password_env", str)
     if env is not None and env not in os.environ:
         raise table.fail("password_env", f"environment variable {env} is not set")

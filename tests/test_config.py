@@ -56,7 +56,10 @@ def test_a_good_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> 
         (lambda t: t.replace('kind = "maildir"', 'kind = "pop3"'), r"\[mailbox\] kind: expected"),
         (lambda t: t.replace('region = "首都圏"', 'region = "九州"'), r"\[\[branches\]\] #1 region"),
         (lambda t: t + "[unis]\nmax_wait_hours = -1\n", r"\[unis\] max_wait_hours: must be more than 0"),
-        (lambda t: t + '[[branches]]\nname = "道玄坂支店"\naliases = ["渋谷"]\n', "used by both"),
+        (
+            lambda t: t + '[[branches]]\nname = "道玄坂支店"\naliases = ["渋谷"]\nmanagers = ["d@usen.co.jp"]\n',
+            "used by both",
+        ),
         (lambda t: t.replace("[database]", "[database\n"), "not valid TOML"),
         (lambda t: t + '[log]\nlevel = "verbose"\n', r"\[log\] level: expected DEBUG, INFO"),
         (lambda t: t.replace("sqlite:///data/mailbot.sqlite3", "mysql://x"), r"\[database\] url: expected a sqlite"),
@@ -99,3 +102,100 @@ def test_the_example_config_in_the_repository_loads(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "x")
     config = load_config(example)
     assert config.branches.branches
+
+
+# --- issue 9: values that silently changed decisions are refused by key -----------
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ('"<shibuya-mgr@usen.co.jp>"', "shibuya-mgr@usen.co.jp"),
+        ('"渋谷支店長 <Shibuya-Mgr@usen.co.jp>"', "shibuya-mgr@usen.co.jp"),
+        ('"\\"Mgr, Shibuya\\" <shibuya-mgr@usen.co.jp>"', "shibuya-mgr@usen.co.jp"),
+    ],
+)
+def test_a_manager_in_angle_brackets_or_with_a_display_name_is_read_as_its_address(
+    tmp_path: Path, written: str, expected: str
+) -> None:
+    config = load_config(write(tmp_path, GOOD.replace('"Shibuya-Mgr@usen.co.jp"', written)))
+    assert config.branches.branches[0].managers == (expected,)
+
+
+@pytest.mark.parametrize(
+    "junk",
+    ["shibuya-mgr", "a@usen.co.jp, b@usen.co.jp", "<>", "taro yamada@usen.co.jp", "x@", "@usen.co.jp", "x@-bad-.jp"],
+)
+def test_junk_in_an_address_is_refused_naming_the_key(tmp_path: Path, junk: str) -> None:
+    with pytest.raises(ConfigError, match=r"\[\[branches\]\] #1 managers: expected an e-mail address"):
+        load_config(write(tmp_path, GOOD.replace("Shibuya-Mgr@usen.co.jp", junk)))
+
+
+def test_a_branch_without_managers_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"#1 managers: 渋谷支店 needs at least one manager"):
+        load_config(write(tmp_path, GOOD.replace('managers = ["Shibuya-Mgr@usen.co.jp"]\n', "")))
+    with pytest.raises(ConfigError, match=r"#1 managers: 渋谷支店 needs at least one manager"):
+        load_config(write(tmp_path, GOOD.replace('["Shibuya-Mgr@usen.co.jp"]', '[""]')))
+
+
+@pytest.mark.parametrize("name", ['""', '"   "'])
+def test_a_branch_with_an_empty_name_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=r"\[\[branches\]\] #1 name: must not be empty"):
+        load_config(write(tmp_path, GOOD.replace('name = "渋谷支店"', f"name = {name}")))
+
+
+@pytest.mark.parametrize(
+    ("domain", "hint"),
+    [
+        ("taro@usen.co.jp", 'write the domain alone: "usen.co.jp"'),
+        ("@usen.co.jp", 'write the domain alone: "usen.co.jp"'),
+        ("*.usen.co.jp", 'no wildcards: "usen.co.jp"'),
+        ("usen co jp", ""),
+        ("", "must name at least one domain"),
+    ],
+)
+def test_internal_domains_must_be_domain_names(tmp_path: Path, domain: str, hint: str) -> None:
+    with pytest.raises(ConfigError, match=r"\[desk\] internal_domains: ") as info:
+        load_config(write(tmp_path, GOOD.replace('["usen.co.jp"]', f'["{domain}"]')))
+    assert hint in str(info.value)
+
+
+def test_internal_domains_accept_subdomains_and_japanese_domain_names(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, GOOD.replace('["usen.co.jp"]', '["usen.co.jp", "MXB.Usen.co.jp.", "日本.jp"]'))
+    )
+    assert config.policy.internal_domains == ("usen.co.jp", "mxb.usen.co.jp", "日本.jp")
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("[unis]\nmax_wait_hours = nan\n", r"\[unis\] max_wait_hours: expected a finite number"),
+        ("[unis]\nmax_wait_hours = inf\n", r"\[unis\] max_wait_hours: expected a finite number"),
+        ("[unis]\nmax_wait_hours = 0\n", r"\[unis\] max_wait_hours: must be more than 0"),
+        ("[schedule]\npoll_seconds = 99999999999999\n", r"\[schedule\] poll_seconds: must be from 5 to 86400"),
+        ("[schedule]\npoll_seconds = 0\n", r"\[schedule\] poll_seconds: must be at least 5"),
+        ("[schedule]\noutbox_retry_seconds = -5\n", r"\[schedule\] outbox_retry_seconds: must be from 1"),
+        ("[schedule]\nrecheck_minutes = 0\n", r"\[schedule\] recheck_minutes: must be from 1"),
+        ("[limits]\nmax_attachments = 0\n", r"\[limits\] max_attachments: must be from 1"),
+        ("[limits]\nmax_total_attachment_bytes = -1\n", r"\[limits\] max_total_attachment_bytes: must be from 1"),
+        ("[limits]\nmax_zip_ratio = 0\n", r"\[limits\] max_zip_ratio: must be from 1"),
+        ("[customer_code]\ndigits = 0\n", r"\[customer_code\] digits: must be from 1 to 30"),
+    ],
+)
+def test_numbers_must_be_finite_and_in_range(tmp_path: Path, extra: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_config(write(tmp_path, GOOD + extra))
+
+
+def test_a_zero_reply_cap_or_a_nan_timeout_is_refused(tmp_path: Path) -> None:
+    capped = GOOD.replace(
+        'internal_domains = ["usen.co.jp"]', 'internal_domains = ["usen.co.jp"]\nmax_replies_per_sender_per_hour = 0'
+    )
+    with pytest.raises(ConfigError, match=r"\[desk\] max_replies_per_sender_per_hour: must be from 1"):
+        load_config(write(tmp_path, capped))
+    smtp = GOOD.replace(
+        'kind = "directory"\npath = "outbox"', 'kind = "smtp"\nhost = "relay.usen.co.jp"\ntimeout_seconds = nan'
+    )
+    with pytest.raises(ConfigError, match=r"\[delivery\] timeout_seconds: expected a finite number"):
+        load_config(write(tmp_path, smtp))

@@ -79,6 +79,9 @@ _EUC_ALIASES = frozenset(
     }
 )  # fmt: skip
 
+# Chinese labels whose bytes are, in practice, GBK (or GB18030).
+_GB_FAMILY = frozenset({"gb2312", "gbk", "gb18030"})
+
 # Charsets that "decode" anything without error, so they can never be used to
 # tell a right guess from a wrong one.
 _ALWAYS_SUCCEEDS = frozenset({"latin_1", "iso8859_1", "cp1252", "iso8859_15"})
@@ -98,6 +101,8 @@ def canonical_charset(charset: str | None) -> str | None:
         return "cp932"
     if label in _EUC_ALIASES:
         return "euc-jp"
+    if label in {"x-gbk", "cp936", "ms936", "windows-936", "x-euc-cn", "x-gb2312"}:
+        return "gb18030"
     if label in {"unknown-8bit", "x-unknown", "unknown", "8bit", "x-user-defined"}:
         return None
     try:
@@ -110,6 +115,11 @@ def canonical_charset(charset: str | None) -> str | None:
         "unicode_escape", "raw_unicode_escape", "undefined", "idna", "punycode",
     }:  # fmt: skip
         return None
+    if info.name in _GB_FAMILY:
+        # Exchange writes Japanese bounces in GB2312 and slips GBK bytes (the
+        # long vowel mark ー as A9 60, 敗 as 94 A1) under that label; GB18030
+        # is the superset that reads them all.
+        return "gb18030"
     if info.name == "ascii":
         # Mail labelled us-ascii that carries 8-bit bytes is common; guessing
         # beats replacement characters, and pure ASCII decodes the same anyway.
@@ -268,7 +278,22 @@ def _try(codec: str, data: bytes) -> str | None:
         return None
     if codec == "cp932" and _CP932_STRAYS.search(text):
         return None
+    if "\x1b" in text and _JIS_DESIGNATION.search(data):
+        # UTF-8, CP932 and friends "decode" 7-bit ISO-2022-JP unchanged; text
+        # still holding its escape sequences was not decoded at all.
+        return None
     return text
+
+
+def _plausible_cp932_under_jis_label(text: str) -> bool:
+    # Mail labelled ISO-2022-JP but carrying raw Shift_JIS is real (old phone
+    # mailers), but a single stray 8-bit byte also pairs up with the next ASCII
+    # letter into some kanji. Real Japanese text has kana or several characters.
+    wide = [ch for ch in text if ord(ch) > 0x7F]
+    return len(wide) >= 2 or any("\u3040" <= ch <= "\u30ff" or "\uff66" <= ch <= "\uff9f" for ch in wide)
+
+
+_JIS_DESIGNATION = re.compile(rb"\x1b[$(]")
 
 
 # Python's cp932 decodes the single bytes 0x80, 0xA0, 0xFD-0xFF (which never
@@ -310,12 +335,18 @@ def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResu
     order = _candidates(canonical, data)
     for index, codec in enumerate(order):
         text = _try(codec, data)
+        if text is not None and canonical == "iso-2022-jp" and codec == "cp932":
+            text = text if _plausible_cp932_under_jis_label(text) else None
         if text is not None:
             # Only a declared charset that failed makes this a guess worth noting.
             guessed = bool(charset) and index >= _primary_count(canonical) and not data.isascii()
             return DecodeResult(text, codec, lossy=False, guessed=guessed)
     # Replace within the declared codec when there is a meaningful one.
     fallback = order[0] if canonical is None or canonical in _ALWAYS_SUCCEEDS else canonical
+    if _JIS_DESIGNATION.search(data) and data.isascii():
+        # 7-bit ISO-2022-JP whatever the label says: replace only the pairs no
+        # codec knows (au emoji, JIS rows 0x75-0x76), never leave escapes.
+        fallback = "iso-2022-jp-cp932"
     return DecodeResult(_decode_replace(data, fallback), fallback, lossy=True, guessed=True)
 
 

@@ -185,6 +185,7 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("ops_question", "ops", "支店からの問い合わせ"),
             MailKind("ops_quarantined", "ops", "隔離のお知らせ"),
             MailKind("ops_delivery_failed", "ops", "送信失敗"),
+            MailKind("ops_unis_import", "ops", "UNIS取込の補正"),
             MailKind("ops_alert", "ops", "監視の警告"),
             MailKind("ops_alert_cleared", "ops", "監視の解消"),
             MailKind("weekly_branch", "branch", "週次サマリー(支店)"),

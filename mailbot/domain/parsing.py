@@ -306,12 +306,31 @@ class _Walker:
     def visit_container(self, part: Message, ctype: str, depth: int) -> None:
         children = [c for c in _children(part) if isinstance(c, Message)]
         if ctype == "multipart/alternative":
-            children = _preferred_alternative(children)
+            chosen = _preferred_alternative(children)
+            # Apple Mail puts a file the sender attached inside the HTML
+            # branch (alternative[plain, related[html, image]]): the branch
+            # not read for text still hands over its named attachments.
+            for other in children:
+                if other not in chosen:
+                    self.visit_named_attachments(other, depth + 1)
+            children = chosen
         # message/rfc822 (a forwarded or returned mail) is walked like a
         # multipart: its text joins the body and its attachments are listed;
         # the .eml wrapper itself is not an attachment.
         for child in children:
             self.visit(child, depth + 1)
+
+    def visit_named_attachments(self, part: Message, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        if part.is_multipart():
+            for child in _children(part):
+                self.visit_named_attachments(child, depth + 1)
+            return
+        ctype = part.get_content_type()
+        filename = self.filename(part)
+        if filename is not None and not ctype.startswith("message/"):
+            self.add_attachment(part, ctype, filename)
 
     def visit_reparsed(self, part: Message, depth: int) -> None:
         # RFC 2046 forbids base64/QP on message/rfc822, but some mailers do it;

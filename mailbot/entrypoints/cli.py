@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -11,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 
 from mailbot.adapters.templates import TemplateProblem
 from mailbot.adapters.unis_csv import UnisFileError
-from mailbot.bootstrap import App, SchemaOutOfDate, build_app, upgrade_database, utc_now
+from mailbot.bootstrap import App, SchemaOutOfDate, build_app, check_templates, upgrade_database, utc_now
 from mailbot.config import Config, ConfigError, load_config, resolve_config_path
 from mailbot.domain.branches import Branch
 from mailbot.domain.lifecycle import Stage
@@ -24,7 +25,7 @@ from mailbot.entrypoints.logs import setup_logging
 from mailbot.service import views
 from mailbot.service.desk import DeskError
 from mailbot.service.mails import JST, format_jst
-from mailbot.service.ports import SourceError
+from mailbot.service.ports import DeliveryError, SourceError
 
 __all__ = ["main"]
 
@@ -34,7 +35,9 @@ class UsageError(Exception):
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(resolve_config_path(args.config))
+    config = load_config(resolve_config_path(args.config))
+    check_templates(config)  # every command: a broken template is found now, not at the first mail
+    return config
 
 
 def open_app(args: argparse.Namespace) -> App:
@@ -64,7 +67,13 @@ def parse_time(text: str, what: str) -> datetime:
         raise UsageError(f"{what}: {text!r} is not an ISO 8601 date/time (e.g. 2026-11-27T09:00+09:00)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=JST)  # the desk thinks in Tokyo time
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=UTC)  # out of range either way: refused below
+    if not 1900 <= moment.year <= 9000:
+        raise UsageError(f"{what}: {text!r} is out of range (years 1900 to 9000)")
+    return moment
 
 
 # -- commands -------------------------------------------------------------------
@@ -78,17 +87,21 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_unis_import(args: argparse.Namespace) -> int:
-    from mailbot.service.unis_import import import_unis
+    from mailbot.service.unis_import import OpsNotice, import_unis
 
     app = open_app(args)
     path = Path(args.file)
     try:
-        data = path.read_bytes()
+        path.open("rb").close()  # read as it is imported: an export can be millions of rows
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    result = import_unis(app.sessions, data, name=str(path), as_of=as_of, now=app.clock())
+    digits = app.config.policy.customer_code_digits
+    notice = OpsNotice(app.renderer, app.config.policy)  # ops hear of zero-padded codes
+    result = import_unis(app.sessions, path, name=str(path), as_of=as_of, now=app.clock(), digits=digits, notice=notice)
     print(f"imported {result.rows} row(s), {result.customers} customer(s); UNIS as of {format_jst(result.as_of)} JST")
+    for note in result.notes():
+        print(f"  repaired: {note}")
     print(app.deliver_if_free(recheck=True))
     app.close()
     return 0
@@ -191,8 +204,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir))
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    renderer = check_templates(config)
+    kinds = sorted(p.stem for p in renderer.path.glob("*.j2") if not p.name.startswith("_"))
+    print(f"[OK] config: {config.path} ({len(config.branches.branches)} branch(es))")
+    print(f"[OK] templates: {renderer.path}: {len(kinds)} mail kind(s) render with a sample mail: {', '.join(kinds)}")
+    return 0
+
+
 def cmd_check_connection(args: argparse.Namespace) -> int:
-    config = load_config(resolve_config_path(args.config))
+    config = _config(args)
     steps: list[tuple[str, bool, str]] = []
     if config.mailbox_kind == "imap":
         from mailbot.adapters.imap import check_connection as check_imap
@@ -273,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     ol.add_argument("--json", action="store_true")
     ol.set_defaults(func=cmd_outbox_list)
 
+    sub.add_parser("check-config", help="check the config file and every mail template").set_defaults(
+        func=cmd_check_config
+    )
     sub.add_parser("check-connection", help="try the mailbox and the mail relay").set_defaults(
         func=cmd_check_connection
     )
@@ -301,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    stdout = sys.stdout
+    sys.stdout = _ReaderMayLeave(stdout)
     try:
         return func(args)
     except (ConfigError, UsageError, UnisFileError, SchemaOutOfDate, TemplateProblem, SourceError, DeskError) as exc:
@@ -310,12 +337,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = getattr(exc, "orig", None) or exc
         print(f"mailbot: error: database unavailable: {' '.join(str(reason).split())}", file=sys.stderr)
         return 1
+    except DeliveryError as exc:
+        print(f"mailbot: error: mail delivery unavailable: {exc}", file=sys.stderr)
+        return 1
+    except (OverflowError, StatementError) as exc:
+        # A date at the edge of the calendar (summary --week 9999-W52) that the
+        # arithmetic or the database cannot hold.
+        reason = getattr(exc, "orig", None) or exc
+        if not isinstance(reason, OverflowError):
+            raise
+        print(f"mailbot: error: a date or number is out of range: {reason}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("mailbot: error: out of memory (is the input file far larger than expected?)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # `mailbot cases list | head`: the reader left; say nothing more.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    finally:
+        sys.stdout = stdout
+        try:
+            stdout.flush()
+        except BrokenPipeError:
+            _to_devnull(stdout)
+
+
+class _ReaderMayLeave:
+    """stdout for `mailbot status --json | head -1`: when the reader leaves, the
+    rest of the output is dropped and the command still ends with its own exit code."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _to_devnull(stream: Any) -> None:
+    # The reader left: say nothing more, and let the interpreter's final flush find somewhere to go.
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 if __name__ == "__main__":

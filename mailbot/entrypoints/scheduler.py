@@ -364,7 +364,7 @@ def build_scheduler(app: App, scheduler: BaseScheduler | None = None) -> BaseSch
 # -- the UNIS watch folder ----------------------------------------------------------------
 def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: float = UNIS_SETTLE_SECONDS) -> str:
     """Import each export CSV in ``folder`` (oldest first), then move it to processed/ or failed/."""
-    from mailbot.service.unis_import import import_unis
+    from mailbot.service.unis_import import OpsNotice, import_unis
 
     if not folder.is_dir():
         return f"{folder} does not exist"
@@ -380,10 +380,12 @@ def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: flo
         try:
             result = import_unis(
                 app.sessions,
-                path.read_bytes(),
+                path,
                 name=path.name,
                 as_of=datetime.fromtimestamp(mtime, UTC),
                 now=now,
+                digits=app.config.policy.customer_code_digits,
+                notice=OpsNotice(app.renderer, app.config.policy),
             )
         except Exception as exc:  # any failure is written beside the file
             target = _move(path, folder / "failed")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import re
 import secrets
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from email.headerregistry import Address as HeaderAddress
@@ -18,11 +21,11 @@ from mailbot.adapters.database.store import db_id
 from mailbot.adapters.database.tables import Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
-from mailbot.domain.model import Defect, ParsedMessage
+from mailbot.domain.model import Address, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
 
-__all__ = ["JST", "build_outbox_row", "clean_header", "format_ja", "format_jst", "mail_context"]
+__all__ = ["JST", "build_outbox_row", "clean_header", "format_ja", "format_jst", "mail_context", "sample_context"]
 
 JST = ZoneInfo("Asia/Tokyo")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
@@ -129,6 +132,141 @@ def _commands(case_no: str | None) -> dict[str, str]:
     }
 
 
+# -- a sample mail of every kind, for checking templates at start-up ------------
+
+_SAMPLE_DEFECTS = (
+    Defect("branch_missing"),
+    Defect("branch_unknown", {"branch": "渋谷"}),
+    Defect("manager_cc_missing", {"branch": "渋谷支店", "managers": "shibuya-mgr@example.co.jp"}),
+    Defect("attachment_missing", {"document": "回線単品申込書", "received": "scan001.pdf"}),
+    Defect("attachment_unreadable", {"filename": "申込書.zip", "problem": "パスワード付き", "kind": "encrypted_zip"}),
+    Defect("customer_code_missing", {"digits": "9", "pdf": "1"}),
+    Defect("customer_code_multiple", {"codes": "012345678, 012345679"}),
+    Defect("unis_customer_missing", {"customer_code": "012345678", "unis_as_of": "2026-11-27T06:00:00+09:00"}),
+    Defect("unis_order_missing", {"customer_code": "012345678", "customer_name": "株式会社サンプル",
+                                  "unis_as_of": "2026-11-27T06:00:00+09:00"}),
+    Defect("unis_customer_class", {"customer_code": "012345678", "customer_name": "株式会社サンプル",
+                                   "unis_as_of": "2026-11-27T06:00:00+09:00"}),
+    Defect("attachment_missing", {"document": "重要事項説明書", "by_person": "1"}),
+)
+_SAMPLE_FACTS = {
+    "reason": "poison",
+    "reply_suppressed": "cap",
+    "error": "550 5.1.1 user unknown",
+    "kind_ja": "受付",
+    "to": "shibuya@example.co.jp",
+    "subject": "RE: [F-2026-0001] フレッツエスカ 渋谷支店",
+    "case_no": "F-2026-0001",
+    # ops_unis_import
+    "file": "unis_20261127.csv",
+    "rows": "2,000,000",
+    "padded_codes": "12",
+    "padded_lines": "15, 208, 1022, ...",
+    "bad_due_dates": "1",
+    "bad_due_date_lines": "77",
+    # a person's action, the case's stage, the notices' loop guards and ids
+    "note": "副支店長がCCに入っていたため受付",
+    "by": "山田",
+    "resubmission": "1",
+    "stage": "closed",
+    "quarantine_id": "12",
+    "mail_id": "34",
+    "recipients_capped": "41",
+    "message_id_reused": "1",
+}
+
+
+_SAMPLE_POLICY = Policy(
+    desk_address="f-desk@example.co.jp",
+    internal_domains=("example.co.jp",),
+    ops_recipients=("ops@example.co.jp",),
+)
+
+
+def _sample_summaries() -> dict[str, dict[str, Any]]:
+    """The weekly summaries' contexts, from their real builder over a sample week."""
+    from mailbot.domain.branches import Branch, BranchDirectory
+    from mailbot.service import summaries  # imported late: summaries builds on this module
+
+    line = summaries.CaseLine(
+        case_no="F-2026-0001",
+        branch="渋谷支店",
+        customer_code="012345678",
+        customer_name="株式会社サンプル",
+        status="returned",
+        defects=[{"code": d.code, "detail": dict(d.detail)} for d in _SAMPLE_DEFECTS],
+        since=datetime(2026, 11, 24, 9, 0, tzinfo=JST),
+        age_days=3,
+        return_count=1,
+    )
+    week = summaries.BranchWeek("渋谷支店", received=3, accepted=[line], returned=[line], open_returns=[line])
+    week.waiting.append(line)
+    report = summaries.WeekReport(
+        week=summaries.Week(2026, 48),
+        as_of=datetime(2026, 11, 30, 8, 30, tzinfo=JST),
+        branches={"渋谷支店": week},
+    )
+    directory = BranchDirectory([Branch("渋谷支店", (), "首都圏", ("shibuya-mgr@example.co.jp",))])
+    mails, _ = summaries.plan_mails(report, directory=directory, policy=_SAMPLE_POLICY)
+    return {mail.kind: mail.context for mail in mails}
+
+
+def _sample_own_context(kind: str) -> dict[str, Any] | None:
+    """Kinds whose builder does not go through :func:`mail_context`: their context as built."""
+    if kind in ("weekly_branch", "weekly_ops"):
+        return _sample_summaries()[kind]
+    # service.health.update_alerts builds these inline (and build_outbox_row's caller adds case_no).
+    alert = {"case_no": "", "title": "メールボックスにログインできません", "since": "2026-11-27 09:00"}
+    if kind == "ops_alert":
+        return {**alert, "detail": "2026-11-27 09:00 から: login failed", "code": "mailbox_login"}
+    if kind == "ops_alert_cleared":
+        return {**alert, "cleared": "2026-11-27 10:00", "code": "mailbox_login"}
+    return None
+
+
+def sample_context(kind: str) -> dict[str, Any]:
+    """A context like the one a real ``kind`` mail is rendered with, every field filled.
+
+    Start-up renders each template once with it under StrictUndefined, so a
+    misspelt variable fails there and not on the first real mail. Built with
+    :func:`mail_context` itself (and, for the weekly summaries, with their own
+    builder), so a variable added there comes along.
+    """
+    own = _sample_own_context(kind)
+    if own is not None:
+        return own
+    sender = Address(name="渋谷 太郎", addr="shibuya@example.co.jp")
+    message = ParsedMessage(
+        identity="<sample@example.co.jp>",
+        message_id="<sample@example.co.jp>",
+        subject="RE: フレッツエスカ 渋谷支店 回線単品申込",
+        sender=sender,
+        to=(Address(name="納品デスク", addr="f-desk@example.co.jp"),),
+        cc=(Address(name="渋谷支店長", addr="shibuya-mgr@example.co.jp"),),
+        reply_to=(),
+        date=datetime(2026, 11, 27, 0, 0, tzinfo=JST),
+        in_reply_to=None,
+        references=(),
+        headers={},
+        return_path="shibuya@example.co.jp",
+        body_text="顧客CD:012345678",
+        attachments=(),
+        problems=(),
+    )
+    return mail_context(
+        case_no="F-2026-0001",
+        branch="渋谷支店",
+        customer_code="012345678",
+        customer_name="株式会社サンプル",
+        defects=_SAMPLE_DEFECTS,
+        message=message,
+        received_at=datetime(2026, 11, 27, 9, 0, tzinfo=JST),
+        policy=_SAMPLE_POLICY,
+        facts=_SAMPLE_FACTS,
+        extra={"unis_as_of": "2026-11-27 06:00", "same_customer": ["F-2026-0002"], "case_url": "https://desk/c/1"},
+    )
+
+
 def _subject_core(subject: str) -> str:
     """The branch's own subject without reply prefixes and without an earlier case tag.
 
@@ -183,15 +321,25 @@ def build_outbox_row(
         mail["Cc"] = ", ".join(cc)
     mail["Subject"] = clean_header(text.subject)
     mail["Date"] = format_datetime(now.astimezone(JST))
-    mail["Message-ID"] = message_id
-    if in_reply_to:
-        mail["In-Reply-To"] = in_reply_to
-        mail["References"] = " ".join(references)
+    topic = clean_header(_subject_core(intent.reply_to.subject)) if in_reply_to and intent.reply_to else ""
+    if topic:
+        # Outlook groups a conversation by Thread-Index / Thread-Topic, not by
+        # In-Reply-To: without them the receipt lands beside the request.
+        mail["Thread-Topic"] = topic
     # RFC 3834: mark every mail as automatic so other robots never answer it.
     mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
     mail["Precedence"] = "bulk"
     mail.set_content(text.body, charset="utf-8", cte="base64")
+    threading = [("Message-ID", [message_id])]
+    if in_reply_to:
+        parent_index = (intent.reply_to.headers.get("thread-index") or ("",))[0] if intent.reply_to else ""
+        threading += [
+            ("In-Reply-To", [in_reply_to]),
+            ("References", references),
+            ("Thread-Index", [thread_index(parent_index, now)]),
+        ]
+    raw = _with_raw_headers(mail.as_bytes(), threading)
 
     return Outbox(
         kind=intent.kind,
@@ -203,7 +351,7 @@ def build_outbox_row(
         message_id=message_id,
         in_reply_to=in_reply_to,
         references=" ".join(references) or None,
-        raw=mail.as_bytes(),
+        raw=raw,
         status=("suppressed" if intent.suppressed else "pending") if to else "failed",
         attempts=0,
         next_attempt_at=now,
@@ -215,6 +363,75 @@ def build_outbox_row(
 
 def _held_back(intent: MailIntent) -> str | None:
     return f"held back: {intent.suppressed}" if intent.suppressed else None
+
+
+# -- threading headers, written by hand -------------------------------------------
+
+# A msg-id as RFC 5322 3.6.4 has it, near enough: "<", printable ASCII without
+# "<", ">" or spaces, ">". An id that is not one cannot be written unencoded.
+_MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}>")
+
+
+def fold_msg_ids(name: str, ids: list[str]) -> bytes:
+    """``name: <a> <b>`` folded only between msg-ids (never inside one, never
+    RFC 2047-encoded: an encoded id is no id and the reply does not thread)."""
+    line = f"{name}:"
+    lines: list[str] = []
+    for msg_id in ids:
+        if len(line) + 1 + len(msg_id) > 78 and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += " " + msg_id
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _with_raw_headers(raw: bytes, headers: list[tuple[str, list[str]]]) -> bytes:
+    """Insert the threading headers after Date. The email package would fold an
+    Outlook id longer than 78 characters by RFC 2047-encoding it."""
+    block = b""
+    for name, values in headers:
+        if name == "Thread-Index":
+            block += f"{name}: {values[0]}\r\n".encode("ascii")
+        elif ids := [v for v in values if _MSG_ID.fullmatch(v)]:
+            block += fold_msg_ids(name, ids)
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    at = next((i for i, line in enumerate(lines) if line.lower().startswith(b"date:")), len(lines) - 1) + 1
+    while at < len(lines) and lines[at][:1] in (b" ", b"\t"):
+        at += 1  # the Date header's own continuation lines
+    new_head = b"\r\n".join(lines[:at]) + b"\r\n" + block + b"\r\n".join(lines[at:])
+    return new_head.removesuffix(b"\r\n") + sep + body
+
+
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def _filetime(moment: datetime) -> int:
+    delta = moment - _FILETIME_EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+
+
+def thread_index(parent: str, now: datetime) -> str:
+    """Outlook's Thread-Index (MS-OXOMSG 2.2.1.3, PidTagConversationIndex) for a reply.
+
+    A reply carries its parent's index plus one 5-byte child block (the time
+    since the conversation started); without a usable parent index a new
+    conversation header block is made (6 bytes of FILETIME, a random GUID).
+    """
+    try:
+        data = base64.b64decode(parent.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    if len(data) < 22 or (len(data) - 22) % 5 or len(data) > 22 + 5 * 150:
+        header = (_filetime(now) >> 16).to_bytes(6, "big") + uuid.uuid4().bytes
+        return base64.b64encode(header).decode("ascii")
+    started = int.from_bytes(data[:6], "big") << 16
+    delta = max(0, _filetime(now) - started)
+    # Under about 1.7 years: bits 48-18 of the delta; beyond: the DeltaCode bit and bits 53-23.
+    code = (delta >> 18) & 0x7FFFFFFF if delta < 1 << 49 else (1 << 31) | ((delta >> 23) & 0x7FFFFFFF)
+    child = ((code << 8) | secrets.randbelow(256)).to_bytes(5, "big")
+    return base64.b64encode(data + child).decode("ascii")
 
 
 def _deliverable(address: str, policy: Policy) -> bool:

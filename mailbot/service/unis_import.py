@@ -1,17 +1,33 @@
-"""Replacing the UNIS snapshot with a new export, all or nothing."""
+"""Replacing the UNIS snapshot with a new export, all or nothing, streamed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import Store
-from mailbot.adapters.database.tables import UnisRow
-from mailbot.adapters.unis_csv import read_unis_csv
+from mailbot.adapters.database.tables import Outbox
+from mailbot.adapters.templates import Renderer
+from mailbot.adapters.unis_csv import UnisFileError, UnisReader, UnisReport
+from mailbot.domain.decision import MailIntent
+from mailbot.domain.policy import Policy
+from mailbot.service.mails import build_outbox_row, format_jst, mail_context
 
-__all__ = ["ImportResult", "import_unis"]
+__all__ = ["ImportResult", "OpsNotice", "import_unis"]
+
+
+@dataclass(frozen=True)
+class OpsNotice:
+    """Where to tell ops that an import repaired data (an ``ops_unis_import`` mail)."""
+
+    renderer: Renderer
+    policy: Policy
 
 
 @dataclass(frozen=True)
@@ -19,33 +35,120 @@ class ImportResult:
     rows: int
     customers: int
     as_of: datetime
+    # What was repaired on the way in (zero-padded 顧客CD, empty 完成予定日), for ops.
+    report: UnisReport = field(default_factory=UnisReport)
+
+    @property
+    def padded_codes(self) -> int:
+        return self.report.padded_codes
+
+    @property
+    def bad_due_dates(self) -> int:
+        return self.report.bad_due_dates
+
+    def notes(self) -> list[str]:
+        return self.report.notes()
 
 
 def import_unis(
-    sessions: sessionmaker[Session], data: bytes, *, name: str, as_of: datetime, now: datetime
+    sessions: sessionmaker[Session],
+    data: bytes | Path | BinaryIO,
+    *,
+    name: str,
+    as_of: datetime,
+    now: datetime,
+    digits: int = 9,
+    notice: OpsNotice | None = None,
 ) -> ImportResult:
-    """Parse first (raising UnisFileError on a bad line), then swap the snapshot in one transaction."""
-    records = read_unis_csv(data, name)
+    """Stream the export into the database in one transaction: a bad line
+    (UnisFileError naming it) rolls everything back and the previous snapshot stays.
+
+    ``data`` is the file's bytes, its path, or an open binary file; a path is
+    read as it is imported, so memory does not grow with the export. With
+    ``notice``, an import that zero-padded 顧客CD or emptied a 完成予定日 also
+    queues an ``ops_unis_import`` mail to ops, in the same transaction.
+    """
+    try:
+        if isinstance(data, Path):
+            try:
+                file = open(data, "rb")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise UnisFileError(f"{name}: cannot read: {exc.strerror}") from None
+            with file:
+                return _replace_snapshot(sessions, file, name=name, as_of=as_of, now=now, digits=digits, notice=notice)
+        stream = io.BytesIO(data) if isinstance(data, bytes) else data
+        return _replace_snapshot(sessions, stream, name=name, as_of=as_of, now=now, digits=digits, notice=notice)
+    except MemoryError:
+        raise UnisFileError(f"{name}: out of memory while importing; nothing was changed") from None
+
+
+def _replace_snapshot(
+    sessions: sessionmaker[Session],
+    stream: BinaryIO,
+    *,
+    name: str,
+    as_of: datetime,
+    now: datetime,
+    digits: int,
+    notice: OpsNotice | None,
+) -> ImportResult:
+    reader = UnisReader(stream, name, digits=digits)
     with sessions.begin() as session:
-        Store(session).replace_unis(
-            (
-                UnisRow(
-                    customer_code=r.customer_code,
-                    customer_name=r.customer_name,
-                    customer_class=r.customer_class,
-                    customer_status=r.customer_status,
-                    contract_no=r.contract_no,
-                    line_no=r.line_no,
-                    item_code=r.item_code,
-                    item_name=r.item_name,
-                    line_state=r.line_state,
-                    due_date=r.due_date,
-                    branch=r.branch,
-                )
-                for r in records
-            ),
-            as_of=as_of,
-            imported_at=now,
-            source_name=name,
+        store = Store(session)
+        rows = store.replace_unis(_tuples(reader), as_of=as_of, imported_at=now, source_name=name)
+        customers = store.unis_customer_count()
+        result = ImportResult(rows, customers, as_of, reader.report)
+        if notice is not None and result.notes() and notice.policy.ops_recipients:
+            store.add_outbox(_notice_row(result, name, notice, now))
+    return result
+
+
+def _line_list(lines: list[int], count: int) -> str:
+    return ", ".join(map(str, lines)) + (", ..." if count > len(lines) else "")
+
+
+def _notice_row(result: ImportResult, name: str, notice: OpsNotice, now: datetime) -> Outbox:
+    report = result.report
+    facts = {
+        "file": Path(name).name,
+        "rows": f"{result.rows:,}",
+        "padded_codes": str(report.padded_codes),
+        "padded_lines": _line_list(report.padded_lines, report.padded_codes),
+        "bad_due_dates": str(report.bad_due_dates),
+        "bad_due_date_lines": _line_list(report.bad_due_date_lines, report.bad_due_dates),
+    }
+    policy = notice.policy
+    context = mail_context(
+        case_no=None,
+        branch=None,
+        customer_code=None,
+        customer_name=None,
+        defects=(),
+        message=None,
+        received_at=None,
+        policy=policy,
+        facts=facts,
+        extra={"unis_as_of": format_jst(result.as_of)},
+    )
+    intent = MailIntent("ops_unis_import", tuple(policy.ops_recipients), facts=facts)
+    return build_outbox_row(
+        intent, renderer=notice.renderer, context=context, policy=policy, now=now, case_id=None, inbound_id=None
+    )
+
+
+def _tuples(reader: UnisReader) -> Iterator[tuple[Any, ...]]:
+    # In store.UNIS_COLUMNS order.
+    for r in reader:
+        yield (
+            r.customer_code,
+            r.customer_name,
+            r.customer_class,
+            r.customer_status,
+            r.contract_no,
+            r.line_no,
+            r.item_code,
+            r.item_name,
+            r.line_state,
+            r.due_date,
+            r.branch,
         )
-    return ImportResult(len(records), len({r.customer_code for r in records}), as_of)

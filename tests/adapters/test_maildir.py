@@ -87,3 +87,82 @@ def test_marking_moves_plain_names_and_names_with_an_info_suffix(tmp_path: Path)
         source.mark(item, "case", "accepted")
     assert not list((root / "new").iterdir())
     assert len(list((root / "cur").iterdir())) == 51
+
+
+# --- issue 9: never follow a symlink out of the Maildir ------------------------------
+
+
+def _maildir_in(tmp_path: Path) -> Path:
+    root = tmp_path / "Maildir"
+    root.mkdir()
+    return maildir(root)
+
+
+def _secret(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside" / "shadow"
+    secret.parent.mkdir()
+    secret.write_bytes(b"Subject: root:$6$secret-hash\r\n\r\nroot:$6$secret-hash:19000:0:99999:7:::\r\n")
+    return secret
+
+
+@pytest.mark.parametrize("folder", ["new", "cur"])
+def test_a_symlink_in_the_maildir_is_skipped_with_a_warning_and_never_read(
+    tmp_path: Path, folder: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = _maildir_in(tmp_path)
+    secret = _secret(tmp_path)
+    link = root / folder / ("1.evil.host" + (":2," if folder == "cur" else ""))
+    link.symlink_to(secret)
+    (root / folder / ("2.good.host" + (":2," if folder == "cur" else ""))).write_bytes(b"Subject: ok\r\n\r\nok")
+    source = MaildirSource(root)
+    items = list(source.fetch_new(lambda keys: set()))
+    assert [i.key for i in items] == ["2.good.host"]
+    assert any("symlink" in r.getMessage() and str(link) in r.getMessage() for r in caplog.records)
+    assert link.is_symlink()  # left where it is, not moved to cur/
+    caplog.clear()
+    list(source.fetch_new(lambda keys: set()))
+    assert not caplog.records  # warned once per process, not on every poll
+
+
+def test_a_file_swapped_for_a_symlink_after_listing_is_not_followed(tmp_path: Path) -> None:
+    root = _maildir_in(tmp_path)
+    secret = _secret(tmp_path)
+    path = root / "new" / "1.a.host"
+    path.write_bytes(b"Subject: x\r\n\r\nbody")
+    [item] = list(MaildirSource(root).fetch_new(lambda keys: set()))
+    path.unlink()
+    path.symlink_to(secret)
+    with pytest.raises(OSError):
+        item.load()
+    assert item.load_headers is not None
+    with pytest.raises(OSError):
+        item.load_headers()
+
+
+def test_a_new_folder_that_is_a_symlink_out_of_the_maildir_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "Maildir"
+    (root / "cur").mkdir(parents=True)
+    elsewhere = tmp_path / "etc"
+    elsewhere.mkdir()
+    (root / "new").symlink_to(elsewhere)
+    with pytest.raises(SourceError, match="symlink out of the Maildir"):
+        list(MaildirSource(root).fetch_new(lambda keys: set()))
+
+
+def test_a_poll_never_stores_what_a_symlink_in_new_points_at(tmp_path: Path, db_url: str) -> None:
+    from sqlalchemy import select
+
+    from mailbot.adapters.database.tables import Inbound, RawMessage
+    from tests.fixtures.bot import make_harness
+
+    harness = make_harness(tmp_path / "bot", db_url)
+    secret = _secret(tmp_path)
+    (harness.maildir / "new" / "1700000000.evil.host").symlink_to(secret)
+    report = harness.poll()
+    assert report.processed == 0
+    assert harness.messages() == []
+    with harness.app.sessions() as session:
+        assert session.scalars(select(Inbound)).all() == []
+        assert session.scalars(select(RawMessage)).all() == []
+    assert (harness.maildir / "new" / "1700000000.evil.host").is_symlink()
+    harness.app.close()

@@ -1,10 +1,17 @@
+import io
+import itertools
+import subprocess
+import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from mailbot.adapters.database.engine import make_engine, make_sessionmaker
 from mailbot.adapters.database.store import DbUnisLookup
-from mailbot.adapters.unis_csv import HEADER, UnisFileError, read_unis_csv
+from mailbot.adapters.database.tables import UnisRow
+from mailbot.adapters.unis_csv import HEADER, UnisFileError, UnisReader, read_unis_csv
 from mailbot.service.unis_import import import_unis
 
 ROW = "123456789,株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店"
@@ -44,7 +51,6 @@ def test_full_width_codes_are_normalised() -> None:
         ("顧客CD,顧客名\r\n1,a\r\n".encode("cp932"), "line 1: header"),
         (csv(ROW, "123,足りない列"), "line 3: expected 11 columns"),
         (csv(ROW, ROW.replace("123456789", "ABC")), "line 3: 顧客CD"),
-        (csv(ROW.replace("2026/12/10", "来週")), "line 2: 完成予定日"),
         (b"\x81\x00\xff\xfe\x80", "neither UTF-8 nor CP932"),
     ],
 )
@@ -81,3 +87,154 @@ def test_an_import_replaces_the_previous_snapshot(db_url: str) -> None:
         found = lookup.customer("987654321")
         assert found is not None and found.open_brokerage_lines()
     engine.dispose()
+
+
+# --- issue 9: exports as people really produce them ----------------------------------
+
+ZERO_ROW = ROW.replace("123456789", "012345678")
+
+
+def test_a_customer_code_that_lost_its_leading_zero_in_excel_is_zero_padded_and_counted() -> None:
+    reader = UnisReader(io.BytesIO(csv(ROW, ZERO_ROW.replace("012345678", "12345678"), "1" + ROW[9:])), digits=9)
+    codes = [r.customer_code for r in reader]
+    assert codes == ["123456789", "012345678", "000000001"]
+    assert reader.report.padded_codes == 2 and reader.report.padded_lines == [3, 4]
+    assert "2 顧客CD zero-padded" in reader.report.notes()[0]
+
+
+def test_a_code_with_as_many_digits_as_configured_is_left_alone() -> None:
+    reader = UnisReader(io.BytesIO(csv(ROW)), digits=9)
+    assert [r.customer_code for r in reader] == ["123456789"]
+    assert reader.report.padded_codes == 0 and reader.report.notes() == []
+
+
+def test_a_malformed_due_date_is_stored_empty_and_counted_not_refused() -> None:
+    reader = UnisReader(
+        io.BytesIO(csv(ROW, ROW.replace("2026/12/10", "来週"), ROW.replace("2026/12/10", "2026/13/40")))
+    )
+    records = list(reader)
+    assert [r.due_date for r in records] == [date(2026, 12, 10), None, None]
+    assert reader.report.bad_due_dates == 2 and reader.report.bad_due_date_lines == [3, 4]
+
+
+def excel_unicode_text(*rows: str, bom: bool = True) -> bytes:
+    # Excel "Unicode text (*.txt)": UTF-16 LE with BOM, tab-separated, CRLF.
+    lines = ["\t".join(HEADER), *(r.replace(",", "\t") for r in rows)]
+    data = ("\r\n".join(lines) + "\r\n").encode("utf-16-le")
+    return (b"\xff\xfe" if bom else b"") + data
+
+
+@pytest.mark.parametrize("bom", [True, False])
+def test_an_excel_unicode_text_export_is_read(bom: bool) -> None:
+    reader = UnisReader(io.BytesIO(excel_unicode_text(ROW.replace("株式会社", "㈱"), ZERO_ROW[1:], bom=bom)))
+    records = list(reader)
+    assert [(r.customer_code, r.customer_name) for r in records] == [
+        ("123456789", "㈱さくら商事"),
+        ("012345678", "株式会社さくら商事"),
+    ]
+    assert (reader.report.encoding, reader.report.delimiter, reader.report.padded_codes) == ("UTF-16", "\t", 1)
+
+
+def test_a_tab_separated_utf8_export_is_read_too() -> None:
+    data = ("\r\n".join(["\t".join(HEADER), ROW.replace(",", "\t")]) + "\r\n").encode("utf-8")
+    [record] = read_unis_csv(data)
+    assert record.customer_name == "株式会社さくら商事"
+
+
+def test_a_bad_byte_is_reported_at_its_real_line() -> None:
+    # A UTF-8 export with one CP932 byte pair on line 1,502: the old whole-file
+    # fallback to CP932 then failed on line 2 and said so.
+    data = (
+        csv(*[ROW] * 1501, encoding="utf-8") + "987654321,株式会社".encode() + "ｻｸﾗ".encode("cp932") + ROW[22:].encode()
+    )
+    with pytest.raises(
+        UnisFileError, match=r"line 1503: byte 0xbb is not UTF-8 text \(the lines before it are UTF-8\)"
+    ):
+        read_unis_csv(data, "export.csv")
+
+
+def test_a_bad_byte_in_a_cp932_export_is_reported_at_its_line() -> None:
+    data = csv(ROW, ROW, encoding="cp932") + b"987654321,\x81\x7f" + ROW[9:].encode("cp932")
+    with pytest.raises(UnisFileError, match="line 4: byte 0x81 is not CP932"):
+        read_unis_csv(data)
+
+
+def test_the_reader_streams_the_export_instead_of_reading_it_whole() -> None:
+    class Endless(io.RawIOBase):
+        """A 'file' of unbounded size that counts what was read from it."""
+
+        def __init__(self) -> None:
+            self.given = 0
+            self.pending = (HEADER_LINE + "\r\n").encode("cp932")
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+            while len(self.pending) < len(buffer):
+                self.pending += (ROW + "\r\n").encode("cp932")
+            n = len(buffer)
+            buffer[:n], self.pending = self.pending[:n], self.pending[n:]
+            self.given += n
+            return n
+
+    source = Endless()
+    records = itertools.islice(UnisReader(io.BufferedReader(source)), 10_000)
+    assert sum(1 for _ in records) == 10_000
+    assert source.given < 4 * 1024 * 1024  # about 1 MB of the file in hand, not all of it
+
+
+def test_a_bad_line_after_many_batches_leaves_the_previous_snapshot(db_url: str) -> None:
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    first = datetime(2026, 11, 20, tzinfo=UTC)
+    import_unis(sessions, csv(ROW), name="good.csv", as_of=first, now=first)
+    rows = [f"{200000000 + i}" + ROW[9:] for i in range(12_000)]
+    with pytest.raises(UnisFileError, match="line 12002: 顧客CD"):
+        import_unis(sessions, csv(*rows, "ABC" + ROW[9:]), name="bad.csv", as_of=first, now=first)
+    with sessions() as session:
+        lookup = DbUnisLookup(session)
+        assert lookup.as_of == first
+        assert lookup.customer("123456789") is not None
+        assert lookup.customer("200000000") is None
+        assert session.scalar(select(func.count()).select_from(UnisRow)) == 1
+    engine.dispose()
+
+
+def test_an_import_reports_its_repairs_and_counts_customers_in_the_database(db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    path = tmp_path / "export.txt"
+    path.write_bytes(excel_unicode_text(ROW, ROW, ZERO_ROW[1:], ROW.replace("2026/12/10", "未定")))
+    result = import_unis(sessions, path, name=path.name, as_of=now, now=now, digits=9)
+    assert (result.rows, result.customers, result.padded_codes, result.bad_due_dates) == (4, 2, 1, 1)
+    with sessions() as session:
+        assert DbUnisLookup(session).customer("012345678") is not None
+    engine.dispose()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak RSS is read from /proc")
+def test_a_unis_import_of_200000_rows_stays_far_below_150_mb(tmp_path: Path) -> None:
+    # The issue's figure: 200,000 rows (21.7 MB) peaked at 944 MB. Measured in
+    # a fresh interpreter so nothing else in the test run counts.
+    path = tmp_path / "export.csv"
+    with path.open("wb") as out:
+        out.write((HEADER_LINE + "\r\n").encode("cp932"))
+        for i in range(200_000):
+            out.write((f"{100000000 + i}" + ROW[9:] + "\r\n").encode("cp932"))
+    script = (
+        "import sys; from datetime import UTC, datetime; from pathlib import Path\n"
+        "from mailbot.adapters.database.engine import make_engine, make_sessionmaker, upgrade\n"
+        "from mailbot.service.unis_import import import_unis\n"
+        "engine = make_engine(sys.argv[2]); upgrade(engine); now = datetime.now(UTC)\n"
+        "result = import_unis(make_sessionmaker(engine), Path(sys.argv[1]), name='x', as_of=now, now=now)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) forking test process.
+        "peak = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM'))\n"
+        "print(result.rows, peak // 1024)\n"
+    )
+    url = f"sqlite:///{tmp_path / 'rss.sqlite3'}"
+    done = subprocess.run([sys.executable, "-c", script, str(path), url], capture_output=True, text=True, check=True)
+    rows, peak_mb = map(int, done.stdout.split())
+    assert rows == 200_000
+    assert peak_mb < 150

@@ -252,3 +252,48 @@ def test_normalize_expands_enclosed_characters() -> None:
 def test_non_ascii_junk_inside_a_q_encoded_word_does_not_raise() -> None:
     # Found by the fuzz test: a byte that compat32 had already turned into U+FFFD.
     assert decode_header_value("=?utf-8?Q?\ufffdate=3E2017?=").endswith("ate>2017")
+
+
+# --- issue 9: findings scored against the peer corpus ---------------------------
+
+# 題名 = 42 6A 4C 3E; 76 5E is an au emoji in JIS row 0x76, which no codec maps.
+AU_SUBJECT = ESC_KANJI + b"BjL>v^" + ESC_ASCII
+
+
+@pytest.mark.parametrize("charset", ["iso-2022-jp", None, "utf-8"])
+def test_seven_bit_jis_with_a_pair_no_codec_knows_is_replaced_not_left_as_escapes(charset: str | None) -> None:
+    result = decode_bytes_detailed(AU_SUBJECT, charset)
+    assert result.text == "題名\ufffd"
+    assert result.lossy
+
+
+def test_an_encoded_word_holding_an_au_emoji_decodes_around_it() -> None:
+    assert decode_header_value("=?ISO-2022-JP?B?GyRCQmpMPnZeGyhC?=") == "題名\ufffd"
+
+
+def test_raw_jis_in_a_header_with_an_unknown_pair_does_not_keep_its_escapes() -> None:
+    assert decode_header_value(AU_SUBJECT.decode("ascii")) == "題名\ufffd"
+
+
+@pytest.mark.parametrize("label", ["gb2312", "GB2312", "gbk", "euc-cn", "x-gbk", "gb18030"])
+def test_gb2312_labels_decode_as_gb18030(label: str) -> None:
+    assert canonical_charset(label) == "gb18030"
+
+
+def test_gbk_bytes_under_a_gb2312_label_decode_japanese_exchange_bounce_text() -> None:
+    # グループ: ー is A9 60 (GBK only); 失敗: 敗 is 94 A1 (GBK only).
+    data = bytes.fromhex("a5b0a5eba960a5d7") + bytes.fromhex("caa794a1")
+    result = decode_bytes_detailed(data, "gb2312")
+    assert result.text == "グループ失敗"
+    assert not result.lossy
+
+
+def test_a_stray_eight_bit_byte_under_an_iso_2022_jp_label_becomes_ufffd_not_a_kanji() -> None:
+    # 0x8A followed by "a" is a valid Shift_JIS pair (蛎): an invented kanji.
+    result = decode_bytes_detailed(b"01 Dij\x8aat.mp3", "iso-2022-jp")
+    assert result.text == "01 Dij\ufffdat.mp3"
+    assert result.lossy
+
+
+def test_real_shift_jis_text_under_an_iso_2022_jp_label_is_still_read_as_cp932() -> None:
+    assert decode_bytes("申込書です".encode("cp932"), "iso-2022-jp") == "申込書です"

@@ -551,6 +551,8 @@ def _chunks_valid(chunks: list[tuple[bytes, str | None]]) -> bool:
             if not data.isascii():
                 return False  # raw 8-bit header: no declared charset to hold it to
             continue
+        if charset.lower().startswith("iso-2022-jp") and not data.isascii():
+            return False  # a 7-bit charset holding 8-bit bytes: U+FFFD is right (imap_tools agrees)
         for codec in (charset, *_JP_CODECS):
             try:
                 data.decode(codec)
@@ -689,3 +691,184 @@ def test_a_leaf_part_with_a_mangled_charset_and_8bit_body_still_parses(charset: 
     message = parse_message(raw)
     assert message.subject == "t"
     assert message.sender is not None and message.sender.addr == "a@usen.co.jp"
+
+
+# --- the peer corpus: other projects' Japanese test mails ------------------------
+
+PEER = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "peer"
+# In an expectation, EMOJI stands for one carrier emoji: the peer maps it to
+# its own private-use code point, mailbot keeps the carrier's private-use code
+# point or, where no codec has one (au's JIS rows 0x75-0x76), U+FFFD.
+EMOJI = "\x00"
+LETTERS_SUBJECT = "📧 Test いろは歌"
+JPMOBILE_LONG_SUBJECT = (
+    "タイトルの長いメールの場合の対処を実装するためのテストケースとしてのメールに含まれている件名であるサブジェクト部分"
+)
+LETTERS_BODY = "色は匂えど\n散りぬるを\n我が世誰ぞ\n常ならん\n有為の奥山\n今日越えて\n浅き夢見じ\n酔いもせず。"
+
+# What each peer project's own tests assert for its mail: jpmobile
+# spec/unit/receive_mail_spec.rb, zammad test/data/mail/*.yml, ikvk/imap_tools
+# tests/messages_data/ (mikel/mail fixtures), mnako/letters tests, MimeKit,
+# php-mime-mail-parser. "body" is compared from the start of the body text.
+PEER_EXPECTATIONS: dict[str, dict[str, object]] = {
+    "jpmobile__pc-mail-single.eml": {
+        "subject": JPMOBILE_LONG_SUBJECT,
+        "body": "本文です\n\n",
+    },
+    "jpmobile__pc-mail-multi.eml": {
+        "subject": JPMOBILE_LONG_SUBJECT,
+        "body": "本文です\n\n",
+    },
+    "jpmobile__pc-mail-attached-without-subject.eml": {"body": "本文です\n\n", "attachments": ["Transparent.gif"]},
+    "jpmobile__mobile_mailer_docomo-gmail-sjis.eml": {"subject": f"テスト{EMOJI}", "body": f"テストです{EMOJI}"},
+    "jpmobile__mobile_mailer_softbank-gmail-sjis.eml": {
+        "subject": f"テスト{EMOJI}{EMOJI}{EMOJI}",
+        "body": f"テストです{EMOJI}",
+    },
+    "jpmobile__mobile_mailer_softbank-gmail-utf8.eml": {"subject": f"テストです{EMOJI}", "body": f"テストです{EMOJI}"},
+    "jpmobile__au-decomail.eml": {"subject": f"テスト{EMOJI}", "body": f"テストです{EMOJI}"},
+    "jpmobile__docomo-emoji.eml": {"subject": f"題名{EMOJI}", "body": f"本文{EMOJI}\nFor docomo\n\n"},
+    "jpmobile__docomo-jis.eml": {"subject": "テスト", "body": "テスト本文\n\n"},
+    "jpmobile__au-emoji.eml": {"subject": f"題名{EMOJI}", "body": f"本文{EMOJI}\nFor au\n\n"},
+    "jpmobile__softbank-emoji.eml": {"subject": f"題名{EMOJI}", "body": f"本文{EMOJI}\nFor softbank\n\n"},
+    "jpmobile__iphone-cp932.eml": {"subject": "Re: 【NKSC】test", "body": "テストです。㈱"},
+    "jpmobile__iphone-jis.eml": {"body": "(=ﾟωﾟ)ﾉ\n\n\n"},
+    "jpmobile__iphone-unicode-emoji.eml": {"subject": "絵文字\U0001f385", "body": "\U0001f384\u2763"},
+    "jpmobile__iphone-circled-numbers-in-jis.eml": {"subject": "テスト①", "body": "丸数字のテストです②ⅱ\n\n"},
+    "jpmobile__au-attached.eml": {"attachments": ["20098calendar01.jpg"]},
+    "zammad__mail048.eml": {
+        "subject": "AW: OTRS / Anfrage OTRS Einführung/Präsentation [Ticket#11545]",
+        "sender_name": "Martin Edenhofer",
+        "body": "Enjoy!",
+        # Apple Mail: alternative[plain, related[html, image]]; zammad keeps the image.
+        "attachments": ["CPG-Reklamationsmitteilung bezügl.01234567895 an Voda-28.03.2017.jpg"],
+    },
+    "zammad__mail091.eml": {"subject": "メルマガ解除"},
+    "zammad__mail093.eml": {
+        "subject": "ツール",
+        "sender_name": "ツール EXAMPLE",
+        "to_name": "駅北口",
+        "body": "今なら、先着100施設限定で",
+    },
+    "zammad__mail098.eml": {
+        "subject": "一覧」をアップします",
+        "sender_name": "事務局",
+        "body": "カテゴリ：全メンバー\n",
+    },
+    "zammad__mail099.eml": {"subject": "example", "body": "　　　　　①１都３県の鯵と、\n\n"},
+    "rubymail__multi_charset_japanese.eml": {"subject": "まみむめも", "body": "かきくえこ"},
+    "rubymail__multi_charset_japanese_iso_2022.eml": {"subject": "まみむめも", "body": "すみません。"},
+    "rubymail__multi_charset_japanese_shift_jis.eml": {
+        "subject": "test",
+        "body": "あいうえお\n\nこのメールはテスト用のメールです。",
+    },
+    "rubymail__multi_charset_japanese_attachment.eml": {"subject": "testing", "attachments": ["てすと.txt"]},
+    "rubymail__multi_charset_japanese_attachment_long_name.eml": {
+        "subject": "まみむめも" * 10,
+        "attachments": ["かきくけこ" * 5 + ".txt"],
+    },
+    # An 8-bit byte inside an RFC 2231 value declared ISO-2022-JP: imap_tools expects U+FFFD.
+    "rubymail__attachment_emails_attachment_with_encoded_name.eml": {
+        "attachments": ["01 Quien Te Dij\ufffdat. Pitbull.mp3"],
+    },
+    "rubymail__plain_emails_raw_email_with_partially_quoted_subject.eml": {
+        "subject": 'Re: Test: "漢字" mid "漢字" tail',
+    },
+    "rubymail__rfc2822_example14.eml": {"subject": "Re: TEST \tテストテスト"},
+    "mimekit__japanese.eml": {
+        "subject": "日本語メールテスト (testing Japanese emails)",
+        "body": "Let's see if both subject and body works fine...\n\n日本語が\n正常に\n送れているか\nテスト.",
+    },
+    # Exchange's Japanese bounce, labelled gb2312 but written in GBK.
+    "phpmimemailparser__failure.eml": {"body": "次の受信者またはグループへの配信に失敗しました:"},
+    "stalwart__thirdparty_010.eml": {"subject": "こんにちは"},
+    **{
+        f"letters__test_japanese_{kind}_{charset}_over_{cte}.eml": {
+            "subject": ("📧 Signed Test いろは歌" if kind == "multipart_signed" else LETTERS_SUBJECT),
+            "sender_name": "郵便アリス",
+            "to_name": "郵便ボブ",
+            "body_contains": LETTERS_BODY,
+        }
+        for kind in ("plaintext", "multipart_mixed", "multipart_related", "multipart_signed")
+        for charset in ("iso-2022-jp", "euc-jp")
+        for cte in ("7bit", "base64", "quoted-printable")
+        if not (charset == "euc-jp" and cte == "7bit")
+    },
+}
+
+
+def _peer_files() -> list[Path]:
+    if not PEER.is_dir():
+        return []
+    return sorted(p for p in PEER.iterdir() if p.suffix == ".eml")
+
+
+def _matches(expected: str, actual: str, *, prefix: bool = False) -> bool:
+    pattern = "".join("[\ue000-\uf8ff\ufffd]" if ch == EMOJI else re.escape(ch) for ch in expected)
+    return re.match(pattern if prefix else pattern + r"\Z", actual) is not None
+
+
+def _peer_mismatches(name: str, parsed: ParsedMessage) -> list[str]:
+    expected = PEER_EXPECTATIONS[name]
+    found: list[str] = []
+    if "subject" in expected and not _matches(str(expected["subject"]), parsed.subject):
+        found.append(f"subject {parsed.subject!r}")
+    if "sender_name" in expected and (parsed.sender is None or parsed.sender.name != expected["sender_name"]):
+        found.append(f"sender {parsed.sender!r}")
+    if "to_name" in expected and (not parsed.to or parsed.to[0].name != expected["to_name"]):
+        found.append(f"to {parsed.to!r}")
+    body = parsed.body_text.lstrip("\n")
+    if "body" in expected and not _matches(str(expected["body"]).lstrip("\n"), body, prefix=True):
+        found.append(f"body {body[:60]!r}")
+    if "body_contains" in expected and str(expected["body_contains"]) not in body:
+        found.append(f"body {body[:60]!r}")
+    if "attachments" in expected:
+        names = [a.filename for a in parsed.attachments]
+        if any(n not in names for n in expected["attachments"]):  # type: ignore[attr-defined]
+            found.append(f"attachments {names!r}")
+    return found
+
+
+@pytest.mark.skipif(not PEER.is_dir(), reason="../shared/corpus/peer is not present")
+def test_peer_corpus_has_all_65_mails_and_most_carry_an_expectation() -> None:
+    names = {p.name for p in _peer_files()}
+    assert len(names) == 65
+    assert set(PEER_EXPECTATIONS) <= names, set(PEER_EXPECTATIONS) - names
+    assert len(PEER_EXPECTATIONS) >= 50
+
+
+@pytest.mark.skipif(not PEER.is_dir(), reason="../shared/corpus/peer is not present")
+def test_peer_corpus_decodes_as_each_peer_project_expects() -> None:
+    # The score: every expectation a peer project asserts for its own mail.
+    misses = {}
+    for path in _peer_files():
+        if path.name in PEER_EXPECTATIONS:
+            mismatches = _peer_mismatches(path.name, parse_message(path.read_bytes()))
+            if mismatches:
+                misses[path.name] = mismatches
+    assert misses == {}, f"{len(misses)} of {len(PEER_EXPECTATIONS)} peer mails decode differently: {misses}"
+
+
+@pytest.mark.parametrize("path", _peer_files(), ids=lambda p: p.name)
+def test_no_peer_corpus_mail_comes_back_with_raw_escape_sequences(path: Path) -> None:
+    parsed = parse_message(path.read_bytes())
+    texts = [parsed.subject, parsed.body_text, *(a.filename for a in parsed.attachments)]
+    assert not any("\x1b" in text for text in texts)
+    assert not any(re.search(r"=\?[^?\s]+\?[bBqQ]\?", text) for text in [parsed.subject])
+
+
+def test_a_named_attachment_inside_the_html_branch_of_an_alternative_is_kept() -> None:
+    # Apple Mail: alternative[plain, related[html, image]]; the plain text is
+    # read for the body, the attachment in the HTML branch must not be lost.
+    raw = _mail(
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="alt"\r\n',
+        b"--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + "本文".encode() + b"\r\n"
+        b'--alt\r\nContent-Type: multipart/related; type="text/html"; boundary="rel"\r\n\r\n'
+        b"--rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>html</p>\r\n"
+        b'--rel\r\nContent-Type: image/jpeg; name="photo.jpg"\r\n'
+        b'Content-Disposition: inline; filename="photo.jpg"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        b"/9j/4AAQ\r\n--rel--\r\n--alt--\r\n",
+    )
+    message = parse_message(raw)
+    assert message.body_text.strip() == "本文"
+    assert [(a.filename, a.content_type) for a in message.attachments] == [("photo.jpg", "image/jpeg")]

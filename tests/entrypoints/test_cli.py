@@ -7,7 +7,7 @@ import pytest
 
 from mailbot.entrypoints.cli import main
 from tests.domain.builders import FORM
-from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, SHIBUYA_MGR, UNIS_HEADER, Harness
+from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, OPS, SHIBUYA_MGR, UNIS_HEADER, Harness
 from tests.mailfactory import build_mail
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "public"
@@ -180,3 +180,185 @@ def test_cases_list_takes_a_branch_alias_and_refuses_an_unknown_branch(
     assert [c["branch"] for c in cli_json(harness, capsys, "cases", "list", "--branch", "渋谷")] == ["渋谷支店"]
     assert cli(harness, "cases", "list", "--branch", "札幌支店") == 2
     assert "unknown branch '札幌支店'; configured: 渋谷支店, 新宿支店, 大阪支店" in capsys.readouterr().err
+
+
+# --- issue 9: templates are checked by every command and by check-config ------------
+
+
+def _harness_with_own_templates(tmp_path: Path, db_url: str) -> Harness:
+    from mailbot.resources import templates_dir
+    from tests.fixtures.bot import make_harness
+
+    shutil.copytree(templates_dir(), tmp_path / "templates")
+    return make_harness(tmp_path, db_url, extra_toml='[templates]\npath = "templates"\n')
+
+
+def test_check_config_says_ok_for_the_shipped_templates(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness = _harness_with_own_templates(tmp_path, db_url)
+    assert cli(harness, "check-config") == 0
+    out = capsys.readouterr().out
+    assert "[OK] config:" in out and "[OK] templates:" in out and "weekly_ops" in out
+    harness.app.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("check-config",), ("poll", "--once"), ("cases", "list"), ("db", "upgrade"), ("check-connection",), ("status",)],
+)
+def test_a_template_saved_in_cp932_stops_every_command_with_one_line_and_exit_2(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    harness = _harness_with_own_templates(tmp_path, db_url)
+    template = tmp_path / "templates" / "receipt.j2"
+    template.write_bytes(template.read_text(encoding="utf-8").encode("cp932"))
+    capsys.readouterr()
+    assert cli(harness, *command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mailbot: error: ")
+    assert f"{template}: not UTF-8" in err and "CP932" in err
+    harness.app.close()
+
+
+def test_check_config_finds_a_misspelt_variable_and_a_deleted_weekly_template(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness = _harness_with_own_templates(tmp_path, db_url)
+    receipt = tmp_path / "templates" / "receipt.j2"
+    receipt.write_text(receipt.read_text(encoding="utf-8").replace("{{ case_no }}", "{{ case_number }}"))
+    assert cli(harness, "check-config") == 2
+    assert "'case_number' is undefined" in capsys.readouterr().err
+    shutil.copyfile(Path(__file__).resolve().parents[2] / "templates" / "receipt.j2", receipt)
+    (tmp_path / "templates" / "weekly_ops.j2").unlink()
+    assert cli(harness, "check-config") == 2
+    assert "weekly_ops.j2: template missing" in capsys.readouterr().err
+    harness.app.close()
+
+
+# --- issue 9: the README's one-line errors, with their exit codes ----------------------
+
+
+def _config_with(harness: Harness, old: str, new: str) -> Path:
+    path = harness.root / "changed.toml"
+    path.write_text(harness.config_path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("mailbot: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_a_delivery_path_that_is_a_file_is_a_config_error(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    (harness.root / "a-file").write_text("x")
+    config = _config_with(harness, 'path = "outbox"', 'path = "a-file"')
+    assert main(["--config", str(config), "poll", "--once"]) == 2
+    assert "[delivery] path: expected a directory:" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:////etc/passwd/x", "/etc/passwd is a file, not a directory"),
+        ("postgresql+pg8000://localhost/test", "the driver 'postgresql+pg8000' is not installed"),
+    ],
+)
+def test_an_unusable_database_url_is_a_config_error(
+    harness: Harness, capsys: pytest.CaptureFixture[str], url: str, message: str
+) -> None:
+    text = harness.config_path.read_text(encoding="utf-8")
+    current = next(line for line in text.splitlines() if line.startswith("url = "))
+    config = _config_with(harness, current, f'url = "{url}"')
+    for command in (("db", "upgrade"), ("poll", "--once")):
+        assert main(["--config", str(config), *command]) == 2
+        assert message in _one_line_error(capsys)
+
+
+def test_a_huge_poll_interval_is_a_config_error(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    config = harness.root / "changed.toml"
+    config.write_text(harness.config_path.read_text(encoding="utf-8") + "\n[schedule]\npoll_seconds = 99999999999999\n")
+    assert main(["--config", str(config), "run"]) == 2
+    assert "[schedule] poll_seconds: must be from 5 to 86400" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("summary", "--week", "9999-W52", "--dry-run"),
+        ("summary", "--week", "0001-W01", "--dry-run"),
+        ("cases", "list", "--since", "0001-01-01T00:00+14:00"),
+        ("cases", "list", "--since", "9999-12-31T23:59:59-12:00"),
+        ("unis", "import", "{export}", "--as-of", "9999-12-31T23:59:59-12:00"),
+        ("unis", "import", "{export}", "--as-of", "0001-01-01T00:00+14:00"),
+    ],
+)
+def test_dates_at_the_edge_of_the_calendar_are_one_line_errors_with_exit_2(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    export = tmp_path / "unis.csv"
+    export.write_bytes(("\r\n".join([UNIS_HEADER, GOOD_UNIS_ROW]) + "\r\n").encode("cp932"))
+    assert cli(harness, *(a.format(export=export) for a in args)) == 2
+    assert "out of range" in _one_line_error(capsys)
+
+
+def test_sqlites_unable_to_open_names_the_database_file(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from mailbot.adapters.database.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}")  # a directory: SQLite cannot open it
+    with pytest.raises(OperationalError, match=rf"unable to open database file: {tmp_path}"):
+        engine.connect()
+    engine.dispose()
+
+
+def test_a_unis_import_that_runs_out_of_memory_is_one_line(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbot.service import unis_import
+
+    def exhausted(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(unis_import, "_replace_snapshot", exhausted)
+    export = tmp_path / "unis.csv"
+    export.write_bytes(("\r\n".join([UNIS_HEADER, GOOD_UNIS_ROW]) + "\r\n").encode("cp932"))
+    assert cli(harness, "unis", "import", str(export)) == 2
+    assert f"{export}: out of memory" in _one_line_error(capsys)
+
+
+def test_status_piped_into_head_keeps_its_exit_code_when_the_reader_leaves(harness: Harness) -> None:
+    import subprocess
+    import sys
+
+    # No poll has run: status is PROBLEM, exit 1, also when the reader closes the pipe at once.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailbot.entrypoints.cli", "--config", str(harness.config_path), "status", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    assert process.wait(timeout=60) == 1
+    assert b"Traceback" not in process.stderr.read()
+
+
+def test_unis_import_says_how_many_customer_codes_it_zero_padded(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    export = tmp_path / "unis.csv"
+    # 012345678 saved through Excel comes back as 12345678.
+    rows = [GOOD_UNIS_ROW, "12345678" + GOOD_UNIS_ROW[len(CUSTOMER) :]]
+    export.write_bytes(("\r\n".join([UNIS_HEADER, *rows]) + "\r\n").encode("cp932"))
+    assert cli(harness, "unis", "import", str(export), "--as-of", "2026-11-24T09:00+09:00") == 0
+    out = capsys.readouterr().out
+    assert "imported 2 row(s), 2 customer(s)" in out
+    assert "repaired: 1 顧客CD zero-padded to the configured digits" in out
+    [notice] = harness.outbox("ops_unis_import")
+    assert notice["status"] == "sent" and notice["to"] == [OPS]
+    [mail] = harness.sent_mail("ops_unis_import")
+    text = mail.get_content()
+    assert "顧客CDの桁数が足りないため、先頭に0を補いました: 1件(行 3)" in text
+    assert "完成予定日が日付として読めない" not in text

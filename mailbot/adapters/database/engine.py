@@ -30,6 +30,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
+        @event.listens_for(engine, "do_connect")
+        def _name_the_file(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            # SQLite's "unable to open database file" does not say which file.
+            try:
+                return dialect.loaded_dbapi.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.OperationalError as exc:
+                raise dialect.loaded_dbapi.OperationalError(f"{exc}: {database}") from exc
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             # WAL lets `mailbot status` read while a poll writes.

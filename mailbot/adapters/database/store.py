@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from mailbot.adapters.database.tables import (
@@ -290,18 +290,60 @@ class Store:
         ).one_or_none()
 
     # -- UNIS ---------------------------------------------------------------
-    def replace_unis(self, rows: Iterable[UnisRow], *, as_of: datetime, imported_at: datetime, source_name: str) -> int:
+    def replace_unis(
+        self, rows: Iterable[Sequence[Any]], *, as_of: datetime, imported_at: datetime, source_name: str
+    ) -> int:
+        """Replace every UNIS row with ``rows`` (tuples in :data:`UNIS_COLUMNS` order), streamed.
+
+        PostgreSQL gets one COPY, SQLite batched executemany; either way in the
+        caller's transaction, so an exception from ``rows`` half-way (a bad
+        line) leaves the previous snapshot when the caller rolls back.
+        """
         self.session.execute(delete(UnisRow))
-        count = 0
-        for row in rows:
-            self.session.add(row)
-            count += 1
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            count = _copy_unis(connection.connection.dbapi_connection, rows)
+        else:
+            count = 0
+            statement = insert(UnisRow)
+            batch: list[dict[str, Any]] = []
+            for row in rows:
+                batch.append(dict(zip(UNIS_COLUMNS, row, strict=True)))
+                if len(batch) >= _UNIS_BATCH:
+                    connection.execute(statement, batch)
+                    count += len(batch)
+                    batch = []
+            if batch:
+                connection.execute(statement, batch)
+                count += len(batch)
         self.session.add(UnisSnapshot(as_of=as_of, imported_at=imported_at, source_name=source_name, row_count=count))
         self.session.flush()
         return count
 
+    def unis_customer_count(self) -> int:
+        return int(self.session.scalar(select(func.count(func.distinct(UnisRow.customer_code)))) or 0)
+
     def latest_snapshot(self) -> UnisSnapshot | None:
         return self.session.scalars(select(UnisSnapshot).order_by(UnisSnapshot.id.desc()).limit(1)).one_or_none()
+
+
+UNIS_COLUMNS = (
+    "customer_code", "customer_name", "customer_class", "customer_status", "contract_no", "line_no",
+    "item_code", "item_name", "line_state", "due_date", "branch",
+)  # fmt: skip
+_UNIS_BATCH = 5_000
+
+
+def _copy_unis(dbapi_connection: Any, rows: Iterable[Sequence[Any]]) -> int:
+    count = 0
+    with (
+        dbapi_connection.cursor() as cursor,
+        cursor.copy(f"COPY unis_rows ({', '.join(UNIS_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
 
 
 class DbUnisLookup:
