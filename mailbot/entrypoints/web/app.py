@@ -414,13 +414,15 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         Route("/weekly", viewer(weekly)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    # SameSite=Lax, not Strict: a clerk follows the link in an ops notice from the
+    # mail client and must arrive logged in; every POST still needs the CSRF token.
     middleware = [
         Middleware(SecurityHeaders),
         Middleware(
             SessionMiddleware,
             secret_key=secret,
             session_cookie="mailbot_session",
-            same_site="strict",
+            same_site="lax",
             https_only=web.base_url.startswith("https://"),
             max_age=12 * 3600,
         ),
