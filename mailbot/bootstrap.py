@@ -67,6 +67,7 @@ class App:
                 policy=self.config.policy,
                 clock=self.clock,
                 intake=self.intake,
+                after=self.config.after,
             )
         return self._desk
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mailbot.config_after import AfterConfig, read_after_acceptance
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
 
@@ -51,6 +52,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     log_format: str = "text"
     log_level: str = "INFO"
+    after: AfterConfig = field(default_factory=AfterConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -251,6 +253,7 @@ def load_config(path: Path) -> Config:
         raise log_table.fail("level", f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
     log_table.check_unknown()
 
+    after = read_after_acceptance(root, base)
     root.used.update({"documents", "branches"})
     root.check_unknown()
 
@@ -284,6 +287,7 @@ def load_config(path: Path) -> Config:
         schedule=schedule,
         log_format=log_format,
         log_level=log_level,
+        after=after,
     )
 
 

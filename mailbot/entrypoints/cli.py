@@ -87,8 +87,12 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    from mailbot.service.reconcile import reconcile_app, split_remarks
+
+    data, remarks = split_remarks(data)
     result = import_unis(app.sessions, data, name=str(path), as_of=as_of, now=app.clock())
     print(f"imported {result.rows} row(s), {result.customers} customer(s); UNIS as of {format_jst(result.as_of)} JST")
+    print("\n".join(reconcile_app(app, remarks).lines()))
     print(app.deliver_if_free(recheck=True))
     app.close()
     return 0
@@ -294,6 +298,9 @@ def _register_extensions(sub: Any) -> None:
     from mailbot.entrypoints import desk_commands
 
     desk_commands.register(sub)
+    from mailbot.entrypoints import after_commands
+
+    after_commands.register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
