@@ -397,3 +397,29 @@ def test_an_empty_worklist_sends_no_mail(after: Harness) -> None:
                          clock=after.clock)  # fmt: skip
     assert sent == 0 and after.outbox("jimu_worklist") == []
     assert detail  # the case views stay importable for the desk's tests
+
+
+# -- the weekly summaries ---------------------------------------------------------------------------------------
+def test_the_weekly_summary_lists_the_weeks_openings_cancellations_and_lines_waiting_for_confirmation(
+    after: Harness,
+) -> None:
+    from mailbot.service.summaries import Week, build_week_report
+
+    after.import_unis(BASE_UNIS)
+    opened_no = opened(after)
+    cancelled_no = accepted(after, OTHER)
+    after.app.desk.entered(cancelled_no, P2, by="山田")
+    progress(after, progress_csv(f"{P2},,,キャンセル,,,2026/11/25"))
+    after.clock.advance(hours=1)
+    with after.app.sessions() as session:
+        report = build_week_report(session, Week(2026, 48), now=after.clock(), directory=after.app.config.branches)
+    after_section = report.after_for()
+    assert [c["case_no"] for c in after_section["opened"]] == [opened_no]
+    assert [c["case_no"] for c in after_section["cancelled"]] == [cancelled_no]
+    assert [c["case_no"] for c in after_section["waiting_confirm"]] == [opened_no]
+    context = {"week": report.week_context(), "as_of": "", "as_of_is_end": False, "desk": {"address": "x"},
+               "case_no": "", "rows": [], "totals": report.totals, "top_defects": [], "oldest_open": [],
+               "after": after_section}  # fmt: skip
+    body = after.app.renderer.render("weekly_ops", context).body
+    assert "■ 受付後の状況(開通 1 / キャンセル 1 / UNIS確定待ち 1)" in body
+    assert f"開通 12/1  {opened_no}" in body and f"キャンセル 11/25  {cancelled_no}" in body
