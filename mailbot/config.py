@@ -272,6 +272,9 @@ def load_config(path: Path) -> Config:
         staff=staff,
         staff_domains=staff_domains,
         contact=contact,
+        flows=after.flows,
+        ubd_senders=after.ubd_senders,
+        ubd_domains=after.ubd_domains,
     )
     return Config(
         path=path,

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mailbot.domain.lifecycle import Stage
-from mailbot.domain.policy import DocumentRule
+from mailbot.domain.policy import DocumentRule, Flow
 
 __all__ = [
     "DEFAULT_PROGRESS_COLUMNS",
@@ -57,16 +57,8 @@ class ProgressConfig:
     watch_dir: Path | None = None
 
 
-@dataclass(frozen=True)
-class FlowConfig:
-    """One request flow of the manual's §3 and the documents a request of it must carry."""
-
-    name: str
-    keywords: tuple[str, ...] = ()
-    senders: tuple[str, ...] = ()
-    departments: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-    documents: tuple[DocumentRule, ...] = ()
+# A flow of the manual's §3 as configured in [[flows]] (the domain's Flow).
+FlowConfig = Flow
 
 
 @dataclass(frozen=True)
@@ -80,7 +72,7 @@ class AfterConfig:
     bgm_items: tuple[str, ...] = ()
     # [jimu_center] recipients: who gets the UNIS worklist.
     jimu_recipients: tuple[str, ...] = ()
-    flows: tuple[FlowConfig, ...] = ()
+    flows: tuple[Flow, ...] = ()
     # [ubd] senders / domains: the UBD partner (outside internal_domains).
     ubd_senders: tuple[str, ...] = ()
     ubd_domains: tuple[str, ...] = ()
@@ -166,7 +158,7 @@ def _tables(parent: Any, key: str, where: str) -> list[Any]:
     return [type(parent)(parent.file, f"[[{where}]] #{i + 1}", v) for i, v in enumerate(value)]
 
 
-def _flows(root: Any) -> tuple[FlowConfig, ...]:
+def _flows(root: Any) -> tuple[Flow, ...]:
     flows = []
     seen: set[str] = set()
     for table in _tables(root, "flows", "flows"):
@@ -181,7 +173,7 @@ def _flows(root: Any) -> tuple[FlowConfig, ...]:
             documents.append(DocumentRule(doc_name, keywords, doc.get("required", bool, True)))
             doc.check_unknown()
         flows.append(
-            FlowConfig(
+            Flow(
                 name=name,
                 keywords=table.strings("keywords"),
                 senders=tuple(_address(table, "senders", a) for a in table.strings("senders")),
