@@ -242,15 +242,16 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition((Stage.CLOSED,), Event.REOPEN, "verdict", None, (), PERSON),
     Transition(ANY, Event.MAIL_RESENT, "same", None, (), PERSON),
     Transition(ANY, Event.MAIL_CANCELLED, "same", None, (), PERSON),
-    # After acceptance: the desk enters the order at NTT (P番号), NTT's progress
-    # list tells the construction date, the opening or the cancellation, and
-    # the UNIS export tells when 事務センター confirmed the Z200214 line.
+    # After acceptance: the desk enters the order at NTT (P番号; the progress list
+    # may record it too), NTT's progress list (the bot) tells the construction
+    # date, the opening or the cancellation, and the UNIS export tells when
+    # 事務センター confirmed the Z200214 line.
     Transition((Stage.ACCEPTED,), Event.ENTER, Stage.ENTERED, None, (), BOTH),
-    Transition(AT_NTT, Event.SCHEDULE, Stage.CONSTRUCTION_SCHEDULED, None, (), BOTH),
-    Transition(AT_NTT, Event.COMPLETE, Stage.COMPLETED, None, ("completed_notice",), BOTH),
+    Transition(AT_NTT, Event.SCHEDULE, Stage.CONSTRUCTION_SCHEDULED, None, (), BOT),
+    Transition(AT_NTT, Event.COMPLETE, Stage.COMPLETED, None, ("completed_notice",), BOT),
     Transition((Stage.COMPLETED,), Event.CONFIRM_UNIS, Stage.UNIS_CONFIRMED, None, (), BOT),
     Transition((*AT_NTT, Stage.COMPLETED), Event.CANCEL, Stage.CANCELLED, None, ("cancel_notice", "ops_cancelled"),
-               BOTH),
+               BOT),
     # Reminders from the UNIS reconciliation (each once per case).
     Transition((Stage.CANCELLED,), Event.REMIND_UNIS_CANCEL, "same", None, ("unis_cancel_reminder",), BOT),
     Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED), Event.REMIND_BGM_CANCEL, "same", None,

@@ -55,3 +55,9 @@ def test_a_confirmed_or_cancelled_case_no_longer_counts_as_open_and_mail_in_its_
 def test_the_desk_is_offered_the_ntt_entry_on_an_accepted_case() -> None:
     events = allowed_events(Stage.ACCEPTED, ACCEPTED, Actor.PERSON)
     assert Event.ENTER in events and Event.CONFIRM_UNIS not in events
+
+
+@pytest.mark.parametrize("event", [Event.SCHEDULE, Event.COMPLETE, Event.CANCEL])
+def test_construction_opening_and_cancellation_come_from_ntts_list_not_from_a_person(event: Event) -> None:
+    with pytest.raises(TransitionNotAllowed):
+        step(Stage.ENTERED, ACCEPTED, event, Actor.PERSON)
