@@ -70,6 +70,7 @@ class App:
                 clock=self.clock,
                 intake=self.intake,
                 base_url=self.config.web.base_url,
+                after=self.config.after,
             )
         return self._desk
 

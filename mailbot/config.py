@@ -18,6 +18,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mailbot.config_after import AfterConfig, read_after_acceptance
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
 
@@ -72,6 +73,7 @@ class Config:
     log_format: str = "text"
     log_level: str = "INFO"
     web: WebConfig = field(default_factory=lambda: WebConfig())
+    after: AfterConfig = field(default_factory=AfterConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -324,6 +326,7 @@ def load_config(path: Path) -> Config:
         raise log_table.fail("level", f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
     log_table.check_unknown()
 
+    after = read_after_acceptance(root, base)
     root.used.update({"documents", "branches"})
     web = _web(root)
     root.check_unknown()
@@ -343,6 +346,9 @@ def load_config(path: Path) -> Config:
         staff=staff,
         staff_domains=staff_domains,
         contact=contact,
+        flows=after.flows,
+        ubd_senders=after.ubd_senders,
+        ubd_domains=after.ubd_domains,
     )
     return Config(
         web=web,
@@ -359,6 +365,7 @@ def load_config(path: Path) -> Config:
         schedule=schedule,
         log_format=log_format,
         log_level=log_level,
+        after=after,
     )
 
 

@@ -21,8 +21,9 @@ from mailbot.domain.documents import (
     is_signature,
     is_xlsx,
 )
+from mailbot.domain.flows import choose_flow, flow_documents
 from mailbot.domain.model import Attachment, Defect, ParsedMessage
-from mailbot.domain.policy import Policy
+from mailbot.domain.policy import Flow, Policy
 from mailbot.domain.replies import own_text
 from mailbot.domain.subject import SubjectInfo, parse_subject
 from mailbot.domain.unis import CLASS_NON_SUBSCRIBER, UnisCustomer, UnisLookup
@@ -54,6 +55,9 @@ class Submission:
     # Every distinct code the deciding message names; more than one is a defect.
     customer_codes: tuple[str, ...] = ()
     unis_as_of: datetime | None = None
+    # The request flow it follows (None: the desk-wide documents), and whether the UBD partner sent it.
+    flow: Flow | None = None
+    ubd: bool = False
 
     @property
     def single_customer(self) -> bool:
@@ -139,6 +143,8 @@ def build_submission(
         documents=documents,
         customer_codes=codes,
         unis_as_of=unis.as_of,
+        flow=choose_flow(policy.flows, messages, branch),
+        ubd=bool(messages) and messages[0].sender is not None and policy.is_ubd(messages[0].sender.addr),
     )
 
 
@@ -193,9 +199,10 @@ class AttachmentMissing:
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
         received = ", ".join(a.filename for a in submission.documents)
+        flow = {"flow": submission.flow.name} if submission.flow is not None and submission.flow.documents else {}
         return [
-            Defect(self.name, {"document": rule.name, "received": received})
-            for rule in policy.documents
+            Defect(self.name, {"document": rule.name, "received": received, **flow})
+            for rule in flow_documents(submission.flow, policy)
             if rule.required and not any(rule.matches(a.filename) for a in submission.documents)
         ]
 
@@ -233,7 +240,7 @@ class CustomerCodeMissing:
     description = "UNISの顧客CDが本文にも申込書にもない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
-        if submission.customer_code:
+        if submission.customer_code or submission.ubd:  # UBD: ops asks the branch for the code
             return []
         has_pdf = any(a.filename.lower().endswith(".pdf") for a in submission.documents)
         return [Defect(self.name, {"digits": str(policy.customer_code_digits), "pdf": "1" if has_pdf else ""})]
@@ -259,6 +266,8 @@ class UnisCustomerMissing:
     description = "顧客CDがUNISに登録されていない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if submission.ubd:  # 事務センター registers a UBD order; the desk asks them
+            return []
         if not submission.customer_code or submission.customer is not None or not submission.single_customer:
             return []
         return [Defect(self.name, {"customer_code": submission.customer_code, "unis_as_of": _snapshot(submission)})]
@@ -269,6 +278,8 @@ class UnisOrderMissing:
     description = "UNISにZ200214(NTTフレッツ光取次)の受注明細がない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if submission.ubd:  # 事務センター registers a UBD order; the desk asks them
+            return []
         customer = submission.customer
         if customer is None or customer.open_brokerage_lines():
             return []
@@ -281,6 +292,8 @@ class UnisCustomerClass:
     description = "顧客区分が9(未加入店)になっている"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if submission.ubd:  # 事務センター registers a UBD order; the desk asks them
+            return []
         customer = submission.customer
         if customer is None or customer.class_code != CLASS_NON_SUBSCRIBER:
             return []

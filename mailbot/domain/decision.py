@@ -84,6 +84,8 @@ class CaseOutcome:
     stage: Stage = Stage.RECEIVED
     event: Event = Event.RETURN
     sender: str | None = None
+    # The request flow (manual §3) the checks judged it by; None leaves the case's as it is.
+    flow: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,18 +143,18 @@ def evaluate(
 
 
 def reply_recipients(message: ParsedMessage, policy: Policy) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """To the sender, Cc the internal people the sender wrote to; never the desk, never outside."""
+    """To the sender, Cc the internal people the sender wrote to; never the desk, never outside (but UBD)."""
     to: list[str] = []
     if (
         message.sender is not None
-        and policy.is_internal(message.sender.addr)
+        and policy.may_receive(message.sender.addr)
         and not policy.is_desk(message.sender.addr)
     ):
         to.append(message.sender.addr)
     cc = [
         a.addr
         for a in message.recipients
-        if policy.is_internal(a.addr) and not policy.is_desk(a.addr) and a.addr not in to
+        if policy.may_receive(a.addr) and not policy.is_desk(a.addr) and a.addr not in to
     ]
     return tuple(to), tuple(dict.fromkeys(cc))
 
@@ -186,6 +188,11 @@ def mails_for(
         defects = evaluation.defects
     cc = _with_missing_managers(cc, to, branch, defects or (), policy)
     shared = dict(facts or {})
+    if evaluation is not None and evaluation.submission.ubd:
+        # ops: 事務センター registers the order (no UNIS checks); without a code, ask the branch for one.
+        shared["ubd"] = "1"
+        if not evaluation.submission.customer_code:
+            shared["ubd_no_code"] = "1"
     limit = policy.limits.max_reply_recipients
     if len(to) + len(cc) > limit:
         # Reply-all to a crowd: the sender and the branch's managers are enough.
@@ -261,6 +268,7 @@ def outcome_of(
         stage=stage,
         event=event,
         sender=first.sender.addr if first is not None and first.sender is not None else None,
+        flow=submission.flow.name if submission.flow is not None else None,
     )
 
 

@@ -64,6 +64,12 @@ class Stage(StrEnum):
     RECEIVED = "received"
     ACCEPTED = "accepted"
     CLOSED = "closed"
+    # After acceptance (manual §4-§6): NTT entry, the progress list, UNIS 確定.
+    ENTERED = "entered"
+    CONSTRUCTION_SCHEDULED = "construction_scheduled"
+    COMPLETED = "completed"
+    UNIS_CONFIRMED = "unis_confirmed"
+    CANCELLED = "cancelled"
 
 
 class Actor(StrEnum):
@@ -83,6 +89,15 @@ class Event(StrEnum):
     REOPEN = "reopen"
     MAIL_RESENT = "mail_resent"
     MAIL_CANCELLED = "mail_cancelled"
+    # After acceptance.
+    ENTER = "enter"
+    SCHEDULE = "schedule"
+    COMPLETE = "complete"
+    CONFIRM_UNIS = "confirm_unis"
+    CANCEL = "cancel"
+    REMIND_UNIS_CANCEL = "remind_unis_cancel"
+    REMIND_BGM_CANCEL = "remind_bgm_cancel"
+    WARN_DUE_DATE = "warn_due_date"
 
 
 # How the desk reads each event in a case's history.
@@ -99,6 +114,14 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.REOPEN: "再開",
         Event.MAIL_RESENT: "メール再送",
         Event.MAIL_CANCELLED: "送信取消",
+        Event.ENTER: "NTT入力",
+        Event.SCHEDULE: "工事日確定",
+        Event.COMPLETE: "開通",
+        Event.CONFIRM_UNIS: "UNIS確定",
+        Event.CANCEL: "キャンセル",
+        Event.REMIND_UNIS_CANCEL: "UNISキャンセル処理の督促",
+        Event.REMIND_BGM_CANCEL: "BGM解約に伴う取次解約の督促",
+        Event.WARN_DUE_DATE: "完成予定日の引継ぎ注意",
     }
 )
 
@@ -114,6 +137,8 @@ REASON_LABELS: Mapping[str, str] = MappingProxyType(
         "unis_recheck": "UNIS再確認",
         "replay": "ルール変更の再判定",
         "desk": "デスクの操作",
+        "progress_import": "進捗リスト取込",
+        "unis_reconcile": "UNIS取込の照合",
     }
 )
 
@@ -136,6 +161,11 @@ STAGES: Mapping[Stage, StageInfo] = MappingProxyType(
         Stage.RECEIVED: StageInfo("確認中", "review"),
         Stage.ACCEPTED: StageInfo("受付済", "followup"),
         Stage.CLOSED: StageInfo("終了", "followup", active=False),
+        Stage.ENTERED: StageInfo("NTT入力済", "followup"),
+        Stage.CONSTRUCTION_SCHEDULED: StageInfo("工事日確定", "followup"),
+        Stage.COMPLETED: StageInfo("開通", "followup"),
+        Stage.UNIS_CONFIRMED: StageInfo("UNIS確定", "followup", active=False),
+        Stage.CANCELLED: StageInfo("キャンセル", "followup", active=False),
     }
 )
 
@@ -171,6 +201,9 @@ class MailKind:
     threaded: bool = False
 
 
+# Notices after acceptance (cancel_notice, completed_notice, the reminders) are
+# written in the request's thread too, but answer no new mail of the branch:
+# they are not ``threaded`` and never count against the per-sender cap.
 MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
     {
         k.name: k
@@ -190,6 +223,14 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("ops_alert_cleared", "ops", "監視の解消"),
             MailKind("weekly_branch", "branch", "週次サマリー(支店)"),
             MailKind("weekly_ops", "ops", "週次サマリー(デスク)"),
+            MailKind("cancel_notice", "branch", "NTTキャンセルのお知らせ"),
+            MailKind("completed_notice", "branch", "開通のお知らせ"),
+            MailKind("unis_cancel_reminder", "branch", "UNISキャンセル処理のお願い"),
+            MailKind("bgm_cancel_reminder", "branch", "Z200214解約のお願い"),
+            MailKind("due_date_warning", "branch", "完成予定日引継ぎの注意"),
+            MailKind("ops_cancelled", "ops", "キャンセルのお知らせ"),
+            MailKind("ops_progress_unmatched", "ops", "進捗リストの未照合行"),
+            MailKind("jimu_worklist", "ops", "事務センター作業リスト"),
         )
     }
 )
@@ -197,7 +238,12 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
 # Mails that answer a branch's request (and so count against the per-sender cap).
 BRANCH_MAILS = frozenset(k.name for k in MAIL_KINDS.values() if k.threaded)
 
-ANY: tuple[Stage, ...] = (Stage.RECEIVED, Stage.ACCEPTED, Stage.CLOSED)
+# The stages between acceptance and the end: the line is on its way at NTT.
+AT_NTT: tuple[Stage, ...] = (Stage.ACCEPTED, Stage.ENTERED, Stage.CONSTRUCTION_SCHEDULED)
+AFTER_ACCEPTANCE: tuple[Stage, ...] = (
+    Stage.ENTERED, Stage.CONSTRUCTION_SCHEDULED, Stage.COMPLETED, Stage.UNIS_CONFIRMED, Stage.CANCELLED,
+)  # fmt: skip
+ANY: tuple[Stage, ...] = (Stage.RECEIVED, Stage.ACCEPTED, Stage.CLOSED, *AFTER_ACCEPTANCE)
 BOT = frozenset({Actor.BOT})
 PERSON = frozenset({Actor.PERSON})
 BOTH = BOT | PERSON
@@ -234,14 +280,30 @@ TRANSITIONS: tuple[Transition, ...] = (
                ("waiting_notice", "ops_waiting"), BOT),
     # Mail in a case's thread that is not a resubmission.
     Transition((Stage.RECEIVED,), Event.QUESTION, "same", None, ("ops_question",), BOT),
-    Transition((Stage.ACCEPTED, Stage.CLOSED), Event.FOLLOWUP, "same", None, ("ops_followup",), BOT),
+    Transition((Stage.ACCEPTED, Stage.CLOSED, *AFTER_ACCEPTANCE), Event.FOLLOWUP, "same", None, ("ops_followup",), BOT),
     Transition(ANY, Event.STAFF_MESSAGE, "same", None, (), BOT),
     # The desk's own bookkeeping.
     Transition(ANY, Event.NOTE, "same", None, (), PERSON),
-    Transition((Stage.RECEIVED, Stage.ACCEPTED), Event.CLOSE, Stage.CLOSED, None, (), PERSON),
+    Transition((Stage.RECEIVED, *AT_NTT), Event.CLOSE, Stage.CLOSED, None, (), PERSON),
     Transition((Stage.CLOSED,), Event.REOPEN, "verdict", None, (), PERSON),
     Transition(ANY, Event.MAIL_RESENT, "same", None, (), PERSON),
     Transition(ANY, Event.MAIL_CANCELLED, "same", None, (), PERSON),
+    # After acceptance: the desk enters the order at NTT (P番号; the progress list
+    # may record it too), NTT's progress list (the bot) tells the construction
+    # date, the opening or the cancellation, and the UNIS export tells when
+    # 事務センター confirmed the Z200214 line.
+    Transition((Stage.ACCEPTED,), Event.ENTER, Stage.ENTERED, None, (), BOTH),
+    Transition(AT_NTT, Event.SCHEDULE, Stage.CONSTRUCTION_SCHEDULED, None, (), BOT),
+    Transition(AT_NTT, Event.COMPLETE, Stage.COMPLETED, None, ("completed_notice",), BOT),
+    Transition((Stage.COMPLETED,), Event.CONFIRM_UNIS, Stage.UNIS_CONFIRMED, None, (), BOT),
+    Transition((*AT_NTT, Stage.COMPLETED), Event.CANCEL, Stage.CANCELLED, None, ("cancel_notice", "ops_cancelled"),
+               BOT),
+    # Reminders from the UNIS reconciliation (each once per case).
+    Transition((Stage.CANCELLED,), Event.REMIND_UNIS_CANCEL, "same", None, ("unis_cancel_reminder",), BOT),
+    Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED), Event.REMIND_BGM_CANCEL, "same", None,
+               ("bgm_cancel_reminder",), BOT),
+    Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED), Event.WARN_DUE_DATE, "same", None, ("due_date_warning",),
+               BOT),
 )  # fmt: skip
 
 

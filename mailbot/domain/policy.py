@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from mailbot.domain.japanese import normalize
 
-__all__ = ["DEFAULT_CODE_LABELS", "DEFAULT_DOCUMENTS", "DocumentRule", "Limits", "Policy"]
+__all__ = ["DEFAULT_CODE_LABELS", "DEFAULT_DOCUMENTS", "DocumentRule", "Flow", "Limits", "Policy"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,24 @@ class DocumentRule:
     def matches(self, filename: str) -> bool:
         folded = normalize(filename).casefold()
         return any(normalize(k).casefold() in folded for k in self.keywords)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A request flow of the manual's §3 (通常, 即決 ...): how it is recognised, what it must carry.
+
+    Every criterion given must hold (a keyword in the subject or body, the
+    sender, a department named in the sender's name or the body, the branch's
+    region); a flow with none matches every request. Empty ``documents``: the
+    desk-wide ``[[documents]]``.
+    """
+
+    name: str
+    keywords: tuple[str, ...] = ()
+    senders: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    documents: tuple[DocumentRule, ...] = ()
 
 
 DEFAULT_DOCUMENTS = (DocumentRule("回線単品申込書", ("回線単品申込書", "単品申込書", "回線単品", "申込書")),)
@@ -63,9 +81,26 @@ class Policy:
     staff_domains: tuple[str, ...] = ()
     # The contact line every mail to a branch ends with (phone, a person's address).
     contact: str = ""
+    # Request flows, first match wins; none configured: one flow, the [[documents]].
+    flows: tuple[Flow, ...] = ()
+    # The UBD partner: outside internal_domains, yet its requests are filed and answered.
+    ubd_senders: tuple[str, ...] = ()
+    ubd_domains: tuple[str, ...] = ()
 
     def is_internal(self, address: str) -> bool:
         return _in_domains(address, self.internal_domains)
+
+    def is_ubd(self, address: str) -> bool:
+        """The UBD partner: a configured address or domain that is not ours."""
+        if self.is_internal(address):
+            return False
+        return address.strip().lower() in {a.lower() for a in self.ubd_senders} or _in_domains(
+            address, self.ubd_domains
+        )
+
+    def may_receive(self, address: str) -> bool:
+        """Who the bot may write to: internal addresses, and the UBD partner; no other outsider."""
+        return self.is_internal(address) or self.is_ubd(address)
 
     def is_desk(self, address: str) -> bool:
         return address.strip().lower() == self.desk_address.strip().lower()

@@ -100,7 +100,7 @@ def _not_request(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
 def _outside(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
     if facts.released:
         return False
-    return m.sender is None or not policy.is_internal(m.sender.addr)
+    return m.sender is None or not policy.may_receive(m.sender.addr)
 
 
 _AUTH_RESULT = re.compile(r"\b(dmarc|spf)\s*=\s*(\w+)", re.IGNORECASE)

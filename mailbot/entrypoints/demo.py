@@ -53,6 +53,9 @@ path = "outbox"
 [unis]
 max_wait_hours = 36
 
+[jimu_center]
+recipients = ["jimu-center@usen.co.jp"]
+
 [[branches]]
 name = "渋谷支店"
 aliases = ["渋谷"]
@@ -475,6 +478,11 @@ def run_demo(directory: Path) -> int:
     print(f"   {result.summary}; mails: {', '.join(result.mails)}")
     app.intake.deliver_outbox()
 
+    # After acceptance: NTT entry, NTT's progress list, 事務センター's worklist, the UNIS reconciliation.
+    from mailbot.entrypoints.demo_after import after_acceptance_demo
+
+    cancelled_no = after_acceptance_demo(app, directory, UNIS_HEADER, new_rows, step=5)
+
     with app.sessions() as session:
         messages = views.message_rows(session)
         cases = {c["case_no"]: c for c in views.case_rows(session)}
@@ -509,6 +517,8 @@ def run_demo(directory: Path) -> int:
     print(f"Try: .venv/bin/mailbot --config {config_path} cases list")
     print(f"     .venv/bin/mailbot --config {config_path} cases show {deputy['case_no']}   (who did what, and why)")
     print(f"     .venv/bin/mailbot --config {config_path} quarantine list")
+    print(f"     .venv/bin/mailbot --config {config_path} cases show {cancelled_no}   (entered, cancelled, reminded)")
+    print(f"     .venv/bin/mailbot --config {config_path} unis worklist")
     print()
     print(f"The web workbench on this data: make web (or .venv/bin/mailbot --config {config_path} web),")
     print("then open http://127.0.0.1:8025/ and log in as demo / demo-desk-2026")
@@ -567,6 +577,13 @@ def demo_summary_text(app: App) -> str:
         lines.append("")
         lines.append("再送待ちの古い順:")
         lines += [f"  {x.case_no} {x.branch} 返却 {format_jst(x.since)}({x.age_days}日経過)" for x in oldest]
+    after = report.after_for()
+    if any(after.values()):
+        lines.append("")
+        lines.append(
+            f"受付後: 開通 {len(after['opened'])}件 / キャンセル {len(after['cancelled'])}件 / "
+            f"UNIS確定待ち {len(after['waiting_confirm'])}件"
+        )
     plan, _ = summaries.plan_mails(report, directory=config.branches, policy=config.policy)
     if plan:
         lines.append("")

@@ -230,6 +230,11 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     print(f"{detail['case_no']}  {detail['branch'] or '(支店不明)'}  {detail['stage_label']}/{detail['status_label']}")
     print(f"  顧客CD: {customer}  差出人: {detail['sender'] or '-'}")
     print(f"  受付: {jst(detail['created_at'])}  更新: {jst(detail['updated_at'])}  返却回数: {detail['return_count']}")
+    labels = {"flow": "フロー", "p_number": "P番号", "construction_date": "工事日", "completed_date": "完成日",
+              "cancelled_date": "キャンセル日"}  # fmt: skip
+    after = [f"{label}: {detail[key]}" for key, label in labels.items() if detail.get(key)]
+    if after:
+        print("  " + "  ".join(after))
     if detail["decided_by"]:
         print(f"  判定: {detail['decided_by']} さんの操作による")
     defects = [d["code"] for d in detail["defects"]]

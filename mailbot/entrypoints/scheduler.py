@@ -44,7 +44,7 @@ __all__ = ["JOB_IDS", "Runner", "build_scheduler", "job_triggers", "next_run_tim
 
 log = logging.getLogger("mailbot.scheduler")
 
-JOB_IDS = ("poll", "outbox", "recheck", "weekly_summary", "unis_watch")
+JOB_IDS = ("poll", "outbox", "recheck", "weekly_summary", "unis_watch", "progress_watch")
 # A CSV younger than this may still be being written.
 UNIS_SETTLE_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 10.0
@@ -87,6 +87,8 @@ def job_triggers(config: Config) -> dict[str, BaseTrigger]:
     }
     if config.unis_watch_dir is not None:
         triggers["unis_watch"] = IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz)
+    if config.after.progress.watch_dir is not None:
+        triggers["progress_watch"] = IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz)
     return triggers
 
 
@@ -146,10 +148,11 @@ class Runner:
             "weekly_summary": self.weekly_summary,
             "weekly_summary_retry": self.weekly_summary,
             "unis_watch": self.unis_watch,
+            "progress_watch": self.progress_watch,
         }
         for job_id, trigger in triggers.items():
             options: dict[str, Any] = {}
-            if job_id in ("poll", "unis_watch"):
+            if job_id in ("poll", "unis_watch", "progress_watch"):
                 options["next_run_time"] = now  # at once on start
             if job_id == "weekly_summary":
                 options["misfire_grace_time"] = 6 * 3600  # a late start still sends; catch-up covers longer
@@ -253,15 +256,29 @@ class Runner:
             directory=self.config.branches,
             policy=self.config.policy,
         )
-        if result.sent:
+        detail = result.describe()
+        if self.config.after.jimu_recipients:
+            from mailbot.service.worklist import send_worklist
+
+            rows = send_worklist(self.app.sessions, self.app.renderer, policy=self.config.policy,
+                                 settings=self.config.after, clock=self._now,
+                                 once_key=f"{week.year}-W{week.number:02d}")  # fmt: skip
+            detail += f"; UNIS worklist: {rows} row(s) sent" if rows else "; UNIS worklist: nothing new"
+        if result.sent or self.config.after.jimu_recipients:
             self.app.intake.deliver_outbox()
-        return result.describe()
+        return detail
 
     def unis_watch(self) -> str:
         folder = self.config.unis_watch_dir
         if folder is None:
             return "no watch_dir"
         return import_watched(self.app, folder, now=self._now())
+
+    def progress_watch(self) -> str:
+        folder = self.config.after.progress.watch_dir
+        if folder is None:
+            return "no watch_dir"
+        return import_watched_progress(self.app, folder, now=self._now())
 
     # -- IMAP IDLE --------------------------------------------------------------------------
     def _watch_mailbox(self) -> None:
@@ -364,6 +381,7 @@ def build_scheduler(app: App, scheduler: BaseScheduler | None = None) -> BaseSch
 # -- the UNIS watch folder ----------------------------------------------------------------
 def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: float = UNIS_SETTLE_SECONDS) -> str:
     """Import each export CSV in ``folder`` (oldest first), then move it to processed/ or failed/."""
+    from mailbot.service.reconcile import reconcile_app, split_remarks_of_file
     from mailbot.service.unis_import import OpsNotice, import_unis
 
     if not folder.is_dir():
@@ -378,9 +396,10 @@ def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: flo
         if time.time() - mtime < settle_seconds:
             continue  # still being written
         try:
+            source, remarks = split_remarks_of_file(path)
             result = import_unis(
                 app.sessions,
-                path,
+                source,
                 name=path.name,
                 as_of=datetime.fromtimestamp(mtime, UTC),
                 now=now,
@@ -396,11 +415,51 @@ def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: flo
             continue
         _move(path, folder / "processed")
         done.append(f"{path.name} imported ({result.rows} rows)")
+        reconciled = reconcile_app(app, remarks)
+        done.append(reconciled.lines()[0])
     if not done:
         return "nothing new"
     changed = app.intake.recheck_waiting()
     sent = app.intake.deliver_outbox()
     return "; ".join(done) + f"; {changed} waiting case(s) decided, sent {sent.sent}"
+
+
+def import_watched_progress(
+    app: App, folder: Path, *, now: datetime, settle_seconds: float = UNIS_SETTLE_SECONDS
+) -> str:
+    """Import each progress list (.csv, .xlsx) in ``folder``, oldest first, then move it to processed/ or failed/."""
+    from mailbot.service.progress import import_progress
+
+    if not folder.is_dir():
+        return f"{folder} does not exist"
+    files = sorted(
+        (p for p in folder.iterdir()
+         if p.is_file() and p.suffix.lower() in (".csv", ".xlsx") and not p.name.startswith((".", "~$"))),
+        key=lambda p: p.stat().st_mtime,
+    )  # fmt: skip
+    done = []
+    for path in files:
+        mtime = path.stat().st_mtime
+        if time.time() - mtime < settle_seconds:
+            continue  # still being written
+        try:
+            report = import_progress(
+                app.sessions, app.renderer, policy=app.config.policy, directory=app.config.branches,
+                settings=app.config.after, data=path.read_bytes(), name=path.name,
+                as_of=datetime.fromtimestamp(mtime, UTC), clock=app.clock,
+            )  # fmt: skip
+        except Exception as exc:  # any failure is written beside the file
+            target = _move(path, folder / "failed")
+            target.with_name(target.name + ".reason.txt").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
+            log.error("progress list %s rejected: %s", path.name, exc)
+            done.append(f"{path.name} failed")
+            continue
+        _move(path, folder / "processed")
+        done.append(report.lines()[0])
+    if not done:
+        return "nothing new"
+    sent = app.intake.deliver_outbox()
+    return "; ".join(done) + f"; sent {sent.sent}"
 
 
 def _move(path: Path, folder: Path) -> Path:

@@ -92,6 +92,8 @@ def record(uow: UnitOfWork, change: CaseChange, case: Case | None = None) -> Cas
         case.decided_by = change.actor if change.by_person else None
         if case.sender is None and outcome.sender:
             case.sender = db_text(outcome.sender, 320)
+        if outcome.flow is not None:
+            case.flow = db_text(outcome.flow, 60)
     case.stage = outcome.stage.value
     case.updated_at = now
     store.session.add(

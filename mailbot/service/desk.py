@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.adapters.database.store import Store, db_text, defects_from_json
 from mailbot.adapters.database.tables import Case, Inbound, Outbox
 from mailbot.adapters.templates import Renderer
+from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
 from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, unchanged
@@ -62,6 +63,7 @@ class Desk:
         intake: Intake,
         checks: Sequence[Check] = CHECKS,
         base_url: str = "",
+        after: AfterConfig | None = None,
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
@@ -71,6 +73,7 @@ class Desk:
         self.intake = intake
         self.checks = checks
         self.base_url = base_url
+        self.after = after or AfterConfig()
 
     # -- plumbing -------------------------------------------------------------------
     @contextmanager
@@ -207,6 +210,24 @@ class Desk:
     def reopen(self, case_no: str, *, by: str, reason: str = "") -> ActionResult:
         return self._bookkeeping(case_no, Event.REOPEN, by=by, note=reason.strip() or None)
 
+    def entered(self, case_no: str, p_number: str, *, by: str, note: str = "") -> ActionResult:
+        """The desk entered the order in NTT's system: the NTT order number (P番号) is recorded."""
+        from mailbot.service.aftercare import advance, clean_p_number
+
+        value = clean_p_number(p_number)
+        if value is None:
+            raise DeskError(f"P番号 {p_number!r} は「P+13桁の数字」(例: P1234567890123)ではありません")
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            other = uow.store.case_by_p_number(value)
+            if other is not None and other.id != case.id:
+                raise DeskError(f"P番号 {value} は {other.case_no} に記録済みです")
+            self._step(case, Event.ENTER)
+            case.p_number = value
+            text = f"P番号 {value}" + (f" {note.strip()}" if note.strip() else "")
+            advance(uow, case, Event.ENTER, actor=by, directory=self.directory, settings=self.after, note=text)
+            return ActionResult(f"{case.case_no}: NTT入力済にしました(P番号 {value})", case.case_no)
+
     # -- quarantine -----------------------------------------------------------------
     @staticmethod
     def _quarantined(uow: UnitOfWork, item_id: int) -> Inbound:
@@ -306,5 +327,6 @@ _EVENT_JA = {
     Event.REOPEN: "再開",
     Event.MAIL_RESENT: "再送",
     Event.MAIL_CANCELLED: "送信を取り消",
+    Event.ENTER: "NTT入力済に",
 }
 _RESOLUTION_JA = {"released": "依頼として処理", "discarded": "破棄"}

@@ -436,4 +436,5 @@ def thread_index(parent: str, now: datetime) -> str:
 
 def _deliverable(address: str, policy: Policy) -> bool:
     # The last line of defence: whatever the core decided, nothing leaves for outside.
-    return policy.is_internal(address) and not policy.is_desk(address) and "\n" not in address and "\r" not in address
+    # The UBD partner is the one outsider the bot may answer (policy.may_receive).
+    return policy.may_receive(address) and not policy.is_desk(address) and "\n" not in address and "\r" not in address

@@ -202,6 +202,11 @@ class WeekReport:
     week: Week
     as_of: datetime
     branches: dict[str, BranchWeek]
+    # After acceptance: the week's openings and cancellations, and the lines waiting for 確定 now.
+    after: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    def after_for(self, branch: str | None = None) -> dict[str, list[dict[str, str]]]:
+        return {k: [r for r in v if branch is None or r["branch"] == branch] for k, v in self.after.items()}
 
     def branch(self, name: str) -> BranchWeek:
         return self.branches.get(name) or BranchWeek(name)
@@ -305,7 +310,35 @@ def build_week_report(
             row.waiting.append(_case_line(case, name, history, state, since, as_of))
     for row in branches.values():
         row.open_returns.sort(key=lambda x: (x.since, x.case_no))
-    return WeekReport(week, as_of, branches)
+    return WeekReport(week, as_of, branches, _after_acceptance(session, start, as_of))
+
+
+def _after_acceptance(session: Session, start: datetime, as_of: datetime) -> dict[str, list[dict[str, str]]]:
+    """Openings and cancellations recorded in the week, and the opened lines not yet UNIS確定."""
+    found: dict[str, list[dict[str, str]]] = {"opened": [], "cancelled": [], "waiting_confirm": []}
+    wanted = {Event.COMPLETE.value: "opened", Event.CANCEL.value: "cancelled"}
+    rows = session.execute(
+        select(CaseEvent.event, Case)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(CaseEvent.event.in_(list(wanted)), CaseEvent.at >= start, CaseEvent.at < as_of)
+        .order_by(CaseEvent.id)
+    )
+    for event, case in rows:
+        found[wanted[event]].append(_after_line(case))
+    for case in session.scalars(select(Case).where(Case.stage == Stage.COMPLETED.value).order_by(Case.id)):
+        found["waiting_confirm"].append(_after_line(case))
+    return found
+
+
+def _after_line(case: Case) -> dict[str, str]:
+    day = case.completed_date or case.cancelled_date
+    return {
+        "case_no": case.case_no,
+        "branch": case.branch or NO_BRANCH,
+        "customer": f"{case.customer_code or ''} {case.customer_name or ''}".strip(),
+        "p_number": case.p_number or "",
+        "date": f"{day.month}/{day.day}" if day else "",
+    }
 
 
 def _case_line(
@@ -383,7 +416,7 @@ def plan_mails(
                 kind="weekly_branch",
                 target=b.name,
                 to=tuple(b.weekly_recipients),
-                context={**common, "branch": week.as_context()},
+                context={**common, "branch": week.as_context(), "after": report.after_for(b.name)},
             )
         )
     if include_ops and branch is None:
@@ -403,6 +436,7 @@ def plan_mails(
                         "totals": report.totals,
                         "top_defects": [{"code": c, "count": n} for c, n in report.defect_counts[:10]],
                         "oldest_open": [_line_context(x) for x in report.oldest_open_returns()],
+                        "after": report.after_for(),
                     },
                 )
             )

@@ -110,6 +110,7 @@ def _case_summary(c: Case) -> dict[str, Any]:
         "return_count": c.return_count,
         "created_at": _iso(c.created_at),
         "updated_at": _iso(c.updated_at),
+        **after_acceptance(c),
     }
 
 
@@ -128,6 +129,17 @@ def case_rows(session: Session, **filters: Any) -> list[dict[str, Any]]:
             if case_id is not None:
                 message_ids[case_id].append(mid or identity)
     return [{**_case_summary(c), "message_ids": message_ids[c.id]} for c in cases]
+
+
+def after_acceptance(case: Case) -> dict[str, Any]:
+    """The case's NTT order number, flow and the dates NTT's progress list gave."""
+    return {
+        "p_number": case.p_number,
+        "flow": case.flow,
+        "construction_date": case.construction_date.isoformat() if case.construction_date else None,
+        "completed_date": case.completed_date.isoformat() if case.completed_date else None,
+        "cancelled_date": case.cancelled_date.isoformat() if case.cancelled_date else None,
+    }
 
 
 def message_rows(session: Session) -> list[dict[str, Any]]:
@@ -246,6 +258,7 @@ def case_detail(
         "return_count": case.return_count,
         "created_at": case.created_at.isoformat(),
         "updated_at": case.updated_at.isoformat(),
+        **after_acceptance(case),
         "same_customer": same_customer,
         "actions": [e.value for e in allowed_events(stage, verdict, Actor.PERSON)],
         "messages": [

@@ -159,3 +159,18 @@ def test_every_notice_to_ops_links_to_the_case_page_when_base_url_is_set(desk: H
     assert f"案件画面: https://desk.usen.co.jp/mailbot/cases/{case_no}" in notice.get_content()
     [reply] = desk.sent_mail("defect_reply")
     assert "desk.usen.co.jp/mailbot" not in reply.get_content()  # branches do not get the desk's tool
+
+
+def test_a_clerk_records_the_ntt_order_number_from_the_case_page(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    case_no = returned_case(h)
+    h.app.desk.accept(case_no, by="山田")
+    token = login(client)
+    page = client.get(f"/cases/{case_no}").text
+    assert 'data-action="enter"' in page
+    answer = client.post(f"/cases/{case_no}/enter", data={"p_number": "P1234567890123", "csrf_token": token})
+    assert answer.status_code == 200
+    [case] = h.cases()
+    assert (case["stage"], case["p_number"]) == ("entered", "P1234567890123")
+    bad = client.post(f"/cases/{case_no}/enter", data={"p_number": "P12", "csrf_token": token})
+    assert "P+13桁" in bad.text  # refused with the reason, nothing changed

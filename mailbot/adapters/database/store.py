@@ -207,6 +207,9 @@ class Store:
     def case_by_no(self, case_no: str) -> Case | None:
         return self.session.scalars(select(Case).where(Case.case_no == case_no.strip().upper())).one_or_none()
 
+    def case_by_p_number(self, p_number: str) -> Case | None:
+        return self.session.scalars(select(Case).where(Case.p_number == p_number)).one_or_none()
+
     def other_cases_for_customer(self, customer_code: str, exclude_id: int, stages: Sequence[str]) -> list[str]:
         """Case numbers of the other cases for this customer still in one of ``stages``."""
         return list(

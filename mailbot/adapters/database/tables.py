@@ -106,6 +106,13 @@ class Case(Base):
     customer_key: Mapped[str | None] = mapped_column(Text)
     # The person whose action decided the current verdict; replay leaves such cases alone.
     decided_by: Mapped[str | None] = mapped_column(String(120))
+    # After acceptance: the NTT order number (P + 13 digits), the request's flow,
+    # and the dates NTT's progress list gave (工事日, 開通日, キャンセル日).
+    p_number: Mapped[str | None] = mapped_column(String(14), unique=True)
+    flow: Mapped[str | None] = mapped_column(String(60))
+    construction_date: Mapped[date | None] = mapped_column(Date)
+    completed_date: Mapped[date | None] = mapped_column(Date)
+    cancelled_date: Mapped[date | None] = mapped_column(Date)
     __table_args__ = (UniqueConstraint("year", "seq"),)
 
 

@@ -281,6 +281,8 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
                 result = desk.close(case_no, by=user.name, reason=text)
             elif action == "reopen":
                 result = desk.reopen(case_no, by=user.name, reason=text)
+            elif action == "enter":
+                result = desk.entered(case_no, str(form.get("p_number", "")), by=user.name, note=text)
             else:
                 return PlainTextResponse("不明な操作です。", 404)
         except DeskError as exc:
