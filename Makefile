@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo web screenshots test lint typecheck layers bench clean
+.PHONY: demo web screenshots test lint typecheck layers bench clean deliberate-bugs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Issue 13's eight deliberate one-line bugs, each applied by hand, run against its named tests, reverted.
+deliberate-bugs: $(STAMP)
+	$(BIN)/python tests/deliberate_bugs.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check mailbot tests bench

@@ -69,6 +69,33 @@ def test_a_request_failing_unis_is_returned_when_the_snapshot_is_newer_than_the_
     assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
 
 
+def test_a_snapshot_taken_at_the_very_moment_the_mail_arrived_is_current() -> None:
+    # The export ran when the mail came in: it can say the customer is missing, so no wait.
+    decision = run(request(), lookup=unis(as_of=NOW))
+    assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
+    assert [d.code for d in decision.case.defects] == ["unis_customer_missing"]
+    just_before = run(request(), lookup=unis(as_of=NOW - timedelta(seconds=1)))
+    assert just_before.case is not None and just_before.case.status is CaseStatus.WAITING_UNIS
+
+
+def test_without_any_snapshot_a_request_failing_only_unis_waits() -> None:
+    decision = run(request(), lookup=unis(as_of=None))
+    assert decision.case is not None and decision.case.status is CaseStatus.WAITING_UNIS
+
+
+def test_a_thread_reply_delivered_twice_is_ignored_and_answered_once() -> None:
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", body=f"顧客CD:{CODE} 再送します")
+    case = _returned_case(request(cc=[]), defects=("manager_cc_missing",))
+    assert run(reply, case=case).reason == "resubmission"
+    again = run(reply, case=case, duplicate=True)
+    assert (again.disposition, again.reason, again.mails) == (Disposition.IGNORED, "duplicate", ())
+
+
+def test_a_request_sent_by_the_branch_manager_without_any_cc_is_accepted() -> None:
+    decision = run(request(sender=f"渋谷 支店長 <{MANAGER}>", cc=[]))
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED
+
+
 def test_other_defects_are_returned_at_once_without_unis_claims_a_stale_snapshot_cannot_back() -> None:
     for lookup in (unis(as_of=None), unis(as_of=NOW - timedelta(hours=1))):
         decision = run(request(cc=[]), lookup=lookup)

@@ -101,3 +101,21 @@ def test_a_failed_dmarc_from_our_own_server_quarantines_an_internal_sender() -> 
 def test_x_auto_response_suppress_alone_does_not_make_a_mail_automatic() -> None:
     # Exchange sets it on ordinary mail too; ignoring such requests would lose them.
     assert verdict(request(extra_headers={"X-Auto-Response-Suppress": "All"})) == (None, "request")
+
+
+def test_a_reply_in_a_case_thread_delivered_twice_is_a_duplicate_too() -> None:
+    # A resubmission seen again must not be checked and answered a second time.
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店")
+    assert verdict(reply, TriageFacts(duplicate=True, linked_case=True)) == (Disposition.IGNORED, "duplicate")
+
+
+@pytest.mark.parametrize(
+    "value", ["auto-replied", "Auto-Replied", "auto-notified; owner-email=taro@usen.co.jp", " auto-generated "]
+)
+def test_every_rfc3834_auto_submitted_value_but_no_is_automatic(value: str) -> None:
+    assert verdict(request(extra_headers={"Auto-Submitted": value})) == (Disposition.IGNORED, "auto_reply")
+
+
+@pytest.mark.parametrize("value", ["no", "No", " no ", "no; comment"])
+def test_auto_submitted_no_in_any_spelling_is_a_person(value: str) -> None:
+    assert verdict(request(extra_headers={"Auto-Submitted": value})) == (None, "request")
