@@ -50,6 +50,7 @@ def _submission(i: int) -> bytes:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a hundred restarts of the poller, twice as slow on PostgreSQL
 @pytest.mark.parametrize("mailbox", ["maildir", "imap"])
 def test_killing_the_poller_at_random_moments_loses_and_doubles_nothing(
     mailbox: str,
