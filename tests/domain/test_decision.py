@@ -313,3 +313,40 @@ def test_a_released_outside_mail_is_filed_but_answers_no_outsider() -> None:
     assert decision.disposition is Disposition.CASE and decision.reason == "released"
     for mail in decision.mails:
         assert all(a.endswith("@usen.co.jp") for a in (*mail.to, *mail.cc))
+
+
+def test_an_accepted_request_records_its_branch_customer_sender_stage_and_event() -> None:
+    # The case row is written from these: a missing field would file a case without its branch.
+    from mailbot.domain.lifecycle import Event, Stage
+
+    decision = run(request())
+    assert decision.reason == "new_request"
+    outcome = decision.case
+    assert outcome is not None and outcome.changed
+    assert (outcome.branch, outcome.customer_code, outcome.customer_name) == ("渋谷支店", CODE, "株式会社さくら商事")
+    assert outcome.sender == "taro@usen.co.jp"
+    assert (outcome.stage, outcome.event) == (Stage.ACCEPTED, Event.ACCEPT)
+    assert outcome.defects == () and outcome.waiting_since is None
+
+
+def test_a_returned_request_for_an_unknown_branch_keeps_the_branch_it_claimed() -> None:
+    from mailbot.domain.lifecycle import Event
+
+    outcome = run(request(subject="フレッツエスカ 名古屋支店")).case
+    assert outcome is not None and outcome.status is CaseStatus.RETURNED and outcome.event is Event.RETURN
+    assert outcome.branch is not None and "名古屋" in outcome.branch
+
+
+def test_a_resubmission_tells_the_templates_it_is_one() -> None:
+    case = _returned_case(request(cc=[]), defects=("manager_cc_missing",))
+    decision = run(request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店"), case=case)
+    assert decision.reason == "resubmission"
+    assert all(m.facts.get("resubmission") == "1" for m in decision.mails)
+    assert all("resubmission" not in m.facts for m in run(request()).mails)
+
+
+def test_a_mail_with_too_many_attachments_is_quarantined_unopened_with_that_reason() -> None:
+    many = [(f"page{i}.pdf", b"%PDF-1.4\n") for i in range(POLICY.limits.max_attachments + 1)]
+    decision = run(request(attachments=many))
+    assert (decision.disposition, decision.reason) == (Disposition.QUARANTINED, "too_many_attachments")
+    assert [m.kind for m in decision.mails] and all(m.to == POLICY.ops_recipients for m in decision.mails)
