@@ -19,7 +19,9 @@ def main(path: str) -> int:
         status = status.split()[0]
         per_module[module][status] += 1
         if status in ("survived", "no"):
-            survivors[f"{module}.{function.removeprefix('x_').replace('ǁ', '.')}"] += 1
+            # mutmut names functions x_name and methods xǁClassǁname.
+            name = function[2:] if function.startswith(("x_", "xǁ")) else function
+            survivors[f"{module}.{name.replace('ǁ', '.')}"] += 1
     total = Counter[str]()
     print("| module | mutants | killed | survived | no test reaches it | timeout |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
