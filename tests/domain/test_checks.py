@@ -5,8 +5,10 @@ from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.unis import SnapshotLookup
 from tests.domain.builders import (
     CODE,
+    DESK,
     DIRECTORY,
     FORM,
+    MANAGER,
     POLICY,
     customer,
     encrypted_zip,
@@ -222,3 +224,22 @@ def test_a_broken_file_that_nothing_replaced_still_counts_in_a_resubmission() ->
     first = request(attachments=[FORM, ("地図.pdf", b"not a pdf")])
     reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", attachments=[])
     assert codes([first, reply]) == ["attachment_unreadable"]
+
+
+def test_a_resubmission_naming_another_customer_code_replaces_the_code_of_the_request() -> None:
+    # The branch corrects a mistyped code in its reply: the newest code in the thread is the customer.
+    first = request(body="顧客CD:987654321")
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", body=f"顧客CDを訂正します。顧客CD:{CODE}")
+    submission = build_submission([first, reply], DIRECTORY, unis(customer()), POLICY)
+    assert submission.customer_code == CODE
+    assert submission.customer is not None and submission.customer.code == CODE
+    assert codes([first, reply]) == []
+    assert codes([reply, first]) == ["unis_customer_missing"]
+
+
+def test_the_branch_manager_sending_a_resubmission_counts_as_the_managers_copy() -> None:
+    # Only the manager's own reply in the thread brings the manager in: sender, not To/Cc.
+    first = request(cc=[])
+    by_manager = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", sender=MANAGER, to=[DESK], cc=[])
+    assert codes([first]) == ["manager_cc_missing"]
+    assert codes([first, by_manager]) == []

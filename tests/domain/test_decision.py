@@ -69,6 +69,33 @@ def test_a_request_failing_unis_is_returned_when_the_snapshot_is_newer_than_the_
     assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
 
 
+def test_a_snapshot_taken_at_the_very_moment_the_mail_arrived_is_current() -> None:
+    # The export ran when the mail came in: it can say the customer is missing, so no wait.
+    decision = run(request(), lookup=unis(as_of=NOW))
+    assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
+    assert [d.code for d in decision.case.defects] == ["unis_customer_missing"]
+    just_before = run(request(), lookup=unis(as_of=NOW - timedelta(seconds=1)))
+    assert just_before.case is not None and just_before.case.status is CaseStatus.WAITING_UNIS
+
+
+def test_without_any_snapshot_a_request_failing_only_unis_waits() -> None:
+    decision = run(request(), lookup=unis(as_of=None))
+    assert decision.case is not None and decision.case.status is CaseStatus.WAITING_UNIS
+
+
+def test_a_thread_reply_delivered_twice_is_ignored_and_answered_once() -> None:
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店", body=f"顧客CD:{CODE} 再送します")
+    case = _returned_case(request(cc=[]), defects=("manager_cc_missing",))
+    assert run(reply, case=case).reason == "resubmission"
+    again = run(reply, case=case, duplicate=True)
+    assert (again.disposition, again.reason, again.mails) == (Disposition.IGNORED, "duplicate", ())
+
+
+def test_a_request_sent_by_the_branch_manager_without_any_cc_is_accepted() -> None:
+    decision = run(request(sender=f"渋谷 支店長 <{MANAGER}>", cc=[]))
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED
+
+
 def test_other_defects_are_returned_at_once_without_unis_claims_a_stale_snapshot_cannot_back() -> None:
     for lookup in (unis(as_of=None), unis(as_of=NOW - timedelta(hours=1))):
         decision = run(request(cc=[]), lookup=lookup)
@@ -286,3 +313,40 @@ def test_a_released_outside_mail_is_filed_but_answers_no_outsider() -> None:
     assert decision.disposition is Disposition.CASE and decision.reason == "released"
     for mail in decision.mails:
         assert all(a.endswith("@usen.co.jp") for a in (*mail.to, *mail.cc))
+
+
+def test_an_accepted_request_records_its_branch_customer_sender_stage_and_event() -> None:
+    # The case row is written from these: a missing field would file a case without its branch.
+    from mailbot.domain.lifecycle import Event, Stage
+
+    decision = run(request())
+    assert decision.reason == "new_request"
+    outcome = decision.case
+    assert outcome is not None and outcome.changed
+    assert (outcome.branch, outcome.customer_code, outcome.customer_name) == ("渋谷支店", CODE, "株式会社さくら商事")
+    assert outcome.sender == "taro@usen.co.jp"
+    assert (outcome.stage, outcome.event) == (Stage.ACCEPTED, Event.ACCEPT)
+    assert outcome.defects == () and outcome.waiting_since is None
+
+
+def test_a_returned_request_for_an_unknown_branch_keeps_the_branch_it_claimed() -> None:
+    from mailbot.domain.lifecycle import Event
+
+    outcome = run(request(subject="フレッツエスカ 名古屋支店")).case
+    assert outcome is not None and outcome.status is CaseStatus.RETURNED and outcome.event is Event.RETURN
+    assert outcome.branch is not None and "名古屋" in outcome.branch
+
+
+def test_a_resubmission_tells_the_templates_it_is_one() -> None:
+    case = _returned_case(request(cc=[]), defects=("manager_cc_missing",))
+    decision = run(request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店"), case=case)
+    assert decision.reason == "resubmission"
+    assert all(m.facts.get("resubmission") == "1" for m in decision.mails)
+    assert all("resubmission" not in m.facts for m in run(request()).mails)
+
+
+def test_a_mail_with_too_many_attachments_is_quarantined_unopened_with_that_reason() -> None:
+    many = [(f"page{i}.pdf", b"%PDF-1.4\n") for i in range(POLICY.limits.max_attachments + 1)]
+    decision = run(request(attachments=many))
+    assert (decision.disposition, decision.reason) == (Disposition.QUARANTINED, "too_many_attachments")
+    assert [m.kind for m in decision.mails] and all(m.to == POLICY.ops_recipients for m in decision.mails)

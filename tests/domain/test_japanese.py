@@ -65,6 +65,50 @@ def test_iso2022jp_with_nec_row13_characters_decodes_as_cp932() -> None:
     assert decode_bytes(data, "ISO-2022-JP") == "㈱①～―テスト"
 
 
+def test_kabushiki_kaisha_system_decodes_beside_a_nec_row13_character() -> None:
+    # ム is JIS 25 60: on an odd row, trail 0x60 + 0x1F = 0x7F must skip to 0x80
+    # in Shift_JIS (0x7F is no trail byte). "㈱システム" forces the CP932 route.
+    data = ESC_KANJI + KABU + b"%7%9%F%`" + ESC_ASCII
+    assert decode_bytes(data, "ISO-2022-JP") == "㈱システム"
+
+
+@pytest.mark.parametrize("text", ["ム", "園", "項", "準", "操"])
+def test_every_jis_pair_with_trail_0x60_on_an_odd_row_decodes_like_the_stdlib(text: str) -> None:
+    jis = text.encode("iso2022_jp")
+    assert decode_iso2022jp_cp932(jis) == text
+    # The same character after ① (which only the CP932 route knows) still decodes.
+    assert decode_bytes(ESC_KANJI + MARU1 + jis[3:], "ISO-2022-JP") == "①" + text
+
+
+WINDOWS_FORMS = {"〜": "～", "‖": "∥", "−": "－", "¢": "￠", "£": "￡", "¬": "￢"}
+
+
+def test_the_hand_rolled_route_agrees_with_cp932_on_every_jis_x0208_pair() -> None:
+    # Every JIS X 0208 pair that CP932 has, through the JIS -> Shift_JIS arithmetic.
+    for j1 in range(0x21, 0x7F):
+        for j2 in range(0x21, 0x7F):
+            try:
+                expected = bytes((0x1B, 0x24, 0x42, j1, j2)).decode("iso2022_jp")
+            except UnicodeDecodeError:
+                continue
+            got = decode_iso2022jp_cp932(ESC_KANJI + bytes((j1, j2)))
+            # CP932 maps exactly six JIS symbols to the forms Windows users type.
+            assert got == WINDOWS_FORMS.get(expected, expected), (hex(j1), hex(j2))
+
+
+def test_an_iso2022jp_wave_dash_decodes_as_windows_fullwidth_tilde() -> None:
+    # Outlook writes "10～20" (U+FF5E) in ISO-2022-JP as JIS 21 41; the stdlib
+    # codec would give U+301C. The CP932 route must come before it.
+    data = b"10" + ESC_KANJI + TILDE + ESC_ASCII + b"20"
+    assert decode_bytes(data, "ISO-2022-JP") == "10～20"
+    assert decode_bytes(data, None) == "10～20"
+
+
+def test_a_shift_jis_wave_dash_decodes_as_windows_fullwidth_tilde() -> None:
+    # 0x8160 is ～ in CP932 but 〜 in Shift_JIS-2004: the label means CP932.
+    assert decode_bytes(b"10\x81\x6020", "Shift_JIS") == "10～20"
+
+
 def test_stdlib_iso2022jp_codec_really_refuses_nec_row13() -> None:
     # The reason the CP932 route exists; if Python ever learns this, fine.
     with pytest.raises(UnicodeDecodeError):

@@ -19,6 +19,7 @@ import pytest
 from mailbot.domain.model import Address, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from tests.mailfactory import build_auto_reply, build_bounce, build_mail
+from tests.required import CORPUS, corpus_files, need_corpus
 
 JST = timezone(timedelta(hours=9))
 STYLES = ("outlook", "gmail", "iphone")
@@ -524,16 +525,13 @@ def test_auto_reply_and_bounce_from_the_factory_parse() -> None:
 
 # --- the public corpus ---------------------------------------------------------
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "public"
 _JAPANESE = re.compile(rb"iso-2022-jp|shift[_-]jis|euc-jp|cp932|windows-31j|x-sjis", re.I)
 _HEADERISH = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _JP_CODECS = ("iso2022_jp", "iso2022_jp_2", "iso2022_jp_ext", "cp932", "euc_jp", "utf-8")
 
 
 def _corpus_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(p for p in CORPUS.iterdir() if p.is_file() and p.name != "SOURCES.md")
+    return corpus_files()
 
 
 def _looks_like_mail(raw: bytes) -> bool:
@@ -588,9 +586,8 @@ def _filenames_valid(msg: email.message.Message) -> bool:
     return True
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="public corpus not present")
 def test_corpus_is_not_empty() -> None:
-    assert len(_corpus_files()) >= 100
+    assert len(need_corpus()) >= 100
 
 
 @pytest.mark.parametrize("path", _corpus_files(), ids=lambda p: p.name)
@@ -623,16 +620,14 @@ def test_every_corpus_mail_parses_without_raising(path: Path) -> None:
 
 
 def test_corpus_location_is_skipped_only_when_absent() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip("public corpus not present")
+    need_corpus()
     assert any(p.name.startswith("letters__test_japanese") for p in _corpus_files())
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="public corpus not present")
 def test_corpus_japanese_letters_decode_exactly() -> None:
+    need_corpus()
     path = CORPUS / "letters__test_japanese_multipart_mixed_iso-2022-jp_over_7bit.txt"
-    if not path.exists():
-        pytest.skip("letters sample missing")
+    assert path.exists(), "the corpus lost its Japanese letters sample"
     parsed = parse_message(path.read_bytes())
     assert parsed.subject == "📧 Test いろは歌"
     assert parsed.to[0] == Address(name="郵便ボブ", addr="bob.yuubin@example.com")

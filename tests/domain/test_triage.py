@@ -101,3 +101,54 @@ def test_a_failed_dmarc_from_our_own_server_quarantines_an_internal_sender() -> 
 def test_x_auto_response_suppress_alone_does_not_make_a_mail_automatic() -> None:
     # Exchange sets it on ordinary mail too; ignoring such requests would lose them.
     assert verdict(request(extra_headers={"X-Auto-Response-Suppress": "All"})) == (None, "request")
+
+
+def test_a_reply_in_a_case_thread_delivered_twice_is_a_duplicate_too() -> None:
+    # A resubmission seen again must not be checked and answered a second time.
+    reply = request(subject="RE: [FE-2026-00001] フレッツエスカ 渋谷支店")
+    assert verdict(reply, TriageFacts(duplicate=True, linked_case=True)) == (Disposition.IGNORED, "duplicate")
+
+
+@pytest.mark.parametrize(
+    "value", ["auto-replied", "Auto-Replied", "auto-notified; owner-email=taro@usen.co.jp", " auto-generated "]
+)
+def test_every_rfc3834_auto_submitted_value_but_no_is_automatic(value: str) -> None:
+    assert verdict(request(extra_headers={"Auto-Submitted": value})) == (Disposition.IGNORED, "auto_reply")
+
+
+@pytest.mark.parametrize("value", ["no", "No", " no ", "no; comment"])
+def test_auto_submitted_no_in_any_spelling_is_a_person(value: str) -> None:
+    assert verdict(request(extra_headers={"Auto-Submitted": value})) == (None, "request")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Autorespond": "yes"},
+        {"X-Auto-Reply": "yes"},
+        {"Precedence": " List "},
+        {"List-Unsubscribe": "<mailto:leave@usen.co.jp>"},
+    ],
+)
+def test_each_vendor_robot_header_alone_marks_a_mail_as_automatic(headers: dict[str, str]) -> None:
+    # Each header on its own: a mail with only one of them is still a robot's.
+    assert verdict(request(extra_headers=headers)) == (Disposition.IGNORED, "auto_reply")
+
+
+@pytest.mark.parametrize("sender", ["MAILER-DAEMON@usen.co.jp", "postmaster@usen.co.jp", "No-Reply@usen.co.jp"])
+def test_a_robot_sender_alone_makes_a_bounce(sender: str) -> None:
+    # No empty Return-Path, no multipart/report: the robot's address alone says it.
+    message = request(sender=sender, extra_headers={"Return-Path": "<x@usen.co.jp>"})
+    assert message.return_path != ""
+    assert verdict(message) == (Disposition.IGNORED, "bounce")
+
+
+def test_a_delivery_report_alone_makes_a_bounce() -> None:
+    original = build_mail(subject="フレッツエスカ 渋谷支店", sender=DESK, to=["gone@usen.co.jp"])
+    raw = build_bounce(original=original, failed_recipient="gone@usen.co.jp", to=DESK)
+    # A report relayed by a person's address with a real Return-Path: only its type says it.
+    raw = raw.replace(b"Return-Path: <>", b"Return-Path: <relay@usen.co.jp>")
+    raw = raw.replace(b"MAILER-DAEMON@", b"relay@").replace(b"Mailer-Daemon@", b"relay@")
+    message = parse_message(raw)
+    assert message.return_path != "" and message.sender is not None and message.sender.addr.startswith("relay@")
+    assert verdict(message) == (Disposition.IGNORED, "bounce")

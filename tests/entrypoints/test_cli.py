@@ -9,8 +9,7 @@ from mailbot.entrypoints.cli import main
 from tests.domain.builders import FORM
 from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, OPS, SHIBUYA_MGR, UNIS_HEADER, Harness
 from tests.mailfactory import build_mail
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "public"
+from tests.required import need_corpus
 
 
 def cli(harness: Harness, *args: str) -> int:
@@ -98,11 +97,10 @@ def test_a_config_error_is_one_clear_line_and_exit_code_2(tmp_path: Path, capsys
     assert err.startswith("mailbot: error: ") and "[desk] address" in err and str(path) in err
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/public is not present")
 def test_every_real_world_corpus_message_goes_through_one_poll(
     harness: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    files = sorted(p for p in CORPUS.iterdir() if p.is_file() and p.name != "SOURCES.md")
+    files = need_corpus()
     assert len(files) >= 100
     for index, path in enumerate(files):
         shutil.copyfile(path, harness.maildir / "new" / f"{1700000000 + index}.corpus{index}.test")

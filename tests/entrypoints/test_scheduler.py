@@ -288,7 +288,9 @@ def test_a_source_that_announces_new_mail_brings_the_next_poll_forward(tmp_path:
         scheduler.start()
         assert runner.start_watcher()
         h.deliver(a_request(1))
-        deadline = time.monotonic() + 30
+        # Wait for the event (the case is filed) with a deadline that is generous
+        # on a loaded CI machine and still far below the hourly poll it must beat.
+        deadline = time.monotonic() + 240
         while not h.cases() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert [c["branch"] for c in h.cases()] == ["渋谷支店"], "polled long before the hourly poll"
@@ -323,7 +325,7 @@ class _Bot:
         for line in self.process.stdout:
             self.lines.append(line)
 
-    def wait_for(self, text: str, timeout: float = 60) -> bool:
+    def wait_for(self, text: str, timeout: float = 240) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(text in line for line in self.lines):
@@ -354,7 +356,7 @@ def test_a_second_bot_on_the_same_mailbox_waits_and_takes_over_when_the_first_di
         first.process.wait(timeout=30)
         assert second.wait_for("job poll done"), "".join(second.lines)
         h.deliver(build_mail(subject="請求書の件", sender="keiri@usen.co.jp", to=[DESK]))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # generous: the event, not the time, ends the wait
         while time.monotonic() < deadline and not h.messages():
             time.sleep(0.2)
         assert [m["reason"] for m in h.messages()] == ["not_request"]

@@ -2,7 +2,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from mailbot.adapters.database.tables import Inbound
 from mailbot.domain.checks import CHECKS, Submission
 from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
@@ -172,6 +176,50 @@ def test_a_message_delivered_twice_is_filed_once(harness: Harness) -> None:
     assert len(harness.cases()) == 1
     assert sorted(m["reason"] for m in harness.messages()) == ["duplicate", "new_request"]
     assert len(harness.outbox("receipt")) == 1
+
+
+def test_a_thread_reply_delivered_twice_is_filed_once_and_answered_once(harness: Harness) -> None:
+    # Mail systems do deliver a reply twice (a retry after a lost 250, a forward rule).
+    harness.import_unis()
+    harness.deliver(request(attachments=[]))
+    harness.poll()
+    [reply_row] = harness.outbox("defect_reply")
+    resubmission = request(
+        subject=reply_row["subject"],
+        body="添付漏れ失礼しました。",
+        in_reply_to=reply_row["message_id"],
+        references=[reply_row["message_id"]],
+    )
+    harness.deliver(resubmission)
+    harness.deliver(resubmission)
+    harness.poll()
+    assert [m["reason"] for m in harness.messages()] == ["new_request", "resubmission", "duplicate"]
+    assert len(single_case(harness)["message_ids"]) == 2
+    assert single_case(harness)["status"] == "accepted"
+    # The copy of the accepted resubmission adds nothing: no second receipt, no follow-up for ops.
+    assert sorted(o["kind"] for o in harness.outbox()) == ["defect_reply", "ops_accepted", "ops_returned", "receipt"]
+
+
+def test_the_mailbox_is_marked_only_after_the_commit_so_a_failing_commit_loses_nothing(harness: Harness) -> None:
+    # A commit can fail on its own (disk full at fsync, the server gone): the
+    # Maildir item must then still be in new/ for the next poll to file it.
+    harness.import_unis()
+    harness.deliver(request())
+
+    def refuse(session: Session) -> None:
+        if any(isinstance(o, Inbound) for o in session.identity_map.values()):
+            raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    event.listen(harness.app.sessions, "before_commit", refuse)
+    try:
+        report = harness.poll()
+    finally:
+        event.remove(harness.app.sessions, "before_commit", refuse)
+    assert report.store_error is not None and report.processed == 0
+    assert len(list((harness.maildir / "new").iterdir())) == 1, "marked although nothing was committed"
+    assert harness.messages() == []
+    assert harness.poll().dispositions == {"case": 1}
+    assert not list((harness.maildir / "new").iterdir())
 
 
 def test_a_message_without_message_id_still_gets_a_stable_identity(harness: Harness) -> None:

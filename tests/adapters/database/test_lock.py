@@ -2,7 +2,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from mailbot.adapters.database.lock import PollerLock
 from tests.fixtures.bot import CUSTOMER, DESK, SHIBUYA_MGR, Harness
@@ -57,14 +56,19 @@ def test_a_waiting_poller_takes_over_when_the_holder_dies(harness: Harness) -> N
             text=True,
             env={**os.environ, "PYTHONPATH": os.getcwd()},
         )
-        time.sleep(2)
+        # Event, not a sleep: the second poller says it waits for the lock (pytest-timeout bounds this).
+        assert poller.stderr is not None
+        said = [poller.stderr.readline()]
+        while "waiting" not in said[-1] and said[-1]:
+            said.append(poller.stderr.readline())
+        assert "waiting" in said[-1], "".join(said)
         assert poller.poll() is None, "the second poller must wait while the lock is held"
         assert harness.messages() == []
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
         out, err = poller.communicate(timeout=60)
         assert poller.returncode == 0, err
-        assert "waiting" in err
+        assert "waiting" in "".join(said) + err
         assert "processed 1 message(s)" in out
         assert len(harness.messages()) == 1
     finally:
