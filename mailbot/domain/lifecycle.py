@@ -26,6 +26,7 @@ from typing import Literal
 from mailbot.domain.model import CaseStatus, Disposition
 
 __all__ = [
+    "ACTIVE_STAGES",
     "BRANCH_MAILS",
     "EVENT_LABELS",
     "MAIL_KINDS",
@@ -168,6 +169,9 @@ STAGES: Mapping[Stage, StageInfo] = MappingProxyType(
         Stage.CANCELLED: StageInfo("キャンセル", "followup", active=False),
     }
 )
+
+# The stages of a case still open or accepted: "the same customer twice" looks among these.
+ACTIVE_STAGES: tuple[str, ...] = tuple(s.value for s, info in STAGES.items() if info.active and s is not Stage.NEW)
 
 VERDICT_LABELS: Mapping[CaseStatus, str] = MappingProxyType(
     {CaseStatus.ACCEPTED: "受付", CaseStatus.RETURNED: "返却", CaseStatus.WAITING_UNIS: "UNIS待ち"}

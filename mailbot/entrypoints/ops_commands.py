@@ -276,13 +276,21 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     print(format_table(["ID", "種類", "宛先", "状態", "件名"], rows) if rows else "  (なし)")
     if detail["actions"]:
         print()
-        commands = [f"mailbot cases {a} {detail['case_no']}" for a in _CLI_ACTIONS if a in detail["actions"]]
+        no = detail["case_no"]
+        commands = [line.format(no=no) for event, line in _CLI_ACTIONS.items() if event in detail["actions"]]
         print("できる操作: " + ", ".join(commands))
     return 0
 
 
-# The lifecycle events a person triggers with `mailbot cases <event>`.
-_CLI_ACTIONS = ("accept", "return", "note", "close", "reopen")
+# The lifecycle events a person triggers from the command line, as they are typed (required options included).
+_CLI_ACTIONS = {
+    "accept": "mailbot cases accept {no}",
+    "return": 'mailbot cases return {no} --note "理由"',
+    "note": 'mailbot cases note {no} "メモ"',
+    "close": 'mailbot cases close {no} --reason "理由"',
+    "reopen": "mailbot cases reopen {no}",
+    "enter": "mailbot cases entered {no} --p-number P1234567890123",
+}
 
 
 # -- registration ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from mailbot.adapters.database.tables import Case, CaseEvent
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import CaseOutcome, MailIntent
 from mailbot.domain.japanese import normalize
-from mailbot.domain.lifecycle import STAGES, Event, Stage
+from mailbot.domain.lifecycle import ACTIVE_STAGES, Event
 from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import JST, build_outbox_row, format_ja, mail_context
@@ -135,7 +135,7 @@ def write_mails(
     snapshot = store.latest_snapshot()
     same_customer: list[str] = []
     if case is not None and case.customer_code:
-        active = [s.value for s, info in STAGES.items() if info.active and s is not Stage.NEW]
+        active = ACTIVE_STAGES
         same_customer = store.other_cases_for_customer(case.customer_code, case.id, active)
     for intent in intents:
         context = mail_context(

@@ -19,7 +19,15 @@ from mailbot.adapters.database.store import DbUnisLookup, Store
 from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import Check, build_submission
-from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, VERDICT_LABELS, Actor, Stage, allowed_events
+from mailbot.domain.lifecycle import (
+    ACTIVE_STAGES,
+    MAIL_STATUS_LABELS,
+    STAGES,
+    VERDICT_LABELS,
+    Actor,
+    Stage,
+    allowed_events,
+)
 from mailbot.domain.model import Address, Attachment, CaseStatus, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
@@ -241,7 +249,7 @@ def case_detail(
     verdict = CaseStatus(case.status) if case.status in _VERDICTS else None
     same_customer: list[str] = []
     if case.customer_code:
-        active = [s.value for s, info in STAGES.items() if info.active and s is not Stage.NEW]
+        active = ACTIVE_STAGES
         same_customer = store.other_cases_for_customer(case.customer_code, case.id, active)
     return {
         "case_no": case.case_no,
@@ -380,7 +388,7 @@ def _marks(session: Session, cases: Sequence[Case], now: datetime, wait_hours: f
             marks[case_id].append("failed_mail")
     codes = {c.customer_code for c in cases if c.customer_code}
     if codes:
-        active = [s.value for s, info in STAGES.items() if info.active and s is not Stage.NEW]
+        active = ACTIVE_STAGES
         counts = dict(
             session.execute(
                 select(Case.customer_code, func.count())
