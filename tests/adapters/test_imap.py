@@ -113,6 +113,28 @@ def subjects(items: Iterable[SourceItem]) -> list[str]:
     return out
 
 
+def test_a_batch_is_marked_with_one_command_per_outcome_and_each_lands_in_its_folder(
+    imap_mailbox: Mailbox,
+) -> None:
+    box = imap_mailbox
+    for n in range(1, 7):
+        box.append(mail(n, body="x" * 2000))
+    cursor = DictCursor()
+    source = source_for(box, cursor, folders={"accepted": "受付済", "returned": "返却"})
+    items = list(source.fetch_new(Ledger().known))
+    # One FETCH brings several bodies; each item still loads its own message.
+    assert subjects(items) == [f"request {n}" for n in range(1, 7)]
+    outcomes = [("case", "accepted"), ("case", "returned"), ("case", "accepted"), ("ignored", None)] * 2
+    failed = source.mark_many([(item, *outcome) for item, outcome in zip(items, outcomes, strict=False)])
+    assert failed == []
+    assert len(box.uids("受付済")) == 3
+    assert len(box.uids("返却")) == 2
+    assert len(box.uids("INBOX")) == 1  # the ignored one stays where it was
+    validity = box.uidvalidity()
+    assert json.loads(cursor.values[source.name]) == {"uidvalidity": validity, "last_uid": 6}
+    source.close()
+
+
 def test_first_poll_yields_every_message_and_the_second_only_new_ones(
     imap_mailbox: Mailbox,
 ) -> None:

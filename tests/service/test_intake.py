@@ -10,7 +10,7 @@ from mailbot.adapters.database.tables import Inbound
 from mailbot.domain.checks import CHECKS, Submission
 from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
-from mailbot.service.intake import Intake
+from mailbot.service.intake import BATCH_SIZE, Intake
 from tests.domain.builders import FORM, encrypted_zip, pdf
 from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness
 from tests.mailfactory import build_auto_reply, build_bounce, build_mail
@@ -206,20 +206,83 @@ def test_the_mailbox_is_marked_only_after_the_commit_so_a_failing_commit_loses_n
     harness.import_unis()
     harness.deliver(request())
 
+    # The flush is where the ledger row is written; the identity map holds rows
+    # only weakly, so a flag set then is what the commit can look at.
+    def note_inbound(session: Session, _context: object, _instances: object) -> None:
+        if any(isinstance(o, Inbound) for o in session.new):
+            session.info["files_inbound"] = True
+
     def refuse(session: Session) -> None:
-        if any(isinstance(o, Inbound) for o in session.identity_map.values()):
+        if session.info.pop("files_inbound", False):
             raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
 
+    event.listen(harness.app.sessions, "before_flush", note_inbound)
     event.listen(harness.app.sessions, "before_commit", refuse)
     try:
         report = harness.poll()
     finally:
         event.remove(harness.app.sessions, "before_commit", refuse)
+        event.remove(harness.app.sessions, "before_flush", note_inbound)
     assert report.store_error is not None and report.processed == 0
     assert len(list((harness.maildir / "new").iterdir())) == 1, "marked although nothing was committed"
     assert harness.messages() == []
     assert harness.poll().dispositions == {"case": 1}
     assert not list((harness.maildir / "new").iterdir())
+
+
+def _count_filing_commits(harness: Harness) -> list[int]:
+    """Listen to the bot's sessions; the list grows by one per commit that wrote ledger rows (their count)."""
+    commits: list[int] = []
+
+    def note_inbound(session: Session, _context: object, _instances: object) -> None:
+        session.info["inbound"] = session.info.get("inbound", 0) + sum(isinstance(o, Inbound) for o in session.new)
+
+    def count(session: Session) -> None:
+        filed = session.info.pop("inbound", 0)
+        if filed:
+            commits.append(filed)
+
+    event.listen(harness.app.sessions, "before_flush", note_inbound)
+    event.listen(harness.app.sessions, "after_commit", count)
+    return commits
+
+
+def test_new_mail_is_filed_in_batches_of_one_transaction_each(harness: Harness) -> None:
+    harness.import_unis()
+    total = BATCH_SIZE + 3
+    for i in range(total):
+        harness.deliver(request(subject=f"フレッツエスカ 渋谷支店 {i}", sender=f"担当{i} <staff{i}@usen.co.jp>"))
+    commits = _count_filing_commits(harness)
+    report = harness.poll()
+    assert report.dispositions == {"case": total}
+    assert commits == [BATCH_SIZE, 3]
+    assert not list((harness.maildir / "new").iterdir())
+
+
+def test_a_batch_whose_commit_fails_leaves_every_one_of_its_messages_in_the_mailbox(harness: Harness) -> None:
+    harness.import_unis()
+    for i in range(3):
+        harness.deliver(request(subject=f"フレッツエスカ 渋谷支店 {i}", sender=f"担当{i} <staff{i}@usen.co.jp>"))
+
+    def note_inbound(session: Session, _context: object, _instances: object) -> None:
+        if any(isinstance(o, Inbound) for o in session.new):
+            session.info["files_inbound"] = True
+
+    def refuse(session: Session) -> None:
+        if session.info.pop("files_inbound", False):
+            raise OperationalError("COMMIT", {}, Exception("database or disk is full"))
+
+    event.listen(harness.app.sessions, "before_flush", note_inbound)
+    event.listen(harness.app.sessions, "before_commit", refuse)
+    try:
+        report = harness.poll()
+    finally:
+        event.remove(harness.app.sessions, "before_commit", refuse)
+        event.remove(harness.app.sessions, "before_flush", note_inbound)
+    assert report.store_error is not None and report.processed == 0
+    assert len(list((harness.maildir / "new").iterdir())) == 3, "marked although nothing was committed"
+    assert harness.messages() == [] and harness.outbox() == []
+    assert harness.poll().dispositions == {"case": 3}
 
 
 def test_a_message_without_message_id_still_gets_a_stable_identity(harness: Harness) -> None:
