@@ -117,6 +117,7 @@ class App:
 
     def close(self) -> None:
         if self._intake is not None:
+            self._intake.parse_ahead.close()
             self._intake.source.close()
             self._intake.delivery.close()
         self.engine.dispose()

@@ -53,6 +53,7 @@ from mailbot.domain.subject import parse_subject
 from mailbot.service import marks
 from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record, write_mails
 from mailbot.service.delivery import Deliverer, DeliveryReport
+from mailbot.service.parse_ahead import Loaded, ParseAhead
 from mailbot.service.ports import (
     AuthenticationFailed,
     Delivery,
@@ -138,6 +139,7 @@ class Intake:
         max_attempts: int = 3,
         base_url: str = "",
         batch_size: int = BATCH_SIZE,
+        parse_ahead: bool = True,
     ) -> None:
         self.sessions = sessions
         self.source = source
@@ -149,6 +151,10 @@ class Intake:
         self.max_attempts = max_attempts
         self.base_url = base_url
         self.batch_size = max(1, batch_size)
+        self.parse_ahead = ParseAhead(
+            enabled=parse_ahead, batch_size=self.batch_size, max_bytes=policy.limits.max_message_bytes
+        )
+        self._loaded: dict[str, Loaded] = {}
         self.deliverer = Deliverer(sessions=sessions, delivery=delivery, renderer=renderer, policy=policy, clock=clock)
         self._stopping = False
         # Mailbox back-off: after a failure, wait longer each time before asking again.
@@ -184,8 +190,18 @@ class Intake:
             if self._source_retry_at is not None and self.clock() < self._source_retry_at:
                 report.source_error = f"mailbox skipped until {self._source_retry_at.isoformat()} (backing off)"
             else:
-                for batch in self._batches(self.source.fetch_new(self._known)):
-                    self._handle_batch(batch, report)
+                try:
+                    batches = self._batches(self.source.fetch_new(self._known))
+                    batch = next(batches, None)
+                    while batch is not None:
+                        # The next batch is read and parsed by the worker while this one is filed.
+                        following = next(batches, None)
+                        if following is not None:
+                            self._loaded.update(self.parse_ahead.load(following, self._known))
+                        self._handle_batch(batch, report)
+                        batch = following
+                finally:
+                    self._loaded.clear()
                 self._retry_marks()
                 self._source_failures, self._source_retry_at = 0, None
         except AuthenticationFailed as exc:
@@ -410,13 +426,16 @@ class Intake:
         if item.size is not None and item.size > limit:
             decision, message = self._oversized(store, item)
         else:
-            raw = item.load()
+            loaded = self._loaded.pop(item.key, None)
+            if loaded is not None and loaded.error is not None:
+                raise loaded.error
+            raw = loaded.raw if loaded is not None and loaded.raw is not None else item.load()
             if len(raw) > limit:
                 decision, message = self._oversized(store, item)
                 raw = None
             else:
                 try:
-                    message = parse_message(raw)
+                    message = loaded.message() if loaded is not None and loaded.raw is not None else parse_message(raw)
                 except UnparseableMessage:
                     decision = quarantine("unparseable", self.policy)
                 else:
