@@ -270,14 +270,16 @@ def mailbot_end_to_end(port: int, user: str, password: str, codes: Sequence[str]
         started = time.perf_counter()
         report = harness.poll()
         seconds = time.perf_counter() - started
-        verdicts = Counter(c["status"] for c in harness.cases())
+        cases = harness.cases()
+        verdicts = Counter(c["status"] for c in cases)
+        codes_read = sum(1 for c in cases if c["customer_code"] in codes)
         harness.app.close()
     finally:
         sink.stop()
     assert report.processed == len(codes), report
     note = (
         f"{sum(verdicts.values())} cases ({', '.join(f'{n} {v}' for v, n in sorted(verdicts.items()))}), "
-        f"{len(sink.messages)} mails at the SMTP sink"
+        f"{len(sink.messages)} mails at the SMTP sink; the 顧客CD read in {codes_read}"
     )
     return Rate("mailbot end to end (fetch, decide, file, reply via SMTP + Sent copy, mark)", len(codes), seconds, note)
 
@@ -411,6 +413,9 @@ print(json.dumps({
     "tickets": Ticket.objects.count(),
     "followups": FollowUp.objects.count(),
     "attachments": FollowUpAttachment.objects.count(),
+    # Not speed but what the speed bought: did the Japanese survive into the ticket?
+    "titles_read": Ticket.objects.filter(title__startswith="フレッツエスカ").count(),
+    "codes_read": Ticket.objects.filter(description__contains="顧客CD:3").count(),
 }))
 """
 
@@ -445,7 +450,8 @@ def helpdesk(port: int, user: str, password: str, count: int, work: Path) -> Rat
     result = json.loads(ran.stdout.strip().splitlines()[-1])
     note = (
         f"{result['tickets']} tickets, {result['attachments']} attachments stored, "
-        f"{acknowledgements} acknowledgements at the SMTP sink"
+        f"{acknowledgements} acknowledgements at the SMTP sink; the Japanese subject read in "
+        f"{result['titles_read']}, the 顧客CD line read in {result['codes_read']}"
     )
     if result["tickets"] != count:
         note += f" (expected {count} tickets)"
