@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -320,7 +321,9 @@ def helpdesk_python() -> Path | str:
     if installed.returncode != 0:
         shutil.rmtree(venv, ignore_errors=True)
         last = [line for line in installed.stderr.splitlines() if line.strip() and "WARNING" not in line]
-        return f"pip could not install django-helpdesk=={HELPDESK_VERSION}: {' '.join(last[-2:])}"
+        # pip lists every release it found; the reason is what matters here.
+        reason = re.sub(r" \(from versions: [^)]*\)", "", " ".join(last[-2:]))
+        return f"pip could not install django-helpdesk=={HELPDESK_VERSION}: {reason}"
     return python
 
 
