@@ -482,8 +482,13 @@ def _line(rate: Rate) -> str:
     return text + (f"\n      {rate.note}" if rate.note else "")
 
 
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?"
+
+
 def main(count: int = 200, peer: bool = True) -> None:
     print(machine(), flush=True)
+    load_at_start = _load()
     binary = _dovecot_binary()
     if binary is None:
         print("throughput: skipped (dovecot is not installed: apt-get install dovecot-imapd)")
@@ -538,6 +543,8 @@ def main(count: int = 200, peer: bool = True) -> None:
             f"mailbot/raw = {e2e / raw.per_second:.4f}",
         ]
         print("  ratios: " + "; ".join(ratios))
+        # On a shared machine the rates move with the load; the ratios, taken in one run, move less.
+        print(f"  load average (1 min): {load_at_start} at the start, {_load()} at the end, on {os.cpu_count()} cores")
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
