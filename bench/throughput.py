@@ -7,16 +7,17 @@ mail in the same run: the *floor* (the work any correct intake must do) and a
 One corpus of N generated branch requests (default 200, about 200 KB each, a
 PDF and an .xlsx form in every one, Japanese in ISO-2022-JP, Shift_JIS and
 UTF-8, with RFC 2047 and RFC 2231 names) is APPENDed to two users of a private
-Dovecot (tests/fixtures/dovecot.py): one for mailbot and the floor, one for the
-peer, so each system sees all N unread. Then, in this order:
+Dovecot (tests/fixtures/dovecot.py): one for mailbot, one for the peer, so
+each sees all N unread (the raw fetch and the floor only peek). Then, in order:
 
-1. raw fetch: imapclient alone, BODY.PEEK[] in batches of 100;
+1. raw fetch: imapclient alone, BODY.PEEK[] in batches of 100 (read-only);
 2. the floor: the same fetch, ``email.message_from_bytes(policy=default)``
    with every part decoded, and the raw message zlib-compressed into a SQLite
    table, one transaction per batch;
 3. mailbot end to end: a fresh database, one poll (fetch, decide, file, reply
    through an SMTP sink with a copy in Sent, mark), through the same harness
-   the service tests use;
+   the service tests use; then 1 and 2 again, on the peer's copy, and the
+   faster of each pair is the one the ratios use;
 4. django-helpdesk 2.6.1: its own virtualenv under a cache directory outside
    the repository (made once, reused), a minimal Django project in a temp dir
    on SQLite, one IMAP queue on the second user, its ``get_email`` command
@@ -477,8 +478,9 @@ def _append(host: str, port: int, user: str, password: str, corpus: Sequence[byt
             client.append("INBOX", raw)
 
 
-def _line(rate: Rate) -> str:
-    text = f"  {rate.label}: {rate.count} in {rate.seconds:.2f} s = {rate.per_second:.1f} msg/s"
+def _line(rate: Rate, again: str = "") -> str:
+    label = f"{rate.label}, {again}" if again else rate.label
+    text = f"  {label}: {rate.count} in {rate.seconds:.2f} s = {rate.per_second:.1f} msg/s"
     return text + (f"\n      {rate.note}" if rate.note else "")
 
 
@@ -518,13 +520,23 @@ def main(count: int = 200, peer: bool = True) -> None:
         for user, password in (ours, theirs):
             _append(host, server.port, user, password, corpus)
 
-        raw = raw_fetch(host, server.port, *ours)
-        print(_line(raw), flush=True)
-        base = floor(host, server.port, *ours, work / "floor.sqlite3")
-        print(_line(base), flush=True)
+        # The raw fetch and the floor only read (BODY.PEEK[], a read-only
+        # SELECT), so each is taken twice, bracketing mailbot's run: on our copy
+        # before it, on the peer's copy after it. The faster of each pair is the
+        # one compared, so a burst of other work on the shared cores makes the
+        # ratios to mailbot smaller, never larger.
+        raws, floors = [], []
+        raws.append(raw_fetch(host, server.port, *ours))
+        print(_line(raws[-1]), flush=True)
+        floors.append(floor(host, server.port, *ours, work / "floor-1.sqlite3"))
+        print(_line(floors[-1]), flush=True)
         (work / "mailbot").mkdir()
         ours_rate = mailbot_end_to_end(server.port, *ours, codes, work / "mailbot")
         print(_line(ours_rate), flush=True)
+        raws.append(raw_fetch(host, server.port, *theirs))
+        print(_line(raws[-1], "again, on the peer's copy"), flush=True)
+        floors.append(floor(host, server.port, *theirs, work / "floor-2.sqlite3"))
+        print(_line(floors[-1], "again, on the peer's copy"), flush=True)
         peer_rate: Rate | str = "not run (--no-peer)"
         if peer:
             peer_rate = helpdesk(server.port, *theirs, count, work / "helpdesk")
@@ -533,14 +545,17 @@ def main(count: int = 200, peer: bool = True) -> None:
         else:
             print(f"  django-helpdesk {HELPDESK_VERSION}: NOT MEASURED: {peer_rate}", flush=True)
 
+        raw = max(r.per_second for r in raws)
+        base = max(f.per_second for f in floors)
         e2e = ours_rate.per_second
+        print(f"  best of two: raw fetch {raw:.1f} msg/s, floor {base:.1f} msg/s; mailbot {e2e:.1f} msg/s")
         ratios = [
-            f"mailbot/floor = {e2e / base.per_second:.2f} (aim >= {FLOOR_AIM})",
+            f"mailbot/floor = {e2e / base:.2f} (aim >= {FLOOR_AIM})",
             f"mailbot/helpdesk = {e2e / peer_rate.per_second:.2f} (aim >= {HELPDESK_AIM:.0f})"
             if isinstance(peer_rate, Rate)
             else "mailbot/helpdesk = n/a",
-            f"floor/raw = {base.per_second / raw.per_second:.3f}",
-            f"mailbot/raw = {e2e / raw.per_second:.4f}",
+            f"floor/raw = {base / raw:.3f}",
+            f"mailbot/raw = {e2e / raw:.4f}",
         ]
         print("  ratios: " + "; ".join(ratios))
         # On a shared machine the rates move with the load; the ratios, taken in one run, move less.
