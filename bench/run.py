@@ -4,6 +4,8 @@ Writes N Outlook-style submissions (a mix of accepted and returned) into a
 fresh Maildir, runs one `poll` over them (parse, check, file, render, write the
 outbox, deliver to a directory, mark) and prints messages per second. A second
 poll over the same, now processed, mailbox shows what an idle poll costs.
+Then the workbench, the UNIS import and, last, `bench/throughput.py`: the IMAP
+raw fetch, the floor, mailbot and django-helpdesk on one corpus in one run.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--db-url", help="benchmark another database (default: a temp SQLite file)")
     parser.add_argument("--unis-rows", type=int, default=2_000_000, help="rows of the UNIS import benchmark (0: skip)")
+    parser.add_argument(
+        "--throughput-count", type=int, default=200, help="requests of the IMAP throughput corpus (bench/throughput.py)"
+    )
+    parser.add_argument("--no-peer", dest="peer", action="store_false", help="leave django-helpdesk out of throughput")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_maildir(args.count, args.db_url, Path(tmp))
@@ -78,11 +84,9 @@ def main() -> None:
 
         with tempfile.TemporaryDirectory() as tmp:
             unis_bench.main(args.unis_rows, Path(tmp))
-    try:
-        from bench import imap_bench
-    except ImportError:
-        return
-    imap_bench.main(args.count)
+    from bench import throughput
+
+    throughput.main(args.throughput_count, peer=args.peer)
 
 
 if __name__ == "__main__":
