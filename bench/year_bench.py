@@ -55,7 +55,7 @@ from mailbot.adapters.database.engine import make_engine, upgrade
 from mailbot.bootstrap import build_app
 from mailbot.config import load_config
 from tests.domain.builders import FORM
-from tests.fixtures.bot import DESK, OPS, SHIBUYA_MGR, SHINJUKU_MGR, FakeClock, make_harness
+from tests.fixtures.bot import CONFIG_TEMPLATE, DESK, OPS, SHIBUYA_MGR, SHINJUKU_MGR, FakeClock
 from tests.mailfactory import build_mail
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -615,7 +615,69 @@ def measure(config: Path, url: str, facts: dict[str, Any], runs: int) -> dict[st
     return figures
 
 
-def main(requests: int = 50_000, messages: int = 250_000, runs: int = 5, maildir_files: int = 5_000) -> None:
+def _generate(url: str, root: Path, requests: int, messages: int, maildir_files: int) -> dict[str, Any]:
+    """Load the year into ``url`` under the schema before migration 0005, then upgrade as a desk would."""
+    engine = make_engine(url)
+    upgrade(engine, "0004")
+    engine.dispose()
+    end = datetime.now(UTC).replace(microsecond=0)
+    # The harness's config and folders; the app itself opens only once the schema is current.
+    for sub in ("Maildir/new", "Maildir/cur", "Maildir/tmp", "outbox"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "config.toml").write_text(
+        CONFIG_TEMPLATE.format(desk=DESK, ops=OPS, db_url=url, shibuya=SHIBUYA_MGR, shinjuku=SHINJUKU_MGR, extra=""),
+        encoding="utf-8",
+    )
+    source = f"maildir:{(root / 'Maildir').resolve()}"
+    started = time.perf_counter()
+    generator = Generator(requests=requests, messages=messages, end=end, source=source, maildir_files=maildir_files)
+    rows = generator.build()
+    built = time.perf_counter() - started
+    fill(url, rows, generator.snapshot_as_of)
+    for key, raw, at in rows.maildir:
+        path = root / "Maildir" / "cur" / key
+        path.write_bytes(raw)
+        os.utime(path, (at.timestamp(), at.timestamp()))
+    loaded = time.perf_counter() - started
+    threads: dict[int, int] = {}
+    for r in rows.inbound:
+        if r[9] is not None:
+            threads[r[9]] = threads.get(r[9], 0) + 1
+    busy = max(threads, key=lambda k: threads[k])
+    print(
+        f"year on PostgreSQL: {len(rows.cases):,} cases, {len(rows.inbound):,} ledger rows, "
+        f"{len(rows.events):,} events, {len(rows.outbox):,} outbox rows, {len(rows.unis):,} UNIS rows, "
+        f"{generator.waiting} waiting for UNIS, {len(rows.maildir):,} files in Maildir/cur "
+        f"(built in {built:.0f} s, loaded in {loaded - built:.0f} s)",
+        flush=True,
+    )
+    return {"end": end.isoformat(), "requests": requests, "busy_case": rows.cases[busy - 1][1], "url": url}
+
+
+def _upgrade(root: Path, url: str) -> None:
+    """``mailbot db upgrade`` on the loaded year (migration 0005 builds its indexes now), and a login."""
+    engine = make_engine(url)
+    started = time.perf_counter()
+    before, after = upgrade(engine)
+    engine.dispose()
+    if before != after:
+        took = time.perf_counter() - started
+        print(f"  mailbot db upgrade {before} -> {after} on the year: {took:.1f} s", flush=True)
+    app = build_app(load_config(root / "config.toml"))
+    if app.accounts.get("bench") is None:
+        app.accounts.add("bench", "viewer", "bench-password-1")
+    app.close()
+
+
+def main(
+    requests: int = 50_000,
+    messages: int = 250_000,
+    runs: int = 5,
+    maildir_files: int = 5_000,
+    keep: Path | None = None,
+) -> None:
+    """Generate, upgrade, measure. With ``keep`` the database and files stay (``keep``/year.json) for
+    ``--reuse``: measure again, after a code change, without loading the year again."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     name = f"mailbot_year_{uuid.uuid4().hex[:10]}"
@@ -630,46 +692,40 @@ def main(requests: int = 50_000, messages: int = 250_000, runs: int = 5, maildir
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
         with tempfile.TemporaryDirectory(prefix="year-data-bench-") as tmp:
-            root = Path(tmp)
-            engine = make_engine(url)
-            upgrade(engine)
-            engine.dispose()
-            end = datetime.now(UTC).replace(microsecond=0)
-            harness = make_harness(root, url, clock=FakeClock(end))
-            harness.app.accounts.add("bench", "viewer", "bench-password-1")
-            source = harness.app.intake.source.name
-            harness.app.close()
-            started = time.perf_counter()
-            generator = Generator(
-                requests=requests, messages=messages, end=end, source=source, maildir_files=maildir_files
-            )
-            rows = generator.build()
-            built = time.perf_counter() - started
-            fill(url, rows, generator.snapshot_as_of)
-            for key, raw, at in rows.maildir:
-                path = harness.maildir / "cur" / key
-                path.write_bytes(raw)
-                os.utime(path, (at.timestamp(), at.timestamp()))
-            loaded = time.perf_counter() - started
-            threads: dict[int, int] = {}
-            for r in rows.inbound:
-                if r[9] is not None:
-                    threads[r[9]] = threads.get(r[9], 0) + 1
-            busy = max(threads, key=lambda k: threads[k])
-            facts = {"end": end, "requests": requests, "busy_case": rows.cases[busy - 1][1]}
-            print(
-                f"year on PostgreSQL: {len(rows.cases):,} cases, {len(rows.inbound):,} ledger rows, "
-                f"{len(rows.events):,} events, {len(rows.outbox):,} outbox rows, {len(rows.unis):,} UNIS rows, "
-                f"{generator.waiting} waiting for UNIS, {len(rows.maildir):,} files in Maildir/cur "
-                f"(built in {built:.0f} s, loaded in {loaded:.0f} s); median of {runs} runs:"
-            )
-            figures = measure(root / "config.toml", url, facts, runs)
-            for label, ms in figures.items():
-                print(f"  {label:<48} {ms:8.1f} ms")
+            root = keep or Path(tmp)
+            root.mkdir(parents=True, exist_ok=True)
+            facts = _generate(url, root, requests, messages, maildir_files)
+            if keep is not None:
+                (keep / "year.json").write_text(json.dumps(facts), encoding="utf-8")
+            _measure_and_print(root, facts, runs)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if keep is None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _measure_and_print(root: Path, facts: dict[str, Any], runs: int) -> None:
+    _upgrade(root, facts["url"])
+    print(f"  median of {runs} runs:", flush=True)
+    figures = measure(root / "config.toml", facts["url"], {**facts, "end": datetime.fromisoformat(facts["end"])}, runs)
+    for label, ms in figures.items():
+        print(f"  {label:<48} {ms:8.1f} ms", flush=True)
+
+
+def reuse(root: Path, runs: int) -> None:
+    """Measure a kept year again (after a code change); drop it with ``--drop``."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    _measure_and_print(root, json.loads((root / "year.json").read_text(encoding="utf-8")), runs)
+
+
+def drop(root: Path) -> None:
+    url = make_url(json.loads((root / "year.json").read_text(encoding="utf-8"))["url"])
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _arguments() -> argparse.Namespace:
@@ -678,9 +734,17 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=250_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--maildir", type=int, default=5_000, help="processed files left in Maildir/cur")
+    parser.add_argument("--keep", type=Path, help="keep the database and files in this directory")
+    parser.add_argument("--reuse", type=Path, help="measure the year kept in this directory again")
+    parser.add_argument("--drop", type=Path, help="drop the database of the year kept in this directory")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     args = _arguments()
-    main(args.requests, args.messages, args.runs, args.maildir)
+    if args.drop:
+        drop(args.drop)
+    elif args.reuse:
+        reuse(args.reuse, args.runs)
+    else:
+        main(args.requests, args.messages, args.runs, args.maildir, args.keep)
