@@ -41,8 +41,9 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def open_app(args: argparse.Namespace) -> App:
-    config = _config(args)
+    config = load_config(resolve_config_path(args.config))
     setup_logging(config.log_format, "WARNING" if getattr(args, "json", False) else config.log_level)
+    # build_app checks every template (as _config does); once is enough, it is most of a command's start.
     return build_app(config)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "SEARCH_INDEXES",
     "Base",
     "Case",
     "CaseEvent",
@@ -33,7 +34,6 @@ __all__ = [
     "JobRun",
     "Outbox",
     "RawMessage",
-    "SEARCH_INDEXES",
     "UnisRow",
     "UnisSnapshot",
     "User",
