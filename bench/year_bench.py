@@ -606,6 +606,7 @@ def measure(config: Path, url: str, facts: dict[str, Any], runs: int) -> dict[st
             "web 案件一覧, customer name search": "/?customer=みどり12345",
             "web 案件一覧, free text, one branch": "/?q=工事日はいつ頃&branch=大阪支店",
             "web 案件一覧, free text, all": "/?q=希望日が変わりました",
+            "web 案件一覧, free text, a customer's name": "/?q=株式会社ひかり20002",
             "web 案件詳細": f"/cases/{facts['busy_case']}",
             "web 状況 (status)": "/status",
         }

@@ -252,13 +252,15 @@ def build_week_report(
 ) -> WeekReport:
     """What happened in ``week``, per branch, told from the cases' events.
 
-    Only cases with events since the week began, or still open now, are read:
+    Only cases with a verdict since the week began, or still open now, are read:
     the cost follows the activity, not the size of the history.
     """
     start, end = week.start, week.end
     as_of = min(end, now)
     open_now = [CaseStatus.RETURNED.value, CaseStatus.WAITING_UNIS.value]
-    active_ids = select(CaseEvent.case_id).where(CaseEvent.at >= start)
+    # Only a verdict since the week began can put a case in the week's figures
+    # (a new case's first decision is one); progress, notes and staff mail cannot.
+    active_ids = select(CaseEvent.case_id).where(CaseEvent.at >= start, CaseEvent.event.in_(sorted(_VERDICT_EVENTS)))
     cases = list(
         session.scalars(
             select(Case)
