@@ -4,8 +4,10 @@ Writes N Outlook-style submissions (a mix of accepted and returned) into a
 fresh Maildir, runs one `poll` over them (parse, check, file, render, write the
 outbox, deliver to a directory, mark) and prints messages per second. A second
 poll over the same, now processed, mailbox shows what an idle poll costs.
-Then the workbench, the UNIS import and, last, `bench/throughput.py`: the IMAP
-raw fetch, the floor, mailbot and django-helpdesk on one corpus in one run.
+Then the workbench with 100,000 cases (``web_bench``), a year of a busy desk
+on PostgreSQL (``year_bench``; ``BENCH_ARGS="--year-requests 0"`` skips it),
+the UNIS import and, last, ``bench/throughput.py``: the IMAP raw fetch, the
+floor, mailbot and django-helpdesk on one corpus in one run.
 """
 
 from __future__ import annotations
@@ -73,12 +75,20 @@ def main() -> None:
         "--throughput-count", type=int, default=200, help="requests of the IMAP throughput corpus (bench/throughput.py)"
     )
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="leave django-helpdesk out of throughput")
+    parser.add_argument(
+        "--year-requests", type=int, default=50_000, help="requests of the year-of-a-desk benchmark (0: skip)"
+    )
+    parser.add_argument("--year-messages", type=int, default=250_000, help="inbound messages of that year")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_maildir(args.count, args.db_url, Path(tmp))
     from bench import web_bench
 
     web_bench.main()
+    if args.year_requests:
+        from bench import year_bench
+
+        year_bench.main(args.year_requests, args.year_messages)
     if args.unis_rows:
         from bench import unis_bench
 

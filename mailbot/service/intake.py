@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import (
@@ -83,6 +83,8 @@ BODY_TEXT_CHARS = 20_000
 BATCH_SIZE = 25
 
 LOGIN_FAILED = "mailbox_login_failed"  # health mark while the mailbox refuses our login
+# The job row saying every waiting case was re-checked against a snapshot and rules.
+RECHECK_JOB = "unis_recheck"
 
 # The database itself is failing (down, locked, disk full): no message is to
 # blame, so the poll stops with nothing marked and the next one starts over.
@@ -532,10 +534,27 @@ class Intake:
 
     # -- waiting cases --------------------------------------------------------
     def recheck_waiting(self) -> int:
-        """Decide again every case waiting for UNIS; returns how many changed."""
+        """Decide again the cases waiting for UNIS whose answer may have changed; returns how many changed.
+
+        A waiting case's answer changes only with another UNIS snapshot (or
+        other rules) or when its wait runs out (``redecide``). A ``JobRun``
+        row names the snapshot and rules of the last pass and when it began;
+        while they stay the same, a pass re-checks only the cases whose wait
+        has run out and those changed since the last pass began, so an idle
+        poll costs what is new, not one transaction per waiting case.
+        """
         changed = 0
+        started = self.clock()
+        key = self._recheck_key()
         with self.sessions() as session:
-            ids = [c.id for c in Store(session).waiting_cases()]
+            store = Store(session)
+            done = session.scalar(select(JobRun.done_at).where(JobRun.job == RECHECK_JOB, JobRun.key == key))
+            if done is None:
+                cases = store.waiting_cases()
+            else:
+                waited_out = started - timedelta(hours=self.policy.unis_max_wait_hours)
+                cases = store.waiting_cases(waited_out_at=waited_out, changed_since=done)
+            ids = [c.id for c in cases]
         for case_id in ids:
             with self.sessions.begin() as session:
                 store = Store(session)
@@ -568,7 +587,29 @@ class Intake:
                 record(self._uow(store, now), change, case)
                 changed += 1
                 log.info("case %s re-checked: %s", case.case_no, outcome.status.value)
+        self._recheck_done(key, started)
         return changed
+
+    def _recheck_key(self) -> str:
+        """What a full re-check was made against: the latest snapshot and a digest of the rules."""
+        with self.sessions() as session:
+            snapshot = Store(session).latest_snapshot()
+        rules = repr((self.policy, self.directory.branches, [c.name for c in self.checks]))
+        digest = hashlib.sha256(rules.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return f"{snapshot.id if snapshot else 'none'} {digest}"
+
+    def _recheck_done(self, key: str, started: datetime) -> None:
+        """Remember the pass; the cases changed since ``started`` are re-checked by the next one."""
+        try:
+            with self.sessions.begin() as session:
+                row = session.scalars(select(JobRun).where(JobRun.job == RECHECK_JOB, JobRun.key == key)).one_or_none()
+                if row is None:
+                    session.execute(delete(JobRun).where(JobRun.job == RECHECK_JOB))
+                    session.add(JobRun(job=RECHECK_JOB, key=key, done_at=started))
+                else:
+                    row.done_at = started
+        except IntegrityError:
+            pass  # another process (a UNIS import) recorded a pass at the same moment; the next pass looks again
 
 
 def case_view(case: Case, thread: Sequence[tuple[Inbound, ParsedMessage]]) -> CaseView:

@@ -38,6 +38,7 @@ __all__ = [
     "CaseNotFound",
     "attachment",
     "case_board",
+    "case_count",
     "case_detail",
     "case_rows",
     "message_rows",
@@ -122,9 +123,17 @@ def _case_summary(c: Case) -> dict[str, Any]:
     }
 
 
-def case_rows(session: Session, **filters: Any) -> list[dict[str, Any]]:
-    """Every case matching the filters (see ``_case_query``), oldest first, with its Message-IDs."""
-    cases = list(session.scalars(_case_query(**filters).order_by(Case.id)))
+def case_rows(session: Session, *, newest: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+    """Every case matching the filters (see ``_case_query``), oldest first, with its Message-IDs.
+
+    With ``newest``, only that many of the newest cases (still oldest first):
+    a year holds tens of thousands, and a listing is read from its end.
+    """
+    query = _case_query(**filters)
+    if newest is None:
+        cases = list(session.scalars(query.order_by(Case.id)))
+    else:
+        cases = list(session.scalars(query.order_by(Case.id.desc()).limit(max(newest, 0))))[::-1]
     ids = [c.id for c in cases]
     message_ids: dict[int, list[str]] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
@@ -137,6 +146,12 @@ def case_rows(session: Session, **filters: Any) -> list[dict[str, Any]]:
             if case_id is not None:
                 message_ids[case_id].append(mid or identity)
     return [{**_case_summary(c), "message_ids": message_ids[c.id]} for c in cases]
+
+
+def case_count(session: Session, **filters: Any) -> int:
+    """How many cases match the filters (see ``_case_query``)."""
+    query = _case_query(**filters).order_by(None)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
 def after_acceptance(case: Case) -> dict[str, Any]:
@@ -424,7 +439,7 @@ def case_board(
 ) -> dict[str, Any]:
     """One page of the case board, newest first, with the marks of the cases that need a person."""
     query = _case_query(**filters)
-    total = int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    total = case_count(session, **filters)
     page = max(page, 1)
     cases = list(session.scalars(query.order_by(Case.id.desc()).limit(per_page).offset((page - 1) * per_page)))
     marks = _marks(session, cases, now, wait_hours)

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -134,6 +135,72 @@ def test_a_waiting_request_is_returned_after_the_maximum_wait(harness: Harness) 
     case = single_case(harness)
     assert case["status"] == "returned"
     assert case["defects"] == ["unis_customer_missing"]
+
+
+def _raw_reads(harness: Harness, action: Callable[[], object]) -> int:
+    """How many statements ``action`` sends that read stored mail (a re-check parses it again)."""
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(harness.app.engine, "before_cursor_execute", seen)
+    try:
+        action()
+    finally:
+        event.remove(harness.app.engine, "before_cursor_execute", seen)
+    return sum("FROM raw_messages" in s for s in statements)
+
+
+def test_an_idle_poll_does_not_check_a_waiting_case_again_until_its_wait_runs_out(harness: Harness) -> None:
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    harness.poll()  # the case changed since the last pass: checked once more
+    assert single_case(harness)["status"] == "waiting_unis"
+    harness.clock.advance(minutes=1)
+    assert _raw_reads(harness, harness.poll) == 0
+    harness.clock.advance(hours=36)
+    assert _raw_reads(harness, harness.poll) > 0
+    assert single_case(harness)["status"] == "returned"
+
+
+def test_a_waiting_case_is_checked_again_after_another_import_even_if_its_customer_is_still_missing(
+    harness: Harness,
+) -> None:
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    assert _raw_reads(harness, harness.poll) == 0
+    harness.clock.advance(hours=1)
+    assert _raw_reads(harness, lambda: harness.import_unis([], as_of=harness.clock() - timedelta(hours=2))) > 0
+    assert single_case(harness)["status"] == "waiting_unis"
+    harness.clock.advance(hours=1)
+    harness.import_unis(as_of=harness.clock())
+    assert single_case(harness)["status"] == "accepted"
+
+
+def test_a_waiting_case_is_checked_again_when_the_bot_starts_with_other_rules(harness: Harness) -> None:
+    from tests.fixtures.bot import rebuild
+
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    assert _raw_reads(harness, harness.poll) == 0
+    rebuild(harness)
+    assert _raw_reads(harness, harness.poll) == 0  # the same config: nothing to check again
+    config = harness.config_path.read_text(encoding="utf-8")
+    harness.config_path.write_text(config.replace("max_wait_hours = 36", "max_wait_hours = 48"), encoding="utf-8")
+    rebuild(harness)
+    assert _raw_reads(harness, harness.poll) > 0
+    assert single_case(harness)["status"] == "waiting_unis"
 
 
 def test_a_reply_to_the_defect_reply_is_a_resubmission_that_can_be_accepted(harness: Harness) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.adapters.database.tables import (
@@ -221,12 +221,21 @@ class Store:
             )
         )
 
-    def waiting_cases(self) -> list[Case]:
-        return list(
-            self.session.scalars(
-                select(Case).where(Case.status == "waiting_unis", Case.stage == "received").order_by(Case.id)
+    def waiting_cases(
+        self, *, waited_out_at: datetime | None = None, changed_since: datetime | None = None
+    ) -> list[Case]:
+        """The cases waiting for UNIS, oldest first.
+
+        With ``waited_out_at`` and ``changed_since``, only those whose wait
+        began at or before ``waited_out_at`` or that changed since
+        ``changed_since``.
+        """
+        query = select(Case).where(Case.status == "waiting_unis", Case.stage == "received")
+        if waited_out_at is not None and changed_since is not None:
+            query = query.where(
+                or_(Case.waiting_since.is_(None), Case.waiting_since <= waited_out_at, Case.updated_at >= changed_since)
             )
-        )
+        return list(self.session.scalars(query.order_by(Case.id)))
 
     def branch_mails_to_since(self, address: str, kinds: Iterable[str], since: datetime) -> int:
         """How many automatic replies answered this sender's mail since ``since``.

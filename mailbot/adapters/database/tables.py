@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "SEARCH_INDEXES",
     "Base",
     "Case",
     "CaseEvent",
@@ -67,6 +68,19 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 UTC_DATETIME = UtcDateTime()
+
+# The pg_trgm GIN indexes of migration 0005 for the board's LIKE/ILIKE searches.
+# PostgreSQL only, and only where the extension could be created, so they are
+# not models: the models==migrations check leaves these names aside.
+SEARCH_INDEXES = frozenset(
+    {
+        "ix_inbound_subject_trgm",
+        "ix_inbound_body_text_trgm",
+        "ix_cases_customer_key_trgm",
+        "ix_cases_customer_code_trgm",
+        "ix_cases_sender_trgm",
+    }
+)
 
 
 class Base(DeclarativeBase):
