@@ -509,7 +509,8 @@ def quarantine_detail(session: Session, item_id: int) -> dict[str, Any]:
     detail["text"] = row.body_text
     detail["problems"] = row.problems
     removal = store.raw_removal(row)
-    detail["has_raw"] = row.raw_id is not None and (removal is None or removal.attachments_only)
+    # Released, a mail is checked with its attachments: without them it cannot be released.
+    detail["has_raw"] = row.raw_id is not None and removal is None
     detail["original_note"] = removed_text(removal) if removal else None
     detail["size"] = len(store.raw_of(row) or b"") if removal is None or removal.attachments_only else 0
     detail["disposition"] = row.disposition

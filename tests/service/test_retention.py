@@ -223,6 +223,8 @@ def test_releasing_a_quarantined_mail_whose_original_was_removed_says_so_in_japa
     with h.app.sessions() as session:
         [row] = views.quarantine_rows(session)
     retention(h, days=8)  # the attachments only: releasing would check it without its documents
+    with h.app.sessions() as session:
+        assert views.quarantine_detail(session, row["id"])["has_raw"] is False
     with pytest.raises(DeskError, match=f"隔離ID {row['id']} は依頼として処理できません: 添付ファイルは保存期間"):
         h.app.desk.release(row["id"], by="山田")
     retention(h, days=31)
