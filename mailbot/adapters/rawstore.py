@@ -26,7 +26,7 @@ from pathlib import Path
 
 import zstandard
 
-__all__ = ["RawDirectory", "compress", "decompress", "strip_attachments"]
+__all__ = ["RawDirectory", "RawStoreUnavailable", "compress", "decompress", "strip_attachments"]
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZSTD_LEVEL = 3
@@ -46,6 +46,10 @@ def decompress(data: bytes) -> bytes:
     return zlib.decompress(data)  # rows written before 0006
 
 
+class RawStoreUnavailable(OSError):
+    """The directory store cannot take a file now (full disk, missing mount): no message is to blame."""
+
+
 class RawDirectory:
     """``[storage] raw = "directory"``: one compressed file per raw message, named by its SHA-256."""
 
@@ -60,16 +64,21 @@ class RawDirectory:
     def write(self, sha256: str, data: bytes) -> None:
         """Put ``data`` (already compressed) in place whole, or not at all."""
         target = self.file_of(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        except OSError as exc:
+            raise RawStoreUnavailable(f"raw mail directory {self.path}: {exc.strerror or exc}") from exc
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, target)
-        except BaseException:
+        except BaseException as exc:
             Path(temp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise RawStoreUnavailable(f"raw mail directory {self.path}: {exc.strerror or exc}") from exc
             raise
         _fsync_directory(target.parent)
 

@@ -202,6 +202,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"no case created since {format_jst(since)} would be decided differently")
         for change in changes:
             print(change.describe(title))
+        # A case retention left without its original is listed, but it changes nothing.
+        changes = [c for c in changes if c.left_alone != "retention"]
         applied = [c for c in changes if c.applied]
         if args.apply and changes:
             mails = sum(len(c.mails) for c in applied)

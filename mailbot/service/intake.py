@@ -30,6 +30,7 @@ from mailbot.adapters.database.store import (
     defects_to_json,
 )
 from mailbot.adapters.database.tables import Case, Inbound, JobRun
+from mailbot.adapters.rawstore import RawStoreUnavailable
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
@@ -74,9 +75,10 @@ BODY_TEXT_CHARS = 20_000
 
 LOGIN_FAILED = "mailbox_login_failed"  # health mark while the mailbox refuses our login
 
-# The database itself is failing (down, locked, disk full): no message is to
-# blame, so the poll stops with nothing marked and the next one starts over.
-_STORE_ERRORS = (OperationalError, InterfaceError)
+# The database itself is failing (down, locked, disk full), or the raw mail
+# directory is: no message is to blame, so the poll stops with nothing marked
+# and the next one starts over.
+_STORE_ERRORS = (OperationalError, InterfaceError, RawStoreUnavailable)
 
 
 class StoreUnavailable(Exception):

@@ -185,7 +185,13 @@ def _thin(store: Store, item: RetentionItem, now: datetime) -> None:
     if row.attachments_removed_at is not None:
         return
     inbound = store.session.scalars(select(Inbound).where(Inbound.raw_id == row.id).limit(1)).one()
-    raw = store.raw_of(inbound)
+    try:
+        raw = store.raw_of(inbound)
+    except FileNotFoundError as exc:
+        # Someone removed the file by hand: nothing is left to thin, and the row says so from now on.
+        log.warning("retention: %s; recorded as removed", exc)
+        store.thin_raw(row, None, now)
+        return
     if raw is None:
         return
     store.thin_raw(row, strip_attachments(raw), now)

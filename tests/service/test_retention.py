@@ -100,7 +100,7 @@ def test_with_the_directory_store_the_database_holds_no_bytes_and_the_file_reads
         case_no = filed(h)
         with h.app.sessions() as session:
             [row] = session.scalars(select(RawMessage)).all()
-            assert (row.location, row.data) == ("directory", None)
+            assert (row.location, row.data) == ("directory", b"")
             [path] = raw_files(h)
             assert path.name == f"{row.sha256}.zst"
         [message] = detail(h, case_no)["messages"]
@@ -167,7 +167,7 @@ def test_after_raw_days_the_raw_mail_goes_and_the_case_its_events_and_text_stay(
     assert "削除しました" in report.lines()[-1]
     with h.app.sessions() as session:
         row = session.scalars(select(RawMessage)).one()
-        assert row.data is None and row.removed_at is not None
+        assert row.data == b"" and row.removed_at is not None
         assert session.scalar(select(func.count(CaseEvent.id))) == len(before["events"])
         assert session.scalar(select(Case.status)) == "accepted"
     assert raw_files(h) == []
@@ -281,3 +281,22 @@ def test_a_resubmission_after_the_attachments_went_is_checked_without_them_not_w
     h.poll()
     [case] = h.cases()
     assert (case["status"], case["defects"]) == ("returned", ["attachment_missing"])
+
+
+def test_a_directory_store_that_cannot_take_the_file_stops_the_poll_and_leaves_the_mail_unprocessed(
+    tmp_path: Path, db_url: str
+) -> None:
+    h = bot(tmp_path, db_url, raw="directory", raw_days=None)
+    try:
+        h.import_unis()
+        (tmp_path / "raw").write_text("a file where the directory belongs (a mount that went away)")
+        h.deliver(request(attachments=[(PDF_NAME, PDF)]))
+        report = h.poll()
+        assert report.store_error is not None and "raw mail directory" in report.store_error
+        assert report.failed == 0  # not the message's fault: no poison count
+        assert len(list((h.maildir / "new").iterdir())) == 1 and h.cases() == []
+        (tmp_path / "raw").unlink()
+        assert h.poll().dispositions == {"case": 1}
+        assert len(raw_files(h)) == 1
+    finally:
+        h.app.close()

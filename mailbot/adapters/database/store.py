@@ -167,7 +167,7 @@ class Store:
     def _put(self, row: RawMessage, data: bytes) -> None:
         if self.raw_to == "directory":
             self._directory().write(row.sha256, data)
-            row.location, row.data = "directory", None
+            row.location, row.data = "directory", b""
         else:
             row.location, row.data = "database", data
 
@@ -222,7 +222,7 @@ class Store:
         if stripped is None:
             if row.location == "directory":
                 self._directory().remove(row.sha256)
-            row.data = None
+            row.data = b""
             row.removed_at = now
             return
         data = compress(stripped)

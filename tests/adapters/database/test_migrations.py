@@ -49,3 +49,40 @@ def test_a_case_in_a_stage_this_version_does_not_know_is_refused_at_start_up_not
         session.execute(update(Case).values(stage="archived"))  # written by a newer mailbot
     with pytest.raises(SchemaOutOfDate, match="archived"):
         build_app(load_config(harness.config_path), clock=harness.clock)
+
+
+def test_downgrading_below_0006_writes_zstd_rows_back_as_zlib_and_refuses_to_drop_stored_files(
+    harness, tmp_path
+) -> None:
+    import zlib
+
+    import pytest
+    from alembic import command
+    from sqlalchemy import select, text, update
+
+    from mailbot.adapters.database.engine import alembic_config, upgrade
+    from mailbot.adapters.database.tables import RawMessage
+    from tests.service.test_intake import request
+
+    raw = request()
+    harness.deliver(raw)
+    harness.poll()
+    engine = harness.app.engine
+
+    def downgrade() -> None:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+
+    with harness.app.sessions.begin() as session:
+        session.execute(update(RawMessage).values(location="directory"))
+    with pytest.raises(RuntimeError, match="1 raw messages are in the directory store or thinned by retention"):
+        downgrade()
+    with harness.app.sessions.begin() as session:
+        session.execute(update(RawMessage).values(location="database"))
+        assert session.scalar(select(RawMessage.data))[:4] == b"\x28\xb5\x2f\xfd"
+    downgrade()
+    with engine.connect() as connection:
+        assert zlib.decompress(connection.scalar(text("SELECT data FROM raw_messages"))) == raw
+    upgrade(engine)
