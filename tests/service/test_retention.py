@@ -300,3 +300,23 @@ def test_a_directory_store_that_cannot_take_the_file_stops_the_poll_and_leaves_t
         assert len(raw_files(h)) == 1
     finally:
         h.app.close()
+
+
+def test_switched_back_to_the_database_the_files_written_before_are_still_read(tmp_path: Path, db_url: str) -> None:
+    from tests.fixtures.bot import rebuild
+
+    h = bot(tmp_path, db_url, raw="directory", raw_days=None)
+    try:
+        first = filed(h)
+        text = h.config_path.read_text(encoding="utf-8").replace('raw = "directory"', 'raw = "database"')
+        h.config_path.write_text(text, encoding="utf-8")
+        rebuild(h)
+        h.deliver(request(attachments=[(PDF_NAME, PDF + b"second")], message_id="<second@usen.co.jp>"))
+        h.poll()
+        with h.app.sessions() as session:
+            assert sorted(session.scalars(select(RawMessage.location))) == ["database", "directory"]
+            for inbound_id in session.scalars(select(Inbound.id)):
+                assert views.attachment(session, inbound_id, 0).payload.startswith(PDF)
+        assert detail(h, first)["checks"]
+    finally:
+        h.app.close()
