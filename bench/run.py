@@ -70,6 +70,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--db-url", help="benchmark another database (default: a temp SQLite file)")
+    parser.add_argument(
+        "--storage-count", type=int, default=1000, help="requests of the raw mail storage benchmark (0: skip)"
+    )
     parser.add_argument("--unis-rows", type=int, default=2_000_000, help="rows of the UNIS import benchmark (0: skip)")
     parser.add_argument(
         "--throughput-count", type=int, default=200, help="requests of the IMAP throughput corpus (bench/throughput.py)"
@@ -82,6 +85,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_maildir(args.count, args.db_url, Path(tmp))
+    if args.storage_count:
+        from bench import storage_bench
+
+        storage_bench.main(args.storage_count)
     from bench import web_bench
 
     web_bench.main()

@@ -236,7 +236,34 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     kinds = sorted(p.stem for p in renderer.path.glob("*.j2") if not p.name.startswith("_"))
     print(f"[OK] config: {config.path} ({len(config.branches.branches)} branch(es))")
     print(f"[OK] templates: {renderer.path}: {len(kinds)} mail kind(s) render with a sample mail: {', '.join(kinds)}")
-    return 0
+    ok, line = _storage_line(config)
+    print(line)
+    print(f"[OK] retention: {_retention_words(config)}")
+    return 0 if ok else 1
+
+
+def _storage_line(config: Config) -> tuple[bool, str]:
+    """Where raw mail goes, and whether the directory store can be written there."""
+    path = config.storage.path
+    if config.storage.raw == "database":
+        also = f"; files written before are read from {path}" if path is not None else ""
+        return True, f"[OK] raw mail: in the database ({config.database_url.split(':', 1)[0]}){also}"
+    assert path is not None  # the config refuses raw = "directory" without a path
+    if path.is_dir():
+        if os.access(path, os.W_OK | os.X_OK):
+            return True, f"[OK] raw mail: directory store {path}"
+        return False, f"[FAIL] raw mail: directory store {path} is not writable by this user"
+    return True, f"[OK] raw mail: directory store {path} (created with the first mail)"
+
+
+def _retention_words(config: Config) -> str:
+    retention = config.retention
+    raw = f"{retention.raw_days} days" if retention.raw_days is not None else "for ever"
+    if retention.attachments_days is not None:
+        attachments = f"{retention.attachments_days} days"
+    else:
+        attachments = "as long as the raw mail"
+    return f"raw mail kept {raw}, attachments {attachments}; decisions, cases, events and texts for ever"
 
 
 def cmd_check_connection(args: argparse.Namespace) -> int:

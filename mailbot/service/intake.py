@@ -34,6 +34,7 @@ from mailbot.adapters.database.store import (
     defects_to_json,
 )
 from mailbot.adapters.database.tables import Case, Inbound, JobRun
+from mailbot.adapters.rawstore import RawStoreUnavailable
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
@@ -86,9 +87,10 @@ LOGIN_FAILED = "mailbox_login_failed"  # health mark while the mailbox refuses o
 # The job row saying every waiting case was re-checked against a snapshot and rules.
 RECHECK_JOB = "unis_recheck"
 
-# The database itself is failing (down, locked, disk full): no message is to
-# blame, so the poll stops with nothing marked and the next one starts over.
-_STORE_ERRORS = (OperationalError, InterfaceError)
+# The database itself is failing (down, locked, disk full), or the raw mail
+# directory is: no message is to blame, so the poll stops with nothing marked
+# and the next one starts over.
+_STORE_ERRORS = (OperationalError, InterfaceError, RawStoreUnavailable)
 
 
 class StoreUnavailable(Exception):

@@ -440,3 +440,34 @@ def test_unis_import_says_how_many_customer_codes_it_zero_padded(
     text = mail.get_content()
     assert "顧客CDの桁数が足りないため、先頭に0を補いました: 1件(行 3)" in text
     assert "完成予定日が日付として読めない" not in text
+
+
+# --- issue 12: check-config says where raw mail goes and how long it is kept ---------
+def test_check_config_names_the_raw_mail_directory_and_the_retention(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.bot import make_harness
+
+    extra = '[storage]\nraw = "directory"\npath = "raw"\n[retention]\nraw_days = 365\nattachments_days = 90\n'
+    harness = make_harness(tmp_path, db_url, extra_toml=extra)
+    try:
+        capsys.readouterr()
+        assert cli(harness, "check-config") == 0
+        out = capsys.readouterr().out
+        assert f"[OK] raw mail: directory store {tmp_path.resolve() / 'raw'} (created with the first mail)" in out
+        assert "[OK] retention: raw mail kept 365 days, attachments 90 days; decisions, cases" in out
+        (tmp_path / "raw").mkdir()
+        assert cli(harness, "check-config") == 0
+        assert f"[OK] raw mail: directory store {tmp_path.resolve() / 'raw'}\n" in capsys.readouterr().out
+    finally:
+        harness.app.close()
+
+
+def test_check_config_says_raw_mail_is_in_the_database_and_kept_for_ever_by_default(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert cli(harness, "check-config") == 0
+    out = capsys.readouterr().out
+    assert "[OK] raw mail: in the database (" in out
+    assert "[OK] retention: raw mail kept for ever, attachments as long as the raw mail" in out

@@ -378,3 +378,45 @@ def test_a_monday_summary_run_that_failed_is_sent_by_the_hourly_retry(scheduled:
     assert len(summary_rows(scheduled, "weekly_branch")) == 2
     job.func()
     assert len(summary_rows(scheduled, "weekly_branch")) == 2, "and only once"
+
+
+# -- retention (issue 12) ---------------------------------------------------------------------
+def test_the_retention_job_runs_daily_at_0315_tokyo_only_when_retention_is_configured(
+    tmp_path: Path, db_url: str
+) -> None:
+    h = make_harness(tmp_path, db_url, SCHEDULE + "[retention]\nraw_days = 30\n")
+    try:
+        jobs = {job.id: job for job in build_scheduler(h.app).get_jobs()}
+        trigger = jobs["retention"].trigger
+        assert isinstance(trigger, CronTrigger) and str(trigger.timezone) == "Asia/Tokyo"
+        fields = {f.name: str(f) for f in trigger.fields}
+        assert (fields["hour"], fields["minute"], fields["day_of_week"]) == ("3", "15", "*")
+        runs = {r["job"]: r for r in next_run_times(h.app.config, jst(2026, 11, 24, 10, 0))}
+        assert runs["retention"]["cron"] == "daily 03:15"
+        assert runs["retention"]["next_run"] == jst(2026, 11, 25, 3, 15).isoformat()
+    finally:
+        h.app.close()
+
+
+def test_without_retention_there_is_no_retention_job(scheduled: Harness) -> None:
+    assert "retention" not in {job.id for job in build_scheduler(scheduled.app).get_jobs()}
+
+
+def test_the_retention_job_removes_old_raw_mail_once_and_then_nothing(tmp_path: Path, db_url: str) -> None:
+    from mailbot.adapters.database.tables import RawMessage
+
+    h = make_harness(tmp_path, db_url, SCHEDULE + "[retention]\nraw_days = 30\n")
+    try:
+        h.import_unis([GOOD_UNIS_ROW])
+        h.deliver(a_request(1))
+        h.poll()
+        runner = Runner(h.app)
+        assert runner.retention() == "0 raw mail(s) removed, attachments removed from 0"
+        h.clock.advance(days=31)
+        assert runner.retention() == "1 raw mail(s) removed, attachments removed from 0"
+        assert runner.retention() == "0 raw mail(s) removed, attachments removed from 0"
+        with h.app.sessions() as session:
+            assert session.scalars(select(RawMessage.removed_at)).one() is not None
+        assert len(h.cases()) == 1
+    finally:
+        h.app.close()

@@ -88,13 +88,25 @@ class Base(DeclarativeBase):
 
 
 class RawMessage(Base):
-    """The message as received, zlib-compressed, kept so any case can be checked again."""
+    """The message as received, compressed (zstd; older rows zlib), kept so any case can be checked again.
+
+    ``location`` says where the bytes are: ``database`` (in ``data``) or
+    ``directory`` (a file named by ``sha256`` in ``[storage] path``; ``data``
+    is empty). The retention policy removes them: ``attachments_removed_at``
+    when only the attachment payloads were cut out, ``removed_at`` when
+    nothing is left (``data`` empty). ``data`` stays NOT NULL: making it
+    nullable would rebuild the table on SQLite, which the rows of ``inbound``
+    pointing to it forbid.
+    """
 
     __tablename__ = "raw_messages"
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    location: Mapped[str] = mapped_column(String(20), default="database", server_default="database")
+    attachments_removed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    removed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
 
 
 class Case(Base):

@@ -67,3 +67,40 @@ def test_postgresql_gets_the_trigram_indexes_for_the_boards_searches(db_url: str
         assert indexes >= SEARCH_INDEXES
     else:
         assert not SEARCH_INDEXES & indexes
+
+
+def test_downgrading_below_0006_writes_zstd_rows_back_as_zlib_and_refuses_to_drop_stored_files(
+    harness, tmp_path
+) -> None:
+    import zlib
+
+    import pytest
+    from alembic import command
+    from sqlalchemy import select, text, update
+
+    from mailbot.adapters.database.engine import alembic_config, upgrade
+    from mailbot.adapters.database.tables import RawMessage
+    from tests.service.test_intake import request
+
+    raw = request()
+    harness.deliver(raw)
+    harness.poll()
+    engine = harness.app.engine
+
+    def downgrade() -> None:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+
+    with harness.app.sessions.begin() as session:
+        session.execute(update(RawMessage).values(location="directory"))
+    with pytest.raises(RuntimeError, match="1 raw messages are in the directory store or thinned by retention"):
+        downgrade()
+    with harness.app.sessions.begin() as session:
+        session.execute(update(RawMessage).values(location="database"))
+        assert session.scalar(select(RawMessage.data))[:4] == b"\x28\xb5\x2f\xfd"
+    downgrade()
+    with engine.connect() as connection:
+        assert zlib.decompress(connection.scalar(text("SELECT data FROM raw_messages"))) == raw
+    upgrade(engine)
