@@ -4,6 +4,9 @@ Writes N Outlook-style submissions (a mix of accepted and returned) into a
 fresh Maildir, runs one `poll` over them (parse, check, file, render, write the
 outbox, deliver to a directory, mark) and prints messages per second. A second
 poll over the same, now processed, mailbox shows what an idle poll costs.
+Then the workbench, the UNIS import, the IMAP throughput (bench/imap_bench.py)
+and how long a branch waits for its answer under `mailbot run` with IMAP IDLE
+(bench/latency_bench.py).
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--db-url", help="benchmark another database (default: a temp SQLite file)")
     parser.add_argument("--unis-rows", type=int, default=2_000_000, help="rows of the UNIS import benchmark (0: skip)")
+    parser.add_argument(
+        "--latency-requests", type=int, default=50, help="requests of the `mailbot run` latency benchmark (0: skip)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_maildir(args.count, args.db_url, Path(tmp))
@@ -79,10 +85,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             unis_bench.main(args.unis_rows, Path(tmp))
     try:
-        from bench import imap_bench
+        from bench import imap_bench, latency_bench
     except ImportError:
         return
     imap_bench.main(args.count)
+    if args.latency_requests:
+        latency_bench.main(args.latency_requests)
 
 
 if __name__ == "__main__":
