@@ -6,8 +6,9 @@ imported so every request is accepted or returned on its merits, then
 ``mailbot run`` as a real subprocess. Requests are APPENDed one at a time;
 each one's latency is from just before its APPEND to the moment the sink has
 accepted the reply in its thread (In-Reply-To the request's Message-ID). The
-next request is APPENDed only after that, so the figures are the latency of a
-quiet mailbox, not of a backlog.
+next request is APPENDed only after that (at once, or ``--pause`` seconds
+later), so the figures are the latency of a quiet mailbox, not of a backlog.
+At once is the harder case: the bot is still finishing the previous poll.
 
 Besides the total, each request's time is split at the bot's own log lines
 (read from its output as they come): APPEND → "new mail announced" (IDLE and
@@ -106,7 +107,7 @@ def _bot_command(config: Path) -> list[str]:
     return [sys.executable, "-m", "mailbot.entrypoints.cli", "--config", str(config), "run"]
 
 
-def main(count: int = 50, poll_seconds: int = 60, log_path: Path | None = None) -> None:
+def main(count: int = 50, poll_seconds: int = 60, log_path: Path | None = None, pause: float = 0.0) -> None:
     binary = _dovecot_binary()
     if binary is None:
         print("latency: skipped (dovecot is not installed: apt-get install dovecot-imapd)")
@@ -159,6 +160,8 @@ def main(count: int = 50, poll_seconds: int = 60, log_path: Path | None = None) 
         with IMAPClient(server.host, server.port, ssl=False, timeout=30) as client:
             client.login(user, password)
             for i, code in enumerate(codes):
+                if pause and i:
+                    time.sleep(pause)  # the bot has finished with the previous request
                 message_id = f"<latency-{i}@usen.co.jp>"
                 raw = submission(i, code, "latency")
                 assert message_id.encode() in raw
@@ -182,6 +185,7 @@ def main(count: int = 50, poll_seconds: int = 60, log_path: Path | None = None) 
         print(
             f"latency (mailbot run, IMAP IDLE, poll_seconds={poll_seconds}): APPEND -> reply at the SMTP sink, "
             f"{len(totals)} of {count} requests one at a time"
+            + (f", {pause:g} s after each reply" if pause else ", each as the previous reply arrives")
         )
         if totals:
             print(
@@ -222,5 +226,6 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--poll-seconds", type=int, default=60)
     parser.add_argument("--log", type=Path, help="write the bot's log lines to this file")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds between a reply and the next APPEND")
     args = parser.parse_args()
-    main(args.count, args.poll_seconds, args.log)
+    main(args.count, args.poll_seconds, args.log, args.pause)
