@@ -90,7 +90,10 @@ def main() -> None:
         return
     imap_bench.main(args.count)
     if args.latency_requests:
+        # Each request as the previous reply arrives (the bot still finishing that
+        # poll), then with the bot idle in IDLE when the next one comes.
         latency_bench.main(args.latency_requests)
+        latency_bench.main(args.latency_requests, pause=2.0)
 
 
 if __name__ == "__main__":
