@@ -181,7 +181,7 @@ def main(count: int = 50, poll_seconds: int = 60, log_path: Path | None = None, 
                     filed.append(done - started)
 
         process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=60)
+        exit_code = process.wait(timeout=60)
         print(
             f"latency (mailbot run, IMAP IDLE, poll_seconds={poll_seconds}): APPEND -> reply at the SMTP sink, "
             f"{len(totals)} of {count} requests one at a time"
@@ -204,7 +204,7 @@ def main(count: int = 50, poll_seconds: int = 60, log_path: Path | None = None, 
             )
         if missed:
             print(f"  {missed} request(s) had no reply within {REPLY_DEADLINE_SECONDS:.0f} s")
-        print(f"  SIGTERM: exit {code}; {len(sink.messages)} mails at the SMTP sink")
+        print(f"  SIGTERM: exit {exit_code}; {len(sink.messages)} mails at the SMTP sink")
         if log_path is not None:
             log_path.write_text(output.text(), encoding="utf-8")
             print(f"  the bot's log: {log_path}")
