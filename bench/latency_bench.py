@@ -170,16 +170,24 @@ def main(count: int = 50, poll_seconds: int = 60, log_path: Path | None = None, 
                 assert message_id.encode() in raw
                 started = time.perf_counter()
                 client.append("INBOX", raw)
+                appended = time.perf_counter()
                 arrived, seen = _reply_arrived(sink, message_id, seen, time.monotonic() + REPLY_DEADLINE_SECONDS)
                 if arrived is None:
                     missed += 1
                     continue
                 totals.append(arrived - started)
-                if arrived - started > SLOW_SECONDS:
-                    slow.append(f"#{i} {arrived - started:.2f} s (APPEND at {datetime.now(UTC):%H:%M:%S} UTC)")
                 told = output.first_after(started, "new mail announced")
                 # The intake's line for this very message: decided, committed and marked.
                 done = output.first_after(started, f"message {message_id} ")
+                if arrived - started > SLOW_SECONDS:
+                    # Where a slow one lost its time: the APPEND itself (a loaded
+                    # machine), before IDLE announced it, or in the poll.
+                    steps = [f"APPEND {appended - started:.2f} s"]
+                    for what, at in (("announced", told), ("filed", done)):
+                        if at is not None:
+                            steps.append(f"{what} +{at - started:.2f} s")
+                    when = f"{datetime.now(UTC):%H:%M:%S} UTC"
+                    slow.append(f"#{i} {arrived - started:.2f} s ({', '.join(steps)}; {when})")
                 if told is not None and told <= arrived:
                     announced.append(told - started)
                 if done is not None and done <= arrived:
