@@ -4,10 +4,12 @@ Writes N Outlook-style submissions (a mix of accepted and returned) into a
 fresh Maildir, runs one `poll` over them (parse, check, file, render, write the
 outbox, deliver to a directory, mark) and prints messages per second. A second
 poll over the same, now processed, mailbox shows what an idle poll costs.
-Then the workbench with 100,000 cases (``web_bench``), a year of a busy desk
-on PostgreSQL (``year_bench``; ``BENCH_ARGS="--year-requests 0"`` skips it),
-the UNIS import and, last, ``bench/throughput.py``: the IMAP raw fetch, the
-floor, mailbot and django-helpdesk on one corpus in one run.
+Then the raw mail storage per 1,000 requests (``storage_bench``), the
+workbench with 100,000 cases (``web_bench``), a year of a busy desk on
+PostgreSQL (``year_bench``; ``BENCH_ARGS="--year-requests 0"`` skips it), the
+UNIS import, ``bench/throughput.py`` (the IMAP raw fetch, the floor, mailbot
+and django-helpdesk on one corpus in one run) and, last, how long a branch
+waits for its answer under `mailbot run` with IMAP IDLE (``latency_bench``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ def main() -> None:
         "--year-requests", type=int, default=50_000, help="requests of the year-of-a-desk benchmark (0: skip)"
     )
     parser.add_argument("--year-messages", type=int, default=250_000, help="inbound messages of that year")
+    parser.add_argument(
+        "--latency-requests", type=int, default=50, help="requests of the `mailbot run` latency benchmark (0: skip)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_maildir(args.count, args.db_url, Path(tmp))
@@ -101,9 +106,14 @@ def main() -> None:
 
         with tempfile.TemporaryDirectory() as tmp:
             unis_bench.main(args.unis_rows, Path(tmp))
-    from bench import throughput
+    from bench import latency_bench, throughput
 
     throughput.main(args.throughput_count, peer=args.peer)
+    if args.latency_requests:
+        # Each request as the previous reply arrives (the bot still finishing that
+        # poll), then with the bot idle in IDLE when the next one comes.
+        latency_bench.main(args.latency_requests)
+        latency_bench.main(args.latency_requests, pause=2.0)
 
 
 if __name__ == "__main__":

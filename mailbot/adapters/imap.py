@@ -694,6 +694,19 @@ class ImapSource:
 
     def fetch_new(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
         """Yield messages above the watermark (see the module docstring)."""
+        return self._above_watermark(known, poll=True)
+
+    def pending(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
+        """What :meth:`fetch_new` would yield, without starting a poll.
+
+        The last poll's bookkeeping stays: :meth:`wait_for_new` compares with
+        its highest UID, and the health scan runs right after a poll, so mail
+        that arrived in between must still count as new. Messages skipped as
+        known by Message-ID are left for the next poll to count as done.
+        """
+        return self._above_watermark(known, poll=False)
+
+    def _above_watermark(self, known: Callable[[Sequence[str]], set[str]], *, poll: bool) -> Iterator[SourceItem]:
         conn = self._conn
         uidvalidity = conn.select()
         client = conn.client()
@@ -726,10 +739,11 @@ class ImapSource:
                         msgids[uid] = _message_id_of(header)
         uids = [uid for uid in uids if uid in sizes]  # expunged meanwhile
 
-        poll = _Poll(uidvalidity=uidvalidity, base=base, highest=max(uids, default=base))
-        self._poll = poll
-        self._ahead.clear()
-        self._sizes = sizes
+        this = _Poll(uidvalidity=uidvalidity, base=base, highest=max(uids, default=base))
+        if poll:
+            self._poll = this
+            self._ahead.clear()
+            self._sizes = sizes
 
         skip: set[int] = set()
         if revalidated and uids:
@@ -743,12 +757,15 @@ class ImapSource:
                 if mid and message_id_key(mid) in answered:
                     skip.add(uid)
 
-        self._queue = [uid for uid in uids if uid not in skip]
-        self._position = {uid: index for index, uid in enumerate(self._queue)}
+        if poll:
+            # What the bodies are fetched ahead from: this poll's messages, in order.
+            self._queue = [uid for uid in uids if uid not in skip]
+            self._position = {uid: index for index, uid in enumerate(self._queue)}
         for uid in uids:
-            poll.offer(uid)
+            this.offer(uid)
             if uid in skip:
-                self._advance(uidvalidity, uid)
+                if poll:
+                    self._advance(uidvalidity, uid)
                 continue
             yield SourceItem(
                 key=f"{uidvalidity}:{uid}",

@@ -137,6 +137,10 @@ class Runner:
         self._count_lock = threading.Lock()
         self.scheduler: BaseScheduler | None = None
         self._watcher: threading.Thread | None = None
+        # Set when a poll starts: the watcher, having announced new mail, waits
+        # for it instead of asking the server again while the poll is queued
+        # (which announced the same mail twice and had APScheduler skip the second).
+        self._poll_started = threading.Event()
         # How long one wait for new mail may hold the mailbox (and delay a stop).
         self.idle_wait_seconds = IDLE_WAIT_SECONDS
 
@@ -217,6 +221,7 @@ class Runner:
         return self.app.clock()
 
     def poll(self) -> str:
+        self._poll_started.set()
         intake = self.app.intake
         report = intake.poll_once()
         detail = (
@@ -300,6 +305,9 @@ class Runner:
         source = self.app.intake.source
         wait: Callable[[float], bool] = source.wait_for_new  # type: ignore[attr-defined]
         timeout = min(float(self.config.schedule.poll_seconds), self.idle_wait_seconds)
+        # The first poll runs at once on start; before it the source has nothing
+        # to compare with and would announce "new mail" that this poll fetches anyway.
+        self._poll_started.wait(timeout)
         while not self.stop_event.is_set():
             with self._count_lock:
                 busy = self._jobs_waiting > 0
@@ -315,9 +323,14 @@ class Runner:
                 except Exception as exc:  # the poll job reports mailbox trouble
                     log.warning("waiting for new mail failed: %s", exc)
                     self.stop_event.wait(timeout)
+                if arrived:
+                    # Cleared while no job can run, so only a poll that starts
+                    # after this announcement (and so fetches the mail) sets it.
+                    self._poll_started.clear()
             if arrived and self.scheduler is not None and not self.stop_event.is_set():
                 log.info("new mail announced; polling now")
                 self.scheduler.modify_job("poll", next_run_time=datetime.now(self.tz))
+                self._poll_started.wait(timeout)
 
     def start_watcher(self) -> bool:
         """Start waiting for new mail in the background, when the source can (IMAP IDLE)."""
@@ -341,6 +354,7 @@ class Runner:
         name = signal.Signals(signum).name if signum else "stop"
         log.info("%s received: finishing the job in hand, then stopping", name)
         self.stop_event.set()
+        self._poll_started.set()  # a watcher waiting for a poll stops waiting
         self.intake.stopping = True
         self._shutdown_soon()
 

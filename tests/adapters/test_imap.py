@@ -532,6 +532,29 @@ def test_idle_returns_at_once_when_mail_arrived_since_the_last_poll(
     source.close()
 
 
+def test_a_look_at_pending_mail_after_a_poll_leaves_that_mail_new_for_idle_and_the_next_poll(
+    dovecot_mailbox: DovecotMailbox,
+) -> None:
+    box = dovecot_mailbox
+    cursor, ledger = DictCursor(), Ledger()
+    source = source_for(box, cursor, idle=True)
+    box.append(mail(1))
+    (first,) = source.fetch_new(ledger.known)
+    ledger.record(first)
+    source.mark(first, "ignored", None)
+    # Arrives after the poll fetched, before the health check looks at the mailbox.
+    box.append(mail(2))
+    assert subjects(source.pending(ledger.known)) == ["request 2"]
+    stored = dict(cursor.values)
+
+    # Had the look counted as a poll, IDLE would wait out the whole timeout for
+    # mail that is already there (its EXISTS went to the look's commands).
+    assert source.wait_for_new(timeout=60) is True
+    assert cursor.values == stored, "a look moves no cursor"
+    assert subjects(source.fetch_new(ledger.known)) == ["request 2"]
+    source.close()
+
+
 def test_without_idle_waiting_just_sleeps_and_returns_false(
     dovecot_mailbox: DovecotMailbox,
 ) -> None:
