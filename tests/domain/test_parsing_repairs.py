@@ -1,0 +1,388 @@
+"""parse_message on broken mail: what it repairs, what it notes, what it keeps.
+
+Every input here is shaped like mail the desk's mailbox does receive from
+branch clients, relays and phones, with one thing wrong; the hand-written
+bytes keep the defect visible in the test itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import quopri
+from datetime import UTC, datetime
+
+import pytest
+
+from mailbot.domain.model import Address, Attachment, ParsedMessage
+from mailbot.domain.parsing import UnparseableMessage, parse_message
+
+# --- a body that cannot be read: the headers alone ---------------------------
+
+# A relay mangled the RFC 2231 charset of the text part into a NUL; the
+# stdlib cannot even ask for that charset, so the body is lost but the
+# headers still say who wrote, to whom, and in which thread.
+#   GyRCJVUlbCVDJUQlKCU5JSsbKEI=  = フレッツエスカ (ISO-2022-JP)
+#   GyRCPUJDKztZRTkbKEI=          = 渋谷支店
+_UNREADABLE_BODY = (
+    b"Return-Path: <Shibuya@Usen.co.jp>\r\n"
+    b"From: =?iso-2022-jp?B?GyRCPUJDKztZRTkbKEI=?= <Shibuya@Usen.co.jp>, second@usen.co.jp\r\n"
+    b"To: f-desk <f-desk@usen.co.jp>\r\n"
+    b"Cc: Manager <mgr@usen.co.jp>\r\n"
+    b"Reply-To: reply@usen.co.jp\r\n"
+    b"Subject: =?iso-2022-jp?B?GyRCJVUlbCVDJUQlKCU5JSsbKEI=?=\r\n"
+    b"Date: Mon, 13 May 2024 10:00:00 +0900\r\n"
+    b"In-Reply-To: <first@usen.co.jp> <second@usen.co.jp>\r\n"
+    b"References: <root@usen.co.jp> <first@usen.co.jp>\r\n"
+    b"References: <other@usen.co.jp>\r\n"
+    b"%(message_id)s"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset*=utf\x00''x\r\n"
+    b"\r\n"
+    b"\xe9\xa1\xa7\xe5\xae\xa2CD:123456789\r\n"
+)
+
+
+def _unreadable(message_id: bytes) -> bytes:
+    return _UNREADABLE_BODY % {b"message_id": message_id}
+
+
+def test_a_mail_whose_body_cannot_be_read_still_yields_every_header_field() -> None:
+    parsed = parse_message(_unreadable(b"Message-ID: <TY1@usen.co.jp>\r\n"))
+    assert parsed == ParsedMessage(
+        identity="<TY1@usen.co.jp>",
+        message_id="<TY1@usen.co.jp>",
+        subject="フレッツエスカ",
+        sender=Address(name="渋谷支店", addr="shibuya@usen.co.jp"),
+        to=(Address(name="f-desk", addr="f-desk@usen.co.jp"),),
+        cc=(Address(name="Manager", addr="mgr@usen.co.jp"),),
+        reply_to=(Address(name="", addr="reply@usen.co.jp"),),
+        date=datetime(2024, 5, 13, 1, 0, tzinfo=UTC),
+        in_reply_to="<first@usen.co.jp>",
+        references=("<root@usen.co.jp>", "<first@usen.co.jp>", "<other@usen.co.jp>"),
+        headers=parsed.headers,
+        return_path="shibuya@usen.co.jp",
+        body_text="",
+        attachments=(),
+        problems=("body could not be read (ValueError: embedded null character); headers only",),
+    )
+    assert parsed.header("subject") == ("フレッツエスカ",)
+    assert parsed.header("references") == ("<root@usen.co.jp> <first@usen.co.jp>", "<other@usen.co.jp>")
+
+
+def test_a_mail_whose_body_cannot_be_read_and_has_no_message_id_gets_a_stable_identity() -> None:
+    raw = _unreadable(b"")
+    parsed = parse_message(raw)
+    assert parsed.message_id is None
+    assert parsed.identity.endswith("@mailbot.invalid>")
+    assert parse_message(raw.replace(b"\r\n", b"\n")).identity == parsed.identity
+    assert parse_message(raw.replace(b"Cc: Manager", b"Cc: Other")).identity != parsed.identity
+
+
+def test_a_mail_whose_body_cannot_be_read_notes_a_bad_message_id_and_date_too() -> None:
+    raw = _unreadable(b"Message-ID: <>\r\n").replace(b"Mon, 13 May 2024 10:00:00 +0900", b"sometime")
+    parsed = parse_message(raw)
+    assert parsed.message_id is None
+    assert parsed.date is None
+    assert parsed.problems == (
+        "body could not be read (ValueError: embedded null character); headers only",
+        "empty or malformed Message-ID ignored",
+        "unparseable Date header ignored",
+    )
+
+
+# --- header field names with a space or 8-bit byte ---------------------------
+
+_BODY_B64 = base64.b64encode("顧客CD:123456789 お願いします".encode()).decode().encode()
+
+
+def test_a_header_name_with_a_space_is_repaired_so_the_later_headers_still_decode_the_body() -> None:
+    raw = (
+        b"From: a@usen.co.jp\r\nTo: f-desk@usen.co.jp\r\n"
+        b"X-Spam Score: 5\r\n  folded\r\n"
+        b"Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"
+        b"\r\n" + _BODY_B64 + b"\r\n"
+    )
+    parsed = parse_message(raw)
+    assert parsed.body_text == "顧客CD:123456789 お願いします"
+    assert parsed.subject == "s"
+    assert parsed.header("x-spam_score") == ("5  folded",)
+    assert parsed.problems == ("invalid header field name repaired",)
+
+
+def test_a_japanese_header_name_is_replaced_byte_for_byte_and_its_value_kept() -> None:
+    raw = (
+        (
+            "From: a@usen.co.jp\nX-送信者: 渋谷\nContent-Transfer-Encoding: base64\n"
+            "Content-Type: text/plain; charset=utf-8\n\n"
+        ).encode()
+        + _BODY_B64
+        + b"\n"
+    )
+    parsed = parse_message(raw)
+    assert parsed.body_text == "顧客CD:123456789 お願いします"
+    # Nine underscores: the UTF-8 bytes of 送信者, one each.
+    assert dict(parsed.headers) == {
+        "from": ("a@usen.co.jp",),
+        "x-_________": ("渋谷",),
+        "content-transfer-encoding": ("base64",),
+        "content-type": ("text/plain; charset=utf-8",),
+    }
+    assert parsed.problems == ("invalid header field name repaired",)
+
+
+def test_a_header_line_with_no_name_before_its_colon_gets_a_placeholder_name() -> None:
+    raw = b"From: a@usen.co.jp\r\n: orphan\r\nContent-Transfer-Encoding: base64\r\n\r\n" + _BODY_B64 + b"\r\n"
+    parsed = parse_message(raw)
+    assert parsed.header("x-invalid-header") == ("orphan",)
+    assert parsed.body_text == "顧客CD:123456789 お願いします"
+    assert parsed.problems == ("invalid header field name repaired",)
+
+
+def test_body_text_right_after_the_headers_without_a_blank_line_stays_body() -> None:
+    raw = "From: a@usen.co.jp\r\nSubject: s\r\nお世話になります\r\n顧客CD:123\r\n".encode()
+    parsed = parse_message(raw)
+    assert parsed.body_text == "お世話になります\n顧客CD:123\n"
+    assert dict(parsed.headers) == {"from": ("a@usen.co.jp",), "subject": ("s",)}
+    assert parsed.problems == ("MIME defect repaired: missing header body separator",)
+
+
+def test_an_mbox_separator_line_is_not_taken_for_a_broken_header() -> None:
+    raw = b"From a@usen.co.jp Mon May 13 10:00:00 2024\r\nFrom: a@usen.co.jp\r\nSubject: s\r\n\r\nbody\r\n"
+    parsed = parse_message(raw)
+    assert dict(parsed.headers) == {"from": ("a@usen.co.jp",), "subject": ("s",)}
+    assert parsed.body_text == "body\n"
+    assert parsed.problems == ()
+
+
+# --- a forwarded mail (message/rfc822) under a transfer encoding -------------
+
+# RFC 2046 allows only 7bit/8bit/binary on message/rfc822; some relays and
+# webmail forwarders base64- or QP-encode it anyway.
+_FORWARDED = (
+    b"From: shiten@usen.co.jp\r\nTo: f-desk@usen.co.jp\r\nSubject: =?utf-8?B?55Sz6L68?=\r\n"
+    b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="in"\r\n\r\n'
+    b"--in\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    + "顧客CD:123456789 ＝半角=\r\n".encode()
+    + b"--in\r\nContent-Type: application/pdf\r\n"
+    b'Content-Disposition: attachment; filename="form.pdf"\r\n'
+    b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--in--\r\n"
+)
+_FORM = Attachment(filename="form.pdf", content_type="application/pdf", payload=b"%PDF-1.4")
+
+
+def _forwarding(cte: bytes, encoded: bytes) -> bytes:
+    return (
+        b"From: relay@usen.co.jp\r\nTo: f-desk@usen.co.jp\r\nSubject: fwd\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="out"\r\n\r\n'
+        b"--out\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xe8\xbb\xa2\xe9\x80\x81\r\n"
+        b"--out\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: "
+        + cte
+        + b"\r\n\r\n"
+        + encoded
+        + b"\r\n--out--\r\n"
+    )
+
+
+def test_a_base64_encoded_forwarded_mail_gives_its_japanese_text_and_its_attachment() -> None:
+    parsed = parse_message(_forwarding(b"base64", base64.encodebytes(_FORWARDED)))
+    assert parsed.body_text == "転送\n顧客CD:123456789 ＝半角="
+    assert parsed.attachments == (_FORM,)
+    assert "transfer-encoded message/rfc822 part decoded" in parsed.problems
+
+
+def test_a_quoted_printable_forwarded_mail_in_capitals_is_decoded_too() -> None:
+    parsed = parse_message(_forwarding(b"Quoted-Printable ", quopri.encodestring(_FORWARDED)))
+    assert parsed.body_text == "転送\n顧客CD:123456789 ＝半角="
+    assert parsed.attachments == (_FORM,)
+    assert "transfer-encoded message/rfc822 part decoded" in parsed.problems
+
+
+def test_a_forwarded_mail_sent_as_7bit_is_read_as_it_stands_without_a_note() -> None:
+    parsed = parse_message(_forwarding(b"8bit", _FORWARDED))
+    assert parsed.body_text == "転送\n顧客CD:123456789 ＝半角="
+    assert parsed.attachments == (_FORM,)
+    assert parsed.problems == ()
+
+
+# --- an HTML part that names its charset only in a <meta> tag ----------------
+
+
+def _html_mail(html: bytes) -> bytes:
+    return (
+        b"From: a@usen.co.jp\r\nTo: f-desk@usen.co.jp\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/html\r\n\r\n" + html
+    )
+
+
+def test_an_html_part_whose_charset_is_only_in_an_http_equiv_meta_tag_decodes_as_shift_jis() -> None:
+    sjis = "お世話になります。顧客CD:123456789".encode("shift_jis")
+    parsed = parse_message(
+        _html_mail(
+            b'<html><head><META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=Shift_JIS"></head>'
+            b"<body><p>" + sjis + b"</p></body></html>"
+        )
+    )
+    assert parsed.body_text == "お世話になります。顧客CD:123456789"
+    assert parsed.problems == ()
+
+
+def test_an_html_part_with_an_html5_meta_charset_decodes_as_euc_jp() -> None:
+    # EUC-JP bytes also read as (wrong) half-width katakana in CP932, so only
+    # the meta tag gets this right.
+    euc = "お世話になります。顧客CD:123456789".encode("euc_jp")
+    parsed = parse_message(_html_mail(b"<html><head><meta charset='euc-jp'><title>t</title></head><body>" + euc))
+    assert parsed.body_text == "お世話になります。顧客CD:123456789"
+
+
+def test_a_meta_tag_in_a_plain_text_part_is_text_not_a_charset() -> None:
+    # The UTF-8 text is sniffed as UTF-8; the tag names a charset it is not in.
+    raw = _html_mail('<meta charset="shift_jis">お世話になります'.encode()).replace(b"text/html", b"text/plain")
+    assert parse_message(raw).body_text == '<meta charset="shift_jis">お世話になります'
+
+
+# --- input that is no mail at all ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "empty input"),
+        (b"  \r\n\t", "empty input"),
+        (b"hello world\r\n", "input does not start with a header field"),
+        (b"From a@usen.co.jp Mon May 13 10:00:00 2024\r\n", "input does not start with a header field"),
+        (b"From a@usen.co.jp Mon May 13 10:00:00 2024\r\n\r\nbody\r\n", "input does not start with a header field"),
+    ],
+)
+def test_input_that_is_no_mail_is_refused_with_the_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(UnparseableMessage, match=f"^{reason}$"):
+        parse_message(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From a@usen.co.jp Mon May 13 10:00:00 2024\r\nFrom: a@usen.co.jp\r\n\r\nbody",
+        b"From: a@usen.co.jp\r\n\r\nbody",
+        b"Subject:body",
+    ],
+)
+def test_a_mail_with_or_without_an_mbox_separator_line_is_accepted(raw: bytes) -> None:
+    assert parse_message(raw).problems == ()
+
+
+@pytest.mark.parametrize("preamble", [b"\xef\xbb\xbf", b"\r\n\r\n", b"\xef\xbb\xbf\r\n", b" \t"])
+def test_a_byte_order_mark_or_blank_lines_before_the_headers_are_removed_and_noted(preamble: bytes) -> None:
+    parsed = parse_message(preamble + b"From: a@usen.co.jp\r\nSubject: s\r\n\r\nbody")
+    assert parsed.sender == Address(name="", addr="a@usen.co.jp")
+    assert parsed.subject == "s"
+    assert parsed.body_text == "body"
+    assert parsed.problems == ("byte-order mark or blank lines before the headers removed",)
+
+
+# --- attachment filenames and what counts as an attachment -------------------
+
+
+def _mixed(*parts: bytes) -> bytes:
+    out = (
+        b"From: a@usen.co.jp\r\nTo: f-desk@usen.co.jp\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xe6\x9c\xac\xe6\x96\x87\r\n"
+    )
+    for part in parts:
+        out += b"--b\r\n" + part + b"\r\n"
+    return out + b"--b--\r\n"
+
+
+def _pdf_with(disposition: bytes) -> bytes:
+    return (
+        b"Content-Type: application/pdf\r\nContent-Disposition: " + disposition + b"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERg=="
+    )
+
+
+@pytest.mark.parametrize(
+    ("disposition", "filename"),
+    [
+        # 申込書 in Shift_JIS, percent-encoded (RFC 2231)
+        (b"attachment; filename*=shift_jis''%90%5C%8D%9E%8F%91.pdf", "申込書.pdf"),
+        # 申込書 in ISO-2022-JP: ESC $ B 3F3D 397E 3D71 ESC ( B
+        (b"attachment; filename*=iso-2022-jp''%1B%24B%3F%3D%39%7E%3D%71%1B%28B.pdf", "申込書.pdf"),
+        # no charset given: the UTF-8 bytes are recognised
+        (b"attachment; filename*=''%E7%94%B3%E8%BE%BC%E6%9B%B8.pdf", "申込書.pdf"),
+        # a language tag does not end up in the name
+        (b"attachment; filename*=utf-8'ja'%E7%94%B3%E8%BE%BC.pdf", "申込.pdf"),
+        # an RFC 2047 word inside the RFC 2231 value: =?utf-8?B?55Sz6L68?= is 申込
+        (b"attachment; filename*=us-ascii''%3D%3Futf-8%3FB%3F55Sz6L68%3F%3D.pdf", "申込.pdf"),
+    ],
+)
+def test_an_rfc2231_filename_in_any_japanese_charset_decodes(disposition: bytes, filename: str) -> None:
+    parsed = parse_message(_mixed(_pdf_with(disposition)))
+    assert parsed.attachments == (Attachment(filename=filename, content_type="application/pdf", payload=b"%PDF"),)
+    assert parsed.body_text == "本文"
+    assert parsed.problems == ()
+
+
+def test_an_rfc2231_filename_that_is_not_valid_in_its_charset_is_replaced_and_noted() -> None:
+    parsed = parse_message(_mixed(_pdf_with(b"attachment; filename*=utf-8''%FF%FE%FD.pdf")))
+    (attachment,) = parsed.attachments
+    assert attachment.filename == "\ufffd\ufffd\ufffd.pdf"
+    assert parsed.problems == ("undecodable attachment filename, decoded with replacement",)
+
+
+def test_an_empty_filename_falls_back_to_the_content_type_name() -> None:
+    part = (
+        b'Content-Type: application/pdf; name="=?utf-8?B?55Sz6L68?=.pdf"\r\n'
+        b'Content-Disposition: attachment; filename=""\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERg=='
+    )
+    (attachment,) = parse_message(_mixed(part)).attachments
+    assert attachment.filename == "申込.pdf"
+
+
+def test_a_text_part_marked_attachment_in_capitals_without_a_name_is_an_attachment_not_body() -> None:
+    part = b"Content-Type: text/plain; charset=utf-8\r\nContent-Disposition: ATTACHMENT ; size=2\r\n\r\nhi"
+    parsed = parse_message(_mixed(part))
+    assert parsed.attachments == (Attachment(filename="attachment-1.txt", content_type="text/plain", payload=b"hi"),)
+    assert parsed.body_text == "本文"
+
+
+def test_an_inline_text_part_joins_the_body() -> None:
+    part = b"Content-Type: text/plain; charset=utf-8\r\nContent-Disposition: inline\r\n\r\nhi there"
+    parsed = parse_message(_mixed(part))
+    assert parsed.body_text == "本文\nhi there"
+    assert parsed.attachments == ()
+
+
+def test_a_forwarded_mail_marked_attachment_is_read_not_listed_as_a_file() -> None:
+    part = (
+        b"Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
+        b"From: x@usen.co.jp\r\nSubject: in\r\n\r\ninner text"
+    )
+    parsed = parse_message(_mixed(part))
+    assert parsed.body_text == "本文\ninner text"
+    assert parsed.attachments == ()
+
+
+@pytest.mark.parametrize(
+    ("part", "attachment"),
+    [
+        (
+            b"Content-Type: application/octet-stream\r\n\r\nxx",
+            Attachment("attachment-1.bin", "application/octet-stream", b"xx"),
+        ),
+        (
+            b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw==",
+            Attachment("attachment-1.png", "image/png", b"\x89PNG"),
+        ),
+    ],
+)
+def test_an_unnamed_non_text_part_is_an_attachment_named_after_its_type(part: bytes, attachment: Attachment) -> None:
+    parsed = parse_message(_mixed(part))
+    assert parsed.attachments == (attachment,)
+    assert parsed.body_text == "本文"
+
+
+@pytest.mark.parametrize("ctype", [b"text/csv", b"text/enriched"])
+def test_an_unnamed_text_part_of_another_subtype_joins_the_body(ctype: bytes) -> None:
+    parsed = parse_message(_mixed(b"Content-Type: " + ctype + b"; charset=utf-8\r\n\r\n\xe9\xa1\xa7\xe5\xae\xa2,1"))
+    assert parsed.body_text == "本文\n顧客,1"
+    assert parsed.attachments == ()
