@@ -386,3 +386,88 @@ def test_an_unnamed_text_part_of_another_subtype_joins_the_body(ctype: bytes) ->
     parsed = parse_message(_mixed(b"Content-Type: " + ctype + b"; charset=utf-8\r\n\r\n\xe9\xa1\xa7\xe5\xae\xa2,1"))
     assert parsed.body_text == "本文\n顧客,1"
     assert parsed.attachments == ()
+
+
+def test_an_rfc2231_filename_in_euc_jp_is_read_in_the_charset_it_names() -> None:
+    # おねがい in EUC-JP also reads as CP932 half-width katakana (､ｪ､ﾍ...):
+    # only the declared charset gets it right.
+    parsed = parse_message(_mixed(_pdf_with(b"attachment; filename*=euc-jp''%A4%AA%A4%CD%A4%AC%A4%A4.pdf")))
+    assert parsed.attachments[0].filename == "おねがい.pdf"
+
+
+def test_a_raw_character_just_beyond_latin1_in_an_rfc2231_filename_is_kept() -> None:
+    # U+0100 (Ā), written raw into a percent-encoded value by a broken client.
+    part = _pdf_with("attachment; filename*=utf-8''%E7%94%B3Ā.pdf".encode())
+    parsed = parse_message(_mixed(part))
+    assert parsed.attachments[0].filename == "申Ā.pdf"
+    assert parsed.problems == ()
+
+
+def test_an_attachment_disposition_with_several_parameters_is_still_an_attachment() -> None:
+    part = (
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b'Content-Disposition: attachment; size=2; creation-date="Mon, 13 May 2024 01:00:00 GMT"\r\n\r\nhi'
+    )
+    parsed = parse_message(_mixed(part))
+    assert parsed.attachments == (Attachment(filename="attachment-1.txt", content_type="text/plain", payload=b"hi"),)
+
+
+def test_a_filename_with_a_windows_path_is_cut_to_its_name_and_noted() -> None:
+    parsed = parse_message(_mixed(_pdf_with(b'attachment; filename="C:\\\\Users\\\\shiten\\\\form.pdf"')))
+    assert parsed.attachments[0].filename == "form.pdf"
+    assert parsed.problems == ("attachment filename sanitised",)
+
+
+# --- header text and addresses that needed help --------------------------------
+
+
+def _headers(*lines: bytes) -> bytes:
+    return b"\r\n".join((b"From: a@usen.co.jp", *lines)) + b"\r\n\r\nbody"
+
+
+def test_a_subject_that_is_not_valid_in_its_charset_is_replaced_and_noted() -> None:
+    parsed = parse_message(_headers(b"Subject: =?utf-8?B?//79?="))
+    assert parsed.subject == "\ufffd\ufffd\ufffd"
+    assert parsed.problems == ("undecodable header text, decoded with replacement",)
+
+
+def test_a_header_with_a_space_before_its_colon_is_repaired_and_noted() -> None:
+    parsed = parse_message(b"Subject : old style\r\nFrom: a@usen.co.jp\r\n\r\nbody")
+    assert parsed.subject == "old style"
+    assert parsed.problems == ("whitespace before header colon removed",)
+
+
+def test_addresses_without_any_brackets_are_recovered_each_and_noted() -> None:
+    parsed = parse_message(_headers(b"To: Taro@usen.co.jp hanako@usen.co.jp"))
+    assert parsed.to == (Address(name="", addr="taro@usen.co.jp"), Address(name="", addr="hanako@usen.co.jp"))
+    assert parsed.problems == ("address in to recovered from malformed header",)
+
+
+def test_a_japanese_name_before_a_bare_address_becomes_its_display_name_and_is_noted() -> None:
+    parsed = parse_message(_headers("Cc: 渋谷 支店長 Mgr@usen.co.jp".encode()))
+    assert parsed.cc == (Address(name="渋谷 支店長", addr="mgr@usen.co.jp"),)
+    assert parsed.problems == ("address without angle brackets repaired",)
+
+
+def test_an_address_with_at_spelled_out_is_skipped_and_named_in_the_note() -> None:
+    parsed = parse_message(_headers(b"To: f-desk@usen.co.jp, Taro <taro at usen.co.jp>"))
+    assert parsed.to == (Address(name="", addr="f-desk@usen.co.jp"),)
+    assert parsed.problems == ("malformed address in to skipped: Taro",)
+
+
+def test_a_malformed_address_is_named_in_the_note_up_to_sixty_characters() -> None:
+    long_name = "x" * 70
+    parsed = parse_message(_headers(f"To: {long_name}, yyy".encode()))
+    assert parsed.to == ()
+    assert parsed.problems == (f"malformed address in to skipped: {'x' * 57}...",)
+
+
+def test_a_malformed_address_of_exactly_sixty_characters_is_named_whole() -> None:
+    parsed = parse_message(_headers(("To: " + "x" * 60).encode()))
+    assert parsed.problems == (f"malformed address in to skipped: {'x' * 60}",)
+
+
+def test_several_malformed_addresses_are_all_named_in_one_note() -> None:
+    parsed = parse_message(_headers(b"Reply-To: Taro <taro at usen>, Hanako <hanako at usen>"))
+    assert parsed.reply_to == ()
+    assert parsed.problems == ("malformed address in reply-to skipped: Taro, Hanako",)
