@@ -471,3 +471,120 @@ def test_several_malformed_addresses_are_all_named_in_one_note() -> None:
     parsed = parse_message(_headers(b"Reply-To: Taro <taro at usen>, Hanako <hanako at usen>"))
     assert parsed.reply_to == ()
     assert parsed.problems == ("malformed address in reply-to skipped: Taro, Hanako",)
+
+
+# --- the synthetic identity of a mail without a Message-ID ---------------------
+
+_NO_ID = (
+    b"From: a@usen.co.jp\r\nTo: f-desk@usen.co.jp\r\nCc: mgr@usen.co.jp\r\nSubject: s\r\n"
+    b"Date: Mon, 13 May 2024 10:00:00 +0900\r\n\r\nbody\r\n"
+)
+
+
+def test_the_synthetic_identity_is_the_one_earlier_versions_stored_in_the_ledger() -> None:
+    # The ledger holds identities computed by earlier versions: if this value
+    # changed, a mail delivered again after an upgrade would be filed twice.
+    assert parse_message(_NO_ID).identity == (
+        "<547ce118b614300e70d5adfcf12d293333259b76a0ec3f16345ff69cb2a59eeb@mailbot.invalid>"
+    )
+    assert parse_message(b"From: a@usen.co.jp\r\nSubject: s\r\n").identity == (
+        "<251d496b8e419e2227e0f0c7b662e68d4f4f105c287c1d89ebf7a8f1c27b314f@mailbot.invalid>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"From: a@", b"From: b@"),
+        (b"To: f-desk@", b"To: g-desk@"),
+        (b"Cc: mgr@", b"Cc: sub@"),
+        (b"10:00:00", b"10:00:01"),
+        (b"Subject: s", b"Subject: t"),
+        (b"\r\n\r\nbody", b"\r\n\r\n\r\nbody"),
+    ],
+)
+def test_the_synthetic_identity_changes_with_each_field_that_makes_a_mail_another(old: bytes, new: bytes) -> None:
+    assert parse_message(_NO_ID.replace(old, new)).identity != parse_message(_NO_ID).identity
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        _NO_ID.replace(b"\r\n", b"\n"),
+        _NO_ID + b"\r\n\r\n",
+        _NO_ID.replace(b"Subject: s", b"Subject:    s"),
+        _NO_ID.replace(b"Cc: mgr", b"Cc:\r\n mgr"),
+        b"Received: from mx by mx; Mon, 13 May 2024 10:00:01 +0900\r\n" + _NO_ID,
+    ],
+)
+def test_the_synthetic_identity_survives_what_transports_do_to_a_mail(variant: bytes) -> None:
+    assert parse_message(variant).identity == parse_message(_NO_ID).identity
+
+
+# --- every field of a well-formed mail ------------------------------------------
+
+
+def test_a_reply_in_a_thread_keeps_its_reply_to_and_the_first_in_reply_to_id() -> None:
+    raw = (
+        b"From: =?utf-8?B?5riL6LC3?= <Shibuya@usen.co.jp>\r\nTo: f-desk@usen.co.jp\r\n"
+        b"Reply-To: =?utf-8?B?5riL6LC3?= <Reply@usen.co.jp>, other@usen.co.jp\r\n"
+        b"Subject: Re: s\r\nIn-Reply-To: <a1@usen.co.jp> <a2@usen.co.jp>\r\n"
+        b"References: <r1@usen.co.jp>\r\n <a1@usen.co.jp>\r\nReferences: <r2@usen.co.jp>\r\n"
+        b"Message-ID: <m1@usen.co.jp>\r\n\r\nbody"
+    )
+    parsed = parse_message(raw)
+    assert parsed.sender == Address(name="渋谷", addr="shibuya@usen.co.jp")
+    assert parsed.reply_to == (
+        Address(name="渋谷", addr="reply@usen.co.jp"),
+        Address(name="", addr="other@usen.co.jp"),
+    )
+    assert parsed.in_reply_to == "<a1@usen.co.jp>"
+    assert parsed.references == ("<r1@usen.co.jp>", "<a1@usen.co.jp>", "<r2@usen.co.jp>")
+    assert parsed.return_path is None
+    assert parsed.problems == ()
+
+
+def test_a_mail_with_no_from_or_subject_header_has_no_sender_and_an_empty_subject() -> None:
+    parsed = parse_message(b"To: f-desk@usen.co.jp\r\n\r\nbody")
+    assert parsed.sender is None
+    assert parsed.subject == ""
+    assert parsed.in_reply_to is None
+    assert parsed.references == ()
+
+
+# --- which rendering of multipart/alternative is the body ---------------------
+
+
+def _alternative(*parts: bytes) -> bytes:
+    return (
+        _mixed(*parts)
+        .replace(b"multipart/mixed", b"multipart/alternative", 1)
+        .replace(b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xe6\x9c\xac\xe6\x96\x87\r\n", b"", 1)
+    )
+
+
+_PLAIN = b"Content-Type: text/plain; charset=utf-8\r\n\r\n\xe6\x9c\xac\xe6\x96\x87"  # 本文
+_HTML = b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>\xe6\x9c\xac\xe6\x96\x87 html</p>"
+_ENRICHED = b"Content-Type: text/enriched; charset=utf-8\r\n\r\nenriched"
+
+
+def test_the_html_rendering_is_the_body_when_the_only_plain_text_is_a_named_file() -> None:
+    named_plain = (
+        b'Content-Type: text/plain; charset=utf-8\r\nContent-Disposition: inline; filename="memo.txt"\r\n\r\nmemo'
+    )
+    parsed = parse_message(_alternative(named_plain, _HTML))
+    assert parsed.body_text == "本文 html"
+    assert parsed.attachments == (Attachment(filename="memo.txt", content_type="text/plain", payload=b"memo"),)
+
+
+def test_the_html_rendering_is_preferred_to_another_text_subtype() -> None:
+    assert parse_message(_alternative(_ENRICHED, _HTML)).body_text == "本文 html"
+
+
+def test_plain_text_is_preferred_to_html_in_either_order() -> None:
+    assert parse_message(_alternative(_HTML, _PLAIN)).body_text == "本文"
+
+
+def test_an_alternative_of_unknown_renderings_reads_only_the_first() -> None:
+    other = b"Content-Type: text/richtext; charset=utf-8\r\n\r\nrichtext"
+    assert parse_message(_alternative(_ENRICHED, other)).body_text == "enriched"
