@@ -588,3 +588,113 @@ def test_plain_text_is_preferred_to_html_in_either_order() -> None:
 def test_an_alternative_of_unknown_renderings_reads_only_the_first() -> None:
     other = b"Content-Type: text/richtext; charset=utf-8\r\n\r\nrichtext"
     assert parse_message(_alternative(_ENRICHED, other)).body_text == "enriched"
+
+
+# --- how deep the MIME tree is read -----------------------------------------------
+
+
+def _wrapped(levels: int, leaf: bytes, subtype: bytes = b"mixed") -> bytes:
+    for i in range(levels):
+        leaf = (
+            b'Content-Type: multipart/%s; boundary="b%d"\r\n\r\n--b%d\r\n' % (subtype, i, i)
+            + leaf
+            + b"\r\n--b%d--\r\n" % i
+        )
+    return leaf
+
+
+_LEAF = b"Content-Type: text/plain; charset=utf-8\r\n\r\n\xe9\xa1\xa7\xe5\xae\xa2CD:123456789"  # 顧客CD
+
+
+def test_text_forty_multiparts_deep_is_still_read() -> None:
+    parsed = parse_message(b"From: a@usen.co.jp\r\n" + _wrapped(40, _LEAF))
+    assert parsed.body_text == "顧客CD:123456789"
+    assert parsed.problems == ()
+
+
+def test_text_forty_one_multiparts_deep_is_skipped_and_noted() -> None:
+    parsed = parse_message(b"From: a@usen.co.jp\r\n" + _wrapped(41, _LEAF))
+    assert parsed.body_text == ""
+    assert parsed.problems == ("MIME nesting too deep, inner parts skipped",)
+
+
+def _alternative_with_deep_file(levels: int) -> bytes:
+    named = b'Content-Type: application/pdf; name="form.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERg=='
+    return (
+        b'From: a@usen.co.jp\r\nContent-Type: multipart/alternative; boundary="alt"\r\n\r\n'
+        b"--alt\r\n" + _LEAF + b"\r\n--alt\r\n" + _wrapped(levels, named, b"related") + b"\r\n--alt--\r\n"
+    )
+
+
+def test_a_named_file_forty_levels_deep_in_the_html_branch_is_kept() -> None:
+    parsed = parse_message(_alternative_with_deep_file(39))
+    assert parsed.attachments == (Attachment(filename="form.pdf", content_type="application/pdf", payload=b"%PDF"),)
+    assert parsed.body_text == "顧客CD:123456789"
+
+
+def test_a_named_file_deeper_than_forty_levels_in_the_html_branch_is_dropped() -> None:
+    parsed = parse_message(_alternative_with_deep_file(40))
+    assert parsed.attachments == ()
+    assert parsed.body_text == "顧客CD:123456789"
+
+
+# --- bounces, HTML and line ends -------------------------------------------------
+
+_BOUNCE = (
+    b"From: MAILER-DAEMON@usen.co.jp\r\nTo: a@usen.co.jp\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+    b"--r\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+    b"--r\r\nContent-Type: message/delivery-status\r\n\r\n"
+    b"Reporting-MTA: dns; mx.usen.co.jp\r\n\r\n"
+    b"Final-Recipient: rfc822; x@usen.co.jp\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--r--\r\n"
+)
+
+
+def test_a_delivery_status_report_is_kept_as_text_block_by_block() -> None:
+    parsed = parse_message(_BOUNCE)
+    assert parsed.body_text == (
+        "failed\nReporting-MTA: dns; mx.usen.co.jp\n\n"
+        "Final-Recipient: rfc822; x@usen.co.jp\nAction: failed\nStatus: 5.1.1"
+    )
+    assert parsed.problems == ()
+
+
+def test_an_empty_delivery_status_report_leaves_the_rest_of_the_bounce() -> None:
+    empty = _BOUNCE.split(b"Reporting-MTA")[0] + b"--r--\r\n"
+    parsed = parse_message(empty)
+    assert parsed.body_text == "failed"
+    assert parsed.problems == ()
+
+
+def test_html_is_reduced_to_its_lines_without_runs_of_spaces_or_blank_lines() -> None:
+    html = (
+        "<html><head><title>件名</title><style>p {color: red}</style></head><body>"
+        "<p>お世話に   なります。</p><br><br><br><br><div>顧客CD:\t123</div></body></html>"
+    ).encode()
+    parsed = parse_message(_html_mail(html).replace(b"text/html", b"text/html; charset=utf-8"))
+    assert parsed.body_text == "お世話に なります。\n\n顧客CD: 123"
+    assert parsed.problems == ()
+
+
+def test_html_the_parser_trips_on_is_stripped_of_its_tags_and_noted() -> None:
+    parsed = parse_message(
+        _html_mail("<![foo[ x ]]><p>本文</p>".encode()).replace(b"text/html", b"text/html; charset=utf-8")
+    )
+    assert parsed.body_text == "本文"
+    assert parsed.problems == ("broken HTML part, tags stripped crudely",)
+
+
+def test_old_mac_line_ends_in_an_encoded_text_part_become_newlines() -> None:
+    body = base64.b64encode("一行目\r二行目\r\n三行目".encode())
+    raw = (
+        b"From: a@usen.co.jp\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + body
+    )
+    assert parse_message(raw).body_text == "一行目\n二行目\n三行目"
+
+
+def test_a_text_part_declared_ascii_but_written_in_utf8_is_decoded_and_noted() -> None:
+    raw = b"From: a@usen.co.jp\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + "顧客".encode()
+    parsed = parse_message(raw)
+    assert parsed.body_text == "顧客"
+    assert parsed.problems == ("text part declared us-ascii but decoded as utf-8",)
