@@ -698,3 +698,10 @@ def test_a_text_part_declared_ascii_but_written_in_utf8_is_decoded_and_noted() -
     parsed = parse_message(raw)
     assert parsed.body_text == "顧客"
     assert parsed.problems == ("text part declared us-ascii but decoded as utf-8",)
+
+
+def test_a_raw_shift_jis_name_on_the_content_type_alone_decodes() -> None:
+    # Some phone clients name the file only in Content-Type, unencoded.
+    part = b'Content-Type: application/pdf; name="' + "申込書.pdf".encode("shift_jis") + b'"\r\n\r\nx'
+    (attachment,) = parse_message(_mixed(part)).attachments
+    assert attachment.filename == "申込書.pdf"
