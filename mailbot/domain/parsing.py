@@ -435,9 +435,8 @@ def _raw_headers(msg: Message) -> dict[str, list[str]]:
     # raw_items() keeps the undecoded text (8-bit bytes as surrogates), which
     # msg[name] would turn into a Header object for the same information.
     for name, value in msg.raw_items():
-        key = str(name).strip().lower()
-        text = value if isinstance(value, str) else str(value)
-        headers.setdefault(key, []).append(text)
+        # The bytes parser stores every value as str (never a Header object).
+        headers.setdefault(str(name).strip().lower(), []).append(str(value))
     return headers
 
 
