@@ -356,12 +356,8 @@ class _Walker:
             # RFC 2231: compat32 leaves the percent-decoded bytes as latin-1 text.
             charset, _lang, text = value
             # Mangled input can leave characters beyond latin-1 here; keep their UTF-8 bytes.
-            data = b"".join(
-                ch.encode("latin-1", "surrogateescape")
-                if ord(ch) < 256 or 0xDC80 <= ord(ch) <= 0xDCFF
-                else ch.encode("utf-8")
-                for ch in text
-            )
+            # No surrogate escapes reach this: _get_param decodes a raw 8-bit header first.
+            data = b"".join(ch.encode("latin-1") if ord(ch) < 256 else ch.encode("utf-8") for ch in text)
             result = decode_bytes_detailed(data, charset or None)
             if result.lossy:
                 self.parse.note("undecodable attachment filename, decoded with replacement")
