@@ -294,11 +294,12 @@ class _Walker:
             self.visit_container(part, ctype, depth)
         elif filename is not None or _is_attachment(part, ctype):
             self.add_attachment(part, ctype, filename)
-        elif ctype in ("text/plain", "text/html") or ctype.startswith("message/"):
+        elif ctype == "text/html" or ctype.startswith("message/"):
             self.texts.append(self.text_of(part, ctype))
         elif ctype.startswith("text/") or ctype.startswith("multipart/"):
-            # A multipart with no usable boundary arrives as one opaque payload;
-            # its text is still the best body there is.
+            # Any other text reads as plain text. A multipart with no usable
+            # boundary arrives as one opaque payload; its text is still the
+            # best body there is.
             self.texts.append(self.text_of(part, "text/plain"))
         else:
             self.add_attachment(part, ctype, None)
