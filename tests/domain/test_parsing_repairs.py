@@ -705,3 +705,29 @@ def test_a_raw_shift_jis_name_on_the_content_type_alone_decodes() -> None:
     part = b'Content-Type: application/pdf; name="' + "申込書.pdf".encode("shift_jis") + b'"\r\n\r\nx'
     (attachment,) = parse_message(_mixed(part)).attachments
     assert attachment.filename == "申込書.pdf"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        # a relay that writes the path without brackets
+        (b"Return-Path: Bounce@usen.co.jp", "bounce@usen.co.jp"),
+        # a long VERP path folded inside the brackets
+        (
+            b"Return-Path: <bounce-12345-\r\n shiten=usen.co.jp@lists.usen.co.jp>",
+            "bounce-12345-shiten=usen.co.jp@lists.usen.co.jp",
+        ),
+    ],
+)
+def test_a_return_path_without_brackets_or_folded_is_read_whole(header: bytes, expected: str) -> None:
+    assert parse_message(_headers(header)).return_path == expected
+
+
+def test_a_message_id_folded_inside_its_brackets_is_joined_back() -> None:
+    parsed = parse_message(_headers(b"Message-ID: <TYAPR01MB0001.jpnprd01.\r\n prod.outlook.com@usen.co.jp>"))
+    assert parsed.message_id == "<TYAPR01MB0001.jpnprd01.prod.outlook.com@usen.co.jp>"
+
+
+def test_bare_references_keep_only_the_tokens_that_look_like_ids() -> None:
+    parsed = parse_message(_headers(b"References: r1@usen.co.jp (first mail) r2@usen.co.jp"))
+    assert parsed.references == ("<r1@usen.co.jp>", "<r2@usen.co.jp>")
