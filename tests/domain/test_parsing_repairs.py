@@ -731,3 +731,21 @@ def test_a_message_id_folded_inside_its_brackets_is_joined_back() -> None:
 def test_bare_references_keep_only_the_tokens_that_look_like_ids() -> None:
     parsed = parse_message(_headers(b"References: r1@usen.co.jp (first mail) r2@usen.co.jp"))
     assert parsed.references == ("<r1@usen.co.jp>", "<r2@usen.co.jp>")
+
+
+@pytest.mark.parametrize(
+    ("filename", "label"),
+    [
+        # macOS writes names decomposed (NFD): ダ as タ + U+3099
+        ("申込書_タ\u3099イ.pdf", "申込書_ダイ.pdf"),
+        (".", "attachment-1.pdf"),
+        ("..", "attachment-1.pdf"),
+        ("a" * 300 + ".pdf", "a" * 255),
+        ("\u200b申込書\u202e.pdf", "申込書.pdf"),
+        ("  申込書.pdf  ", "申込書.pdf"),
+    ],
+)
+def test_an_attachment_label_is_normalised_stripped_and_at_most_255_characters(filename: str, label: str) -> None:
+    word = "=?utf-8?B?" + base64.b64encode(filename.encode()).decode() + "?="
+    parsed = parse_message(_mixed(_pdf_with(f'attachment; filename="{word}"'.encode())))
+    assert parsed.attachments[0].filename == label
