@@ -352,7 +352,7 @@ class _Walker:
                 return name
         return None
 
-    def decode_param(self, value: str | tuple[str, str, str]) -> str:
+    def decode_param(self, value: str | tuple[str | None, str | None, str]) -> str:
         if isinstance(value, tuple):
             # RFC 2231: compat32 leaves the percent-decoded bytes as latin-1 text.
             charset, _lang, text = value
@@ -525,7 +525,7 @@ def _clean_label(name: str) -> str:
     return name[:_MAX_FILENAME]
 
 
-def _get_param(part: Message, param: str, header: str) -> str | tuple[str, str, str] | None:
+def _get_param(part: Message, param: str, header: str) -> str | tuple[str | None, str | None, str] | None:
     target = part
     raw = next((str(v) for k, v in part.raw_items() if str(k).lower() == header), None)
     if raw is not None and not raw.isascii():
@@ -540,10 +540,8 @@ def _get_param(part: Message, param: str, header: str) -> str | tuple[str, str, 
         value = target.get_param(param, header=header)
     except Exception:  # compat32 can trip on hostile parameter syntax
         return None
-    if value is None or isinstance(value, str):
-        return value
-    charset, lang, text = value
-    return (charset or "", lang or "", text)
+    # An RFC 2231 value comes back as (charset or None, language or None, text).
+    return value
 
 
 def _is_attachment(part: Message, ctype: str) -> bool:
