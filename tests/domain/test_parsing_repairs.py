@@ -749,3 +749,9 @@ def test_an_attachment_label_is_normalised_stripped_and_at_most_255_characters(f
     word = "=?utf-8?B?" + base64.b64encode(filename.encode()).decode() + "?="
     parsed = parse_message(_mixed(_pdf_with(f'attachment; filename="{word}"'.encode())))
     assert parsed.attachments[0].filename == label
+
+
+def test_a_mime_tree_a_thousand_levels_deep_is_refused_as_no_mail() -> None:
+    # The stdlib parser recurses once per level; such a mail is hostile.
+    with pytest.raises(UnparseableMessage, match=r"^MIME structure too deep: maximum recursion depth exceeded"):
+        parse_message(b"From: a@usen.co.jp\r\n" + _wrapped(1000, _LEAF))
