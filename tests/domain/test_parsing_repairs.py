@@ -270,7 +270,7 @@ def test_a_mail_with_or_without_an_mbox_separator_line_is_accepted(raw: bytes) -
     assert parse_message(raw).problems == ()
 
 
-@pytest.mark.parametrize("preamble", [b"\xef\xbb\xbf", b"\r\n\r\n", b"\xef\xbb\xbf\r\n", b" \t"])
+@pytest.mark.parametrize("preamble", [b"\xef\xbb\xbf", b"\r\n\r\n", b"\xef\xbb\xbf\r\n", b"\r\n\xef\xbb\xbf", b" \t"])
 def test_a_byte_order_mark_or_blank_lines_before_the_headers_are_removed_and_noted(preamble: bytes) -> None:
     parsed = parse_message(preamble + b"From: a@usen.co.jp\r\nSubject: s\r\n\r\nbody")
     assert parsed.sender == Address(name="", addr="a@usen.co.jp")
