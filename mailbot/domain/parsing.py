@@ -328,10 +328,11 @@ class _Walker:
             for child in _children(part):
                 self.visit_named_attachments(child, depth + 1)
             return
-        ctype = part.get_content_type()
+        # A leaf is never message/*: compat32 gives every message/* part a list
+        # payload (the inner mail, or delivery-status blocks), so it is a multipart.
         filename = self.filename(part)
-        if filename is not None and not ctype.startswith("message/"):
-            self.add_attachment(part, ctype, filename)
+        if filename is not None:
+            self.add_attachment(part, part.get_content_type(), filename)
 
     def visit_reparsed(self, part: Message, depth: int) -> None:
         # RFC 2046 forbids base64/QP on message/rfc822, but some mailers do it;
