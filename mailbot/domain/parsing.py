@@ -619,13 +619,13 @@ def _decode_transfer(data: bytes, cte: str) -> bytes:
 def _message_block_text(part: Message) -> str:
     # message/delivery-status and similar: header-style blocks worth keeping
     # as text for bounce handling.
+    # compat32 always hands such a part over as a list of blocks (at least
+    # one, possibly empty); there is no other payload to fall back on.
     blocks = []
     for block in _children(part):
         lines = [f"{name}: {decode_header_value_detailed(value)[0]}" for name, value in block.raw_items()]
         blocks.append("\n".join(lines))
-    if blocks:
-        return "\n\n".join(blocks)
-    return decode_bytes_detailed(_payload_bytes(part), None).text
+    return "\n\n".join(blocks)
 
 
 def _html_charset(data: bytes) -> str | None:
