@@ -288,7 +288,7 @@ class _Walker:
             return
         ctype = part.get_content_type()
         filename = self.filename(part)
-        if ctype == "message/rfc822" and _transfer_encoded(part):
+        if ctype == "message/rfc822" and _transfer_encoding(part) in ("base64", "quoted-printable"):
             self.visit_reparsed(part, depth)
         elif part.is_multipart() and not ctype.startswith("message/delivery-status"):
             self.visit_container(part, ctype, depth)
@@ -339,8 +339,9 @@ class _Walker:
         # compat32 then parses the encoded text as the inner message.
         self.parse.note("transfer-encoded message/rfc822 part decoded")
         data = _payload_bytes(part)  # the encoded text, re-serialised
-        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-        decoded = _strip_preamble(_decode_transfer(data.lstrip(b"\r\n"), cte))
+        # Newlines before the text need no stripping: base64 skips them, and
+        # QP decodes them to newlines that _strip_preamble removes.
+        decoded = _strip_preamble(_decode_transfer(data, _transfer_encoding(part)))
         self.visit(BytesParser(policy=compat32).parsebytes(decoded), depth + 1)
 
     def filename(self, part: Message) -> str | None:
@@ -602,9 +603,8 @@ def _payload_bytes(part: Message) -> bytes:
     return b""
 
 
-def _transfer_encoded(part: Message) -> bool:
-    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-    return cte in ("base64", "quoted-printable")
+def _transfer_encoding(part: Message) -> str:
+    return str(part.get("content-transfer-encoding", "")).strip().lower()
 
 
 def _decode_transfer(data: bytes, cte: str) -> bytes:
