@@ -506,7 +506,8 @@ def _message_ids(value: str) -> list[str]:
 
 
 def _canonical_header_bytes(value: str) -> bytes:
-    return " ".join(_unfold(value).split()).encode("utf-8", "surrogateescape")
+    # _unfold has already decoded any surrogate-escaped 8-bit bytes.
+    return " ".join(_unfold(value).split()).encode()
 
 
 def _canonical_body(raw: bytes) -> bytes:
