@@ -78,6 +78,17 @@ def test_a_mail_whose_body_cannot_be_read_and_has_no_message_id_gets_a_stable_id
     assert parse_message(raw.replace(b"Cc: Manager", b"Cc: Other")).identity != parsed.identity
 
 
+def test_a_mail_whose_body_cannot_be_read_and_lacks_from_subject_and_thread_headers_is_still_read() -> None:
+    raw = b"To: f-desk@usen.co.jp\r\nContent-Type: text/plain; charset*=utf\x00''x\r\n\r\nbody\r\n"
+    parsed = parse_message(raw)
+    assert parsed.sender is None
+    assert parsed.subject == ""
+    assert parsed.in_reply_to is None
+    assert parsed.references == ()
+    assert parsed.to == (Address(name="", addr="f-desk@usen.co.jp"),)
+    assert parsed.problems == ("body could not be read (ValueError: embedded null character); headers only",)
+
+
 def test_a_mail_whose_body_cannot_be_read_notes_a_bad_message_id_and_date_too() -> None:
     raw = _unreadable(b"Message-ID: <>\r\n").replace(b"Mon, 13 May 2024 10:00:00 +0900", b"sometime")
     parsed = parse_message(raw)
@@ -230,8 +241,12 @@ def test_an_html_part_with_an_html5_meta_charset_decodes_as_euc_jp() -> None:
     # EUC-JP bytes also read as (wrong) half-width katakana in CP932, so only
     # the meta tag gets this right.
     euc = "お世話になります。顧客CD:123456789".encode("euc_jp")
-    parsed = parse_message(_html_mail(b"<html><head><meta charset='euc-jp'><title>t</title></head><body>" + euc))
+    parsed = parse_message(_html_mail(b"<html><head><META CHARSET='EUC-JP'><title>t</title></head><body>" + euc))
     assert parsed.body_text == "お世話になります。顧客CD:123456789"
+
+
+def test_an_html_part_without_any_charset_is_sniffed() -> None:
+    assert parse_message(_html_mail("<p>お世話になります</p>".encode())).body_text == "お世話になります"
 
 
 def test_a_meta_tag_in_a_plain_text_part_is_text_not_a_charset() -> None:
@@ -477,7 +492,7 @@ def test_several_malformed_addresses_are_all_named_in_one_note() -> None:
 
 _NO_ID = (
     b"From: a@usen.co.jp\r\nTo: f-desk@usen.co.jp\r\nCc: mgr@usen.co.jp\r\nSubject: s\r\n"
-    b"Date: Mon, 13 May 2024 10:00:00 +0900\r\n\r\nbody\r\n"
+    b"Date: Mon, 13 May 2024 10:00:00 +0900\r\n\r\nbody\r\nsecond line\r\n"
 )
 
 
@@ -485,7 +500,7 @@ def test_the_synthetic_identity_is_the_one_earlier_versions_stored_in_the_ledger
     # The ledger holds identities computed by earlier versions: if this value
     # changed, a mail delivered again after an upgrade would be filed twice.
     assert parse_message(_NO_ID).identity == (
-        "<547ce118b614300e70d5adfcf12d293333259b76a0ec3f16345ff69cb2a59eeb@mailbot.invalid>"
+        "<1f9cfe9b1e50af5a71cbb729dd6af1c6d312ea78a156ae888ff73c9437031617@mailbot.invalid>"
     )
     assert parse_message(b"From: a@usen.co.jp\r\nSubject: s\r\n").identity == (
         "<251d496b8e419e2227e0f0c7b662e68d4f4f105c287c1d89ebf7a8f1c27b314f@mailbot.invalid>"
