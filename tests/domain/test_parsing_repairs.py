@@ -249,10 +249,12 @@ def test_an_html_part_without_any_charset_is_sniffed() -> None:
     assert parse_message(_html_mail("<p>お世話になります</p>".encode())).body_text == "お世話になります"
 
 
-def test_a_meta_tag_in_a_plain_text_part_is_text_not_a_charset() -> None:
-    # The UTF-8 text is sniffed as UTF-8; the tag names a charset it is not in.
-    raw = _html_mail('<meta charset="shift_jis">お世話になります'.encode()).replace(b"text/html", b"text/plain")
-    assert parse_message(raw).body_text == '<meta charset="shift_jis">お世話になります'
+@pytest.mark.parametrize("named", ["shift_jis", "iso-8859-1"])
+def test_a_meta_tag_in_a_plain_text_part_is_text_not_a_charset(named: str) -> None:
+    # The UTF-8 text is sniffed as UTF-8; the tag names a charset it is not in
+    # (and every byte string is valid ISO-8859-1, so that one would stick).
+    raw = _html_mail(f'<meta charset="{named}">お世話になります'.encode()).replace(b"text/html", b"text/plain")
+    assert parse_message(raw).body_text == f'<meta charset="{named}">お世話になります'
 
 
 # --- input that is no mail at all ---------------------------------------------
@@ -770,3 +772,13 @@ def test_a_mime_tree_a_thousand_levels_deep_is_refused_as_no_mail() -> None:
     # The stdlib parser recurses once per level; such a mail is hostile.
     with pytest.raises(UnparseableMessage, match=r"^MIME structure too deep: maximum recursion depth exceeded"):
         parse_message(b"From: a@usen.co.jp\r\n" + _wrapped(1000, _LEAF))
+
+
+def test_a_delivery_status_part_marked_as_an_attachment_is_read_as_the_bounce_text() -> None:
+    raw = _BOUNCE.replace(
+        b"Content-Type: message/delivery-status\r\n",
+        b"Content-Type: message/delivery-status\r\nContent-Disposition: attachment\r\n",
+    )
+    parsed = parse_message(raw)
+    assert parsed.attachments == ()
+    assert "Status: 5.1.1" in parsed.body_text
