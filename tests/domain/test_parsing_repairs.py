@@ -782,3 +782,22 @@ def test_a_delivery_status_part_marked_as_an_attachment_is_read_as_the_bounce_te
     parsed = parse_message(raw)
     assert parsed.attachments == ()
     assert "Status: 5.1.1" in parsed.body_text
+
+
+def _deep_forward(levels: int) -> bytes:
+    inner = b"From: shiten@usen.co.jp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + "顧客CD:123456789".encode()
+    part = b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(inner)
+    return b"From: relay@usen.co.jp\r\n" + _wrapped(levels, part)
+
+
+def test_the_text_of_an_encoded_forwarded_mail_counts_one_level_below_its_part() -> None:
+    # The part 39 multiparts down, the mail inside it at level 40: still read.
+    parsed = parse_message(_deep_forward(39))
+    assert parsed.body_text == "顧客CD:123456789"
+    assert "MIME nesting too deep, inner parts skipped" not in parsed.problems
+
+
+def test_an_encoded_forwarded_mail_below_the_depth_limit_is_skipped_and_noted() -> None:
+    parsed = parse_message(_deep_forward(40))
+    assert parsed.body_text == ""
+    assert "MIME nesting too deep, inner parts skipped" in parsed.problems
