@@ -268,6 +268,7 @@ def test_a_meta_tag_in_a_plain_text_part_is_text_not_a_charset(named: str) -> No
         (b"hello world\r\n", "input does not start with a header field"),
         (b"From a@usen.co.jp Mon May 13 10:00:00 2024\r\n", "input does not start with a header field"),
         (b"From a@usen.co.jp Mon May 13 10:00:00 2024\r\n\r\nbody\r\n", "input does not start with a header field"),
+        (b"From a@usen.co.jp Mon May 13 10:00:00 2024", "input does not start with a header field"),
     ],
 )
 def test_input_that_is_no_mail_is_refused_with_the_reason(raw: bytes, reason: str) -> None:
@@ -279,6 +280,7 @@ def test_input_that_is_no_mail_is_refused_with_the_reason(raw: bytes, reason: st
     "raw",
     [
         b"From a@usen.co.jp Mon May 13 10:00:00 2024\r\nFrom: a@usen.co.jp\r\n\r\nbody",
+        b"From a@usen.co.jp Mon May 13 10:00:00 2024\nFrom: a@usen.co.jp",
         b"From: a@usen.co.jp\r\n\r\nbody",
         b"Subject:body",
     ],
@@ -801,3 +803,28 @@ def test_an_encoded_forwarded_mail_below_the_depth_limit_is_skipped_and_noted() 
     parsed = parse_message(_deep_forward(40))
     assert parsed.body_text == ""
     assert "MIME nesting too deep, inner parts skipped" in parsed.problems
+
+
+def test_every_bad_header_name_in_an_mbox_mail_is_repaired_and_the_separator_line_left_alone() -> None:
+    raw = (
+        b"From a@usen.co.jp Mon May 13 10:00:00 2024\r\nFrom: a@usen.co.jp\r\n"
+        b"X Spam Time: 10:00\r\n\tnext day\r\nSubject: s\r\nX Other Bad: 1\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + _BODY_B64 + b"\r\n"
+    )
+    parsed = parse_message(raw)
+    assert dict(parsed.headers) == {
+        "from": ("a@usen.co.jp",),
+        "x_spam_time": ("10:00\tnext day",),
+        "subject": ("s",),
+        "x_other_bad": ("1",),
+        "content-transfer-encoding": ("base64",),
+    }
+    assert parsed.body_text == "顧客CD:123456789 お願いします"
+    assert parsed.problems == ("invalid header field name repaired",)
+
+
+def test_a_stray_8bit_byte_in_a_base64_forwarded_mail_is_skipped() -> None:
+    inner = b"From: shiten@usen.co.jp\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + "顧客CD:123456789".encode()
+    encoded = base64.encodebytes(inner)
+    parsed = parse_message(_forwarding(b"base64", encoded[:10] + b"\xa0" + encoded[10:]))
+    assert parsed.body_text == "転送\n顧客CD:123456789"
