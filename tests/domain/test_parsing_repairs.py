@@ -828,3 +828,9 @@ def test_a_stray_8bit_byte_in_a_base64_forwarded_mail_is_skipped() -> None:
     encoded = base64.encodebytes(inner)
     parsed = parse_message(_forwarding(b"base64", encoded[:10] + b"\xa0" + encoded[10:]))
     assert parsed.body_text == "転送\n顧客CD:123456789"
+
+
+def test_a_mail_whose_first_header_is_an_x_header_keeps_its_name() -> None:
+    parsed = parse_message(b"X-Mailer: iPhone Mail (21E236)\r\nFrom: a@usen.co.jp\r\n\r\nbody")
+    assert parsed.header("x-mailer") == ("iPhone Mail (21E236)",)
+    assert parsed.problems == ()
