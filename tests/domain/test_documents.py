@@ -166,7 +166,8 @@ def test_zip_flags_other_than_encryption_do_not_refuse_a_file() -> None:
 
 
 def test_a_zip_with_a_damaged_member_is_corrupt() -> None:
-    payload = bytearray(office({"word/document.xml": b"<w:document>" + b"x" * 200 + b"</w:document>"}, compression=zipfile.ZIP_STORED))
+    document = b"<w:document>" + b"x" * 200 + b"</w:document>"
+    payload = bytearray(office({"word/document.xml": document}, compression=zipfile.ZIP_STORED))
     body = payload.find(b"xxxx", payload.find(b"word/document.xml"))
     payload[body : body + 4] = b"yyyy"  # stored CRC no longer matches
     assert inspect("申込書.docx", bytes(payload)) == CORRUPT
@@ -276,7 +277,9 @@ def test_a_document_is_not_a_signature(filename: str, content_type: str) -> None
     assert not is_signature(Attachment(filename, content_type, b"%PDF-"))
 
 
-@pytest.mark.parametrize(("filename", "expected"), [("申込書.xlsx", True), ("申込書.XLSM", True), ("申込書.xls", False)])
+@pytest.mark.parametrize(
+    ("filename", "expected"), [("申込書.xlsx", True), ("申込書.XLSM", True), ("申込書.xls", False)]
+)
 def test_only_office_open_xml_workbooks_are_read_as_spreadsheets(filename: str, expected: bool) -> None:
     assert is_xlsx(Attachment(filename, XLSX, b"")) is expected
 
