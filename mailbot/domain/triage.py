@@ -111,7 +111,7 @@ def _failed_authentication(m: ParsedMessage, facts: TriageFacts, policy: Policy)
     if not policy.trusted_authserv_id or facts.released:
         return False
     for value in m.header("authentication-results"):
-        authserv = value.split(";", 1)[0].strip().lower()
+        authserv = value.partition(";")[0].strip().lower()
         if authserv != policy.trusted_authserv_id.lower():
             continue
         for _method, result in _AUTH_RESULT.findall(value):
