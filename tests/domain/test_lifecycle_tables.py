@@ -97,3 +97,13 @@ def test_a_row_restricted_to_another_verdict_gives_way_to_the_next_row(monkeypat
 
 def test_an_ignored_mail_is_left_as_it_is_even_in_an_accepted_case() -> None:
     assert mailbox_outcome("ignored", "accepted") is None
+
+
+def test_a_step_records_the_event_that_made_it() -> None:
+    moved = step(Stage.RECEIVED, CaseStatus.RETURNED, Event.ACCEPT, Actor.PERSON)
+    assert (moved.event, moved.stage) == (Event.ACCEPT, Stage.ACCEPTED)
+
+
+def test_a_refused_action_says_which_event_stage_and_actor() -> None:
+    with pytest.raises(TransitionNotAllowed, match=r"^close is not allowed for a case in stage cancelled \(person\)$"):
+        step(Stage.CANCELLED, CaseStatus.ACCEPTED, Event.CLOSE, Actor.PERSON)
