@@ -354,3 +354,61 @@ def test_a_form_without_the_label_has_no_code() -> None:
 def test_a_spreadsheet_the_bot_may_not_open_yields_no_code() -> None:
     assert codes_in_form(xlsx_form(), Limits(max_zip_members=1)) == []
     assert codes_in_form(b"PK\x03\x04 cut short") == []
+
+
+def workbook(*sheets: dict[str, object]) -> bytes:
+    """A workbook whose sheets hold the given cells (``{"A3": "顧客CD", ...}``)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    for index, cells in enumerate(sheets):
+        sheet = first if index == 0 else book.create_sheet(f"Sheet{index + 1}")
+        for ref, value in cells.items():
+            sheet[ref] = value  # type: ignore[assignment]
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_code_two_cells_right_of_the_label_is_read_when_the_cell_between_is_empty() -> None:
+    # Forms merge the label over two columns; the value then sits in the third.
+    assert codes_in_form(workbook({"A3": "顧客CD", "C3": CODE})) == [CODE]
+
+
+def test_the_nearest_filled_cell_right_of_the_label_is_the_code_not_the_one_below() -> None:
+    form = workbook({"A3": "顧客コード", "B3": CODE, "A4": "987654321"})
+    assert codes_in_form(form) == [CODE]
+
+
+def test_a_code_below_the_label_is_read_when_nothing_is_right_of_it() -> None:
+    assert codes_in_form(workbook({"B5": "お客様コード", "B6": "123-456-789"})) == [CODE]
+
+
+def test_a_code_typed_in_full_width_digits_with_spaces_is_read() -> None:
+    assert codes_in_form(workbook({"A3": "顧客番号", "B3": " １２３４５６７８９ "})) == [CODE]
+
+
+def test_a_label_in_lower_case_or_half_width_is_still_the_label() -> None:
+    assert codes_in_form(workbook({"A3": "顧客cd", "B3": CODE})) == [CODE]
+    assert codes_in_form(workbook({"A3": "顧客ｺｰﾄﾞ", "B3": CODE})) == [CODE]
+
+
+def test_a_code_on_a_later_sheet_of_the_form_is_read() -> None:
+    assert codes_in_form(workbook({"A1": "表紙"}, {"D10": "顧客CD", "E10": CODE})) == [CODE]
+
+
+def test_a_code_written_on_two_sheets_is_one_code_and_two_codes_keep_their_order() -> None:
+    same = workbook({"A3": "顧客CD", "B3": CODE}, {"A3": "顧客CD", "B3": int(CODE)})
+    assert codes_in_form(same) == [CODE]
+    two = workbook({"A3": "顧客CD", "B3": "987654321"}, {"A3": "顧客CD", "B3": CODE})
+    assert codes_in_form(two) == ["987654321", CODE]
+
+
+def test_numbers_and_dates_in_the_form_are_not_taken_for_labels() -> None:
+    assert codes_in_form(workbook({"A3": 123456789, "B3": CODE})) == []
+
+
+def test_a_zip_that_is_not_a_workbook_yields_no_code() -> None:
+    assert codes_in_form(plain_zip({"顧客CD.txt": f"顧客CD:{CODE}".encode()})) == []
