@@ -240,3 +240,11 @@ def test_re_deciding_uses_the_desks_checks() -> None:
 )
 def test_only_a_waiting_case_still_in_review_with_its_mail_is_re_decided(case: CaseView) -> None:
     assert redecide(case, directory=DIRECTORY, unis=FRESH, policy=POLICY, now=NOW + timedelta(hours=3)) is None
+
+
+def test_a_question_in_a_case_waiting_for_unis_keeps_it_waiting_since_the_request_came() -> None:
+    question = request(subject=REPLY_SUBJECT, body="UNIS登録は済んでいますか?", attachments=[])
+    decision = run(question, case=waiting(request()), unis=STALE)
+    assert decision.reason == "question"
+    assert decision.case is not None
+    assert (decision.case.status, decision.case.waiting_since) == (CaseStatus.WAITING_UNIS, NOW)
