@@ -250,9 +250,7 @@ VERDICT_EVENTS: Mapping[CaseStatus, Event] = {
 }
 
 
-def outcome_of(
-    case_no: str | None, evaluation: Evaluation, *, stage: Stage, event: Event, changed: bool = True
-) -> CaseOutcome:
+def outcome_of(case_no: str | None, evaluation: Evaluation, *, stage: Stage, event: Event) -> CaseOutcome:
     """The case state an evaluation leads to."""
     submission = evaluation.submission
     first = submission.messages[0] if submission.messages else None
@@ -264,7 +262,6 @@ def outcome_of(
         customer_name=submission.customer.name if submission.customer else None,
         defects=evaluation.defects,
         waiting_since=evaluation.waiting_since,
-        changed=changed,
         stage=stage,
         event=event,
         sender=first.sender.addr if first is not None and first.sender is not None else None,
