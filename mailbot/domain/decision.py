@@ -217,7 +217,7 @@ def mails_for(
             ops_facts = dict(shared)
             if has_branch_mail and why_not:
                 ops_facts["reply_suppressed"] = why_not
-            mails.append(MailIntent(kind, ops, reply_to=None, facts=ops_facts))
+            mails.append(MailIntent(kind, ops, facts=ops_facts))
     return tuple(mails)
 
 
