@@ -55,3 +55,11 @@ def test_the_directory_lists_its_branches_in_the_configured_order() -> None:
     directory = BranchDirectory(branches)
     assert list(directory) == branches
     assert directory.branches == tuple(branches)
+
+
+def test_the_suffix_alone_is_not_stripped_so_no_branch_gets_an_empty_key() -> None:
+    # An empty key would be a prefix of every subject.
+    from mailbot.domain.branches import branch_key
+
+    assert branch_key("支店") == "支店"
+    assert branch_key("渋谷 支店") == "渋谷"
