@@ -412,3 +412,20 @@ def test_numbers_and_dates_in_the_form_are_not_taken_for_labels() -> None:
 
 def test_a_zip_that_is_not_a_workbook_yields_no_code() -> None:
     assert codes_in_form(plain_zip({"顧客CD.txt": f"顧客CD:{CODE}".encode()})) == []
+
+
+def test_a_code_stored_in_scientific_notation_is_read_as_the_whole_number() -> None:
+    # Some generators write numbers as 1.23456789E8; openpyxl reads that back as a float.
+    form = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx_form(value=int(CODE)))) as source, zipfile.ZipFile(form, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert b"<v>123456789</v>" in data
+                data = data.replace(b"<v>123456789</v>", b"<v>1.23456789E8</v>")
+            target.writestr(item, data)
+    assert codes_in_form(form.getvalue()) == [CODE]
+
+
+def test_a_row_numbered_before_its_label_still_gives_the_code() -> None:
+    assert codes_in_form(workbook({"A3": 1, "B3": "顧客CD", "C3": CODE})) == [CODE]
