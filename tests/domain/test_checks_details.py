@@ -195,3 +195,47 @@ def test_a_broken_file_is_not_replaced_by_another_broken_copy() -> None:
     first = request(attachments=[FORM, ("地図.pdf", b"not a pdf")])
     reply = request(subject=REPLY_SUBJECT, attachments=[("地図.pdf", b"still not a pdf")])
     assert [d.detail["filename"] for d in defects(first, reply)] == ["地図.pdf", "地図.pdf"]
+
+
+# --- reading the thread -----------------------------------------------------------------------
+
+
+def test_a_subject_naming_the_branch_with_a_department_finds_the_branch() -> None:
+    assert defects(request(subject="フレッツエスカ 渋谷支店営業課 株式会社さくら")) == []
+
+
+def test_a_code_in_the_text_and_another_in_the_form_are_two_customers() -> None:
+    form = ("回線単品申込書.xlsx", xlsx_form(value="987654321"))
+    found = defects(request(body=f"顧客CD:{CODE}", attachments=[form]))
+    assert found == [Defect("customer_code_multiple", {"codes": f"{CODE}, 987654321"})]
+
+
+def test_a_forwarded_request_whose_code_is_only_in_the_forwarded_part_takes_the_first_code_there() -> None:
+    body = f"転送します。\n\n-----Original Message-----\n顧客CD:{CODE}\n顧客CD:987654321\n"
+    submission = build_submission([request(body=body)], DIRECTORY, unis(customer()), POLICY)
+    assert submission.customer_codes == (CODE,)
+    assert defects(request(body=body)) == []
+
+
+def test_two_codes_are_not_looked_up_so_no_unis_defect_is_claimed_for_either() -> None:
+    no_line = unis(customer(lines=(), customer_class="9"))
+    found = defects(request(body=f"顧客CD:{CODE}\n顧客CD:987654321\n"), lookup=no_line)
+    assert [d.code for d in found] == ["customer_code_multiple"]
+
+
+def test_a_flow_for_a_region_is_chosen_by_the_branch_the_subject_names() -> None:
+    osaka_form = DocumentRule("大阪申込書", ("大阪申込書",))
+    policy = replace(POLICY, flows=(Flow("大阪", regions=("大阪",), documents=(osaka_form,)),))
+    found = defects(request(subject="フレッツエスカ 大阪支店", cc=["osaka-mgr@usen.co.jp"]), policy=policy)
+    assert [(d.code, d.detail.get("flow")) for d in found] == [("attachment_missing", "大阪")]
+
+
+def test_a_broken_form_sent_after_a_readable_one_still_counts() -> None:
+    first = request(attachments=[FORM])
+    reply = request(subject=REPLY_SUBJECT, attachments=[("回線単品申込書.pdf", b"not a pdf")])
+    assert [d.code for d in defects(first, reply)] == ["attachment_unreadable"]
+
+
+def test_a_broken_file_after_a_signature_part_is_still_reported() -> None:
+    signed = request(attachments=[("smime.p7s", b"0\x82"), FORM, ("地図.pdf", b"not a pdf")])
+    assert [d.detail["filename"] for d in defects(signed)] == ["地図.pdf"]
