@@ -8,7 +8,7 @@ from mailbot.domain.policy import DEFAULT_DOCUMENTS, DocumentRule, Policy
 
 POLICY = Policy(
     desk_address="F-Desk@mxb.usen.co.jp ",
-    internal_domains=("usen.co.jp", "@USEN-Marketing.jp.", ""),
+    internal_domains=("usen.co.jp", "@USEN-Marketing.jp."),
     ops_recipients=("Ops@usen.co.jp",),
     staff=("Clerk@usen.co.jp",),
     staff_domains=("desk.usen.co.jp",),
@@ -89,3 +89,14 @@ def test_a_keyword_matches_whatever_its_case_or_width() -> None:
     assert rule.matches("koji_zumen_01.pdf")
     assert rule.matches("現場ズメン.pdf")
     assert not rule.matches("地図.pdf")
+
+
+def test_an_empty_domain_in_the_configuration_lets_nobody_in() -> None:
+    policy = Policy(desk_address="d@usen.co.jp", internal_domains=("", "@", "."))
+    assert not policy.is_internal("taro@usen.co.jp.")
+    assert not policy.is_internal("taro@usen.co.jp")
+
+
+def test_an_address_with_a_quoted_at_sign_is_judged_by_its_real_domain() -> None:
+    assert POLICY.is_internal('"taro@home"@usen.co.jp')
+    assert not POLICY.is_internal('"taro@usen.co.jp"@example.com')
