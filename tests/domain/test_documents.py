@@ -429,3 +429,16 @@ def test_a_code_stored_in_scientific_notation_is_read_as_the_whole_number() -> N
 
 def test_a_row_numbered_before_its_label_still_gives_the_code() -> None:
     assert codes_in_form(workbook({"A3": 1, "B3": "顧客CD", "C3": CODE})) == [CODE]
+
+
+def test_a_label_alone_on_the_last_line_takes_no_code() -> None:
+    assert codes_in_text(f"お疲れ様です。{CODE}件\n顧客CD") == []
+
+
+def test_a_label_alone_takes_the_code_on_the_very_next_line() -> None:
+    assert codes_in_text(f"顧客CD\n{CODE}\n987654321") == [CODE]
+
+
+def test_an_attachment_named_only_by_its_extension_is_checked_by_that_extension() -> None:
+    # Mailers that lose a Japanese filename sometimes leave just ".pdf".
+    assert inspect(".pdf", b"not a pdf").kind == "wrong_type"

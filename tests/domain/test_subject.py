@@ -80,3 +80,7 @@ def test_prefixes_are_stripped_one_after_another_until_none_is_left() -> None:
 
     assert strip_prefixes("RE: 【至急】 FW: [FE-2026-00001] 工事日の件") == "工事日の件"
     assert strip_prefixes("工事日の件 RE: 再送") == "工事日の件 RE: 再送"
+
+
+def test_the_first_keyword_names_the_branch_when_a_subject_repeats_it() -> None:
+    assert parse_subject("フレッツエスカ 渋谷支店 (フレッツエスカ2件目)").branch_text == "渋谷支店"
