@@ -64,7 +64,8 @@ def _zip_guard(payload: bytes, limits: Limits) -> Readability | zipfile.ZipFile:
     total = sum(m.file_size for m in members)
     if total > limits.max_zip_uncompressed_bytes:
         return Readability(False, "ファイルを開けません", "unsafe")
-    if total > limits.max_zip_ratio * max(len(payload), 1):
+    # The archive opened, so the payload holds at least its 22-byte end record: never 0.
+    if total > limits.max_zip_ratio * len(payload):
         return Readability(False, "ファイルを開けません", "unsafe")
     return archive
 
