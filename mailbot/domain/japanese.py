@@ -110,9 +110,10 @@ def canonical_charset(charset: str | None) -> str | None:
     except (LookupError, ValueError):
         return None
     # Refuse bytes-to-bytes codecs (base64, zlib...) and codecs that would
-    # interpret the payload (unicode_escape) rather than map it.
+    # interpret the payload (unicode_escape) rather than map it. These are
+    # the names codecs.lookup gives, which spell the escape codecs with hyphens.
     if not getattr(info, "_is_text_encoding", True) or info.name in {
-        "unicode_escape", "raw_unicode_escape", "undefined", "idna", "punycode",
+        "unicode-escape", "raw-unicode-escape", "undefined", "idna", "punycode",
     }:  # fmt: skip
         return None
     if info.name in _GB_FAMILY:
