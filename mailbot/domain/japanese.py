@@ -79,8 +79,9 @@ _EUC_ALIASES = frozenset(
     }
 )  # fmt: skip
 
-# Chinese labels whose bytes are, in practice, GBK (or GB18030).
-_GB_FAMILY = frozenset({"gb2312", "gbk", "gb18030"})
+# Chinese codecs whose bytes are, in practice, GBK (or GB18030); gb18030
+# itself needs no mapping.
+_GB_FAMILY = frozenset({"gb2312", "gbk"})
 
 # Charsets that "decode" anything without error, so they can never be used to
 # tell a right guess from a wrong one.
@@ -101,10 +102,11 @@ def canonical_charset(charset: str | None) -> str | None:
         return "cp932"
     if label in _EUC_ALIASES:
         return "euc-jp"
-    if label in {"x-gbk", "cp936", "ms936", "windows-936", "x-euc-cn", "x-gb2312"}:
+    # Chinese labels Python has no codec for (cp936 and ms936 it knows as gbk).
+    if label in {"x-gbk", "windows-936", "x-euc-cn", "x-gb2312"}:
         return "gb18030"
-    if label in {"unknown-8bit", "x-unknown", "unknown", "8bit", "x-user-defined"}:
-        return None
+    # Labels that name no charset (unknown-8bit, x-user-defined...) are no
+    # codec either, so the lookup refuses them.
     try:
         info = codecs.lookup(label)
     except (LookupError, ValueError):
