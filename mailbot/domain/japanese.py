@@ -111,10 +111,11 @@ def canonical_charset(charset: str | None) -> str | None:
         info = codecs.lookup(label)
     except (LookupError, ValueError):
         return None
-    # Refuse bytes-to-bytes codecs (base64, zlib...) and codecs that would
-    # interpret the payload (unicode_escape) rather than map it. These are
-    # the names codecs.lookup gives, which spell the escape codecs with hyphens.
-    if not getattr(info, "_is_text_encoding", True) or info.name in {
+    # Refuse bytes-to-bytes codecs (base64, zlib...; every CodecInfo has
+    # _is_text_encoding, True unless the codec says otherwise) and codecs that
+    # would interpret the payload (unicode_escape) rather than map it. These
+    # are the names codecs.lookup gives, which spell the escape codecs with hyphens.
+    if not info._is_text_encoding or info.name in {
         "unicode-escape", "raw-unicode-escape", "undefined", "idna", "punycode",
     }:  # fmt: skip
         return None
