@@ -95,7 +95,7 @@ def canonical_charset(charset: str | None) -> str | None:
         return None
     label = charset.strip().strip("\"'").strip().lower()
     # RFC 2231 allows a language suffix on encoded-word charsets.
-    label = label.split("*", 1)[0]
+    label = label.partition("*")[0]
     if label in _JIS_ALIASES:
         return "iso-2022-jp"
     if label in _SJIS_ALIASES:
@@ -496,7 +496,7 @@ def _decode_encoded_words(text: str) -> tuple[str, bool]:
         if not (pending and between.strip() == ""):
             flush()
             pieces.append(between)
-        charset = match.group("charset").split("*", 1)[0]
+        charset = match.group("charset").partition("*")[0]
         payload = match.group("text")
         data = _b_decode(payload) if match.group("enc") in "bB" else _q_decode(payload)
         # Adjacent words in the same charset are joined before decoding: some
