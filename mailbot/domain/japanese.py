@@ -83,10 +83,6 @@ _EUC_ALIASES = frozenset(
 # itself needs no mapping.
 _GB_FAMILY = frozenset({"gb2312", "gbk"})
 
-# Charsets that "decode" anything without error, so they can never be used to
-# tell a right guess from a wrong one.
-_ALWAYS_SUCCEEDS = frozenset({"latin_1", "iso8859_1", "cp1252", "iso8859_15"})
-
 
 def canonical_charset(charset: str | None) -> str | None:
     """Map a MIME charset label to one of 'iso-2022-jp', 'cp932', 'euc-jp',
@@ -346,7 +342,7 @@ def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResu
             guessed = bool(charset) and index >= _primary_count(canonical) and not data.isascii()
             return DecodeResult(text, codec, lossy=False, guessed=guessed)
     # Replace within the declared codec when there is a meaningful one.
-    fallback = order[0] if canonical is None or canonical in _ALWAYS_SUCCEEDS else canonical
+    fallback = order[0] if canonical is None else canonical
     if _JIS_DESIGNATION.search(data) and data.isascii():
         # 7-bit ISO-2022-JP whatever the label says: replace only the pairs no
         # codec knows (au emoji, JIS rows 0x75-0x76), never leave escapes.
