@@ -366,10 +366,9 @@ def _decode_replace(data: bytes, codec: str) -> str:
         return decode_iso2022jp_cp932(data, errors="replace")
     if codec == "cp51932":
         return _decode_euc_cp51932(data, errors="replace")
-    try:
-        return data.decode(codec, errors="replace")
-    except LookupError:
-        return data.decode("utf-8", errors="replace")
+    # Every other codec here is a name codecs.lookup gave canonical_charset, or
+    # utf-8, so it exists.
+    return data.decode(codec, errors="replace")
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
