@@ -320,7 +320,8 @@ def _candidates(canonical: str | None, data: bytes) -> list[str]:
 
 def _sniff_order(data: bytes) -> list[str]:
     if b"\x1b$" in data or b"\x1b(" in data:
-        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3", "utf-8", "cp932"]
+        # No utf-8 or cp932 here: both keep the escapes, which _try refuses.
+        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3"]
     return ["utf-8", "cp932", "euc_jp"]
 
 
