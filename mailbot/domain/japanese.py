@@ -457,11 +457,12 @@ def decode_header_value(value: str | Header | None) -> str:
 def _decode_header_object(header: Header) -> tuple[str, bool]:
     parts: list[str] = []
     lossy = False
+    # For a Header, decode_header returns each chunk as bytes with str() of
+    # its Charset, a lower-case name and never None.
     for chunk, charset in _stdlib_decode_header(header):
-        if isinstance(chunk, str):  # pragma: no cover - stdlib returns bytes here
-            chunk = chunk.encode("utf-8", "surrogateescape")
-        if charset in (None, "us-ascii"):
-            text, chunk_lossy = decode_header_value_detailed(chunk.decode("ascii", "surrogateescape"))
+        if charset == "us-ascii":
+            # Header encoded this chunk as ASCII; it may hold RFC 2047 words.
+            text, chunk_lossy = decode_header_value_detailed(chunk.decode())
         else:
             result = decode_bytes_detailed(chunk, charset)
             text, chunk_lossy = result.text, result.lossy
