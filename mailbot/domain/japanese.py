@@ -400,8 +400,10 @@ def _b_decode(text: str) -> bytes:
 
 def _q_decode(text: str) -> bytes:
     out = bytearray()
-    # Anything non-ASCII inside a Q word is junk on the wire; keep its bytes, never raise.
-    data = re.sub(r"\s+", "", text).encode("utf-8", "surrogateescape")
+    # Anything non-ASCII inside a Q word is junk on the wire; keep its UTF-8
+    # bytes. No surrogates are left here to escape: _decode_raw_header_text
+    # has decoded every raw 8-bit byte of the value first.
+    data = re.sub(r"\s+", "", text).encode()
     i = 0
     while i < len(data):
         c = data[i]

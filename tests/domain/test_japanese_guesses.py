@@ -71,6 +71,18 @@ def test_broken_windows_euc_keeps_every_character_around_the_bad_bytes() -> None
     )
 
 
+def test_windows_euc_with_halfwidth_katakana_after_ascii_and_at_the_end_is_read() -> None:
+    # ﾌﾚｯﾂ follows a space and ends the text; ◆ (A2 A1) has the first trail byte.
+    data = WINDOWS_EUC + "◆ ﾌﾚｯﾂ".encode("euc_jp")
+    assert decode_bytes_detailed(data, "euc-jp") == DecodeResult("月額≒5,000円◆ ﾌﾚｯﾂ", "cp51932", lossy=False)
+
+
+def test_a_windows_euc_pair_no_windows_table_has_is_replaced_and_the_text_read_on() -> None:
+    # FE A1 (JIS row 94) has no CP932 character; B7 FF is a lead byte before a byte no EUC pair has.
+    assert decode_bytes(WINDOWS_EUC + b"\xfe\xa1" + "円".encode("euc_jp"), "euc-jp") == "月額≒5,000円\ufffd\ufffd円"
+    assert decode_bytes(WINDOWS_EUC + b"\xb7\xff", "euc-jp") == "月額≒5,000円\ufffd\ufffd"
+
+
 def test_windows_euc_cut_off_after_ss2_keeps_the_text_before_it() -> None:
     assert decode_bytes(WINDOWS_EUC + b"\x8e", "euc-jp") == "月額≒5,000円\ufffd"
 

@@ -37,6 +37,10 @@ def test_an_ascii_chunk_of_a_header_object_has_its_encoded_words_decoded() -> No
     assert decode_header_value_detailed(header) == ("Re: 渋谷", False)
 
 
+def test_an_empty_header_object_is_empty_text_and_not_lossy() -> None:
+    assert decode_header_value_detailed(Header()) == ("", False)
+
+
 def test_one_undecodable_chunk_makes_the_whole_header_object_lossy() -> None:
     header = Header(
         "\udcff".encode("utf-8", "surrogateescape").decode("ascii", "surrogateescape"), charset="unknown-8bit"
@@ -110,6 +114,7 @@ def test_q_hex_escapes_in_either_case_decode() -> None:
         ("=?UTF-8?Q?100=25_OK?=", "100% OK"),
         ("=?UTF-8?Q?a=G1b?=", "a=G1b"),
         ("=?UTF-8?Q?a=1?=", "a=1"),
+        ("=?UTF-8?Q?=XX?=", "=XX"),
         ("=?UTF-8?Q?a=?=", "a="),
     ],
 )

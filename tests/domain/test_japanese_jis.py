@@ -124,6 +124,10 @@ def test_raw_shift_jis_under_a_jis_label_is_read_but_noted_as_a_guess() -> None:
     assert result.guessed
 
 
+def test_two_kanji_under_a_jis_label_are_real_shift_jis_text() -> None:
+    assert decode_bytes("渋谷".encode("cp932"), "iso-2022-jp") == "渋谷"
+
+
 def test_one_kana_under_a_jis_label_is_real_shift_jis_text() -> None:
     # A single wide character is believed when it is kana (here ﾃ, half-width).
     assert decode_bytes(b"No.\xc3", "iso-2022-jp") == "No.ﾃ"
