@@ -20,7 +20,6 @@ escapes that conversion does not cover (JIS X 0212, ISO-2022-JP-2 charsets).
 from __future__ import annotations
 
 import base64
-import binascii
 import codecs
 import re
 import unicodedata
@@ -390,12 +389,13 @@ _STRAY_NEWLINE = re.compile(r"\r?\n|\r")
 
 
 def _b_decode(text: str) -> bytes:
-    raw = re.sub(r"[^A-Za-z0-9+/]", "", text).encode("ascii")
+    # Only the base64 alphabet is left, so the text is ASCII.
+    raw = re.sub(r"[^A-Za-z0-9+/]", "", text).encode()
+    # 4n+1 characters cannot be base64: the last one is junk.
     raw = raw[: len(raw) - len(raw) % 4] if len(raw) % 4 == 1 else raw
-    try:
-        return base64.b64decode(raw + b"=" * (-len(raw) % 4))
-    except (binascii.Error, ValueError):
-        return b""
+    # b64decode (not validating) takes surplus padding, so two "=" complete
+    # any remaining length, and it has nothing left to refuse.
+    return base64.b64decode(raw + b"==")
 
 
 def _q_decode(text: str) -> bytes:
