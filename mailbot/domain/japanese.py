@@ -168,6 +168,9 @@ def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
     unmapped pair raises ``UnicodeDecodeError``; with ``"replace"`` they
     become U+FFFD.
     """
+    # An unknown handler name fails here as it does in the stdlib codecs,
+    # rather than being taken for "replace".
+    codecs.lookup_error(errors)
     strict = errors == "strict"
     out: list[str] = []
     mode = "ascii"

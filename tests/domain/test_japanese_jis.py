@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.domain.japanese import decode_bytes, decode_bytes_detailed, decode_iso2022jp_cp932
+from mailbot.domain.japanese import DecodeResult, decode_bytes, decode_bytes_detailed, decode_iso2022jp_cp932
 
 KANJI = b"\x1b$B"
 ASCII = b"\x1b(B"
@@ -90,6 +90,11 @@ def test_strict_decoding_names_the_bytes_that_are_not_iso_2022_jp(data: bytes, m
     assert str(caught.value) == "'iso-2022-jp-cp932' codec " + message
 
 
+def test_an_unknown_error_handler_is_refused_like_the_stdlib_codecs_refuse_it() -> None:
+    with pytest.raises(LookupError):
+        decode_iso2022jp_cp932(KANJI + TESUTO + ASCII, errors="REPLACE")
+
+
 @pytest.mark.parametrize(
     ("data", "text"),
     [
@@ -137,3 +142,17 @@ def test_one_kana_under_a_jis_label_is_real_shift_jis_text() -> None:
 def test_one_kanji_under_a_jis_label_is_not_believed() -> None:
     # 蛎 (8A 61) alone is what a stray byte before "a" makes.
     assert decode_bytes(b"No.\x8aa", "iso-2022-jp") == "No.\ufffda"
+
+
+def test_unlabelled_jis_that_never_returns_to_ascii_is_read_without_loss() -> None:
+    # Sloppy encoders end a line in kanji mode: only ESC $ is in the data.
+    assert decode_bytes_detailed(KANJI + TESUTO + b"\r\n", None) == DecodeResult(
+        "テスト\r\n", "iso-2022-jp-cp932", lossy=False
+    )
+
+
+def test_unlabelled_halfwidth_katakana_in_jis_is_read_without_loss() -> None:
+    # Only ESC ( is in the data: ﾌﾚｯﾂ, then back to ASCII.
+    assert decode_bytes_detailed(b"\x1b(ILZ/B\x1b(B FE", None) == DecodeResult(
+        "ﾌﾚｯﾂ FE", "iso-2022-jp-cp932", lossy=False
+    )
