@@ -130,6 +130,13 @@ def test_cp932_bytes_under_a_utf8_label_are_read_and_noted() -> None:
     )
 
 
+def test_a_single_shift_jis_kanji_under_a_utf8_label_is_read_and_noted() -> None:
+    # Only a JIS label makes a lone kanji suspect (a stray byte would pair up the same way).
+    assert decode_bytes_detailed("済".encode("cp932"), "utf-8") == DecodeResult(
+        "済", "cp932", lossy=False, guessed=True
+    )
+
+
 def test_euc_jp_text_under_a_utf8_label_is_read_and_noted() -> None:
     assert decode_bytes_detailed(EUC_REQUEST, "utf-8") == DecodeResult("◇申込書", "euc_jp", lossy=False, guessed=True)
 

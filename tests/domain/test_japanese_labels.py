@@ -24,7 +24,7 @@ WINDOWS_EUC = "月額".encode("euc_jp") + b"\xad\xf0" + "5,000円".encode("euc_j
 EXCHANGE_GBK = bytes.fromhex("a5b0a5eba960a5d7caa794a1")
 
 SJIS_LABELS = [
-    "shift_jis", "Shift-JIS", "sjis", "s_jis", "x-sjis", "x_sjis", "shiftjis", "csShiftJIS",
+    "shift_jis", "Shift-JIS", "sjis", "s_jis", "x-sjis", "X-SJIS", "x_sjis", "shiftjis", "csShiftJIS",
     "MS_Kanji", "ms932", "cp932", "Windows-31J", "windows_31j", "x-ms-cp932", "IBM-943",
     "cp943", "cp943c",
 ]  # fmt: skip
@@ -86,6 +86,12 @@ def test_quotes_spaces_case_and_a_language_suffix_around_a_label_are_ignored(lab
 def test_labels_that_name_no_charset_leave_the_bytes_to_be_sniffed(label: str | None) -> None:
     assert canonical_charset(label) is None
     assert decode_bytes(WINDOWS_SJIS, label) == "工事 10～20日"
+
+
+def test_a_label_with_a_nul_byte_names_no_charset() -> None:
+    # A hostile mail; codecs.lookup raises ValueError, not LookupError, on it.
+    assert canonical_charset("utf-8\x00") is None
+    assert decode_bytes(WINDOWS_SJIS, "utf-8\x00") == "工事 10～20日"
 
 
 def test_a_label_that_names_no_codec_is_a_guess_even_when_the_guess_is_utf8() -> None:
