@@ -81,6 +81,8 @@ def test_a_windows_euc_pair_no_windows_table_has_is_replaced_and_the_text_read_o
     # FE A1 (JIS row 94) has no CP932 character; B7 FF is a lead byte before a byte no EUC pair has.
     assert decode_bytes(WINDOWS_EUC + b"\xfe\xa1" + "円".encode("euc_jp"), "euc-jp") == "月額≒5,000円\ufffd\ufffd円"
     assert decode_bytes(WINDOWS_EUC + b"\xb7\xff", "euc-jp") == "月額≒5,000円\ufffd\ufffd"
+    # FF is no lead byte either: the ideographic space after it is kept.
+    assert decode_bytes(WINDOWS_EUC + b"\xff\xa1\xa1", "euc-jp") == "月額≒5,000円\ufffd\u3000"
 
 
 def test_windows_euc_cut_off_after_ss2_keeps_the_text_before_it() -> None:
@@ -164,6 +166,6 @@ def test_unlabelled_hopeless_bytes_are_replaced_as_utf8() -> None:
 
 
 def test_a_label_outside_japan_replaces_within_its_own_codec() -> None:
-    # Big5 declared, bytes invalid in Big5 and in every Japanese guess.
-    result = decode_bytes_detailed(b"OK \xff\xff", "big5")
-    assert result == DecodeResult("OK \ufffd\ufffd", "big5", lossy=True, guessed=True)
+    # Big5 declared (中文 is A4 A4 A4 E5), a stray FF no guess reads either.
+    result = decode_bytes_detailed("中文".encode("big5") + b" \xff", "big5")
+    assert result == DecodeResult("中文 \ufffd", "big5", lossy=True, guessed=True)

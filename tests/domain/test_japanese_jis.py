@@ -49,6 +49,10 @@ def test_halfwidth_katakana_with_the_semi_voiced_mark_decodes() -> None:
     assert decode_iso2022jp_cp932(b"\x1b(IJ_?:]" + ASCII) == "ﾊﾟｿｺﾝ"
 
 
+def test_so_si_katakana_after_ascii_text_decode() -> None:
+    assert decode_iso2022jp_cp932(b"FE \x0eLZ/B\x0f!") == "FE ﾌﾚｯﾂ!"
+
+
 def test_so_si_katakana_return_to_ascii_at_a_line_break() -> None:
     # A sloppy CP50222 encoder forgets the SI before the line break.
     assert decode_iso2022jp_cp932(b"\x0eLZ/B\nFLETS") == "ﾌﾚｯﾂ\nFLETS"
@@ -137,6 +141,16 @@ def test_one_kana_under_a_jis_label_is_real_shift_jis_text() -> None:
     # A single wide character is believed when it is kana (here ﾃ, half-width).
     assert decode_bytes(b"No.\xc3", "iso-2022-jp") == "No.ﾃ"
     assert decode_bytes("No.あ".encode("cp932"), "iso-2022-jp") == "No.あ"
+
+
+@pytest.mark.parametrize(("byte", "kana"), [(b"\xa6", "ｦ"), (b"\xdf", "ﾟ")])
+def test_the_first_and_last_halfwidth_katakana_alone_under_a_jis_label_are_believed(byte: bytes, kana: str) -> None:
+    assert decode_bytes(b"No." + byte, "iso-2022-jp") == "No." + kana
+
+
+def test_one_symbol_under_a_jis_label_is_not_believed() -> None:
+    # ※ (81 A6) is no kana: alone, it is as likely a stray byte pair as text.
+    assert decode_bytes(b"No.\x81\xa6", "iso-2022-jp") == "No.\ufffd\ufffd"
 
 
 def test_one_kanji_under_a_jis_label_is_not_believed() -> None:
