@@ -241,9 +241,11 @@ def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
     return "".join(out)
 
 
-def _decode_euc_cp51932(data: bytes, errors: str = "strict") -> str:
+def _decode_euc_cp51932(data: bytes) -> str:
     # Windows EUC (CP51932): EUC pairs are JIS pairs with the high bit set,
     # so the same JIS -> Shift_JIS -> CP932 route covers NEC row 13 there too.
+    # Bad bytes become U+FFFD, which CP51932 cannot encode: so the text holds
+    # one exactly when the bytes were not CP51932 (_try relies on that).
     out: list[str] = []
     i = 0
     n = len(data)
@@ -256,11 +258,9 @@ def _decode_euc_cp51932(data: bytes, errors: str = "strict") -> str:
             out.append(bytes((data[i + 1],)).decode("cp932"))
             i += 2
         elif 0xA1 <= b <= 0xFE and i + 1 < n and 0xA1 <= data[i + 1] <= 0xFE:
-            out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932", errors))
+            out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932", "replace"))
             i += 2
         else:
-            if errors == "strict":
-                raise UnicodeDecodeError("cp51932", data, i, i + 1, "invalid EUC-JP byte")
             out.append("\ufffd")
             i += 1
     return "".join(out)
@@ -274,7 +274,8 @@ def _try(codec: str, data: bytes) -> str | None:
         if codec == "iso-2022-jp-cp932":
             return decode_iso2022jp_cp932(data)
         if codec == "cp51932":
-            return _decode_euc_cp51932(data)
+            euc = _decode_euc_cp51932(data)
+            return None if "\ufffd" in euc else euc
         text = data.decode(codec)
     except (UnicodeDecodeError, LookupError):
         return None
@@ -368,7 +369,7 @@ def _decode_replace(data: bytes, codec: str) -> str:
     if codec == "iso-2022-jp-cp932":
         return decode_iso2022jp_cp932(data, errors="replace")
     if codec == "cp51932":
-        return _decode_euc_cp51932(data, errors="replace")
+        return _decode_euc_cp51932(data)
     # Every other codec here is a name codecs.lookup gave canonical_charset, or
     # utf-8, so it exists.
     return data.decode(codec, errors="replace")
