@@ -219,7 +219,8 @@ def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
             continue
         if shifted or mode == "kana":
             if b <= 0x5F:
-                out.append(bytes((b + 0x80,)).decode("cp932"))
+                # JIS X 0201 katakana 21-5F are U+FF61-FF9F in the same order.
+                out.append(chr(b + 0xFF40))
             else:
                 fail(i, i + 1, "byte outside JIS X 0201 katakana")
             i += 1
@@ -255,7 +256,8 @@ def _decode_euc_cp51932(data: bytes) -> str:
             out.append(chr(b))
             i += 1
         elif b == 0x8E and i + 1 < n and 0xA1 <= data[i + 1] <= 0xDF:
-            out.append(bytes((data[i + 1],)).decode("cp932"))
+            # SS2 + A1-DF: half-width katakana U+FF61-FF9F in the same order.
+            out.append(chr(data[i + 1] + 0xFEC0))
             i += 2
         elif 0xA1 <= b <= 0xFE and i + 1 < n and 0xA1 <= data[i + 1] <= 0xFE:
             out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932", "replace"))

@@ -105,6 +105,7 @@ def test_an_unknown_error_handler_is_refused_like_the_stdlib_codecs_refuse_it() 
         # ESC $ ( Q (JIS X 0213) is not read: the escape alone is replaced.
         (b"FE\x1b$(Q!!", "FE\ufffd$(Q!!"),
         (KANJI + b"%F\x8a%9" + ASCII, "テ\ufffdス"),
+        (b"FE\x80 ok", "FE\ufffd ok"),
         (b"\x1b(IJ`J" + ASCII, "ﾊ\ufffdﾊ"),
         (KANJI + b"%F%", "テ\ufffd"),
         (KANJI + b"%\nFLETS", "\ufffd\nFLETS"),
