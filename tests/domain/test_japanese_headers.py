@@ -149,3 +149,18 @@ def test_b_words_missing_their_padding_decode() -> None:
     assert decode_header_value("=?UTF-8?B?44OG44K544OI?=") == "テスト"
     assert decode_header_value("=?UTF-8?B?44GC44GC?=") == "ああ"
     assert decode_header_value("=?UTF-8?B?5riL6LC35pSv?=") == "渋谷支"
+
+
+# --- raw bytes in a header -------------------------------------------------------
+
+
+@pytest.mark.parametrize("byte", [b"\x80", b"\xff"])
+def test_a_lone_raw_byte_at_either_end_of_the_8_bit_range_is_replaced_not_kept_as_a_surrogate(byte: bytes) -> None:
+    # A surrogate left in the text would fail later, when the subject is stored as UTF-8.
+    text, lossy = decode_header_value_detailed((b"FE " + byte + b" ok").decode("ascii", "surrogateescape"))
+    assert (text, lossy) == ("FE \ufffd ok", True)
+    assert text.encode("utf-8")
+
+
+def test_raw_jis_escapes_in_a_header_without_8_bit_bytes_are_decoded() -> None:
+    assert decode_header_value_detailed("FE \x1b$B%F%9%H\x1b(B") == ("FE テスト", False)
