@@ -358,9 +358,12 @@ def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResu
 
 def _primary_count(canonical: str | None) -> int:
     # How many leading candidates count as "the declared charset itself".
+    # For ISO-2022-JP that is the first five, but they (the CP932 route and
+    # the stdlib ISO-2022-JP codecs) refuse every 8-bit byte, and 7-bit data
+    # is never a guess: counting only the first says the same.
     if canonical is None:
         return 0
-    return {"iso-2022-jp": 5, "cp932": 2, "euc-jp": 3}.get(canonical, 1)
+    return {"cp932": 2, "euc-jp": 3}.get(canonical, 1)
 
 
 def _decode_replace(data: bytes, codec: str) -> str:
