@@ -435,8 +435,7 @@ def _decode_raw_header_text(value: str) -> tuple[str, bool]:
     # Header text that was not ASCII on the wire: 8-bit bytes smuggled in
     # through surrogateescape, or raw (unencoded) ISO-2022-JP escapes.
     if any("\udc80" <= ch <= "\udcff" for ch in value) or "\x1b" in value:
-        data = value.encode("utf-8", "surrogateescape")
-        result = decode_bytes_detailed(data, None)
+        result = decode_bytes_detailed(value.encode(errors="surrogateescape"))
         return result.text, result.lossy
     return value, False
 
@@ -485,18 +484,18 @@ def _decode_header_object(header: Header) -> tuple[str, bool]:
 def _decode_encoded_words(text: str) -> tuple[str, bool]:
     pieces: list[str] = []
     lossy = False
+    # The bytes of a run of adjacent words in one charset, decoded together.
     pending: list[bytes] = []
-    pending_charset: str | None = None
+    pending_charset = ""
     pos = 0
 
     def flush() -> None:
-        nonlocal pending, pending_charset, lossy
+        nonlocal lossy
         if pending:
             result = decode_bytes_detailed(b"".join(pending), pending_charset)
             pieces.append(result.text)
             lossy = lossy or result.lossy
-        pending = []
-        pending_charset = None
+            pending.clear()
 
     for match in _ENCODED_WORD.finditer(text):
         between = text[pos : match.start()]
@@ -506,10 +505,10 @@ def _decode_encoded_words(text: str) -> tuple[str, bool]:
             pieces.append(between)
         charset = match.group("charset").partition("*")[0]
         payload = match.group("text")
-        data = _b_decode(payload) if match.group("enc") in "bB" else _q_decode(payload)
+        data = _b_decode(payload) if match.group("enc").upper() == "B" else _q_decode(payload)
         # Adjacent words in the same charset are joined before decoding: some
         # mailers split a multi-byte character across two words.
-        if pending and charset.lower() != (pending_charset or "").lower():
+        if charset.lower() != pending_charset.lower():
             flush()
         pending.append(data)
         pending_charset = charset
