@@ -97,6 +97,20 @@ def test_a_fold_inside_a_word_is_removed_however_it_is_written(fold: str) -> Non
     assert decode_header_value("=?UTF-8?B?5riL" + fold + "6LC3?=") == "渋谷"
 
 
+def test_an_euc_jp_word_is_decoded_with_its_charset() -> None:
+    # Sniffed, EUC-JP テスト (A5 C6 A5 B9 A5 C8) would read as CP932 half-width junk.
+    assert decode_header_value("=?EUC-JP?B?pcaluaXI?=") == "テスト"
+
+
+def test_a_lower_case_b_marks_a_base64_word_too() -> None:
+    assert decode_header_value("=?utf-8?b?5riL6LC3?=") == "渋谷"
+
+
+def test_a_plain_ascii_value_is_not_lossy() -> None:
+    assert decode_header_value_detailed("Re: [FE-2026-00001]") == ("Re: [FE-2026-00001]", False)
+    assert decode_header_value_detailed(None) == ("", False)
+
+
 # --- Q encoding -----------------------------------------------------------------
 
 

@@ -109,6 +109,8 @@ def test_an_unknown_error_handler_is_refused_like_the_stdlib_codecs_refuse_it() 
         (b"\x1b(IJ`J" + ASCII, "ﾊ\ufffdﾊ"),
         (KANJI + b"%F%", "テ\ufffd"),
         (KANJI + b"%\nFLETS", "\ufffd\nFLETS"),
+        # DEL is no trail byte: the lead is replaced and DEL kept.
+        (KANJI + b"%\x7f" + ASCII, "\ufffd\x7f"),
         # 題名 and an au emoji (JIS 76 5E) no codec maps.
         (KANJI + b"BjL>v^L>" + ASCII + b"!", "題名\ufffd名!"),
     ],
@@ -152,6 +154,10 @@ def test_the_first_and_last_halfwidth_katakana_alone_under_a_jis_label_are_belie
 def test_one_symbol_under_a_jis_label_is_not_believed() -> None:
     # ※ (81 A6) is no kana: alone, it is as likely a stray byte pair as text.
     assert decode_bytes(b"No.\x81\xa6", "iso-2022-jp") == "No.\ufffd\ufffd"
+
+
+def test_a_del_control_beside_one_kanji_under_a_jis_label_does_not_make_it_believable() -> None:
+    assert decode_bytes(b"No.\x7f\x8aa", "iso-2022-jp") == "No.\x7f\ufffda"
 
 
 def test_one_kanji_under_a_jis_label_is_not_believed() -> None:
