@@ -316,8 +316,6 @@ def _candidates(canonical: str | None, data: bytes) -> list[str]:
         return ["cp932", "shift_jis_2004", "utf-8", "euc_jp"]
     if canonical == "euc-jp":
         return ["euc_jp", "euc_jis_2004", "cp51932", "cp932", "utf-8"]
-    if canonical in {"utf-8", "utf-8-sig"}:
-        return ["utf-8", "cp932", "euc_jp", "iso-2022-jp-cp932"]
     if canonical is not None:
         return [canonical, *_sniff_order(data)]
     return _sniff_order(data)

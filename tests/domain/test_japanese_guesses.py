@@ -169,3 +169,28 @@ def test_a_label_outside_japan_replaces_within_its_own_codec() -> None:
     # Big5 declared (中文 is A4 A4 A4 E5), a stray FF no guess reads either.
     result = decode_bytes_detailed("中文".encode("big5") + b" \xff", "big5")
     assert result == DecodeResult("中文 \ufffd", "big5", lossy=True, guessed=True)
+
+
+def test_utf8_under_a_utf8_label_is_read_as_declared() -> None:
+    assert decode_bytes_detailed(UTF8_REQUEST, "UTF-8") == DecodeResult("申込書です", "utf-8", lossy=False)
+
+
+def test_utf8_under_a_shift_jis_label_is_read_and_noted_as_utf8() -> None:
+    # The note reads "declared Shift_JIS but decoded as utf-8".
+    assert decode_bytes_detailed(UTF8_REQUEST, "Shift_JIS") == DecodeResult(
+        "申込書です", "utf-8", lossy=False, guessed=True
+    )
+
+
+def test_plain_euc_jp_under_an_euc_jp_label_is_read_by_the_euc_jp_codec() -> None:
+    assert decode_bytes_detailed("渋谷支店".encode("euc_jp"), "EUC-JP") == DecodeResult(
+        "渋谷支店", "euc_jp", lossy=False
+    )
+
+
+def test_jis_x0212_under_a_utf8_label_is_read_by_the_stdlib() -> None:
+    assert decode_bytes_detailed(b"\x1b$(D0!\x1b(B", "utf-8") == DecodeResult("丂", "iso2022_jp_2", lossy=False)
+
+
+def test_a_utf8_sig_label_drops_the_byte_order_mark() -> None:
+    assert decode_bytes_detailed("\ufeff渋谷".encode(), "utf-8-sig") == DecodeResult("渋谷", "utf-8-sig", lossy=False)
