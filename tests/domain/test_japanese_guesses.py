@@ -194,3 +194,8 @@ def test_jis_x0212_under_a_utf8_label_is_read_by_the_stdlib() -> None:
 
 def test_a_utf8_sig_label_drops_the_byte_order_mark() -> None:
     assert decode_bytes_detailed("\ufeff渋谷".encode(), "utf-8-sig") == DecodeResult("渋谷", "utf-8-sig", lossy=False)
+
+
+def test_utf8_under_a_label_outside_japan_is_read_and_noted() -> None:
+    # Big5 declared: the first guess after it, UTF-8, is already a guess.
+    assert decode_bytes_detailed(UTF8_REQUEST, "big5") == DecodeResult("申込書です", "utf-8", lossy=False, guessed=True)
