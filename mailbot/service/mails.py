@@ -314,7 +314,7 @@ def build_outbox_row(
         in_reply_to = clean_header(db_id(intent.reply_to.message_id))
         references = [clean_header(db_id(r)) for r in (*intent.reply_to.references, in_reply_to)][-20:]
 
-    mail = _Compat32Message()
+    mail: _Compat32Message[str, str | Header] = _Compat32Message()
     mail["From"] = formataddr((_DESK_NAME, policy.desk_address), charset="utf-8")
     if to:
         mail["To"] = ", ".join(to)

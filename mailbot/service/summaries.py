@@ -276,7 +276,7 @@ def build_week_report(
             select(CaseEvent.id, CaseEvent.case_id, CaseEvent.at, CaseEvent.status, CaseEvent.event, CaseEvent.stage)
             .where(CaseEvent.case_id.in_(chunk), CaseEvent.at < as_of)
             .order_by(CaseEvent.id)
-        ).tuples():
+        ):
             events[case_id].append(_Event(event_id, at, status, kind, stage))
     shown: list[tuple[CaseLine, int]] = []
     branches: dict[str, BranchWeek] = {}
@@ -317,9 +317,8 @@ def build_week_report(
             row.waiting.append(_case_line(case, name, history, state, since, as_of, shown))
     defects: dict[int, list[dict[str, Any]]] = {}
     for chunk in _chunks(sorted({event_id for _, event_id in shown}), 500):
-        defects.update(
-            session.execute(select(CaseEvent.id, CaseEvent.defects).where(CaseEvent.id.in_(chunk))).tuples().all()
-        )
+        rows = session.execute(select(CaseEvent.id, CaseEvent.defects).where(CaseEvent.id.in_(chunk)))
+        defects.update((event_id, event_defects) for event_id, event_defects in rows)
     for line, event_id in shown:
         line.defects = list(defects.get(event_id) or [])
     for row in branches.values():
