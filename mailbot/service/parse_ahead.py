@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +33,27 @@ from mailbot.service.ports import SourceError, SourceItem
 __all__ = ["Loaded", "ParseAhead"]
 
 log = logging.getLogger("mailbot.intake")
+
+
+def _worker_start(parent: int) -> None:
+    """In the worker, first: no share of the parent's output, and no life after it.
+
+    A worker holding the parent's stdout/stderr would keep a pipe open after
+    the parent was killed (whoever reads its output would wait for ever), and
+    a pool worker whose parent died waits for work that never comes. Results
+    and errors go back through the pool, so nothing is lost by the silence.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _parse(raw: bytes) -> ParsedMessage | UnparseableMessage:
@@ -119,7 +143,9 @@ class ParseAhead:
                 # spawn, not fork: the scheduler runs threads, and a forked copy of
                 # a process holding database connections and locks is not safe.
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+                )
             except (OSError, ValueError) as exc:
                 log.warning("no parsing worker (%s); parsing in-process", exc)
                 self._failed = True

@@ -88,3 +88,37 @@ def test_when_the_worker_dies_the_mail_is_parsed_in_process_and_nothing_is_lost(
     assert report.processed == BACKLOG and report.failed == 0
     assert len(harness.messages()) == 2 * BACKLOG
     assert not list((harness.maildir / "new").iterdir())
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+from mailbot.service.parse_ahead import ParseAhead
+from mailbot.service.ports import SourceItem
+
+ahead = ParseAhead(enabled=True, batch_size=1, max_bytes=10_000_000)
+item = SourceItem(key="1", size=10, load=lambda: b"Subject: x\\r\\n\\r\\nbody\\r\\n")
+ahead.load([item], lambda keys: set())["1"].message()
+print(ahead.worker_pids()[0], flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_worker_whose_parent_was_killed_exits_and_holds_none_of_its_output(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_SCRIPT], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    parent.kill()
+    # The parent's pipes reach their end although the worker was started with them.
+    out, _err = parent.communicate(timeout=60)
+    assert out == b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
