@@ -102,3 +102,18 @@ def test_a_zip_that_is_no_workbook_names_no_code() -> None:
 def test_a_form_saved_by_openpyxl_reads_the_same_as_one_saved_by_excel() -> None:
     assert codes(xlsx_form("顧客CD", 123456789)) == ["123456789"]
     assert codes(xlsx_form("顧客コード", "１２３４５６７８９", below=True)) == ["123456789"]
+
+
+def test_rows_and_cells_without_a_reference_take_their_place_from_their_order() -> None:
+    # The format lets a writer leave out r= on rows and cells; their position is then their order.
+    sheet = (
+        "<row><c><v>1</v></c></row>"
+        '<row><c t="s"><v>0</v></c><c><v>123456789</v></c></row>'
+        '<row r="5"><c r="C5" t="s"><v>0</v></c><c t="inlineStr"><is><t>987654321</t></is></c></row>'
+    )
+    assert codes(excel_workbook([("a", sheet)], ["<t>顧客CD</t>"])) == ["123456789", "987654321"]
+
+
+def test_a_label_whose_code_is_below_it_on_a_row_without_a_reference_is_found() -> None:
+    sheet = '<row><c t="s"><v>0</v></c></row><row><c t="s"><v>1</v></c></row>'
+    assert codes(excel_workbook([("a", sheet)], ["<t>顧客CD</t>", "<t>555555555</t>"])) == ["555555555"]
