@@ -11,7 +11,7 @@ from mailbot.adapters.database.tables import Inbound
 from mailbot.domain.checks import CHECKS, Submission
 from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
-from mailbot.service.intake import BATCH_SIZE, Intake
+from mailbot.service.intake import BATCH_SIZE, Intake, PollReport
 from tests.domain.builders import FORM, encrypted_zip, pdf
 from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness
 from tests.mailfactory import build_auto_reply, build_bounce, build_mail
@@ -267,11 +267,8 @@ def test_a_thread_reply_delivered_twice_is_filed_once_and_answered_once(harness:
     assert sorted(o["kind"] for o in harness.outbox()) == ["defect_reply", "ops_accepted", "ops_returned", "receipt"]
 
 
-def test_the_mailbox_is_marked_only_after_the_commit_so_a_failing_commit_loses_nothing(harness: Harness) -> None:
-    # A commit can fail on its own (disk full at fsync, the server gone): the
-    # Maildir item must then still be in new/ for the next poll to file it.
-    harness.import_unis()
-    harness.deliver(request())
+def _poll_refusing_commits_that_file_mail(harness: Harness, error: str) -> PollReport:
+    """One poll in which every commit that would write a ledger row fails, as a full disk makes it."""
 
     # The flush is where the ledger row is written; the identity map holds rows
     # only weakly, so a flag set then is what the commit can look at.
@@ -281,15 +278,24 @@ def test_the_mailbox_is_marked_only_after_the_commit_so_a_failing_commit_loses_n
 
     def refuse(session: Session) -> None:
         if session.info.pop("files_inbound", False):
-            raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+            raise OperationalError("COMMIT", {}, Exception(error))
 
     event.listen(harness.app.sessions, "before_flush", note_inbound)
     event.listen(harness.app.sessions, "before_commit", refuse)
     try:
-        report = harness.poll()
+        return harness.poll()
     finally:
         event.remove(harness.app.sessions, "before_commit", refuse)
         event.remove(harness.app.sessions, "before_flush", note_inbound)
+
+
+def test_the_mailbox_is_marked_only_after_the_commit_so_a_failing_commit_loses_nothing(harness: Harness) -> None:
+    # A commit can fail on its own (disk full at fsync, the server gone): the
+    # Maildir item must then still be in new/ for the next poll to file it.
+    harness.import_unis()
+    harness.deliver(request())
+
+    report = _poll_refusing_commits_that_file_mail(harness, "disk I/O error")
     assert report.store_error is not None and report.processed == 0
     assert len(list((harness.maildir / "new").iterdir())) == 1, "marked although nothing was committed"
     assert harness.messages() == []
@@ -331,21 +337,7 @@ def test_a_batch_whose_commit_fails_leaves_every_one_of_its_messages_in_the_mail
     for i in range(3):
         harness.deliver(request(subject=f"フレッツエスカ 渋谷支店 {i}", sender=f"担当{i} <staff{i}@usen.co.jp>"))
 
-    def note_inbound(session: Session, _context: object, _instances: object) -> None:
-        if any(isinstance(o, Inbound) for o in session.new):
-            session.info["files_inbound"] = True
-
-    def refuse(session: Session) -> None:
-        if session.info.pop("files_inbound", False):
-            raise OperationalError("COMMIT", {}, Exception("database or disk is full"))
-
-    event.listen(harness.app.sessions, "before_flush", note_inbound)
-    event.listen(harness.app.sessions, "before_commit", refuse)
-    try:
-        report = harness.poll()
-    finally:
-        event.remove(harness.app.sessions, "before_commit", refuse)
-        event.remove(harness.app.sessions, "before_flush", note_inbound)
+    report = _poll_refusing_commits_that_file_mail(harness, "database or disk is full")
     assert report.store_error is not None and report.processed == 0
     assert len(list((harness.maildir / "new").iterdir())) == 3, "marked although nothing was committed"
     assert harness.messages() == [] and harness.outbox() == []
