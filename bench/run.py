@@ -4,6 +4,12 @@ Writes N Outlook-style submissions (a mix of accepted and returned) into a
 fresh Maildir, runs one `poll` over them (parse, check, file, render, write the
 outbox, deliver to a directory, mark) and prints messages per second. A second
 poll over the same, now processed, mailbox shows what an idle poll costs.
+Then the raw mail storage per 1,000 requests (``storage_bench``), the
+workbench with 100,000 cases (``web_bench``), a year of a busy desk on
+PostgreSQL (``year_bench``; ``BENCH_ARGS="--year-requests 0"`` skips it), the
+UNIS import, ``bench/throughput.py`` (the IMAP raw fetch, the floor, mailbot
+and django-helpdesk on one corpus in one run) and, last, how long a branch
+waits for its answer under `mailbot run` with IMAP IDLE (``latency_bench``).
 """
 
 from __future__ import annotations
@@ -66,23 +72,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--db-url", help="benchmark another database (default: a temp SQLite file)")
+    parser.add_argument(
+        "--storage-count", type=int, default=1000, help="requests of the raw mail storage benchmark (0: skip)"
+    )
     parser.add_argument("--unis-rows", type=int, default=2_000_000, help="rows of the UNIS import benchmark (0: skip)")
+    parser.add_argument(
+        "--throughput-count", type=int, default=200, help="requests of the IMAP throughput corpus (bench/throughput.py)"
+    )
+    parser.add_argument("--no-peer", dest="peer", action="store_false", help="leave django-helpdesk out of throughput")
+    parser.add_argument(
+        "--year-requests", type=int, default=50_000, help="requests of the year-of-a-desk benchmark (0: skip)"
+    )
+    parser.add_argument("--year-messages", type=int, default=250_000, help="inbound messages of that year")
+    parser.add_argument(
+        "--latency-requests", type=int, default=50, help="requests of the `mailbot run` latency benchmark (0: skip)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_maildir(args.count, args.db_url, Path(tmp))
+    if args.storage_count:
+        from bench import storage_bench
+
+        storage_bench.main(args.storage_count)
     from bench import web_bench
 
     web_bench.main()
+    if args.year_requests:
+        from bench import year_bench
+
+        year_bench.main(args.year_requests, args.year_messages)
     if args.unis_rows:
         from bench import unis_bench
 
         with tempfile.TemporaryDirectory() as tmp:
             unis_bench.main(args.unis_rows, Path(tmp))
-    try:
-        from bench import imap_bench
-    except ImportError:
-        return
-    imap_bench.main(args.count)
+    from bench import latency_bench, throughput
+
+    throughput.main(args.throughput_count, peer=args.peer)
+    if args.latency_requests:
+        # Each request as the previous reply arrives (the bot still finishing that
+        # poll), then with the bot idle in IDLE when the next one comes.
+        latency_bench.main(args.latency_requests)
+        latency_bench.main(args.latency_requests, pause=2.0)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.engine import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker, upgrade
 from mailbot.adapters.database.lock import PollerLock
-from mailbot.adapters.database.store import SessionCursorStore, Store
+from mailbot.adapters.database.store import SessionCursorStore, Store, raw_storage_info
+from mailbot.adapters.rawstore import RawDirectory
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Config, ConfigError
 from mailbot.domain import lifecycle
@@ -36,6 +37,7 @@ __all__ = [
     "imap_settings",
     "make_delivery",
     "make_source",
+    "raw_storage",
     "smtp_settings",
     "upgrade_database",
     "utc_now",
@@ -117,6 +119,7 @@ class App:
 
     def close(self) -> None:
         if self._intake is not None:
+            self._intake.parse_ahead.close()
             self._intake.source.close()
             self._intake.delivery.close()
         self.engine.dispose()
@@ -143,11 +146,17 @@ def build_app(config: Config, *, clock: Callable[[], datetime] = utc_now, check:
         raise ConfigError(f"lifecycle: {exc}") from None
     renderer = check_templates(config)
     engine = make_engine(config.database_url)
-    sessions = make_sessionmaker(engine)
+    sessions = make_sessionmaker(engine, raw_storage(config))
     if check:
         check_schema(engine)
         _check_states(sessions)
     return App(config, engine, sessions, renderer, clock)
+
+
+def raw_storage(config: Config) -> dict[str, Any]:
+    """Where the app's sessions put and find raw mail (``[storage]``)."""
+    path = config.storage.path
+    return raw_storage_info(config.storage.raw, RawDirectory(path) if path is not None else None)
 
 
 def _check_states(sessions: sessionmaker[Session]) -> None:

@@ -22,7 +22,7 @@ from mailbot.config_after import AfterConfig, read_after_acceptance
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
 
-__all__ = ["Config", "ConfigError", "load_config", "resolve_config_path"]
+__all__ = ["Config", "ConfigError", "RetentionConfig", "StorageConfig", "load_config", "resolve_config_path"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,29 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """``[storage]``: where raw mail goes. ``path`` is also read when raw = "database" (files written before)."""
+
+    raw: str = "database"
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """``[retention]``: days the raw mail and its attachments are kept (None: for ever).
+
+    Decisions, cases, events and the ledger's text are always kept.
+    """
+
+    raw_days: int | None = None
+    attachments_days: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.raw_days is not None or self.attachments_days is not None
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     policy: Policy
@@ -74,6 +97,8 @@ class Config:
     log_level: str = "INFO"
     web: WebConfig = field(default_factory=lambda: WebConfig())
     after: AfterConfig = field(default_factory=AfterConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -329,6 +354,8 @@ def load_config(path: Path) -> Config:
     after = read_after_acceptance(root, base)
     root.used.update({"documents", "branches"})
     web = _web(root)
+    storage = _storage(root, base)
+    retention = _retention(root)
     root.check_unknown()
 
     policy = Policy(
@@ -366,7 +393,43 @@ def load_config(path: Path) -> Config:
         log_format=log_format,
         log_level=log_level,
         after=after,
+        storage=storage,
+        retention=retention,
     )
+
+
+def _storage(root: _Table, base: Path) -> StorageConfig:
+    table = root.table("storage")
+    raw = table.get("raw", str, "database")
+    if raw not in ("database", "directory"):
+        raise table.fail("raw", f'expected "database" or "directory", got {raw!r}')
+    path = _path(table, "path", base)
+    if raw == "directory" and path is None:
+        raise table.fail("path", 'missing; raw = "directory" needs the directory that holds the raw mail')
+    table.check_unknown()
+    return StorageConfig(raw=raw, path=path)
+
+
+_MAX_DAYS = 36_500  # a hundred years; more is a typo, and "absent" already means for ever
+
+
+def _retention(root: _Table) -> RetentionConfig:
+    table = root.table("retention")
+    days: dict[str, int | None] = {}
+    for key in ("raw_days", "attachments_days"):
+        value = table.get(key, int)
+        if value is not None and not 1 <= value <= _MAX_DAYS:
+            raise table.fail(key, f"must be from 1 to {_MAX_DAYS} days, got {value!r} (leave it out to keep for ever)")
+        days[key] = value
+    raw_days, attachments_days = days["raw_days"], days["attachments_days"]
+    if raw_days is not None and attachments_days is not None and attachments_days > raw_days:
+        raise table.fail(
+            "attachments_days",
+            f"must not be more than raw_days ({raw_days}): the attachments are inside the raw mail, "
+            f"removed with it after {raw_days} days, got {attachments_days}",
+        )
+    table.check_unknown()
+    return RetentionConfig(raw_days=raw_days, attachments_days=attachments_days)
 
 
 def _check_database_url(table: _Table, url: str) -> None:

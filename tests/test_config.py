@@ -199,3 +199,44 @@ def test_a_zero_reply_cap_or_a_nan_timeout_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"\[delivery\] timeout_seconds: expected a finite number"):
         load_config(write(tmp_path, smtp))
+
+
+# --- issue 12: where raw mail is kept, and for how long ----------------------------
+
+
+def test_raw_mail_is_in_the_database_and_kept_for_ever_unless_the_config_says_otherwise(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert (config.storage.raw, config.storage.path) == ("database", None)
+    assert (config.retention.raw_days, config.retention.attachments_days, config.retention.active) == (
+        None,
+        None,
+        False,
+    )
+    text = GOOD + '[storage]\nraw = "directory"\npath = "raw"\n[retention]\nraw_days = 365\nattachments_days = 90\n'
+    config = load_config(write(tmp_path, text))
+    assert (config.storage.raw, config.storage.path) == ("directory", tmp_path.resolve() / "raw")
+    assert (config.retention.raw_days, config.retention.attachments_days) == (365, 90)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[storage]\nraw = "files"\n', r'\[storage\] raw: expected "database" or "directory", got \'files\''),
+        ('[storage]\nraw = "directory"\n', r'\[storage\] path: missing; raw = "directory" needs the directory'),
+        ('[storage]\nraw = "directory"\npath = "config.toml"\n', r"\[storage\] path: expected a directory"),
+        ("[storage]\nraw_path = 1\n", r"\[storage\] raw_path: unknown key"),
+        ("[retention]\nraw_days = 0\n", r"\[retention\] raw_days: must be from 1 to 36500 days, got 0"),
+        ("[retention]\nraw_days = 30.5\n", r"\[retention\] raw_days: expected a whole number"),
+        ("[retention]\nattachments_days = -1\n", r"\[retention\] attachments_days: must be from 1"),
+        (
+            "[retention]\nraw_days = 30\nattachments_days = 90\n",
+            r"\[retention\] attachments_days: must not be more than raw_days \(30\)",
+        ),
+        ("[retention]\nraw_day = 30\n", r"\[retention\] raw_day: unknown key \(did you mean raw_days\?\)"),
+    ],
+)
+def test_a_wrong_storage_or_retention_key_is_one_line_naming_it(tmp_path: Path, extra: str, message: str) -> None:
+    path = write(tmp_path, GOOD + extra)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)

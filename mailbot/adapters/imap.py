@@ -110,6 +110,11 @@ OUTCOMES = frozenset(KEYWORDS)
 # RFC 2177: servers may drop an IDLE client after 30 minutes; renew before that.
 IDLE_RENEW_SECONDS = 25 * 60
 _FETCH_BATCH = 500
+# Message bodies asked for in one FETCH: the intake files a batch of 25 per
+# transaction; a window of the same size saves a round trip per message while
+# holding at most 32 MB that a crash would make us fetch again.
+_PREFETCH_COUNT = 25
+_PREFETCH_BYTES = 32 * 1024 * 1024
 _COMMAND_TIMEOUT_SECONDS = 30.0
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 
@@ -648,6 +653,11 @@ class ImapSource:
         self._cursor = cursor
         self._conn = _Connection(settings, settings.folder)
         self._poll: _Poll | None = None
+        # Bodies fetched ahead, one FETCH for several messages: (uidvalidity, uid) -> bytes.
+        self._ahead: dict[tuple[int, int], bytes] = {}
+        self._queue: list[int] = []  # the UIDs this poll offers, in order
+        self._position: dict[int, int] = {}
+        self._sizes: dict[int, int] = {}
 
     # -- cursor ------------------------------------------------------------
 
@@ -684,6 +694,19 @@ class ImapSource:
 
     def fetch_new(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
         """Yield messages above the watermark (see the module docstring)."""
+        return self._above_watermark(known, poll=True)
+
+    def pending(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
+        """What :meth:`fetch_new` would yield, without starting a poll.
+
+        The last poll's bookkeeping stays: :meth:`wait_for_new` compares with
+        its highest UID, and the health scan runs right after a poll, so mail
+        that arrived in between must still count as new. Messages skipped as
+        known by Message-ID are left for the next poll to count as done.
+        """
+        return self._above_watermark(known, poll=False)
+
+    def _above_watermark(self, known: Callable[[Sequence[str]], set[str]], *, poll: bool) -> Iterator[SourceItem]:
         conn = self._conn
         uidvalidity = conn.select()
         client = conn.client()
@@ -716,8 +739,11 @@ class ImapSource:
                         msgids[uid] = _message_id_of(header)
         uids = [uid for uid in uids if uid in sizes]  # expunged meanwhile
 
-        poll = _Poll(uidvalidity=uidvalidity, base=base, highest=max(uids, default=base))
-        self._poll = poll
+        this = _Poll(uidvalidity=uidvalidity, base=base, highest=max(uids, default=base))
+        if poll:
+            self._poll = this
+            self._ahead.clear()
+            self._sizes = sizes
 
         skip: set[int] = set()
         if revalidated and uids:
@@ -731,10 +757,15 @@ class ImapSource:
                 if mid and message_id_key(mid) in answered:
                     skip.add(uid)
 
+        if poll:
+            # What the bodies are fetched ahead from: this poll's messages, in order.
+            self._queue = [uid for uid in uids if uid not in skip]
+            self._position = {uid: index for index, uid in enumerate(self._queue)}
         for uid in uids:
-            poll.offer(uid)
+            this.offer(uid)
             if uid in skip:
-                self._advance(uidvalidity, uid)
+                if poll:
+                    self._advance(uidvalidity, uid)
                 continue
             yield SourceItem(
                 key=f"{uidvalidity}:{uid}",
@@ -777,13 +808,38 @@ class ImapSource:
                 f"{conn.where()}: UIDVALIDITY changed ({uidvalidity} -> {current}) "
                 f"before UID {uid} was downloaded; it will be offered again"
             )
+        ahead = self._ahead.pop((uidvalidity, uid), None)
+        if ahead is not None:
+            return ahead
+        wanted = self._window(uidvalidity, uid)
         client = conn.client()
-        with conn.guard(f"downloading UID {uid}"):
-            data = client.fetch([uid], ["BODY.PEEK[]"])
+        with conn.guard(f"downloading UID {uid}" if len(wanted) == 1 else f"downloading UIDs {_uid_set(wanted)}"):
+            data = client.fetch(wanted, ["BODY.PEEK[]"])
+        for other in wanted:
+            other_body = data.get(other, {}).get(b"BODY[]")
+            if other != uid and other_body is not None:
+                self._ahead[(uidvalidity, other)] = bytes(other_body)
         body = data.get(uid, {}).get(b"BODY[]")
         if body is None:
             raise SourceError(f"{conn.where()}: message UID {uid} is gone (expunged?)")
         return bytes(body)
+
+    def _window(self, uidvalidity: int, uid: int) -> list[int]:
+        """``uid`` and the next offered messages, for one FETCH: at most a batch, and a bounded size."""
+        wanted = [uid]
+        position = self._position.get(uid)
+        if position is None:
+            return wanted
+        total = self._sizes.get(uid, 0)
+        for other in self._queue[position + 1 : position + _PREFETCH_COUNT]:
+            size = self._sizes.get(other)
+            if size is None or size > self.settings.max_message_bytes or total + size > _PREFETCH_BYTES:
+                break
+            if (self._poll is not None and other in self._poll.done) or (uidvalidity, other) in self._ahead:
+                continue
+            wanted.append(other)
+            total += size
+        return wanted
 
     def mark(self, item: SourceItem, disposition: str, status: str | None) -> None:
         """Add the outcome keyword, move if configured; ``ignored`` touches nothing."""
@@ -792,6 +848,46 @@ class ImapSource:
         if outcome is not None:
             self._file(uidvalidity, uid, outcome)
         self._advance(uidvalidity, uid)
+
+    def mark_many(
+        self, marks: Sequence[tuple[SourceItem, str, str | None]]
+    ) -> list[tuple[SourceItem, SourceError]]:
+        """Mark several items, one STORE and one MOVE per outcome (RFC 3501 UID sets).
+
+        Returns the items whose mark failed, each with its error. When a
+        command for a whole set fails, its items are marked one by one, so
+        one message the server refuses does not hold back the others.
+        """
+        groups: dict[tuple[int, str], list[SourceItem]] = {}
+        done: list[SourceItem] = []
+        failed: list[tuple[SourceItem, SourceError]] = []
+        for item, disposition, status in marks:
+            uidvalidity, _uid = _parse_key(item.key)
+            outcome = _outcome(disposition, status)
+            if outcome is None:
+                done.append(item)
+            else:
+                groups.setdefault((uidvalidity, outcome), []).append(item)
+        for (uidvalidity, outcome), items in groups.items():
+            uids = [_parse_key(item.key)[1] for item in items]
+            try:
+                self._file_many(uidvalidity, uids, outcome)
+            except SourceError as exc:
+                if len(items) == 1:
+                    failed.append((items[0], exc))
+                    continue
+                for item in items:
+                    try:
+                        self._file_many(uidvalidity, [_parse_key(item.key)[1]], outcome)
+                    except SourceError as exc:
+                        failed.append((item, exc))
+                    else:
+                        done.append(item)
+            else:
+                done.extend(items)
+        for item in done:
+            self._advance(*_parse_key(item.key))
+        return failed
 
     def settle(self, item: SourceItem) -> None:
         """Count ``item`` as done for the cursor although its mark failed.
@@ -804,14 +900,19 @@ class ImapSource:
         self._advance(uidvalidity, uid)
 
     def _file(self, uidvalidity: int, uid: int, outcome: str) -> None:
+        self._file_many(uidvalidity, [uid], outcome)
+
+    def _file_many(self, uidvalidity: int, uids: Sequence[int], outcome: str) -> None:
+        """Add the outcome's keyword to ``uids`` and move them to its folder, if one is configured."""
         conn = self._conn
         current = conn.ensure_selected()
+        which = f"UID {uids[0]}" if len(uids) == 1 else f"UIDs {_uid_set(uids)}"
         if current != uidvalidity:
             # The UID now names a different message (or none): never touch it.
             log.warning(
-                "%s: not marking UID %s: UIDVALIDITY is now %s, not %s",
+                "%s: not marking %s: UIDVALIDITY is now %s, not %s",
                 conn.where(),
-                uid,
+                which,
                 current,
                 uidvalidity,
             )
@@ -819,8 +920,8 @@ class ImapSource:
         client = conn.client()
         if conn.keywords_allowed:
             try:
-                with conn.guard(f"marking UID {uid} as {outcome}"):
-                    client.add_flags([uid], [KEYWORDS[outcome]], silent=True)
+                with conn.guard(f"marking {which} as {outcome}"):
+                    client.add_flags(list(uids), [KEYWORDS[outcome]], silent=True)
             except SourceError as exc:
                 if not conn.connected:
                     raise
@@ -832,19 +933,19 @@ class ImapSource:
         target = conn.full_name(configured) if configured else None
         if target and target != conn.full_name(self.settings.folder):
             conn.ensure_folder(target)
-            with conn.guard(f"moving UID {uid} to {target!r}"):
+            with conn.guard(f"moving {which} to {target!r}"):
                 if client.has_capability("MOVE"):
-                    client.move([uid], target)
+                    client.move(list(uids), target)
                 else:
-                    client.copy([uid], target)
-                    client.add_flags([uid], [b"\\Deleted"], silent=True)
+                    client.copy(list(uids), target)
+                    client.add_flags(list(uids), [b"\\Deleted"], silent=True)
                     if client.has_capability("UIDPLUS"):
-                        client.uid_expunge([uid])
+                        client.uid_expunge(list(uids))
                     else:
                         log.warning(
-                            "%s: server lacks UIDPLUS; UID %s left flagged \\Deleted",
+                            "%s: server lacks UIDPLUS; %s left flagged \\Deleted",
                             conn.where(),
-                            uid,
+                            which,
                         )
 
     def wait_for_new(self, timeout: float) -> bool:
@@ -916,6 +1017,20 @@ def _aware(moment: object) -> datetime | None:
 
 def _has_exists(responses: Iterable[Any]) -> bool:
     return any(isinstance(r, tuple) and len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+
+
+def _uid_set(uids: Sequence[int]) -> str:
+    """``1:3,7`` for log lines: consecutive UIDs as ranges."""
+    ordered = sorted(set(uids))
+    runs: list[str] = []
+    start = previous = ordered[0]
+    for uid in ordered[1:]:
+        if uid != previous + 1:
+            runs.append(f"{start}:{previous}" if previous != start else str(start))
+            start = uid
+        previous = uid
+    runs.append(f"{start}:{previous}" if previous != start else str(start))
+    return ",".join(runs)
 
 
 def _parse_key(key: str) -> tuple[int, int]:

@@ -111,6 +111,10 @@ class MaildirSource:
                 if _unique(name) not in done:
                     yield self._item(cur, name)
 
+    def pending(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
+        """What ``fetch_new`` yields: a Maildir keeps nothing of its last poll."""
+        return self.fetch_new(known)
+
     def _item(self, folder: Path, name: str) -> SourceItem:
         path = folder / name
         size: int | None = None

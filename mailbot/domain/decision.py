@@ -217,7 +217,7 @@ def mails_for(
             ops_facts = dict(shared)
             if has_branch_mail and why_not:
                 ops_facts["reply_suppressed"] = why_not
-            mails.append(MailIntent(kind, ops, reply_to=None, facts=ops_facts))
+            mails.append(MailIntent(kind, ops, facts=ops_facts))
     return tuple(mails)
 
 
@@ -250,9 +250,7 @@ VERDICT_EVENTS: Mapping[CaseStatus, Event] = {
 }
 
 
-def outcome_of(
-    case_no: str | None, evaluation: Evaluation, *, stage: Stage, event: Event, changed: bool = True
-) -> CaseOutcome:
+def outcome_of(case_no: str | None, evaluation: Evaluation, *, stage: Stage, event: Event) -> CaseOutcome:
     """The case state an evaluation leads to."""
     submission = evaluation.submission
     first = submission.messages[0] if submission.messages else None
@@ -264,7 +262,6 @@ def outcome_of(
         customer_name=submission.customer.name if submission.customer else None,
         defects=evaluation.defects,
         waiting_since=evaluation.waiting_since,
-        changed=changed,
         stage=stage,
         event=event,
         sender=first.sender.addr if first is not None and first.sender is not None else None,

@@ -6,8 +6,9 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 from mailbot.domain.japanese import normalize
 from mailbot.domain.model import Attachment
@@ -63,7 +64,8 @@ def _zip_guard(payload: bytes, limits: Limits) -> Readability | zipfile.ZipFile:
     total = sum(m.file_size for m in members)
     if total > limits.max_zip_uncompressed_bytes:
         return Readability(False, "ファイルを開けません", "unsafe")
-    if total > limits.max_zip_ratio * max(len(payload), 1):
+    # The archive opened, so the payload holds at least its 22-byte end record: never 0.
+    if total > limits.max_zip_ratio * len(payload):
         return Readability(False, "ファイルを開けません", "unsafe")
     return archive
 
@@ -165,42 +167,137 @@ def customer_codes_in_text(text: str, labels: Iterable[str], digits: int) -> lis
     return list(dict.fromkeys(found))
 
 
+# A form's customer code sits near its top: the labels are looked for in this corner only.
+_FORM_ROWS = 500
+_FORM_COLUMNS = 60
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_CELL_REF = re.compile(r"([A-Z]{1,3})([0-9]+)$")
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
+def _text_of(element: ElementTree.Element) -> str:
+    """The text of a string item: its runs, without the phonetic guide (ふりがな, ``rPh``)."""
+    if element.tag == _MAIN + "t":
+        return element.text or ""
+    parts: list[str] = []
+    for child in element:
+        if child.tag == _MAIN + "t":
+            parts.append(child.text or "")
+        elif child.tag == _MAIN + "r":
+            parts.extend(t.text or "" for t in child.iter(_MAIN + "t"))
+    return "".join(parts)
+
+
+def _shared_strings(archive: zipfile.ZipFile) -> list[str]:
+    try:
+        data = archive.read("xl/sharedStrings.xml")
+    except KeyError:
+        return []
+    return [_text_of(item) for item in ElementTree.fromstring(data).iter(_MAIN + "si")]
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> list[str]:
+    """The worksheets' part names in the workbook's order (charts and macros left out)."""
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iter(_PACKAGE_REL + "Relationship")}
+    parts: list[str] = []
+    for sheet in workbook.iter(_MAIN + "sheet"):
+        target = targets.get(sheet.get(_REL + "id"), "")
+        part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+        if "worksheets/" in part:
+            parts.append(part)
+    return parts
+
+
+def _cell_value(cell: ElementTree.Element, strings: Sequence[str]) -> object:
+    kind = cell.get("t", "n")
+    if kind == "inlineStr":
+        inline = cell.find(_MAIN + "is")
+        return _text_of(inline) if inline is not None else None
+    value = cell.findtext(_MAIN + "v")
+    if value is None:
+        return None
+    if kind == "s":
+        index = int(value)
+        return strings[index] if 0 <= index < len(strings) else None
+    if kind == "n":
+        number = float(value)
+        return int(number) if number.is_integer() and "." not in value and "E" not in value.upper() else number
+    return value  # str (a formula's text), b, e: as written
+
+
+def _form_cells(archive: zipfile.ZipFile, part: str, strings: Sequence[str]) -> dict[tuple[int, int], object]:
+    """The non-empty values of a sheet's top-left corner, by (row, column), 1-based.
+
+    The sheet is streamed and left as soon as the rows pass the corner, so a
+    long sheet costs no more than a short one.
+    """
+    cells: dict[tuple[int, int], object] = {}
+    row_number = 0
+    with archive.open(part) as stream:
+        for _event, element in ElementTree.iterparse(stream, events=("end",)):
+            if element.tag == _MAIN + "row":
+                row_number = int(element.get("r", row_number + 1))
+                if row_number > _FORM_ROWS:
+                    break
+                column_number = 0
+                for cell in element.iter(_MAIN + "c"):
+                    match = _CELL_REF.match(cell.get("r", ""))
+                    column_number = _column_number(match.group(1)) if match else column_number + 1
+                    if column_number > _FORM_COLUMNS:
+                        break
+                    value = _cell_value(cell, strings)
+                    if value is not None:
+                        cells[(row_number, column_number)] = value
+                element.clear()
+    return cells
+
+
 def customer_codes_in_xlsx(attachment: Attachment, labels: Iterable[str], digits: int, limits: Limits) -> list[str]:
-    """Customer codes in an .xlsx form: in a labelled cell or right of / below the label."""
+    """Customer codes in an .xlsx form: in a labelled cell or right of / below the label.
+
+    The workbook's XML is read directly, only the shared strings and the cells
+    of each sheet's top-left corner: a spreadsheet library would also build the
+    styles, themes and drawings of every form, ten times the work.
+    """
     guarded = _zip_guard(attachment.payload, limits)
     if isinstance(guarded, Readability):
         return []
-    guarded.close()
-    # openpyxl is imported lazily: most mails carry no spreadsheet.
-    from openpyxl import load_workbook
-
     labels = tuple(labels)
     folded_labels = tuple(normalize(label).casefold() for label in labels)
     pattern = _label_pattern(labels)
     found: list[str] = []
-    try:
-        book = load_workbook(io.BytesIO(attachment.payload), read_only=False, data_only=True)
-    except Exception:
-        return []
-    try:
-        for sheet in book.worksheets:
-            for row in sheet.iter_rows(max_row=min(sheet.max_row, 500), max_col=min(sheet.max_column, 60)):
-                for cell in row:
-                    if not isinstance(cell.value, str):
-                        continue
-                    text = normalize(cell.value)
-                    if not any(label in text.casefold() for label in folded_labels):
-                        continue
-                    found.extend(_codes_from_matches(pattern.findall(text), digits))
-                    for r, c in ((cell.row, cell.column + 1), (cell.row, cell.column + 2), (cell.row + 1, cell.column)):
-                        neighbour = sheet.cell(row=r, column=c).value
-                        if neighbour is None:
-                            continue
-                        value = normalize(str(neighbour)).strip()
-                        if isinstance(neighbour, float) and neighbour.is_integer():
-                            value = str(int(neighbour))
-                        found.extend(_codes_from_matches([value], digits))
-                        break
-    finally:
-        book.close()
+    with guarded as archive:
+        try:
+            strings = _shared_strings(archive)
+            sheets = [_form_cells(archive, part, strings) for part in _sheet_parts(archive)]
+        except (*_ZIP_ERRORS, KeyError, ElementTree.ParseError):
+            # Not a workbook after all, or a damaged part: it names no code.
+            return []
+    for cells in sheets:
+        for (row, column), cell_value in cells.items():
+            if not isinstance(cell_value, str):
+                continue
+            text = normalize(cell_value)
+            if not any(label in text.casefold() for label in folded_labels):
+                continue
+            found.extend(_codes_from_matches(pattern.findall(text), digits))
+            for r, c in ((row, column + 1), (row, column + 2), (row + 1, column)):
+                neighbour = cells.get((r, c))
+                if neighbour is None:
+                    continue
+                value = normalize(str(neighbour)).strip()
+                if isinstance(neighbour, float) and neighbour.is_integer():
+                    value = str(int(neighbour))
+                found.extend(_codes_from_matches([value], digits))
+                break
     return list(dict.fromkeys(found))

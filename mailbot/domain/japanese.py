@@ -20,7 +20,6 @@ escapes that conversion does not cover (JIS X 0212, ISO-2022-JP-2 charsets).
 from __future__ import annotations
 
 import base64
-import binascii
 import codecs
 import re
 import unicodedata
@@ -79,12 +78,9 @@ _EUC_ALIASES = frozenset(
     }
 )  # fmt: skip
 
-# Chinese labels whose bytes are, in practice, GBK (or GB18030).
-_GB_FAMILY = frozenset({"gb2312", "gbk", "gb18030"})
-
-# Charsets that "decode" anything without error, so they can never be used to
-# tell a right guess from a wrong one.
-_ALWAYS_SUCCEEDS = frozenset({"latin_1", "iso8859_1", "cp1252", "iso8859_15"})
+# Chinese codecs whose bytes are, in practice, GBK (or GB18030); gb18030
+# itself needs no mapping.
+_GB_FAMILY = frozenset({"gb2312", "gbk"})
 
 
 def canonical_charset(charset: str | None) -> str | None:
@@ -94,25 +90,28 @@ def canonical_charset(charset: str | None) -> str | None:
         return None
     label = charset.strip().strip("\"'").strip().lower()
     # RFC 2231 allows a language suffix on encoded-word charsets.
-    label = label.split("*", 1)[0]
+    label = label.partition("*")[0]
     if label in _JIS_ALIASES:
         return "iso-2022-jp"
     if label in _SJIS_ALIASES:
         return "cp932"
     if label in _EUC_ALIASES:
         return "euc-jp"
-    if label in {"x-gbk", "cp936", "ms936", "windows-936", "x-euc-cn", "x-gb2312"}:
+    # Chinese labels Python has no codec for (cp936 and ms936 it knows as gbk).
+    if label in {"x-gbk", "windows-936", "x-euc-cn", "x-gb2312"}:
         return "gb18030"
-    if label in {"unknown-8bit", "x-unknown", "unknown", "8bit", "x-user-defined"}:
-        return None
+    # Labels that name no charset (unknown-8bit, x-user-defined...) are no
+    # codec either, so the lookup refuses them.
     try:
         info = codecs.lookup(label)
     except (LookupError, ValueError):
         return None
-    # Refuse bytes-to-bytes codecs (base64, zlib...) and codecs that would
-    # interpret the payload (unicode_escape) rather than map it.
-    if not getattr(info, "_is_text_encoding", True) or info.name in {
-        "unicode_escape", "raw_unicode_escape", "undefined", "idna", "punycode",
+    # Refuse bytes-to-bytes codecs (base64, zlib...; every CodecInfo has
+    # _is_text_encoding, True unless the codec says otherwise) and codecs that
+    # would interpret the payload (unicode_escape) rather than map it. These
+    # are the names codecs.lookup gives, which spell the escape codecs with hyphens.
+    if not info._is_text_encoding or info.name in {
+        "unicode-escape", "raw-unicode-escape", "undefined", "idna", "punycode",
     }:  # fmt: skip
         return None
     if info.name in _GB_FAMILY:
@@ -169,6 +168,9 @@ def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
     unmapped pair raises ``UnicodeDecodeError``; with ``"replace"`` they
     become U+FFFD.
     """
+    # An unknown handler name fails here as it does in the stdlib codecs,
+    # rather than being taken for "replace".
+    codecs.lookup_error(errors)
     strict = errors == "strict"
     out: list[str] = []
     mode = "ascii"
@@ -217,7 +219,8 @@ def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
             continue
         if shifted or mode == "kana":
             if b <= 0x5F:
-                out.append(bytes((b + 0x80,)).decode("cp932"))
+                # JIS X 0201 katakana 21-5F are U+FF61-FF9F in the same order.
+                out.append(chr(b + 0xFF40))
             else:
                 fail(i, i + 1, "byte outside JIS X 0201 katakana")
             i += 1
@@ -239,9 +242,11 @@ def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
     return "".join(out)
 
 
-def _decode_euc_cp51932(data: bytes, errors: str = "strict") -> str:
+def _decode_euc_cp51932(data: bytes) -> str:
     # Windows EUC (CP51932): EUC pairs are JIS pairs with the high bit set,
     # so the same JIS -> Shift_JIS -> CP932 route covers NEC row 13 there too.
+    # Bad bytes become U+FFFD, which CP51932 cannot encode: so the text holds
+    # one exactly when the bytes were not CP51932 (_try relies on that).
     out: list[str] = []
     i = 0
     n = len(data)
@@ -251,14 +256,13 @@ def _decode_euc_cp51932(data: bytes, errors: str = "strict") -> str:
             out.append(chr(b))
             i += 1
         elif b == 0x8E and i + 1 < n and 0xA1 <= data[i + 1] <= 0xDF:
-            out.append(bytes((data[i + 1],)).decode("cp932"))
+            # SS2 + A1-DF: half-width katakana U+FF61-FF9F in the same order.
+            out.append(chr(data[i + 1] + 0xFEC0))
             i += 2
         elif 0xA1 <= b <= 0xFE and i + 1 < n and 0xA1 <= data[i + 1] <= 0xFE:
-            out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932", errors))
+            out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932", "replace"))
             i += 2
         else:
-            if errors == "strict":
-                raise UnicodeDecodeError("cp51932", data, i, i + 1, "invalid EUC-JP byte")
             out.append("\ufffd")
             i += 1
     return "".join(out)
@@ -272,7 +276,8 @@ def _try(codec: str, data: bytes) -> str | None:
         if codec == "iso-2022-jp-cp932":
             return decode_iso2022jp_cp932(data)
         if codec == "cp51932":
-            return _decode_euc_cp51932(data)
+            euc = _decode_euc_cp51932(data)
+            return None if "\ufffd" in euc else euc
         text = data.decode(codec)
     except (UnicodeDecodeError, LookupError):
         return None
@@ -311,8 +316,6 @@ def _candidates(canonical: str | None, data: bytes) -> list[str]:
         return ["cp932", "shift_jis_2004", "utf-8", "euc_jp"]
     if canonical == "euc-jp":
         return ["euc_jp", "euc_jis_2004", "cp51932", "cp932", "utf-8"]
-    if canonical is not None and canonical.replace("_", "-") in {"utf-8", "utf-8-sig"}:
-        return ["utf-8", "cp932", "euc_jp", "iso-2022-jp-cp932"]
     if canonical is not None:
         return [canonical, *_sniff_order(data)]
     return _sniff_order(data)
@@ -320,7 +323,8 @@ def _candidates(canonical: str | None, data: bytes) -> list[str]:
 
 def _sniff_order(data: bytes) -> list[str]:
     if b"\x1b$" in data or b"\x1b(" in data:
-        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3", "utf-8", "cp932"]
+        # No utf-8 or cp932 here: both keep the escapes, which _try refuses.
+        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3"]
     return ["utf-8", "cp932", "euc_jp"]
 
 
@@ -342,7 +346,7 @@ def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResu
             guessed = bool(charset) and index >= _primary_count(canonical) and not data.isascii()
             return DecodeResult(text, codec, lossy=False, guessed=guessed)
     # Replace within the declared codec when there is a meaningful one.
-    fallback = order[0] if canonical is None or canonical in _ALWAYS_SUCCEEDS else canonical
+    fallback = order[0] if canonical is None else canonical
     if _JIS_DESIGNATION.search(data) and data.isascii():
         # 7-bit ISO-2022-JP whatever the label says: replace only the pairs no
         # codec knows (au emoji, JIS rows 0x75-0x76), never leave escapes.
@@ -352,9 +356,12 @@ def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResu
 
 def _primary_count(canonical: str | None) -> int:
     # How many leading candidates count as "the declared charset itself".
+    # For ISO-2022-JP that is the first five, but they (the CP932 route and
+    # the stdlib ISO-2022-JP codecs) refuse every 8-bit byte, and 7-bit data
+    # is never a guess: counting only the first says the same.
     if canonical is None:
         return 0
-    return {"iso-2022-jp": 5, "cp932": 2, "euc-jp": 3}.get(canonical, 1)
+    return {"cp932": 2, "euc-jp": 3}.get(canonical, 1)
 
 
 def _decode_replace(data: bytes, codec: str) -> str:
@@ -365,11 +372,10 @@ def _decode_replace(data: bytes, codec: str) -> str:
     if codec == "iso-2022-jp-cp932":
         return decode_iso2022jp_cp932(data, errors="replace")
     if codec == "cp51932":
-        return _decode_euc_cp51932(data, errors="replace")
-    try:
-        return data.decode(codec, errors="replace")
-    except LookupError:
-        return data.decode("utf-8", errors="replace")
+        return _decode_euc_cp51932(data)
+    # Every other codec here is a name codecs.lookup gave canonical_charset, or
+    # utf-8, so it exists.
+    return data.decode(codec, errors="replace")
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
@@ -390,18 +396,21 @@ _STRAY_NEWLINE = re.compile(r"\r?\n|\r")
 
 
 def _b_decode(text: str) -> bytes:
-    raw = re.sub(r"[^A-Za-z0-9+/]", "", text).encode("ascii")
+    # Only the base64 alphabet is left, so the text is ASCII.
+    raw = re.sub(r"[^A-Za-z0-9+/]", "", text).encode()
+    # 4n+1 characters cannot be base64: the last one is junk.
     raw = raw[: len(raw) - len(raw) % 4] if len(raw) % 4 == 1 else raw
-    try:
-        return base64.b64decode(raw + b"=" * (-len(raw) % 4))
-    except (binascii.Error, ValueError):
-        return b""
+    # b64decode (not validating) takes surplus padding, so two "=" complete
+    # any remaining length, and it has nothing left to refuse.
+    return base64.b64decode(raw + b"==")
 
 
 def _q_decode(text: str) -> bytes:
     out = bytearray()
-    # Anything non-ASCII inside a Q word is junk on the wire; keep its bytes, never raise.
-    data = re.sub(r"\s+", "", text).encode("utf-8", "surrogateescape")
+    # Anything non-ASCII inside a Q word is junk on the wire; keep its UTF-8
+    # bytes. No surrogates are left here to escape: _decode_raw_header_text
+    # has decoded every raw 8-bit byte of the value first.
+    data = re.sub(r"\s+", "", text).encode()
     i = 0
     while i < len(data):
         c = data[i]
@@ -424,8 +433,7 @@ def _decode_raw_header_text(value: str) -> tuple[str, bool]:
     # Header text that was not ASCII on the wire: 8-bit bytes smuggled in
     # through surrogateescape, or raw (unencoded) ISO-2022-JP escapes.
     if any("\udc80" <= ch <= "\udcff" for ch in value) or "\x1b" in value:
-        data = value.encode("utf-8", "surrogateescape")
-        result = decode_bytes_detailed(data, None)
+        result = decode_bytes_detailed(value.encode(errors="surrogateescape"))
         return result.text, result.lossy
     return value, False
 
@@ -457,11 +465,12 @@ def decode_header_value(value: str | Header | None) -> str:
 def _decode_header_object(header: Header) -> tuple[str, bool]:
     parts: list[str] = []
     lossy = False
+    # For a Header, decode_header returns each chunk as bytes with str() of
+    # its Charset, a lower-case name and never None.
     for chunk, charset in _stdlib_decode_header(header):
-        if isinstance(chunk, str):  # pragma: no cover - stdlib returns bytes here
-            chunk = chunk.encode("utf-8", "surrogateescape")
-        if charset in (None, "us-ascii"):
-            text, chunk_lossy = decode_header_value_detailed(chunk.decode("ascii", "surrogateescape"))
+        if charset == "us-ascii":
+            # Header encoded this chunk as ASCII; it may hold RFC 2047 words.
+            text, chunk_lossy = decode_header_value_detailed(chunk.decode())
         else:
             result = decode_bytes_detailed(chunk, charset)
             text, chunk_lossy = result.text, result.lossy
@@ -473,18 +482,18 @@ def _decode_header_object(header: Header) -> tuple[str, bool]:
 def _decode_encoded_words(text: str) -> tuple[str, bool]:
     pieces: list[str] = []
     lossy = False
+    # The bytes of a run of adjacent words in one charset, decoded together.
     pending: list[bytes] = []
-    pending_charset: str | None = None
+    pending_charset = ""
     pos = 0
 
     def flush() -> None:
-        nonlocal pending, pending_charset, lossy
+        nonlocal lossy
         if pending:
             result = decode_bytes_detailed(b"".join(pending), pending_charset)
             pieces.append(result.text)
             lossy = lossy or result.lossy
-        pending = []
-        pending_charset = None
+            pending.clear()
 
     for match in _ENCODED_WORD.finditer(text):
         between = text[pos : match.start()]
@@ -492,12 +501,12 @@ def _decode_encoded_words(text: str) -> tuple[str, bool]:
         if not (pending and between.strip() == ""):
             flush()
             pieces.append(between)
-        charset = match.group("charset").split("*", 1)[0]
+        charset = match.group("charset").partition("*")[0]
         payload = match.group("text")
-        data = _b_decode(payload) if match.group("enc") in "bB" else _q_decode(payload)
+        data = _b_decode(payload) if match.group("enc").upper() == "B" else _q_decode(payload)
         # Adjacent words in the same charset are joined before decoding: some
         # mailers split a multi-byte character across two words.
-        if pending and charset.lower() != (pending_charset or "").lower():
+        if charset.lower() != pending_charset.lower():
             flush()
         pending.append(data)
         pending_charset = charset

@@ -288,17 +288,18 @@ class _Walker:
             return
         ctype = part.get_content_type()
         filename = self.filename(part)
-        if ctype == "message/rfc822" and _transfer_encoded(part):
+        if ctype == "message/rfc822" and _transfer_encoding(part) in ("base64", "quoted-printable"):
             self.visit_reparsed(part, depth)
         elif part.is_multipart() and not ctype.startswith("message/delivery-status"):
             self.visit_container(part, ctype, depth)
         elif filename is not None or _is_attachment(part, ctype):
             self.add_attachment(part, ctype, filename)
-        elif ctype in ("text/plain", "text/html") or ctype.startswith("message/"):
+        elif ctype == "text/html" or ctype.startswith("message/"):
             self.texts.append(self.text_of(part, ctype))
         elif ctype.startswith("text/") or ctype.startswith("multipart/"):
-            # A multipart with no usable boundary arrives as one opaque payload;
-            # its text is still the best body there is.
+            # Any other text reads as plain text. A multipart with no usable
+            # boundary arrives as one opaque payload; its text is still the
+            # best body there is.
             self.texts.append(self.text_of(part, "text/plain"))
         else:
             self.add_attachment(part, ctype, None)
@@ -327,18 +328,20 @@ class _Walker:
             for child in _children(part):
                 self.visit_named_attachments(child, depth + 1)
             return
-        ctype = part.get_content_type()
+        # A leaf is never message/*: compat32 gives every message/* part a list
+        # payload (the inner mail, or delivery-status blocks), so it is a multipart.
         filename = self.filename(part)
-        if filename is not None and not ctype.startswith("message/"):
-            self.add_attachment(part, ctype, filename)
+        if filename is not None:
+            self.add_attachment(part, part.get_content_type(), filename)
 
     def visit_reparsed(self, part: Message, depth: int) -> None:
         # RFC 2046 forbids base64/QP on message/rfc822, but some mailers do it;
         # compat32 then parses the encoded text as the inner message.
         self.parse.note("transfer-encoded message/rfc822 part decoded")
         data = _payload_bytes(part)  # the encoded text, re-serialised
-        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-        decoded = _strip_preamble(_decode_transfer(data.lstrip(b"\r\n"), cte))
+        # Newlines before the text need no stripping: base64 skips them, and
+        # QP decodes them to newlines that _strip_preamble removes.
+        decoded = _strip_preamble(_decode_transfer(data, _transfer_encoding(part)))
         self.visit(BytesParser(policy=compat32).parsebytes(decoded), depth + 1)
 
     def filename(self, part: Message) -> str | None:
@@ -351,17 +354,13 @@ class _Walker:
                 return name
         return None
 
-    def decode_param(self, value: str | tuple[str, str, str]) -> str:
+    def decode_param(self, value: str | tuple[str | None, str | None, str]) -> str:
         if isinstance(value, tuple):
             # RFC 2231: compat32 leaves the percent-decoded bytes as latin-1 text.
             charset, _lang, text = value
             # Mangled input can leave characters beyond latin-1 here; keep their UTF-8 bytes.
-            data = b"".join(
-                ch.encode("latin-1", "surrogateescape")
-                if ord(ch) < 256 or 0xDC80 <= ord(ch) <= 0xDCFF
-                else ch.encode("utf-8")
-                for ch in text
-            )
+            # No surrogate escapes reach this: _get_param decodes a raw 8-bit header first.
+            data = b"".join(ch.encode("latin-1") if ord(ch) < 256 else ch.encode("utf-8") for ch in text)
             result = decode_bytes_detailed(data, charset or None)
             if result.lossy:
                 self.parse.note("undecodable attachment filename, decoded with replacement")
@@ -435,9 +434,8 @@ def _raw_headers(msg: Message) -> dict[str, list[str]]:
     # raw_items() keeps the undecoded text (8-bit bytes as surrogates), which
     # msg[name] would turn into a Header object for the same information.
     for name, value in msg.raw_items():
-        key = str(name).strip().lower()
-        text = value if isinstance(value, str) else str(value)
-        headers.setdefault(key, []).append(text)
+        # The bytes parser stores every value as str (never a Header object).
+        headers.setdefault(str(name).strip().lower(), []).append(str(value))
     return headers
 
 
@@ -508,7 +506,8 @@ def _message_ids(value: str) -> list[str]:
 
 
 def _canonical_header_bytes(value: str) -> bytes:
-    return " ".join(_unfold(value).split()).encode("utf-8", "surrogateescape")
+    # _unfold has already decoded any surrogate-escaped 8-bit bytes.
+    return " ".join(_unfold(value).split()).encode()
 
 
 def _canonical_body(raw: bytes) -> bytes:
@@ -529,7 +528,7 @@ def _clean_label(name: str) -> str:
     return name[:_MAX_FILENAME]
 
 
-def _get_param(part: Message, param: str, header: str) -> str | tuple[str, str, str] | None:
+def _get_param(part: Message, param: str, header: str) -> str | tuple[str | None, str | None, str] | None:
     target = part
     raw = next((str(v) for k, v in part.raw_items() if str(k).lower() == header), None)
     if raw is not None and not raw.isascii():
@@ -544,10 +543,8 @@ def _get_param(part: Message, param: str, header: str) -> str | tuple[str, str, 
         value = target.get_param(param, header=header)
     except Exception:  # compat32 can trip on hostile parameter syntax
         return None
-    if value is None or isinstance(value, str):
-        return value
-    charset, lang, text = value
-    return (charset or "", lang or "", text)
+    # An RFC 2231 value comes back as (charset or None, language or None, text).
+    return value
 
 
 def _is_attachment(part: Message, ctype: str) -> bool:
@@ -607,9 +604,8 @@ def _payload_bytes(part: Message) -> bytes:
     return b""
 
 
-def _transfer_encoded(part: Message) -> bool:
-    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-    return cte in ("base64", "quoted-printable")
+def _transfer_encoding(part: Message) -> str:
+    return str(part.get("content-transfer-encoding", "")).strip().lower()
 
 
 def _decode_transfer(data: bytes, cte: str) -> bytes:
@@ -624,13 +620,13 @@ def _decode_transfer(data: bytes, cte: str) -> bytes:
 def _message_block_text(part: Message) -> str:
     # message/delivery-status and similar: header-style blocks worth keeping
     # as text for bounce handling.
+    # compat32 always hands such a part over as a list of blocks (at least
+    # one, possibly empty); there is no other payload to fall back on.
     blocks = []
     for block in _children(part):
         lines = [f"{name}: {decode_header_value_detailed(value)[0]}" for name, value in block.raw_items()]
         blocks.append("\n".join(lines))
-    if blocks:
-        return "\n\n".join(blocks)
-    return decode_bytes_detailed(_payload_bytes(part), None).text
+    return "\n\n".join(blocks)
 
 
 def _html_charset(data: bytes) -> str | None:

@@ -118,6 +118,5 @@ def _in_domains(address: str, domains: tuple[str, ...]) -> bool:
     domain = address.rpartition("@")[2].strip().lower().rstrip(".")
     if not domain:
         return False
-    return any(
-        domain == d or domain.endswith("." + d) for d in (x.lower().lstrip("@").rstrip(".") for x in domains) if d
-    )
+    # An empty configured domain needs no filter: domain is non-empty and has no trailing dot.
+    return any(domain == d or domain.endswith("." + d) for d in (x.lower().lstrip("@").rstrip(".") for x in domains))

@@ -35,7 +35,8 @@ def own_text(body: str) -> str:
         folded = normalize(line)
         if _HISTORY_START.match(folded):
             break
-        if folded.lstrip().startswith(">"):
+        # normalize() already trimmed the line: an indented "  >" starts with ">".
+        if folded.startswith(">"):
             continue
         kept.append(line)
     return "\n".join(kept).strip()

@@ -40,7 +40,8 @@ class SubjectInfo:
 def strip_prefixes(subject: str) -> str:
     text = normalize(subject)
     while True:
-        stripped = _PREFIX.sub("", text, count=1)
+        # _PREFIX is anchored at the start: each pass removes one prefix.
+        stripped = _PREFIX.sub("", text)
         if stripped == text:
             return text
         text = stripped

@@ -76,7 +76,7 @@ def _auto_reply(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
     return bool(m.header("list-id") or m.header("list-unsubscribe"))
 
 
-def _from_desk(m: ParsedMessage, facts: TriageFacts) -> bool:
+def _from_desk(facts: TriageFacts) -> bool:
     return facts.answers_ops_notice
 
 
@@ -86,11 +86,11 @@ def _staff(m: ParsedMessage, policy: Policy) -> bool:
 
 def _staff_in_thread(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
     # A clerk answering in a case's thread, or anyone answering a notice to ops.
-    return facts.linked_case and (_staff(m, policy) or _from_desk(m, facts))
+    return facts.linked_case and (_staff(m, policy) or _from_desk(facts))
 
 
 def _staff_elsewhere(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
-    return _staff(m, policy) or _from_desk(m, facts)
+    return _staff(m, policy) or _from_desk(facts)
 
 
 def _not_request(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
@@ -111,7 +111,7 @@ def _failed_authentication(m: ParsedMessage, facts: TriageFacts, policy: Policy)
     if not policy.trusted_authserv_id or facts.released:
         return False
     for value in m.header("authentication-results"):
-        authserv = value.split(";", 1)[0].strip().lower()
+        authserv = value.partition(";")[0].strip().lower()
         if authserv != policy.trusted_authserv_id.lower():
             continue
         for _method, result in _AUTH_RESULT.findall(value):

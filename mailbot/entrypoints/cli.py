@@ -41,8 +41,9 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def open_app(args: argparse.Namespace) -> App:
-    config = _config(args)
+    config = load_config(resolve_config_path(args.config))
     setup_logging(config.log_format, "WARNING" if getattr(args, "json", False) else config.log_level)
+    # build_app checks every template (as _config does); once is enough, it is most of a command's start.
     return build_app(config)
 
 
@@ -141,28 +142,48 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
+# How many cases ``cases list`` shows without --limit or --all: a screenful, the newest.
+CASES_LIST_LIMIT = 50
+
+
 def cmd_cases_list(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit: give a number of cases of 1 or more (or --all)")
+    if args.limit is not None and args.all:
+        raise UsageError("--limit and --all: give one of them")
+    newest = None if args.all else (args.limit or CASES_LIST_LIMIT)
     app = open_app(args)
     since = parse_time(args.since, "--since") if args.since else None
     branch = branch_arg(app.config, args.branch).name if args.branch else None
+    filters: dict[str, Any] = {
+        "status": args.status,
+        "stage": args.stage,
+        "branch": branch,
+        "since": since,
+        "customer": args.customer,
+        "sender": args.sender,
+        "text": args.q,
+    }
     with app.sessions() as session:
-        rows = views.case_rows(
-            session,
-            status=args.status,
-            stage=args.stage,
-            branch=branch,
-            since=since,
-            customer=args.customer,
-            sender=args.sender,
-            text=args.q,
-        )
+        rows = views.case_rows(session, newest=newest, **filters)
+        total = len(rows) if newest is None or len(rows) < newest else views.case_count(session, **filters)
     app.close()
+    more = total - len(rows)
+    # With --json the note goes to stderr, so that stdout stays the same JSON list as before.
+    note = (
+        f"(新しい {len(rows):,} 件を表示しています。ほかに古い案件が {more:,} 件あります。"
+        "全件は --all、件数は --limit で指定できます)"
+    )
     if args.json:
         print_json(rows)
+        if more:
+            print(note, file=sys.stderr)
         return 0
     from mailbot.entrypoints.tables import print_cases
 
     print_cases(rows, now=utc_now())
+    if more:
+        print(note)
     return 0
 
 
@@ -215,7 +236,34 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     kinds = sorted(p.stem for p in renderer.path.glob("*.j2") if not p.name.startswith("_"))
     print(f"[OK] config: {config.path} ({len(config.branches.branches)} branch(es))")
     print(f"[OK] templates: {renderer.path}: {len(kinds)} mail kind(s) render with a sample mail: {', '.join(kinds)}")
-    return 0
+    ok, line = _storage_line(config)
+    print(line)
+    print(f"[OK] retention: {_retention_words(config)}")
+    return 0 if ok else 1
+
+
+def _storage_line(config: Config) -> tuple[bool, str]:
+    """Where raw mail goes, and whether the directory store can be written there."""
+    path = config.storage.path
+    if config.storage.raw == "database":
+        also = f"; files written before are read from {path}" if path is not None else ""
+        return True, f"[OK] raw mail: in the database ({config.database_url.split(':', 1)[0]}){also}"
+    assert path is not None  # the config refuses raw = "directory" without a path
+    if path.is_dir():
+        if os.access(path, os.W_OK | os.X_OK):
+            return True, f"[OK] raw mail: directory store {path}"
+        return False, f"[FAIL] raw mail: directory store {path} is not writable by this user"
+    return True, f"[OK] raw mail: directory store {path} (created with the first mail)"
+
+
+def _retention_words(config: Config) -> str:
+    retention = config.retention
+    raw = f"{retention.raw_days} days" if retention.raw_days is not None else "for ever"
+    if retention.attachments_days is not None:
+        attachments = f"{retention.attachments_days} days"
+    else:
+        attachments = "as long as the raw mail"
+    return f"raw mail kept {raw}, attachments {attachments}; decisions, cases, events and texts for ever"
 
 
 def cmd_check_connection(args: argparse.Namespace) -> int:
@@ -288,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--customer", help="customer code or name (partial; any width)")
     cl.add_argument("--sender", help="the request's sender address (partial)")
     cl.add_argument("--q", help="free text in the subject or body of the case's mail")
+    cl.add_argument(
+        "--limit", type=int, help=f"show the newest N matching cases (default {CASES_LIST_LIMIT}), oldest first"
+    )
+    cl.add_argument("--all", action="store_true", help="show every matching case")
     cl.set_defaults(func=cmd_cases_list)
 
     messages = sub.add_parser("messages", help="inbound ledger").add_subparsers(dest="m_command", required=True)

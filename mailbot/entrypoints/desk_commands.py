@@ -120,6 +120,8 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
     print(f"  Message-ID: {detail['message_id']}")
     if detail["resolution"]:
         print(f"  処理: {detail['resolution']} by {detail['resolved_by']} ({detail['resolution_note'] or ''})")
+    if detail.get("original_note"):
+        print(f"  ※{detail['original_note']}")
     print()
     print(detail["text"] or "(本文なし)")
     return 0

@@ -163,6 +163,20 @@ def _ago(now: datetime, then: datetime) -> str:
     return f"{seconds // 3600}h"
 
 
+# -- retention -------------------------------------------------------------------------------
+def cmd_retention(args: argparse.Namespace) -> int:
+    from mailbot.service.retention import apply_retention
+
+    app = open_app(args)
+    try:
+        report = apply_retention(app.sessions, app.config.retention, now=app.clock(), apply=args.apply)
+    finally:
+        app.close()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 # -- replay ----------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
     from mailbot.service.replay import replay_cases
@@ -188,6 +202,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"no case created since {format_jst(since)} would be decided differently")
         for change in changes:
             print(change.describe(title))
+        # A case retention left without its original is listed, but it changes nothing.
+        changes = [c for c in changes if c.left_alone != "retention"]
         applied = [c for c in changes if c.applied]
         if args.apply and changes:
             mails = sum(len(c.mails) for c in applied)
@@ -249,6 +265,9 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         for m in detail["messages"]
     ]
     print(format_table(["受信(JST)", "差出人", "件名", "処理/理由"], rows) if rows else "  (なし)")
+    for m in detail["messages"]:
+        if m.get("original_note"):
+            print(f"  ※{jst(m['received_at'])} 受信のメール: {m['original_note']}")
     print()
     print("経過:")
     rows = [
@@ -258,7 +277,9 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     print(format_table(["日時(JST)", "出来事", "実施者", "きっかけ", "メモ", "不備"], rows) if rows else "  (なし)")
     print()
     print("チェック結果(スレッド全体に現在の設定とUNISデータで再実行):")
-    if not detail["checks"]:
+    if detail.get("checks_note"):
+        print(f"  ({detail['checks_note']})")
+    elif not detail["checks"]:
         print("  (元のメールが保存されていないため実行できません)")
     for c in detail["checks"]:
         mark = "✓ 該当なし" if c["ok"] else "✗ 該当あり"
@@ -323,6 +344,13 @@ def register(sub: Any) -> None:
     replay.add_argument("--apply", action="store_true", help="apply the changes and send their mails")
     replay.add_argument("--dry-run", action="store_true", help="only list what would change (the default)")
     replay.set_defaults(func=cmd_replay)
+
+    retention = sub.add_parser(
+        "retention", help="remove raw mail and attachments older than [retention] says (a dry run unless --apply)"
+    )
+    retention.add_argument("--apply", action="store_true", help="remove them (decisions, cases and texts stay)")
+    retention.add_argument("--dry-run", action="store_true", help="only list what would be removed (the default)")
+    retention.set_defaults(func=cmd_retention)
 
     cases_parser = sub.choices.get("cases")
     if cases_parser is not None:

@@ -3,7 +3,9 @@
 Jobs (ids): ``poll`` (read the mailbox and deliver; then the health check and
 its alert mails), ``outbox`` (delivery retries), ``recheck`` (cases waiting
 for UNIS), ``weekly_summary`` (cron from ``[schedule] weekly_summary``) and,
-with ``[unis] watch_dir``, ``unis_watch`` (imports export CSVs dropped there).
+with ``[unis] watch_dir``, ``unis_watch`` (imports export CSVs dropped there),
+with ``[retention]``, ``retention`` (daily at RETENTION_TIME and at start; it is
+idempotent, so a run missed while the bot was down is made up at the next start).
 
 Jobs run one at a time on a single worker thread, so two jobs never deliver
 the same outbox row. A mail source with ``wait_for_new(timeout) -> bool``
@@ -39,12 +41,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from mailbot.bootstrap import App
 from mailbot.config import Config, ConfigError
 from mailbot.service import health, summaries
+from mailbot.service.retention import apply_retention
 
 __all__ = ["JOB_IDS", "Runner", "build_scheduler", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
 
 log = logging.getLogger("mailbot.scheduler")
 
-JOB_IDS = ("poll", "outbox", "recheck", "weekly_summary", "unis_watch", "progress_watch")
+JOB_IDS = ("poll", "outbox", "recheck", "weekly_summary", "unis_watch", "progress_watch", "retention")
+# When the retention job runs each day (schedule timezone): the quiet hours before the desk starts.
+RETENTION_TIME = (3, 15)
 # A CSV younger than this may still be being written.
 UNIS_SETTLE_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 10.0
@@ -89,6 +94,9 @@ def job_triggers(config: Config) -> dict[str, BaseTrigger]:
         triggers["unis_watch"] = IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz)
     if config.after.progress.watch_dir is not None:
         triggers["progress_watch"] = IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz)
+    if config.retention.active:
+        hour, minute = RETENTION_TIME
+        triggers["retention"] = CronTrigger(hour=hour, minute=minute, timezone=tz)
     return triggers
 
 
@@ -109,7 +117,8 @@ def next_run_times(config: Config, now: datetime, last_poll: datetime | None = N
         else:
             fire = trigger.get_next_fire_time(None, now)
             nxt_fire = fire.isoformat() if fire else None
-            result.append({"job": job_id, "cron": str(weekly_spec(config)), "next_run": nxt_fire})
+            cron = f"daily {RETENTION_TIME[0]:02d}:{RETENTION_TIME[1]:02d}" if job_id == "retention" else None
+            result.append({"job": job_id, "cron": cron or str(weekly_spec(config)), "next_run": nxt_fire})
     return result
 
 
@@ -128,6 +137,10 @@ class Runner:
         self._count_lock = threading.Lock()
         self.scheduler: BaseScheduler | None = None
         self._watcher: threading.Thread | None = None
+        # Set when a poll starts: the watcher, having announced new mail, waits
+        # for it instead of asking the server again while the poll is queued
+        # (which announced the same mail twice and had APScheduler skip the second).
+        self._poll_started = threading.Event()
         # How long one wait for new mail may hold the mailbox (and delay a stop).
         self.idle_wait_seconds = IDLE_WAIT_SECONDS
 
@@ -149,10 +162,11 @@ class Runner:
             "weekly_summary_retry": self.weekly_summary,
             "unis_watch": self.unis_watch,
             "progress_watch": self.progress_watch,
+            "retention": self.retention,
         }
         for job_id, trigger in triggers.items():
             options: dict[str, Any] = {}
-            if job_id in ("poll", "unis_watch", "progress_watch"):
+            if job_id in ("poll", "unis_watch", "progress_watch", "retention"):
                 options["next_run_time"] = now  # at once on start
             if job_id == "weekly_summary":
                 options["misfire_grace_time"] = 6 * 3600  # a late start still sends; catch-up covers longer
@@ -207,6 +221,7 @@ class Runner:
         return self.app.clock()
 
     def poll(self) -> str:
+        self._poll_started.set()
         intake = self.app.intake
         report = intake.poll_once()
         detail = (
@@ -280,11 +295,19 @@ class Runner:
             return "no watch_dir"
         return import_watched_progress(self.app, folder, now=self._now())
 
+    def retention(self) -> str:
+        """Remove what ``[retention]`` says is old enough; a second run the same day removes nothing."""
+        report = apply_retention(self.app.sessions, self.config.retention, now=self._now(), apply=True)
+        return f"{len(report.removed)} raw mail(s) removed, attachments removed from {len(report.stripped)}"
+
     # -- IMAP IDLE --------------------------------------------------------------------------
     def _watch_mailbox(self) -> None:
         source = self.app.intake.source
         wait: Callable[[float], bool] = source.wait_for_new  # type: ignore[attr-defined]
         timeout = min(float(self.config.schedule.poll_seconds), self.idle_wait_seconds)
+        # The first poll runs at once on start; before it the source has nothing
+        # to compare with and would announce "new mail" that this poll fetches anyway.
+        self._poll_started.wait(timeout)
         while not self.stop_event.is_set():
             with self._count_lock:
                 busy = self._jobs_waiting > 0
@@ -300,9 +323,14 @@ class Runner:
                 except Exception as exc:  # the poll job reports mailbox trouble
                     log.warning("waiting for new mail failed: %s", exc)
                     self.stop_event.wait(timeout)
+                if arrived:
+                    # Cleared while no job can run, so only a poll that starts
+                    # after this announcement (and so fetches the mail) sets it.
+                    self._poll_started.clear()
             if arrived and self.scheduler is not None and not self.stop_event.is_set():
                 log.info("new mail announced; polling now")
                 self.scheduler.modify_job("poll", next_run_time=datetime.now(self.tz))
+                self._poll_started.wait(timeout)
 
     def start_watcher(self) -> bool:
         """Start waiting for new mail in the background, when the source can (IMAP IDLE)."""
@@ -326,6 +354,7 @@ class Runner:
         name = signal.Signals(signum).name if signum else "stop"
         log.info("%s received: finishing the job in hand, then stopping", name)
         self.stop_event.set()
+        self._poll_started.set()  # a watcher waiting for a poll stops waiting
         self.intake.stopping = True
         self._shutdown_soon()
 

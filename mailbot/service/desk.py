@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.store import Store, db_text, defects_from_json
+from mailbot.adapters.database.store import RawRemoved, Store, db_text, defects_from_json
 from mailbot.adapters.database.tables import Case, Inbound, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
@@ -29,6 +29,7 @@ from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.service.casefile import CaseChange, UnitOfWork, record
 from mailbot.service.intake import Intake, case_view, file_decision
+from mailbot.service.retention import removed_text
 
 __all__ = ["ActionResult", "Desk", "DeskError"]
 
@@ -247,7 +248,11 @@ class Desk:
         """
         with self._unit() as uow:
             row = self._quarantined(uow, item_id)
-            raw = uow.store.raw_of(row)
+            try:
+                # The attachments too: released, the mail is checked like any request.
+                raw = uow.store.raw_of(row, whole=True)
+            except RawRemoved as exc:
+                raise DeskError(f"隔離ID {item_id} は依頼として処理できません: {removed_text(exc)}") from None
             if raw is None:
                 raise DeskError(f"隔離ID {item_id} は元のメールが保存されていないため、依頼として処理できません")
             try:

@@ -176,7 +176,7 @@ def scan_mailbox(
     known = _known(sessions, source.name)
     scan = MailboxScan()
     try:
-        items = list(source.fetch_new(known))
+        items = list(source.pending(known))  # a look, not a poll: see MailSource.pending
         done = known([i.key for i in items]) if items else set()
         scan.waiting = sum(1 for i in items if i.key not in done)
         for item in items:

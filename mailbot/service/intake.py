@@ -1,9 +1,13 @@
 """The imperative shell around the decision core: read, decide, file, mark, deliver.
 
-One inbound message is one database transaction covering its ledger row, the
-case change and the outbox rows; the mailbox is marked only after the commit
-and the outbox is delivered after that, so a crash at any point is recovered
-by the next poll without losing or doubling anything.
+New mail is filed in batches: one database transaction covers the ledger
+rows, case changes and outbox rows of up to ``batch_size`` messages, so each
+message's records stay all-or-nothing with its batch. When any message of a
+batch fails, the batch is rolled back and its messages are filed again one
+transaction each, so the failing one is counted (and quarantined as poison
+in the end) alone. The mailbox is marked only after the commit, the whole
+batch at once, and the outbox is delivered after that, so a crash at any
+point is recovered by the next poll without losing or doubling anything.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ import logging
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import (
@@ -30,6 +34,7 @@ from mailbot.adapters.database.store import (
     defects_to_json,
 )
 from mailbot.adapters.database.tables import Case, Inbound, JobRun
+from mailbot.adapters.rawstore import RawStoreUnavailable
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
@@ -49,6 +54,7 @@ from mailbot.domain.subject import parse_subject
 from mailbot.service import marks
 from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record, write_mails
 from mailbot.service.delivery import Deliverer, DeliveryReport
+from mailbot.service.parse_ahead import Loaded, ParseAhead
 from mailbot.service.ports import (
     AuthenticationFailed,
     Delivery,
@@ -72,11 +78,19 @@ __all__ = [
 # How much decoded text the ledger keeps per message (for search and notices).
 BODY_TEXT_CHARS = 20_000
 
-LOGIN_FAILED = "mailbox_login_failed"  # health mark while the mailbox refuses our login
+# Messages filed per transaction. A batch is what a crash can make the next
+# poll do again (nothing is marked before its commit), and what is held in
+# memory at once; 25 requests of a few hundred KB each is both cheap and small.
+BATCH_SIZE = 25
 
-# The database itself is failing (down, locked, disk full): no message is to
-# blame, so the poll stops with nothing marked and the next one starts over.
-_STORE_ERRORS = (OperationalError, InterfaceError)
+LOGIN_FAILED = "mailbox_login_failed"  # health mark while the mailbox refuses our login
+# The job row saying every waiting case was re-checked against a snapshot and rules.
+RECHECK_JOB = "unis_recheck"
+
+# The database itself is failing (down, locked, disk full), or the raw mail
+# directory is: no message is to blame, so the poll stops with nothing marked
+# and the next one starts over.
+_STORE_ERRORS = (OperationalError, InterfaceError, RawStoreUnavailable)
 
 
 class StoreUnavailable(Exception):
@@ -128,6 +142,8 @@ class Intake:
         checks: Sequence[Check] = CHECKS,
         max_attempts: int = 3,
         base_url: str = "",
+        batch_size: int = BATCH_SIZE,
+        parse_ahead: bool = True,
     ) -> None:
         self.sessions = sessions
         self.source = source
@@ -138,6 +154,11 @@ class Intake:
         self.checks = checks
         self.max_attempts = max_attempts
         self.base_url = base_url
+        self.batch_size = max(1, batch_size)
+        self.parse_ahead = ParseAhead(
+            enabled=parse_ahead, batch_size=self.batch_size, max_bytes=policy.limits.max_message_bytes
+        )
+        self._loaded: dict[str, Loaded] = {}
         self.deliverer = Deliverer(sessions=sessions, delivery=delivery, renderer=renderer, policy=policy, clock=clock)
         self._stopping = False
         # Mailbox back-off: after a failure, wait longer each time before asking again.
@@ -173,10 +194,18 @@ class Intake:
             if self._source_retry_at is not None and self.clock() < self._source_retry_at:
                 report.source_error = f"mailbox skipped until {self._source_retry_at.isoformat()} (backing off)"
             else:
-                for item in self.source.fetch_new(self._known):
-                    if self.stopping:
-                        break
-                    self._handle(item, report)
+                try:
+                    batches = self._batches(self.source.fetch_new(self._known))
+                    batch = next(batches, None)
+                    while batch is not None:
+                        # The next batch is read and parsed by the worker while this one is filed.
+                        following = next(batches, None)
+                        if following is not None:
+                            self._loaded.update(self.parse_ahead.load(following, self._known))
+                        self._handle_batch(batch, report)
+                        batch = following
+                finally:
+                    self._loaded.clear()
                 self._retry_marks()
                 self._source_failures, self._source_retry_at = 0, None
         except AuthenticationFailed as exc:
@@ -229,7 +258,61 @@ class Intake:
         with self.sessions() as session:
             return Store(session).known_keys(self.source.name, keys)
 
+    def _batches(self, items: Iterable[SourceItem]) -> Iterator[list[SourceItem]]:
+        """The source's items in groups of ``batch_size``; none once stopping (SIGTERM)."""
+        batch: list[SourceItem] = []
+        for item in items:
+            if self.stopping:
+                break
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.stopping:
+            yield batch
+
+    def _handle_batch(self, items: Sequence[SourceItem], report: PollReport) -> None:
+        """File ``items`` in one transaction, then mark them; on any failure, each alone."""
+        if len(items) == 1:
+            self._handle(items[0], report)
+            return
+        started = time.monotonic()
+        results: list[tuple[_Filed, bool]] = []
+        interrupted: SourceError | None = None
+        try:
+            with self.sessions.begin() as session:
+                store = Store(session)
+                for item in items:
+                    try:
+                        results.append(self._file_in(store, item))
+                    except SourceError as exc:
+                        # The mailbox failed while the item was read, before it wrote
+                        # anything: what the batch filed so far is whole, keep it.
+                        interrupted = exc
+                        break
+        except Exception as exc:  # whichever message failed is found below, alone
+            log.info("a batch of %d messages failed (%s); filing them one by one", len(items), _short(exc))
+            for item in items:
+                if self.stopping:
+                    break
+                self._handle(item, report)
+            return
+        filed = list(zip(items, results, strict=False))
+        for _item, (outcome, fresh) in filed:
+            if fresh:
+                report.dispositions[outcome.disposition] += 1
+            else:
+                report.marked_again += 1
+        if filed:
+            self._mark_all(filed)
+            duration_ms = (time.monotonic() - started) * 1000 / len(filed)
+            for item, (outcome, _fresh) in filed:
+                self._log_filed(item, outcome, duration_ms)
+        if interrupted is not None:
+            raise interrupted
+
     def _handle(self, item: SourceItem, report: PollReport) -> None:
+        """File one item in its own transaction, counting a failure against it; then mark it."""
         started = time.monotonic()
         filed: _Filed | None
         try:
@@ -251,13 +334,30 @@ class Intake:
             report.dispositions[filed.disposition] += 1
         else:
             report.marked_again += 1
-        try:
-            self.source.mark(item, filed.disposition, filed.status)
-        except SourceError as exc:
-            self._mark_failed(item, exc)
+        self._mark_all([(item, (filed, fresh))])
+        self._log_filed(item, filed, (time.monotonic() - started) * 1000)
+
+    def _mark_all(self, filed: Sequence[tuple[SourceItem, tuple[_Filed, bool]]]) -> None:
+        """Mark committed items in the mailbox, several per command where the source can."""
+        wanted = [(item, f.disposition, f.status) for item, (f, _fresh) in filed]
+        mark_many = getattr(self.source, "mark_many", None)
+        failures: dict[str, SourceError] = {}
+        if mark_many is not None:
+            failures = {item.key: exc for item, exc in mark_many(wanted)}
         else:
-            if not fresh:
+            for item, disposition, status in wanted:
+                try:
+                    self.source.mark(item, disposition, status)
+                except SourceError as exc:
+                    failures[item.key] = exc
+        for item, (_f, fresh) in filed:
+            failure = failures.get(item.key)
+            if failure is not None:
+                self._mark_failed(item, failure)
+            elif not fresh:
                 marks.clear_mark(self.sessions, self.source.name, item.key)
+
+    def _log_filed(self, item: SourceItem, filed: _Filed, duration_ms: float) -> None:
         log.info(
             "message %s key=%s disposition=%s reason=%s case=%s duration_ms=%d",
             filed.message_id,
@@ -265,10 +365,10 @@ class Intake:
             filed.disposition,
             filed.reason,
             filed.case_no or "-",
-            (time.monotonic() - started) * 1000,
+            duration_ms,
             extra={
                 "message_id": filed.message_id,
-                "duration_ms": int((time.monotonic() - started) * 1000),
+                "duration_ms": int(duration_ms),
                 "source_key": item.key,
                 "disposition": filed.disposition,
                 "reason": filed.reason,
@@ -312,35 +412,42 @@ class Intake:
     def file_item(self, item: SourceItem) -> tuple[_Filed, bool]:
         """Decide and file one item in one transaction; returns (what was filed, whether it is new)."""
         with self.sessions.begin() as session:
-            store = Store(session)
-            existing = store.inbound(self.source.name, item.key)
-            if existing is not None:
-                return self._filed_from_row(session, existing), False
-            now = self.clock()
-            # The UNIS wait is measured from when the mailbox got the mail, not from when we looked.
-            received_at = min(item.received_at or now, now)
-            limit = self.policy.limits.max_message_bytes
-            raw: bytes | None = None
-            message: ParsedMessage | None = None
-            reused = False
-            if item.size is not None and item.size > limit:
+            return self._file_in(Store(session), item)
+
+    def _file_in(self, store: Store, item: SourceItem) -> tuple[_Filed, bool]:
+        """Decide and file one item inside the caller's transaction."""
+        session = store.session
+        existing = store.inbound(self.source.name, item.key)
+        if existing is not None:
+            return self._filed_from_row(session, existing), False
+        now = self.clock()
+        # The UNIS wait is measured from when the mailbox got the mail, not from when we looked.
+        received_at = min(item.received_at or now, now)
+        limit = self.policy.limits.max_message_bytes
+        raw: bytes | None = None
+        message: ParsedMessage | None = None
+        reused = False
+        if item.size is not None and item.size > limit:
+            decision, message = self._oversized(store, item)
+        else:
+            loaded = self._loaded.pop(item.key, None)
+            if loaded is not None and loaded.error is not None:
+                raise loaded.error
+            raw = loaded.raw if loaded is not None and loaded.raw is not None else item.load()
+            if len(raw) > limit:
                 decision, message = self._oversized(store, item)
+                raw = None
             else:
-                raw = item.load()
-                if len(raw) > limit:
-                    decision, message = self._oversized(store, item)
-                    raw = None
+                try:
+                    message = loaded.message() if loaded is not None and loaded.raw is not None else parse_message(raw)
+                except UnparseableMessage:
+                    decision = quarantine("unparseable", self.policy)
                 else:
-                    try:
-                        message = parse_message(raw)
-                    except UnparseableMessage:
-                        decision = quarantine("unparseable", self.policy)
-                    else:
-                        decision, reused = self.decide(store, message, now, received_at)
-            uow = self._uow(store, now)
-            inbound = new_inbound(self.source.name, item.key, message, raw, store, now, received_at)
-            extra = {"message_id_reused": "1"} if reused else {}
-            return file_decision(uow, inbound, decision, message, received_at, facts_extra=extra), True
+                    decision, reused = self.decide(store, message, now, received_at)
+        uow = self._uow(store, now)
+        inbound = new_inbound(self.source.name, item.key, message, raw, store, now, received_at)
+        extra = {"message_id_reused": "1"} if reused else {}
+        return file_decision(uow, inbound, decision, message, received_at, facts_extra=extra), True
 
     def _uow(self, store: Store, now: datetime) -> UnitOfWork:
         return UnitOfWork(store, self.renderer, self.policy, now, base_url=self.base_url)
@@ -429,10 +536,27 @@ class Intake:
 
     # -- waiting cases --------------------------------------------------------
     def recheck_waiting(self) -> int:
-        """Decide again every case waiting for UNIS; returns how many changed."""
+        """Decide again the cases waiting for UNIS whose answer may have changed; returns how many changed.
+
+        A waiting case's answer changes only with another UNIS snapshot (or
+        other rules) or when its wait runs out (``redecide``). A ``JobRun``
+        row names the snapshot and rules of the last pass and when it began;
+        while they stay the same, a pass re-checks only the cases whose wait
+        has run out and those changed since the last pass began, so an idle
+        poll costs what is new, not one transaction per waiting case.
+        """
         changed = 0
+        started = self.clock()
+        key = self._recheck_key()
         with self.sessions() as session:
-            ids = [c.id for c in Store(session).waiting_cases()]
+            store = Store(session)
+            done = session.scalar(select(JobRun.done_at).where(JobRun.job == RECHECK_JOB, JobRun.key == key))
+            if done is None:
+                cases = store.waiting_cases()
+            else:
+                waited_out = started - timedelta(hours=self.policy.unis_max_wait_hours)
+                cases = store.waiting_cases(waited_out_at=waited_out, changed_since=done)
+            ids = [c.id for c in cases]
         for case_id in ids:
             with self.sessions.begin() as session:
                 store = Store(session)
@@ -465,7 +589,29 @@ class Intake:
                 record(self._uow(store, now), change, case)
                 changed += 1
                 log.info("case %s re-checked: %s", case.case_no, outcome.status.value)
+        self._recheck_done(key, started)
         return changed
+
+    def _recheck_key(self) -> str:
+        """What a full re-check was made against: the latest snapshot and a digest of the rules."""
+        with self.sessions() as session:
+            snapshot = Store(session).latest_snapshot()
+        rules = repr((self.policy, self.directory.branches, [c.name for c in self.checks]))
+        digest = hashlib.sha256(rules.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return f"{snapshot.id if snapshot else 'none'} {digest}"
+
+    def _recheck_done(self, key: str, started: datetime) -> None:
+        """Remember the pass; the cases changed since ``started`` are re-checked by the next one."""
+        try:
+            with self.sessions.begin() as session:
+                row = session.scalars(select(JobRun).where(JobRun.job == RECHECK_JOB, JobRun.key == key)).one_or_none()
+                if row is None:
+                    session.execute(delete(JobRun).where(JobRun.job == RECHECK_JOB))
+                    session.add(JobRun(job=RECHECK_JOB, key=key, done_at=started))
+                else:
+                    row.done_at = started
+        except IntegrityError:
+            pass  # another process (a UNIS import) recorded a pass at the same moment; the next pass looks again
 
 
 def case_view(case: Case, thread: Sequence[tuple[Inbound, ParsedMessage]]) -> CaseView:

@@ -10,10 +10,11 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from email.headerregistry import Address as HeaderAddress
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.charset import BASE64, Charset
+from email.header import Header
+from email.message import Message as _Compat32Message
+from email.policy import compat32
+from email.utils import format_datetime, formataddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -313,24 +314,27 @@ def build_outbox_row(
         in_reply_to = clean_header(db_id(intent.reply_to.message_id))
         references = [clean_header(db_id(r)) for r in (*intent.reply_to.references, in_reply_to)][-20:]
 
-    mail = EmailMessage(policy=SMTP)
-    mail["From"] = HeaderAddress("USEN NETWORKS 納品デスク", addr_spec=policy.desk_address)
+    mail: _Compat32Message[str, str | Header] = _Compat32Message()
+    mail["From"] = formataddr((_DESK_NAME, policy.desk_address), charset="utf-8")
     if to:
         mail["To"] = ", ".join(to)
     if cc:
         mail["Cc"] = ", ".join(cc)
-    mail["Subject"] = clean_header(text.subject)
+    mail["Subject"] = _header("Subject", clean_header(text.subject))
     mail["Date"] = format_datetime(now.astimezone(JST))
     topic = clean_header(_subject_core(intent.reply_to.subject)) if in_reply_to and intent.reply_to else ""
     if topic:
         # Outlook groups a conversation by Thread-Index / Thread-Topic, not by
         # In-Reply-To: without them the receipt lands beside the request.
-        mail["Thread-Topic"] = topic
+        mail["Thread-Topic"] = _header("Thread-Topic", topic)
     # RFC 3834: mark every mail as automatic so other robots never answer it.
     mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
     mail["Precedence"] = "bulk"
-    mail.set_content(text.body, charset="utf-8", cte="base64")
+    mail["MIME-Version"] = "1.0"
+    # The text in canonical form (CRLF line ends, RFC 2046 4.1.1), then base64.
+    body = "\r\n".join(text.body.splitlines()) + "\r\n"
+    mail.set_payload(body, charset=_UTF8_BASE64)
     threading = [("Message-ID", [message_id])]
     if in_reply_to:
         parent_index = (intent.reply_to.headers.get("thread-index") or ("",))[0] if intent.reply_to else ""
@@ -339,7 +343,7 @@ def build_outbox_row(
             ("References", references),
             ("Thread-Index", [thread_index(parent_index, now)]),
         ]
-    raw = _with_raw_headers(mail.as_bytes(), threading)
+    raw = _with_raw_headers(mail.as_bytes(policy=_WIRE), threading)
 
     return Outbox(
         kind=intent.kind,
@@ -359,6 +363,27 @@ def build_outbox_row(
         created_at=now,
         sent_at=None,
     )
+
+
+# The mails are assembled with the email package's compat32 API: headers are
+# kept as given and encoded once (RFC 2047) on output. The structured-header
+# policy would parse every header into a tree and fold it again, which was a
+# sixth of the intake's time per request for the same bytes on the wire.
+_DESK_NAME = "USEN NETWORKS 納品デスク"
+_WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
+_UTF8_BASE64 = Charset("utf-8")
+_UTF8_BASE64.header_encoding = BASE64
+_UTF8_BASE64.body_encoding = BASE64
+
+
+def _header(name: str, value: str) -> str | Header:
+    """A header value as is when it is ASCII, else RFC 2047-encoded UTF-8 folded between encoded words.
+
+    The name is given so the first line, which carries it, stays within 78 characters too.
+    """
+    if value.isascii():
+        return value
+    return Header(value, _UTF8_BASE64, maxlinelen=78, header_name=name)
 
 
 def _held_back(intent: MailIntent) -> str | None:

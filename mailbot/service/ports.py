@@ -80,6 +80,16 @@ class MailSource(Protocol):
         """
         ...
 
+    def pending(self, known: Callable[[Sequence[str]], set[str]]) -> Iterator[SourceItem]:
+        """The items ``fetch_new`` would yield now, for looking only (the health scan).
+
+        Unlike ``fetch_new`` this is not a poll: what a source remembers of its
+        last poll stays as it was. (IMAP: the IDLE watcher asks whether mail
+        arrived above the last poll's highest UID; a look that moved it would
+        hide mail that arrived after the poll until the next timed poll.)
+        """
+        ...
+
     def mark(self, item: SourceItem, disposition: str, status: str | None) -> None:
         """Record in the mailbox that ``item`` was processed.
 

@@ -35,6 +35,7 @@ from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
 from mailbot.service.casefile import CaseChange, UnitOfWork, record
 from mailbot.service.intake import case_view
+from mailbot.service.retention import removed_text
 
 __all__ = ["ReplayChange", "replay_cases"]
 
@@ -54,8 +55,12 @@ class ReplayChange:
     # Why it was not applied although asked: "person" (decided by a person),
     # "closed", or "needs_person" (only a person may make this change).
     left_alone: str | None = None
+    note: str = ""
 
     def describe(self, title: Callable[[str], str] = str) -> str:
+        if self.left_alone == "retention":
+            return f"{self.case_no} {self.branch or '(支店不明)'}: 再確認できません。{self.note}"
+
         def codes(defects: Sequence[Defect]) -> str:
             return ", ".join(title(d.code) for d in defects) or "不備なし"
 
@@ -131,6 +136,13 @@ def _replay_one(
     case = session.get(Case, case_id)
     if case is None:
         return None
+    removal = next((r for r in map(store.raw_removal, store.case_inbound(case)) if r is not None), None)
+    if removal is not None:
+        # Checked without what retention removed, the case would look changed for want of it.
+        status = case.status
+        old = defects_from_json(case.defects or [])
+        gone = ReplayChange(case.case_no, case.branch, status, status, old, old, left_alone="retention")
+        return replace(gone, note=removed_text(removal))
     thread = store.case_messages(case)
     if not thread:
         return None

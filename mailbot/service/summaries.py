@@ -252,13 +252,15 @@ def build_week_report(
 ) -> WeekReport:
     """What happened in ``week``, per branch, told from the cases' events.
 
-    Only cases with events since the week began, or still open now, are read:
+    Only cases with a verdict since the week began, or still open now, are read:
     the cost follows the activity, not the size of the history.
     """
     start, end = week.start, week.end
     as_of = min(end, now)
     open_now = [CaseStatus.RETURNED.value, CaseStatus.WAITING_UNIS.value]
-    active_ids = select(CaseEvent.case_id).where(CaseEvent.at >= start)
+    # Only a verdict since the week began can put a case in the week's figures
+    # (a new case's first decision is one); progress, notes and staff mail cannot.
+    active_ids = select(CaseEvent.case_id).where(CaseEvent.at >= start, CaseEvent.event.in_(sorted(_VERDICT_EVENTS)))
     cases = list(
         session.scalars(
             select(Case)
@@ -266,12 +268,17 @@ def build_week_report(
             .order_by(Case.created_at, Case.id)
         )
     )
-    events: dict[int, list[CaseEvent]] = {c.id: [] for c in cases}
+    # The events as plain rows without their defects (JSON): a year's open cases
+    # have tens of thousands; only the few events a line shows need defects.
+    events: dict[int, list[_Event]] = {c.id: [] for c in cases}
     for chunk in _chunks([c.id for c in cases], 500):
-        for event in session.scalars(
-            select(CaseEvent).where(CaseEvent.case_id.in_(chunk), CaseEvent.at < as_of).order_by(CaseEvent.id)
+        for event_id, case_id, at, status, kind, stage in session.execute(
+            select(CaseEvent.id, CaseEvent.case_id, CaseEvent.at, CaseEvent.status, CaseEvent.event, CaseEvent.stage)
+            .where(CaseEvent.case_id.in_(chunk), CaseEvent.at < as_of)
+            .order_by(CaseEvent.id)
         ):
-            events[event.case_id].append(event)
+            events[case_id].append(_Event(event_id, at, status, kind, stage))
+    shown: list[tuple[CaseLine, int]] = []
     branches: dict[str, BranchWeek] = {}
     if directory is not None:
         # Configured branches first, in config order; unknown ones follow.
@@ -293,21 +300,27 @@ def build_week_report(
         accepted = [e for e in in_week if e.status == CaseStatus.ACCEPTED.value]
         returned = [e for e in in_week if e.status == CaseStatus.RETURNED.value]
         if accepted:
-            row.accepted.append(_case_line(case, name, history, accepted[-1], accepted[-1].at, as_of))
+            row.accepted.append(_case_line(case, name, history, accepted[-1], accepted[-1].at, as_of, shown))
         if returned:
-            row.returned.append(_case_line(case, name, history, returned[-1], returned[-1].at, as_of))
+            row.returned.append(_case_line(case, name, history, returned[-1], returned[-1].at, as_of, shown))
         state = history[-1]  # the case's verdict as it stood at the end of the week (or now)
         if everything[-1].stage == Stage.CLOSED.value:
             continue  # closed: waits for nothing
         if state.status == CaseStatus.RETURNED.value:
-            row.open_returns.append(_case_line(case, name, history, state, state.at, as_of))
+            row.open_returns.append(_case_line(case, name, history, state, state.at, as_of, shown))
         elif state.status == CaseStatus.WAITING_UNIS.value:
             since = state.at
             for event in reversed(history):  # the start of the trailing run of waits
                 if event.status != CaseStatus.WAITING_UNIS.value:
                     break
                 since = event.at
-            row.waiting.append(_case_line(case, name, history, state, since, as_of))
+            row.waiting.append(_case_line(case, name, history, state, since, as_of, shown))
+    defects: dict[int, list[dict[str, Any]]] = {}
+    for chunk in _chunks(sorted({event_id for _, event_id in shown}), 500):
+        rows = session.execute(select(CaseEvent.id, CaseEvent.defects).where(CaseEvent.id.in_(chunk)))
+        defects.update((event_id, event_defects) for event_id, event_defects in rows)
+    for line, event_id in shown:
+        line.defects = list(defects.get(event_id) or [])
     for row in branches.values():
         row.open_returns.sort(key=lambda x: (x.since, x.case_no))
     return WeekReport(week, as_of, branches, _after_acceptance(session, start, as_of))
@@ -341,20 +354,40 @@ def _after_line(case: Case) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class _Event:
+    """What the report reads of a case event (its defects are read for the events shown only)."""
+
+    id: int
+    at: datetime
+    status: str
+    event: str
+    stage: str
+
+
 def _case_line(
-    case: Case, branch: str, history: Sequence[CaseEvent], event: CaseEvent, since: datetime, as_of: datetime
+    case: Case,
+    branch: str,
+    history: Sequence[_Event],
+    event: _Event,
+    since: datetime,
+    as_of: datetime,
+    shown: list[tuple[CaseLine, int]],
 ) -> CaseLine:
-    return CaseLine(
+    """The line for ``case``; its defects (those of ``event``) are filled in once every line is known."""
+    line = CaseLine(
         case_no=case.case_no,
         branch=branch,
         customer_code=case.customer_code or "",
         customer_name=case.customer_name or "",
         status=event.status,
-        defects=list(event.defects or []),
+        defects=[],
         since=since,
         age_days=max((as_of - since).days, 0),
         return_count=sum(1 for e in history if e.status == CaseStatus.RETURNED.value),
     )
+    shown.append((line, event.id))
+    return line
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.adapters.database.store import DbUnisLookup, Store
+from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store
 from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import Check, build_submission
@@ -32,12 +32,15 @@ from mailbot.domain.model import Address, Attachment, CaseStatus, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.service.casefile import BOT_ACTOR, search_key
+from mailbot.service.retention import removed_text
 
 __all__ = [
     "MARK_LABELS",
     "CaseNotFound",
+    "OriginalRemoved",
     "attachment",
     "case_board",
+    "case_count",
     "case_detail",
     "case_rows",
     "message_rows",
@@ -49,6 +52,10 @@ __all__ = [
 
 class CaseNotFound(LookupError):
     """No case or quarantined mail with that number."""
+
+
+class OriginalRemoved(CaseNotFound):
+    """The stored mail (or its attachments) was removed under the retention policy; the text says so in Japanese."""
 
 
 def _like(text: str) -> str:
@@ -122,9 +129,17 @@ def _case_summary(c: Case) -> dict[str, Any]:
     }
 
 
-def case_rows(session: Session, **filters: Any) -> list[dict[str, Any]]:
-    """Every case matching the filters (see ``_case_query``), oldest first, with its Message-IDs."""
-    cases = list(session.scalars(_case_query(**filters).order_by(Case.id)))
+def case_rows(session: Session, *, newest: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+    """Every case matching the filters (see ``_case_query``), oldest first, with its Message-IDs.
+
+    With ``newest``, only that many of the newest cases (still oldest first):
+    a year holds tens of thousands, and a listing is read from its end.
+    """
+    query = _case_query(**filters)
+    if newest is None:
+        cases = list(session.scalars(query.order_by(Case.id)))
+    else:
+        cases = list(session.scalars(query.order_by(Case.id.desc()).limit(max(newest, 0))))[::-1]
     ids = [c.id for c in cases]
     message_ids: dict[int, list[str]] = {i: [] for i in ids}
     for start in range(0, len(ids), 500):
@@ -137,6 +152,12 @@ def case_rows(session: Session, **filters: Any) -> list[dict[str, Any]]:
             if case_id is not None:
                 message_ids[case_id].append(mid or identity)
     return [{**_case_summary(c), "message_ids": message_ids[c.id]} for c in cases]
+
+
+def case_count(session: Session, **filters: Any) -> int:
+    """How many cases match the filters (see ``_case_query``)."""
+    query = _case_query(**filters).order_by(None)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
 def after_acceptance(case: Case) -> dict[str, Any]:
@@ -229,9 +250,14 @@ def case_detail(
         session.scalars(select(Inbound).where(Inbound.case_id == case.id).order_by(Inbound.received_at, Inbound.id))
     )
     parsed = {row.id: message for row, message in store.case_messages(case)}
+    removals = {row.id: store.raw_removal(row) for row in inbound}
     thread = list(parsed.values())
     check_rows: list[dict[str, Any]] = []
-    if thread:
+    checks_note = None
+    if any(removals.values()):
+        # Checked again without what retention removed, the thread would fail for want of it.
+        checks_note = "保存期間を過ぎて元のメールまたは添付ファイルが削除されたため、チェックは再実行できません"
+    elif thread:
         submission = build_submission(thread, directory, DbUnisLookup(session), policy)
         for check in checks:
             found = check.check(submission, policy)
@@ -279,11 +305,13 @@ def case_detail(
                 "reason": m.reason,
                 "message_id": m.message_id or m.identity,
                 "text": m.body_text,
-                **_headers_of(parsed.get(m.id)),
+                **_headers_of(_shown(store, m, parsed.get(m.id), removals[m.id]), removals[m.id]),
+                "original_note": removed_text(removal) if (removal := removals[m.id]) else None,
             }
             for m in inbound
         ],
         "checks": check_rows,
+        "checks_note": checks_note,
         "events": [
             {
                 "at": e.at.isoformat(),
@@ -318,17 +346,37 @@ def case_detail(
     }
 
 
-def _headers_of(message: ParsedMessage | None) -> dict[str, Any]:
+def _shown(
+    store: Store, row: Inbound, message: ParsedMessage | None, removal: RawRemoved | None
+) -> ParsedMessage | None:
+    """The message as the thread shows it: after retention cut the attachments, their names still."""
+    if removal is None or not removal.attachments_only:
+        return message
+    try:
+        raw = store.raw_of(row)
+        return parse_message(raw) if raw is not None else message
+    except UnparseableMessage:
+        return message
+
+
+def _headers_of(message: ParsedMessage | None, removal: RawRemoved | None = None) -> dict[str, Any]:
     """What a clerk reads above a mail: who wrote to whom, when, and what came attached."""
     if message is None:
         return {"from": None, "to": [], "cc": [], "date": None, "attachments": []}
+    gone = removal is not None
     return {
         "from": _address(message.sender) if message.sender else None,
         "to": [_address(a) for a in message.to],
         "cc": [_address(a) for a in message.cc],
         "date": _iso(message.date),
         "attachments": [
-            {"index": i, "filename": a.filename, "content_type": a.content_type, "size": len(a.payload)}
+            {
+                "index": i,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": len(a.payload),
+                "removed": gone,
+            }
             for i, a in enumerate(message.attachments)
         ],
     }
@@ -351,7 +399,10 @@ def _text_of(raw: bytes) -> str:
 def attachment(session: Session, inbound_id: int, index: int) -> Attachment:
     """One attachment of a stored mail, for download."""
     row = session.get(Inbound, inbound_id)
-    raw = Store(session).raw_of(row) if row is not None else None
+    try:
+        raw = Store(session).raw_of(row, whole=True) if row is not None else None
+    except RawRemoved as exc:
+        raise OriginalRemoved(removed_text(exc)) from None
     if raw is None:
         raise CaseNotFound(f"no stored mail {inbound_id}")
     try:
@@ -424,7 +475,7 @@ def case_board(
 ) -> dict[str, Any]:
     """One page of the case board, newest first, with the marks of the cases that need a person."""
     query = _case_query(**filters)
-    total = int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+    total = case_count(session, **filters)
     page = max(page, 1)
     cases = list(session.scalars(query.order_by(Case.id.desc()).limit(per_page).offset((page - 1) * per_page)))
     marks = _marks(session, cases, now, wait_hours)
@@ -472,8 +523,11 @@ def quarantine_detail(session: Session, item_id: int) -> dict[str, Any]:
     detail = _quarantine_row(row)
     detail["text"] = row.body_text
     detail["problems"] = row.problems
-    detail["has_raw"] = row.raw_id is not None
-    detail["size"] = len(store.raw_of(row) or b"")
+    removal = store.raw_removal(row)
+    # Released, a mail is checked with its attachments: without them it cannot be released.
+    detail["has_raw"] = row.raw_id is not None and removal is None
+    detail["original_note"] = removed_text(removal) if removal else None
+    detail["size"] = len(store.raw_of(row) or b"") if removal is None or removal.attachments_only else 0
     detail["disposition"] = row.disposition
     return detail
 

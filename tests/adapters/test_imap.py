@@ -113,6 +113,28 @@ def subjects(items: Iterable[SourceItem]) -> list[str]:
     return out
 
 
+def test_a_batch_is_marked_with_one_command_per_outcome_and_each_lands_in_its_folder(
+    imap_mailbox: Mailbox,
+) -> None:
+    box = imap_mailbox
+    for n in range(1, 7):
+        box.append(mail(n, body="x" * 2000))
+    cursor = DictCursor()
+    source = source_for(box, cursor, folders={"accepted": "受付済", "returned": "返却"})
+    items = list(source.fetch_new(Ledger().known))
+    # One FETCH brings several bodies; each item still loads its own message.
+    assert subjects(items) == [f"request {n}" for n in range(1, 7)]
+    outcomes = [("case", "accepted"), ("case", "returned"), ("case", "accepted"), ("ignored", None)] * 2
+    failed = source.mark_many([(item, *outcome) for item, outcome in zip(items, outcomes, strict=False)])
+    assert failed == []
+    assert len(box.uids("受付済")) == 3
+    assert len(box.uids("返却")) == 2
+    assert len(box.uids("INBOX")) == 1  # the ignored one stays where it was
+    validity = box.uidvalidity()
+    assert json.loads(cursor.values[source.name]) == {"uidvalidity": validity, "last_uid": 6}
+    source.close()
+
+
 def test_first_poll_yields_every_message_and_the_second_only_new_ones(
     imap_mailbox: Mailbox,
 ) -> None:
@@ -507,6 +529,29 @@ def test_idle_returns_at_once_when_mail_arrived_since_the_last_poll(
     started = time.monotonic()
     assert source.wait_for_new(timeout=20) is True
     assert time.monotonic() - started < 2
+    source.close()
+
+
+def test_a_look_at_pending_mail_after_a_poll_leaves_that_mail_new_for_idle_and_the_next_poll(
+    dovecot_mailbox: DovecotMailbox,
+) -> None:
+    box = dovecot_mailbox
+    cursor, ledger = DictCursor(), Ledger()
+    source = source_for(box, cursor, idle=True)
+    box.append(mail(1))
+    (first,) = source.fetch_new(ledger.known)
+    ledger.record(first)
+    source.mark(first, "ignored", None)
+    # Arrives after the poll fetched, before the health check looks at the mailbox.
+    box.append(mail(2))
+    assert subjects(source.pending(ledger.known)) == ["request 2"]
+    stored = dict(cursor.values)
+
+    # Had the look counted as a poll, IDLE would wait out the whole timeout for
+    # mail that is already there (its EXISTS went to the look's commands).
+    assert source.wait_for_new(timeout=60) is True
+    assert cursor.values == stored, "a look moves no cursor"
+    assert subjects(source.fetch_new(ledger.known)) == ["request 2"]
     source.close()
 
 

@@ -21,3 +21,16 @@ def test_lines_quoted_with_a_bracket_are_dropped_but_the_rest_is_kept() -> None:
 
 def test_a_mail_without_history_is_kept_whole() -> None:
     assert own_text("顧客CD:123456789\nよろしくお願いします") == "顧客CD:123456789\nよろしくお願いします"
+
+
+def test_quoted_lines_indented_or_written_with_a_full_width_bracket_are_dropped() -> None:
+    assert own_text("了解です\n  > 顧客CD:987654321\n＞ 申込書を添付\n以上") == "了解です\n以上"
+
+
+def test_blank_lines_around_the_reply_are_trimmed() -> None:
+    assert own_text("\n\n  再送します  \n\n\n") == "再送します"
+
+
+def test_an_outlook_rule_of_underscores_ends_the_reply() -> None:
+    body = "添付します\n________________________________\n差出人: 納品デスク\n顧客CD:987654321"
+    assert own_text(body) == "添付します"

@@ -152,3 +152,43 @@ def test_a_delivery_report_alone_makes_a_bounce() -> None:
     message = parse_message(raw)
     assert message.return_path != "" and message.sender is not None and message.sender.addr.startswith("relay@")
     assert verdict(message) == (Disposition.IGNORED, "bounce")
+
+
+# -- the server's authentication verdict ---------------------------------------------------------
+TRUSTING = Policy(desk_address=DESK, internal_domains=("usen.co.jp",), trusted_authserv_id="MXB.usen.co.jp")
+
+
+def with_authentication_results(*values: str) -> object:
+    from dataclasses import replace
+
+    message = request()
+    return replace(message, headers={**message.headers, "authentication-results": values})
+
+
+def test_a_mail_our_server_passed_is_a_request() -> None:
+    passed = with_authentication_results("mxb.usen.co.jp; spf=pass smtp.mailfrom=usen.co.jp; dmarc=pass")
+    assert verdict(passed, policy=TRUSTING) == (None, "request")
+
+
+def test_our_servers_failing_verdict_counts_below_a_relays_own_header() -> None:
+    # Each hop adds its header on top: ours need not be the first one.
+    relayed = with_authentication_results("relay.example.net; spf=pass", "mxb.usen.co.jp; dmarc=fail")
+    assert verdict(relayed, policy=TRUSTING) == (Disposition.QUARANTINED, "authentication_failed")
+
+
+def test_a_mail_a_person_released_is_filed_though_our_server_failed_it() -> None:
+    failed = with_authentication_results("mxb.usen.co.jp; dmarc=fail")
+    assert verdict(failed, TriageFacts(released=True), policy=TRUSTING) == (None, "request")
+
+
+def test_without_a_trusted_server_no_authentication_header_is_believed() -> None:
+    failed = with_authentication_results("mxb.usen.co.jp; dmarc=fail")
+    assert verdict(failed) == (None, "request")
+
+
+def test_an_empty_auto_submitted_header_does_not_make_a_mail_automatic() -> None:
+    from dataclasses import replace
+
+    message = request()
+    blank = replace(message, headers={**message.headers, "auto-submitted": ("",)})
+    assert verdict(blank) == (None, "request")

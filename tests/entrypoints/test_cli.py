@@ -180,6 +180,86 @@ def test_cases_list_takes_a_branch_alias_and_refuses_an_unknown_branch(
     assert "unknown branch '札幌支店'; configured: 渋谷支店, 新宿支店, 大阪支店" in capsys.readouterr().err
 
 
+# --- issue 12: a year of cases is listed from its newest end ------------------------
+
+
+def _cases(harness: Harness, count: int) -> list[str]:
+    """``count`` requests filed as cases (returned: no form attached); their numbers, oldest first."""
+    for i in range(count):
+        harness.deliver(
+            build_mail(
+                subject=f"フレッツエスカ 渋谷支店 ㈱リスト{i}",
+                sender=f"staff{i}@usen.co.jp",
+                to=[DESK],
+                cc=[SHIBUYA_MGR],
+                body=f"顧客CD:{100000000 + i}",
+                message_id=f"<list-{i}@usen.co.jp>",
+            )
+        )
+    harness.poll()
+    return [c["case_no"] for c in harness.cases()]
+
+
+def test_cases_list_shows_the_newest_fifty_cases_and_says_how_many_older_ones_there_are(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    numbers = _cases(harness, 52)
+    assert len(numbers) == 52
+    capsys.readouterr()
+    assert cli(harness, "cases", "list") == 0
+    out = capsys.readouterr().out
+    assert [n for n in numbers if n in out] == numbers[2:]
+    assert out.rstrip().endswith("ほかに古い案件が 2 件あります。全件は --all、件数は --limit で指定できます)")
+
+
+def test_cases_list_limit_shows_the_newest_n_oldest_first_and_all_shows_every_case(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    numbers = _cases(harness, 3)
+    capsys.readouterr()
+    assert cli(harness, "cases", "list", "--limit", "2") == 0
+    out = capsys.readouterr().out
+    assert out.index(numbers[1]) < out.index(numbers[2]) and numbers[0] not in out
+    assert "新しい 2 件を表示しています。ほかに古い案件が 1 件あります" in out
+    assert cli(harness, "cases", "list", "--all") == 0
+    out = capsys.readouterr().out
+    assert all(n in out for n in numbers) and "ほかに" not in out
+    assert cli(harness, "cases", "list", "--limit", "3") == 0
+    assert "ほかに" not in capsys.readouterr().out
+
+
+def test_cases_list_json_holds_the_same_newest_cases_and_tells_the_rest_on_stderr(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    numbers = _cases(harness, 3)
+    capsys.readouterr()
+    assert cli(harness, "cases", "list", "--limit", "2", "--json") == 0
+    captured = capsys.readouterr()
+    assert [c["case_no"] for c in json.loads(captured.out)] == numbers[1:]
+    assert "ほかに古い案件が 1 件あります" in captured.err
+    assert [c["case_no"] for c in cli_json(harness, capsys, "cases", "list", "--all")] == numbers
+
+
+def test_cases_list_counts_the_older_cases_that_match_the_filters_only(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    numbers = _cases(harness, 4)
+    capsys.readouterr()
+    assert cli(harness, "cases", "list", "--limit", "1", "--sender", "staff1@") == 0
+    out = capsys.readouterr().out
+    assert numbers[1] in out and "ほかに" not in out
+    assert cli(harness, "cases", "list", "--limit", "1", "--sender", "@usen.co.jp") == 0
+    assert "ほかに古い案件が 3 件あります" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [("--limit", "0"), ("--limit", "-5"), ("--limit", "5", "--all")])
+def test_cases_list_refuses_a_limit_below_one_or_beside_all(
+    harness: Harness, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    assert cli(harness, "cases", "list", *args) == 2
+    assert "--limit" in capsys.readouterr().err
+
+
 # --- issue 9: templates are checked by every command and by check-config ------------
 
 
@@ -360,3 +440,34 @@ def test_unis_import_says_how_many_customer_codes_it_zero_padded(
     text = mail.get_content()
     assert "顧客CDの桁数が足りないため、先頭に0を補いました: 1件(行 3)" in text
     assert "完成予定日が日付として読めない" not in text
+
+
+# --- issue 12: check-config says where raw mail goes and how long it is kept ---------
+def test_check_config_names_the_raw_mail_directory_and_the_retention(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.bot import make_harness
+
+    extra = '[storage]\nraw = "directory"\npath = "raw"\n[retention]\nraw_days = 365\nattachments_days = 90\n'
+    harness = make_harness(tmp_path, db_url, extra_toml=extra)
+    try:
+        capsys.readouterr()
+        assert cli(harness, "check-config") == 0
+        out = capsys.readouterr().out
+        assert f"[OK] raw mail: directory store {tmp_path.resolve() / 'raw'} (created with the first mail)" in out
+        assert "[OK] retention: raw mail kept 365 days, attachments 90 days; decisions, cases" in out
+        (tmp_path / "raw").mkdir()
+        assert cli(harness, "check-config") == 0
+        assert f"[OK] raw mail: directory store {tmp_path.resolve() / 'raw'}\n" in capsys.readouterr().out
+    finally:
+        harness.app.close()
+
+
+def test_check_config_says_raw_mail_is_in_the_database_and_kept_for_ever_by_default(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert cli(harness, "check-config") == 0
+    out = capsys.readouterr().out
+    assert "[OK] raw mail: in the database (" in out
+    assert "[OK] retention: raw mail kept for ever, attachments as long as the raw mail" in out

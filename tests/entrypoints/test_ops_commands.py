@@ -181,3 +181,41 @@ def test_cases_show_of_an_unknown_case_is_an_error(harness: Harness, capsys: pyt
     code, _, err = run(harness, capsys, "cases", "show", "FE-2026-09999")
     assert code == 2
     assert "no case 'FE-2026-09999'" in err
+
+
+# -- retention (issue 12) ---------------------------------------------------------------------
+@pytest.fixture
+def kept_a_day(tmp_path: Path, db_url: str) -> Iterator[Harness]:
+    """A bot keeping raw mail one day; its mail arrives on its clock's day, a week before the real one."""
+    h = make_harness(tmp_path, db_url, extra_toml="[retention]\nraw_days = 1\n")
+    yield h
+    h.app.close()
+
+
+def test_retention_is_a_dry_run_by_default_and_removes_with_apply(
+    kept_a_day: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept_a_day.import_unis()
+    kept_a_day.deliver(a_request(1))
+    kept_a_day.poll()
+    [case] = kept_a_day.cases()
+    code, out, _ = run(kept_a_day, capsys, "retention")
+    assert code == 0
+    assert out.startswith(f"{case['case_no']}: 元のメールを削除(")
+    assert "元のメール 1 通、添付ファイルのみ 0 通を削除します(確認のみ: --apply で実行)" in out
+    code, out, _ = run(kept_a_day, capsys, "retention", "--apply")
+    assert code == 0 and "元のメール 1 通、添付ファイルのみ 0 通を削除しました" in out
+    code, out, _ = run(kept_a_day, capsys, "retention", "--apply")
+    assert out == "保存期間を過ぎたメールはありません\n"
+    code, out, _ = run(kept_a_day, capsys, "cases", "show", case["case_no"])
+    assert code == 0
+    assert "受信のメール: 元のメールは保存期間を過ぎたため" in out
+    assert "(保存期間を過ぎて元のメールまたは添付ファイルが削除されたため、チェックは再実行できません)" in out
+    code, out, _ = run(kept_a_day, capsys, "replay", "--since", "2026-11-01", "--apply")
+    assert code == 0 and f"{case['case_no']} 渋谷支店: 再確認できません。元のメールは保存期間を過ぎたため" in out
+
+
+def test_retention_without_a_policy_says_nothing_is_removed(live: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(live, capsys, "retention", "--apply")
+    assert code == 0
+    assert out == "保存期間が設定されていません([retention] raw_days / attachments_days)。何も削除しません\n"

@@ -25,7 +25,9 @@ from mailbot.adapters.maildir import MaildirSource
 from mailbot.bootstrap import build_app
 from mailbot.config import ConfigError, load_config
 from mailbot.entrypoints.scheduler import Runner, build_scheduler, import_watched, next_run_times
-from tests.fixtures.bot import GOOD_UNIS_ROW, UNIS_HEADER, Harness, make_harness
+from tests.fixtures.bot import GOOD_UNIS_ROW, UNIS_HEADER, Harness, make_harness, use_real_servers
+from tests.fixtures.dovecot import DovecotMailbox
+from tests.fixtures.smtp_sink import SmtpSink
 from tests.mailfactory import build_mail
 from tests.service.test_health import a_request
 from tests.service.test_summaries import jst, seed_week_48, summary_rows
@@ -378,3 +380,97 @@ def test_a_monday_summary_run_that_failed_is_sent_by_the_hourly_retry(scheduled:
     assert len(summary_rows(scheduled, "weekly_branch")) == 2
     job.func()
     assert len(summary_rows(scheduled, "weekly_branch")) == 2, "and only once"
+
+
+# -- retention (issue 12) ---------------------------------------------------------------------
+def test_the_retention_job_runs_daily_at_0315_tokyo_only_when_retention_is_configured(
+    tmp_path: Path, db_url: str
+) -> None:
+    h = make_harness(tmp_path, db_url, SCHEDULE + "[retention]\nraw_days = 30\n")
+    try:
+        jobs = {job.id: job for job in build_scheduler(h.app).get_jobs()}
+        trigger = jobs["retention"].trigger
+        assert isinstance(trigger, CronTrigger) and str(trigger.timezone) == "Asia/Tokyo"
+        fields = {f.name: str(f) for f in trigger.fields}
+        assert (fields["hour"], fields["minute"], fields["day_of_week"]) == ("3", "15", "*")
+        runs = {r["job"]: r for r in next_run_times(h.app.config, jst(2026, 11, 24, 10, 0))}
+        assert runs["retention"]["cron"] == "daily 03:15"
+        assert runs["retention"]["next_run"] == jst(2026, 11, 25, 3, 15).isoformat()
+    finally:
+        h.app.close()
+
+
+def test_without_retention_there_is_no_retention_job(scheduled: Harness) -> None:
+    assert "retention" not in {job.id for job in build_scheduler(scheduled.app).get_jobs()}
+
+
+def test_the_retention_job_removes_old_raw_mail_once_and_then_nothing(tmp_path: Path, db_url: str) -> None:
+    from mailbot.adapters.database.tables import RawMessage
+
+    h = make_harness(tmp_path, db_url, SCHEDULE + "[retention]\nraw_days = 30\n")
+    try:
+        h.import_unis([GOOD_UNIS_ROW])
+        h.deliver(a_request(1))
+        h.poll()
+        runner = Runner(h.app)
+        assert runner.retention() == "0 raw mail(s) removed, attachments removed from 0"
+        h.clock.advance(days=31)
+        assert runner.retention() == "1 raw mail(s) removed, attachments removed from 0"
+        assert runner.retention() == "0 raw mail(s) removed, attachments removed from 0"
+        with h.app.sessions() as session:
+            assert session.scalars(select(RawMessage.removed_at)).one() is not None
+        assert len(h.cases()) == 1
+    finally:
+        h.app.close()
+
+
+def _reply_to(sink: SmtpSink, message_id: str, timeout: float) -> bool:
+    """Wait for the mail the sink got In-Reply-To ``message_id``; False at the deadline."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        try:
+            mails = sink.wait_for(seen + 1, timeout=max(deadline - time.monotonic(), 0.01))
+        except AssertionError:
+            return False
+        if any((m.message.get("In-Reply-To") or "").strip() == message_id for m in mails):
+            return True
+        seen = len(mails)
+    return False
+
+
+def test_with_imap_idle_each_request_is_answered_at_once_even_one_arriving_as_the_last_reply_goes_out(
+    tmp_path: Path, db_url: str, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The poll runs hourly, so only IDLE can bring the replies within the deadlines below.
+    h = make_harness(tmp_path, db_url, "[schedule]\npoll_seconds = 3600\n")
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", dovecot_mailbox.password)
+    use_real_servers(
+        h, smtp_port=smtp_sink.port, imap=(dovecot_mailbox.port, dovecot_mailbox.user, "MAILBOT_TEST_IMAP_PASSWORD")
+    )
+    text = h.config_path.read_text(encoding="utf-8").replace(
+        "timeout_seconds = 10\n", "timeout_seconds = 10\nidle = true\n"
+    )
+    h.config_path.write_text(text, encoding="utf-8")
+    h.import_unis()
+    h.app.close()
+    bot = _Bot(h.config_path)
+    try:
+        assert bot.wait_for("job poll done"), "".join(bot.lines)
+        with dovecot_mailbox.client() as client:
+            for n in range(1, 4):
+                # Appended the moment the previous reply reached the relay: the bot is
+                # still in that poll (the ops notice, the health check's look at the
+                # mailbox), and that look must not make this mail old news for IDLE.
+                client.append("INBOX", a_request(n))
+                # Generous for a loaded machine, and far below the hourly poll.
+                assert _reply_to(smtp_sink, f"<health{n}@usen.co.jp>", timeout=240), "".join(bot.lines)
+        bot.process.send_signal(signal.SIGTERM)
+        assert bot.process.wait(timeout=60) == 0
+    finally:
+        bot.end()
+        h.app.close()
+    output = "".join(bot.lines)
+    assert output.count("new mail announced") == 3, output
+    assert "skipped: maximum number of running instances" not in output, "each announcement is one poll"
+    assert "Traceback" not in output

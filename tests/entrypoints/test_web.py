@@ -174,3 +174,30 @@ def test_a_clerk_records_the_ntt_order_number_from_the_case_page(web: tuple[Harn
     assert (case["stage"], case["p_number"]) == ("entered", "P1234567890123")
     bad = client.post(f"/cases/{case_no}/enter", data={"p_number": "P12", "csrf_token": token})
     assert "P+13桁" in bad.text  # refused with the reason, nothing changed
+
+
+def test_after_retention_the_case_page_names_the_removed_attachment_and_its_old_link_says_why(
+    web: tuple[Harness, TestClient],
+) -> None:
+    from datetime import timedelta
+
+    from mailbot.config import RetentionConfig
+    from mailbot.service.retention import apply_retention
+
+    h, client = web
+    h.import_unis()
+    h.deliver(request(attachments=[FORM]))
+    h.poll()
+    login(client)
+    [link] = re.findall(r'href="(/messages/\d+/attachments/\d+)"', client.get("/cases/FE-2026-00001").text)
+    apply_retention(
+        h.app.sessions, RetentionConfig(attachments_days=7), now=h.clock() + timedelta(days=8), apply=True
+    )
+    page = client.get("/cases/FE-2026-00001").text
+    assert re.findall(r'href="(/messages/\d+/attachments/\d+)"', page) == []
+    assert f"{FORM[0]} <span class=\"sub\">application/pdf, 削除済み</span>" in page
+    assert "添付ファイルは保存期間を過ぎたため" in page
+    assert "チェックは再実行できません" in page
+    gone = client.get(link)
+    assert gone.status_code == 410
+    assert gone.text.startswith("添付ファイルは保存期間を過ぎたため") and "削除されました" in gone.text

@@ -15,6 +15,7 @@ from mailbot.domain.checks import CHECKS, Submission
 from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
 from mailbot.entrypoints.cli import main
+from mailbot.service.intake import BATCH_SIZE
 from tests.domain.builders import FORM
 from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_harness, use_real_servers
 from tests.fixtures.bot import rebuild as restart
@@ -144,27 +145,33 @@ class StopsTheServer:
 def test_a_server_that_goes_away_mid_poll_loses_nothing_and_the_next_poll_finishes(
     bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink
 ) -> None:
+    # More mail than one batch: the server stops while the first batch is being
+    # decided (its bodies are already fetched), so that batch is committed but
+    # cannot be marked, and reading the second batch fails.
+    total = BATCH_SIZE + 5
     bot.import_unis()
-    for i, subject in enumerate(
-        ["フレッツエスカ 渋谷支店", "フレッツエスカ 渋谷支店 停止", "フレッツエスカ 渋谷支店 後"]
-    ):
-        dovecot_mailbox.append(request(subject=subject, message_id=f"<m{i}@usen.co.jp>"))
+    for i in range(total):
+        subject = "フレッツエスカ 渋谷支店 停止" if i == 1 else f"フレッツエスカ 渋谷支店 {i}"
+        # One sender each: the per-sender reply cap is not what this test is about.
+        sender = f"担当{i} <staff{i}@usen.co.jp>"
+        dovecot_mailbox.append(request(subject=subject, sender=sender, message_id=f"<m{i}@usen.co.jp>"))
     bot.app.intake.checks = (*CHECKS, StopsTheServer(dovecot_mailbox))
     first = bot.poll()
     assert first.source_error is not None
     filed = {m["message_id"] for m in bot.messages()}
-    assert "<m0@usen.co.jp>" in filed and "<m2@usen.co.jp>" not in filed
+    assert filed == {f"<m{i}@usen.co.jp>" for i in range(BATCH_SIZE)}, "the committed batch is kept"
 
     dovecot_mailbox.start()
     bot.clock.advance(minutes=1)  # past the back-off after the failure
     second = bot.poll()
     assert second.source_error is None
-    assert sorted(m["message_id"] for m in bot.messages()) == ["<m0@usen.co.jp>", "<m1@usen.co.jp>", "<m2@usen.co.jp>"]
-    # All three were marked in the end, the one whose mark failed included.
-    assert len(dovecot_mailbox.flags("受付済")) == 3
+    assert sorted(m["message_id"] for m in bot.messages()) == sorted(f"<m{i}@usen.co.jp>" for i in range(total))
+    # All were marked in the end, those whose mark failed included.
+    assert len(dovecot_mailbox.flags("受付済")) == total
     assert dovecot_mailbox.flags() == {}
-    receipts = [m for m in smtp_sink.messages if "taro@usen.co.jp" in m.rcpt_tos]
-    assert len(receipts) == 3
+    receipted = {r for m in smtp_sink.messages for r in m.rcpt_tos if r.startswith("staff")}
+    assert receipted == {f"staff{i}@usen.co.jp" for i in range(total)}
+    assert len(smtp_sink.messages) == 2 * total, "one receipt and one ops notice each, none twice"
 
 
 def test_a_relay_refusing_for_a_while_keeps_mail_pending_then_sends_it(

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from mailbot.adapters.database.tables import Inbound
 from mailbot.domain.checks import CHECKS, Submission
 from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
-from mailbot.service.intake import Intake
+from mailbot.service.intake import BATCH_SIZE, Intake, PollReport
 from tests.domain.builders import FORM, encrypted_zip, pdf
 from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness
 from tests.mailfactory import build_auto_reply, build_bounce, build_mail
@@ -136,6 +137,72 @@ def test_a_waiting_request_is_returned_after_the_maximum_wait(harness: Harness) 
     assert case["defects"] == ["unis_customer_missing"]
 
 
+def _raw_reads(harness: Harness, action: Callable[[], object]) -> int:
+    """How many statements ``action`` sends that read stored mail (a re-check parses it again)."""
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(harness.app.engine, "before_cursor_execute", seen)
+    try:
+        action()
+    finally:
+        event.remove(harness.app.engine, "before_cursor_execute", seen)
+    return sum("FROM raw_messages" in s for s in statements)
+
+
+def test_an_idle_poll_does_not_check_a_waiting_case_again_until_its_wait_runs_out(harness: Harness) -> None:
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    harness.poll()  # the case changed since the last pass: checked once more
+    assert single_case(harness)["status"] == "waiting_unis"
+    harness.clock.advance(minutes=1)
+    assert _raw_reads(harness, harness.poll) == 0
+    harness.clock.advance(hours=36)
+    assert _raw_reads(harness, harness.poll) > 0
+    assert single_case(harness)["status"] == "returned"
+
+
+def test_a_waiting_case_is_checked_again_after_another_import_even_if_its_customer_is_still_missing(
+    harness: Harness,
+) -> None:
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    assert _raw_reads(harness, harness.poll) == 0
+    harness.clock.advance(hours=1)
+    assert _raw_reads(harness, lambda: harness.import_unis([], as_of=harness.clock() - timedelta(hours=2))) > 0
+    assert single_case(harness)["status"] == "waiting_unis"
+    harness.clock.advance(hours=1)
+    harness.import_unis(as_of=harness.clock())
+    assert single_case(harness)["status"] == "accepted"
+
+
+def test_a_waiting_case_is_checked_again_when_the_bot_starts_with_other_rules(harness: Harness) -> None:
+    from tests.fixtures.bot import rebuild
+
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    assert _raw_reads(harness, harness.poll) == 0
+    rebuild(harness)
+    assert _raw_reads(harness, harness.poll) == 0  # the same config: nothing to check again
+    config = harness.config_path.read_text(encoding="utf-8")
+    harness.config_path.write_text(config.replace("max_wait_hours = 36", "max_wait_hours = 48"), encoding="utf-8")
+    rebuild(harness)
+    assert _raw_reads(harness, harness.poll) > 0
+    assert single_case(harness)["status"] == "waiting_unis"
+
+
 def test_a_reply_to_the_defect_reply_is_a_resubmission_that_can_be_accepted(harness: Harness) -> None:
     harness.import_unis()
     harness.deliver(request(attachments=[]))
@@ -200,26 +267,81 @@ def test_a_thread_reply_delivered_twice_is_filed_once_and_answered_once(harness:
     assert sorted(o["kind"] for o in harness.outbox()) == ["defect_reply", "ops_accepted", "ops_returned", "receipt"]
 
 
+def _poll_refusing_commits_that_file_mail(harness: Harness, error: str) -> PollReport:
+    """One poll in which every commit that would write a ledger row fails, as a full disk makes it."""
+
+    # The flush is where the ledger row is written; the identity map holds rows
+    # only weakly, so a flag set then is what the commit can look at.
+    def note_inbound(session: Session, _context: object, _instances: object) -> None:
+        if any(isinstance(o, Inbound) for o in session.new):
+            session.info["files_inbound"] = True
+
+    def refuse(session: Session) -> None:
+        if session.info.pop("files_inbound", False):
+            raise OperationalError("COMMIT", {}, Exception(error))
+
+    event.listen(harness.app.sessions, "before_flush", note_inbound)
+    event.listen(harness.app.sessions, "before_commit", refuse)
+    try:
+        return harness.poll()
+    finally:
+        event.remove(harness.app.sessions, "before_commit", refuse)
+        event.remove(harness.app.sessions, "before_flush", note_inbound)
+
+
 def test_the_mailbox_is_marked_only_after_the_commit_so_a_failing_commit_loses_nothing(harness: Harness) -> None:
     # A commit can fail on its own (disk full at fsync, the server gone): the
     # Maildir item must then still be in new/ for the next poll to file it.
     harness.import_unis()
     harness.deliver(request())
 
-    def refuse(session: Session) -> None:
-        if any(isinstance(o, Inbound) for o in session.identity_map.values()):
-            raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
-
-    event.listen(harness.app.sessions, "before_commit", refuse)
-    try:
-        report = harness.poll()
-    finally:
-        event.remove(harness.app.sessions, "before_commit", refuse)
+    report = _poll_refusing_commits_that_file_mail(harness, "disk I/O error")
     assert report.store_error is not None and report.processed == 0
     assert len(list((harness.maildir / "new").iterdir())) == 1, "marked although nothing was committed"
     assert harness.messages() == []
     assert harness.poll().dispositions == {"case": 1}
     assert not list((harness.maildir / "new").iterdir())
+
+
+def _count_filing_commits(harness: Harness) -> list[int]:
+    """Listen to the bot's sessions; the list grows by one per commit that wrote ledger rows (their count)."""
+    commits: list[int] = []
+
+    def note_inbound(session: Session, _context: object, _instances: object) -> None:
+        session.info["inbound"] = session.info.get("inbound", 0) + sum(isinstance(o, Inbound) for o in session.new)
+
+    def count(session: Session) -> None:
+        filed = session.info.pop("inbound", 0)
+        if filed:
+            commits.append(filed)
+
+    event.listen(harness.app.sessions, "before_flush", note_inbound)
+    event.listen(harness.app.sessions, "after_commit", count)
+    return commits
+
+
+def test_new_mail_is_filed_in_batches_of_one_transaction_each(harness: Harness) -> None:
+    harness.import_unis()
+    total = BATCH_SIZE + 3
+    for i in range(total):
+        harness.deliver(request(subject=f"フレッツエスカ 渋谷支店 {i}", sender=f"担当{i} <staff{i}@usen.co.jp>"))
+    commits = _count_filing_commits(harness)
+    report = harness.poll()
+    assert report.dispositions == {"case": total}
+    assert commits == [BATCH_SIZE, 3]
+    assert not list((harness.maildir / "new").iterdir())
+
+
+def test_a_batch_whose_commit_fails_leaves_every_one_of_its_messages_in_the_mailbox(harness: Harness) -> None:
+    harness.import_unis()
+    for i in range(3):
+        harness.deliver(request(subject=f"フレッツエスカ 渋谷支店 {i}", sender=f"担当{i} <staff{i}@usen.co.jp>"))
+
+    report = _poll_refusing_commits_that_file_mail(harness, "database or disk is full")
+    assert report.store_error is not None and report.processed == 0
+    assert len(list((harness.maildir / "new").iterdir())) == 3, "marked although nothing was committed"
+    assert harness.messages() == [] and harness.outbox() == []
+    assert harness.poll().dispositions == {"case": 3}
 
 
 def test_a_message_without_message_id_still_gets_a_stable_identity(harness: Harness) -> None:

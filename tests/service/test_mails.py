@@ -132,3 +132,31 @@ def test_the_thread_index_child_block_holds_the_time_since_the_conversation_star
     decoded = (value & 0x7FFFFFFF) << (23 if value >> 31 else 18)
     assert value >> 31 == (1 if later.days > 600 else 0)
     assert abs(decoded - delta) <= (1 << 23)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "フレッツエスカ 渋谷支店",
+        "RE: 【至急】フレッツエスカ 渋谷支店 ㈱さくらインターネットサービス 回線単品 申込書一式 再送付のお願い ①②③",
+        "Fwd: flets esca shibuya branch " + "long ascii words " * 6,
+    ],
+)
+def test_every_outgoing_mail_is_seven_bit_with_short_lines_and_decodes_to_the_rendered_japanese(subject: str) -> None:
+    raw = _reply(subject=subject)
+    assert raw.isascii()
+    # Only a threading header may be longer: an Outlook msg-id is never folded (see above).
+    long_lines = [line for line in raw.split(b"\r\n") if len(line) > 78]
+    assert all(line.startswith((b"In-Reply-To:", b"References:", b" <")) for line in long_lines), long_lines
+    assert b"\n" not in raw.replace(b"\r\n", b""), "bare line feeds on the wire"
+    parsed = email.message_from_bytes(raw, policy=default)
+    assert parsed["From"].addresses[0].display_name == "USEN NETWORKS 納品デスク"
+    assert parsed["From"].addresses[0].addr_spec == "f-desk@mxb.usen.co.jp"
+    assert parsed["To"].addresses[0].addr_spec == "taro@usen.co.jp"
+    assert subject.split()[-1] in str(parsed["Subject"])
+    assert str(parsed["Thread-Topic"]) and "RE:" not in str(parsed["Thread-Topic"])
+    assert parsed["MIME-Version"] == "1.0" and parsed.get_content_type() == "text/plain"
+    assert parsed.get_content_charset() == "utf-8" and parsed["Content-Transfer-Encoding"] == "base64"
+    text = base64.b64decode(parsed.get_payload()).decode("utf-8")
+    assert "\r\n" in text and "\n" not in text.replace("\r\n", ""), "the text is in canonical CRLF form"
+    assert "FE-2026-00001" in text and "受付" in text

@@ -51,8 +51,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions for ``engine``; ``info`` (e.g. ``store.raw_storage_info``) is in every session's ``info``."""
+    return sessionmaker(engine, expire_on_commit=False, info=dict(info or {}))
 
 
 def alembic_config() -> Config:

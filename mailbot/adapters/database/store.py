@@ -7,12 +7,12 @@ to commit, so one inbound message is one transaction.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.adapters.database.tables import (
@@ -25,11 +25,47 @@ from mailbot.adapters.database.tables import (
     UnisRow,
     UnisSnapshot,
 )
+from mailbot.adapters.rawstore import RawDirectory, compress, decompress
 from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.unis import OrderLine, UnisCustomer
 
-__all__ = ["DbUnisLookup", "SessionCursorStore", "Store", "db_id", "db_text", "defects_from_json", "defects_to_json"]
+__all__ = [
+    "RAW_ATTACHMENTS_REMOVED",
+    "RAW_KEPT",
+    "RAW_REMOVED",
+    "DbUnisLookup",
+    "RawRemoved",
+    "SessionCursorStore",
+    "Store",
+    "compress",
+    "db_id",
+    "db_text",
+    "decompress",
+    "defects_from_json",
+    "defects_to_json",
+    "raw_storage_info",
+]
+
+# What is left of a stored raw mail (Store.raw_state).
+RAW_KEPT = "kept"
+RAW_ATTACHMENTS_REMOVED = "attachments_removed"
+RAW_REMOVED = "removed"
+
+
+class RawRemoved(LookupError):
+    """The raw mail, or the attachments the caller needs from it, were removed under the retention policy."""
+
+    def __init__(self, removed_at: datetime, attachments_only: bool) -> None:
+        super().__init__(f"raw mail removed under the retention policy at {removed_at.isoformat()}")
+        self.removed_at = removed_at
+        self.attachments_only = attachments_only
+
+
+def raw_storage_info(raw_to: str, directory: RawDirectory | None) -> dict[str, Any]:
+    """The ``Session.info`` every session of an app carries: where new raw mail goes, where files are read."""
+    return {"raw_to": raw_to, "raw_directory": directory}
+
 
 _IN_CHUNK = 500  # stay below every backend's bound-parameter limit
 
@@ -59,19 +95,14 @@ def defects_from_json(rows: Iterable[dict[str, Any]]) -> tuple[Defect, ...]:
     return tuple(Defect(str(r["code"]), {str(k): str(v) for k, v in dict(r.get("detail") or {}).items()}) for r in rows)
 
 
-def compress(raw: bytes) -> bytes:
-    return zlib.compress(raw, 6)
-
-
-def decompress(data: bytes) -> bytes:
-    return zlib.decompress(data)
-
-
 class Store:
     """The ledger, cases, outbox and failures."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Set by the sessionmaker (raw_storage_info): a Store is made in many places, the storage is the app's.
+        self.raw_to: str = session.info.get("raw_to", "database")
+        self.raw_directory: RawDirectory | None = session.info.get("raw_directory")
 
     # -- ledger -----------------------------------------------------------
     def known_keys(self, source: str, keys: Sequence[str]) -> set[str]:
@@ -119,20 +150,88 @@ class Store:
         return found is not None
 
     def save_raw(self, raw: bytes) -> RawMessage:
+        """The row for these bytes; with the directory store the file is durable before this returns."""
         digest = hashlib.sha256(raw).hexdigest()
         existing = self.session.scalars(select(RawMessage).where(RawMessage.sha256 == digest)).one_or_none()
-        if existing is not None:
+        if existing is not None and existing.removed_at is None and existing.attachments_removed_at is None:
             return existing
-        row = RawMessage(sha256=digest, size=len(raw), data=compress(raw))
-        self.session.add(row)
+        row = existing or RawMessage(sha256=digest, size=len(raw))
+        # The same mail again after retention thinned it: keep it whole again, where new mail goes now.
+        self._put(row, compress(raw))
+        row.removed_at = row.attachments_removed_at = None
+        if existing is None:
+            self.session.add(row)
         self.session.flush()
         return row
 
-    def raw_of(self, inbound: Inbound) -> bytes | None:
-        if inbound.raw_id is None:
+    def _put(self, row: RawMessage, data: bytes) -> None:
+        if self.raw_to == "directory":
+            self._directory().write(row.sha256, data)
+            row.location, row.data = "directory", b""
+        else:
+            row.location, row.data = "database", data
+
+    def _directory(self) -> RawDirectory:
+        if self.raw_directory is None:
+            raise RuntimeError('raw mail is in the directory store but [storage] has no path (raw = "directory")')
+        return self.raw_directory
+
+    def _raw_row(self, inbound: Inbound) -> RawMessage | None:
+        return self.session.get(RawMessage, inbound.raw_id) if inbound.raw_id is not None else None
+
+    def raw_state(self, inbound: Inbound) -> str | None:
+        """RAW_KEPT, RAW_ATTACHMENTS_REMOVED or RAW_REMOVED; None when the mail was never stored."""
+        row = self._raw_row(inbound)
+        if row is None:
             return None
-        row = self.session.get(RawMessage, inbound.raw_id)
-        return decompress(row.data) if row is not None else None
+        if row.removed_at is not None:
+            return RAW_REMOVED
+        return RAW_ATTACHMENTS_REMOVED if row.attachments_removed_at is not None else RAW_KEPT
+
+    def raw_removal(self, inbound: Inbound) -> RawRemoved | None:
+        """What retention removed of this mail (as the exception ``raw_of`` would raise), or None."""
+        row = self._raw_row(inbound)
+        if row is None:
+            return None
+        if row.removed_at is not None:
+            return RawRemoved(row.removed_at, attachments_only=False)
+        if row.attachments_removed_at is not None:
+            return RawRemoved(row.attachments_removed_at, attachments_only=True)
+        return None
+
+    def raw_of(self, inbound: Inbound, *, whole: bool = False) -> bytes | None:
+        """The mail as received; None when it was never stored.
+
+        Raises :class:`RawRemoved` when retention removed it, and, with
+        ``whole``, when it removed the attachments (the caller needs them).
+        """
+        row = self._raw_row(inbound)
+        if row is None:
+            return None
+        if row.removed_at is not None:
+            raise RawRemoved(row.removed_at, attachments_only=False)
+        if whole and row.attachments_removed_at is not None:
+            raise RawRemoved(row.attachments_removed_at, attachments_only=True)
+        data = row.data if row.location == "database" else self._directory().read(row.sha256)
+        if data is None:
+            raise FileNotFoundError(f"raw message {row.sha256} is missing from {self._directory().path}")
+        return decompress(data)
+
+    def thin_raw(self, row: RawMessage, stripped: bytes | None, now: datetime) -> None:
+        """Retention: keep ``stripped`` (the mail without attachments) in place of the mail, or nothing (None)."""
+        if stripped is None:
+            if row.location == "directory":
+                self._directory().remove(row.sha256)
+            row.data = b""
+            row.removed_at = now
+            return
+        data = compress(stripped)
+        if row.location == "directory":
+            # Same name: the stripped copy replaces the whole one atomically.
+            self._directory().write(row.sha256, data)
+        else:
+            row.data = data
+        row.attachments_removed_at = now
 
     # -- cases --------------------------------------------------------------
     def case_for_thread(self, message_ids: Sequence[str], case_no: str | None) -> Case | None:
@@ -172,13 +271,20 @@ class Store:
         """The case's messages, oldest first, parsed again from their raw copies."""
         result = []
         for row in self.case_inbound(case):
-            raw = self.raw_of(row)
+            try:
+                raw = self.raw_of(row)
+            except RawRemoved:
+                continue  # removed under the retention policy: its decision and text stay in the ledger
             if raw is None:
                 continue
             try:
-                result.append((row, parse_message(raw)))
+                message = parse_message(raw)
             except UnparseableMessage:
                 continue  # kept for the record; nothing in it can be checked
+            if self.raw_state(row) == RAW_ATTACHMENTS_REMOVED:
+                # The emptied parts are not documents the branch sent empty; they are gone.
+                message = replace(message, attachments=())
+            result.append((row, message))
         return result
 
     def new_case(self, year: int, now: datetime) -> Case:
@@ -221,12 +327,21 @@ class Store:
             )
         )
 
-    def waiting_cases(self) -> list[Case]:
-        return list(
-            self.session.scalars(
-                select(Case).where(Case.status == "waiting_unis", Case.stage == "received").order_by(Case.id)
+    def waiting_cases(
+        self, *, waited_out_at: datetime | None = None, changed_since: datetime | None = None
+    ) -> list[Case]:
+        """The cases waiting for UNIS, oldest first.
+
+        With ``waited_out_at`` and ``changed_since``, only those whose wait
+        began at or before ``waited_out_at`` or that changed since
+        ``changed_since``.
+        """
+        query = select(Case).where(Case.status == "waiting_unis", Case.stage == "received")
+        if waited_out_at is not None and changed_since is not None:
+            query = query.where(
+                or_(Case.waiting_since.is_(None), Case.waiting_since <= waited_out_at, Case.updated_at >= changed_since)
             )
-        )
+        return list(self.session.scalars(query.order_by(Case.id)))
 
     def branch_mails_to_since(self, address: str, kinds: Iterable[str], since: datetime) -> int:
         """How many automatic replies answered this sender's mail since ``since``.

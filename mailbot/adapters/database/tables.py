@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "SEARCH_INDEXES",
     "Base",
     "Case",
     "CaseEvent",
@@ -68,19 +69,44 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 UTC_DATETIME = UtcDateTime()
 
+# The pg_trgm GIN indexes of migration 0005 for the board's LIKE/ILIKE searches.
+# PostgreSQL only, and only where the extension could be created, so they are
+# not models: the models==migrations check leaves these names aside.
+SEARCH_INDEXES = frozenset(
+    {
+        "ix_inbound_subject_trgm",
+        "ix_inbound_body_text_trgm",
+        "ix_cases_customer_key_trgm",
+        "ix_cases_customer_code_trgm",
+        "ix_cases_sender_trgm",
+    }
+)
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
 class RawMessage(Base):
-    """The message as received, zlib-compressed, kept so any case can be checked again."""
+    """The message as received, compressed (zstd; older rows zlib), kept so any case can be checked again.
+
+    ``location`` says where the bytes are: ``database`` (in ``data``) or
+    ``directory`` (a file named by ``sha256`` in ``[storage] path``; ``data``
+    is empty). The retention policy removes them: ``attachments_removed_at``
+    when only the attachment payloads were cut out, ``removed_at`` when
+    nothing is left (``data`` empty). ``data`` stays NOT NULL: making it
+    nullable would rebuild the table on SQLite, which the rows of ``inbound``
+    pointing to it forbid.
+    """
 
     __tablename__ = "raw_messages"
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    location: Mapped[str] = mapped_column(String(20), default="database", server_default="database")
+    attachments_removed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    removed_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
 
 
 class Case(Base):

@@ -295,6 +295,8 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         with app.sessions() as session:
             try:
                 item = views.attachment(session, inbound_id, index)
+            except views.OriginalRemoved as exc:
+                return PlainTextResponse(f"{exc}。", 410)
             except views.CaseNotFound:
                 return PlainTextResponse("添付ファイルが見つかりません。", 404)
         suffix = Path(item.filename.lower()).suffix

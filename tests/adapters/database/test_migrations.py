@@ -3,13 +3,20 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from mailbot.adapters.database.engine import SchemaOutOfDate, check_schema, make_engine
-from mailbot.adapters.database.tables import Base
+from mailbot.adapters.database.tables import SEARCH_INDEXES, Base
+
+
+def _not_a_search_index(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # Migration 0005's trigram indexes exist on PostgreSQL only (where pg_trgm could be had).
+    return not (type_ == "index" and name in SEARCH_INDEXES)
 
 
 def test_the_models_and_the_migrations_agree(db_url: str) -> None:
     engine = make_engine(db_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": _not_a_search_index}
+        )
         differences = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert differences == []
@@ -49,3 +56,51 @@ def test_a_case_in_a_stage_this_version_does_not_know_is_refused_at_start_up_not
         session.execute(update(Case).values(stage="archived"))  # written by a newer mailbot
     with pytest.raises(SchemaOutOfDate, match="archived"):
         build_app(load_config(harness.config_path), clock=harness.clock)
+
+
+def test_postgresql_gets_the_trigram_indexes_for_the_boards_searches(db_url: str) -> None:
+    engine = make_engine(db_url)
+    indexes = {i["name"] for table in ("inbound", "cases") for i in inspect(engine).get_indexes(table)}
+    dialect = engine.dialect.name
+    engine.dispose()
+    if dialect == "postgresql":
+        assert indexes >= SEARCH_INDEXES
+    else:
+        assert not SEARCH_INDEXES & indexes
+
+
+def test_downgrading_below_0006_writes_zstd_rows_back_as_zlib_and_refuses_to_drop_stored_files(
+    harness, tmp_path
+) -> None:
+    import zlib
+
+    import pytest
+    from alembic import command
+    from sqlalchemy import select, text, update
+
+    from mailbot.adapters.database.engine import alembic_config, upgrade
+    from mailbot.adapters.database.tables import RawMessage
+    from tests.service.test_intake import request
+
+    raw = request()
+    harness.deliver(raw)
+    harness.poll()
+    engine = harness.app.engine
+
+    def downgrade() -> None:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+
+    with harness.app.sessions.begin() as session:
+        session.execute(update(RawMessage).values(location="directory"))
+    with pytest.raises(RuntimeError, match="1 raw messages are in the directory store or thinned by retention"):
+        downgrade()
+    with harness.app.sessions.begin() as session:
+        session.execute(update(RawMessage).values(location="database"))
+        assert session.scalar(select(RawMessage.data))[:4] == b"\x28\xb5\x2f\xfd"
+    downgrade()
+    with engine.connect() as connection:
+        assert zlib.decompress(connection.scalar(text("SELECT data FROM raw_messages"))) == raw
+    upgrade(engine)

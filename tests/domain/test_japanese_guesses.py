@@ -1,0 +1,201 @@
+"""Mislabelled and unlabelled Japanese text: which reading wins, whether it is a guess, what is replaced.
+
+``guessed`` is what makes the parser note "text part declared X but decoded
+as Y"; ``lossy`` what makes it note an undecodable part. Each test uses bytes
+that only one candidate codec reads right, so the order of the candidates is
+what is under test.
+"""
+
+from __future__ import annotations
+
+from mailbot.domain.japanese import DecodeResult, decode_bytes, decode_bytes_detailed
+
+SHIFT_JIS_REQUEST = "申込書を送ります".encode("cp932")
+# Valid UTF-8 that is invalid CP932 and EUC-JP (it ends on a lone CP932 lead byte).
+UTF8_REQUEST = "申込書です".encode()
+# EUC-JP whose trail byte FE (◇ is A1 FE) CP932 reads only as a private-use stray.
+EUC_REQUEST = "◇申込書".encode("euc_jp")
+# "月額≒5,000円" in Windows EUC (CP51932): ≒ (AD F0) is NEC row 13.
+WINDOWS_EUC = "月額".encode("euc_jp") + b"\xad\xf0" + "5,000円".encode("euc_jp")
+
+
+# --- Shift_JIS labels ---------------------------------------------------------
+
+
+def test_a_mac_shift_jis_2004_kanji_under_a_shift_jis_label_is_read() -> None:
+    # 俱 (87 9F) is JIS X 0213:2004: CP932 has no character there.
+    result = decode_bytes_detailed("俱楽部".encode("shift_jis_2004"), "Shift_JIS")
+    assert result == DecodeResult("俱楽部", "shift_jis_2004", lossy=False)
+
+
+def test_euc_jp_text_under_a_shift_jis_label_is_read_as_euc_and_noted() -> None:
+    assert decode_bytes_detailed(EUC_REQUEST, "Shift_JIS") == DecodeResult(
+        "◇申込書", "euc_jp", lossy=False, guessed=True
+    )
+
+
+# --- EUC-JP labels --------------------------------------------------------------
+
+
+def test_a_jis_x0213_kanji_under_an_euc_jp_label_is_read() -> None:
+    result = decode_bytes_detailed("俱楽部".encode("euc_jis_2004"), "EUC-JP")
+    assert result == DecodeResult("俱楽部", "euc_jis_2004", lossy=False)
+
+
+def test_windows_euc_with_halfwidth_katakana_and_nec_row13_is_read() -> None:
+    # ﾊﾟｿｺﾝ｡ spans the whole half-width range (8E A1 ... 8E DF); ◇ (A1 FE)
+    # the first lead and the last trail byte.
+    data = "ﾊﾟｿｺﾝ｡ ◇".encode("euc_jp") + WINDOWS_EUC
+    assert decode_bytes_detailed(data, "euc-jp") == DecodeResult("ﾊﾟｿｺﾝ｡ ◇月額≒5,000円", "cp51932", lossy=False)
+
+
+def test_shift_jis_text_under_an_euc_jp_label_is_read_and_noted() -> None:
+    assert decode_bytes_detailed(SHIFT_JIS_REQUEST, "euc-jp") == DecodeResult(
+        "申込書を送ります", "cp932", lossy=False, guessed=True
+    )
+
+
+def test_utf8_text_under_an_euc_jp_label_is_read_and_noted() -> None:
+    assert decode_bytes_detailed(UTF8_REQUEST, "euc-jp") == DecodeResult(
+        "申込書です", "utf-8", lossy=False, guessed=True
+    )
+
+
+def test_broken_windows_euc_keeps_every_character_around_the_bad_bytes() -> None:
+    # A stray 0x80, a lead byte cut off at the end, and SS2 (8E) before a
+    # byte that is no half-width katakana: each bad byte becomes one U+FFFD.
+    data = WINDOWS_EUC + b"\x80 " + b"\x8e\xe0 " + b"\xb7\xa0 " + b"\xb7"
+    result = decode_bytes_detailed(data, "euc-jp")
+    assert result == DecodeResult(
+        "月額≒5,000円\ufffd \ufffd\ufffd \ufffd\ufffd \ufffd", "euc-jp", lossy=True, guessed=True
+    )
+
+
+def test_windows_euc_with_halfwidth_katakana_after_ascii_and_at_the_end_is_read() -> None:
+    # ﾌﾚｯﾂ follows a space and ends the text; ◆ (A2 A1) has the first trail byte.
+    data = WINDOWS_EUC + "◆ ﾌﾚｯﾂ".encode("euc_jp")
+    assert decode_bytes_detailed(data, "euc-jp") == DecodeResult("月額≒5,000円◆ ﾌﾚｯﾂ", "cp51932", lossy=False)
+
+
+def test_a_windows_euc_pair_no_windows_table_has_is_replaced_and_the_text_read_on() -> None:
+    # FE A1 (JIS row 94) has no CP932 character; B7 FF is a lead byte before a byte no EUC pair has.
+    assert decode_bytes(WINDOWS_EUC + b"\xfe\xa1" + "円".encode("euc_jp"), "euc-jp") == "月額≒5,000円\ufffd\ufffd円"
+    assert decode_bytes(WINDOWS_EUC + b"\xb7\xff", "euc-jp") == "月額≒5,000円\ufffd\ufffd"
+    # FF is no lead byte either: the ideographic space after it is kept.
+    assert decode_bytes(WINDOWS_EUC + b"\xff\xa1\xa1", "euc-jp") == "月額≒5,000円\ufffd\u3000"
+
+
+def test_windows_euc_cut_off_after_ss2_keeps_the_text_before_it() -> None:
+    assert decode_bytes(WINDOWS_EUC + b"\x8e", "euc-jp") == "月額≒5,000円\ufffd"
+
+
+# --- ISO-2022-JP labels ---------------------------------------------------------
+
+
+def test_utf8_text_under_an_iso_2022_jp_label_is_read_and_noted() -> None:
+    result = decode_bytes_detailed(UTF8_REQUEST, "iso-2022-jp")
+    assert result == DecodeResult("申込書です", "utf-8", lossy=False, guessed=True)
+
+
+def test_jis_x0213_escapes_under_an_iso_2022_jp_label_are_read_by_the_stdlib() -> None:
+    # 森鷗外 with 鷗 as ESC $ ( O (JIS X 0213:2000), 俱楽部 with 俱 as ESC $ ( Q (2004).
+    ogai = b"\x1b$B?9\x1b$(O~e\x1b$B30\x1b(B"
+    kurabu = b"\x1b$(Q.!\x1b$B3ZIt\x1b(B"
+    assert decode_bytes_detailed(ogai, "ISO-2022-JP") == DecodeResult("森鷗外", "iso2022_jp_3", lossy=False)
+    assert decode_bytes_detailed(kurabu, "ISO-2022-JP") == DecodeResult("俱楽部", "iso2022_jp_2004", lossy=False)
+
+
+def test_halfwidth_katakana_beside_jis_x0212_under_an_iso_2022_jp_label_is_read() -> None:
+    # ﾌﾚｯﾂ (ESC ( I) and 丂 (JIS X 0212, ESC $ ( D): only iso2022_jp_ext has both.
+    data = b"\x1b(ILZ/B\x1b$(D0!\x1b(B"
+    assert decode_bytes_detailed(data, "ISO-2022-JP") == DecodeResult("ﾌﾚｯﾂ丂", "iso2022_jp_ext", lossy=False)
+
+
+def test_a_nec_row13_subject_with_a_stray_byte_keeps_its_windows_characters() -> None:
+    # ㈱渋谷 then a stray 8-bit byte: replaced by the CP932 route, so ㈱ survives.
+    data = b"\x1b$B-j=BC+\x1b(B \x8a"
+    result = decode_bytes_detailed(data, "ISO-2022-JP")
+    assert result == DecodeResult("㈱渋谷 \ufffd", "iso-2022-jp", lossy=True, guessed=True)
+
+
+# --- UTF-8 labels and no label ------------------------------------------------
+
+
+def test_iso_2022_jp_text_under_a_utf8_label_is_read() -> None:
+    result = decode_bytes_detailed(b"\x1b$B%F%9%H\x1b(B", "utf-8")
+    assert result == DecodeResult("テスト", "iso-2022-jp-cp932", lossy=False)
+
+
+def test_cp932_bytes_under_a_utf8_label_are_read_and_noted() -> None:
+    assert decode_bytes_detailed(SHIFT_JIS_REQUEST, "utf-8") == DecodeResult(
+        "申込書を送ります", "cp932", lossy=False, guessed=True
+    )
+
+
+def test_a_single_shift_jis_kanji_under_a_utf8_label_is_read_and_noted() -> None:
+    # Only a JIS label makes a lone kanji suspect (a stray byte would pair up the same way).
+    assert decode_bytes_detailed("済".encode("cp932"), "utf-8") == DecodeResult(
+        "済", "cp932", lossy=False, guessed=True
+    )
+
+
+def test_euc_jp_text_under_a_utf8_label_is_read_and_noted() -> None:
+    assert decode_bytes_detailed(EUC_REQUEST, "utf-8") == DecodeResult("◇申込書", "euc_jp", lossy=False, guessed=True)
+
+
+def test_unlabelled_euc_jp_is_read_as_euc_not_as_cp932_strays() -> None:
+    assert decode_bytes_detailed(EUC_REQUEST, None) == DecodeResult("◇申込書", "euc_jp", lossy=False)
+
+
+def test_unlabelled_shift_jis_is_read_as_cp932() -> None:
+    assert decode_bytes_detailed(SHIFT_JIS_REQUEST, None) == DecodeResult("申込書を送ります", "cp932", lossy=False)
+
+
+def test_unlabelled_jis_x0212_is_read_by_the_stdlib() -> None:
+    assert decode_bytes_detailed(b"\x1b$(D0!\x1b(B", None) == DecodeResult("丂", "iso2022_jp_2", lossy=False)
+
+
+def test_unlabelled_jis_x0213_is_read_by_the_stdlib() -> None:
+    ogai = b"\x1b$B?9\x1b$(O~e\x1b$B30\x1b(B"
+    assert decode_bytes_detailed(ogai, None) == DecodeResult("森鷗外", "iso2022_jp_3", lossy=False)
+
+
+def test_unlabelled_hopeless_bytes_are_replaced_as_utf8() -> None:
+    result = decode_bytes_detailed(b"FE \xff\xfe\xfd\x80", None)
+    assert result == DecodeResult("FE \ufffd\ufffd\ufffd\ufffd", "utf-8", lossy=True, guessed=True)
+
+
+def test_a_label_outside_japan_replaces_within_its_own_codec() -> None:
+    # Big5 declared (中文 is A4 A4 A4 E5), a stray FF no guess reads either.
+    result = decode_bytes_detailed("中文".encode("big5") + b" \xff", "big5")
+    assert result == DecodeResult("中文 \ufffd", "big5", lossy=True, guessed=True)
+
+
+def test_utf8_under_a_utf8_label_is_read_as_declared() -> None:
+    assert decode_bytes_detailed(UTF8_REQUEST, "UTF-8") == DecodeResult("申込書です", "utf-8", lossy=False)
+
+
+def test_utf8_under_a_shift_jis_label_is_read_and_noted_as_utf8() -> None:
+    # The note reads "declared Shift_JIS but decoded as utf-8".
+    assert decode_bytes_detailed(UTF8_REQUEST, "Shift_JIS") == DecodeResult(
+        "申込書です", "utf-8", lossy=False, guessed=True
+    )
+
+
+def test_plain_euc_jp_under_an_euc_jp_label_is_read_by_the_euc_jp_codec() -> None:
+    assert decode_bytes_detailed("渋谷支店".encode("euc_jp"), "EUC-JP") == DecodeResult(
+        "渋谷支店", "euc_jp", lossy=False
+    )
+
+
+def test_jis_x0212_under_a_utf8_label_is_read_by_the_stdlib() -> None:
+    assert decode_bytes_detailed(b"\x1b$(D0!\x1b(B", "utf-8") == DecodeResult("丂", "iso2022_jp_2", lossy=False)
+
+
+def test_a_utf8_sig_label_drops_the_byte_order_mark() -> None:
+    assert decode_bytes_detailed("\ufeff渋谷".encode(), "utf-8-sig") == DecodeResult("渋谷", "utf-8-sig", lossy=False)
+
+
+def test_utf8_under_a_label_outside_japan_is_read_and_noted() -> None:
+    # Big5 declared: the first guess after it, UTF-8, is already a guess.
+    assert decode_bytes_detailed(UTF8_REQUEST, "big5") == DecodeResult("申込書です", "utf-8", lossy=False, guessed=True)
