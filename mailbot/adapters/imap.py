@@ -980,7 +980,10 @@ class ImapSource:
                     return False
                 chunk = min(remaining, IDLE_RENEW_SECONDS)
                 client.idle()
-                responses = client.idle_check(timeout=chunk)
+                # An EXISTS that came in the same packet as the "+ idling"
+                # answer already sits in imaplib's buffer, where idle_check's
+                # poll of the socket cannot see it: DONE reads it at once.
+                responses = [] if _buffered(client) else client.idle_check(timeout=chunk)
                 if any(r and r[0] == b"BYE" for r in responses):
                     raise ConnectionError("server closed the connection (BYE)")
                 # DONE also proves the connection is still alive: idle_check()
@@ -1013,6 +1016,26 @@ def _aware(moment: object) -> datetime | None:
     if not isinstance(moment, datetime):
         return None
     return moment.astimezone() if moment.tzinfo is None else moment
+
+
+def _buffered(client: IMAPClient) -> bool:
+    """Whether the server's answers are already read into imaplib's buffer (or TLS's), unseen by a poll."""
+    sock = client.socket()
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending() > 0:
+        return True
+    file = getattr(client._imap, "file", None)
+    if file is None or not hasattr(file, "peek"):
+        return False
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        # With the socket non-blocking, peek returns what is buffered and never waits.
+        return bool(file.peek(1))
+    except (OSError, ValueError):
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _has_exists(responses: Iterable[Any]) -> bool:
