@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from mailbot.service.ports import OutgoingMail, PermanentDeliveryError, TemporaryDeliveryError
@@ -93,8 +93,12 @@ class DirectoryDelivery:
             raise TemporaryDeliveryError(f"cannot write {target}: {exc}") from exc
         log.info("wrote %s to %s", mail.message_id, target)
 
-    def keep_copy(self, mail: OutgoingMail) -> None:
-        """The file written by ``send`` is the copy."""
+    def keeps_copies(self) -> bool:
+        """The file written by ``send`` is the copy: nothing more to file."""
+        return False
+
+    def keep_copies(self, mails: Sequence[OutgoingMail]) -> None:
+        """The files written by ``send`` are the copies."""
 
     def already_sent(self, message_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()

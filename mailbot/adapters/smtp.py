@@ -24,7 +24,7 @@ import contextlib
 import logging
 import smtplib
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -72,7 +72,7 @@ class PartialDeliveryError(PermanentDeliveryError):
 class SentFolder(Protocol):
     """Where a copy of each sent mail is kept (an IMAP Sent folder)."""
 
-    def append(self, raw: bytes) -> None: ...
+    def append_many(self, raws: Sequence[bytes]) -> None: ...
 
     def contains(self, message_ids: Iterable[str]) -> set[str]: ...
 
@@ -229,7 +229,7 @@ class SmtpDelivery:
         )
         if refused:
             # Marked failed, never resent: the copy cannot cause a duplicate, so keep it now.
-            self.keep_copy(mail)
+            self.keep_copies([mail])
             delivered = tuple(r for r in mail.recipients if r not in refused)
             raise PartialDeliveryError(
                 f"{where}: refused for {_describe_refusals(refused)}. It WAS handed over "
@@ -325,19 +325,26 @@ class SmtpDelivery:
             return PermanentDeliveryError(text)
         return TemporaryDeliveryError(text)
 
-    def keep_copy(self, mail: OutgoingMail) -> None:
-        """File the sent mail in the Sent folder, before its row is marked sent.
+    def keeps_copies(self) -> bool:
+        return self._sent_folder is not None
 
-        After a crash or a database failure between the relay's acceptance and
-        that mark, ``already_sent`` finds the copy and the mail is not resent.
+    def keep_copies(self, mails: Sequence[OutgoingMail]) -> None:
+        """File the sent mails in the Sent folder, after their rows are marked sent.
+
+        One APPEND for the lot where the server takes several at once (each
+        APPEND waits for the server's fsync). Never raises: the mails are out.
         """
-        if self._sent_folder is None:
+        if self._sent_folder is None or not mails:
             return
         try:
-            self._sent_folder.append(mail.raw)
+            self._sent_folder.append_many([mail.raw for mail in mails])
         except Exception:
-            # The mail is already out; failing now would only cause a resend.
-            log.warning("sent %s but could not store it in the Sent folder", mail.message_id, exc_info=True)
+            log.warning(
+                "sent %s but could not store %s in the Sent folder",
+                ", ".join(mail.message_id for mail in mails),
+                "it" if len(mails) == 1 else "them",
+                exc_info=True,
+            )
 
     def _forget_if_closed(self, client: smtplib.SMTP) -> None:
         if client.sock is None:

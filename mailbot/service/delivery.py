@@ -1,19 +1,26 @@
 """Delivering the outbox: after the commit, in order per case, at least once.
 
 Only the holder of the poller lock calls this, so two processes never send
-the same row. A row is marked sent with one UPDATE right after the relay
-accepts it; with a Sent folder, the copy is filed before that mark and a row
-that was in flight when the bot died is looked up there before it is resent.
+the same row. Mails go a run at a time (:data:`RUN`): their attempts are
+counted in one UPDATE before the first is sent, each is marked sent with one
+UPDATE right after the relay accepts it, and then the copies of the whole
+run are filed in the Sent folder in one APPEND. So the one window for a
+duplicate, a crash between the relay's acceptance and that mark, holds no
+round trip to the mailbox. A row is marked sent with ``copy_pending`` set
+when a copy is still to be filed; a crash before the copies leaves it set,
+and the next delivery files what the Sent folder does not have yet. A row
+that was in flight (attempts > 0, still pending) is looked up in the Sent
+folder before it is resent: Gmail files sent mail there itself.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import Store
@@ -30,9 +37,14 @@ from mailbot.service.ports import (
     TemporaryDeliveryError,
 )
 
-__all__ = ["Deliverer", "DeliveryReport"]
+__all__ = ["RUN", "Deliverer", "DeliveryReport"]
 
 log = logging.getLogger("mailbot.delivery")
+
+# Mails sent between two filings of copies: one APPEND (MULTIAPPEND) for each run.
+RUN = 25
+# Written as the partial index's own predicate, so both databases use that index.
+_COPY_PENDING = text("outbox.copy_pending")
 
 
 @dataclass
@@ -40,6 +52,13 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+
+
+@dataclass(frozen=True)
+class _Due:
+    row_id: int
+    mail: OutgoingMail
+    attempts: int  # counting this one
 
 
 class Deliverer:
@@ -63,6 +82,7 @@ class Deliverer:
 
     def deliver(self) -> DeliveryReport:
         report = DeliveryReport()
+        self._file_missing_copies()
         now = self.clock()
         with self.sessions() as session:
             due = [(r.id, r.message_id, r.attempts) for r in Store(session).due_outbox(now, limit=10_000)]
@@ -74,65 +94,147 @@ class Deliverer:
             log.warning("cannot tell which mails were already sent, delivery deferred: %s", exc)
             report.deferred += len(due)
             return report
-        for row_id, message_id, _ in due:
-            if self.stopping:
+        ids = [row_id for row_id, _, _ in due]
+        for start in range(0, len(ids), RUN):
+            if self.stopping or not self._deliver_run(ids[start : start + RUN], proven, report):
                 break
-            outcome = self._deliver_one(row_id, message_id in proven)
-            if outcome == "sent":
-                report.sent += 1
-            elif outcome == "failed":
-                report.failed += 1
-            elif outcome == "deferred":
-                report.deferred += 1
-                break  # the transport is down: keep the order, try again later
         return report
 
-    def _deliver_one(self, row_id: int, proven_sent: bool) -> str:
+    def _deliver_run(self, ids: Sequence[int], proven: set[str], report: DeliveryReport) -> bool:
+        """Send these rows in order, then file their copies; False when the rest must wait."""
+        runs = self._start_run(ids, proven, report)
+        keeps = self.delivery.keeps_copies()
+        sent: list[_Due] = []
+        try:
+            for position, due in enumerate(runs):
+                if self.stopping:
+                    self._not_tried(runs[position:])
+                    return False
+                outcome = self._deliver_one(due, keeps)
+                if outcome == "sent":
+                    report.sent += 1
+                    sent.append(due)
+                elif outcome == "failed":
+                    report.failed += 1
+                else:
+                    report.deferred += 1
+                    self._not_tried(runs[position + 1 :])
+                    return False  # the transport is down: keep the order, try again later
+            return True
+        finally:
+            if keeps:
+                self._file_copies(sent)
+
+    def _start_run(self, ids: Sequence[int], proven: set[str], report: DeliveryReport) -> list[_Due]:
+        """Load the run's rows and count an attempt for each, in one transaction, before any is sent."""
         with self.sessions.begin() as session:
-            row = session.get(Outbox, row_id)
-            if row is None or row.status != "pending":
-                return "skipped"
-            if proven_sent:
-                row.status, row.sent_at = "sent", self.clock()
-                return "sent"
-            # Recorded before sending: after a crash, attempts > 0 tells us to ask the
-            # transport whether this Message-ID already went out.
-            row.attempts += 1
-            mail = OutgoingMail(
-                message_id=row.message_id,
-                sender=self.policy.desk_address,
-                recipients=tuple(dict.fromkeys([*row.to_addrs, *row.cc_addrs])),
-                raw=row.raw,
+            rows = {
+                row.id: row
+                for row in session.scalars(select(Outbox).where(Outbox.id.in_(ids), Outbox.status == "pending"))
+            }
+            now = self.clock()
+            runs: list[_Due] = []
+            for row_id in ids:
+                row = rows.get(row_id)
+                if row is None:
+                    continue
+                if row.message_id in proven:
+                    row.status, row.sent_at = "sent", now
+                    report.sent += 1
+                    continue
+                runs.append(_Due(row_id, self._mail(row), row.attempts + 1))
+            if runs:
+                # Recorded before sending: after a crash, attempts > 0 tells us to ask the
+                # transport whether this Message-ID already went out.
+                session.execute(
+                    update(Outbox)
+                    .where(Outbox.id.in_([due.row_id for due in runs]))
+                    .values(attempts=Outbox.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+        return runs
+
+    def _mail(self, row: Outbox) -> OutgoingMail:
+        return OutgoingMail(
+            message_id=row.message_id,
+            sender=self.policy.desk_address,
+            recipients=tuple(dict.fromkeys([*row.to_addrs, *row.cc_addrs])),
+            raw=row.raw,
+        )
+
+    def _not_tried(self, runs: Sequence[_Due]) -> None:
+        """Take back the attempt counted for mails the run stopped before (SIGTERM, transport down)."""
+        if not runs:
+            return
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_([due.row_id for due in runs]), Outbox.status == "pending")
+                .values(attempts=Outbox.attempts - 1)
+                .execution_options(synchronize_session=False)
             )
-            attempts = row.attempts
+
+    def _deliver_one(self, due: _Due, keeps_copies: bool) -> str:
+        mail = due.mail
         try:
             self.delivery.send(mail)
         except TemporaryDeliveryError as exc:
-            self._after_send(row_id, "pending", str(exc), backoff=min(2 ** (attempts - 1), 60))
+            self._after_send(due.row_id, "pending", str(exc), backoff=min(2 ** (due.attempts - 1), 60))
             log.warning("delivery of %s deferred: %s", mail.message_id, exc)
             return "deferred"
         except PermanentDeliveryError as exc:
-            self._after_send(row_id, "failed", str(exc))
+            self._after_send(due.row_id, "failed", str(exc))
             log.error("delivery of %s failed for good: %s", mail.message_id, exc)
             return "failed"
-        # The copy first: if we die before the mark, already_sent() finds it.
-        self.delivery.keep_copy(mail)
-        self._after_send(row_id, "sent", None)
+        # The window for a duplicate after a crash runs from the relay's acceptance
+        # to this commit: one statement, no reads first, no mailbox in between.
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id == due.row_id)
+                .values(status="sent", sent_at=self.clock(), last_error=None, copy_pending=keeps_copies)
+                .execution_options(synchronize_session=False)
+            )
         return "sent"
 
-    def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:
-        now = self.clock()
-        if status == "sent":
-            # The window for a duplicate after a crash runs from the relay's
-            # acceptance to this commit: one statement, no reads first.
-            with self.sessions.begin() as session:
-                session.execute(
-                    update(Outbox)
-                    .where(Outbox.id == row_id)
-                    .values(status="sent", sent_at=now, last_error=None)
-                    .execution_options(synchronize_session=False)
-                )
+    def _file_copies(self, sent: Sequence[_Due]) -> None:
+        """File the run's copies in the Sent folder at once, then clear their flags."""
+        if not sent:
             return
+        self.delivery.keep_copies([due.mail for due in sent])
+        self._copies_filed([due.row_id for due in sent])
+
+    def _copies_filed(self, ids: Sequence[int]) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_(ids))
+                .values(copy_pending=False)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _file_missing_copies(self) -> None:
+        """After a crash between a run's marks and its copies: file what the Sent folder lacks."""
+        with self.sessions() as session:
+            rows = list(session.scalars(select(Outbox).where(_COPY_PENDING).order_by(Outbox.id)))
+        if not rows:
+            return
+        if self.delivery.keeps_copies():
+            try:
+                there = self.delivery.already_sent([row.message_id for row in rows])
+            except DeliveryError as exc:
+                # Appending blind could file a copy twice; the flags wait for the next round.
+                log.warning("cannot tell which copies the Sent folder has, filing them later: %s", exc)
+                return
+            missing = [self._mail(row) for row in rows if row.message_id not in there]
+            if missing:
+                log.info("filing %d copy(ies) in the Sent folder that a stop left out", len(missing))
+                self.delivery.keep_copies(missing)
+        self._copies_filed([row.id for row in rows])
+
+    def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:
+        """A mail the relay did not take: wait and retry (``pending``), or ``failed`` with ops told."""
+        now = self.clock()
         with self.sessions.begin() as session:
             row = session.get(Outbox, row_id)
             if row is None:

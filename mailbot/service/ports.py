@@ -127,10 +127,15 @@ class Delivery(Protocol):
         """Hand ``mail`` over, or raise a :class:`DeliveryError` subclass."""
         ...
 
-    def keep_copy(self, mail: OutgoingMail) -> None:
-        """Right after a send, before the row is marked: file a copy where staff see it.
+    def keeps_copies(self) -> bool:
+        """Whether :meth:`keep_copies` files anything (a Sent folder is configured)."""
+        ...
 
-        Best effort, never raises; it is also what ``already_sent`` consults.
+    def keep_copies(self, mails: Sequence[OutgoingMail]) -> None:
+        """After their rows are marked sent: file copies where staff see them, in one go where possible.
+
+        Best effort, never raises: the mails are out, and a missing copy is
+        worth a warning, not a resend.
         """
         ...
 

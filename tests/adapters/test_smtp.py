@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -72,12 +72,14 @@ class FakeSentFolder:
 
     def __init__(self, fail_append: bool = False) -> None:
         self.appended: list[bytes] = []
+        self.commands = 0  # APPEND commands, one for a whole run of mails
         self.fail_append = fail_append
 
-    def append(self, raw: bytes) -> None:
+    def append_many(self, raws: Sequence[bytes]) -> None:
         if self.fail_append:
             raise ConnectionError("IMAP server went away")
-        self.appended.append(raw)
+        self.commands += 1
+        self.appended.extend(raws)
 
     def contains(self, message_ids: Iterable[str]) -> set[str]:
         stored = {
@@ -473,10 +475,30 @@ def test_a_sent_mail_is_filed_in_the_sent_folder_only_when_asked_after_the_send(
 
     delivery.send(mail)
     assert folder.appended == [], "the copy waits until the row is marked sent"
-    delivery.keep_copy(mail)
+    delivery.keep_copies([mail])
 
     assert folder.appended == [mail.raw]
     assert delivery.already_sent(iter([mail.message_id, "<other@x>"])) == {mail.message_id}
+
+
+def test_the_copies_of_a_run_of_mails_are_filed_with_one_command(
+    smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    folder = FakeSentFolder()
+    delivery = open_delivery(settings_for(smtp_sink), sent_folder=folder)
+    mails = [make_mail(n) for n in range(1, 4)]
+    for mail in mails:
+        delivery.send(mail)
+
+    delivery.keep_copies(mails)
+
+    assert folder.appended == [mail.raw for mail in mails] and folder.commands == 1
+    assert delivery.keeps_copies()
+
+
+def test_without_a_sent_folder_there_are_no_copies_to_keep(delivery: SmtpDelivery) -> None:
+    assert not delivery.keeps_copies()
+    delivery.keep_copies([make_mail()])  # nothing to do, and nothing raised
 
 
 def test_a_refused_mail_is_not_appended_to_the_sent_folder(
@@ -501,7 +523,7 @@ def test_a_failing_sent_folder_is_logged_and_does_not_fail_the_send(
     mail = make_mail()
     with caplog.at_level(logging.WARNING, logger="mailbot.adapters.smtp"):
         delivery.send(mail)
-        delivery.keep_copy(mail)
+        delivery.keep_copies([mail])
 
     assert len(smtp_sink.wait_for(1)) == 1
     assert "Sent folder" in caplog.text

@@ -552,8 +552,11 @@ def test_a_refused_reply_is_marked_failed_and_ops_is_told_once(harness: Harness)
         def file_for(self, message_id):
             return directory.file_for(message_id)
 
-        def keep_copy(self, mail):
-            directory.keep_copy(mail)
+        def keeps_copies(self):
+            return directory.keeps_copies()
+
+        def keep_copies(self, mails):
+            directory.keep_copies(mails)
 
     harness.app.intake.delivery = RefusingRelay()
     harness.import_unis()

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from mailbot.adapters.database.tables import (
     Case,
@@ -376,9 +376,15 @@ class Store:
         """
         blocked: set[int | None] = set()
         due: list[Outbox] = []
-        for row in self.session.scalars(
-            select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(limit)
-        ):
+        # The rows without their bytes: the deliverer loads those a run of mails at a time.
+        pending = (
+            select(Outbox)
+            .options(load_only(Outbox.id, Outbox.case_id, Outbox.message_id, Outbox.attempts, Outbox.next_attempt_at))
+            .where(Outbox.status == "pending")
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+        for row in self.session.scalars(pending):
             thread = row.case_id if row.case_id is not None else -row.id
             if thread in blocked:
                 continue

@@ -19,6 +19,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -228,7 +230,15 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     sent_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    # Sent, its copy not yet filed in the Sent folder: set in the same UPDATE that
+    # marks the row sent, cleared once the copies of a run of mails are filed, so a
+    # crash in between files the missing copies on restart (see service/delivery.py).
+    copy_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # Partial: a handful of rows at most, whatever the size of the outbox.
+        Index("ix_outbox_copy_pending", "id", sqlite_where=text("copy_pending"), postgresql_where=text("copy_pending")),
+    )
 
 
 class Cursor(Base):
