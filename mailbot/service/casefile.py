@@ -96,6 +96,8 @@ def record(uow: UnitOfWork, change: CaseChange, case: Case | None = None) -> Cas
             case.flow = db_text(outcome.flow, 60)
     case.stage = outcome.stage.value
     case.updated_at = now
+    if case.id is None:
+        store.session.flush()  # a new case: its one INSERT, with every field set
     store.session.add(
         CaseEvent(
             case_id=case.id,

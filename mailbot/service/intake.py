@@ -719,9 +719,7 @@ def file_decision(
         # The notice names the ledger row, so the clerk can release or discard it by number.
         extra = {"quarantine_id": str(inbound.id)} if decision.disposition is Disposition.QUARANTINED else {}
         write_mails(uow, mails, None, message, inbound.id, received_at, facts_extra=extra)
-    failure = store.failure(inbound.source, inbound.source_key)
-    if failure is not None:
-        store.session.delete(failure)
+    store.clear_failure(inbound.source, inbound.source_key)
     store.session.flush()
     return _Filed(
         decision.disposition.value,

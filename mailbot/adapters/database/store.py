@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session, load_only
@@ -95,6 +95,10 @@ def defects_from_json(rows: Iterable[dict[str, Any]]) -> tuple[Defect, ...]:
     return tuple(Defect(str(r["code"]), {str(k): str(v) for k, v in dict(r.get("detail") or {}).items()}) for r in rows)
 
 
+# session.info key of the newest UNIS snapshot and the transaction it was read in.
+_SNAPSHOT_MEMO = "mailbot.latest_unis_snapshot"
+
+
 class Store:
     """The ledger, cases, outbox and failures."""
 
@@ -103,6 +107,7 @@ class Store:
         # Set by the sessionmaker (raw_storage_info): a Store is made in many places, the storage is the app's.
         self.raw_to: str = session.info.get("raw_to", "database")
         self.raw_directory: RawDirectory | None = session.info.get("raw_directory")
+        self._failing: set[tuple[str, str]] | None = None  # (source, key) with a Failure row, read once
 
     # -- ledger -----------------------------------------------------------
     def known_keys(self, source: str, keys: Sequence[str]) -> set[str]:
@@ -288,6 +293,10 @@ class Store:
         return result
 
     def new_case(self, year: int, now: datetime) -> Case:
+        """A new case with the next number of ``year``, added but not yet written.
+
+        The caller fills it in before the next flush writes it: one INSERT, no UPDATE after.
+        """
         seq = (self.session.scalar(select(func.max(Case.seq)).where(Case.year == year)) or 0) + 1
         case = Case(
             case_no=f"FE-{year}-{seq:05d}",
@@ -301,7 +310,6 @@ class Store:
             updated_at=now,
         )
         self.session.add(case)
-        self.session.flush()
         return case
 
     def states_in_use(self) -> tuple[set[str], set[str]]:
@@ -406,12 +414,28 @@ class Store:
         row.last_error = error[:4000]
         row.updated_at = now
         self.session.flush()
+        if self._failing is not None:
+            self._failing.add((source, key))
         return row.attempts
 
     def failure(self, source: str, key: str) -> Failure | None:
         return self.session.scalars(
             select(Failure).where(Failure.source == source, Failure.source_key == key)
         ).one_or_none()
+
+    def clear_failure(self, source: str, key: str) -> None:
+        """Forget the earlier failures of an item that is filed now.
+
+        The table holds only the few items failing right now, so it is read
+        once per Store (a batch of filings) instead of once per item.
+        """
+        if self._failing is None:
+            self._failing = {
+                (row.source, row.source_key) for row in self.session.execute(select(Failure.source, Failure.source_key))
+            }
+        if (source, key) in self._failing:
+            self.session.execute(delete(Failure).where(Failure.source == source, Failure.source_key == key))
+            self._failing.discard((source, key))
 
     # -- UNIS ---------------------------------------------------------------
     def replace_unis(
@@ -442,13 +466,21 @@ class Store:
                 count += len(batch)
         self.session.add(UnisSnapshot(as_of=as_of, imported_at=imported_at, source_name=source_name, row_count=count))
         self.session.flush()
+        self.session.info.pop(_SNAPSHOT_MEMO, None)
         return count
 
     def unis_customer_count(self) -> int:
         return int(self.session.scalar(select(func.count(func.distinct(UnisRow.customer_code)))) or 0)
 
     def latest_snapshot(self) -> UnisSnapshot | None:
-        return self.session.scalars(select(UnisSnapshot).order_by(UnisSnapshot.id.desc()).limit(1)).one_or_none()
+        """The newest UNIS snapshot, read once per transaction: every decision and mail of a batch asks."""
+        memo = self.session.info.get(_SNAPSHOT_MEMO)
+        transaction = self.session.get_transaction()
+        if memo is not None and transaction is not None and memo[0] is transaction:
+            return cast("UnisSnapshot | None", memo[1])
+        snapshot = self.session.scalars(select(UnisSnapshot).order_by(UnisSnapshot.id.desc()).limit(1)).one_or_none()
+        self.session.info[_SNAPSHOT_MEMO] = (self.session.get_transaction(), snapshot)
+        return snapshot
 
 
 UNIS_COLUMNS = (
