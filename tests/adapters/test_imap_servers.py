@@ -118,6 +118,31 @@ def test_sent_copies_are_filed_once_where_the_server_keeps_sent_mail_and_found_b
     sent.close()
 
 
+def test_a_run_of_copies_is_filed_in_one_go_and_seen_with_or_without_multiappend(
+    imap_mailbox: Mailbox,
+) -> None:
+    box = imap_mailbox
+    sent = SentFolder(settings_for(box), "Sent")
+    client = sent._conn.client()
+    offers = client.has_capability("MULTIAPPEND")
+    appended: list[str] = []
+    for name in ("append", "multiappend"):
+        real = getattr(client, name)
+
+        def counted(*args: object, _real=real, _name=name, **kwargs: object) -> object:
+            appended.append(_name)
+            return _real(*args, **kwargs)
+
+        setattr(client, name, counted)
+    sent.append_many([mail(i) for i in (1, 2, 3)])
+    # One command where the server offers MULTIAPPEND (Dovecot, Cyrus), else one a mail (Courier).
+    assert appended == (["multiappend"] if offers else ["append"] * 3), f"MULTIAPPEND offered: {offers}"
+    copies = box.flags("Sent")
+    assert len(copies) == 3 and all(b"\\Seen" in flags for flags in copies.values())
+    assert sent.contains([f"<{i}@test.example>" for i in (1, 2, 3)]) == {f"<{i}@test.example>" for i in (1, 2, 3)}
+    sent.close()
+
+
 def test_a_named_sent_folder_goes_under_the_personal_namespace(imap_mailbox: Mailbox) -> None:
     box = imap_mailbox
     sent = SentFolder(settings_for(box), "送信済み")

@@ -355,3 +355,40 @@ def test_on_a_real_mailbox_a_clerks_reply_gets_no_answer_and_a_clerks_acceptance
     assert len(receipts) == 1
     assert receipts[0]["In-Reply-To"].strip() == "<d-1@usen.co.jp>"
     assert "副支店長CCのため受付" in receipts[0].get_content()
+
+
+def test_a_stop_between_the_marks_and_the_copies_files_each_missing_copy_once_on_the_next_delivery(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from mailbot.adapters.database.tables import Outbox
+
+    bot.import_unis()
+    for i in range(3):
+        dovecot_mailbox.append(request(message_id=f"<copies-{i}@usen.co.jp>"))
+    # As if killed right after the run's marks: the mails are out, no copy is filed yet.
+    deliverer = bot.app.intake.deliverer
+    monkeypatch.setattr(deliverer, "_file_copies", lambda sent: None)
+    bot.poll()
+    monkeypatch.undo()
+    outbox = bot.outbox()
+    assert len(outbox) == 6 and all(o["status"] == "sent" for o in outbox)
+    assert "Sent" not in dovecot_mailbox.folders(), "no copy filed before the stop"
+    with bot.app.sessions() as session:
+        flagged = session.scalars(select(Outbox).where(Outbox.copy_pending).order_by(Outbox.id)).all()
+        assert len(flagged) == 6
+        # One copy did reach the folder before the stop (killed after the APPEND, before the flags).
+        with dovecot_mailbox.client() as client:
+            client.create_folder("Sent")
+        dovecot_mailbox.append(flagged[0].raw, folder="Sent", flags=[b"\\Seen"])
+
+    bot.app.intake.deliver_outbox()
+
+    copies = dovecot_mailbox.flags("Sent")
+    assert len(copies) == 6, "each missing copy filed, the one already there not again"
+    assert all(b"\\Seen" in flags for flags in copies.values())
+    with bot.app.sessions() as session:
+        assert session.scalars(select(Outbox.id).where(Outbox.copy_pending)).all() == []
+    arrived = [m.message["Message-ID"] for m in smtp_sink.messages]
+    assert len(arrived) == 6 == len(set(arrived)), "filing copies sends nothing again"

@@ -681,3 +681,50 @@ def test_a_mail_decided_later_shows_the_same_arrival_time_as_the_first_notice(ha
     stamp = "2026-11-24 10:00"  # 01:00 UTC, when the mailbox got it, in JST
     assert f"受信日時: {stamp}" in waiting.get_content()
     assert "11月24日(火)10:00に受信した" in receipt.get_content()
+
+
+def test_a_relay_that_stops_taking_mail_mid_run_leaves_the_rest_untried_and_uncounted(harness: Harness) -> None:
+    from mailbot.service.ports import TemporaryDeliveryError
+
+    directory = harness.app.intake.delivery
+    tried: list[str] = []
+
+    class RelayDownAfterOne:
+        """A transport seam whose relay takes the first mail, then answers 421."""
+
+        def send(self, mail):
+            tried.append(mail.message_id)
+            if len(tried) > 1:
+                raise TemporaryDeliveryError("421 4.3.2 Service not available")
+            directory.send(mail)
+
+        def already_sent(self, ids):
+            return directory.already_sent(ids)
+
+        def keeps_copies(self):
+            return directory.keeps_copies()
+
+        def keep_copies(self, mails):
+            directory.keep_copies(mails)
+
+        def close(self):
+            directory.close()
+
+        def file_for(self, message_id):
+            return directory.file_for(message_id)
+
+    harness.app.intake.delivery = RelayDownAfterOne()
+    harness.import_unis()
+    for i in range(3):
+        harness.deliver(request(message_id=f"<run-{i}@usen.co.jp>"))
+    harness.poll()
+
+    rows = harness.outbox()
+    assert len(rows) == 6 and len(tried) == 2
+    by_id = {o["message_id"]: o for o in rows}
+    assert by_id[tried[0]]["status"] == "sent"
+    assert (by_id[tried[1]]["status"], by_id[tried[1]]["attempts"]) == ("pending", 1)
+    untried = [o for o in rows if o["message_id"] not in tried]
+    assert [(o["status"], o["attempts"]) for o in untried] == [("pending", 0)] * 4, (
+        "the attempt counted for the run before sending is taken back for the mails never tried"
+    )
