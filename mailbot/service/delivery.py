@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -95,35 +96,54 @@ class Deliverer:
             report.deferred += len(due)
             return report
         ids = [row_id for row_id, _, _ in due]
-        for start in range(0, len(ids), RUN):
-            if self.stopping or not self._deliver_run(ids[start : start + RUN], proven, report):
-                break
+        keeps = self.delivery.keeps_copies()
+        # A run's copies are filed on a thread of their own while the next run is sent:
+        # its own IMAP connection, and no part of any mail's duplicate window.
+        copier = ThreadPoolExecutor(1, thread_name_prefix="sent-copies") if keeps and len(ids) > RUN else None
+        filing: Future[None] | None = None
+        try:
+            for start in range(0, len(ids), RUN):
+                if self.stopping:
+                    break
+                sent: list[_Due] = []
+                try:
+                    more = self._deliver_run(ids[start : start + RUN], proven, report, keeps, sent)
+                finally:
+                    if sent:
+                        if filing is not None:
+                            filing.result()  # one run's copies at a time, in order
+                        filing = copier.submit(self._file_copies, sent) if copier else None
+                        if copier is None:
+                            self._file_copies(sent)
+                if not more:
+                    break
+        finally:
+            if copier is not None:
+                copier.shutdown(wait=True)
+        if filing is not None:
+            filing.result()  # a database error while clearing the flags is the caller's, as before
         return report
 
-    def _deliver_run(self, ids: Sequence[int], proven: set[str], report: DeliveryReport) -> bool:
-        """Send these rows in order, then file their copies; False when the rest must wait."""
+    def _deliver_run(
+        self, ids: Sequence[int], proven: set[str], report: DeliveryReport, keeps: bool, sent: list[_Due]
+    ) -> bool:
+        """Send these rows in order, adding each one sent to ``sent``; False when the rest must wait."""
         runs = self._start_run(ids, proven, report)
-        keeps = self.delivery.keeps_copies()
-        sent: list[_Due] = []
-        try:
-            for position, due in enumerate(runs):
-                if self.stopping:
-                    self._not_tried(runs[position:])
-                    return False
-                outcome = self._deliver_one(due, keeps)
-                if outcome == "sent":
-                    report.sent += 1
-                    sent.append(due)
-                elif outcome == "failed":
-                    report.failed += 1
-                else:
-                    report.deferred += 1
-                    self._not_tried(runs[position + 1 :])
-                    return False  # the transport is down: keep the order, try again later
-            return True
-        finally:
-            if keeps:
-                self._file_copies(sent)
+        for position, due in enumerate(runs):
+            if self.stopping:
+                self._not_tried(runs[position:])
+                return False
+            outcome = self._deliver_one(due, keeps)
+            if outcome == "sent":
+                report.sent += 1
+                sent.append(due)
+            elif outcome == "failed":
+                report.failed += 1
+            else:
+                report.deferred += 1
+                self._not_tried(runs[position + 1 :])
+                return False  # the transport is down: keep the order, try again later
+        return True
 
     def _start_run(self, ids: Sequence[int], proven: set[str], report: DeliveryReport) -> list[_Due]:
         """Load the run's rows and count an attempt for each, in one transaction, before any is sent."""
