@@ -15,7 +15,6 @@ each with a scanned application form (a PDF whose page is a JPEG stream,
 
 from __future__ import annotations
 
-import os
 import random
 import tempfile
 import time
@@ -28,15 +27,14 @@ from typing import Any
 
 import zstandard
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bench.scratch import create_scratch, drop_scratch
 from mailbot.adapters.database.engine import make_engine, upgrade
 from tests.domain.builders import xlsx_form
 from tests.fixtures.bot import DESK, SHIBUYA_MGR, make_harness
 from tests.mailfactory import build_mail
 
-ADMIN_URL = os.environ.get("MAILBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCRATCH_DB = "mailbot_bench_storage"
 _XLSX = xlsx_form()
 
@@ -179,26 +177,6 @@ def _report(
     )
 
 
-def _postgres_scratch() -> str | None:
-    try:
-        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB}"))
-            connection.execute(text(f"CREATE DATABASE {SCRATCH_DB}"))
-        admin.dispose()
-    except SQLAlchemyError as exc:
-        print(f"  postgresql: skipped ({type(exc).__name__}: {str(exc).splitlines()[0]})")
-        return None
-    return make_url(ADMIN_URL).set(database=SCRATCH_DB).render_as_string(hide_password=False)
-
-
-def _drop_scratch() -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB}"))
-    admin.dispose()
-
-
 def main(count: int = 1000) -> None:
     compression()
     print(f"database size after filing {count} requests (scanned PDF + .xlsx each):")
@@ -212,7 +190,7 @@ def main(count: int = 1000) -> None:
             database, tables = sqlite_sizes(path)
             _report(f"sqlite, raw in the {raw}", count, elapsed, size, (empty, database, tables), root)
     for raw in ("database", "directory"):
-        url = _postgres_scratch()
+        url = create_scratch(SCRATCH_DB, "  postgresql")
         if url is None:
             break
         try:
@@ -222,7 +200,7 @@ def main(count: int = 1000) -> None:
                 database, tables = postgres_sizes(url)
                 _report(f"postgresql, raw in the {raw}", count, elapsed, size, (empty, database, tables), root)
         finally:
-            _drop_scratch()
+            drop_scratch(SCRATCH_DB)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,13 @@ and dropped afterwards; skipped when that server cannot be reached.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from bench.scratch import create_scratch, drop_scratch
+
 HEADER = "顧客CD,顧客名,顧客区分,顧客状態,契約No,明細No,契約品目,品目名,明細状態,完成予定日,支店"
-ADMIN_URL = os.environ.get("MAILBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCRATCH_DB = "mailbot_bench_unis"
 
 _CHILD = """
@@ -65,41 +65,15 @@ def _import(path: Path, url: str, label: str) -> None:
     )
 
 
-def _postgres_scratch() -> str | None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB}"))
-            connection.execute(text(f"CREATE DATABASE {SCRATCH_DB}"))
-        admin.dispose()
-    except SQLAlchemyError as exc:
-        print(f"unis import postgresql: skipped ({type(exc).__name__}: {str(exc).splitlines()[0]})")
-        return None
-    return make_url(ADMIN_URL).set(database=SCRATCH_DB).render_as_string(hide_password=False)
-
-
-def _drop_scratch() -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB}"))
-    admin.dispose()
-
-
 def main(rows: int, root: Path) -> None:
     path = root / "unis-export.csv"
     write_export(path, rows)
     print(f"unis export: {rows:,} rows, {path.stat().st_size / 1e6:.0f} MB (CP932)")
     _import(path, f"sqlite:///{root / 'unis.sqlite3'}", "sqlite")
-    url = _postgres_scratch()
+    url = create_scratch(SCRATCH_DB, "unis import postgresql")
     if url is not None:
         try:
             _import(path, url, "postgresql")
         finally:
-            _drop_scratch()
+            drop_scratch(SCRATCH_DB)
     path.unlink()

@@ -7,7 +7,6 @@ the figures are the server's own time: the queries and the rendering.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 import uuid
@@ -15,14 +14,14 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
+from bench.scratch import create_scratch, drop_scratch
+from bench.timing import log_in, median_ms, page
 from mailbot.adapters.database.engine import make_engine, upgrade
 from mailbot.adapters.database.tables import Case, CaseEvent, Inbound
 from tests.fixtures.bot import make_harness
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BRANCHES = ("渋谷支店", "新宿支店", "大阪支店")
 NAMES = ("株式会社さくら商事", "有限会社みどり", "株式会社ひかり", "喫茶こだま", "株式会社あおば")
 
@@ -66,16 +65,6 @@ def _fill(url: str, count: int) -> None:
     engine.dispose()
 
 
-def _time(client: object, path: str, runs: int = 20) -> float:
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        answer = client.get(path)  # type: ignore[attr-defined]
-        timings.append(time.perf_counter() - started)
-        assert answer.status_code == 200, (path, answer.status_code)
-    return statistics.median(timings) * 1000
-
-
 def main(count: int = 100_000) -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*httpx2.*")
@@ -84,15 +73,9 @@ def main(count: int = 100_000) -> None:
     from mailbot.entrypoints.web.app import create_app
 
     name = f"mailbot_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        print(f"web: skipped, PostgreSQL not reachable at {ADMIN_URL}: {exc.__class__.__name__}")
-        admin.dispose()
+    url = create_scratch(name, "web")
+    if url is None:
         return
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
         upgrade(make_engine(url))
         started = time.perf_counter()
@@ -102,23 +85,21 @@ def main(count: int = 100_000) -> None:
             harness = make_harness(Path(tmp), url)
             harness.app.accounts.add("bench", "viewer", "bench-password-1")
             client = TestClient(create_app(harness.app, secret="bench"))
-            token = client.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
-            client.post("/login", data={"username": "bench", "password": "bench-password-1", "csrf_token": token})
-            figures = {
-                "board, first page": _time(client, "/"),
-                "board, page 1000": _time(client, "/?page=1000"),
-                "board, customer name search": _time(client, "/?customer=みどり12345"),
-                "board, free text search": _time(client, "/?q=光回線の取次&branch=大阪支店"),
-                "case page": _time(client, f"/cases/FE-2026-{count // 2:05d}"),
+            log_in(client, "bench", "bench-password-1")
+            paths = {
+                "board, first page": "/",
+                "board, page 1000": "/?page=1000",
+                "board, customer name search": "/?customer=みどり12345",
+                "board, free text search": "/?q=光回線の取次&branch=大阪支店",
+                "case page": f"/cases/FE-2026-{count // 2:05d}",
             }
+            figures = {label: median_ms(page(client, path), 20) for label, path in paths.items()}
             harness.app.close()
         print(f"web on PostgreSQL, {count:,} cases ({filled:.0f} s to load), median of 20 requests:")
         for label, ms in figures.items():
             print(f"  {label:<30} {ms:7.1f} ms")
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_scratch(name)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import logging
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,9 +47,11 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench.scratch import create_scratch, drop_scratch
+from bench.timing import log_in, median_ms, page
 from mailbot.adapters.database.engine import make_engine, upgrade
 from mailbot.bootstrap import build_app
 from mailbot.config import load_config
@@ -58,7 +59,6 @@ from tests.domain.builders import FORM
 from tests.fixtures.bot import CONFIG_TEMPLATE, DESK, OPS, SHIBUYA_MGR, SHINJUKU_MGR, FakeClock
 from tests.mailfactory import build_mail
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # The harness's configured branches, with their managers.
 BRANCHES = (("渋谷支店", SHIBUYA_MGR), ("新宿支店", SHINJUKU_MGR), ("大阪支店", "osaka-mgr@usen.co.jp"))
 COMPANIES = ("株式会社さくら商事", "有限会社みどり", "株式会社ひかり", "喫茶こだま", "株式会社あおば", "㈱ベンチ")
@@ -506,15 +506,6 @@ def fill(url: str, rows: Rows, snapshot_as_of: datetime) -> None:
     engine.dispose()
 
 
-def _median_ms(action: Callable[[], object], runs: int) -> float:
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000
-
-
 def _cli(config: Path, *argv: str) -> Callable[[], str]:
     """``mailbot --config … argv`` in this process, its output kept (and checked for an error)."""
     from mailbot.entrypoints.cli import main as cli_main
@@ -574,31 +565,22 @@ def measure(config: Path, url: str, facts: dict[str, Any], runs: int) -> dict[st
         build_app(load_config(config), clock=FakeClock(end)).close()
 
     # What every command pays before its first query: config, templates, the schema check.
-    figures["opening the app alone (every command pays it)"] = _median_ms(open_app, runs)
-    figures["idle poll, fresh process (poll --once)"] = _median_ms(fresh_poll, runs)
+    figures["opening the app alone (every command pays it)"] = median_ms(open_app, runs)
+    figures["idle poll, fresh process (poll --once)"] = median_ms(fresh_poll, runs)
     app = build_app(load_config(config), clock=FakeClock(end))
     app.intake.poll_once()
-    figures["idle poll, running bot"] = _median_ms(app.intake.poll_once, runs)
+    figures["idle poll, running bot"] = median_ms(app.intake.poll_once, runs)
     app.close()
-    figures["mailbot status"] = _median_ms(_cli(config, "status"), runs)
+    figures["mailbot status"] = median_ms(_cli(config, "status"), runs)
     listing = _cli(config, "cases", "list")
-    figures["mailbot cases list"] = _median_ms(listing, runs)
-    figures["mailbot cases list --branch 大阪支店 --q 工事日"] = _median_ms(
+    figures["mailbot cases list"] = median_ms(listing, runs)
+    figures["mailbot cases list --branch 大阪支店 --q 工事日"] = median_ms(
         _cli(config, "cases", "list", "--branch", "大阪支店", "--q", "工事日"), runs
     )
-    figures["mailbot cases show"] = _median_ms(_cli(config, "cases", "show", facts["busy_case"]), runs)
-    figures["mailbot summary --dry-run (last week)"] = _median_ms(_cli(config, "summary", "--dry-run"), runs)
+    figures["mailbot cases show"] = median_ms(_cli(config, "cases", "show", facts["busy_case"]), runs)
+    figures["mailbot summary --dry-run (last week)"] = median_ms(_cli(config, "summary", "--dry-run"), runs)
     with _web_server(config) as base, httpx.Client(base_url=base, timeout=60) as client:
-        token = client.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
-        client.post("/login", data={"username": "bench", "password": "bench-password-1", "csrf_token": token})
-
-        def page(path: str) -> Callable[[], None]:
-            def get() -> None:
-                answer = client.get(path)
-                assert answer.status_code == 200, (path, answer.status_code)
-
-            return get
-
+        log_in(client, "bench", "bench-password-1")
         half = facts["requests"] // 100
         board = {
             "web 案件一覧, first page": "/",
@@ -611,8 +593,8 @@ def measure(config: Path, url: str, facts: dict[str, Any], runs: int) -> dict[st
             "web 状況 (status)": "/status",
         }
         for label, path in board.items():
-            page(path)()  # warm the server's caches as a person's first click would
-            figures[label] = _median_ms(page(path), runs)
+            page(client, path)()  # warm the server's caches as a person's first click would
+            figures[label] = median_ms(page(client, path), runs)
     return figures
 
 
@@ -682,15 +664,9 @@ def main(
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     name = f"mailbot_year_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        print(f"year: skipped, PostgreSQL not reachable at {ADMIN_URL}: {exc.__class__.__name__}")
-        admin.dispose()
+    url = create_scratch(name, "year")
+    if url is None:
         return
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
         with tempfile.TemporaryDirectory(prefix="year-data-bench-") as tmp:
             root = keep or Path(tmp)
@@ -701,9 +677,7 @@ def main(
             _measure_and_print(root, facts, runs)
     finally:
         if keep is None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            drop_scratch(name)
 
 
 def _measure_and_print(root: Path, facts: dict[str, Any], runs: int) -> None:
@@ -723,10 +697,7 @@ def reuse(root: Path, runs: int) -> None:
 
 def drop(root: Path) -> None:
     url = make_url(json.loads((root / "year.json").read_text(encoding="utf-8"))["url"])
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
+    drop_scratch(str(url.database))
 
 
 def _arguments() -> argparse.Namespace:

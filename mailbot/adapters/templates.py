@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 from jinja2 import (
@@ -17,6 +19,7 @@ from jinja2 import (
     TemplateNotFound,
     TemplateSyntaxError,
     meta,
+    nodes,
     select_autoescape,
 )
 
@@ -24,7 +27,6 @@ from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.resources import templates_dir
 
 __all__ = ["MAIL_KINDS", "RenderedText", "Renderer", "TemplateProblem"]
-
 
 
 class TemplateProblem(Exception):
@@ -37,13 +39,57 @@ class RenderedText:
     body: str
 
 
+@dataclass
+class _Parsed:
+    """One template file as read: its text, its syntax tree, and (once asked) what it compiles to."""
+
+    source: str
+    tree: nodes.Template
+    code: CodeType | None = None
+    names: frozenset[str] | None = None
+
+
+# Every file parsed in this process, by file name: the start-up check and every
+# Renderer after it (each command builds one or two) use the same tree and code.
+# An edited file has another text and is parsed again; the cache never answers
+# for text it did not parse. Every Renderer's environment has the same settings.
+# (Two threads may both parse a file the first time; the last one is kept.)
+_PARSED: dict[str, _Parsed] = {}
+
+
+def _parsed(env: Environment, source: str, name: str, filename: str) -> _Parsed:
+    """``source`` of ``filename`` parsed, once a process while the text stays the same (TemplateSyntaxError)."""
+    key = os.path.normpath(filename)
+    found = _PARSED.get(key)
+    if found is not None and found.source == source:
+        return found
+    parsed = _PARSED[key] = _Parsed(source, env.parse(source, name, filename))
+    return parsed
+
+
+def _read_text(data: bytes) -> str:
+    """A template file's text as Jinja's loader reads it: UTF-8, newlines as \\n (UnicodeDecodeError)."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _ParsedLoader(FileSystemLoader):
+    """A FileSystemLoader that compiles each template from its one parse in this process."""
+
+    def load(self, environment: Environment, name: str, globals: MutableMapping[str, Any] | None = None) -> Template:
+        source, filename, uptodate = self.get_source(environment, name)
+        parsed = _parsed(environment, source, name, filename)
+        if parsed.code is None:
+            parsed.code = environment.compile(parsed.tree, name, filename)
+        return environment.template_class.from_code(environment, parsed.code, globals or {}, uptodate)
+
+
 class Renderer:
     """Renders ``<kind>.j2`` from a templates directory the desk may edit."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or templates_dir()
         self.env = Environment(
-            loader=FileSystemLoader(str(self.path)),
+            loader=_ParsedLoader(str(self.path)),
             # Plain-text mail is the norm; HTML templates, if ever added, are escaped.
             autoescape=select_autoescape(enabled_extensions=("html", "htm"), default=False),
             undefined=StrictUndefined,
@@ -102,22 +148,25 @@ class Renderer:
             except OSError as exc:
                 raise TemplateProblem(f"{path}: cannot read: {exc.strerror}") from None
             try:
-                source = data.decode("utf-8")
+                source = _read_text(data)
             except UnicodeDecodeError as exc:
                 line = data[: exc.start].count(b"\n") + 1
                 raise TemplateProblem(
                     f"{path}: not UTF-8 (line {line}; it looks like {_guess_encoding(data)}): save it again as UTF-8"
                 ) from None
             try:
-                self.env.parse(source, path.name, str(path))
+                _parsed(self.env, source, path.name, str(path))
             except TemplateSyntaxError as exc:
                 raise TemplateProblem(f"{path}:{exc.lineno}: syntax error: {exc.message}") from None
 
     def _check_names(self, kind: str, path: Path, context: Mapping[str, Any]) -> None:
         # Rendering only tries the branches the sample takes; every name the
         # template reads anywhere must still be one the kind's mails have.
-        source = path.read_text(encoding="utf-8")
-        names = meta.find_undeclared_variables(self.env.parse(source))
+        source = _read_text(path.read_bytes())
+        parsed = _parsed(self.env, source, path.name, str(path))
+        if parsed.names is None:
+            parsed.names = frozenset(meta.find_undeclared_variables(parsed.tree))
+        names = parsed.names
         bound = {name for found in _BOUND.findall(source) for name in found if name} | set(self.env.globals)
         for name in sorted(names - set(context) - bound):
             match = re.search(rf"(?<![\w.]){re.escape(name)}\b", source)

@@ -152,6 +152,7 @@ class Intake:
         self.policy = policy
         self.clock = clock
         self.checks = checks
+        self._rules_digested: tuple[tuple[object, object, tuple[str, ...]], str] | None = None  # see _rules_digest
         self.max_attempts = max_attempts
         self.base_url = base_url
         self.batch_size = max(1, batch_size)
@@ -596,9 +597,24 @@ class Intake:
         """What a full re-check was made against: the latest snapshot and a digest of the rules."""
         with self.sessions() as session:
             snapshot = Store(session).latest_snapshot()
-        rules = repr((self.policy, self.directory.branches, [c.name for c in self.checks]))
+        return f"{snapshot.id if snapshot else 'none'} {self._rules_digest()}"
+
+    def _rules_digest(self) -> str:
+        """A digest of the policy, the branches and the checks' names, made again only when one is replaced.
+
+        Policy and Branch are frozen, so the same objects are the same rules: every poll
+        after the first compares three references and the names, not a digest of the config.
+        """
+        names = tuple(c.name for c in self.checks)
+        made = self._rules_digested
+        if made is not None:
+            (policy, branches, made_names), digest = made
+            if policy is self.policy and branches is self.directory.branches and made_names == names:
+                return digest
+        rules = repr((self.policy, self.directory.branches, list(names)))
         digest = hashlib.sha256(rules.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        return f"{snapshot.id if snapshot else 'none'} {digest}"
+        self._rules_digested = ((self.policy, self.directory.branches, names), digest)
+        return digest
 
     def _recheck_done(self, key: str, started: datetime) -> None:
         """Remember the pass; the cases changed since ``started`` are re-checked by the next one."""

@@ -95,6 +95,7 @@ class ParseAhead:
         self.batch_size = batch_size
         self.max_bytes = max_bytes
         self._pool: ProcessPoolExecutor | None = None
+        self._worker_pid: Future[int] | None = None  # the worker's first task: its process id
         self._failed = False
 
     def load(self, items: Sequence[SourceItem], known: Callable[[Sequence[str]], set[str]]) -> dict[str, Loaded]:
@@ -132,10 +133,14 @@ class ParseAhead:
         return loaded
 
     def worker_pids(self) -> list[int]:
-        """The worker's process id while it runs (for `ps` and for the tests that stop it)."""
-        pool = self._pool
-        processes = getattr(pool, "_processes", None) or {}
-        return sorted(processes)
+        """The worker's process id, as the worker reported it, while the pool is open (for `ps`, CPU
+        accounting and the tests that stop it); empty before the worker has started and after close."""
+        reported = self._worker_pid
+        if self._pool is None or reported is None or not reported.done() or reported.cancelled():
+            return []
+        if reported.exception() is not None:
+            return []
+        return [reported.result()]
 
     def _started(self) -> ProcessPoolExecutor | None:
         if self._pool is None and not self._failed:
@@ -149,6 +154,12 @@ class ParseAhead:
             except (OSError, ValueError) as exc:
                 log.warning("no parsing worker (%s); parsing in-process", exc)
                 self._failed = True
+                return None
+            try:
+                # Its first task: the worker says who it is (one worker, tasks in order).
+                self._worker_pid = self._pool.submit(os.getpid)
+            except (BrokenProcessPool, RuntimeError, OSError):
+                self._give_up()
         return self._pool
 
     def _give_up(self) -> None:
@@ -158,5 +169,6 @@ class ParseAhead:
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
+        self._worker_pid = None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -2,8 +2,10 @@
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jinja2 import Environment
 
 from mailbot.adapters.templates import MAIL_KINDS, Renderer, TemplateProblem
 from mailbot.domain.model import Defect
@@ -154,3 +156,39 @@ def test_a_misspelt_variable_in_a_branch_the_sample_does_not_take_is_found_too(t
         TemplateProblem, match=rf"^{path}:{line}: 'case_numbr' is undefined \(the ops_quarantined mail has: "
     ):
         Renderer(path.parent).check(ALL_KINDS, sample=sample_context)
+
+
+# --- each template file is parsed once a process -------------------------------------
+
+
+def test_each_template_is_parsed_once_however_many_checks_and_renderers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = copied_templates(tmp_path)
+    receipt = folder / "receipt.j2"
+    receipt.write_bytes(receipt.read_bytes().replace(b"\n", b"\r\n"))  # saved on Windows
+    parsed: list[str | None] = []
+    parse = Environment._parse
+
+    def counting(self: Environment, source: str, name: str | None, filename: str | None) -> Any:
+        parsed.append(filename)
+        return parse(self, source, name, filename)
+
+    monkeypatch.setattr(Environment, "_parse", counting)
+    for _ in range(2):  # `mailbot check-config` checks twice; every command builds a Renderer or two
+        renderer = Renderer(folder)
+        renderer.check(ALL_KINDS, sample=sample_context)
+        renderer.render("receipt", sample_context("receipt"))
+
+    assert sorted(map(str, parsed)) == sorted(str(path) for path in folder.glob("*.j2"))
+
+
+def test_a_template_edited_after_the_check_is_read_again_by_the_next_renderer(tmp_path: Path) -> None:
+    path = copied_templates(tmp_path) / "receipt.j2"
+    Renderer(path.parent).check(ALL_KINDS, sample=sample_context)
+    path.write_text(path.read_text(encoding="utf-8").replace("受付番号:", "受付番号(新):"), encoding="utf-8")
+
+    renderer = Renderer(path.parent)
+    renderer.check(ALL_KINDS, sample=sample_context)
+
+    assert "受付番号(新): " in renderer.render("receipt", sample_context("receipt")).body

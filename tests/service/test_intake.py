@@ -1,3 +1,4 @@
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -152,6 +153,17 @@ def _raw_reads(harness: Harness, action: Callable[[], object]) -> int:
     return sum("FROM raw_messages" in s for s in statements)
 
 
+def _wait_with_nothing_to_check_again(harness: Harness) -> None:
+    """A case waiting for UNIS, past the pass after its own change: an idle poll reads no mail."""
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    harness.poll()
+    harness.clock.advance(minutes=1)
+    assert _raw_reads(harness, harness.poll) == 0
+
+
 def test_an_idle_poll_does_not_check_a_waiting_case_again_until_its_wait_runs_out(harness: Harness) -> None:
     harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
     harness.deliver(request())
@@ -169,13 +181,7 @@ def test_an_idle_poll_does_not_check_a_waiting_case_again_until_its_wait_runs_ou
 def test_a_waiting_case_is_checked_again_after_another_import_even_if_its_customer_is_still_missing(
     harness: Harness,
 ) -> None:
-    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
-    harness.deliver(request())
-    harness.poll()
-    harness.clock.advance(minutes=1)
-    harness.poll()
-    harness.clock.advance(minutes=1)
-    assert _raw_reads(harness, harness.poll) == 0
+    _wait_with_nothing_to_check_again(harness)
     harness.clock.advance(hours=1)
     assert _raw_reads(harness, lambda: harness.import_unis([], as_of=harness.clock() - timedelta(hours=2))) > 0
     assert single_case(harness)["status"] == "waiting_unis"
@@ -187,18 +193,47 @@ def test_a_waiting_case_is_checked_again_after_another_import_even_if_its_custom
 def test_a_waiting_case_is_checked_again_when_the_bot_starts_with_other_rules(harness: Harness) -> None:
     from tests.fixtures.bot import rebuild
 
-    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
-    harness.deliver(request())
-    harness.poll()
-    harness.clock.advance(minutes=1)
-    harness.poll()
-    harness.clock.advance(minutes=1)
-    assert _raw_reads(harness, harness.poll) == 0
+    _wait_with_nothing_to_check_again(harness)
     rebuild(harness)
     assert _raw_reads(harness, harness.poll) == 0  # the same config: nothing to check again
     config = harness.config_path.read_text(encoding="utf-8")
     harness.config_path.write_text(config.replace("max_wait_hours = 36", "max_wait_hours = 48"), encoding="utf-8")
     rebuild(harness)
+    assert _raw_reads(harness, harness.poll) > 0
+    assert single_case(harness)["status"] == "waiting_unis"
+
+
+def test_idle_polls_do_not_write_out_the_rules_again_while_they_stay_the_same(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.import_unis([], as_of=harness.clock() - timedelta(hours=3))
+    harness.deliver(request())
+    harness.poll()
+    written: list[Policy] = []
+    policy_repr = Policy.__repr__
+
+    def counting(self: Policy) -> str:
+        written.append(self)
+        return policy_repr(self)
+
+    monkeypatch.setattr(Policy, "__repr__", counting)
+    for _ in range(3):
+        harness.clock.advance(minutes=1)
+        harness.poll()
+
+    assert written == []
+    assert single_case(harness)["status"] == "waiting_unis"
+
+
+@pytest.mark.parametrize("rules", ["policy", "checks"])
+def test_a_running_bot_given_other_rules_checks_every_waiting_case_again(harness: Harness, rules: str) -> None:
+    _wait_with_nothing_to_check_again(harness)
+    intake = harness.app.intake
+    if rules == "policy":
+        intake.policy = dataclasses.replace(intake.policy, unis_max_wait_hours=48)
+    else:
+        intake.checks = tuple(c for c in CHECKS if c.name != "unis_customer_class")
+
     assert _raw_reads(harness, harness.poll) > 0
     assert single_case(harness)["status"] == "waiting_unis"
 

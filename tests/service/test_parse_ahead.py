@@ -35,6 +35,12 @@ def backlog_mail(i: int) -> bytes:
     )
 
 
+def parent_of(pid: int) -> int:
+    """The parent process id the kernel has for ``pid``."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def outcomes(harness: Harness) -> dict[str, tuple[str, str]]:
     return {m["source_key"]: (m["disposition"], m["reason"]) for m in harness.messages()}
 
@@ -68,6 +74,19 @@ def test_a_backlog_parsed_by_the_worker_is_decided_as_it_is_in_process(harness: 
         in_process.app.close()
     # The mix reached every kind of outcome: cases, mail left alone, quarantine.
     assert {disposition for disposition, _reason in outcomes(harness).values()} == {"case", "ignored", "quarantined"}
+
+
+def test_the_worker_listed_is_a_running_child_of_the_bot_until_it_is_closed(harness: Harness) -> None:
+    harness.import_unis()
+    fill(harness)
+    harness.poll()
+    ahead = harness.app.intake.parse_ahead
+
+    [pid] = ahead.worker_pids()
+    assert pid != os.getpid() and parent_of(pid) == os.getpid()
+    ahead.close()
+    assert ahead.worker_pids() == []
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
 def test_a_poll_with_a_few_new_mails_parses_them_at_once_without_starting_a_worker(harness: Harness) -> None:
