@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
@@ -138,6 +139,24 @@ def _new_client(settings: SmtpSettings, context: ssl.SSLContext) -> smtplib.SMTP
     # handshake would fail with "check_hostname requires server_hostname".
     client._host = settings.host  # type: ignore[attr-defined]
     return client
+
+
+def _quiet(client: smtplib.SMTP) -> bool:
+    """True when the server has sent nothing since its last reply, without asking it.
+
+    A server that gives up on an idle session says 421 or just closes it; either
+    makes the socket readable. A quiet, open socket is used as it is.
+    """
+    sock = client.sock
+    if sock is None:
+        return False
+    try:
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return False
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def _discard(client: smtplib.SMTP) -> None:
@@ -265,6 +284,11 @@ class SmtpDelivery:
     def _connection(self) -> smtplib.SMTP:
         client = self._client
         if client is not None:
+            if _quiet(client):
+                # Nothing came from the server since its last reply: no 421, no
+                # close. Within a run of mails that is every time, and a NOOP
+                # round trip a mail is a sixth of what the relay is asked.
+                return client
             # Probe before the transaction rather than retrying after a
             # failure: a mail whose DATA may have reached the server must never
             # be replayed automatically.

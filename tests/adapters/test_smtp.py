@@ -273,6 +273,23 @@ def test_a_connection_dropped_between_mails_is_reopened_without_an_error(
     assert smtp_sink.connections == 2
 
 
+def test_a_quiet_open_connection_is_used_again_without_a_noop_round_trip(
+    smtp_sink: SmtpSink, delivery: SmtpDelivery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery.send(make_mail(1))
+    client = delivery._client
+    assert client is not None
+
+    def no_probe() -> tuple[int, bytes]:
+        raise AssertionError("a NOOP for a connection the server said nothing on")
+
+    monkeypatch.setattr(client, "noop", no_probe)
+    delivery.send(make_mail(2))
+
+    assert len(smtp_sink.wait_for(2)) == 2
+    assert smtp_sink.connections == 1
+
+
 def test_a_server_that_never_answers_times_out_as_temporary(
     open_delivery: Callable[..., SmtpDelivery],
 ) -> None:
