@@ -6,8 +6,10 @@ message's records stay all-or-nothing with its batch. When any message of a
 batch fails, the batch is rolled back and its messages are filed again one
 transaction each, so the failing one is counted (and quarantined as poison
 in the end) alone. The mailbox is marked only after the commit, the whole
-batch at once, and the outbox is delivered after that, so a crash at any
-point is recovered by the next poll without losing or doubling anything.
+batch at once, and the outbox is delivered after that (after each batch of
+a backlog, so its first answers do not wait for the whole poll), so a crash
+at any point is recovered by the next poll without losing or doubling
+anything.
 """
 
 from __future__ import annotations
@@ -204,6 +206,12 @@ class Intake:
                         if following is not None:
                             self._loaded.update(self.parse_ahead.load(following, self._known))
                         self._handle_batch(batch, report)
+                        if deliver and following is not None:
+                            # A backlog's first answers go out after their batch, not after the whole poll.
+                            try:
+                                self._deliver(report)
+                            except _STORE_ERRORS as exc:
+                                raise StoreUnavailable(_short(exc)) from exc
                         batch = following
                 finally:
                     self._loaded.clear()
@@ -223,8 +231,7 @@ class Intake:
         try:
             self.recheck_waiting()
             if deliver:
-                delivery = self.deliver_outbox()
-                report.delivered, report.delivery_failed = delivery.sent, delivery.failed
+                self._deliver(report)
             if report.source_error is None:
                 self._record_health("last_successful_poll")
                 self._clear_health(LOGIN_FAILED)
@@ -232,6 +239,11 @@ class Intake:
             report.store_error = _short(exc)
             log.error("database unavailable: %s", report.store_error)
         return report
+
+    def _deliver(self, report: PollReport) -> None:
+        delivery = self.deliver_outbox()
+        report.delivered += delivery.sent
+        report.delivery_failed += delivery.failed
 
     def _back_off(self, exc: SourceError, what: str) -> None:
         """Retry a failing mailbox after 30 s, then 1, 2, 4 ... minutes, at most every 15."""

@@ -367,6 +367,28 @@ def test_new_mail_is_filed_in_batches_of_one_transaction_each(harness: Harness) 
     assert not list((harness.maildir / "new").iterdir())
 
 
+def test_a_backlogs_first_answers_go_out_after_their_batch_not_after_the_whole_poll(harness: Harness) -> None:
+    harness.import_unis()
+    total = 2 * BATCH_SIZE + 1
+    for i in range(total):
+        harness.deliver(request(subject=f"フレッツエスカ 渋谷支店 {i}", sender=f"担当{i} <staff{i}@usen.co.jp>"))
+    directory = harness.app.intake.delivery
+    real_send = directory.send
+    filed_at_send: list[int] = []
+
+    def send(mail):
+        filed_at_send.append(len(list((harness.maildir / "cur").iterdir())))
+        real_send(mail)
+
+    directory.send = send
+    report = harness.poll()
+
+    assert report.dispositions == {"case": total} and report.delivered == 2 * total
+    # Each batch's mails leave once that batch is committed and marked, before the next is filed.
+    assert filed_at_send[0] == BATCH_SIZE
+    assert sorted(set(filed_at_send)) == [BATCH_SIZE, 2 * BATCH_SIZE, total]
+
+
 def test_a_batch_whose_commit_fails_leaves_every_one_of_its_messages_in_the_mailbox(harness: Harness) -> None:
     harness.import_unis()
     for i in range(3):
