@@ -20,6 +20,31 @@ from tests.mailfactory import build_auto_reply, build_bounce, build_mail
 SENDER = "渋谷 太郎 <taro@usen.co.jp>"
 
 
+class RelaySeam:
+    """The transport seam around the harness's directory delivery; a test overrides ``send``."""
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def send(self, mail):
+        self.directory.send(mail)
+
+    def already_sent(self, ids):
+        return self.directory.already_sent(ids)
+
+    def keeps_copies(self):
+        return self.directory.keeps_copies()
+
+    def keep_copies(self, mails):
+        self.directory.keep_copies(mails)
+
+    def close(self):
+        self.directory.close()
+
+    def file_for(self, message_id):
+        return self.directory.file_for(message_id)
+
+
 def request(**overrides: object) -> bytes:
     arguments: dict = {
         "style": "outlook",
@@ -589,33 +614,15 @@ def test_a_sender_who_keeps_writing_stops_getting_replies_and_ops_is_told(harnes
 def test_a_refused_reply_is_marked_failed_and_ops_is_told_once(harness: Harness) -> None:
     from mailbot.service.ports import PermanentDeliveryError
 
-    directory = harness.app.intake.delivery
-    real_send = directory.send
-
-    class RefusingRelay:
+    class RefusingRelay(RelaySeam):
         """A transport seam that refuses the branch's reply for good, like a 550."""
 
         def send(self, mail):
             if mail.recipients == ("taro@usen.co.jp", SHIBUYA_MGR):
                 raise PermanentDeliveryError("550 5.1.1 <taro@usen.co.jp>: Recipient address rejected")
-            real_send(mail)
+            self.directory.send(mail)
 
-        def already_sent(self, ids):
-            return directory.already_sent(ids)
-
-        def close(self):
-            directory.close()
-
-        def file_for(self, message_id):
-            return directory.file_for(message_id)
-
-        def keeps_copies(self):
-            return directory.keeps_copies()
-
-        def keep_copies(self, mails):
-            directory.keep_copies(mails)
-
-    harness.app.intake.delivery = RefusingRelay()
+    harness.app.intake.delivery = RefusingRelay(harness.app.intake.delivery)
     harness.import_unis()
     harness.deliver(request(attachments=[]))
     harness.poll()
@@ -743,34 +750,18 @@ def test_a_mail_decided_later_shows_the_same_arrival_time_as_the_first_notice(ha
 def test_a_relay_that_stops_taking_mail_mid_run_leaves_the_rest_untried_and_uncounted(harness: Harness) -> None:
     from mailbot.service.ports import TemporaryDeliveryError
 
-    directory = harness.app.intake.delivery
     tried: list[str] = []
 
-    class RelayDownAfterOne:
+    class RelayDownAfterOne(RelaySeam):
         """A transport seam whose relay takes the first mail, then answers 421."""
 
         def send(self, mail):
             tried.append(mail.message_id)
             if len(tried) > 1:
                 raise TemporaryDeliveryError("421 4.3.2 Service not available")
-            directory.send(mail)
+            self.directory.send(mail)
 
-        def already_sent(self, ids):
-            return directory.already_sent(ids)
-
-        def keeps_copies(self):
-            return directory.keeps_copies()
-
-        def keep_copies(self, mails):
-            directory.keep_copies(mails)
-
-        def close(self):
-            directory.close()
-
-        def file_for(self, message_id):
-            return directory.file_for(message_id)
-
-    harness.app.intake.delivery = RelayDownAfterOne()
+    harness.app.intake.delivery = RelayDownAfterOne(harness.app.intake.delivery)
     harness.import_unis()
     for i in range(3):
         harness.deliver(request(message_id=f"<run-{i}@usen.co.jp>"))
