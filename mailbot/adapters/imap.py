@@ -616,15 +616,22 @@ def _message_id_of(header_block: bytes) -> str | None:
 
 @dataclass
 class _Poll:
-    """Bookkeeping of one fetch_new() round, for the watermark."""
+    """Bookkeeping of one fetch_new() round: the watermark and the read-ahead of bodies."""
 
     uidvalidity: int
     base: int  # last_uid stored when the poll started (0 after a UIDVALIDITY change)
-    offered: list[int] = field(default_factory=list)  # ascending
+    offered: list[int] = field(default_factory=list)  # ascending, known-by-Message-ID ones too
     offered_set: set[int] = field(default_factory=set)
     done: set[int] = field(default_factory=set)
     settled: int = 0  # offered[:settled] are all done
     highest: int = 0
+    # The read-ahead: RFC822.SIZE of every message found, the UIDs whose bodies
+    # are fetched ahead (all the poll yields, in order, known-by-Message-ID ones
+    # left out), and the bodies fetched ahead of their load().
+    sizes: dict[int, int] = field(default_factory=dict)
+    queue: list[int] = field(default_factory=list)
+    position: dict[int, int] = field(default_factory=dict)  # uid -> index in queue
+    ahead: dict[int, bytes] = field(default_factory=dict)
 
     def offer(self, uid: int) -> None:
         self.offered.append(uid)
@@ -642,6 +649,28 @@ class _Poll:
             return None
         return self.offered[self.settled - 1]
 
+    def line_up(self, uids: Sequence[int]) -> None:
+        """Set the messages whose bodies are fetched ahead, in the order they are yielded."""
+        self.queue = list(uids)
+        self.position = {uid: index for index, uid in enumerate(self.queue)}
+
+    def window(self, uid: int, max_message_bytes: int) -> list[int]:
+        """``uid`` and the next offered messages, for one FETCH: at most a batch, and a bounded size."""
+        wanted = [uid]
+        position = self.position.get(uid)
+        if position is None:
+            return wanted
+        total = self.sizes.get(uid, 0)
+        for other in self.queue[position + 1 : position + _PREFETCH_COUNT]:
+            size = self.sizes.get(other)
+            if size is None or size > max_message_bytes or total + size > _PREFETCH_BYTES:
+                break
+            if other in self.done or other in self.ahead:
+                continue
+            wanted.append(other)
+            total += size
+        return wanted
+
 
 class ImapSource:
     """A :class:`~mailbot.service.ports.MailSource` reading one IMAP folder."""
@@ -652,12 +681,7 @@ class ImapSource:
         self.name = f"imap:{settings.username}@{settings.host}:{settings.port}/{settings.folder}"
         self._cursor = cursor
         self._conn = _Connection(settings, settings.folder)
-        self._poll: _Poll | None = None
-        # Bodies fetched ahead, one FETCH for several messages: (uidvalidity, uid) -> bytes.
-        self._ahead: dict[tuple[int, int], bytes] = {}
-        self._queue: list[int] = []  # the UIDs this poll offers, in order
-        self._position: dict[int, int] = {}
-        self._sizes: dict[int, int] = {}
+        self._poll: _Poll | None = None  # the last fetch_new(), with its read-ahead of bodies
 
     # -- cursor ------------------------------------------------------------
 
@@ -739,11 +763,9 @@ class ImapSource:
                         msgids[uid] = _message_id_of(header)
         uids = [uid for uid in uids if uid in sizes]  # expunged meanwhile
 
-        this = _Poll(uidvalidity=uidvalidity, base=base, highest=max(uids, default=base))
+        this = _Poll(uidvalidity=uidvalidity, base=base, highest=max(uids, default=base), sizes=sizes)
         if poll:
             self._poll = this
-            self._ahead.clear()
-            self._sizes = sizes
 
         skip: set[int] = set()
         if revalidated and uids:
@@ -758,9 +780,7 @@ class ImapSource:
                     skip.add(uid)
 
         if poll:
-            # What the bodies are fetched ahead from: this poll's messages, in order.
-            self._queue = [uid for uid in uids if uid not in skip]
-            self._position = {uid: index for index, uid in enumerate(self._queue)}
+            this.line_up([uid for uid in uids if uid not in skip])
         for uid in uids:
             this.offer(uid)
             if uid in skip:
@@ -808,38 +828,27 @@ class ImapSource:
                 f"{conn.where()}: UIDVALIDITY changed ({uidvalidity} -> {current}) "
                 f"before UID {uid} was downloaded; it will be offered again"
             )
-        ahead = self._ahead.pop((uidvalidity, uid), None)
-        if ahead is not None:
-            return ahead
-        wanted = self._window(uidvalidity, uid)
+        # Read ahead only within the poll this message belongs to.
+        poll = self._poll if self._poll is not None and self._poll.uidvalidity == uidvalidity else None
+        if poll is None:
+            wanted = [uid]
+        else:
+            ahead = poll.ahead.pop(uid, None)
+            if ahead is not None:
+                return ahead
+            wanted = poll.window(uid, self.settings.max_message_bytes)
         client = conn.client()
         with conn.guard(f"downloading UID {uid}" if len(wanted) == 1 else f"downloading UIDs {_uid_set(wanted)}"):
             data = client.fetch(wanted, ["BODY.PEEK[]"])
-        for other in wanted:
-            other_body = data.get(other, {}).get(b"BODY[]")
-            if other != uid and other_body is not None:
-                self._ahead[(uidvalidity, other)] = bytes(other_body)
+        if poll is not None:
+            for other in wanted:
+                other_body = data.get(other, {}).get(b"BODY[]")
+                if other != uid and other_body is not None:
+                    poll.ahead[other] = bytes(other_body)
         body = data.get(uid, {}).get(b"BODY[]")
         if body is None:
             raise SourceError(f"{conn.where()}: message UID {uid} is gone (expunged?)")
         return bytes(body)
-
-    def _window(self, uidvalidity: int, uid: int) -> list[int]:
-        """``uid`` and the next offered messages, for one FETCH: at most a batch, and a bounded size."""
-        wanted = [uid]
-        position = self._position.get(uid)
-        if position is None:
-            return wanted
-        total = self._sizes.get(uid, 0)
-        for other in self._queue[position + 1 : position + _PREFETCH_COUNT]:
-            size = self._sizes.get(other)
-            if size is None or size > self.settings.max_message_bytes or total + size > _PREFETCH_BYTES:
-                break
-            if (self._poll is not None and other in self._poll.done) or (uidvalidity, other) in self._ahead:
-                continue
-            wanted.append(other)
-            total += size
-        return wanted
 
     def mark(self, item: SourceItem, disposition: str, status: str | None) -> None:
         """Add the outcome keyword, move if configured; ``ignored`` touches nothing."""
