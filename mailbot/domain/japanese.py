@@ -260,7 +260,12 @@ def _decode_euc_cp51932(data: bytes) -> str:
             out.append(chr(data[i + 1] + 0xFEC0))
             i += 2
         elif 0xA1 <= b <= 0xFE and i + 1 < n and 0xA1 <= data[i + 1] <= 0xFE:
-            out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932", "replace"))
+            try:
+                out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932"))
+            except UnicodeDecodeError:
+                # One pair, one U+FFFD: CP932's own replace mode would keep
+                # the converted trail byte (40-7E) as an ASCII letter.
+                out.append("\ufffd")
             i += 2
         else:
             out.append("\ufffd")
@@ -364,6 +369,30 @@ def _primary_count(canonical: str | None) -> int:
     return {"cp932": 2, "euc-jp": 3}.get(canonical, 1)
 
 
+def _replace_sjis_pair(exc: UnicodeError) -> tuple[str, int]:
+    # Python's CP932 codec reports an unmapped pair as its lead byte alone,
+    # so "replace" turns EF 40 into U+FFFD and then "@". A lead byte followed
+    # by a trail byte is one character the sender wrote: replace both.
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    data, start = exc.object, exc.start
+    if start + 1 < len(data) and _is_sjis_lead(data[start]) and _is_sjis_trail(data[start + 1]):
+        return "\ufffd", start + 2
+    return "\ufffd", exc.end
+
+
+def _is_sjis_lead(b: int) -> bool:
+    return 0x81 <= b <= 0x9F or 0xE0 <= b <= 0xFC
+
+
+def _is_sjis_trail(b: int) -> bool:
+    return 0x40 <= b <= 0x7E or 0x80 <= b <= 0xFC
+
+
+_SJIS_PAIR_REPLACE = "mailbot-sjis-pair-replace"
+codecs.register_error(_SJIS_PAIR_REPLACE, _replace_sjis_pair)
+
+
 def _decode_replace(data: bytes, codec: str) -> str:
     if codec == "iso-2022-jp":
         codec = "iso-2022-jp-cp932"
@@ -373,6 +402,8 @@ def _decode_replace(data: bytes, codec: str) -> str:
         return decode_iso2022jp_cp932(data, errors="replace")
     if codec == "cp51932":
         return _decode_euc_cp51932(data)
+    if codec in {"cp932", "shift_jis_2004", "shift_jisx0213"}:
+        return data.decode(codec, errors=_SJIS_PAIR_REPLACE)
     # Every other codec here is a name codecs.lookup gave canonical_charset, or
     # utf-8, so it exists.
     return data.decode(codec, errors="replace")

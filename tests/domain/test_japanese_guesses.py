@@ -8,6 +8,8 @@ what is under test.
 
 from __future__ import annotations
 
+import pytest
+
 from mailbot.domain.japanese import DecodeResult, decode_bytes, decode_bytes_detailed
 
 SHIFT_JIS_REQUEST = "申込書を送ります".encode("cp932")
@@ -78,15 +80,45 @@ def test_windows_euc_with_halfwidth_katakana_after_ascii_and_at_the_end_is_read(
 
 
 def test_a_windows_euc_pair_no_windows_table_has_is_replaced_and_the_text_read_on() -> None:
-    # FE A1 (JIS row 94) has no CP932 character; B7 FF is a lead byte before a byte no EUC pair has.
-    assert decode_bytes(WINDOWS_EUC + b"\xfe\xa1" + "円".encode("euc_jp"), "euc-jp") == "月額≒5,000円\ufffd\ufffd円"
+    # FE A1 (JIS row 94) has no CP932 character: the whole pair is one U+FFFD.
+    # B7 FF is a lead byte before a byte no EUC pair has: two bad bytes, two U+FFFD.
+    assert decode_bytes(WINDOWS_EUC + b"\xfe\xa1" + "円".encode("euc_jp"), "euc-jp") == "月額≒5,000円\ufffd円"
     assert decode_bytes(WINDOWS_EUC + b"\xb7\xff", "euc-jp") == "月額≒5,000円\ufffd\ufffd"
     # FF is no lead byte either: the ideographic space after it is kept.
     assert decode_bytes(WINDOWS_EUC + b"\xff\xa1\xa1", "euc-jp") == "月額≒5,000円\ufffd\u3000"
 
 
+def test_an_unmapped_windows_euc_pair_does_not_leak_a_letter_into_the_text() -> None:
+    # A9 A1 (JIS row 9, empty in CP932) goes through Shift_JIS 85 40; the
+    # CP932 codec's replace mode would give U+FFFD and then "@" for the 40.
+    assert decode_bytes(WINDOWS_EUC + b"\xa9\xa1" + "円".encode("euc_jp"), "euc-jp") == "月額≒5,000円\ufffd円"
+
+
 def test_windows_euc_cut_off_after_ss2_keeps_the_text_before_it() -> None:
     assert decode_bytes(WINDOWS_EUC + b"\x8e", "euc-jp") == "月額≒5,000円\ufffd"
+
+
+# --- Shift_JIS text no reading gets right -------------------------------------
+
+# 87 77 is a well-formed Shift_JIS pair that neither CP932 nor Shift_JIS-2004
+# maps (a gap in NEC row 13); its trail byte 77 alone would read as "w".
+UNMAPPED_SJIS_PAIR = b"\x87\x77"
+
+
+@pytest.mark.parametrize(("label", "codec"), [("Shift_JIS", "cp932"), ("Shift_JIS-2004", "shift_jis_2004")])
+def test_an_unmapped_shift_jis_pair_is_one_replacement_character_not_a_leaked_letter(label: str, codec: str) -> None:
+    data = "申込書".encode("cp932") + UNMAPPED_SJIS_PAIR + b"abc"
+    assert decode_bytes_detailed(data, label) == DecodeResult("申込書\ufffdabc", codec, lossy=True, guessed=True)
+
+
+def test_a_pair_cp932_lacks_beside_broken_bytes_is_replaced_whole() -> None:
+    # EF 40 (JIS row 95) is no CP932 character; the lead byte cut off at the
+    # end makes every reading fail, so CP932 replaces. Its trail byte 40 must
+    # not come out as "@". 81 20 is a lead byte before a space: only the lead goes.
+    data = b"No." + b"\xef\x40" + b"\x81 FE" + b"\x81"
+    assert decode_bytes_detailed(data, "Shift_JIS") == DecodeResult(
+        "No.\ufffd\ufffd FE\ufffd", "cp932", lossy=True, guessed=True
+    )
 
 
 # --- ISO-2022-JP labels ---------------------------------------------------------
