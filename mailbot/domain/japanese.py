@@ -244,7 +244,8 @@ def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
 
 def _decode_euc_cp51932(data: bytes) -> str:
     # Windows EUC (CP51932): EUC pairs are JIS pairs with the high bit set,
-    # so the same JIS -> Shift_JIS -> CP932 route covers NEC row 13 there too.
+    # so the same JIS -> Shift_JIS -> CP932 route covers NEC row 13 there too,
+    # and rows 89-92 (F9-FC) land on CP932's NEC-selected IBM extensions (ED/EE).
     # Bad bytes become U+FFFD, which CP51932 cannot encode: so the text holds
     # one exactly when the bytes were not CP51932 (_try relies on that).
     out: list[str] = []
@@ -320,7 +321,12 @@ def _candidates(canonical: str | None, data: bytes) -> list[str]:
     if canonical == "cp932":
         return ["cp932", "shift_jis_2004", "utf-8", "euc_jp"]
     if canonical == "euc-jp":
-        return ["euc_jp", "euc_jis_2004", "cp51932", "cp932", "utf-8"]
+        # Windows EUC before EUC-JIS-2004: both read rows 89-92, Windows as
+        # the NEC-selected IBM extensions (纊 髙 﨑) and JIS X 0213 as other
+        # kanji (硃 郄 粼). Windows and most mailers write the former. Any
+        # character CP51932 lacks (most of JIS X 0213's additions) makes the
+        # Windows reading refuse the whole text, which then goes to EUC-JIS-2004.
+        return ["euc_jp", "cp51932", "euc_jis_2004", "cp932", "utf-8"]
     if canonical is not None:
         return [canonical, *_sniff_order(data)]
     return _sniff_order(data)

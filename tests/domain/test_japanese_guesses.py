@@ -44,6 +44,50 @@ def test_a_jis_x0213_kanji_under_an_euc_jp_label_is_read() -> None:
     assert result == DecodeResult("俱楽部", "euc_jis_2004", lossy=False)
 
 
+# "山﨑 髙橋" as Windows writes it in EUC (CP51932): 﨑 (F9 F5) and 髙 (FC E2)
+# are NEC-selected IBM extensions, rows 89-92, where JIS X 0213 has other kanji.
+WINDOWS_EUC_NAMES = "山".encode("euc_jp") + b"\xf9\xf5 \xfc\xe2" + "橋".encode("euc_jp")
+
+
+def _euc_of_cp932_pair(lead: int, trail: int) -> bytes:
+    # Shift_JIS -> JIS X 0208 row and cell, with the high bit set: how
+    # CP51932 stores the same character (written out here, not imported).
+    row = ((lead - (0xC1 if lead >= 0xE0 else 0x81)) << 1) + 0x21
+    if trail >= 0x9F:
+        row, cell = row + 1, trail - 0x7E
+    else:
+        cell = trail - (0x20 if trail >= 0x80 else 0x1F)
+    return bytes((row | 0x80, cell | 0x80))
+
+
+def test_windows_ibm_extension_kanji_under_an_euc_jp_label_are_the_kanji_windows_wrote() -> None:
+    # EUC-JIS-2004 reads these bytes as 粼 and 郄: a wrong name, and no note.
+    assert decode_bytes_detailed(WINDOWS_EUC_NAMES, "EUC-JP") == DecodeResult("山﨑 髙橋", "cp51932", lossy=False)
+
+
+def test_every_nec_selected_ibm_extension_under_an_euc_jp_label_reads_as_cp932_has_it() -> None:
+    # CP932 ED40-EEFC (纊 ... ＂), 374 characters, derived from the cp932 codec.
+    checked = 0
+    for lead in (0xED, 0xEE):
+        for trail in [*range(0x40, 0x7F), *range(0x80, 0xFD)]:
+            try:
+                expected = bytes((lead, trail)).decode("cp932")
+            except UnicodeDecodeError:
+                continue
+            euc = _euc_of_cp932_pair(lead, trail)
+            assert decode_bytes(euc, "euc-jp") == expected, (hex(lead), hex(trail), euc.hex())
+            checked += 1
+    assert checked == 374
+
+
+def test_jis_x0213_text_a_windows_table_cannot_read_keeps_its_kanji_in_rows_89_to_92() -> None:
+    # 硃 (F9 A1) is where Windows has 纊, but 俱 (AE A1) is JIS X 0213 only,
+    # so the text is not Windows EUC and 硃 stays 硃.
+    assert decode_bytes_detailed("硃俱".encode("euc_jis_2004"), "EUC-JP") == DecodeResult(
+        "硃俱", "euc_jis_2004", lossy=False
+    )
+
+
 def test_windows_euc_with_halfwidth_katakana_and_nec_row13_is_read() -> None:
     # ﾊﾟｿｺﾝ｡ spans the whole half-width range (8E A1 ... 8E DF); ◇ (A1 FE)
     # the first lead and the last trail byte.
