@@ -336,15 +336,39 @@ def _sniff_order(data: bytes) -> list[str]:
     if b"\x1b$" in data or b"\x1b(" in data:
         # No utf-8 or cp932 here: both keep the escapes, which _try refuses.
         return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3"]
-    return ["utf-8", "cp932", "euc_jp"]
+    return ["utf-8", *_SNIFFED_8BIT]
+
+
+# The 8-bit guesses, in order.
+_SJIS_FAMILY = ("cp932",)
+_EUC_FAMILY = ("euc_jp",)
+_SNIFFED_8BIT = ("cp932", "euc_jp")
+
+# Kana and Japanese punctuation (、。「」・ー...). Read as Shift_JIS, EUC-JP
+# text is half-width katakana (テスト -> ･ﾆ･ｹ･ﾈ: A5, the katakana row, is ･),
+# and Shift_JIS bytes with kana are no EUC at all: so a guess that has none
+# of these loses to one that has.
+_JAPANESE_MARKS = re.compile("[\u3001-\u30ff]")
+
+
+def _second_look(later: list[str], codec: str, text: str, data: bytes) -> tuple[str, str, bool]:
+    """For a sniffed reading without kana: a later reading of the other
+    family (EUC against Shift_JIS) with kana wins; otherwise the reading
+    stands, doubtful if the other family reads the bytes too."""
+    family = _EUC_FAMILY if codec in _EUC_FAMILY else _SJIS_FAMILY
+    others = [(c, t) for c in later if c in _SNIFFED_8BIT and c not in family and (t := _try(c, data)) is not None]
+    for other, other_text in others:
+        if _JAPANESE_MARKS.search(other_text):
+            return other, other_text, False
+    return codec, text, bool(others)
 
 
 def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResult:
     """Decode ``data`` declared as ``charset`` (may be wrong, unknown or None).
 
     Tries the declared charset with its Japanese supersets, then guesses among
-    UTF-8 / CP932 / EUC-JP / ISO-2022-JP, and only as a last resort inserts
-    U+FFFD (``lossy=True``).
+    UTF-8 / CP932 / EUC-JP / ISO-2022-JP, preferring a guess that reads as
+    kana, and only as a last resort inserts U+FFFD (``lossy=True``).
     """
     canonical = canonical_charset(charset)
     order = _candidates(canonical, data)
@@ -353,8 +377,13 @@ def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResu
         if text is not None and canonical == "iso-2022-jp" and codec == "cp932":
             text = text if _plausible_cp932_under_jis_label(text) else None
         if text is not None:
-            # Only a declared charset that failed makes this a guess worth noting.
-            guessed = bool(charset) and index >= _primary_count(canonical) and not data.isascii()
+            is_guess = index >= _primary_count(canonical)
+            doubtful = False
+            if is_guess and codec in _SNIFFED_8BIT and not _JAPANESE_MARKS.search(text):
+                codec, text, doubtful = _second_look(order[index + 1 :], codec, text, data)
+            # A declared charset that failed makes this a guess worth noting;
+            # so does a guess that another reading of the bytes could replace.
+            guessed = (bool(charset) and is_guess and not data.isascii()) or doubtful
             return DecodeResult(text, codec, lossy=False, guessed=guessed)
     # Replace within the declared codec when there is a meaningful one.
     fallback = order[0] if canonical is None else canonical

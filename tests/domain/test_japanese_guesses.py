@@ -223,6 +223,33 @@ def test_unlabelled_euc_jp_is_read_as_euc_not_as_cp932_strays() -> None:
     assert decode_bytes_detailed(EUC_REQUEST, None) == DecodeResult("◇申込書", "euc_jp", lossy=False)
 
 
+def test_unlabelled_euc_jp_katakana_is_read_as_euc_not_as_halfwidth_katakana() -> None:
+    # テスト is A5 C6 A5 B9 A5 C8: every byte is also a CP932 half-width
+    # katakana, so CP932 "reads" it as ･ﾆ･ｹ･ﾈ. Only the EUC reading has kana.
+    assert decode_bytes_detailed("テスト".encode("euc_jp"), None) == DecodeResult("テスト", "euc_jp", lossy=False)
+
+
+def test_an_unlabelled_euc_jp_sentence_that_cp932_also_reads_is_read_as_euc() -> None:
+    # 見積をお願いします。: EUC kanji, hiragana and 。, all CP932 half-width bytes.
+    text = "見積をお願いします。"
+    assert decode_bytes_detailed(text.encode("euc_jp"), None) == DecodeResult(text, "euc_jp", lossy=False)
+
+
+def test_unlabelled_kanji_only_euc_jp_that_also_reads_as_halfwidth_katakana_is_a_noted_guess() -> None:
+    # 渋谷支店 (BD C2 C3 AB BB D9 C5 B9) without kana gives neither reading an
+    # edge: CP932's is kept, as before, but the parser must say it guessed.
+    assert decode_bytes_detailed("渋谷支店".encode("euc_jp"), None) == DecodeResult(
+        "ｽﾂﾃｫｻﾙﾅｹ", "cp932", lossy=False, guessed=True
+    )
+
+
+def test_unlabelled_halfwidth_katakana_that_is_also_valid_euc_is_read_as_typed_but_noted() -> None:
+    # ｶﾀｶﾅ (B6 C0 B6 C5) is also two EUC kanji: CP932 stays first, noted.
+    assert decode_bytes_detailed("ｶﾀｶﾅ".encode("cp932"), None) == DecodeResult(
+        "ｶﾀｶﾅ", "cp932", lossy=False, guessed=True
+    )
+
+
 def test_unlabelled_shift_jis_is_read_as_cp932() -> None:
     assert decode_bytes_detailed(SHIFT_JIS_REQUEST, None) == DecodeResult("申込書を送ります", "cp932", lossy=False)
 
