@@ -335,14 +335,16 @@ def _candidates(canonical: str | None, data: bytes) -> list[str]:
 def _sniff_order(data: bytes) -> list[str]:
     if b"\x1b$" in data or b"\x1b(" in data:
         # No utf-8 or cp932 here: both keep the escapes, which _try refuses.
-        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3"]
+        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004"]
     return ["utf-8", *_SNIFFED_8BIT]
 
 
-# The 8-bit guesses, in order.
-_SJIS_FAMILY = ("cp932",)
-_EUC_FAMILY = ("euc_jp",)
-_SNIFFED_8BIT = ("cp932", "euc_jp")
+# The 8-bit guesses, in order: the Windows tables before the JIS X 0213 ones
+# (rows the two disagree on are written by Windows far more often), which
+# only read what the others refuse (俱 and the rest of JIS X 0213's additions).
+_SJIS_FAMILY = ("cp932", "shift_jis_2004")
+_EUC_FAMILY = ("euc_jp", "cp51932", "euc_jis_2004")
+_SNIFFED_8BIT = ("cp932", "euc_jp", "cp51932", "shift_jis_2004", "euc_jis_2004")
 
 # Kana and Japanese punctuation (、。「」・ー...). Read as Shift_JIS, EUC-JP
 # text is half-width katakana (テスト -> ･ﾆ･ｹ･ﾈ: A5, the katakana row, is ･),
@@ -354,7 +356,10 @@ _JAPANESE_MARKS = re.compile("[\u3001-\u30ff]")
 def _second_look(later: list[str], codec: str, text: str, data: bytes) -> tuple[str, str, bool]:
     """For a sniffed reading without kana: a later reading of the other
     family (EUC against Shift_JIS) with kana wins; otherwise the reading
-    stands, doubtful if the other family reads the bytes too."""
+    stands, doubtful if the other family reads the bytes too.
+
+    Within a family the order stands: CP932 and Shift_JIS-2004 differ only
+    where Windows and JIS map a code differently (～ against 〜)."""
     family = _EUC_FAMILY if codec in _EUC_FAMILY else _SJIS_FAMILY
     others = [(c, t) for c in later if c in _SNIFFED_8BIT and c not in family and (t := _try(c, data)) is not None]
     for other, other_text in others:
@@ -367,8 +372,9 @@ def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResu
     """Decode ``data`` declared as ``charset`` (may be wrong, unknown or None).
 
     Tries the declared charset with its Japanese supersets, then guesses among
-    UTF-8 / CP932 / EUC-JP / ISO-2022-JP, preferring a guess that reads as
-    kana, and only as a last resort inserts U+FFFD (``lossy=True``).
+    UTF-8 / CP932 / EUC-JP / ISO-2022-JP (Windows tables first, JIS X 0213
+    where those fail), preferring a guess that reads as kana, and only as a
+    last resort inserts U+FFFD (``lossy=True``).
     """
     canonical = canonical_charset(charset)
     order = _candidates(canonical, data)

@@ -263,6 +263,40 @@ def test_unlabelled_jis_x0213_is_read_by_the_stdlib() -> None:
     assert decode_bytes_detailed(ogai, None) == DecodeResult("森鷗外", "iso2022_jp_3", lossy=False)
 
 
+def test_unlabelled_euc_jis_2004_is_read_not_replaced() -> None:
+    # 俱 (AE A1) is JIS X 0213 row 14: no EUC-JP, Windows EUC or CP932 reading.
+    assert decode_bytes_detailed("俱楽部".encode("euc_jis_2004"), None) == DecodeResult(
+        "俱楽部", "euc_jis_2004", lossy=False
+    )
+
+
+def test_unlabelled_euc_jis_2004_with_kana_is_not_read_as_cp932_user_defined_characters() -> None:
+    # 俱楽部です: CP932 reads F4 A4 as a user-defined (private-use) character
+    # and the rest as half-width katakana; only EUC-JIS-2004 gives kana.
+    assert decode_bytes_detailed("俱楽部です".encode("euc_jis_2004"), None) == DecodeResult(
+        "俱楽部です", "euc_jis_2004", lossy=False
+    )
+
+
+def test_unlabelled_shift_jis_2004_is_read_not_replaced() -> None:
+    # 俱 (87 9F) has no CP932 character.
+    assert decode_bytes_detailed("俱楽部です".encode("shift_jis_2004"), None) == DecodeResult(
+        "俱楽部です", "shift_jis_2004", lossy=False
+    )
+
+
+def test_unlabelled_iso_2022_jp_2004_is_read_not_replaced() -> None:
+    # 俱 as ESC $ ( Q (JIS X 0213:2004 plane 1), which iso2022_jp_3 does not know.
+    kurabu = b"\x1b$(Q.!\x1b$B3ZIt\x1b(B"
+    assert decode_bytes_detailed(kurabu, None) == DecodeResult("俱楽部", "iso2022_jp_2004", lossy=False)
+
+
+def test_unlabelled_windows_euc_ibm_extensions_are_not_read_as_jis_x0213() -> None:
+    # Sniffing tries EUC-JIS-2004 now: the Windows reading must still come first.
+    data = WINDOWS_EUC_NAMES + "さん".encode("euc_jp")
+    assert decode_bytes_detailed(data, None) == DecodeResult("山﨑 髙橋さん", "cp51932", lossy=False)
+
+
 def test_unlabelled_hopeless_bytes_are_replaced_as_utf8() -> None:
     result = decode_bytes_detailed(b"FE \xff\xfe\xfd\x80", None)
     assert result == DecodeResult("FE \ufffd\ufffd\ufffd\ufffd", "utf-8", lossy=True, guessed=True)
