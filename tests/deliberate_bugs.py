@@ -72,8 +72,8 @@ BUGS = [
     (
         "5b CP932 route behind stdlib (sniffed)",
         "mailbot/domain/japanese.py",
-        '        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3"]',
-        '        return ["iso2022_jp_2", "iso2022_jp_3", "iso-2022-jp-cp932"]',
+        '        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004"]',
+        '        return ["iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004", "iso-2022-jp-cp932"]',
         ["tests/domain/test_japanese.py::test_an_iso2022jp_wave_dash_decodes_as_windows_fullwidth_tilde"],
     ),
     (

@@ -244,7 +244,8 @@ def decode_iso2022jp_cp932(data: bytes, errors: str = "strict") -> str:
 
 def _decode_euc_cp51932(data: bytes) -> str:
     # Windows EUC (CP51932): EUC pairs are JIS pairs with the high bit set,
-    # so the same JIS -> Shift_JIS -> CP932 route covers NEC row 13 there too.
+    # so the same JIS -> Shift_JIS -> CP932 route covers NEC row 13 there too,
+    # and rows 89-92 (F9-FC) land on CP932's NEC-selected IBM extensions (ED/EE).
     # Bad bytes become U+FFFD, which CP51932 cannot encode: so the text holds
     # one exactly when the bytes were not CP51932 (_try relies on that).
     out: list[str] = []
@@ -260,7 +261,12 @@ def _decode_euc_cp51932(data: bytes) -> str:
             out.append(chr(data[i + 1] + 0xFEC0))
             i += 2
         elif 0xA1 <= b <= 0xFE and i + 1 < n and 0xA1 <= data[i + 1] <= 0xFE:
-            out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932", "replace"))
+            try:
+                out.append(_jis_pair_to_sjis(b - 0x80, data[i + 1] - 0x80).decode("cp932"))
+            except UnicodeDecodeError:
+                # One pair, one U+FFFD: CP932's own replace mode would keep
+                # the converted trail byte (40-7E) as an ASCII letter.
+                out.append("\ufffd")
             i += 2
         else:
             out.append("\ufffd")
@@ -315,7 +321,12 @@ def _candidates(canonical: str | None, data: bytes) -> list[str]:
     if canonical == "cp932":
         return ["cp932", "shift_jis_2004", "utf-8", "euc_jp"]
     if canonical == "euc-jp":
-        return ["euc_jp", "euc_jis_2004", "cp51932", "cp932", "utf-8"]
+        # Windows EUC before EUC-JIS-2004: both read rows 89-92, Windows as
+        # the NEC-selected IBM extensions (纊 髙 﨑) and JIS X 0213 as other
+        # kanji (硃 郄 粼). Windows and most mailers write the former. Any
+        # character CP51932 lacks (most of JIS X 0213's additions) makes the
+        # Windows reading refuse the whole text, which then goes to EUC-JIS-2004.
+        return ["euc_jp", "cp51932", "euc_jis_2004", "cp932", "utf-8"]
     if canonical is not None:
         return [canonical, *_sniff_order(data)]
     return _sniff_order(data)
@@ -324,16 +335,46 @@ def _candidates(canonical: str | None, data: bytes) -> list[str]:
 def _sniff_order(data: bytes) -> list[str]:
     if b"\x1b$" in data or b"\x1b(" in data:
         # No utf-8 or cp932 here: both keep the escapes, which _try refuses.
-        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3"]
-    return ["utf-8", "cp932", "euc_jp"]
+        return ["iso-2022-jp-cp932", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004"]
+    return ["utf-8", *_SNIFFED_8BIT]
+
+
+# The 8-bit guesses, in order: the Windows tables before the JIS X 0213 ones
+# (rows the two disagree on are written by Windows far more often), which
+# only read what the others refuse (俱 and the rest of JIS X 0213's additions).
+_SJIS_FAMILY = ("cp932", "shift_jis_2004")
+_EUC_FAMILY = ("euc_jp", "cp51932", "euc_jis_2004")
+_SNIFFED_8BIT = ("cp932", "euc_jp", "cp51932", "shift_jis_2004", "euc_jis_2004")
+
+# Kana and Japanese punctuation (、。「」・ー...). Read as Shift_JIS, EUC-JP
+# text is half-width katakana (テスト -> ･ﾆ･ｹ･ﾈ: A5, the katakana row, is ･),
+# and Shift_JIS bytes with kana are no EUC at all: so a guess that has none
+# of these loses to one that has.
+_JAPANESE_MARKS = re.compile("[\u3001-\u30ff]")
+
+
+def _second_look(later: list[str], codec: str, text: str, data: bytes) -> tuple[str, str, bool]:
+    """For a sniffed reading without kana: a later reading of the other
+    family (EUC against Shift_JIS) with kana wins; otherwise the reading
+    stands, doubtful if the other family reads the bytes too.
+
+    Within a family the order stands: CP932 and Shift_JIS-2004 differ only
+    where Windows and JIS map a code differently (～ against 〜)."""
+    family = _EUC_FAMILY if codec in _EUC_FAMILY else _SJIS_FAMILY
+    others = [(c, t) for c in later if c in _SNIFFED_8BIT and c not in family and (t := _try(c, data)) is not None]
+    for other, other_text in others:
+        if _JAPANESE_MARKS.search(other_text):
+            return other, other_text, False
+    return codec, text, bool(others)
 
 
 def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResult:
     """Decode ``data`` declared as ``charset`` (may be wrong, unknown or None).
 
     Tries the declared charset with its Japanese supersets, then guesses among
-    UTF-8 / CP932 / EUC-JP / ISO-2022-JP, and only as a last resort inserts
-    U+FFFD (``lossy=True``).
+    UTF-8 / CP932 / EUC-JP / ISO-2022-JP (Windows tables first, JIS X 0213
+    where those fail), preferring a guess that reads as kana, and only as a
+    last resort inserts U+FFFD (``lossy=True``).
     """
     canonical = canonical_charset(charset)
     order = _candidates(canonical, data)
@@ -342,8 +383,13 @@ def decode_bytes_detailed(data: bytes, charset: str | None = None) -> DecodeResu
         if text is not None and canonical == "iso-2022-jp" and codec == "cp932":
             text = text if _plausible_cp932_under_jis_label(text) else None
         if text is not None:
-            # Only a declared charset that failed makes this a guess worth noting.
-            guessed = bool(charset) and index >= _primary_count(canonical) and not data.isascii()
+            is_guess = index >= _primary_count(canonical)
+            doubtful = False
+            if is_guess and codec in _SNIFFED_8BIT and not _JAPANESE_MARKS.search(text):
+                codec, text, doubtful = _second_look(order[index + 1 :], codec, text, data)
+            # A declared charset that failed makes this a guess worth noting;
+            # so does a guess that another reading of the bytes could replace.
+            guessed = (bool(charset) and is_guess and not data.isascii()) or doubtful
             return DecodeResult(text, codec, lossy=False, guessed=guessed)
     # Replace within the declared codec when there is a meaningful one.
     fallback = order[0] if canonical is None else canonical
@@ -364,6 +410,30 @@ def _primary_count(canonical: str | None) -> int:
     return {"cp932": 2, "euc-jp": 3}.get(canonical, 1)
 
 
+def _replace_sjis_pair(exc: UnicodeError) -> tuple[str, int]:
+    # Python's CP932 codec reports an unmapped pair as its lead byte alone,
+    # so "replace" turns EF 40 into U+FFFD and then "@". A lead byte followed
+    # by a trail byte is one character the sender wrote: replace both.
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    data, start = exc.object, exc.start
+    if start + 1 < len(data) and _is_sjis_lead(data[start]) and _is_sjis_trail(data[start + 1]):
+        return "\ufffd", start + 2
+    return "\ufffd", exc.end
+
+
+def _is_sjis_lead(b: int) -> bool:
+    return 0x81 <= b <= 0x9F or 0xE0 <= b <= 0xFC
+
+
+def _is_sjis_trail(b: int) -> bool:
+    return 0x40 <= b <= 0x7E or 0x80 <= b <= 0xFC
+
+
+_SJIS_PAIR_REPLACE = "mailbot-sjis-pair-replace"
+codecs.register_error(_SJIS_PAIR_REPLACE, _replace_sjis_pair)
+
+
 def _decode_replace(data: bytes, codec: str) -> str:
     if codec == "iso-2022-jp":
         codec = "iso-2022-jp-cp932"
@@ -373,6 +443,8 @@ def _decode_replace(data: bytes, codec: str) -> str:
         return decode_iso2022jp_cp932(data, errors="replace")
     if codec == "cp51932":
         return _decode_euc_cp51932(data)
+    if codec in {"cp932", "shift_jis_2004", "shift_jisx0213"}:
+        return data.decode(codec, errors=_SJIS_PAIR_REPLACE)
     # Every other codec here is a name codecs.lookup gave canonical_charset, or
     # utf-8, so it exists.
     return data.decode(codec, errors="replace")

@@ -386,8 +386,11 @@ class _Walker:
         result = decode_bytes_detailed(data, charset)
         if result.lossy:
             self.parse.note("undecodable text part, decoded with replacement")
-        elif result.guessed:
+        elif result.guessed and charset:
             self.parse.note(f"text part declared {charset} but decoded as {result.codec}")
+        elif result.guessed:
+            # Unlabelled bytes that read as both Shift_JIS and EUC-JP, neither with kana.
+            self.parse.note(f"text part without a charset, guessed as {result.codec}")
         text = result.text
         if ctype == "text/html":
             text = _html_to_text(text, self.parse)

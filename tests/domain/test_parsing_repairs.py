@@ -719,6 +719,20 @@ def test_a_text_part_declared_ascii_but_written_in_utf8_is_decoded_and_noted() -
     assert parsed.problems == ("text part declared us-ascii but decoded as utf-8",)
 
 
+def test_a_text_part_without_a_charset_in_euc_jp_is_read_as_euc_jp_without_a_note() -> None:
+    raw = b"From: a@usen.co.jp\r\nContent-Type: text/plain\r\n\r\n" + "テストです".encode("euc_jp")
+    parsed = parse_message(raw)
+    assert parsed.body_text == "テストです"
+    assert parsed.problems == ()
+
+
+def test_a_text_part_without_a_charset_that_reads_as_cp932_and_as_euc_jp_is_noted_as_a_guess() -> None:
+    # Kanji-only EUC-JP is also valid half-width CP932: the staff must be told.
+    raw = b"From: a@usen.co.jp\r\nContent-Type: text/plain\r\n\r\n" + "渋谷支店".encode("euc_jp")
+    parsed = parse_message(raw)
+    assert parsed.problems == ("text part without a charset, guessed as cp932",)
+
+
 def test_a_raw_shift_jis_name_on_the_content_type_alone_decodes() -> None:
     # Some phone clients name the file only in Content-Type, unencoded.
     part = b'Content-Type: application/pdf; name="' + "申込書.pdf".encode("shift_jis") + b'"\r\n\r\nx'
