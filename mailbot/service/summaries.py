@@ -19,6 +19,7 @@ concurrent runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import Counter
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, Text, cast, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -253,7 +254,10 @@ def build_week_report(
     """What happened in ``week``, per branch, told from the cases' events.
 
     Only cases with a verdict since the week began, or still open now, are read:
-    the cost follows the activity, not the size of the history.
+    the cost follows the activity, not the size of the history. A year's open
+    returns are thousands of lines, so cases and events are read as plain rows of
+    the columns used (no ORM objects) and the defects' JSON is parsed once per
+    distinct text.
     """
     start, end = week.start, week.end
     as_of = min(end, now)
@@ -261,29 +265,48 @@ def build_week_report(
     # Only a verdict since the week began can put a case in the week's figures
     # (a new case's first decision is one); progress, notes and staff mail cannot.
     active_ids = select(CaseEvent.case_id).where(CaseEvent.at >= start, CaseEvent.event.in_(sorted(_VERDICT_EVENTS)))
-    cases = list(
-        session.scalars(
-            select(Case)
-            .where(Case.created_at < as_of, or_(Case.id.in_(active_ids), Case.status.in_(open_now)))
-            .order_by(Case.created_at, Case.id)
-        )
-    )
-    # The events as plain rows without their defects (JSON): a year's open cases
-    # have tens of thousands; only the few events a line shows need defects.
-    events: dict[int, list[_Event]] = {c.id: [] for c in cases}
-    for chunk in _chunks([c.id for c in cases], 500):
-        for event_id, case_id, at, status, kind, stage in session.execute(
-            select(CaseEvent.id, CaseEvent.case_id, CaseEvent.at, CaseEvent.status, CaseEvent.event, CaseEvent.stage)
+    cases = session.execute(
+        select(Case.id, Case.case_no, Case.branch, Case.customer_code, Case.customer_name, Case.created_at)
+        .where(Case.created_at < as_of, or_(Case.id.in_(active_ids), Case.status.in_(open_now)))
+        .order_by(Case.created_at, Case.id)
+    ).all()
+    # Each case's events before the report's moment as plain rows, in order; the
+    # defects come as their JSON text, parsed once per distinct text for the events
+    # a line shows (most are the same few lists).
+    events: dict[int, list[Any]] = {case.id: [] for case in cases}
+    for chunk in _chunks(list(events), 500):
+        for event in session.execute(
+            select(CaseEvent.case_id, CaseEvent.at, CaseEvent.status, CaseEvent.event, CaseEvent.stage,
+                   cast(CaseEvent.defects, Text).label("defects"))
             .where(CaseEvent.case_id.in_(chunk), CaseEvent.at < as_of)
             .order_by(CaseEvent.id)
-        ):
-            events[case_id].append(_Event(event_id, at, status, kind, stage))
-    shown: list[tuple[CaseLine, int]] = []
+        ):  # fmt: skip
+            events[event.case_id].append(event)
     branches: dict[str, BranchWeek] = {}
     if directory is not None:
         # Configured branches first, in config order; unknown ones follow.
         for b in directory.branches:
             branches[b.name] = BranchWeek(b.name)
+    parsed: dict[str | None, list[dict[str, Any]]] = {}
+
+    def line(case: Any, branch: str, event: Row[Any], since: datetime, returns: int) -> CaseLine:
+        found = parsed.get(event.defects)
+        if found is None:
+            found = parsed[event.defects] = json.loads(event.defects) if event.defects else []
+        return CaseLine(
+            case_no=case.case_no,
+            branch=branch,
+            customer_code=case.customer_code or "",
+            customer_name=case.customer_name or "",
+            status=event.status,
+            defects=list(found),
+            since=since,
+            age_days=max((as_of - since).days, 0),
+            return_count=returns,
+        )
+
+    returned_value, accepted_value = CaseStatus.RETURNED.value, CaseStatus.ACCEPTED.value
+    waiting_value, closed_value = CaseStatus.WAITING_UNIS.value, Stage.CLOSED.value
     for case in cases:
         everything = events[case.id]
         # Only verdicts count (notes, staff mail and resends change no figure);
@@ -295,32 +318,31 @@ def build_week_report(
         row = branches.setdefault(name, BranchWeek(name))
         if start <= case.created_at < end:
             row.received += 1
-        in_week = [e for e in history if e.at >= start]
-
-        accepted = [e for e in in_week if e.status == CaseStatus.ACCEPTED.value]
-        returned = [e for e in in_week if e.status == CaseStatus.RETURNED.value]
-        if accepted:
-            row.accepted.append(_case_line(case, name, history, accepted[-1], accepted[-1].at, as_of, shown))
-        if returned:
-            row.returned.append(_case_line(case, name, history, returned[-1], returned[-1].at, as_of, shown))
+        returns = 0
+        last_accepted = last_returned = None
+        for e in history:
+            if e.status == returned_value:
+                returns += 1
+                if e.at >= start:
+                    last_returned = e
+            elif e.status == accepted_value and e.at >= start:
+                last_accepted = e
+        if last_accepted is not None:
+            row.accepted.append(line(case, name, last_accepted, last_accepted.at, returns))
+        if last_returned is not None:
+            row.returned.append(line(case, name, last_returned, last_returned.at, returns))
         state = history[-1]  # the case's verdict as it stood at the end of the week (or now)
-        if everything[-1].stage == Stage.CLOSED.value:
+        if everything[-1].stage == closed_value:
             continue  # closed: waits for nothing
-        if state.status == CaseStatus.RETURNED.value:
-            row.open_returns.append(_case_line(case, name, history, state, state.at, as_of, shown))
-        elif state.status == CaseStatus.WAITING_UNIS.value:
+        if state.status == returned_value:
+            row.open_returns.append(line(case, name, state, state.at, returns))
+        elif state.status == waiting_value:
             since = state.at
             for event in reversed(history):  # the start of the trailing run of waits
-                if event.status != CaseStatus.WAITING_UNIS.value:
+                if event.status != waiting_value:
                     break
                 since = event.at
-            row.waiting.append(_case_line(case, name, history, state, since, as_of, shown))
-    defects: dict[int, list[dict[str, Any]]] = {}
-    for chunk in _chunks(sorted({event_id for _, event_id in shown}), 500):
-        rows = session.execute(select(CaseEvent.id, CaseEvent.defects).where(CaseEvent.id.in_(chunk)))
-        defects.update((event_id, event_defects) for event_id, event_defects in rows)
-    for line, event_id in shown:
-        line.defects = list(defects.get(event_id) or [])
+            row.waiting.append(line(case, name, state, since, returns))
     for row in branches.values():
         row.open_returns.sort(key=lambda x: (x.since, x.case_no))
     return WeekReport(week, as_of, branches, _after_acceptance(session, start, as_of))
@@ -330,20 +352,23 @@ def _after_acceptance(session: Session, start: datetime, as_of: datetime) -> dic
     """Openings and cancellations recorded in the week, and the opened lines not yet UNIS確定."""
     found: dict[str, list[dict[str, str]]] = {"opened": [], "cancelled": [], "waiting_confirm": []}
     wanted = {Event.COMPLETE.value: "opened", Event.CANCEL.value: "cancelled"}
+    columns = (Case.case_no, Case.branch, Case.customer_code, Case.customer_name, Case.p_number,
+               Case.completed_date, Case.cancelled_date)  # fmt: skip
     rows = session.execute(
-        select(CaseEvent.event, Case)
+        select(CaseEvent.event, *columns)
         .join(Case, Case.id == CaseEvent.case_id)
         .where(CaseEvent.event.in_(list(wanted)), CaseEvent.at >= start, CaseEvent.at < as_of)
         .order_by(CaseEvent.id)
     )
-    for event, case in rows:
-        found[wanted[event]].append(_after_line(case))
-    for case in session.scalars(select(Case).where(Case.stage == Stage.COMPLETED.value).order_by(Case.id)):
-        found["waiting_confirm"].append(_after_line(case))
+    for row in rows:
+        found[wanted[row.event]].append(_after_line(row))
+    waiting = session.execute(select(*columns).where(Case.stage == Stage.COMPLETED.value).order_by(Case.id))
+    found["waiting_confirm"].extend(_after_line(case) for case in waiting)
     return found
 
 
-def _after_line(case: Case) -> dict[str, str]:
+def _after_line(case: Any) -> dict[str, str]:
+    """A line of the after-acceptance section, from a row with the case's columns (or a Case)."""
     day = case.completed_date or case.cancelled_date
     return {
         "case_no": case.case_no,
@@ -352,42 +377,6 @@ def _after_line(case: Case) -> dict[str, str]:
         "p_number": case.p_number or "",
         "date": f"{day.month}/{day.day}" if day else "",
     }
-
-
-@dataclass(frozen=True)
-class _Event:
-    """What the report reads of a case event (its defects are read for the events shown only)."""
-
-    id: int
-    at: datetime
-    status: str
-    event: str
-    stage: str
-
-
-def _case_line(
-    case: Case,
-    branch: str,
-    history: Sequence[_Event],
-    event: _Event,
-    since: datetime,
-    as_of: datetime,
-    shown: list[tuple[CaseLine, int]],
-) -> CaseLine:
-    """The line for ``case``; its defects (those of ``event``) are filled in once every line is known."""
-    line = CaseLine(
-        case_no=case.case_no,
-        branch=branch,
-        customer_code=case.customer_code or "",
-        customer_name=case.customer_name or "",
-        status=event.status,
-        defects=[],
-        since=since,
-        age_days=max((as_of - since).days, 0),
-        return_count=sum(1 for e in history if e.status == CaseStatus.RETURNED.value),
-    )
-    shown.append((line, event.id))
-    return line
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
