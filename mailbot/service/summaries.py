@@ -180,6 +180,7 @@ class BranchWeek:
 
 
 def _line_context(line: CaseLine) -> dict[str, Any]:
+    local = line.since.astimezone(JST)
     return {
         "case_no": line.case_no,
         "branch": line.branch,
@@ -189,8 +190,8 @@ def _line_context(line: CaseLine) -> dict[str, Any]:
         if line.customer_code
         else "(顧客CD記載なし)",
         "defects": line.defects,
-        "since": format_jst(line.since),
-        "since_md": _md(line.since.astimezone(JST).date()),
+        "since": format_jst(local),
+        "since_md": _md(local.date()),
         "age_days": line.age_days,
         "return_count": line.return_count,
     }
@@ -418,6 +419,14 @@ def plan_mails(
     mails: list[SummaryMail] = []
     skipped: list[tuple[str, str]] = []
     common = _common_context(report, policy)
+    # A branch's lines become its context once, for its own mail and the desk's rows.
+    contexts: dict[str, dict[str, Any]] = {}
+
+    def context_of(week: BranchWeek) -> dict[str, Any]:
+        if week.branch not in contexts:
+            contexts[week.branch] = week.as_context()
+        return contexts[week.branch]
+
     wanted: Iterable[Branch] = directory.branches
     if branch is not None:
         found = directory.get(branch)
@@ -438,11 +447,11 @@ def plan_mails(
                 kind="weekly_branch",
                 target=b.name,
                 to=tuple(b.weekly_recipients),
-                context={**common, "branch": week.as_context(), "after": report.after_for(b.name)},
+                context={**common, "branch": context_of(week), "after": report.after_for(b.name)},
             )
         )
     if include_ops and branch is None:
-        rows = [b.as_context() for b in report.branches.values() if b.has_activity]
+        rows = [context_of(b) for b in report.branches.values() if b.has_activity]
         if not rows:
             skipped.append((OPS_KEY, "no activity"))
         elif policy.ops_recipients:
