@@ -41,8 +41,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             week = summaries.Week.parse(args.week) if args.week else summaries.Week.containing(now).previous()
         except ValueError as exc:
             raise UsageError(f"--week: {exc}") from None
-        config = app.config
-        app.renderer.check(summaries.SUMMARY_KINDS)
+        config = app.config  # open_app has checked the summaries' templates with the others
         if args.branch:
             branch_arg(config, args.branch)
         if args.dry_run:
