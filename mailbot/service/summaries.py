@@ -273,12 +273,10 @@ def build_week_report(
     ).all()
     # Each case's events before the report's moment as plain rows, in order; the
     # defects come as their JSON text, parsed once per distinct text for the events
-    # a line shows (most are the same few lists). The case ids are our own integers,
-    # written into the statement: thousands of bound parameters cost more to
-    # render and send than the query takes.
+    # a line shows (most are the same few lists).
     events: dict[int, list[Any]] = {case.id: [] for case in cases}
-    for chunk in _chunks(list(events), 2000):
-        ids: BindParameter[Any] = bindparam("case_ids", chunk, expanding=True, literal_execute=True)
+    for chunk in _chunks(list(events), _IDS_A_STATEMENT):
+        ids = _literal_ids(chunk)
         for event in session.execute(
             select(CaseEvent.case_id, CaseEvent.at, CaseEvent.status, CaseEvent.event, CaseEvent.stage,
                    cast(CaseEvent.defects, Text).label("defects"))
@@ -358,14 +356,18 @@ def _after_acceptance(session: Session, start: datetime, as_of: datetime) -> dic
     wanted = {Event.COMPLETE.value: "opened", Event.CANCEL.value: "cancelled"}
     columns = (Case.case_no, Case.branch, Case.customer_code, Case.customer_name, Case.p_number,
                Case.completed_date, Case.cancelled_date)  # fmt: skip
-    rows = session.execute(
-        select(CaseEvent.event, *columns)
-        .join(Case, Case.id == CaseEvent.case_id)
+    happened = session.execute(
+        select(CaseEvent.case_id, CaseEvent.event)
         .where(CaseEvent.event.in_(list(wanted)), CaseEvent.at >= start, CaseEvent.at < as_of)
         .order_by(CaseEvent.id)
-    )
-    for row in rows:
-        found[wanted[row.event]].append(_after_line(row))
+    ).all()
+    # Their cases by id: joined, PostgreSQL hashed every case of the year for a week's few hundred.
+    cases: dict[int, Any] = {}
+    for chunk in _chunks(sorted({row.case_id for row in happened}), _IDS_A_STATEMENT):
+        rows = session.execute(select(Case.id, *columns).where(Case.id.in_(_literal_ids(chunk))))
+        cases.update((row.id, row) for row in rows)
+    for row in happened:
+        found[wanted[row.event]].append(_after_line(cases[row.case_id]))
     waiting = session.execute(select(*columns).where(Case.stage == Stage.COMPLETED.value).order_by(Case.id))
     found["waiting_confirm"].extend(_after_line(case) for case in waiting)
     return found
@@ -381,6 +383,15 @@ def _after_line(case: Any) -> dict[str, str]:
         "p_number": case.p_number or "",
         "date": f"{day.month}/{day.day}" if day else "",
     }
+
+
+# Case ids a statement: they are our own integers, written into the statement
+# (thousands of bound parameters cost more to render and send than the query takes).
+_IDS_A_STATEMENT = 2000
+
+
+def _literal_ids(ids: Sequence[int]) -> BindParameter[Any]:
+    return bindparam("ids", list(ids), expanding=True, literal_execute=True)
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
