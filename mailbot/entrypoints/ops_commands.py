@@ -53,6 +53,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
                 directory=config.branches,
                 policy=config.policy,
                 branch=args.branch,
+                open_returns_days=config.summary.list_open_returns_days,
             )
             if not rendered:
                 print(f"{week.label}: nothing to send (no activity)")
@@ -78,6 +79,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             directory=config.branches,
             policy=config.policy,
             branch=args.branch,
+            open_returns_days=config.summary.list_open_returns_days,
         )
         delivered = app.deliver_if_free() if result.sent else None
         for target in result.sent:

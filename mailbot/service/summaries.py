@@ -11,6 +11,11 @@ Every change of a case is a ``CaseEvent``, so the week reads as it was:
   is earlier) was returned, with their age in days since that return;
 * waiting for UNIS: cases on hold at the same moment.
 
+A branch's mail lists its open returns of the last ``[summary]
+list_open_returns_days`` days one by one and counts the older ones in one line
+(the count of open returns is all of them); the desk's mail names those counts
+and where the desk can list them.
+
 Each mail goes into the outbox in the same transaction as its ``JobRun`` row
 (``job="weekly_summary"``, ``key="2026-W48:渋谷支店"`` or ``"2026-W48:ops"``),
 so a week's summary goes out exactly once per branch, across restarts and
@@ -163,7 +168,11 @@ class BranchWeek:
     def has_activity(self) -> bool:
         return bool(self.received or self.accepted or self.returned or self.open_returns or self.waiting)
 
-    def as_context(self) -> dict[str, Any]:
+    def as_context(self, listed_since: datetime | None = None, listed_days: int | None = None) -> dict[str, Any]:
+        """The template's view; open returns from before ``listed_since`` are counted, not listed."""
+        listed = self.open_returns
+        if listed_since is not None:
+            listed = [x for x in self.open_returns if x.since >= listed_since]
         return {
             "name": self.branch,
             "received": self.received,
@@ -173,7 +182,10 @@ class BranchWeek:
             "waiting_count": len(self.waiting),
             "accepted": [_line_context(x) for x in self.accepted],
             "returned": [_line_context(x) for x in self.returned],
-            "open_returns": [_line_context(x) for x in self.open_returns],
+            "open_returns": [_line_context(x) for x in listed],
+            # The open returns left out of the list (older than listed_days days).
+            "older_open_count": len(self.open_returns) - len(listed),
+            "listed_days": listed_days,
             "waiting": [_line_context(x) for x in self.waiting],
             "defect_counts": [{"code": c, "count": n} for c, n in self.defect_counts],
         }
@@ -428,17 +440,23 @@ def plan_mails(
     policy: Policy,
     branch: str | None = None,
     include_ops: bool = True,
+    open_returns_days: int | None = None,
 ) -> tuple[list[SummaryMail], list[tuple[str, str]]]:
-    """The mails a week's summary consists of, and (target, why not) for those left out."""
+    """The mails a week's summary consists of, and (target, why not) for those left out.
+
+    With ``open_returns_days`` a branch's mail lists only the open returns returned
+    within that many days of the report's moment, and counts the older ones.
+    """
     mails: list[SummaryMail] = []
     skipped: list[tuple[str, str]] = []
     common = _common_context(report, policy)
+    listed_since = None if open_returns_days is None else report.as_of - timedelta(days=open_returns_days)
     # A branch's lines become its context once, for its own mail and the desk's rows.
     contexts: dict[str, dict[str, Any]] = {}
 
     def context_of(week: BranchWeek) -> dict[str, Any]:
         if week.branch not in contexts:
-            contexts[week.branch] = week.as_context()
+            contexts[week.branch] = week.as_context(listed_since, open_returns_days)
         return contexts[week.branch]
 
     wanted: Iterable[Branch] = directory.branches
@@ -481,6 +499,11 @@ def plan_mails(
                         "totals": report.totals,
                         "top_defects": [{"code": c, "count": n} for c, n in report.defect_counts[:10]],
                         "oldest_open": [_line_context(x) for x in report.oldest_open_returns()],
+                        # What the branches' mails count without listing, per branch.
+                        "older_open": [
+                            {"branch": r["name"], "count": r["older_open_count"]} for r in rows if r["older_open_count"]
+                        ],
+                        "listed_days": open_returns_days,
                         "after": report.after_for(),
                     },
                 )
@@ -499,11 +522,14 @@ def render_summaries(
     directory: BranchDirectory,
     policy: Policy,
     branch: str | None = None,
+    open_returns_days: int | None = None,
 ) -> list[tuple[SummaryMail, str, str]]:
     """(mail, subject, body) for each summary of ``week``, rendered but not recorded."""
     with sessions() as session:
         report = build_week_report(session, week, now=now, directory=directory)
-    mails, _ = plan_mails(report, directory=directory, policy=policy, branch=branch)
+    mails, _ = plan_mails(
+        report, directory=directory, policy=policy, branch=branch, open_returns_days=open_returns_days
+    )
     result = []
     for mail in mails:
         text = renderer.render(mail.kind, mail.context)
@@ -547,12 +573,15 @@ def send_week_summaries(
     directory: BranchDirectory,
     policy: Policy,
     branch: str | None = None,
+    open_returns_days: int | None = None,
 ) -> SendResult:
     """Queue each of the week's summaries not sent yet, each with its JobRun row, once."""
     result = SendResult(week)
     with sessions() as session:
         report = build_week_report(session, week, now=now, directory=directory)
-    mails, result.skipped = plan_mails(report, directory=directory, policy=policy, branch=branch)
+    mails, result.skipped = plan_mails(
+        report, directory=directory, policy=policy, branch=branch, open_returns_days=open_returns_days
+    )
     for mail in mails:
         try:
             with sessions.begin() as session:
