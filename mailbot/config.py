@@ -22,7 +22,15 @@ from mailbot.config_after import AfterConfig, read_after_acceptance
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
 
-__all__ = ["Config", "ConfigError", "RetentionConfig", "StorageConfig", "load_config", "resolve_config_path"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "RetentionConfig",
+    "StorageConfig",
+    "SummaryConfig",
+    "load_config",
+    "resolve_config_path",
+]
 
 T = TypeVar("T")
 
@@ -81,6 +89,18 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class SummaryConfig:
+    """``[summary]``: the weekly summaries.
+
+    A branch's summary lists its open returns of the last ``list_open_returns_days``
+    days one by one; older ones are one line with their count (a year of abandoned
+    returns made a mail of thousands of lines).
+    """
+
+    list_open_returns_days: int = 90
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     policy: Policy
@@ -99,6 +119,7 @@ class Config:
     after: AfterConfig = field(default_factory=AfterConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -356,6 +377,7 @@ def load_config(path: Path) -> Config:
     web = _web(root)
     storage = _storage(root, base)
     retention = _retention(root)
+    summary = _summary(root)
     root.check_unknown()
 
     policy = Policy(
@@ -395,6 +417,7 @@ def load_config(path: Path) -> Config:
         after=after,
         storage=storage,
         retention=retention,
+        summary=summary,
     )
 
 
@@ -430,6 +453,13 @@ def _retention(root: _Table) -> RetentionConfig:
         )
     table.check_unknown()
     return RetentionConfig(raw_days=raw_days, attachments_days=attachments_days)
+
+
+def _summary(root: _Table) -> SummaryConfig:
+    table = root.table("summary")
+    days = table.number("list_open_returns_days", int, SummaryConfig.list_open_returns_days, 1, _MAX_DAYS, "days")
+    table.check_unknown()
+    return SummaryConfig(list_open_returns_days=days)
 
 
 def _check_database_url(table: _Table, url: str) -> None:

@@ -41,8 +41,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             week = summaries.Week.parse(args.week) if args.week else summaries.Week.containing(now).previous()
         except ValueError as exc:
             raise UsageError(f"--week: {exc}") from None
-        config = app.config
-        app.renderer.check(summaries.SUMMARY_KINDS)
+        config = app.config  # open_app has checked the summaries' templates with the others
         if args.branch:
             branch_arg(config, args.branch)
         if args.dry_run:
@@ -54,6 +53,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
                 directory=config.branches,
                 policy=config.policy,
                 branch=args.branch,
+                open_returns_days=config.summary.list_open_returns_days,
             )
             if not rendered:
                 print(f"{week.label}: nothing to send (no activity)")
@@ -79,6 +79,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             directory=config.branches,
             policy=config.policy,
             branch=args.branch,
+            open_returns_days=config.summary.list_open_returns_days,
         )
         delivered = app.deliver_if_free() if result.sent else None
         for target in result.sent:

@@ -270,6 +270,7 @@ class Runner:
             now=now,
             directory=self.config.branches,
             policy=self.config.policy,
+            open_returns_days=self.config.summary.list_open_returns_days,
         )
         detail = result.describe()
         if self.config.after.jimu_recipients:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import re
 import secrets
 import uuid
@@ -200,7 +201,9 @@ def _sample_summaries() -> dict[str, dict[str, Any]]:
         age_days=3,
         return_count=1,
     )
-    week = summaries.BranchWeek("渋谷支店", received=3, accepted=[line], returned=[line], open_returns=[line])
+    # An open return older than the listed days, so that the line counting such returns is rendered too.
+    old = dataclasses.replace(line, case_no="F-2026-0000", since=datetime(2026, 6, 1, 9, 0, tzinfo=JST), age_days=182)
+    week = summaries.BranchWeek("渋谷支店", received=3, accepted=[line], returned=[line], open_returns=[old, line])
     week.waiting.append(line)
     report = summaries.WeekReport(
         week=summaries.Week(2026, 48),
@@ -208,7 +211,7 @@ def _sample_summaries() -> dict[str, dict[str, Any]]:
         branches={"渋谷支店": week},
     )
     directory = BranchDirectory([Branch("渋谷支店", (), "首都圏", ("shibuya-mgr@example.co.jp",))])
-    mails, _ = summaries.plan_mails(report, directory=directory, policy=_SAMPLE_POLICY)
+    mails, _ = summaries.plan_mails(report, directory=directory, policy=_SAMPLE_POLICY, open_returns_days=90)
     return {mail.kind: mail.context for mail in mails}
 
 

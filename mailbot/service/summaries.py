@@ -11,6 +11,11 @@ Every change of a case is a ``CaseEvent``, so the week reads as it was:
   is earlier) was returned, with their age in days since that return;
 * waiting for UNIS: cases on hold at the same moment.
 
+A branch's mail lists its open returns of the last ``[summary]
+list_open_returns_days`` days one by one and counts the older ones in one line
+(the count of open returns is all of them); the desk's mail names those counts
+and where the desk can list them.
+
 Each mail goes into the outbox in the same transaction as its ``JobRun`` row
 (``job="weekly_summary"``, ``key="2026-W48:渋谷支店"`` or ``"2026-W48:ops"``),
 so a week's summary goes out exactly once per branch, across restarts and
@@ -19,6 +24,7 @@ concurrent runs.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import Counter
@@ -27,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import BindParameter, Row, Text, bindparam, cast, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -162,7 +168,11 @@ class BranchWeek:
     def has_activity(self) -> bool:
         return bool(self.received or self.accepted or self.returned or self.open_returns or self.waiting)
 
-    def as_context(self) -> dict[str, Any]:
+    def as_context(self, listed_since: datetime | None = None, listed_days: int | None = None) -> dict[str, Any]:
+        """The template's view; open returns from before ``listed_since`` are counted, not listed."""
+        listed = self.open_returns
+        if listed_since is not None:
+            listed = [x for x in self.open_returns if x.since >= listed_since]
         return {
             "name": self.branch,
             "received": self.received,
@@ -172,13 +182,17 @@ class BranchWeek:
             "waiting_count": len(self.waiting),
             "accepted": [_line_context(x) for x in self.accepted],
             "returned": [_line_context(x) for x in self.returned],
-            "open_returns": [_line_context(x) for x in self.open_returns],
+            "open_returns": [_line_context(x) for x in listed],
+            # The open returns left out of the list (older than listed_days days).
+            "older_open_count": len(self.open_returns) - len(listed),
+            "listed_days": listed_days,
             "waiting": [_line_context(x) for x in self.waiting],
             "defect_counts": [{"code": c, "count": n} for c, n in self.defect_counts],
         }
 
 
 def _line_context(line: CaseLine) -> dict[str, Any]:
+    local = line.since.astimezone(JST)
     return {
         "case_no": line.case_no,
         "branch": line.branch,
@@ -188,8 +202,8 @@ def _line_context(line: CaseLine) -> dict[str, Any]:
         if line.customer_code
         else "(顧客CD記載なし)",
         "defects": line.defects,
-        "since": format_jst(line.since),
-        "since_md": _md(line.since.astimezone(JST).date()),
+        "since": format_jst(local),
+        "since_md": _md(local.date()),
         "age_days": line.age_days,
         "return_count": line.return_count,
     }
@@ -253,7 +267,10 @@ def build_week_report(
     """What happened in ``week``, per branch, told from the cases' events.
 
     Only cases with a verdict since the week began, or still open now, are read:
-    the cost follows the activity, not the size of the history.
+    the cost follows the activity, not the size of the history. A year's open
+    returns are thousands of lines, so cases and events are read as plain rows of
+    the columns used (no ORM objects) and the defects' JSON is parsed once per
+    distinct text.
     """
     start, end = week.start, week.end
     as_of = min(end, now)
@@ -261,29 +278,49 @@ def build_week_report(
     # Only a verdict since the week began can put a case in the week's figures
     # (a new case's first decision is one); progress, notes and staff mail cannot.
     active_ids = select(CaseEvent.case_id).where(CaseEvent.at >= start, CaseEvent.event.in_(sorted(_VERDICT_EVENTS)))
-    cases = list(
-        session.scalars(
-            select(Case)
-            .where(Case.created_at < as_of, or_(Case.id.in_(active_ids), Case.status.in_(open_now)))
-            .order_by(Case.created_at, Case.id)
-        )
-    )
-    # The events as plain rows without their defects (JSON): a year's open cases
-    # have tens of thousands; only the few events a line shows need defects.
-    events: dict[int, list[_Event]] = {c.id: [] for c in cases}
-    for chunk in _chunks([c.id for c in cases], 500):
-        for event_id, case_id, at, status, kind, stage in session.execute(
-            select(CaseEvent.id, CaseEvent.case_id, CaseEvent.at, CaseEvent.status, CaseEvent.event, CaseEvent.stage)
-            .where(CaseEvent.case_id.in_(chunk), CaseEvent.at < as_of)
+    cases = session.execute(
+        select(Case.id, Case.case_no, Case.branch, Case.customer_code, Case.customer_name, Case.created_at)
+        .where(Case.created_at < as_of, or_(Case.id.in_(active_ids), Case.status.in_(open_now)))
+        .order_by(Case.created_at, Case.id)
+    ).all()
+    # Each case's events before the report's moment as plain rows, in order; the
+    # defects come as their JSON text, parsed once per distinct text for the events
+    # a line shows (most are the same few lists).
+    events: dict[int, list[Any]] = {case.id: [] for case in cases}
+    for chunk in _chunks(list(events), _IDS_A_STATEMENT):
+        ids = _literal_ids(chunk)
+        for event in session.execute(
+            select(CaseEvent.case_id, CaseEvent.at, CaseEvent.status, CaseEvent.event, CaseEvent.stage,
+                   cast(CaseEvent.defects, Text).label("defects"))
+            .where(CaseEvent.case_id.in_(ids), CaseEvent.at < as_of)
             .order_by(CaseEvent.id)
-        ):
-            events[case_id].append(_Event(event_id, at, status, kind, stage))
-    shown: list[tuple[CaseLine, int]] = []
+        ):  # fmt: skip
+            events[event.case_id].append(event)
     branches: dict[str, BranchWeek] = {}
     if directory is not None:
         # Configured branches first, in config order; unknown ones follow.
         for b in directory.branches:
             branches[b.name] = BranchWeek(b.name)
+    parsed: dict[str | None, list[dict[str, Any]]] = {}
+
+    def line(case: Any, branch: str, event: Row[Any], since: datetime, returns: int) -> CaseLine:
+        found = parsed.get(event.defects)
+        if found is None:
+            found = parsed[event.defects] = json.loads(event.defects) if event.defects else []
+        return CaseLine(
+            case_no=case.case_no,
+            branch=branch,
+            customer_code=case.customer_code or "",
+            customer_name=case.customer_name or "",
+            status=event.status,
+            defects=list(found),
+            since=since,
+            age_days=max((as_of - since).days, 0),
+            return_count=returns,
+        )
+
+    returned_value, accepted_value = CaseStatus.RETURNED.value, CaseStatus.ACCEPTED.value
+    waiting_value, closed_value = CaseStatus.WAITING_UNIS.value, Stage.CLOSED.value
     for case in cases:
         everything = events[case.id]
         # Only verdicts count (notes, staff mail and resends change no figure);
@@ -295,32 +332,31 @@ def build_week_report(
         row = branches.setdefault(name, BranchWeek(name))
         if start <= case.created_at < end:
             row.received += 1
-        in_week = [e for e in history if e.at >= start]
-
-        accepted = [e for e in in_week if e.status == CaseStatus.ACCEPTED.value]
-        returned = [e for e in in_week if e.status == CaseStatus.RETURNED.value]
-        if accepted:
-            row.accepted.append(_case_line(case, name, history, accepted[-1], accepted[-1].at, as_of, shown))
-        if returned:
-            row.returned.append(_case_line(case, name, history, returned[-1], returned[-1].at, as_of, shown))
+        returns = 0
+        last_accepted = last_returned = None
+        for e in history:
+            if e.status == returned_value:
+                returns += 1
+                if e.at >= start:
+                    last_returned = e
+            elif e.status == accepted_value and e.at >= start:
+                last_accepted = e
+        if last_accepted is not None:
+            row.accepted.append(line(case, name, last_accepted, last_accepted.at, returns))
+        if last_returned is not None:
+            row.returned.append(line(case, name, last_returned, last_returned.at, returns))
         state = history[-1]  # the case's verdict as it stood at the end of the week (or now)
-        if everything[-1].stage == Stage.CLOSED.value:
+        if everything[-1].stage == closed_value:
             continue  # closed: waits for nothing
-        if state.status == CaseStatus.RETURNED.value:
-            row.open_returns.append(_case_line(case, name, history, state, state.at, as_of, shown))
-        elif state.status == CaseStatus.WAITING_UNIS.value:
+        if state.status == returned_value:
+            row.open_returns.append(line(case, name, state, state.at, returns))
+        elif state.status == waiting_value:
             since = state.at
             for event in reversed(history):  # the start of the trailing run of waits
-                if event.status != CaseStatus.WAITING_UNIS.value:
+                if event.status != waiting_value:
                     break
                 since = event.at
-            row.waiting.append(_case_line(case, name, history, state, since, as_of, shown))
-    defects: dict[int, list[dict[str, Any]]] = {}
-    for chunk in _chunks(sorted({event_id for _, event_id in shown}), 500):
-        rows = session.execute(select(CaseEvent.id, CaseEvent.defects).where(CaseEvent.id.in_(chunk)))
-        defects.update((event_id, event_defects) for event_id, event_defects in rows)
-    for line, event_id in shown:
-        line.defects = list(defects.get(event_id) or [])
+            row.waiting.append(line(case, name, state, since, returns))
     for row in branches.values():
         row.open_returns.sort(key=lambda x: (x.since, x.case_no))
     return WeekReport(week, as_of, branches, _after_acceptance(session, start, as_of))
@@ -330,20 +366,27 @@ def _after_acceptance(session: Session, start: datetime, as_of: datetime) -> dic
     """Openings and cancellations recorded in the week, and the opened lines not yet UNIS確定."""
     found: dict[str, list[dict[str, str]]] = {"opened": [], "cancelled": [], "waiting_confirm": []}
     wanted = {Event.COMPLETE.value: "opened", Event.CANCEL.value: "cancelled"}
-    rows = session.execute(
-        select(CaseEvent.event, Case)
-        .join(Case, Case.id == CaseEvent.case_id)
+    columns = (Case.case_no, Case.branch, Case.customer_code, Case.customer_name, Case.p_number,
+               Case.completed_date, Case.cancelled_date)  # fmt: skip
+    happened = session.execute(
+        select(CaseEvent.case_id, CaseEvent.event)
         .where(CaseEvent.event.in_(list(wanted)), CaseEvent.at >= start, CaseEvent.at < as_of)
         .order_by(CaseEvent.id)
-    )
-    for event, case in rows:
-        found[wanted[event]].append(_after_line(case))
-    for case in session.scalars(select(Case).where(Case.stage == Stage.COMPLETED.value).order_by(Case.id)):
-        found["waiting_confirm"].append(_after_line(case))
+    ).all()
+    # Their cases by id: joined, PostgreSQL hashed every case of the year for a week's few hundred.
+    cases: dict[int, Any] = {}
+    for chunk in _chunks(sorted({row.case_id for row in happened}), _IDS_A_STATEMENT):
+        rows = session.execute(select(Case.id, *columns).where(Case.id.in_(_literal_ids(chunk))))
+        cases.update((row.id, row) for row in rows)
+    for row in happened:
+        found[wanted[row.event]].append(_after_line(cases[row.case_id]))
+    waiting = session.execute(select(*columns).where(Case.stage == Stage.COMPLETED.value).order_by(Case.id))
+    found["waiting_confirm"].extend(_after_line(case) for case in waiting)
     return found
 
 
-def _after_line(case: Case) -> dict[str, str]:
+def _after_line(case: Any) -> dict[str, str]:
+    """A line of the after-acceptance section, from a row with the case's columns (or a Case)."""
     day = case.completed_date or case.cancelled_date
     return {
         "case_no": case.case_no,
@@ -354,40 +397,13 @@ def _after_line(case: Case) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
-class _Event:
-    """What the report reads of a case event (its defects are read for the events shown only)."""
-
-    id: int
-    at: datetime
-    status: str
-    event: str
-    stage: str
+# Case ids a statement: they are our own integers, written into the statement
+# (thousands of bound parameters cost more to render and send than the query takes).
+_IDS_A_STATEMENT = 2000
 
 
-def _case_line(
-    case: Case,
-    branch: str,
-    history: Sequence[_Event],
-    event: _Event,
-    since: datetime,
-    as_of: datetime,
-    shown: list[tuple[CaseLine, int]],
-) -> CaseLine:
-    """The line for ``case``; its defects (those of ``event``) are filled in once every line is known."""
-    line = CaseLine(
-        case_no=case.case_no,
-        branch=branch,
-        customer_code=case.customer_code or "",
-        customer_name=case.customer_name or "",
-        status=event.status,
-        defects=[],
-        since=since,
-        age_days=max((as_of - since).days, 0),
-        return_count=sum(1 for e in history if e.status == CaseStatus.RETURNED.value),
-    )
-    shown.append((line, event.id))
-    return line
+def _literal_ids(ids: Sequence[int]) -> BindParameter[Any]:
+    return bindparam("ids", list(ids), expanding=True, literal_execute=True)
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
@@ -424,11 +440,25 @@ def plan_mails(
     policy: Policy,
     branch: str | None = None,
     include_ops: bool = True,
+    open_returns_days: int | None = None,
 ) -> tuple[list[SummaryMail], list[tuple[str, str]]]:
-    """The mails a week's summary consists of, and (target, why not) for those left out."""
+    """The mails a week's summary consists of, and (target, why not) for those left out.
+
+    With ``open_returns_days`` a branch's mail lists only the open returns returned
+    within that many days of the report's moment, and counts the older ones.
+    """
     mails: list[SummaryMail] = []
     skipped: list[tuple[str, str]] = []
     common = _common_context(report, policy)
+    listed_since = None if open_returns_days is None else report.as_of - timedelta(days=open_returns_days)
+    # A branch's lines become its context once, for its own mail and the desk's rows.
+    contexts: dict[str, dict[str, Any]] = {}
+
+    def context_of(week: BranchWeek) -> dict[str, Any]:
+        if week.branch not in contexts:
+            contexts[week.branch] = week.as_context(listed_since, open_returns_days)
+        return contexts[week.branch]
+
     wanted: Iterable[Branch] = directory.branches
     if branch is not None:
         found = directory.get(branch)
@@ -449,11 +479,11 @@ def plan_mails(
                 kind="weekly_branch",
                 target=b.name,
                 to=tuple(b.weekly_recipients),
-                context={**common, "branch": week.as_context(), "after": report.after_for(b.name)},
+                context={**common, "branch": context_of(week), "after": report.after_for(b.name)},
             )
         )
     if include_ops and branch is None:
-        rows = [b.as_context() for b in report.branches.values() if b.has_activity]
+        rows = [context_of(b) for b in report.branches.values() if b.has_activity]
         if not rows:
             skipped.append((OPS_KEY, "no activity"))
         elif policy.ops_recipients:
@@ -469,6 +499,11 @@ def plan_mails(
                         "totals": report.totals,
                         "top_defects": [{"code": c, "count": n} for c, n in report.defect_counts[:10]],
                         "oldest_open": [_line_context(x) for x in report.oldest_open_returns()],
+                        # What the branches' mails count without listing, per branch.
+                        "older_open": [
+                            {"branch": r["name"], "count": r["older_open_count"]} for r in rows if r["older_open_count"]
+                        ],
+                        "listed_days": open_returns_days,
                         "after": report.after_for(),
                     },
                 )
@@ -487,11 +522,14 @@ def render_summaries(
     directory: BranchDirectory,
     policy: Policy,
     branch: str | None = None,
+    open_returns_days: int | None = None,
 ) -> list[tuple[SummaryMail, str, str]]:
     """(mail, subject, body) for each summary of ``week``, rendered but not recorded."""
     with sessions() as session:
         report = build_week_report(session, week, now=now, directory=directory)
-    mails, _ = plan_mails(report, directory=directory, policy=policy, branch=branch)
+    mails, _ = plan_mails(
+        report, directory=directory, policy=policy, branch=branch, open_returns_days=open_returns_days
+    )
     result = []
     for mail in mails:
         text = renderer.render(mail.kind, mail.context)
@@ -535,12 +573,15 @@ def send_week_summaries(
     directory: BranchDirectory,
     policy: Policy,
     branch: str | None = None,
+    open_returns_days: int | None = None,
 ) -> SendResult:
     """Queue each of the week's summaries not sent yet, each with its JobRun row, once."""
     result = SendResult(week)
     with sessions() as session:
         report = build_week_report(session, week, now=now, directory=directory)
-    mails, result.skipped = plan_mails(report, directory=directory, policy=policy, branch=branch)
+    mails, result.skipped = plan_mails(
+        report, directory=directory, policy=policy, branch=branch, open_returns_days=open_returns_days
+    )
     for mail in mails:
         try:
             with sessions.begin() as session:

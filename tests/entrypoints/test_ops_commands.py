@@ -98,6 +98,21 @@ def test_summary_dry_run_prints_the_mails_and_records_nothing(
     assert "2025-W10:ops" not in out
 
 
+def test_summary_lists_open_returns_of_the_configured_days_and_counts_the_older(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = make_harness(tmp_path, db_url, "[summary]\nlist_open_returns_days = 10\n")
+    try:
+        seed_week(h, PAST)
+        code, out, _ = run(h, capsys, "summary", "--week", "2025-W10", "--branch", "渋谷支店", "--dry-run")
+    finally:
+        h.app.close()
+    assert code == 0
+    # The return of the week before (13 days before the week's end) is counted; this week's is listed.
+    assert "※返却から10日を超えている1件は、件数のみの記載とさせていただきます。" in out
+    assert "FE-2025-00001" not in out and "FE-2025-00003" in out
+
+
 def test_summary_sends_a_week_once_and_says_what_was_already_sent(
     harness: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:

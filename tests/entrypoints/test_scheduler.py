@@ -25,12 +25,12 @@ from mailbot.adapters.maildir import MaildirSource
 from mailbot.bootstrap import build_app
 from mailbot.config import ConfigError, load_config
 from mailbot.entrypoints.scheduler import Runner, build_scheduler, import_watched, next_run_times
-from tests.fixtures.bot import GOOD_UNIS_ROW, UNIS_HEADER, Harness, make_harness, use_real_servers
+from tests.fixtures.bot import GOOD_UNIS_ROW, SHIBUYA_MGR, UNIS_HEADER, Harness, make_harness, use_real_servers
 from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.smtp_sink import SmtpSink
 from tests.mailfactory import build_mail
 from tests.service.test_health import a_request
-from tests.service.test_summaries import jst, seed_week_48, summary_rows
+from tests.service.test_summaries import jst, parse, seed_week_48, summary_rows
 
 SCHEDULE = """
 [schedule]
@@ -110,6 +110,20 @@ def test_a_bad_timezone_is_reported_by_its_name(tmp_path: Path, db_url: str) -> 
             build_scheduler(h.app)
     finally:
         h.app.close()
+
+
+def test_the_summary_job_lists_open_returns_of_the_configured_days_only(tmp_path: Path, db_url: str) -> None:
+    h = make_harness(tmp_path, db_url, SCHEDULE + "[summary]\nlist_open_returns_days = 10\n")
+    try:
+        seed_week_48(h)
+        h.clock.now = jst(2026, 11, 30, 8, 30)
+        assert "queued" in Runner(h.app).weekly_summary()
+        bodies = {tuple(r.to_addrs): parse(r.raw).get_content() for r in summary_rows(h, "weekly_branch")}
+    finally:
+        h.app.close()
+    # FE-2026-00001 was returned 13 days before the week's end: counted, not listed.
+    assert "※返却から10日を超えている1件は、件数のみの記載とさせていただきます。" in bodies[(SHIBUYA_MGR,)]
+    assert "FE-2026-00001" not in bodies[(SHIBUYA_MGR,)]
 
 
 def test_the_summary_job_catches_up_last_week_after_downtime_and_only_once(scheduled: Harness) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +12,9 @@ from starlette.testclient import TestClient
 
 from mailbot.entrypoints.web.app import create_app
 from tests.domain.builders import FORM
-from tests.fixtures.bot import Harness, rebuild
+from tests.fixtures.bot import Harness, make_harness, rebuild
 from tests.service.test_desk import request, returned_case
+from tests.service.test_summaries import jst, seed_week_48
 
 PASSWORD = "correct-horse-battery"
 
@@ -201,3 +203,18 @@ def test_after_retention_the_case_page_names_the_removed_attachment_and_its_old_
     gone = client.get(link)
     assert gone.status_code == 410
     assert gone.text.startswith("添付ファイルは保存期間を過ぎたため") and "削除されました" in gone.text
+
+
+def test_the_weekly_page_shows_the_summaries_with_the_configured_days(tmp_path: Path, db_url: str) -> None:
+    h = make_harness(tmp_path, db_url, "[summary]\nlist_open_returns_days = 10\n")
+    try:
+        h.app.accounts.add("yamada", "clerk", PASSWORD)
+        seed_week_48(h)
+        h.clock.now = jst(2026, 11, 30, 8, 30)
+        client = client_for(h)
+        login(client)
+        page = client.get("/weekly").text
+    finally:
+        h.app.close()
+    assert "※返却から10日を超えている1件は、件数のみの記載とさせていただきます。" in page
+    assert "渋谷支店: 1件" in page

@@ -419,7 +419,7 @@ def test_the_weekly_summary_lists_the_weeks_openings_cancellations_and_lines_wai
     assert [c["case_no"] for c in after_section["waiting_confirm"]] == [opened_no]
     context = {"week": report.week_context(), "as_of": "", "as_of_is_end": False, "desk": {"address": "x"},
                "case_no": "", "rows": [], "totals": report.totals, "top_defects": [], "oldest_open": [],
-               "after": after_section}  # fmt: skip
+               "older_open": [], "listed_days": None, "after": after_section}  # fmt: skip
     body = after.app.renderer.render("weekly_ops", context).body
     assert "■ 受付後の状況(開通 1 / キャンセル 1 / UNIS確定待ち 1)" in body
     assert f"開通 12/1  {opened_no}" in body and f"キャンセル 11/25  {cancelled_no}" in body

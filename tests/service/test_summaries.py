@@ -22,6 +22,7 @@ from mailbot.service.summaries import (
     build_week_report,
     due_week,
     parse_weekly_spec,
+    render_summaries,
     send_week_summaries,
 )
 from tests.fixtures.bot import DESK, SHIBUYA_MGR, SHINJUKU_MGR, FakeClock, Harness, make_harness
@@ -319,3 +320,63 @@ def test_a_note_on_a_case_does_not_count_it_again_and_a_closed_return_waits_for_
     shibuya = report.branch("渋谷支店")
     assert [c.case_no for c in shibuya.returned] == ["FE-2026-00003"]  # the note is no second return
     assert [(c.case_no, c.age_days) for c in shibuya.open_returns] == [("FE-2026-00001", 13)]
+
+
+# -- open returns older than [summary] list_open_returns_days are counted, not listed -------------------------
+def branch_and_ops_bodies(h: Harness, days: int | None) -> tuple[str, str]:
+    config = h.app.config
+    rendered = render_summaries(
+        h.app.sessions,
+        h.app.renderer,
+        week=W48,
+        now=h.clock(),
+        directory=config.branches,
+        policy=config.policy,
+        open_returns_days=days,
+    )
+    bodies = {mail.target: body for mail, _, body in rendered}
+    return bodies["渋谷支店"], bodies["ops"]
+
+
+def test_a_branch_summary_lists_its_recent_open_returns_and_counts_the_older_ones_in_one_line(
+    week48: Harness,
+) -> None:
+    # 渋谷: FE-2026-00001 returned 11/16 10:00 (13 days before the week's end), FE-2026-00003 on 11/24.
+    shibuya, ops = branch_and_ops_bodies(week48, 10)
+
+    assert "再送待ち      2件(2026-11-30 00:00 時点)" in shibuya  # the count is still every open return
+    listing = shibuya.split("■ 再送をお待ちしている依頼(返却の古い順)")[1].split("■")[0]
+    assert "※返却から10日を超えている1件は、件数のみの記載とさせていただきます。" in listing
+    assert "一覧は納品デスクの案件一覧で確認できますので、必要な場合は納品デスクまでご連絡ください。" in listing
+    assert "FE-2026-00001" not in listing
+    assert "FE-2026-00003" in listing
+    # The desk sees what the branches were not shown, and where to list it.
+    assert "■ 支店あての週次で件数のみ記載した再送待ち(返却から10日超)\n  渋谷支店: 1件\n" in ops
+    assert "mailbot cases list --status returned --stage received --branch 支店名 --all" in ops
+    assert "新宿支店: 1件" not in ops  # 新宿's open return is two days old
+    assert "FE-2026-00001  渋谷支店" in ops.split("■ 再送待ちの古い順")[1]  # the desk's oldest ten are unchanged
+
+
+@pytest.mark.parametrize(("days", "listed"), [(13, False), (14, True)])
+def test_an_open_return_is_listed_while_it_is_no_more_than_the_days_old(
+    week48: Harness, days: int, listed: bool
+) -> None:
+    # FE-2026-00001 was returned 13 days and 14 hours before the week's end.
+    shibuya, _ = branch_and_ops_bodies(week48, days)
+    listing = shibuya.split("■ 再送をお待ちしている依頼(返却の古い順)")[1].split("■")[0]
+    assert ("FE-2026-00001" in listing) is listed
+    assert ("件数のみの記載" in listing) is not listed
+
+
+def test_a_branch_whose_only_open_returns_are_old_still_gets_the_section_with_its_count(week48: Harness) -> None:
+    shibuya, ops = branch_and_ops_bodies(week48, 1)
+    listing = shibuya.split("■ 再送をお待ちしている依頼(返却の古い順)")[1].split("■")[0]
+    assert "※返却から1日を超えている2件は、件数のみの記載とさせていただきます。" in listing
+    assert "FE-2026-" not in listing
+    assert "渋谷支店: 2件" in ops and "新宿支店: 1件" in ops
+
+
+def test_without_a_limit_every_open_return_is_listed_and_no_count_line_is_written(week48: Harness) -> None:
+    shibuya, ops = branch_and_ops_bodies(week48, None)
+    assert "FE-2026-00001" in shibuya and "件数のみの記載" not in shibuya
+    assert "件数のみ記載した再送待ち" not in ops

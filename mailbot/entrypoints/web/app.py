@@ -391,6 +391,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
                 directory=app.config.branches,
                 policy=app.config.policy,
                 branch=None,
+                open_returns_days=app.config.summary.list_open_returns_days,
             )
             weeks.append(
                 {"week": week, "mails": [{"key": m.key, "to": m.to, "subject": s, "body": b} for m, s, b in rendered]}
