@@ -70,7 +70,14 @@ QUESTIONS = (
 )
 ANSWERS = ("工事日は確定次第ご連絡いたします。", "申込書は2枚目の顧客CD欄にご記入ください。", "確認いたしました。")
 FOLLOWUPS = ("{no}の件、お客様の希望日が変わりました。", "{no}、連絡先の電話番号を訂正いたします。")
-DEFECTS = ("no_manager_cc", "no_attachment", "customer_code_missing", "unis_customer_missing", "form_unreadable")
+# Codes of mailbot.domain.checks.CHECKS, so the summaries and pages name each defect as they would.
+DEFECTS = (
+    "manager_cc_missing",
+    "attachment_missing",
+    "customer_code_missing",
+    "unis_customer_missing",
+    "attachment_unreadable",
+)
 # What each lifecycle event mails (mailbot.domain.lifecycle's TRANSITIONS, as the README's table says).
 MAILS = {
     "accept": ("receipt", "ops_accepted"),
