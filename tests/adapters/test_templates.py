@@ -183,6 +183,27 @@ def test_each_template_is_parsed_once_however_many_checks_and_renderers(
     assert sorted(map(str, parsed)) == sorted(str(path) for path in folder.glob("*.j2"))
 
 
+def test_after_forget_parsed_each_template_is_parsed_again_as_in_a_new_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbot.adapters.templates import forget_parsed
+
+    folder = copied_templates(tmp_path)
+    Renderer(folder).check(ALL_KINDS, sample=sample_context)
+    parsed: list[str | None] = []
+    parse = Environment._parse
+
+    def counting(self: Environment, source: str, name: str | None, filename: str | None) -> Any:
+        parsed.append(filename)
+        return parse(self, source, name, filename)
+
+    monkeypatch.setattr(Environment, "_parse", counting)
+    forget_parsed()
+    Renderer(folder).check(ALL_KINDS, sample=sample_context)
+
+    assert sorted(map(str, parsed)) == sorted(str(path) for path in folder.glob("*.j2"))
+
+
 def test_a_template_edited_after_the_check_is_read_again_by_the_next_renderer(tmp_path: Path) -> None:
     path = copied_templates(tmp_path) / "receipt.j2"
     Renderer(path.parent).check(ALL_KINDS, sample=sample_context)
