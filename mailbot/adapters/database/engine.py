@@ -15,11 +15,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.resources import migrations_dir
 
-__all__ = ["SchemaOutOfDate", "alembic_config", "check_schema", "make_engine", "make_sessionmaker", "upgrade"]
+__all__ = [
+    "SchemaOutOfDate",
+    "SchemaUpgradeFailed",
+    "alembic_config",
+    "check_schema",
+    "make_engine",
+    "make_sessionmaker",
+    "upgrade",
+]
 
 
 class SchemaOutOfDate(Exception):
     """The database schema is not at the version this mailbot expects."""
+
+
+class SchemaUpgradeFailed(SchemaOutOfDate):
+    """An upgrade left the database inconsistent (rows pointing to nothing)."""
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -65,11 +77,34 @@ def alembic_config() -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate to ``revision``; returns the schema version before and after."""
     config = alembic_config()
-    with engine.begin() as connection:
-        before = MigrationContext.configure(connection).get_current_revision()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-        after = MigrationContext.configure(connection).get_current_revision()
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration rebuilds a table (copy, DROP, rename), and SQLite with
+            # foreign keys on refuses to drop a table that other rows point to: a
+            # database holding cases could not be upgraded past 0002. Off for the
+            # migrations (it cannot change inside a transaction), every reference
+            # checked before the commit, on again after.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                before = MigrationContext.configure(connection).get_current_revision()
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                after = MigrationContext.configure(connection).get_current_revision()
+                if sqlite:
+                    dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if dangling:
+                        tables = sorted({row[0] for row in dangling})
+                        raise SchemaUpgradeFailed(
+                            f"the upgrade to {after} left {len(dangling)} row(s) of {', '.join(tables)} "
+                            "pointing to nothing: restore the copy of the database taken before the upgrade"
+                        )
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
     return before, after
 
 

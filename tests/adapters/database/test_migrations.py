@@ -42,6 +42,45 @@ def test_an_unmigrated_database_is_refused_with_a_hint(tmp_path) -> None:
         engine.dispose()
 
 
+def test_a_sqlite_database_holding_cases_from_the_first_schema_upgrades_to_the_last_with_every_row(tmp_path) -> None:
+    # Migrations 0002 and 0003 rebuild `cases` (copy, DROP, rename), which rows of
+    # inbound, case_events and outbox point to: with foreign keys on, SQLite refused the DROP.
+    from mailbot.adapters.database.engine import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'desk.sqlite3'}")
+    upgrade(engine, "0001")
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO raw_messages (sha256, size, data) VALUES ('ab', 1, x'00')",
+            "INSERT INTO cases (case_no, year, seq, branch, customer_code, customer_name, status, defects,"
+            " return_count, created_at, updated_at) VALUES ('FE-2026-00001', 2026, 1, '渋谷支店', '123456789',"
+            " '株式会社さくら', 'accepted', '[]', 0, '2026-01-05', '2026-01-05')",
+            "INSERT INTO inbound (source, source_key, identity, message_id, subject, sender, disposition, reason,"
+            " case_id, raw_id, defects, problems, received_at, processed_at) VALUES ('maildir:x', 'k1', '<a@b>',"
+            " '<a@b>', 'フレッツエスカ 渋谷支店', 'taro@usen.co.jp', 'case', 'new_request', 1, 1, '[]', '[]',"
+            " '2026-01-05', '2026-01-05')",
+            "INSERT INTO case_events (case_id, at, status, defects, reason)"
+            " VALUES (1, '2026-01-05', 'accepted', '[]', 'new_request')",
+            "INSERT INTO outbox (kind, case_id, inbound_id, to_addrs, cc_addrs, subject, message_id, raw, status,"
+            " attempts, next_attempt_at, created_at) VALUES ('receipt', 1, 1, '[]', '[]', 'RE: ', '<m@x>', x'00',"
+            " 'sent', 1, '2026-01-05', '2026-01-05')",
+        ):
+            connection.exec_driver_sql(statement)
+
+    before, after = upgrade(engine)
+
+    assert before == "0001" and after is not None and after != before
+    check_schema(engine)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT case_no, stage, sender FROM cases").all() == [
+            ("FE-2026-00001", "accepted", "taro@usen.co.jp")
+        ]
+        assert connection.exec_driver_sql("SELECT count(*) FROM case_events WHERE case_id = 1").scalar() == 1
+        assert connection.exec_driver_sql("SELECT copy_pending FROM outbox").scalar() == 0
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1, "on again after the upgrade"
+    engine.dispose()
+
+
 def test_a_case_in_a_stage_this_version_does_not_know_is_refused_at_start_up_not_in_a_poll(harness) -> None:
     import pytest
     from sqlalchemy import update
