@@ -28,6 +28,7 @@ screenshots: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check mailbot tests bench
+	$(BIN)/ruff format --check mailbot tests bench migrations
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -51,6 +52,7 @@ mutation: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check mailbot tests bench
+	$(BIN)/ruff format --check mailbot tests bench migrations
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -858,9 +858,7 @@ class ImapSource:
             self._file(uidvalidity, uid, outcome)
         self._advance(uidvalidity, uid)
 
-    def mark_many(
-        self, marks: Sequence[tuple[SourceItem, str, str | None]]
-    ) -> list[tuple[SourceItem, SourceError]]:
+    def mark_many(self, marks: Sequence[tuple[SourceItem, str, str | None]]) -> list[tuple[SourceItem, SourceError]]:
         """Mark several items, one STORE and one MOVE per outcome (RFC 3501 UID sets).
 
         Returns the items whose mark failed, each with its error. When a

@@ -151,9 +151,7 @@ def read_progress(
 
         p_text = _text(cell("p_number")).upper().replace("-", "")
         if p_text and not _P_NUMBER.match(p_text):
-            raise ProgressFileError(
-                f"{name}: line {number}: {columns['p_number']} {p_text!r} is not P + 13 digits"
-            )
+            raise ProgressFileError(f"{name}: line {number}: {columns['p_number']} {p_text!r} is not P + 13 digits")
         code = _text(cell("customer_code")).replace("-", "")
         if code and not code.isdigit():
             raise ProgressFileError(f"{name}: line {number}: {columns['customer_code']} {code!r} is not a number")

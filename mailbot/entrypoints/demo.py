@@ -590,4 +590,3 @@ def demo_summary_text(app: App) -> str:
         lines.append("週次サマリーの送信先(翌週月曜に送信):")
         lines += [f"  {m.target}: {', '.join(m.to)}" for m in plan]
     return "\n".join(lines)
-

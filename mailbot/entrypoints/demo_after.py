@@ -68,9 +68,7 @@ def after_acceptance_demo(app: App, directory: Path, unis_header: str, unis_rows
 
     # Next UNIS export: 事務センター confirmed the opened line; the cancelled order is still 受注.
     opened_code = next(code for code, no in codes.items() if no == opened_no)
-    later = [
-        row.replace(",受注,", ",確定,") if row.startswith(opened_code + ",") else row for row in unis_rows
-    ]
+    later = [row.replace(",受注,", ",確定,") if row.startswith(opened_code + ",") else row for row in unis_rows]
     export = directory / "unis_next_week.csv"
     export.write_bytes(("\r\n".join([unis_header, *later]) + "\r\n").encode("cp932"))
     import_unis(app.sessions, export.read_bytes(), name=export.name, as_of=datetime.now(UTC), now=app.clock())

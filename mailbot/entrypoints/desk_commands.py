@@ -54,9 +54,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
 
 
 def cmd_return(args: argparse.Namespace) -> int:
-    return _run(
-        args, lambda desk, by: desk.return_case(args.case_no, by=by, note=args.note, defects=args.defect or ())
-    )
+    return _run(args, lambda desk, by: desk.return_case(args.case_no, by=by, note=args.note, defects=args.defect or ()))
 
 
 def cmd_note(args: argparse.Namespace) -> int:

@@ -145,10 +145,14 @@ _SAMPLE_DEFECTS = (
     Defect("customer_code_missing", {"digits": "9", "pdf": "1"}),
     Defect("customer_code_multiple", {"codes": "012345678, 012345679"}),
     Defect("unis_customer_missing", {"customer_code": "012345678", "unis_as_of": "2026-11-27T06:00:00+09:00"}),
-    Defect("unis_order_missing", {"customer_code": "012345678", "customer_name": "株式会社サンプル",
-                                  "unis_as_of": "2026-11-27T06:00:00+09:00"}),
-    Defect("unis_customer_class", {"customer_code": "012345678", "customer_name": "株式会社サンプル",
-                                   "unis_as_of": "2026-11-27T06:00:00+09:00"}),
+    Defect(
+        "unis_order_missing",
+        {"customer_code": "012345678", "customer_name": "株式会社サンプル", "unis_as_of": "2026-11-27T06:00:00+09:00"},
+    ),
+    Defect(
+        "unis_customer_class",
+        {"customer_code": "012345678", "customer_name": "株式会社サンプル", "unis_as_of": "2026-11-27T06:00:00+09:00"},
+    ),
     Defect("attachment_missing", {"document": "重要事項説明書", "by_person": "1"}),
 )
 _SAMPLE_FACTS = {

@@ -36,8 +36,15 @@ from mailbot.domain.unis import BROKERAGE_ITEM, LINE_ORDERED, OrderLine, UnisCus
 from mailbot.service.aftercare import advance, once, today_jst
 from mailbot.service.casefile import UnitOfWork
 
-__all__ = ["LINE_CANCELLED", "LINE_CONFIRMED", "ReconcileReport", "reconcile", "reconcile_app", "split_remarks",
-           "split_remarks_of_file"]
+__all__ = [
+    "LINE_CANCELLED",
+    "LINE_CONFIRMED",
+    "ReconcileReport",
+    "reconcile",
+    "reconcile_app",
+    "split_remarks",
+    "split_remarks_of_file",
+]
 
 LINE_CONFIRMED = "確定"
 LINE_CANCELLED = "解約"

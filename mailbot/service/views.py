@@ -491,7 +491,6 @@ def case_board(
     return {"rows": rows, "total": total, "page": page, "pages": max((total + per_page - 1) // per_page, 1)}
 
 
-
 def _quarantine_row(m: Inbound) -> dict[str, Any]:
     return {
         "id": m.id,
@@ -530,4 +529,3 @@ def quarantine_detail(session: Session, item_id: int) -> dict[str, Any]:
     detail["size"] = len(store.raw_of(row) or b"") if removal is None or removal.attachments_only else 0
     detail["disposition"] = row.disposition
     return detail
-

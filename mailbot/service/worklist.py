@@ -165,8 +165,6 @@ def send_worklist(
         mail = session.scalars(select(Outbox).where(Outbox.kind == "jimu_worklist").order_by(Outbox.id.desc())).first()
         assert mail is not None
         message = email.message_from_bytes(mail.raw, policy=email.policy.SMTP)
-        message.add_attachment(
-            worklist_xlsx(rows), maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=filename
-        )
+        message.add_attachment(worklist_xlsx(rows), maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=filename)
         mail.raw = message.as_bytes()
         return len(rows)

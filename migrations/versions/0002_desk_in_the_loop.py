@@ -42,8 +42,7 @@ def upgrade() -> None:
     # Existing cases: an accepted verdict is the accepted stage, anything else is still under review.
     op.execute("UPDATE cases SET stage = 'accepted' WHERE status = 'accepted'")
     op.execute(
-        "UPDATE cases SET sender = (SELECT i.sender FROM inbound i WHERE i.case_id = cases.id"
-        " ORDER BY i.id LIMIT 1)"
+        "UPDATE cases SET sender = (SELECT i.sender FROM inbound i WHERE i.case_id = cases.id ORDER BY i.id LIMIT 1)"
     )
     op.execute(
         "UPDATE case_events SET event = CASE status WHEN 'accepted' THEN 'accept' WHEN 'returned' THEN 'return'"

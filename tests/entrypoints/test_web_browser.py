@@ -36,9 +36,7 @@ def seeded(desk: Harness) -> Harness:
     return desk
 
 
-def test_a_clerk_finds_a_case_by_customer_name_reads_it_and_accepts_it_with_a_note(
-    seeded: Harness, page: Any
-) -> None:
+def test_a_clerk_finds_a_case_by_customer_name_reads_it_and_accepts_it_with_a_note(seeded: Harness, page: Any) -> None:
     with web_server(seeded.config_path) as base:
         log_in(page, base, "yamada")
         page.fill("input[name=customer]", "さくら")

@@ -27,7 +27,7 @@ keywords = ["回線単品申込書"]
 [[flows]]
 name = "通常"
 """
-UBD = 'partner@ubd-net.example.jp'
+UBD = "partner@ubd-net.example.jp"
 UBD_TOML = '\n[ubd]\ndomains = ["ubd-net.example.jp"]\n'
 
 
