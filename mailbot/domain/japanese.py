@@ -444,7 +444,10 @@ def _decode_replace(data: bytes, codec: str) -> str:
     if codec == "cp51932":
         return _decode_euc_cp51932(data)
     if codec in {"cp932", "shift_jis_2004", "shift_jisx0213"}:
-        return data.decode(codec, errors=_SJIS_PAIR_REPLACE)
+        text = data.decode(codec, errors=_SJIS_PAIR_REPLACE)
+        # cp932 gives the stray bytes a character of their own (U+0080, private
+        # use); a damaged byte is shown as damaged, like every other one here.
+        return _CP932_STRAYS.sub("\ufffd", text) if codec == "cp932" else text
     # Every other codec here is a name codecs.lookup gave canonical_charset, or
     # utf-8, so it exists.
     return data.decode(codec, errors="replace")

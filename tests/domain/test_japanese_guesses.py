@@ -165,6 +165,18 @@ def test_a_pair_cp932_lacks_beside_broken_bytes_is_replaced_whole() -> None:
     )
 
 
+@pytest.mark.parametrize("stray", [b"\x80", b"\xa0", b"\xfd", b"\xfe", b"\xff"])
+def test_a_stray_byte_in_replaced_shift_jis_text_shows_as_damaged_not_as_a_private_use_character(
+    stray: bytes,
+) -> None:
+    # cp932 maps these single bytes to U+0080 and U+F8F0-F8F3, which a clerk sees as nothing
+    # or a box; a byte no Shift_JIS text holds is damage, shown as U+FFFD like the rest.
+    data = "申込書".encode("cp932") + stray + "です".encode("cp932") + b"\x81"
+    assert decode_bytes_detailed(data, "Shift_JIS") == DecodeResult(
+        "申込書\ufffdです\ufffd", "cp932", lossy=True, guessed=True
+    )
+
+
 # --- ISO-2022-JP labels ---------------------------------------------------------
 
 
