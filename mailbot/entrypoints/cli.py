@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, StatementError
 
 from mailbot.adapters.templates import TemplateProblem
 from mailbot.adapters.unis_csv import UnisFileError
@@ -83,7 +83,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     if before == after:
         print(f"database {where} is already at schema {after}")
     else:
-        print(f"database {where}: schema {'created' if before is None else 'upgraded from ' + before} at {after}")
+        change = f"created at {after}" if before is None else f"upgraded from {before} to {after}"
+        print(f"database {where}: schema {change}")
     return 0
 
 
@@ -395,6 +396,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (OperationalError, InterfaceError) as exc:
         reason = getattr(exc, "orig", None) or exc
+        print(f"mailbot: error: database unavailable: {' '.join(str(reason).split())}", file=sys.stderr)
+        return 1
+    except DatabaseError as exc:
+        # The driver's plain DatabaseError, not a subclass: the file is no database
+        # at all (SQLite's "file is not a database"). Anything more specific is a bug.
+        reason = getattr(exc, "orig", None)
+        if reason is None or type(reason).__name__ != "DatabaseError":
+            raise
         print(f"mailbot: error: database unavailable: {' '.join(str(reason).split())}", file=sys.stderr)
         return 1
     except DeliveryError as exc:

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -471,3 +472,47 @@ def test_check_config_says_raw_mail_is_in_the_database_and_kept_for_ever_by_defa
     out = capsys.readouterr().out
     assert "[OK] raw mail: in the database (" in out
     assert "[OK] retention: raw mail kept for ever, attachments as long as the raw mail" in out
+
+
+def test_a_database_file_that_is_no_database_is_one_line_and_exit_1(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = harness.root / "junk.sqlite3"
+    junk.write_bytes(b"these are not the tables you are looking for\n" * 100)
+    text = harness.config_path.read_text(encoding="utf-8")
+    config = harness.root / "junk.toml"
+    config.write_text(re.sub(r'(?m)^url = ".*"$', f'url = "sqlite:///{junk}"', text, count=1), encoding="utf-8")
+    for command in (["db", "upgrade"], ["status"]):
+        capsys.readouterr()
+        assert main(["--config", str(config), *command]) == 1
+        assert "file is not a database" in _one_line_error(capsys)
+
+
+def test_a_schema_made_by_a_newer_mailbot_is_refused_without_advising_an_upgrade(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import text
+
+    with harness.app.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    for command in (["db", "upgrade"], ["status"]):
+        capsys.readouterr()
+        assert cli(harness, *command) == 2
+        error = _one_line_error(capsys)
+        assert "schema 0099" in error and "newer mailbot" in error and "run `mailbot db upgrade`" not in error
+
+
+def test_db_upgrade_says_from_which_schema_to_which(
+    harness: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mailbot.adapters.database.engine import make_engine, upgrade
+
+    database = tmp_path / "old.sqlite3"
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine, "0006")
+    engine.dispose()
+    text = harness.config_path.read_text(encoding="utf-8")
+    config = harness.root / "old.toml"
+    config.write_text(re.sub(r'(?m)^url = ".*"$', f'url = "sqlite:///{database}"', text, count=1), encoding="utf-8")
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert "schema upgraded from 0006 to 0007" in capsys.readouterr().out

@@ -50,6 +50,15 @@ def test_an_unauthenticated_page_redirects_to_the_login(web: tuple[Harness, Test
     assert answer.headers["location"] == "/login?next=/cases/FE-2026-00001"
 
 
+def test_a_board_filter_at_the_calendars_edge_is_left_out_not_a_server_error(web: tuple[Harness, TestClient]) -> None:
+    _, client = web
+    login(client)
+    for query in ("since=0001-01-01", "until=9999-12-31", "since=0001-01-01&until=9999-12-31"):
+        answer = client.get(f"/?{query}")
+        assert answer.status_code == 200, (query, answer.status_code)
+        assert "案件一覧" in answer.text
+
+
 def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(web: tuple[Harness, TestClient]) -> None:
     _, client = web
     token = csrf(client.get("/login").text)

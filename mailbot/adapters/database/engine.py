@@ -78,6 +78,10 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     """Migrate to ``revision``; returns the schema version before and after."""
     config = alembic_config()
     with engine.connect() as connection:
+        _refuse_a_newer_schema(
+            ScriptDirectory.from_config(config), MigrationContext.configure(connection).get_current_revision(), engine
+        )
+        connection.commit()
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             # A batch migration rebuilds a table (copy, DROP, rename), and SQLite with
@@ -108,11 +112,27 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     return before, after
 
 
+def _refuse_a_newer_schema(script: ScriptDirectory, current: str | None, engine: Engine) -> None:
+    """A schema this mailbot has no migration for was made by a newer one: upgrading cannot help."""
+    if current is None:
+        return
+    try:
+        script.get_revision(current)
+    except Exception:  # alembic's resolution errors differ between its versions
+        where = engine.url.render_as_string(hide_password=True)
+        raise SchemaOutOfDate(
+            f"database {where} is at schema {current}, which this mailbot does not know (it runs "
+            f"{script.get_current_head()}): a newer mailbot made it; run that one, not an upgrade"
+        ) from None
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse to run against a database that `mailbot db upgrade` has not prepared."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
+    _refuse_a_newer_schema(script, current, engine)
     if current != head:
         where = engine.url.render_as_string(hide_password=True)
         state = f"is at schema {current}" if current else "has no mailbot schema yet"

@@ -87,10 +87,11 @@ def _jst_date(text: str | None, *, end: bool = False) -> datetime | None:
         return None
     try:
         day = date.fromisoformat(text)
-    except ValueError:
+        moment = datetime.combine(day, time(0, 0), tzinfo=JST)
+        return (moment + timedelta(days=1) if end else moment).astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Not a date, or one at the calendar's edge (0001-01-01, 9999-12-31): no such filter.
         return None
-    moment = datetime.combine(day, time(0, 0), tzinfo=JST)
-    return (moment + timedelta(days=1) if end else moment).astimezone(UTC)
 
 
 def _jst(iso: str | None) -> str:
