@@ -493,13 +493,21 @@ def test_a_schema_made_by_a_newer_mailbot_is_refused_without_advising_an_upgrade
 ) -> None:
     from sqlalchemy import text
 
-    with harness.app.engine.begin() as connection:
+    engine = harness.app.engine
+    with engine.connect() as connection:
+        ours = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
-    for command in (["db", "upgrade"], ["status"]):
-        capsys.readouterr()
-        assert cli(harness, *command) == 2
-        error = _one_line_error(capsys)
-        assert "schema 0099" in error and "newer mailbot" in error and "run `mailbot db upgrade`" not in error
+    try:
+        for command in (["db", "upgrade"], ["status"]):
+            capsys.readouterr()
+            assert cli(harness, *command) == 2
+            error = _one_line_error(capsys)
+            assert "schema 0099" in error and "newer mailbot" in error and "run `mailbot db upgrade`" not in error
+    finally:
+        # The PostgreSQL test database outlives this test.
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :ours"), {"ours": ours})
 
 
 def test_db_upgrade_says_from_which_schema_to_which(
