@@ -191,6 +191,12 @@ class BranchWeek:
         }
 
 
+def _only_old_returns(week: BranchWeek, context: dict[str, Any], after: dict[str, list[dict[str, str]]]) -> bool:
+    """Nothing in the week but open returns too old to be listed: no branch mail."""
+    recent = week.received or week.accepted or week.returned or week.waiting or context["open_returns"]
+    return not recent and not any(after.values()) and context["older_open_count"] > 0
+
+
 def _line_context(line: CaseLine) -> dict[str, Any]:
     local = line.since.astimezone(JST)
     return {
@@ -428,7 +434,7 @@ def _common_context(report: WeekReport, policy: Policy) -> dict[str, Any]:
         "week": report.week_context(),
         "as_of": format_jst(report.as_of),
         "as_of_is_end": report.as_of >= report.week.end,
-        "desk": {"address": policy.desk_address},
+        "desk": {"address": policy.desk_address, "contact": policy.contact},
         "case_no": "",
     }
 
@@ -470,6 +476,10 @@ def plan_mails(
         if not week.has_activity:
             skipped.append((b.name, "no activity"))
             continue
+        if _only_old_returns(week, context_of(week), report.after_for(b.name)):
+            # The same count every Monday for ever says nothing new; the desk's mail counts them.
+            skipped.append((b.name, f"only open returns older than {open_returns_days} days"))
+            continue
         if not b.weekly_recipients:
             skipped.append((b.name, "no summary_recipients or managers configured"))
             continue
@@ -500,8 +510,11 @@ def plan_mails(
                         "top_defects": [{"code": c, "count": n} for c, n in report.defect_counts[:10]],
                         "oldest_open": [_line_context(x) for x in report.oldest_open_returns()],
                         # What the branches' mails count without listing, per branch.
+                        # Configured branches only: the others get no mail and no --branch filter.
                         "older_open": [
-                            {"branch": r["name"], "count": r["older_open_count"]} for r in rows if r["older_open_count"]
+                            {"branch": r["name"], "count": r["older_open_count"]}
+                            for r in rows
+                            if r["older_open_count"] and directory.get(r["name"]) is not None
                         ],
                         "listed_days": open_returns_days,
                         "after": report.after_for(),

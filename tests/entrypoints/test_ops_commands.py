@@ -109,7 +109,7 @@ def test_summary_lists_open_returns_of_the_configured_days_and_counts_the_older(
         h.app.close()
     assert code == 0
     # The return of the week before (13 days before the week's end) is counted; this week's is listed.
-    assert "※返却から10日を超えている1件は、件数のみの記載とさせていただきます。" in out
+    assert "※このほか、返却から10日を超えている依頼が1件あります(件数のみの記載です)。" in out
     assert "FE-2025-00001" not in out and "FE-2025-00003" in out
 
 

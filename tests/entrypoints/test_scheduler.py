@@ -122,7 +122,7 @@ def test_the_summary_job_lists_open_returns_of_the_configured_days_only(tmp_path
     finally:
         h.app.close()
     # FE-2026-00001 was returned 13 days before the week's end: counted, not listed.
-    assert "※返却から10日を超えている1件は、件数のみの記載とさせていただきます。" in bodies[(SHIBUYA_MGR,)]
+    assert "※このほか、返却から10日を超えている依頼が1件あります(件数のみの記載です)。" in bodies[(SHIBUYA_MGR,)]
     assert "FE-2026-00001" not in bodies[(SHIBUYA_MGR,)]
 
 

@@ -223,5 +223,5 @@ def test_the_weekly_page_shows_the_summaries_with_the_configured_days(tmp_path: 
         page = client.get("/weekly").text
     finally:
         h.app.close()
-    assert "※返却から10日を超えている1件は、件数のみの記載とさせていただきます。" in page
+    assert "※このほか、返却から10日を超えている依頼が1件あります(件数のみの記載です)。" in page
     assert "渋谷支店: 1件" in page

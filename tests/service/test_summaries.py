@@ -323,18 +323,22 @@ def test_a_note_on_a_case_does_not_count_it_again_and_a_closed_return_waits_for_
 
 
 # -- open returns older than [summary] list_open_returns_days are counted, not listed -------------------------
-def branch_and_ops_bodies(h: Harness, days: int | None) -> tuple[str, str]:
+def summary_bodies(h: Harness, days: int | None, week: Week = W48) -> dict[str, str]:
     config = h.app.config
     rendered = render_summaries(
         h.app.sessions,
         h.app.renderer,
-        week=W48,
+        week=week,
         now=h.clock(),
         directory=config.branches,
         policy=config.policy,
         open_returns_days=days,
     )
-    bodies = {mail.target: body for mail, _, body in rendered}
+    return {mail.target: body for mail, _, body in rendered}
+
+
+def branch_and_ops_bodies(h: Harness, days: int | None) -> tuple[str, str]:
+    bodies = summary_bodies(h, days)
     return bodies["渋谷支店"], bodies["ops"]
 
 
@@ -346,12 +350,13 @@ def test_a_branch_summary_lists_its_recent_open_returns_and_counts_the_older_one
 
     assert "再送待ち      2件(2026-11-30 00:00 時点)" in shibuya  # the count is still every open return
     listing = shibuya.split("■ 再送をお待ちしている依頼(返却の古い順)")[1].split("■")[0]
-    assert "※返却から10日を超えている1件は、件数のみの記載とさせていただきます。" in listing
-    assert "一覧は納品デスクの案件一覧で確認できますので、必要な場合は納品デスクまでご連絡ください。" in listing
+    assert "※このほか、返却から10日を超えている依頼が1件あります(件数のみの記載です)。" in listing
+    assert "個々の内容の確認が必要な場合は、納品デスクまでお問い合わせください。" in listing
     assert "FE-2026-00001" not in listing
     assert "FE-2026-00003" in listing
     # The desk sees what the branches were not shown, and where to list it.
-    assert "■ 支店あての週次で件数のみ記載した再送待ち(返却から10日超)\n  渋谷支店: 1件\n" in ops
+    heading = "■ 返却から10日を超えている再送待ち(支店あての週次には件数のみ記載、または送付なし)"
+    assert f"{heading}\n  渋谷支店: 1件\n" in ops
     assert "mailbot cases list --status returned --stage received --branch 支店名 --all" in ops
     assert "新宿支店: 1件" not in ops  # 新宿's open return is two days old
     assert "FE-2026-00001  渋谷支店" in ops.split("■ 再送待ちの古い順")[1]  # the desk's oldest ten are unchanged
@@ -365,18 +370,38 @@ def test_an_open_return_is_listed_while_it_is_no_more_than_the_days_old(
     shibuya, _ = branch_and_ops_bodies(week48, days)
     listing = shibuya.split("■ 再送をお待ちしている依頼(返却の古い順)")[1].split("■")[0]
     assert ("FE-2026-00001" in listing) is listed
-    assert ("件数のみの記載" in listing) is not listed
+    assert ("件数のみの記載です" in listing) is not listed
 
 
 def test_a_branch_whose_only_open_returns_are_old_still_gets_the_section_with_its_count(week48: Harness) -> None:
     shibuya, ops = branch_and_ops_bodies(week48, 1)
     listing = shibuya.split("■ 再送をお待ちしている依頼(返却の古い順)")[1].split("■")[0]
-    assert "※返却から1日を超えている2件は、件数のみの記載とさせていただきます。" in listing
-    assert "FE-2026-" not in listing
+    assert "※返却から1日を超えている依頼が2件あります(件数のみの記載です)。" in listing
+    assert "FE-2026-" not in listing and "再送してください" not in listing, "nothing listed to resubmit"
     assert "渋谷支店: 2件" in ops and "新宿支店: 1件" in ops
 
 
 def test_without_a_limit_every_open_return_is_listed_and_no_count_line_is_written(week48: Harness) -> None:
     shibuya, ops = branch_and_ops_bodies(week48, None)
     assert "FE-2026-00001" in shibuya and "件数のみの記載" not in shibuya
-    assert "件数のみ記載した再送待ち" not in ops
+    assert "日を超えている再送待ち" not in ops
+
+
+def test_a_branch_whose_week_holds_only_returns_too_old_to_list_gets_no_mail_and_the_desk_counts_them(
+    week48: Harness,
+) -> None:
+    # Week 50: nothing new anywhere; 渋谷 has three open returns and 新宿 one, all older than a day.
+    week48.clock.now = jst(2026, 12, 14, 8, 30)
+    bodies = summary_bodies(week48, 1, Week(2026, 50))
+    assert set(bodies) == {"ops"}, "the same count every Monday for ever would tell the branch nothing new"
+    assert "渋谷支店: 3件" in bodies["ops"] and "新宿支店: 1件" in bodies["ops"]
+    # Without the limit the open returns are listed, so the branches hear of them every week.
+    assert {"渋谷支店", "新宿支店", "ops"} <= set(summary_bodies(week48, None, Week(2026, 50)))
+
+
+def test_a_branch_summary_ends_with_the_desks_contact_line_like_every_mail_to_a_branch(desk: Harness) -> None:
+    seed_week_48(desk)
+    desk.clock.now = jst(2026, 11, 30, 8, 30)
+    shibuya = summary_bodies(desk, None)["渋谷支店"]
+    assert "ご不明な点は 納品デスク(内線 2345) までお問い合わせください。" in shibuya
+    assert desk.app.config.policy.desk_address not in shibuya, "the bot's own mailbox is no contact"
