@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError, StatementError
 
@@ -305,8 +305,16 @@ def cmd_mailbox_start_here(args: argparse.Namespace) -> int:
 
 
 # -- parser -----------------------------------------------------------------------
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistyped command is one line, like every other error (--help shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mailbot", description="Intake bot for the f-desk mailbox.")
+    # Subcommand parsers are made with the class of the parser they hang from.
+    parser = _OneLineParser(prog="mailbot", description="Intake bot for the f-desk mailbox.")
     parser.add_argument("--config", help="config file (default: $MAILBOT_CONFIG or ./config.toml)")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -225,7 +225,7 @@ def case_detail(app: Any, case_no: str) -> dict[str, Any]:
                 session, case_no, directory=app.config.branches, policy=app.config.policy, checks=app.intake.checks
             )
         except views.CaseNotFound:
-            raise UsageError(f"no case {case_no!r}") from None
+            raise UsageError(f"受付番号 {case_no} の案件はありません") from None
 
 
 def cmd_cases_show(args: argparse.Namespace) -> int:

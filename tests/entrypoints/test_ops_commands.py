@@ -192,10 +192,14 @@ def test_cases_show_gives_the_thread_each_checks_result_and_the_mails(
     assert events == [("accept", "accepted", "accepted", "mailbot", "new_request")]
 
 
-def test_cases_show_of_an_unknown_case_is_an_error(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cases_show_of_an_unknown_case_is_the_same_error_as_a_desk_action_on_it(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(harness, capsys, "cases", "show", "FE-2026-09999")
     assert code == 2
-    assert "no case 'FE-2026-09999'" in err
+    assert err == "mailbot: error: 受付番号 FE-2026-09999 の案件はありません\n"
+    code, _, err_of_action = run(harness, capsys, "cases", "note", "FE-2026-09999", "確認中")
+    assert (code, err_of_action) == (2, err)
 
 
 # -- retention (issue 12) ---------------------------------------------------------------------
