@@ -161,12 +161,8 @@ def test_a_misspelt_variable_in_a_branch_the_sample_does_not_take_is_found_too(t
 # --- each template file is parsed once a process -------------------------------------
 
 
-def test_each_template_is_parsed_once_however_many_checks_and_renderers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = copied_templates(tmp_path)
-    receipt = folder / "receipt.j2"
-    receipt.write_bytes(receipt.read_bytes().replace(b"\n", b"\r\n"))  # saved on Windows
+def _parses_counted(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The file name of every template Jinja parses from now on."""
     parsed: list[str | None] = []
     parse = Environment._parse
 
@@ -175,6 +171,16 @@ def test_each_template_is_parsed_once_however_many_checks_and_renderers(
         return parse(self, source, name, filename)
 
     monkeypatch.setattr(Environment, "_parse", counting)
+    return parsed
+
+
+def test_each_template_is_parsed_once_however_many_checks_and_renderers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = copied_templates(tmp_path)
+    receipt = folder / "receipt.j2"
+    receipt.write_bytes(receipt.read_bytes().replace(b"\n", b"\r\n"))  # saved on Windows
+    parsed = _parses_counted(monkeypatch)
     for _ in range(2):  # `mailbot check-config` checks twice; every command builds a Renderer or two
         renderer = Renderer(folder)
         renderer.check(ALL_KINDS, sample=sample_context)
@@ -190,14 +196,7 @@ def test_after_forget_parsed_each_template_is_parsed_again_as_in_a_new_process(
 
     folder = copied_templates(tmp_path)
     Renderer(folder).check(ALL_KINDS, sample=sample_context)
-    parsed: list[str | None] = []
-    parse = Environment._parse
-
-    def counting(self: Environment, source: str, name: str | None, filename: str | None) -> Any:
-        parsed.append(filename)
-        return parse(self, source, name, filename)
-
-    monkeypatch.setattr(Environment, "_parse", counting)
+    parsed = _parses_counted(monkeypatch)
     forget_parsed()
     Renderer(folder).check(ALL_KINDS, sample=sample_context)
 
