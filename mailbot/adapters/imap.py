@@ -1112,12 +1112,9 @@ class SentFolder:
         with conn.guard("reading CAPABILITY"):
             return bool(client.has_capability("X-GM-EXT-1"))
 
-    def append(self, raw: bytes) -> None:
-        """APPEND ``raw`` with ``\\Seen``, creating the folder if needed."""
-        self.append_many([raw])
-
     def append_many(self, raws: Sequence[bytes]) -> None:
-        """APPEND every one of ``raws`` with ``\\Seen``: in one command where the server offers MULTIAPPEND.
+        """APPEND every one of ``raws`` with ``\\Seen``, creating the folder if needed: in one command
+        where the server offers MULTIAPPEND.
 
         One command is one wait for the server's fsync instead of one per mail.
         RFC 3502 makes it all or nothing; a refused one (a server that caps the

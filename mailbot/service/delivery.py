@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import ColumnElement, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import Store
@@ -112,9 +113,10 @@ class Deliverer:
                     if sent:
                         if filing is not None:
                             filing.result()  # one run's copies at a time, in order
-                        filing = copier.submit(self._file_copies, sent) if copier else None
                         if copier is None:
                             self._file_copies(sent)
+                        else:
+                            filing = copier.submit(self._file_copies, sent)
                 if not more:
                     break
         finally:
@@ -184,15 +186,9 @@ class Deliverer:
 
     def _not_tried(self, runs: Sequence[_Due]) -> None:
         """Take back the attempt counted for mails the run stopped before (SIGTERM, transport down)."""
-        if not runs:
-            return
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Outbox)
-                .where(Outbox.id.in_([due.row_id for due in runs]), Outbox.status == "pending")
-                .values(attempts=Outbox.attempts - 1)
-                .execution_options(synchronize_session=False)
-            )
+        if runs:
+            untried = Outbox.id.in_([due.row_id for due in runs])
+            self._update(untried, Outbox.status == "pending", attempts=Outbox.attempts - 1)
 
     def _deliver_one(self, due: _Due, keeps_copies: bool) -> str:
         mail = due.mail
@@ -208,13 +204,8 @@ class Deliverer:
             return "failed"
         # The window for a duplicate after a crash runs from the relay's acceptance
         # to this commit: one statement, no reads first, no mailbox in between.
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Outbox)
-                .where(Outbox.id == due.row_id)
-                .values(status="sent", sent_at=self.clock(), last_error=None, copy_pending=keeps_copies)
-                .execution_options(synchronize_session=False)
-            )
+        marked = {"status": "sent", "sent_at": self.clock(), "last_error": None, "copy_pending": keeps_copies}
+        self._update(Outbox.id == due.row_id, **marked)
         return "sent"
 
     def _file_copies(self, sent: Sequence[_Due]) -> None:
@@ -225,13 +216,12 @@ class Deliverer:
         self._copies_filed([due.row_id for due in sent])
 
     def _copies_filed(self, ids: Sequence[int]) -> None:
+        self._update(Outbox.id.in_(ids), copy_pending=False)
+
+    def _update(self, *where: ColumnElement[bool], **values: Any) -> None:
+        """One UPDATE of outbox rows, committed on its own: no reads first."""
         with self.sessions.begin() as session:
-            session.execute(
-                update(Outbox)
-                .where(Outbox.id.in_(ids))
-                .values(copy_pending=False)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(update(Outbox).where(*where).values(**values).execution_options(synchronize_session=False))
 
     def _file_missing_copies(self) -> None:
         """After a crash between a run's marks and its copies: file what the Sent folder lacks."""

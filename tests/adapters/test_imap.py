@@ -475,8 +475,8 @@ def test_the_sent_folder_keeps_seen_copies_and_finds_them_by_message_id(
     box = imap_mailbox
     sent = SentFolder(settings_for(box), folder="送信済み")
     assert sent.contains(["<1@test.example>"]) == set()
-    sent.append(mail(1))
-    sent.append(mail(12))
+    sent.append_many([mail(1)])
+    sent.append_many([mail(12)])
     assert list(box.flags("送信済み").values()) == [frozenset({SEEN})] * 2
     found = sent.contains(["<1@test.example>", "<2@test.example>", "<12@test.example>"])
     # Header search is a substring match; "<1@" must not match "<12@".
@@ -491,7 +491,7 @@ def test_the_sent_folder_finds_message_ids_with_characters_that_need_quoting(
     odd = '<a%b(c)"d"\\e@x.example>'
     raw = mail(1).replace(b"<1@test.example>", odd.encode())
     sent = SentFolder(settings_for(box))
-    sent.append(raw)
+    sent.append_many([raw])
     assert sent.contains([odd, "<a%b@x.example>"]) == {odd}
     sent.close()
 

@@ -107,10 +107,10 @@ def test_sent_copies_are_filed_once_where_the_server_keeps_sent_mail_and_found_b
     # Cyrus marks INBOX.Sent as \Sent; Dovecot and Courier mark none, so it is Sent under the namespace.
     assert sent.target() == box.full("Sent")
     assert sent.contains(["<1@test.example>"]) == set(), "no Sent folder yet: nothing was sent"
-    sent.append(mail(1))
+    sent.append_many([mail(1)])
     # contains() examined the folder on this same session; Courier would refuse an APPEND there.
     assert sent.contains(["<1@test.example>", "<2@test.example>"]) == {"<1@test.example>"}
-    sent.append(mail(2))
+    sent.append_many([mail(2)])
     assert sent.contains(["<1@test.example>", "<2@test.example>"]) == {"<1@test.example>", "<2@test.example>"}
     copies = box.flags("Sent")
     assert len(copies) == 2
@@ -146,7 +146,7 @@ def test_a_run_of_copies_is_filed_in_one_go_and_seen_with_or_without_multiappend
 def test_a_named_sent_folder_goes_under_the_personal_namespace(imap_mailbox: Mailbox) -> None:
     box = imap_mailbox
     sent = SentFolder(settings_for(box), "送信済み")
-    sent.append(mail(1))
+    sent.append_many([mail(1)])
     assert len(box.flags("送信済み")) == 1
     assert box.full("送信済み") in box.folders()
     sent.close()
@@ -202,7 +202,7 @@ def test_where_the_server_files_sent_mail_itself_auto_appends_nothing_and_a_rese
     settings = settings_for(box)
     sent = SentFolder(settings, "auto")
     assert sent.files_itself()
-    sent.append(mail(1))
+    sent.append_many([mail(1)])
     assert box.folders() == ["INBOX"], "no APPEND: the submission server files its own copy"
 
     box.append(mail(1), folder="Sent")  # what Gmail's SMTP does

@@ -418,11 +418,6 @@ class Store:
             self._failing.add((source, key))
         return row.attempts
 
-    def failure(self, source: str, key: str) -> Failure | None:
-        return self.session.scalars(
-            select(Failure).where(Failure.source == source, Failure.source_key == key)
-        ).one_or_none()
-
     def clear_failure(self, source: str, key: str) -> None:
         """Forget the earlier failures of an item that is filed now.
 
