@@ -27,10 +27,24 @@ from mailbot.domain.model import Address, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
 
-__all__ = ["JST", "build_outbox_row", "clean_header", "format_ja", "format_jst", "mail_context", "sample_context"]
+__all__ = [
+    "JST",
+    "build_outbox_row",
+    "clean_header",
+    "desk_context",
+    "format_ja",
+    "format_jst",
+    "mail_context",
+    "sample_context",
+]
 
 JST = ZoneInfo("Asia/Tokyo")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
+
+
+def desk_context(policy: Policy) -> dict[str, str]:
+    """What every mail template knows of the desk: its address, and the contact line mail to a branch ends with."""
+    return {"address": policy.desk_address, "contact": policy.contact}
 
 
 def clean_header(value: str) -> str:
@@ -96,7 +110,7 @@ def mail_context(
         "defects": defect_list,
         "attachment_defect": any(d.code.startswith("attachment_") for d in defects),
         "original": original,
-        "desk": {"address": policy.desk_address, "contact": policy.contact},
+        "desk": desk_context(policy),
         "facts": dict(facts),
         "reason": reason,
         "max_wait_hours": f"{policy.unis_max_wait_hours:g}",

@@ -44,7 +44,7 @@ from mailbot.domain.decision import MailIntent
 from mailbot.domain.lifecycle import Event, Stage
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import JST, build_outbox_row, format_jst
+from mailbot.service.mails import JST, build_outbox_row, desk_context, format_jst
 
 __all__ = [
     "JOB",
@@ -434,7 +434,7 @@ def _common_context(report: WeekReport, policy: Policy) -> dict[str, Any]:
         "week": report.week_context(),
         "as_of": format_jst(report.as_of),
         "as_of_is_end": report.as_of >= report.week.end,
-        "desk": {"address": policy.desk_address, "contact": policy.contact},
+        "desk": desk_context(policy),
         "case_no": "",
     }
 
