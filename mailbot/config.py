@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from email.utils import getaddresses
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from mailbot.config_after import AfterConfig, read_after_acceptance
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
+from mailbot.domain.unis import COLUMN_HEADERS
 
 __all__ = [
     "Config",
@@ -112,6 +114,8 @@ class Config:
     delivery: Mapping[str, Any]
     templates_path: Path | None = None
     unis_watch_dir: Path | None = None
+    # [unis.columns]: field -> the export's header text, where it differs from COLUMN_HEADERS.
+    unis_columns: Mapping[str, str] = field(default_factory=dict)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     log_format: str = "text"
     log_level: str = "INFO"
@@ -124,6 +128,18 @@ class Config:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+
+def _unis_columns(table: Any) -> Mapping[str, str]:
+    """[unis.columns]: which header holds each field of the UNIS export (defaults: COLUMN_HEADERS)."""
+    given: dict[str, str] = {}
+    for key, value in table.data.items():
+        if key not in COLUMN_HEADERS:
+            raise table.fail(key, f"unknown column; expected one of {', '.join(COLUMN_HEADERS)}")
+        if not isinstance(value, str) or not value.strip():
+            raise table.fail(key, f"expected the column's header text, got {value!r}")
+        given[key] = value.strip()
+    return MappingProxyType(given)
 
 
 def resolve_config_path(explicit: str | None) -> Path:
@@ -318,6 +334,7 @@ def load_config(path: Path) -> Config:
         raise unis.fail("max_wait_hours", f"must be more than 0, got {max_wait}")
     unis.number("max_wait_hours", float, 36.0, 0, 24 * 366, "hours")
     watch_dir = _path(unis, "watch_dir", base)
+    unis_columns = _unis_columns(unis.table("columns"))
     unis.check_unknown()
 
     code = root.table("customer_code")
@@ -411,6 +428,7 @@ def load_config(path: Path) -> Config:
         delivery=delivery_data,
         templates_path=templates_path,
         unis_watch_dir=watch_dir,
+        unis_columns=unis_columns,
         schedule=schedule,
         log_format=log_format,
         log_level=log_level,

@@ -5,8 +5,15 @@ Memory does not grow with the file: records are yielded one at a time and the
 import writes them in batches. Two things an export may have lost on its way
 through Excel are repaired and counted rather than refused: a 顧客CD whose
 leading zeros Excel dropped (``012345678`` -> ``12345678``) is zero-padded to
-``customer_code.digits``, and a malformed 完成予定日 (no check reads it) is
-stored as NULL.
+``customer_code.digits``, and a malformed date (完成予定日, 受注登録日, 開始年月,
+確定日, 解約日) is stored as NULL and counted: the checks that read it then
+say the value is not set, and the import's report names the lines.
+
+Columns are found by their header, so an export with the manual's full set of
+fields (顧客処理区分, 明細処理区分, 開始年月, 契約担当者, ... 明細備考) and the
+standard export of eleven columns are both read; which optional columns were
+present is kept with the snapshot, so a check that needs an absent one says
+"not checked" instead of passing.
 """
 
 from __future__ import annotations
@@ -15,15 +22,26 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mailbot.domain.japanese import normalize
+from mailbot.domain.unis import BASE_COLUMNS, COLUMN_HEADERS
 
-__all__ = ["HEADER", "UnisFileError", "UnisReader", "UnisRecord", "UnisReport", "read_unis_csv"]
+__all__ = [
+    "DB_COLUMNS",
+    "FULL_HEADER",
+    "HEADER",
+    "UnisFileError",
+    "UnisReader",
+    "UnisRecord",
+    "UnisReport",
+    "read_unis_csv",
+]
 
+# The eleven columns every export has (the header of the standard export, in its order).
 HEADER = (
     "顧客CD",
     "顧客名",
@@ -37,6 +55,29 @@ HEADER = (
     "完成予定日",
     "支店",
 )
+# The manual's full export (§5), in the order the screens fill it.
+FULL_HEADER = tuple(COLUMN_HEADERS.values())
+# Record field -> the unis_rows column it is stored in, in UnisRecord's order.
+DB_COLUMNS: Mapping[str, str] = {f: ("line_state" if f == "state" else f) for f in COLUMN_HEADERS}
+# Cells compared by code (``2``, ``2 契約変更``): folded to NFKC and single spaces.
+_CODE_FIELDS = frozenset(
+    {
+        "customer_class",
+        "customer_process",
+        "customer_contract_kind",
+        "product_class",
+        "payment_method",
+        "billing_period",
+        "line_process",
+        "line_contract_kind",
+        "cancel_reason",
+        "contract_no",
+        "line_no",
+        "state",
+        "running",
+        "serial_no",
+    }
+)
 
 _CHUNK = 1 << 20
 # How many line numbers of repaired cells the report keeps (the counts are exact).
@@ -47,19 +88,41 @@ class UnisFileError(Exception):
     """A UNIS export could not be read; the message names the line."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnisRecord:
+    """One row of the export; a field whose column the export lacks is None."""
+
     customer_code: str
     customer_name: str
     customer_class: str
     customer_status: str
+    customer_process: str | None
+    customer_contract_kind: str | None
+    branch: str
     contract_no: str
+    product_class: str | None
+    payment_method: str | None
+    billing_period: str | None
     line_no: str
+    line_process: str | None
+    line_contract_kind: str | None
     item_code: str
     item_name: str
     line_state: str
+    order_date: date | None
+    start_month: str | None
     due_date: date | None
-    branch: str
+    staff: str | None
+    running: str | None
+    serial_no: str | None
+    confirm_date: date | None
+    cancel_date: date | None
+    cancel_reason: str | None
+    remark: str | None
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The values in :data:`DB_COLUMNS` order."""
+        return tuple(getattr(self, name) for name in DB_COLUMNS.values())
 
 
 @dataclass
@@ -69,12 +132,21 @@ class UnisReport:
     encoding: str = ""
     delimiter: str = ","
     rows: int = 0
+    # The optional columns the export had (keys of COLUMN_HEADERS), besides the eleven.
+    columns: frozenset[str] = BASE_COLUMNS
     # 顧客CD shorter than customer_code.digits, zero-padded (Excel drops leading zeros).
     padded_codes: int = 0
     padded_lines: list[int] = field(default_factory=list)
     # 完成予定日 that is not a date: stored as NULL (no check uses it).
     bad_due_dates: int = 0
     bad_due_date_lines: list[int] = field(default_factory=list)
+    # Other dates and 開始年月 that are not dates: header -> (count, first lines).
+    bad_dates: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
+
+    @property
+    def missing_columns(self) -> tuple[str, ...]:
+        """The optional columns (their default headers) the export lacked: what could not be checked."""
+        return tuple(COLUMN_HEADERS[f] for f in COLUMN_HEADERS if f not in self.columns)
 
     def notes(self) -> list[str]:
         """One line per repair, for the import's output and the ops notice."""
@@ -89,6 +161,8 @@ class UnisReport:
                 f"{self.bad_due_dates} 完成予定日 not a date, stored empty "
                 f"(lines {_lines(self.bad_due_date_lines, self.bad_due_dates)})"
             )
+        for header, (count, lines) in self.bad_dates.items():
+            found.append(f"{count} {header} not a date, stored empty (lines {_lines(lines, count)})")
         return found
 
 
@@ -227,19 +301,52 @@ def _parse_date(text: str) -> date | None:
     return date(int(match[1]), int(match[2]), int(match[3]))
 
 
+_MONTH = re.compile(r"^(\d{4})[-/.年]?(\d{1,2})(?:[-/.月](?:\d{1,2}日?)?|月)?$")
+
+
+def _parse_month(text: str) -> str | None:
+    """開始年月 as ``YYYY/MM`` (from ``2026/12``, ``202612``, ``2026年12月``, ``2026/12/01``); ValueError else."""
+    text = _norm(text)
+    if not text:
+        return None
+    match = _MONTH.match(text)
+    if match is None or not 1 <= int(match[2]) <= 12:
+        raise ValueError(text)
+    return f"{int(match[1]):04d}/{int(match[2]):02d}"
+
+
+def _header_key(text: str) -> str:
+    return normalize(text).replace(" ", "").replace("\u3000", "").upper()
+
+
 class UnisReader:
     """Iterates the records of one export; :attr:`report` is complete once it is exhausted.
+
+    Columns are found by their header (``columns``: field -> header text, the
+    ``[unis.columns]`` setting over :data:`COLUMN_HEADERS`), in any order; the
+    eleven of :data:`BASE_COLUMNS` are required, the others read when present,
+    and columns nobody asked for are ignored.
 
     Raises :class:`UnisFileError` naming the first bad line. A caller that
     writes records as they come must treat that as "nothing happened"
     (the import does it in one transaction).
     """
 
-    def __init__(self, stream: BinaryIO, name: str = "UNIS export", *, digits: int = 9) -> None:
+    def __init__(
+        self,
+        stream: BinaryIO,
+        name: str = "UNIS export",
+        *,
+        digits: int = 9,
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
         self.stream = stream
         self.name = name
         self.digits = digits
+        self.headers = {**COLUMN_HEADERS, **(columns or {})}
         self.report = UnisReport()
+        self._at: dict[str, int] = {}
+        self._width = 0
 
     def __iter__(self) -> Iterator[UnisRecord]:
         name = self.name
@@ -255,11 +362,7 @@ class UnisReader:
             header = next(reader)
         except csv.Error as exc:
             raise UnisFileError(f"{name}: line 1: {exc}") from None
-        got = tuple(normalize(h).replace(" ", "") for h in header)
-        if got != tuple(normalize(h) for h in HEADER):
-            raise UnisFileError(
-                f"{name}: line 1: header must be {','.join(HEADER)}; got {','.join(header)}{_header_hint(header)}"
-            )
+        self._find_columns(header)
         try:
             for row in reader:
                 record = self._record(row, reader.line_num)
@@ -272,38 +375,102 @@ class UnisReader:
             # An export cut short would otherwise replace every customer with none.
             raise UnisFileError(f"{name}: no customer rows after the header; the snapshot was not replaced")
 
+    def _find_columns(self, header: list[str]) -> None:
+        got = {_header_key(h): i for i, h in reversed(list(enumerate(header)))}
+        at = {f: got[_header_key(text)] for f, text in self.headers.items() if _header_key(text) in got}
+        missing = [f for f in COLUMN_HEADERS if f in BASE_COLUMNS and f not in at]
+        if missing:
+            wanted = ", ".join(self.headers[f] for f in missing)
+            keys = ", ".join(missing)
+            raise UnisFileError(
+                f"{self.name}: line 1: the header lacks {wanted} (named otherwise? set {keys} in [unis.columns]); "
+                f"got {','.join(header)}{_header_hint(header)}"
+            )
+        self._at = at
+        self._width = len(header)
+        self.report.columns = frozenset(at)
+
+    def _cell(self, cells: list[str], name: str) -> str | None:
+        index = self._at.get(name)
+        if index is None:
+            return None
+        return cells[index] if index < len(cells) else ""
+
+    def _date(self, cells: list[str], name: str, line: int) -> date | None:
+        text = self._cell(cells, name)
+        if text is None:
+            return None
+        try:
+            return _parse_date(text)
+        except ValueError:
+            self._bad(name, line)
+            return None
+
+    def _bad(self, name: str, line: int) -> None:
+        if name == "due_date":
+            self.report.bad_due_dates += 1
+            _note(self.report.bad_due_date_lines, line)
+            return
+        header = self.headers[name]
+        count, lines = self.report.bad_dates.get(header, (0, []))
+        _note(lines, line)
+        self.report.bad_dates[header] = (count + 1, lines)
+
     def _record(self, row: list[str], line: int) -> UnisRecord | None:
         name = self.name
         if not any(cell.strip() for cell in row):
             return None
-        if len(row) != len(HEADER):
-            raise UnisFileError(f"{name}: line {line}: expected {len(HEADER)} columns, got {len(row)}")
+        if len(row) != self._width:
+            raise UnisFileError(f"{name}: line {line}: expected {self._width} columns, got {len(row)}")
         cells = [cell.replace("\x00", "").strip() for cell in row]
-        code = _norm(cells[0]).replace("-", "")
+        raw_code = cells[self._at["customer_code"]]
+        code = _norm(raw_code).replace("-", "")
         if not code.isdigit() or len(code) > 32:
-            raise UnisFileError(f"{name}: line {line}: 顧客CD {cells[0]!r} is not a customer number")
+            raise UnisFileError(f"{name}: line {line}: 顧客CD {raw_code!r} is not a customer number")
         if len(code) < self.digits:
             code = code.zfill(self.digits)
             self.report.padded_codes += 1
             _note(self.report.padded_lines, line)
-        try:
-            due = _parse_date(cells[9])
-        except ValueError:
-            due = None
-            self.report.bad_due_dates += 1
-            _note(self.report.bad_due_date_lines, line)
+        start_text = self._cell(cells, "start_month")
+        start: str | None = None
+        if start_text is not None:
+            try:
+                start = _parse_month(start_text)
+            except ValueError:
+                self._bad("start_month", line)
+
+        def text(field: str) -> str | None:
+            value = self._cell(cells, field)
+            return _norm(value) if value is not None and field in _CODE_FIELDS else value
+
         return UnisRecord(
             customer_code=code,
-            customer_name=cells[1],
-            customer_class=_norm(cells[2]),
-            customer_status=cells[3],
-            contract_no=_norm(cells[4]),
-            line_no=_norm(cells[5]),
-            item_code=_norm(cells[6]).upper(),
-            item_name=cells[7],
-            line_state=_norm(cells[8]),
-            due_date=due,
-            branch=cells[10],
+            customer_name=cells[self._at["customer_name"]],
+            customer_class=_norm(cells[self._at["customer_class"]]),
+            customer_status=cells[self._at["customer_status"]],
+            customer_process=text("customer_process"),
+            customer_contract_kind=text("customer_contract_kind"),
+            branch=cells[self._at["branch"]],
+            contract_no=_norm(cells[self._at["contract_no"]]),
+            product_class=text("product_class"),
+            payment_method=text("payment_method"),
+            billing_period=text("billing_period"),
+            line_no=_norm(cells[self._at["line_no"]]),
+            line_process=text("line_process"),
+            line_contract_kind=text("line_contract_kind"),
+            item_code=_norm(cells[self._at["item_code"]]).upper(),
+            item_name=cells[self._at["item_name"]],
+            line_state=_norm(cells[self._at["state"]]),
+            order_date=self._date(cells, "order_date", line),
+            start_month=start,
+            due_date=self._date(cells, "due_date", line),
+            staff=text("staff"),
+            running=text("running"),
+            serial_no=text("serial_no"),
+            confirm_date=self._date(cells, "confirm_date", line),
+            cancel_date=self._date(cells, "cancel_date", line),
+            cancel_reason=text("cancel_reason"),
+            remark=text("remark"),
         )
 
 
@@ -318,6 +485,8 @@ def _header_hint(header: list[str]) -> str:
     return ""
 
 
-def read_unis_csv(data: bytes, name: str = "UNIS export", *, digits: int = 9) -> list[UnisRecord]:
+def read_unis_csv(
+    data: bytes, name: str = "UNIS export", *, digits: int = 9, columns: Mapping[str, str] | None = None
+) -> list[UnisRecord]:
     """Every row, or :class:`UnisFileError` naming the first bad line; never a partial list."""
-    return list(UnisReader(io.BytesIO(data), name, digits=digits))
+    return list(UnisReader(io.BytesIO(data), name, digits=digits, columns=columns))

@@ -8,8 +8,8 @@ another check already reports that.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -26,16 +26,39 @@ from mailbot.domain.model import Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Flow, Policy
 from mailbot.domain.replies import own_text
 from mailbot.domain.subject import SubjectInfo, parse_subject
-from mailbot.domain.unis import CLASS_NON_SUBSCRIBER, UnisCustomer, UnisLookup
+from mailbot.domain.unis import (
+    BASE_COLUMNS,
+    CLASS_NON_SUBSCRIBER,
+    CLASS_SUBSCRIBER,
+    LineKey,
+    OrderLine,
+    UnisCustomer,
+    UnisLookup,
+)
+from mailbot.domain.unis_lines import (
+    bind_line,
+    expected_values,
+    pattern_of,
+)
 
 __all__ = [
     "CHECKS",
     "UNIS_CODES",
     "Check",
+    "NotChecked",
     "Submission",
     "build_submission",
+    "not_checked",
     "run_checks",
 ]
+
+
+@dataclass(frozen=True)
+class NotChecked:
+    """A check that could not run on this request, and why (in Japanese, for the case and the notices)."""
+
+    check: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,11 @@ class Submission:
     # The request flow it follows (None: the desk-wide documents), and whether the UBD partner sent it.
     flow: Flow | None = None
     ubd: bool = False
+    # The customer's Z200214 line in 受注 this request is bound to (manual §5: the line is the unit),
+    # the customer's lines other live cases hold (-> their case numbers), and the export's columns.
+    line: OrderLine | None = None
+    held: Mapping[LineKey, str] = field(default_factory=dict)
+    unis_columns: frozenset[str] = BASE_COLUMNS
 
     @property
     def single_customer(self) -> bool:
@@ -126,38 +154,70 @@ def build_submission(
     directory: BranchDirectory,
     unis: UnisLookup,
     policy: Policy,
+    *,
+    case_no: str | None = None,
+    received_at: datetime | None = None,
 ) -> Submission:
-    """Read a thread once so each check only compares."""
+    """Read a thread once so each check only compares.
+
+    ``case_no`` is the case the thread already is (its own line is not "held
+    by another case"); ``received_at`` the latest mail's arrival, which picks
+    the line when the customer has several (:func:`~mailbot.domain.unis_lines.bind_line`).
+    """
     subject, branch = _request_subject(messages, directory)
     codes = _find_customer_codes(messages, policy)
     code = codes[0] if codes else None
     documents = tuple(
         attachment for message in messages for attachment in message.attachments if not is_signature(attachment)
     )
+    customer = unis.customer(code) if code and len(codes) == 1 else None
+    held: dict[LineKey, str] = {}
+    line = None
+    if customer is not None:
+        held = {key: other for key, other in unis.held_lines(customer.code).items() if other != case_no}
+        arrived = received_at or (messages[-1].date if messages else None)
+        line = bind_line(customer, held, arrived)
     return Submission(
         messages=tuple(messages),
         subject=subject,
         branch=branch,
         customer_code=code,
-        customer=unis.customer(code) if code and len(codes) == 1 else None,
+        customer=customer,
         documents=documents,
         customer_codes=codes,
         unis_as_of=unis.as_of,
         flow=choose_flow(policy.flows, messages, branch),
         ubd=bool(messages) and messages[0].sender is not None and policy.is_ubd(messages[0].sender.addr),
+        line=line,
+        held=held,
+        unis_columns=unis.columns,
     )
 
 
 class Check(Protocol):
-    """One rule a request must pass."""
+    """One rule a request must pass.
+
+    ``unchecked`` says why the check could not run on this request (the UNIS
+    export lacks a column it reads), or None: a check that did not run must
+    never read as passed.
+    """
 
     name: str
     description: str
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]: ...
 
+    def unchecked(self, submission: Submission, policy: Policy) -> str | None: ...
 
-class BranchMissing:
+
+class _Runs:
+    """A check that can always run once its preconditions hold."""
+
+    def unchecked(self, submission: Submission, policy: Policy) -> str | None:
+        return None
+
+
+class BranchMissing(_Runs):
     name = "branch_missing"
     description = "件名に支店名がない"
 
@@ -165,7 +225,7 @@ class BranchMissing:
         return [] if submission.subject.branch_text else [Defect(self.name)]
 
 
-class BranchUnknown:
+class BranchUnknown(_Runs):
     name = "branch_unknown"
     description = "件名の支店名が支店一覧にない"
 
@@ -175,7 +235,7 @@ class BranchUnknown:
         return [Defect(self.name, {"branch": submission.claimed_branch or ""})]
 
 
-class ManagerCcMissing:
+class ManagerCcMissing(_Runs):
     name = "manager_cc_missing"
     description = "支店長(依頼部署責任者)がCCに入っていない"
 
@@ -193,7 +253,7 @@ class ManagerCcMissing:
         return [Defect(self.name, {"branch": branch.name, "managers": ", ".join(branch.managers)})]
 
 
-class AttachmentMissing:
+class AttachmentMissing(_Runs):
     name = "attachment_missing"
     description = "必要な申込書類が添付されていない"
 
@@ -207,7 +267,7 @@ class AttachmentMissing:
         ]
 
 
-class AttachmentUnreadable:
+class AttachmentUnreadable(_Runs):
     name = "attachment_unreadable"
     description = "添付ファイルが開けない(空・破損・パスワード付き)"
 
@@ -235,7 +295,7 @@ def _replaced(broken: Attachment, later: Sequence[Attachment], policy: Policy) -
     return False
 
 
-class CustomerCodeMissing:
+class CustomerCodeMissing(_Runs):
     name = "customer_code_missing"
     description = "UNISの顧客CDが本文にも申込書にもない"
 
@@ -246,7 +306,7 @@ class CustomerCodeMissing:
         return [Defect(self.name, {"digits": str(policy.customer_code_digits), "pdf": "1" if has_pdf else ""})]
 
 
-class CustomerCodeMultiple:
+class CustomerCodeMultiple(_Runs):
     name = "customer_code_multiple"
     description = "1通のメールに複数の顧客CDがある"
 
@@ -261,7 +321,7 @@ def _snapshot(submission: Submission) -> str:
     return submission.unis_as_of.isoformat() if submission.unis_as_of else ""
 
 
-class UnisCustomerMissing:
+class UnisCustomerMissing(_Runs):
     name = "unis_customer_missing"
     description = "顧客CDがUNISに登録されていない"
 
@@ -273,7 +333,7 @@ class UnisCustomerMissing:
         return [Defect(self.name, {"customer_code": submission.customer_code, "unis_as_of": _snapshot(submission)})]
 
 
-class UnisOrderMissing:
+class UnisOrderMissing(_Runs):
     name = "unis_order_missing"
     description = "UNISにZ200214(NTTフレッツ光取次)の受注明細がない"
 
@@ -287,18 +347,119 @@ class UnisOrderMissing:
         return [Defect(self.name, detail)]
 
 
-class UnisCustomerClass:
+class UnisOrderTaken(_Runs):
+    name = "unis_order_taken"
+    description = "UNISのZ200214受注明細がすべて他の案件のもの"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        customer = submission.customer
+        if submission.ubd or customer is None or submission.line is not None:
+            return []
+        taken = [line for line in customer.open_brokerage_lines() if line.key in submission.held]
+        if not taken:
+            return []  # no 受注 line at all: unis_order_missing
+        lines = ", ".join(f"{line.where}({submission.held[line.key]})" for line in taken)
+        detail = {
+            "customer_code": customer.code,
+            "customer_name": customer.name,
+            "lines": lines,
+            "unis_as_of": _snapshot(submission),
+        }
+        return [Defect(self.name, detail)]
+
+
+class UnisCustomerClass(_Runs):
     name = "unis_customer_class"
-    description = "顧客区分が9(未加入店)になっている"
+    description = "顧客区分が1(業務用)になっていない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
         if submission.ubd:  # 事務センター registers a UBD order; the desk asks them
             return []
         customer = submission.customer
-        if customer is None or customer.class_code != CLASS_NON_SUBSCRIBER:
+        if customer is None or customer.class_code == CLASS_SUBSCRIBER:
             return []
-        detail = {"customer_code": customer.code, "customer_name": customer.name, "unis_as_of": _snapshot(submission)}
+        detail = {
+            "customer_code": customer.code,
+            "customer_name": customer.name,
+            "customer_class": customer.customer_class or "(空欄)",
+            "unis_as_of": _snapshot(submission),
+        }
+        if customer.class_code == CLASS_NON_SUBSCRIBER:
+            detail["non_subscriber"] = "1"
         return [Defect(self.name, detail)]
+
+
+class UnisCustomerCancelled(_Runs):
+    name = "unis_customer_cancelled"
+    description = "UNISの顧客状態が解約になっている"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        customer = submission.customer
+        if submission.ubd or customer is None or not customer.cancelled:
+            return []
+        detail = {"customer_code": customer.code, "customer_name": customer.name, "status": customer.status}
+        return [Defect(self.name, {**detail, "unis_as_of": _snapshot(submission)})]
+
+
+class UnisLineContract(_Runs):
+    name = "unis_line_contract"
+    description = "Z200214の明細がBGM等の契約とは別の契約に登録されている(パターンA/B)"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        customer, line = submission.customer, submission.line
+        if submission.ubd or customer is None or line is None:
+            return []
+        contracts = customer.other_contracts()
+        if not contracts or line.contract_no in contracts:
+            return []
+        detail = {
+            "customer_code": customer.code,
+            "line": line.where,
+            "contract": line.contract_no,
+            "contracts": ", ".join(sorted(contracts)),
+            "pattern": "A/B",
+            "unis_as_of": _snapshot(submission),
+        }
+        return [Defect(self.name, detail)]
+
+
+class UnisLineValues:
+    """The values the manual's §5 sets for the pattern (A/B: under the BGM contract; C: FLET'S only)."""
+
+    name = "unis_line_values"
+    description = "UNISの登録内容がマニュアル§5の登録パターンと異なる"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        customer, line = submission.customer, submission.line
+        if submission.ubd or customer is None or line is None:
+            return []
+        pattern = pattern_of(customer)
+        defects = []
+        for rule in expected_values(customer, line, submission.unis_columns):
+            if rule.ok is False:
+                detail = {
+                    "customer_code": customer.code,
+                    "line": line.where,
+                    "pattern": pattern,
+                    "screen": rule.screen,
+                    "field": rule.label,
+                    "expected": rule.expected,
+                    "actual": rule.actual or "(空欄)",
+                    "unis_as_of": _snapshot(submission),
+                }
+                defects.append(Defect(self.name, detail))
+        return defects
+
+    def unchecked(self, submission: Submission, policy: Policy) -> str | None:
+        customer, line = submission.customer, submission.line
+        if submission.ubd or customer is None or line is None:
+            return None
+        missing = [rule.label for rule in expected_values(customer, line, submission.unis_columns) if rule.ok is None]
+        if not missing:
+            return None
+        return (
+            f"UNISの登録内容({'・'.join(missing)})は確認していません(UNISの出力にその列がないか、受注登録日が空のため)"
+        )
 
 
 # The policy, in order: the reply lists defects in this order.
@@ -312,11 +473,36 @@ CHECKS: tuple[Check, ...] = (
     CustomerCodeMultiple(),
     UnisCustomerMissing(),
     UnisOrderMissing(),
+    UnisOrderTaken(),
     UnisCustomerClass(),
+    UnisCustomerCancelled(),
+    UnisLineContract(),
+    UnisLineValues(),
 )
 
-UNIS_CODES = frozenset({UnisCustomerMissing.name, UnisOrderMissing.name, UnisCustomerClass.name})
+# Defects that a newer UNIS export may clear: while the snapshot predates the mail, the request waits.
+UNIS_CODES = frozenset(
+    {
+        UnisCustomerMissing.name,
+        UnisOrderMissing.name,
+        UnisOrderTaken.name,
+        UnisCustomerClass.name,
+        UnisCustomerCancelled.name,
+        UnisLineContract.name,
+        UnisLineValues.name,
+    }
+)
 
 
 def run_checks(submission: Submission, policy: Policy, checks: Sequence[Check] = CHECKS) -> list[Defect]:
     return [defect for check in checks for defect in check.check(submission, policy)]
+
+
+def not_checked(submission: Submission, policy: Policy, checks: Sequence[Check] = CHECKS) -> list[NotChecked]:
+    """The checks that could not run on this request, each with why."""
+    found = []
+    for check in checks:
+        why = check.unchecked(submission, policy)
+        if why is not None:
+            found.append(NotChecked(check.name, why))
+    return found

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mailbot.domain.branches import Branch, BranchDirectory
-from mailbot.domain.checks import CHECKS, UNIS_CODES, Check, Submission, build_submission, run_checks
+from mailbot.domain.checks import (
+    CHECKS,
+    UNIS_CODES,
+    Check,
+    NotChecked,
+    Submission,
+    build_submission,
+    not_checked,
+    run_checks,
+)
 from mailbot.domain.documents import customer_codes_in_text, is_signature
 from mailbot.domain.lifecycle import BRANCH_MAILS, MAIL_KINDS, STAGES, Actor, Event, Stage, step
 from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
@@ -20,6 +29,7 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
 from mailbot.domain.triage import Triage, TriageFacts, triage
 from mailbot.domain.unis import UnisLookup
+from mailbot.domain.unis_lines import pattern_of
 
 __all__ = [
     "BRANCH_MAILS",
@@ -37,6 +47,7 @@ __all__ = [
     "reply_recipients",
     "review",
     "unchanged",
+    "unis_facts",
 ]
 
 
@@ -86,6 +97,10 @@ class CaseOutcome:
     sender: str | None = None
     # The request flow (manual §3) the checks judged it by; None leaves the case's as it is.
     flow: str | None = None
+    # The UNIS line (契約No, 明細No) the request is bound to; None leaves the case's binding as it is.
+    line: tuple[str, str] | None = None
+    # The checks that could not run (None: unchanged, for events that are no review).
+    unchecked: tuple[NotChecked, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,7 @@ class Evaluation:
     defects: tuple[Defect, ...]
     submission: Submission
     waiting_since: datetime | None
+    unchecked: tuple[NotChecked, ...] = ()
 
 
 def evaluate(
@@ -117,17 +133,20 @@ def evaluate(
     received_at: datetime,
     now: datetime,
     checks: Sequence[Check] = CHECKS,
+    case_no: str | None = None,
 ) -> Evaluation:
     """Run every check over the thread and say accepted, returned or waiting for UNIS.
 
     A request that fails only UNIS checks waits when the snapshot predates the
     mail (the branch may have registered the customer after the last export),
-    until ``unis_max_wait_hours`` after the mail arrived.
+    until ``unis_max_wait_hours`` after the mail arrived. ``case_no`` is the
+    thread's case, whose own UNIS line is not "another case's".
     """
-    submission = build_submission(messages, directory, unis, policy)
+    submission = build_submission(messages, directory, unis, policy, case_no=case_no, received_at=received_at)
     defects = tuple(run_checks(submission, policy, checks))
+    unchecked = tuple(not_checked(submission, policy, checks))
     if not defects:
-        return Evaluation(CaseStatus.ACCEPTED, defects, submission, None)
+        return Evaluation(CaseStatus.ACCEPTED, defects, submission, None, unchecked)
     unis_defects = tuple(d for d in defects if d.code in UNIS_CODES)
     # A snapshot older than the mail (or none at all) cannot say the customer is
     # missing: the branch may have registered it since. Until the wait runs
@@ -137,9 +156,9 @@ def evaluate(
     if unis_defects and not snapshot_current and not waited_out:
         others = tuple(d for d in defects if d.code not in UNIS_CODES)
         if not others:
-            return Evaluation(CaseStatus.WAITING_UNIS, defects, submission, received_at)
-        return Evaluation(CaseStatus.RETURNED, others, submission, None)
-    return Evaluation(CaseStatus.RETURNED, defects, submission, None)
+            return Evaluation(CaseStatus.WAITING_UNIS, defects, submission, received_at, unchecked)
+        return Evaluation(CaseStatus.RETURNED, others, submission, None, unchecked)
+    return Evaluation(CaseStatus.RETURNED, defects, submission, None, unchecked)
 
 
 def reply_recipients(message: ParsedMessage, policy: Policy) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -188,6 +207,8 @@ def mails_for(
         defects = evaluation.defects
     cc = _with_missing_managers(cc, to, branch, defects or (), policy)
     shared = dict(facts or {})
+    if evaluation is not None:
+        shared.update(unis_facts(evaluation))
     if evaluation is not None and evaluation.submission.ubd:
         # ops: 事務センター registers the order (no UNIS checks); without a code, ask the branch for one.
         shared["ubd"] = "1"
@@ -242,6 +263,18 @@ def asks_for_no_auto_reply(message: ParsedMessage) -> bool:
     return "all" in values or "autoreply" in values
 
 
+def unis_facts(evaluation: Evaluation) -> dict[str, str]:
+    """What the mails say of the UNIS line: the bound line, the manual's pattern, what was not checked."""
+    submission = evaluation.submission
+    facts: dict[str, str] = {}
+    if submission.line is not None and submission.customer is not None:
+        facts["unis_line"] = submission.line.where
+        facts["unis_pattern"] = pattern_of(submission.customer)
+    if evaluation.unchecked:
+        facts["unchecked"] = " / ".join(n.why for n in evaluation.unchecked)
+    return facts
+
+
 # The review's verdict -> the lifecycle event that records it.
 VERDICT_EVENTS: Mapping[CaseStatus, Event] = {
     CaseStatus.ACCEPTED: Event.ACCEPT,
@@ -266,6 +299,8 @@ def outcome_of(case_no: str | None, evaluation: Evaluation, *, stage: Stage, eve
         event=event,
         sender=first.sender.addr if first is not None and first.sender is not None else None,
         flow=submission.flow.name if submission.flow is not None else None,
+        line=submission.line.key if submission.line is not None else None,
+        unchecked=evaluation.unchecked,
     )
 
 
@@ -334,7 +369,14 @@ def decide(
 
     thread = (*case.messages, message) if case is not None else (message,)
     evaluation = evaluate(
-        thread, directory=directory, unis=unis, policy=policy, received_at=received_at, now=now, checks=checks
+        thread,
+        directory=directory,
+        unis=unis,
+        policy=policy,
+        received_at=received_at,
+        now=now,
+        checks=checks,
+        case_no=case.case_no if case is not None else None,
     )
     if case is not None and is_question(message, case, evaluation, policy):
         return _in_thread(case, Event.QUESTION, "question", message, policy, evaluation)
@@ -424,7 +466,14 @@ def redecide(
         return None
     received_at = case.waiting_since or now
     evaluation = evaluate(
-        case.messages, directory=directory, unis=unis, policy=policy, received_at=received_at, now=now, checks=checks
+        case.messages,
+        directory=directory,
+        unis=unis,
+        policy=policy,
+        received_at=received_at,
+        now=now,
+        checks=checks,
+        case_no=case.case_no,
     )
     if evaluation.status is CaseStatus.WAITING_UNIS:
         return None

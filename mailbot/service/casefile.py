@@ -94,6 +94,7 @@ def record(uow: UnitOfWork, change: CaseChange, case: Case | None = None) -> Cas
             case.sender = db_text(outcome.sender, 320)
         if outcome.flow is not None:
             case.flow = db_text(outcome.flow, 60)
+    bound = _bind(case, outcome)
     case.stage = outcome.stage.value
     case.updated_at = now
     if case.id is None:
@@ -108,12 +109,34 @@ def record(uow: UnitOfWork, change: CaseChange, case: Case | None = None) -> Cas
             event=change.event.value,
             stage=case.stage,
             actor=db_text(change.actor, 120),
-            note=db_text(change.note) if change.note else None,
+            note=db_text(" / ".join(n for n in (change.note, bound) if n)) or None,
         )
     )
     store.session.flush()
     write_mails(uow, change.mails, case, change.message, change.inbound_id, change.received_at)
     return case
+
+
+def _bind(case: Case, outcome: CaseOutcome) -> str | None:
+    """Bind the case to the UNIS line its review found (manual §5: the line is the unit).
+
+    A review (an outcome with the checks' ``unchecked``) sets the binding: an
+    accepted or waiting request holds its line, a returned one keeps the line
+    it would take (it holds none: see ``HOLDING_STAGES``), and a review that
+    found none clears it. Other events leave it. Returns the event's note on
+    a change, so the binding is in the case's history.
+    """
+    if outcome.unchecked is not None:
+        case.unchecked = [{"check": n.check, "why": n.why} for n in outcome.unchecked]
+    if not outcome.changed or outcome.unchecked is None:
+        return None
+    before = (case.contract_no, case.line_no) if case.contract_no is not None else None
+    if outcome.line == before:
+        return None
+    case.contract_no, case.line_no = outcome.line if outcome.line is not None else (None, None)
+    if outcome.line is None:
+        return f"UNIS明細の紐付けを解除({before[0]}/{before[1]})" if before else None
+    return f"UNIS明細 {outcome.line[0]}/{outcome.line[1]} に紐付け"
 
 
 def search_key(text: str) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,11 @@ class ImportResult:
     def notes(self) -> list[str]:
         return self.report.notes()
 
+    @property
+    def missing_columns(self) -> tuple[str, ...]:
+        """The manual's columns the export lacked: the checks on them say "not checked"."""
+        return self.report.missing_columns
+
 
 def import_unis(
     sessions: sessionmaker[Session],
@@ -59,6 +64,7 @@ def import_unis(
     now: datetime,
     digits: int = 9,
     notice: OpsNotice | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> ImportResult:
     """Stream the export into the database in one transaction: a bad line
     (UnisFileError naming it) rolls everything back and the previous snapshot stays.
@@ -67,6 +73,8 @@ def import_unis(
     read as it is imported, so memory does not grow with the export. With
     ``notice``, an import that zero-padded 顧客CD or emptied a 完成予定日 also
     queues an ``ops_unis_import`` mail to ops, in the same transaction.
+    ``columns`` (``[unis.columns]``) names the export's headers where they
+    differ from :data:`mailbot.domain.unis.COLUMN_HEADERS`.
     """
     try:
         if isinstance(data, Path):
@@ -75,9 +83,13 @@ def import_unis(
             except OSError as exc:
                 raise UnisFileError(f"{name}: cannot read: {exc.strerror}") from None
             with file:
-                return _replace_snapshot(sessions, file, name=name, as_of=as_of, now=now, digits=digits, notice=notice)
+                return _replace_snapshot(
+                    sessions, file, name=name, as_of=as_of, now=now, digits=digits, notice=notice, columns=columns
+                )
         stream = io.BytesIO(data) if isinstance(data, bytes) else data
-        return _replace_snapshot(sessions, stream, name=name, as_of=as_of, now=now, digits=digits, notice=notice)
+        return _replace_snapshot(
+            sessions, stream, name=name, as_of=as_of, now=now, digits=digits, notice=notice, columns=columns
+        )
     except MemoryError:
         raise UnisFileError(f"{name}: out of memory while importing; nothing was changed") from None
 
@@ -91,11 +103,14 @@ def _replace_snapshot(
     now: datetime,
     digits: int,
     notice: OpsNotice | None,
+    columns: Mapping[str, str] | None,
 ) -> ImportResult:
-    reader = UnisReader(stream, name, digits=digits)
+    reader = UnisReader(stream, name, digits=digits, columns=columns)
     with sessions.begin() as session:
         store = Store(session)
-        rows = store.replace_unis(_tuples(reader), as_of=as_of, imported_at=now, source_name=name)
+        tuples = (record.as_tuple() for record in reader)
+        # The columns are known once the header is read, which is before the first row is written.
+        rows = store.replace_unis(tuples, as_of=as_of, imported_at=now, source_name=name, columns=_Columns(reader))
         customers = store.unis_customer_count()
         result = ImportResult(rows, customers, as_of, reader.report)
         if notice is not None and result.notes() and notice.policy.ops_recipients:
@@ -136,19 +151,11 @@ def _notice_row(result: ImportResult, name: str, notice: OpsNotice, now: datetim
     )
 
 
-def _tuples(reader: UnisReader) -> Iterator[tuple[Any, ...]]:
-    # In store.UNIS_COLUMNS order.
-    for r in reader:
-        yield (
-            r.customer_code,
-            r.customer_name,
-            r.customer_class,
-            r.customer_status,
-            r.contract_no,
-            r.line_no,
-            r.item_code,
-            r.item_name,
-            r.line_state,
-            r.due_date,
-            r.branch,
-        )
+class _Columns:
+    """The export's columns, read from the reader when the snapshot row is written (after the rows)."""
+
+    def __init__(self, reader: UnisReader) -> None:
+        self.reader = reader
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.reader.report.columns)

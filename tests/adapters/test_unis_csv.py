@@ -48,7 +48,7 @@ def test_full_width_codes_are_normalised() -> None:
     [
         (b"", "empty"),
         (csv(), "no customer rows"),
-        ("顧客CD,顧客名\r\n1,a\r\n".encode("cp932"), "line 1: header"),
+        ("顧客CD,顧客名\r\n1,a\r\n".encode("cp932"), "line 1: the header lacks 顧客区分, 顧客状態, 支店, 契約No"),
         (csv(ROW, "123,足りない列"), "line 3: expected 11 columns"),
         (csv(ROW, ROW.replace("123456789", "ABC")), "line 3: 顧客CD"),
         (b"\x81\x00\xff\xfe\x80", "neither UTF-8 nor CP932"),

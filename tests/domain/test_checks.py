@@ -43,7 +43,11 @@ def test_the_check_table_has_one_unit_per_defect_code_with_a_description() -> No
         "customer_code_multiple",
         "unis_customer_missing",
         "unis_order_missing",
+        "unis_order_taken",
         "unis_customer_class",
+        "unis_customer_cancelled",
+        "unis_line_contract",
+        "unis_line_values",
     ]
     assert all(c.description for c in CHECKS)
     assert set(names) >= UNIS_CODES

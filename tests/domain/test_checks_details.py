@@ -113,7 +113,13 @@ def test_a_customer_without_an_open_brokerage_line_is_named_with_its_name() -> N
 
 def test_a_non_subscriber_customer_is_named_with_its_name() -> None:
     found = only(defects(request(), lookup=unis(customer(customer_class="9"))))
-    detail = {"customer_code": CODE, "customer_name": "株式会社さくら商事", "unis_as_of": NOW.isoformat()}
+    detail = {
+        "customer_code": CODE,
+        "customer_name": "株式会社さくら商事",
+        "customer_class": "9",
+        "non_subscriber": "1",
+        "unis_as_of": NOW.isoformat(),
+    }
     assert found == Defect("unis_customer_class", detail)
 
 

@@ -80,7 +80,11 @@ def test_a_question_in_a_returned_case_keeps_the_verdict_and_defects_the_branch_
     assert (decision.case.case_no, decision.case.status, decision.case.changed) == (CASE_NO, CaseStatus.RETURNED, False)
     assert decision.case.defects == (Defect("attachment_missing"),)
     assert (decision.case.stage, decision.case.event) == (Stage.RECEIVED, Event.QUESTION)
-    assert decision.mails[0].facts == {"case_no": CASE_NO, "stage": "received"}
+    assert decision.mails[0].facts["case_no"] == CASE_NO
+    assert decision.mails[0].facts["stage"] == "received"
+    # The standard export of eleven columns: the line is named, the values the manual sets are not checked.
+    assert decision.mails[0].facts["unis_line"] == "C0001/001"
+    assert "確認していません" in decision.mails[0].facts["unchecked"]
 
 
 def test_a_signed_question_is_still_a_question_the_signature_brings_nothing_new() -> None:

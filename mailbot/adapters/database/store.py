@@ -26,9 +26,10 @@ from mailbot.adapters.database.tables import (
     UnisSnapshot,
 )
 from mailbot.adapters.rawstore import RawDirectory, compress, decompress
+from mailbot.adapters.unis_csv import DB_COLUMNS
 from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
-from mailbot.domain.unis import OrderLine, UnisCustomer
+from mailbot.domain.unis import BASE_COLUMNS, LineKey, OrderLine, UnisCustomer
 
 __all__ = [
     "RAW_ATTACHMENTS_REMOVED",
@@ -45,6 +46,7 @@ __all__ = [
     "defects_from_json",
     "defects_to_json",
     "raw_storage_info",
+    "unis_customer",
 ]
 
 # What is left of a stored raw mail (Store.raw_state).
@@ -434,7 +436,13 @@ class Store:
 
     # -- UNIS ---------------------------------------------------------------
     def replace_unis(
-        self, rows: Iterable[Sequence[Any]], *, as_of: datetime, imported_at: datetime, source_name: str
+        self,
+        rows: Iterable[Sequence[Any]],
+        *,
+        as_of: datetime,
+        imported_at: datetime,
+        source_name: str,
+        columns: Iterable[str] | None = None,
     ) -> int:
         """Replace every UNIS row with ``rows`` (tuples in :data:`UNIS_COLUMNS` order), streamed.
 
@@ -459,7 +467,11 @@ class Store:
             if batch:
                 connection.execute(statement, batch)
                 count += len(batch)
-        self.session.add(UnisSnapshot(as_of=as_of, imported_at=imported_at, source_name=source_name, row_count=count))
+        fields = ",".join(sorted(columns)) if columns is not None else None
+        snapshot = UnisSnapshot(
+            as_of=as_of, imported_at=imported_at, source_name=source_name, row_count=count, columns=fields
+        )
+        self.session.add(snapshot)
         self.session.flush()
         self.session.info.pop(_SNAPSHOT_MEMO, None)
         return count
@@ -478,10 +490,10 @@ class Store:
         return snapshot
 
 
-UNIS_COLUMNS = (
-    "customer_code", "customer_name", "customer_class", "customer_status", "contract_no", "line_no",
-    "item_code", "item_name", "line_state", "due_date", "branch",
-)  # fmt: skip
+# The unis_rows columns an import writes, in UnisRecord's order.
+UNIS_COLUMNS = tuple(DB_COLUMNS.values())
+# Cases that hold their UNIS line: accepted and on their way, or cancelled (the line must be cancelled in UNIS).
+HOLDING_STAGES = ("accepted", "entered", "construction_scheduled", "completed", "unis_confirmed", "cancelled")
 _UNIS_BATCH = 5_000
 
 
@@ -504,26 +516,48 @@ class DbUnisLookup:
         self.session = session
         snapshot = Store(session).latest_snapshot()
         self._as_of = snapshot.as_of if snapshot else None
+        self._columns = (
+            frozenset(snapshot.columns.split(",")) if snapshot is not None and snapshot.columns else BASE_COLUMNS
+        )
         self._cache: dict[str, UnisCustomer | None] = {}
 
     @property
     def as_of(self) -> datetime | None:
         return self._as_of
 
+    @property
+    def columns(self) -> frozenset[str]:
+        return self._columns
+
+    def held_lines(self, code: str) -> dict[LineKey, str]:
+        """The customer's lines bound to a case that holds its line (:data:`HOLDING_STAGES`)."""
+        rows = self.session.execute(
+            select(Case.contract_no, Case.line_no, Case.case_no).where(
+                Case.customer_code == code,
+                Case.contract_no.is_not(None),
+                Case.stage.in_(HOLDING_STAGES),
+            )
+        )
+        return {(contract or "", line or ""): case_no for contract, line, case_no in rows}
+
     def customer(self, code: str) -> UnisCustomer | None:
         if code not in self._cache:
             rows = list(self.session.scalars(select(UnisRow).where(UnisRow.customer_code == code).order_by(UnisRow.id)))
-            self._cache[code] = _customer(rows) if rows else None
+            self._cache[code] = unis_customer(rows) if rows else None
         return self._cache[code]
 
 
-def _customer(rows: Sequence[UnisRow]) -> UnisCustomer:
+def unis_customer(rows: Sequence[UnisRow]) -> UnisCustomer:
+    """The core's customer from its export rows (at least one)."""
     first = rows[0]
     return UnisCustomer(
         code=first.customer_code,
         name=first.customer_name,
         customer_class=first.customer_class,
         status=first.customer_status,
+        customer_process=first.customer_process,
+        customer_contract_kind=first.customer_contract_kind,
+        branch=first.branch,
         lines=tuple(
             OrderLine(
                 contract_no=r.contract_no,
@@ -533,6 +567,20 @@ def _customer(rows: Sequence[UnisRow]) -> UnisCustomer:
                 state=r.line_state,
                 due_date=r.due_date,
                 branch=r.branch,
+                line_process=r.line_process,
+                line_contract_kind=r.line_contract_kind,
+                order_date=r.order_date,
+                start_month=r.start_month,
+                staff=r.staff,
+                running=r.running,
+                serial_no=r.serial_no,
+                confirm_date=r.confirm_date,
+                cancel_date=r.cancel_date,
+                cancel_reason=r.cancel_reason,
+                remark=r.remark,
+                product_class=r.product_class,
+                payment_method=r.payment_method,
+                billing_period=r.billing_period,
             )
             for r in rows
             if r.item_code or r.contract_no

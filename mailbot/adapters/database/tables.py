@@ -141,6 +141,11 @@ class Case(Base):
     construction_date: Mapped[date | None] = mapped_column(Date)
     completed_date: Mapped[date | None] = mapped_column(Date)
     cancelled_date: Mapped[date | None] = mapped_column(Date)
+    # The UNIS order line (契約No/明細No) the case is bound to (manual §5: the line is the unit).
+    contract_no: Mapped[str | None] = mapped_column(Text)
+    line_no: Mapped[str | None] = mapped_column(Text)
+    # The checks that could not run on the last review ({"check", "why"}), shown with the verdict.
+    unchecked: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     __table_args__ = (UniqueConstraint("year", "seq"),)
 
 
@@ -256,6 +261,8 @@ class UnisSnapshot(Base):
     imported_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     source_name: Mapped[str] = mapped_column(Text)
     row_count: Mapped[int] = mapped_column(Integer)
+    # The export's columns (field names, comma-separated); NULL: the eleven of the standard export.
+    columns: Mapped[str | None] = mapped_column(Text)
 
 
 class UnisRow(Base):
@@ -272,6 +279,23 @@ class UnisRow(Base):
     line_state: Mapped[str] = mapped_column(Text)
     due_date: Mapped[date | None] = mapped_column(Date)
     branch: Mapped[str] = mapped_column(Text)
+    # The manual's §5 fields; NULL when the export has no such column.
+    customer_process: Mapped[str | None] = mapped_column(Text)
+    customer_contract_kind: Mapped[str | None] = mapped_column(Text)
+    product_class: Mapped[str | None] = mapped_column(Text)
+    payment_method: Mapped[str | None] = mapped_column(Text)
+    billing_period: Mapped[str | None] = mapped_column(Text)
+    line_process: Mapped[str | None] = mapped_column(Text)
+    line_contract_kind: Mapped[str | None] = mapped_column(Text)
+    start_month: Mapped[str | None] = mapped_column(Text)
+    staff: Mapped[str | None] = mapped_column(Text)
+    running: Mapped[str | None] = mapped_column(Text)
+    serial_no: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    remark: Mapped[str | None] = mapped_column(Text)
+    order_date: Mapped[date | None] = mapped_column(Date)
+    confirm_date: Mapped[date | None] = mapped_column(Date)
+    cancel_date: Mapped[date | None] = mapped_column(Date)
 
 
 class JobRun(Base):
