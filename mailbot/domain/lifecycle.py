@@ -90,6 +90,8 @@ class Event(StrEnum):
     REOPEN = "reopen"
     MAIL_RESENT = "mail_resent"
     MAIL_CANCELLED = "mail_cancelled"
+    # A clerk binds the case to another UNIS order line (manual §5: the line is the unit).
+    BIND = "bind"
     # After acceptance.
     ENTER = "enter"
     SCHEDULE = "schedule"
@@ -115,6 +117,7 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.REOPEN: "再開",
         Event.MAIL_RESENT: "メール再送",
         Event.MAIL_CANCELLED: "送信取消",
+        Event.BIND: "UNIS明細の紐付け",
         Event.ENTER: "NTT入力",
         Event.SCHEDULE: "工事日確定",
         Event.COMPLETE: "開通",
@@ -292,6 +295,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition((Stage.CLOSED,), Event.REOPEN, "verdict", None, (), PERSON),
     Transition(ANY, Event.MAIL_RESENT, "same", None, (), PERSON),
     Transition(ANY, Event.MAIL_CANCELLED, "same", None, (), PERSON),
+    Transition(ANY, Event.BIND, "same", None, (), PERSON),
     # After acceptance: the desk enters the order at NTT (P番号; the progress list
     # may record it too), NTT's progress list (the bot) tells the construction
     # date, the opening or the cancellation, and the UNIS export tells when

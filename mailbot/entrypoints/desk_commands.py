@@ -61,6 +61,10 @@ def cmd_note(args: argparse.Namespace) -> int:
     return _run(args, lambda desk, by: desk.note(args.case_no, args.text, by=by))
 
 
+def cmd_bind(args: argparse.Namespace) -> int:
+    return _run(args, lambda desk, by: desk.bind(args.case_no, args.line, by=by, reason=args.reason))
+
+
 def cmd_close(args: argparse.Namespace) -> int:
     return _run(args, lambda desk, by: desk.close(args.case_no, by=by, reason=args.reason))
 
@@ -174,6 +178,13 @@ def register(sub: Any) -> None:
     note.add_argument("text")
     _by(note)
     note.set_defaults(func=cmd_note)
+
+    bind = cases.add_parser("bind", help="bind the case to another UNIS order line (契約No/明細No)")
+    bind.add_argument("case_no")
+    bind.add_argument("--line", required=True, help="the Z200214 line as 契約No/明細No, e.g. C0001/002")
+    bind.add_argument("--reason", required=True)
+    _by(bind)
+    bind.set_defaults(func=cmd_bind)
 
     close = cases.add_parser("close", help="close a withdrawn, superseded or duplicate case")
     close.add_argument("case_no")

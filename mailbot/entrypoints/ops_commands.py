@@ -247,11 +247,13 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     print(f"{detail['case_no']}  {detail['branch'] or '(支店不明)'}  {detail['stage_label']}/{detail['status_label']}")
     print(f"  顧客CD: {customer}  差出人: {detail['sender'] or '-'}")
     print(f"  受付: {jst(detail['created_at'])}  更新: {jst(detail['updated_at'])}  返却回数: {detail['return_count']}")
-    labels = {"flow": "フロー", "p_number": "P番号", "construction_date": "工事日", "completed_date": "完成日",
-              "cancelled_date": "キャンセル日"}  # fmt: skip
+    labels = {"unis_line": "UNIS明細", "flow": "フロー", "p_number": "P番号", "construction_date": "工事日",
+              "completed_date": "完成日", "cancelled_date": "キャンセル日"}  # fmt: skip
     after = [f"{label}: {detail[key]}" for key, label in labels.items() if detail.get(key)]
     if after:
         print("  " + "  ".join(after))
+    for item in detail.get("unchecked") or []:
+        print(f"  ※未確認: {item['why']}")
     if detail["decided_by"]:
         print(f"  判定: {detail['decided_by']} さんの操作による")
     defects = [d["code"] for d in detail["defects"]]
@@ -284,6 +286,8 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print("  (元のメールが保存されていないため実行できません)")
     for c in detail["checks"]:
         mark = "✓ 該当なし" if c["ok"] else "✗ 該当あり"
+        if c["ok"] and c.get("unchecked"):
+            mark = f"- 未確認({c['unchecked']})"
         extra = ""
         if c["defects"]:
             details = [", ".join(f"{k}={v}" for k, v in d["detail"].items() if v) for d in c["defects"]]

@@ -23,6 +23,7 @@ from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check
 from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, unchanged
+from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
@@ -229,6 +230,41 @@ class Desk:
             advance(uow, case, Event.ENTER, actor=by, directory=self.directory, settings=self.after, note=text)
             return ActionResult(f"{case.case_no}: NTT入力済にしました(P番号 {value})", case.case_no)
 
+    def bind(self, case_no: str, line: str, *, by: str, reason: str) -> ActionResult:
+        """Bind the case to another UNIS order line (契約No/明細No) of its customer, with who and why."""
+        from mailbot.adapters.database.store import DbUnisLookup
+
+        contract_no, _, line_no = normalize(line).strip().partition("/")
+        contract_no, line_no = contract_no.strip(), line_no.strip()
+        if not contract_no or not line_no:
+            raise DeskError(f"明細 {line!r} は「契約No/明細No」(例: C0001/002)の形で入力してください")
+        if not reason.strip():
+            raise DeskError("紐付けを変える理由(--reason)を入力してください")
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            if not case.customer_code:
+                raise DeskError(f"{case.case_no} には顧客CDがないため、UNISの明細に紐付けられません")
+            lookup = DbUnisLookup(uow.store.session)
+            customer = lookup.customer(case.customer_code)
+            found = customer.line((contract_no, line_no)) if customer is not None else None
+            if found is None or not found.is_brokerage:
+                raise DeskError(
+                    f"顧客CD {case.customer_code} には、UNIS({_as_of(lookup.as_of)})に"
+                    f"Z200214の明細 {contract_no}/{line_no} がありません"
+                )
+            other = lookup.held_lines(case.customer_code).get((contract_no, line_no))
+            if other is not None and other != case.case_no:
+                raise DeskError(f"明細 {contract_no}/{line_no} は {other} に紐付いています")
+            stage, _ = self._step(case, Event.BIND)
+            before = f"{case.contract_no}/{case.line_no}" if case.contract_no else "なし"
+            case.contract_no, case.line_no = contract_no, line_no
+            note = f"UNIS明細 {contract_no}/{line_no} に紐付け(変更前: {before}) 理由: {reason.strip()}"
+            change = CaseChange(
+                self._unchanged(case, stage, Event.BIND), Event.BIND, actor=by, reason="desk", note=note
+            )
+            record(uow, change, case)
+            return ActionResult(f"{case.case_no}: UNIS明細 {contract_no}/{line_no} に紐付けました", case.case_no)
+
     # -- quarantine -----------------------------------------------------------------
     @staticmethod
     def _quarantined(uow: UnitOfWork, item_id: int) -> Inbound:
@@ -333,5 +369,12 @@ _EVENT_JA = {
     Event.MAIL_RESENT: "再送",
     Event.MAIL_CANCELLED: "送信を取り消",
     Event.ENTER: "NTT入力済に",
+    Event.BIND: "UNIS明細を紐付け",
 }
 _RESOLUTION_JA = {"released": "依頼として処理", "discarded": "破棄"}
+
+
+def _as_of(when: datetime | None) -> str:
+    from mailbot.service.mails import format_ja
+
+    return f"{format_ja(when)}時点" if when else "未取込"

@@ -167,6 +167,40 @@ _SAMPLE_DEFECTS = (
         "unis_customer_class",
         {"customer_code": "012345678", "customer_name": "株式会社サンプル", "unis_as_of": "2026-11-27T06:00:00+09:00"},
     ),
+    Defect(
+        "unis_customer_class",
+        {"customer_code": "012345678", "customer_name": "株式会社サンプル", "customer_class": "2", "unis_as_of": ""},
+    ),
+    Defect(
+        "unis_order_taken",
+        {"customer_code": "012345678", "customer_name": "株式会社サンプル", "lines": "C0001/001(F-2026-0002)"},
+    ),
+    Defect(
+        "unis_customer_cancelled",
+        {"customer_code": "012345678", "customer_name": "株式会社サンプル", "status": "解約", "unis_as_of": ""},
+    ),
+    Defect(
+        "unis_line_contract",
+        {
+            "customer_code": "012345678",
+            "line": "C0002/001",
+            "contract": "C0002",
+            "contracts": "C0001",
+            "pattern": "A/B",
+        },
+    ),
+    Defect(
+        "unis_line_values",
+        {
+            "customer_code": "012345678",
+            "line": "C0001/002",
+            "pattern": "A/B",
+            "screen": "契約明細",
+            "field": "明細処理区分",
+            "expected": "2 契約変更",
+            "actual": "1 新設",
+        },
+    ),
     Defect("attachment_missing", {"document": "重要事項説明書", "by_person": "1"}),
 )
 _SAMPLE_FACTS = {
@@ -193,6 +227,10 @@ _SAMPLE_FACTS = {
     "mail_id": "34",
     "recipients_capped": "41",
     "message_id_reused": "1",
+    # the UNIS line the case is bound to, the manual's pattern, what could not be checked
+    "unis_line": "C0001/002",
+    "unis_pattern": "A/B",
+    "unchecked": "UNISの登録内容(開始年月)は確認していません(UNISの出力にその列がありません)",
 }
 
 

@@ -168,6 +168,9 @@ def after_acceptance(case: Case) -> dict[str, Any]:
         "construction_date": case.construction_date.isoformat() if case.construction_date else None,
         "completed_date": case.completed_date.isoformat() if case.completed_date else None,
         "cancelled_date": case.cancelled_date.isoformat() if case.cancelled_date else None,
+        # The UNIS order line (契約No/明細No) the case is bound to, and what its review could not check.
+        "unis_line": f"{case.contract_no}/{case.line_no}" if case.contract_no else None,
+        "unchecked": list(case.unchecked or []),
     }
 
 
@@ -258,7 +261,7 @@ def case_detail(
         # Checked again without what retention removed, the thread would fail for want of it.
         checks_note = "保存期間を過ぎて元のメールまたは添付ファイルが削除されたため、チェックは再実行できません"
     elif thread:
-        submission = build_submission(thread, directory, DbUnisLookup(session), policy)
+        submission = build_submission(thread, directory, DbUnisLookup(session), policy, case_no=case.case_no)
         for check in checks:
             found = check.check(submission, policy)
             check_rows.append(
@@ -267,6 +270,8 @@ def case_detail(
                     "description": check.description,
                     "ok": not found,
                     "defects": [{"code": d.code, "detail": dict(d.detail)} for d in found],
+                    # Why the check could not run (an absent UNIS column): never shown as passed.
+                    "unchecked": check.unchecked(submission, policy),
                 }
             )
     mails = list(session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)))

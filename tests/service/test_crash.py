@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.domain.builders import FORM
-from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, SHIBUYA_MGR, Harness, make_harness, use_real_servers
+from tests.fixtures.bot import CUSTOMER, DESK, SHIBUYA_MGR, Harness, make_harness, unis_row, use_real_servers
 from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.smtp_sink import SmtpSink
 from tests.mailfactory import build_mail
@@ -48,13 +48,18 @@ def _expected_status(i: int) -> str:
     return "returned" if i % 4 == 0 else "accepted"
 
 
+def _customer(i: int) -> str:
+    # One customer per request: an accepted request holds its customer's UNIS line.
+    return f"{int(CUSTOMER) + i:09d}"
+
+
 def _submission(i: int) -> bytes:
     return build_mail(
         subject=f"フレッツエスカ 渋谷支店 {i}",
         sender=f"担当{i} <staff{i}@usen.co.jp>",
         to=[DESK],
         cc=[] if _expected_status(i) == "returned" else [SHIBUYA_MGR],
-        body=f"顧客CD:{CUSTOMER}",
+        body=f"顧客CD:{_customer(i)}",
         attachments=[FORM],
         message_id=f"<crash-{i}@usen.co.jp>",
     )
@@ -82,7 +87,7 @@ def test_killing_the_poller_at_random_moments_loses_nothing_and_doubles_only_ins
         )
     else:
         use_real_servers(harness, smtp_port=smtp_sink.port)
-    harness.import_unis([GOOD_UNIS_ROW])
+    harness.import_unis([unis_row(_customer(i)) for i in range(SUBMISSIONS)])
     for i in range(SUBMISSIONS):
         if dovecot is not None:
             dovecot.append(_submission(i))

@@ -284,6 +284,8 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
                 result = desk.reopen(case_no, by=user.name, reason=text)
             elif action == "enter":
                 result = desk.entered(case_no, str(form.get("p_number", "")), by=user.name, note=text)
+            elif action == "bind":
+                result = desk.bind(case_no, str(form.get("line", "")), by=user.name, reason=text)
             else:
                 return PlainTextResponse("不明な操作です。", 404)
         except DeskError as exc:
