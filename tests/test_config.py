@@ -257,3 +257,14 @@ def test_a_branch_summary_lists_open_returns_of_90_days_unless_the_config_says_o
     assert load_config(write(tmp_path, GOOD)).summary.list_open_returns_days == 90
     config = load_config(write(tmp_path, GOOD + "[summary]\nlist_open_returns_days = 30\n"))
     assert config.summary.list_open_returns_days == 30
+
+
+def test_unis_columns_rename_the_exports_headers_and_refuse_an_unknown_key(tmp_path: Path) -> None:
+    from tests.test_config_after import write
+
+    config = load_config(write(tmp_path, '[unis.columns]\norder_date = "受注日"\n'))
+    assert dict(config.unis_columns) == {"order_date": "受注日"}
+    with pytest.raises(ConfigError, match=r"\[unis.columns\] order_day: unknown column; expected one of customer_code"):
+        load_config(write(tmp_path, '[unis.columns]\norder_day = "受注日"\n'))
+    with pytest.raises(ConfigError, match=r"\[unis.columns\] remark: expected the column's header text"):
+        load_config(write(tmp_path, "[unis.columns]\nremark = 3\n"))

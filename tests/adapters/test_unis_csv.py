@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from mailbot.adapters.database.engine import make_engine, make_sessionmaker
 from mailbot.adapters.database.store import DbUnisLookup
 from mailbot.adapters.database.tables import UnisRow
-from mailbot.adapters.unis_csv import HEADER, UnisFileError, UnisReader, read_unis_csv
+from mailbot.adapters.unis_csv import DB_COLUMNS, FULL_HEADER, HEADER, UnisFileError, UnisReader, read_unis_csv
 from mailbot.service.unis_import import import_unis
 
 ROW = "123456789,株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店"
@@ -238,3 +238,108 @@ def test_a_unis_import_of_200000_rows_stays_far_below_150_mb(tmp_path: Path) -> 
     rows, peak_mb = map(int, done.stdout.split())
     assert rows == 200_000
     assert peak_mb < 150
+
+
+# --- the manual's full export ------------------------------------------------------------------
+
+FULL_ROW = {
+    "顧客CD": "123456789",
+    "顧客名": "株式会社さくら商事",
+    "顧客区分": "1 業務用",
+    "顧客状態": "有効",
+    "顧客処理区分": "0 新設",
+    "顧客契約種類": "01-01 新設 新設",
+    "支店": "渋谷支店",
+    "契約No": "C0001",
+    "商品区分": "0 通常",
+    "支払方法": "9 UNIS売上対象外",
+    "請求期間": "1",
+    "明細No": "002",
+    "明細処理区分": "2 契約変更",
+    "明細契約種類": "11-99 増設 その他",
+    "契約品目": "Z200214",
+    "品目名": "NTTフレッツ光取次",
+    "明細状態": "受注",
+    "受注登録日": "2026/11/20",
+    "開始年月": "202611",
+    "完成予定日": "20261120",
+    "契約担当者": "山田 花子",
+    "ランニング": "0",
+    "シリアルNO": "",
+    "確定日": "",
+    "解約日": "",
+    "解約事由": "",
+    "明細備考": "加入前顧客コード:012345678",
+}
+
+
+def full_csv(rows: list[dict[str, str]], header: list[str] | None = None) -> bytes:
+    names = header or list(FULL_HEADER)
+    lines = [",".join(names)] + [",".join(row.get(name, "") for name in names) for row in rows]
+    return ("\r\n".join(lines) + "\r\n").encode("cp932")
+
+
+def test_the_full_export_is_read_with_every_value_the_manual_sets() -> None:
+    reader = UnisReader(io.BytesIO(full_csv([FULL_ROW])), "full.csv")
+    [record] = list(reader)
+    assert (record.line_process, record.line_contract_kind) == ("2 契約変更", "11-99 増設 その他")
+    assert (record.order_date, record.due_date, record.start_month) == (date(2026, 11, 20), date(2026, 11, 20), "2026/11")
+    assert (record.staff, record.running, record.payment_method) == ("山田 花子", "0", "9 UNIS売上対象外")
+    assert record.remark == "加入前顧客コード:012345678"
+    assert reader.report.columns == frozenset(DB_COLUMNS)
+    assert reader.report.missing_columns == ()
+
+
+def test_columns_are_found_by_header_in_any_order_and_unknown_ones_are_ignored() -> None:
+    header = ["その他", *reversed(FULL_HEADER)]
+    [record] = read_unis_csv(full_csv([{**FULL_ROW, "その他": "x"}], header))
+    assert (record.customer_code, record.contract_no, record.line_no) == ("123456789", "C0001", "002")
+
+
+def test_the_standard_export_reports_the_manuals_columns_it_lacks() -> None:
+    reader = UnisReader(io.BytesIO(csv(ROW)), "standard.csv")
+    [record] = list(reader)
+    assert record.line_process is None and record.order_date is None
+    assert "明細処理区分" in reader.report.missing_columns and "顧客CD" not in reader.report.missing_columns
+
+
+def test_a_renamed_column_is_read_through_unis_columns() -> None:
+    header = [("受注日" if name == "受注登録日" else name) for name in FULL_HEADER]
+    row = {**FULL_ROW, "受注日": "2026/11/21"}
+    [record] = read_unis_csv(full_csv([row], header), columns={"order_date": "受注日"})
+    assert record.order_date == date(2026, 11, 21)
+    [unmapped] = read_unis_csv(full_csv([row], header))
+    assert unmapped.order_date is None
+
+
+@pytest.mark.parametrize(("cell", "month"), [("2026/12", "2026/12"), ("202612", "2026/12"), ("2026年12月", "2026/12")])
+def test_a_start_month_is_read_as_unis_writes_it(cell: str, month: str) -> None:
+    [record] = read_unis_csv(full_csv([{**FULL_ROW, "開始年月": cell}]))
+    assert record.start_month == month
+
+
+def test_a_bad_date_in_another_column_is_stored_empty_and_counted_with_its_line() -> None:
+    reader = UnisReader(io.BytesIO(full_csv([FULL_ROW, {**FULL_ROW, "受注登録日": "未定", "開始年月": "13月"}])))
+    records = list(reader)
+    assert records[1].order_date is None and records[1].start_month is None
+    assert reader.report.bad_dates == {"受注登録日": (1, [3]), "開始年月": (1, [3])}
+    assert any("受注登録日 not a date" in note for note in reader.report.notes())
+
+
+def test_the_full_export_is_stored_and_read_back_with_its_columns(db_url: str) -> None:
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    import_unis(sessions, full_csv([FULL_ROW]), name="full.csv", as_of=now, now=now)
+    with sessions() as session:
+        lookup = DbUnisLookup(session)
+        customer = lookup.customer("123456789")
+        assert customer is not None
+        [line] = customer.lines
+        assert (line.line_process, line.order_date, line.start_month) == ("2 契約変更", date(2026, 11, 20), "2026/11")
+        assert customer.customer_contract_kind == "01-01 新設 新設"
+        assert "order_date" in lookup.columns and "remark" in lookup.columns
+    import_unis(sessions, csv(ROW), name="standard.csv", as_of=now, now=now)
+    with sessions() as session:
+        assert "order_date" not in DbUnisLookup(session).columns
+    engine.dispose()
