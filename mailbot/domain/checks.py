@@ -48,8 +48,10 @@ __all__ = [
     "NotChecked",
     "Submission",
     "build_submission",
+    "line_values_unchecked",
     "not_checked",
     "run_checks",
+    "unchecked_reason",
 ]
 
 
@@ -197,9 +199,9 @@ def build_submission(
 class Check(Protocol):
     """One rule a request must pass.
 
-    ``unchecked`` says why the check could not run on this request (the UNIS
-    export lacks a column it reads), or None: a check that did not run must
-    never read as passed.
+    A check may also have ``unchecked(submission, policy) -> str | None``
+    saying why it could not run on this request (the UNIS export lacks a
+    column it reads): a check that did not run must never read as passed.
     """
 
     name: str
@@ -207,7 +209,11 @@ class Check(Protocol):
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]: ...
 
-    def unchecked(self, submission: Submission, policy: Policy) -> str | None: ...
+
+def unchecked_reason(check: Check, submission: Submission, policy: Policy) -> str | None:
+    """Why ``check`` could not run on ``submission``, or None (also for a check without the method)."""
+    method = getattr(check, "unchecked", None)
+    return method(submission, policy) if method is not None else None
 
 
 class _Runs:
@@ -454,12 +460,16 @@ class UnisLineValues:
         customer, line = submission.customer, submission.line
         if submission.ubd or customer is None or line is None:
             return None
-        missing = [rule.label for rule in expected_values(customer, line, submission.unis_columns) if rule.ok is None]
-        if not missing:
-            return None
-        return (
-            f"UNISの登録内容({'・'.join(missing)})は確認していません(UNISの出力にその列がないか、受注登録日が空のため)"
-        )
+        return line_values_unchecked(customer, line, submission.unis_columns)
+
+
+def line_values_unchecked(customer: UnisCustomer, line: OrderLine, columns: frozenset[str]) -> str | None:
+    """Which of the manual's values of ``line`` could not be checked, in the desk's words; None: all were."""
+    missing = [rule.label for rule in expected_values(customer, line, columns) if rule.ok is None]
+    if not missing:
+        return None
+    fields = "・".join(missing)
+    return f"UNISの登録内容({fields})は確認していません(UNISの出力にその列がないか、受注登録日が空のため)"
 
 
 # The policy, in order: the reply lists defects in this order.
@@ -502,7 +512,7 @@ def not_checked(submission: Submission, policy: Policy, checks: Sequence[Check] 
     """The checks that could not run on this request, each with why."""
     found = []
     for check in checks:
-        why = check.unchecked(submission, policy)
+        why = unchecked_reason(check, submission, policy)
         if why is not None:
             found.append(NotChecked(check.name, why))
     return found

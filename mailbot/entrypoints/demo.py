@@ -15,9 +15,10 @@ from pathlib import Path
 
 from mailbot.bootstrap import App, build_app, upgrade_database
 from mailbot.config import load_config
+from mailbot.entrypoints.demo_unis import FULL_HEADER, OLD_ROWS, UNIS_HEADER, today_rows
 from mailbot.entrypoints.tables import format_table
 from mailbot.service import summaries, views
-from mailbot.service.mails import format_jst
+from mailbot.service.mails import JST, format_jst
 from mailbot.service.unis_import import import_unis
 
 __all__ = ["run_demo"]
@@ -79,8 +80,6 @@ name = "横浜支店"
 region = "首都圏"
 managers = ["yokohama-mgr@usen.co.jp"]
 """
-
-UNIS_HEADER = "顧客CD,顧客名,顧客区分,顧客状態,契約No,明細No,契約品目,品目名,明細状態,完成予定日,支店"
 
 
 def _pdf(title: str) -> bytes:
@@ -355,6 +354,56 @@ def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
             ),
         ),
         (
+            # Registered against the manual's §5 patterns: returned, naming the value to set.
+            "1000000017.demo17.host",
+            _mail(
+                "フレッツエスカ 渋谷支店",
+                "ichiro.shibuya@usen.co.jp",
+                [DESK],
+                ["shibuya-mgr@usen.co.jp"],
+                "顧客CD:100000012\n株式会社つばさ(BGMご利用中)\n",
+                [form],
+                when=t(7),
+            ),
+        ),
+        (
+            "1000000018.demo18.host",
+            _mail(
+                "フレッツエスカ 新宿支店",
+                "momo.shinjuku@usen.co.jp",
+                [DESK],
+                ["shinjuku-mgr@usen.co.jp"],
+                "顧客CD:100000013\n",
+                [form],
+                when=t(6),
+            ),
+        ),
+        (
+            "1000000019.demo19.host",
+            _mail(
+                "フレッツエスカ 大阪支店",
+                "kaito.osaka@usen.co.jp",
+                [DESK],
+                ["osaka-mgr@usen.co.jp"],
+                "顧客CD:100000014\n",
+                [form],
+                when=t(5),
+            ),
+        ),
+        (
+            # A second request for さくら商事, whose only Z200214 line the first request holds.
+            "1000000024.demo24.host",
+            _mail(
+                "フレッツエスカ 渋谷支店 さくら商事",
+                "ken.shibuya@usen.co.jp",
+                [DESK],
+                ["shibuya-mgr@usen.co.jp"],
+                "顧客CD:100000001\n",
+                [form],
+                when=t(4),
+            ),
+        ),
+        (
             # Not in today's export either: waits, then is returned once a current snapshot says so.
             "1000000014.demo14.host",
             _mail(
@@ -392,11 +441,7 @@ def run_demo(directory: Path) -> int:
         app.accounts.add(name, role, password)
 
     # Yesterday's export: customers registered since then are not in it yet.
-    old_rows = [
-        "100000001,株式会社さくら商事,1,有効,C0001,001,Z200214,NTTフレッツ光取次,受注,2026/12/10,渋谷支店",
-        "100000002,有限会社みどり,1,有効,C0002,001,Z200214,NTTフレッツ光取次,受注,2026/12/12,新宿支店",
-        "100000004,株式会社なにわ,1,有効,C0004,001,Z200214,NTTフレッツ光取次,受注,2026/12/15,大阪支店",
-    ]
+    old_rows = OLD_ROWS
     unis_old = directory / "unis_yesterday.csv"
     unis_old.write_bytes(("\r\n".join([UNIS_HEADER, *old_rows]) + "\r\n").encode("cp932"))
     import_unis(app.sessions, unis_old.read_bytes(), name=unis_old.name, as_of=now - timedelta(days=1), now=now)
@@ -455,15 +500,11 @@ def run_demo(directory: Path) -> int:
     print("2) second poll: the 新宿支店 resubmission, one mail delivered twice, a branch's question, a clerk's reply")
     app.intake.poll_once()
 
-    # Today's export: 100000008 was registered; 100000009 is a 未加入店; 100000010 has no order line.
-    new_rows = [
-        *old_rows,
-        "100000008,株式会社ひかり,1,有効,C0008,001,Z200214,NTTフレッツ光取次,受注,2026/12/20,渋谷支店",
-        "100000009,喫茶こだま,9,有効,C0009,001,Z200214,NTTフレッツ光取次,受注,2026/12/21,大阪支店",
-        "100000010,株式会社あおば,1,有効,C0010,001,U100001,USEN音楽放送,確定,2026/11/01,渋谷支店",
-    ]
+    # Today's export, with the manual's §5 columns: 100000008 was registered; 100000009 is a 未加入店;
+    # 100000010 has no order line; 100000012-14 are registered against the manual's patterns.
+    new_rows = today_rows(now.astimezone(JST).date())
     unis_new = directory / "unis_today.csv"
-    unis_new.write_bytes(("\r\n".join([UNIS_HEADER, *new_rows]) + "\r\n").encode("cp932"))
+    unis_new.write_bytes(("\r\n".join([FULL_HEADER, *new_rows]) + "\r\n").encode("cp932"))
     import_unis(app.sessions, unis_new.read_bytes(), name=unis_new.name, as_of=datetime.now(UTC), now=now)
     print("3) today's UNIS export imported: waiting cases are decided again")
     app.intake.recheck_waiting()
@@ -481,7 +522,7 @@ def run_demo(directory: Path) -> int:
     # After acceptance: NTT entry, NTT's progress list, 事務センター's worklist, the UNIS reconciliation.
     from mailbot.entrypoints.demo_after import after_acceptance_demo
 
-    cancelled_no = after_acceptance_demo(app, directory, UNIS_HEADER, new_rows, step=5)
+    cancelled_no = after_acceptance_demo(app, directory, FULL_HEADER, new_rows, step=5)
 
     with app.sessions() as session:
         messages = views.message_rows(session)

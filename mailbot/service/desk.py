@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,13 +21,14 @@ from mailbot.adapters.database.tables import Case, Inbound, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
-from mailbot.domain.checks import CHECKS, Check
+from mailbot.domain.checks import CHECKS, Check, line_values_unchecked
 from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, unchanged
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
+from mailbot.domain.unis_lines import bind_line
 from mailbot.service.casefile import CaseChange, UnitOfWork, record
 from mailbot.service.intake import Intake, case_view, file_decision
 from mailbot.service.retention import removed_text
@@ -173,10 +174,52 @@ class Desk:
 
     # -- cases ----------------------------------------------------------------------
     def accept(self, case_no: str, *, by: str, note: str = "") -> ActionResult:
-        """Accept despite defects: the receipt (with the note) to the branch, the notice to ops."""
+        """Accept despite defects: the receipt (with the note) to the branch, the notice to ops.
+
+        An accepted case holds a UNIS line: its own when still free, else the
+        line the binding rule picks; none free leaves it unbound, and the result says so.
+        """
         with self._unit() as uow:
             case = self._case(uow, case_no)
-            return self._decided(uow, case, Event.ACCEPT, CaseStatus.ACCEPTED, (), by=by, note=note)
+            before = f"{case.contract_no}/{case.line_no}" if case.contract_no else "なし"
+            bound = self._rebind(uow, case)
+            result = self._decided(uow, case, Event.ACCEPT, CaseStatus.ACCEPTED, (), by=by, note=note)
+            after = f"{case.contract_no}/{case.line_no}" if case.contract_no else "なし"
+            if after != before:
+                # The binding moved with the acceptance: in the history, not in the receipt's note.
+                stage, _ = self._step(case, Event.BIND)
+                text = f"受付に伴いUNIS明細を {after} に紐付け(変更前: {before})"
+                change = CaseChange(self._unchanged(case, stage, Event.BIND), Event.BIND, by, "desk", note=text)
+                record(uow, change, case)
+            return replace(result, summary=result.summary + bound)
+
+    def _rebind(self, uow: UnitOfWork, case: Case) -> str:
+        """Bind ``case`` to a free Z200214 受注 line of its customer before a person accepts it.
+
+        Its own line when still 受注 and free, else the line the binding rule
+        picks; none: unbound. What the bound line's check could not read is
+        refreshed too, so the case does not carry an older export's gaps.
+        """
+        from mailbot.adapters.database.store import DbUnisLookup
+
+        if not case.customer_code:
+            return ""
+        lookup = DbUnisLookup(uow.store.session)
+        customer = lookup.customer(case.customer_code)
+        if customer is None:
+            return ""
+        held = {key: no for key, no in lookup.held_lines(customer.code).items() if no != case.case_no}
+        mine = customer.line((case.contract_no, case.line_no or "")) if case.contract_no else None
+        if mine is None or not mine.ordered or mine.key in held:
+            latest = self._latest_branch_mail(uow.store, case)
+            mine = bind_line(customer, held, latest[0].received_at if latest else uow.now)
+        if mine is None:
+            case.contract_no, case.line_no = None, None
+            return "(UNIS明細は未紐付け: 受注の取次明細がすべて他の案件のものです。cases bind で紐付けてください)"
+        case.contract_no, case.line_no = mine.key
+        why = line_values_unchecked(customer, mine, lookup.columns)
+        case.unchecked = [{"check": "unis_line_values", "why": why}] if why else []
+        return f"(UNIS明細 {mine.where})"
 
     def return_case(self, case_no: str, *, by: str, note: str, defects: Sequence[str] = ()) -> ActionResult:
         """Return (an accepted case too) with the person's remark in the defect reply."""

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store
 from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
 from mailbot.domain.branches import BranchDirectory
-from mailbot.domain.checks import Check, build_submission
+from mailbot.domain.checks import Check, build_submission, unchecked_reason
 from mailbot.domain.lifecycle import (
     ACTIVE_STAGES,
     MAIL_STATUS_LABELS,
@@ -271,7 +271,7 @@ def case_detail(
                     "ok": not found,
                     "defects": [{"code": d.code, "detail": dict(d.detail)} for d in found],
                     # Why the check could not run (an absent UNIS column): never shown as passed.
-                    "unchecked": check.unchecked(submission, policy),
+                    "unchecked": unchecked_reason(check, submission, policy),
                 }
             )
     mails = list(session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)))

@@ -7,6 +7,7 @@ delivered, the history is what `cases show --json` reads.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from mailbot.service import views
 from mailbot.service.desk import DeskError
 from tests.domain.builders import FORM
-from tests.fixtures.bot import CLERK, CUSTOMER, DESK, OPS, Harness
+from tests.fixtures.bot import CLERK, CUSTOMER, DESK, OPS, Harness, unis_row
 from tests.service.test_intake import request
 
 
@@ -166,8 +167,8 @@ def test_a_discarded_quarantined_mail_is_recorded_with_who_and_why(desk: Harness
 
 
 def test_a_receipt_the_reply_cap_held_back_is_sent_when_a_clerk_resends_it(desk: Harness) -> None:
-    desk.import_unis()
     cap = desk.app.config.policy.max_replies_per_sender_per_hour
+    desk.import_unis([unis_row(line=f"{n:03d}") for n in range(cap + 1)])  # a line for each request
     for i in range(cap + 1):
         desk.deliver(request(subject=f"フレッツエスカ 渋谷支店 {i}"))
     desk.poll()
@@ -252,6 +253,37 @@ def test_the_same_customer_twice_is_flagged_in_the_notice_and_in_cases_show(desk
     notices = desk.sent_mail("ops_accepted")
     assert "同じ顧客CDの案件がほかにもあります: FE-2026-00001" in notices[1].get_content()
     assert detail(desk, "FE-2026-00002")["same_customer"] == ["FE-2026-00001"]
+
+
+def test_a_second_request_for_a_customer_whose_only_line_is_taken_names_the_case_holding_it(desk: Harness) -> None:
+    desk.import_unis([unis_row()], as_of=desk.clock() + timedelta(minutes=5))
+    desk.deliver(request())
+    desk.poll()
+    desk.deliver(request(subject="フレッツエスカ 渋谷支店 再送"))
+    desk.clock.advance(minutes=1)
+    desk.poll()
+    first, second = desk.cases()
+    assert (first["status"], first["unis_line"]) == ("accepted", "C0001/001")
+    assert (second["status"], second["defects"], second["unis_line"]) == ("returned", ["unis_order_taken"], None)
+    reply = desk.sent_mail("defect_reply")[0].get_content()
+    assert "C0001/001(FE-2026-00001)" in reply and "取次明細を1件、受注登録して" in reply
+
+
+def test_a_clerk_binds_a_case_to_another_line_of_its_customer_with_who_and_why(desk: Harness) -> None:
+    desk.import_unis([unis_row(), unis_row(line="002"), unis_row(line="003", state="確定")])
+    desk.deliver(request())
+    desk.poll()
+    # Neither line has a 受注登録日 (the standard export): the last exported is taken.
+    assert detail(desk, "FE-2026-00001")["unis_line"] == "C0001/002"
+    result = desk.app.desk.bind("FE-2026-00001", "Ｃ0001/001", by="山田", reason="支店に確認済み")
+    assert "C0001/001 に紐付けました" in result.summary
+    shown = detail(desk, "FE-2026-00001")
+    assert shown["unis_line"] == "C0001/001"
+    assert shown["events"][-1]["event"] == "bind" and "変更前: C0001/002" in shown["events"][-1]["note"]
+    with pytest.raises(DeskError, match="Z200214の明細 C0001/009 がありません"):
+        desk.app.desk.bind("FE-2026-00001", "C0001/009", by="山田", reason="x")
+    with pytest.raises(DeskError, match="契約No/明細No"):
+        desk.app.desk.bind("FE-2026-00001", "C0001", by="山田", reason="x")
 
 
 def test_a_reused_message_id_with_other_content_is_a_new_request_and_ops_is_told(desk: Harness) -> None:

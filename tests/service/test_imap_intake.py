@@ -17,7 +17,7 @@ from mailbot.domain.policy import Policy
 from mailbot.entrypoints.cli import main
 from mailbot.service.intake import BATCH_SIZE
 from tests.domain.builders import FORM
-from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_harness, use_real_servers
+from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_harness, unis_row, use_real_servers
 from tests.fixtures.bot import rebuild as restart
 from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.smtp_sink import SmtpSink
@@ -149,7 +149,7 @@ def test_a_server_that_goes_away_mid_poll_loses_nothing_and_the_next_poll_finish
     # decided (its bodies are already fetched), so that batch is committed but
     # cannot be marked, and reading the second batch fails.
     total = BATCH_SIZE + 5
-    bot.import_unis()
+    bot.import_unis([unis_row(line=f"{n:03d}") for n in range(total)])  # a line for each request
     for i in range(total):
         subject = "フレッツエスカ 渋谷支店 停止" if i == 1 else f"フレッツエスカ 渋谷支店 {i}"
         # One sender each: the per-sender reply cap is not what this test is about.
