@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from mailbot.entrypoints.web.app import create_app
 from tests.domain.builders import FORM
-from tests.fixtures.bot import Harness, make_harness, rebuild
+from tests.fixtures.bot import Harness, make_harness, rebuild, unis_row
 from tests.service.test_desk import request, returned_case
 from tests.service.test_summaries import jst, seed_week_48
 
@@ -185,6 +185,28 @@ def test_a_clerk_records_the_ntt_order_number_from_the_case_page(web: tuple[Harn
     assert (case["stage"], case["p_number"]) == ("entered", "P1234567890123")
     bad = client.post(f"/cases/{case_no}/enter", data={"p_number": "P12", "csrf_token": token})
     assert "P+13桁" in bad.text  # refused with the reason, nothing changed
+
+
+def test_the_case_page_shows_the_bound_unis_line_what_was_not_checked_and_rebinds_it(
+    web: tuple[Harness, TestClient],
+) -> None:
+    h, client = web
+    h.import_unis([unis_row(), unis_row(line="002")])
+    h.deliver(request())
+    h.poll()
+    [case] = h.cases()
+    token = login(client)
+    page = client.get(f"/cases/{case['case_no']}").text
+    assert "<dt>UNIS明細</dt><dd>C0001/002</dd>" in page
+    assert "未確認: UNISの登録内容(" in page  # the standard export: the manual's values were not checked
+    assert 'data-action="bind"' in page
+    answer = client.post(
+        f"/cases/{case['case_no']}/bind", data={"line": "C0001/001", "note": "支店に確認", "csrf_token": token}
+    )
+    assert "C0001/001 に紐付けました" in answer.text
+    assert h.cases()[0]["unis_line"] == "C0001/001"
+    bad = client.post(f"/cases/{case['case_no']}/bind", data={"line": "C9", "note": "x", "csrf_token": token})
+    assert "契約No/明細No" in bad.text and h.cases()[0]["unis_line"] == "C0001/001"
 
 
 def test_after_retention_the_case_page_names_the_removed_attachment_and_its_old_link_says_why(
