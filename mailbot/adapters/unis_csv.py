@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import operator
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -121,8 +122,11 @@ class UnisRecord:
     remark: str | None
 
     def as_tuple(self) -> tuple[Any, ...]:
-        """The values in :data:`DB_COLUMNS` order."""
-        return tuple(getattr(self, name) for name in DB_COLUMNS.values())
+        """The values in :data:`DB_COLUMNS` order (the fields' own order)."""
+        return _AS_TUPLE(self)  # type: ignore[no-any-return]
+
+
+_AS_TUPLE = operator.attrgetter(*DB_COLUMNS.values())
 
 
 @dataclass
@@ -347,6 +351,8 @@ class UnisReader:
         self.report = UnisReport()
         self._at: dict[str, int] = {}
         self._width = 0
+        self._steps: list[tuple[int, int, str, str]] = []
+        self._memo: dict[tuple[str, str], Any] = {}
 
     def __iter__(self) -> Iterator[UnisRecord]:
         name = self.name
@@ -389,22 +395,7 @@ class UnisReader:
         self._at = at
         self._width = len(header)
         self.report.columns = frozenset(at)
-
-    def _cell(self, cells: list[str], name: str) -> str | None:
-        index = self._at.get(name)
-        if index is None:
-            return None
-        return cells[index] if index < len(cells) else ""
-
-    def _date(self, cells: list[str], name: str, line: int) -> date | None:
-        text = self._cell(cells, name)
-        if text is None:
-            return None
-        try:
-            return _parse_date(text)
-        except ValueError:
-            self._bad(name, line)
-            return None
+        self._steps = self._plan()
 
     def _bad(self, name: str, line: int) -> None:
         if name == "due_date":
@@ -416,14 +407,32 @@ class UnisReader:
         _note(lines, line)
         self.report.bad_dates[header] = (count + 1, lines)
 
+    def _plan(self) -> list[tuple[int, int, str, str]]:
+        """(position in the record, column, field, how to read it) for each column the export has."""
+        plan = []
+        for position, name in enumerate(COLUMN_HEADERS):
+            if name not in self._at or name == "customer_code":
+                continue
+            if name in ("due_date", "order_date", "confirm_date", "cancel_date"):
+                kind = "date"
+            elif name == "start_month":
+                kind = "month"
+            elif name == "item_code":
+                kind = "upper"
+            elif name in _CODE_FIELDS or name == "customer_class":
+                kind = "code"
+            else:
+                kind = "text"
+            plan.append((position, self._at[name], name, kind))
+        return plan
+
     def _record(self, row: list[str], line: int) -> UnisRecord | None:
         name = self.name
         if not any(cell.strip() for cell in row):
             return None
         if len(row) != self._width:
             raise UnisFileError(f"{name}: line {line}: expected {self._width} columns, got {len(row)}")
-        cells = [cell.replace("\x00", "").strip() for cell in row]
-        raw_code = cells[self._at["customer_code"]]
+        raw_code = row[self._at["customer_code"]].replace("\x00", "").strip()
         code = _norm(raw_code).replace("-", "")
         if not code.isdigit() or len(code) > 32:
             raise UnisFileError(f"{name}: line {line}: 顧客CD {raw_code!r} is not a customer number")
@@ -431,47 +440,48 @@ class UnisReader:
             code = code.zfill(self.digits)
             self.report.padded_codes += 1
             _note(self.report.padded_lines, line)
-        start_text = self._cell(cells, "start_month")
-        start: str | None = None
-        if start_text is not None:
-            try:
-                start = _parse_month(start_text)
-            except ValueError:
-                self._bad("start_month", line)
+        values: list[Any] = [None] * len(COLUMN_HEADERS)
+        values[0] = code
+        # Code, date and month cells repeat across millions of rows: each distinct text is read once.
+        memo = self._memo
+        for position, column, field_name, kind in self._steps:
+            cell = row[column]
+            if "\x00" in cell:
+                cell = cell.replace("\x00", "")
+            cell = cell.strip()
+            if kind == "text":
+                values[position] = cell
+                continue
+            key = (kind, cell)
+            found = memo.get(key, _MISSING)
+            if found is _MISSING:
+                found = self._read(kind, cell)
+                if len(memo) > _MEMO_SIZE:
+                    memo.clear()
+                memo[key] = found
+            if found is _BAD:
+                self._bad(field_name, line)
+                found = None
+            values[position] = found
+        return UnisRecord(*values)
 
-        def text(field: str) -> str | None:
-            value = self._cell(cells, field)
-            return _norm(value) if value is not None and field in _CODE_FIELDS else value
+    @staticmethod
+    def _read(kind: str, cell: str) -> Any:
+        try:
+            if kind == "date":
+                return _parse_date(cell)
+            if kind == "month":
+                return _parse_month(cell)
+        except ValueError:
+            return _BAD
+        if kind == "upper":
+            return _norm(cell).upper()
+        return _norm(cell)
 
-        return UnisRecord(
-            customer_code=code,
-            customer_name=cells[self._at["customer_name"]],
-            customer_class=_norm(cells[self._at["customer_class"]]),
-            customer_status=cells[self._at["customer_status"]],
-            customer_process=text("customer_process"),
-            customer_contract_kind=text("customer_contract_kind"),
-            branch=cells[self._at["branch"]],
-            contract_no=_norm(cells[self._at["contract_no"]]),
-            product_class=text("product_class"),
-            payment_method=text("payment_method"),
-            billing_period=text("billing_period"),
-            line_no=_norm(cells[self._at["line_no"]]),
-            line_process=text("line_process"),
-            line_contract_kind=text("line_contract_kind"),
-            item_code=_norm(cells[self._at["item_code"]]).upper(),
-            item_name=cells[self._at["item_name"]],
-            line_state=_norm(cells[self._at["state"]]),
-            order_date=self._date(cells, "order_date", line),
-            start_month=start,
-            due_date=self._date(cells, "due_date", line),
-            staff=text("staff"),
-            running=text("running"),
-            serial_no=text("serial_no"),
-            confirm_date=self._date(cells, "confirm_date", line),
-            cancel_date=self._date(cells, "cancel_date", line),
-            cancel_reason=text("cancel_reason"),
-            remark=text("remark"),
-        )
+
+_MISSING = object()
+_BAD = object()
+_MEMO_SIZE = 50_000
 
 
 def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
