@@ -123,7 +123,7 @@ class UnisRecord:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The values in :data:`DB_COLUMNS` order (the fields' own order)."""
-        return _AS_TUPLE(self)  # type: ignore[no-any-return]
+        return _AS_TUPLE(self)
 
 
 _AS_TUPLE = operator.attrgetter(*DB_COLUMNS.values())
