@@ -139,6 +139,7 @@ def test_the_example_config_in_the_repository_loads(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "x")
     config = load_config(example)
     assert config.branches.branches
+    assert config.web.base_url.startswith("https://") and config.web.secret_env == "MAILBOT_WEB_SECRET"
 
 
 # --- issue 9: values that silently changed decisions are refused by key -----------
