@@ -390,6 +390,9 @@ def _register_extensions(sub: Any) -> None:
     from mailbot.entrypoints import after_commands
 
     after_commands.register(sub)
+    from mailbot.entrypoints import backup_commands
+
+    backup_commands.register(sub)
 
 
 def _end_on_sigterm_as_pid_1() -> None:
