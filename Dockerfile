@@ -8,6 +8,12 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# pg_dump and pg_restore for `mailbot backup` / `mailbot restore` on PostgreSQL (Debian's
+# client: it dumps servers of its own major version and older ones).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+
 # A fixed uid/gid, so the owner of a bind-mounted state directory can be set on the host.
 RUN groupadd --system --gid 10001 mailbot \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/mailbot --no-create-home \

@@ -22,7 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from tests.fixtures.database import ADMIN_URL
 from tests.fixtures.web import free_port
 from tests.required import ROOT, missing
 from tests.service.test_intake import request
@@ -117,12 +120,13 @@ class Container:
         self.engine, self.config_dir = engine, config_dir
         self.volume = f"mailbot-test-{uuid.uuid4().hex[:12]}"
         self.names: list[str] = []
+        self.env: dict[str, str] = {"MAILBOT_WEB_SECRET": "a-secret-for-the-container-test"}
+        self.network = "none"
 
     def args(self, *extra: str) -> list[str]:
         return [
             *extra,
-            "-e",
-            "MAILBOT_WEB_SECRET=a-secret-for-the-container-test",
+            *[arg for key, value in self.env.items() for arg in ("-e", f"{key}={value}")],
             "-v",
             f"{self.config_dir}:/config:ro",
             "-v",
@@ -133,7 +137,7 @@ class Container:
         self, *command: str, stdin: bytes | None = None, entrypoint: str | None = None
     ) -> subprocess.CompletedProcess:
         extra = ["--entrypoint", entrypoint] if entrypoint else []
-        argv = [self.engine, "run", "--rm", "-i", "--network", "none", *self.args(*extra), IMAGE, *command]
+        argv = [self.engine, "run", "--rm", "-i", "--network", self.network, *self.args(*extra), IMAGE, *command]
         return subprocess.run(argv, input=stdin or b"", capture_output=True, timeout=300)
 
     def start(self, *command: str, network: str = "none") -> str:
@@ -210,6 +214,10 @@ def test_the_image_upgrades_the_database_polls_a_maildir_and_serves_the_login_pa
     assert case["branch"] == "渋谷支店"
 
     # The workbench, on the host's loopback only (the image's default host is 0.0.0.0).
+    backup = container.run("backup", "/var/lib/mailbot/backups/1")
+    assert backup.returncode == 0, _text(backup)
+    assert "database (sqlite, schema " in _text(backup)
+
     port = free_port()
     web = container.start("web", "--host", "127.0.0.1", "--port", str(port), network="host")
     deadline = time.monotonic() + 120
@@ -255,3 +263,47 @@ def test_the_default_command_upgrades_runs_passes_its_healthcheck_and_stops_clea
     # 0, not 137: mailbot as PID 1 took SIGTERM itself and finished.
     assert code.stdout.strip() == "0", logs
     assert "schema created" in logs and "SIGTERM received" in logs and "mailbot stopped" in logs
+
+
+@pytest.fixture
+def postgres_databases() -> Iterator[tuple[str, str]]:
+    """Two new PostgreSQL databases on the loopback server: the live one and the restore's."""
+    names = [f"mailbot_container_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        missing(f"PostgreSQL not reachable at {ADMIN_URL}: {exc.__class__.__name__}")
+    urls = [make_url(ADMIN_URL).set(database=n).render_as_string(hide_password=False) for n in names]
+    yield urls[0], urls[1]
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_the_image_backs_up_a_postgresql_database_and_restores_it_into_an_empty_one(
+    container: Container, postgres_databases: tuple[str, str]
+) -> None:
+    live, empty = postgres_databases
+    config = container.config_dir / "config.toml"
+    config.write_text(CONFIG + '\n[database]\nurl_env = "MAILBOT_DATABASE_URL"\n', encoding="utf-8")
+    container.network = "host"  # the server is on the host's loopback
+    container.env["MAILBOT_DATABASE_URL"] = live
+    for command in (["db", "upgrade"], ["poll", "--once"], ["backup", "/var/lib/mailbot/backups/1"]):
+        if command[0] == "poll":
+            deliver(container, request())
+        done = container.run(*command)
+        assert done.returncode == 0, (command, _text(done))
+    assert "database (postgresql, schema " in _text(done) and "1 cases" in _text(done)
+
+    container.env["MAILBOT_DATABASE_URL"] = empty
+    restored = container.run("restore", "/var/lib/mailbot/backups/1")
+    assert restored.returncode == 0, _text(restored)
+    listed = container.run("cases", "list", "--json")
+    assert listed.returncode == 0, _text(listed)
+    [case] = json.loads(listed.stdout)
+    assert case["branch"] == "渋谷支店"
