@@ -3,6 +3,12 @@
 Path: ``--config``, else ``$MAILBOT_CONFIG``, else ``./config.toml``. Secrets
 come from environment variables named in the file (``password_env``), never
 from the file itself.
+
+Relative paths are relative to the config file, except those of the state mailbot
+writes or watches (the SQLite database, a Maildir, the outbox directory, the
+raw-mail directory, the watch directories) when ``$MAILBOT_STATE_DIR`` is set: then
+they are relative to it. The container image sets it to ``/var/lib/mailbot`` so
+that a read-only ``/config`` mount holds only the configuration.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ __all__ = [
     "SummaryConfig",
     "load_config",
     "resolve_config_path",
+    "state_dir",
 ]
 
 T = TypeVar("T")
@@ -147,6 +154,12 @@ def resolve_config_path(explicit: str | None) -> Path:
         return Path(explicit)
     env = os.environ.get("MAILBOT_CONFIG")
     return Path(env) if env else Path("config.toml")
+
+
+def state_dir(config_dir: Path) -> Path:
+    """Where relative state paths point: ``$MAILBOT_STATE_DIR`` when set, else the config file's directory."""
+    env = os.environ.get("MAILBOT_STATE_DIR", "").strip()
+    return Path(env).expanduser().resolve() if env else config_dir
 
 
 class _Table:
@@ -272,6 +285,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     root = _Table(path, "", data)
     base = path.resolve().parent
+    state = state_dir(base)
 
     desk = root.table("desk")
     address = _address(desk, "address", desk.get("address", str, required=True, what="the desk's e-mail address"))
@@ -295,7 +309,7 @@ def load_config(path: Path) -> Config:
         url = os.environ.get(url_env) or url
         if not url:
             raise database.fail("url_env", f"environment variable {url_env} is not set")
-    url = _absolute_sqlite(url or "sqlite:///mailbot.sqlite3", base)
+    url = _absolute_sqlite(url or "sqlite:///mailbot.sqlite3", state)
     backend = url.split(":", 1)[0].split("+", 1)[0]
     if backend not in ("sqlite", "postgresql"):
         raise database.fail("url", f"expected a sqlite:/// or postgresql+psycopg:// URL, got one for {backend!r}")
@@ -308,7 +322,7 @@ def load_config(path: Path) -> Config:
         raise mailbox.fail("kind", f'expected "maildir" or "imap", got {mailbox_kind!r}')
     mailbox_data = dict(mailbox.data)
     if mailbox_kind == "maildir":
-        mailbox_data["path"] = str(_path(mailbox, "path", base, required=True))
+        mailbox_data["path"] = str(_path(mailbox, "path", state, required=True))
         mailbox.check_unknown({"kind", "path", "max_message_bytes"})
     else:
         _check_imap(mailbox)
@@ -319,7 +333,7 @@ def load_config(path: Path) -> Config:
         raise delivery.fail("kind", f'expected "directory" or "smtp", got {delivery_kind!r}')
     delivery_data = dict(delivery.data)
     if delivery_kind == "directory":
-        delivery_data["path"] = str(_path(delivery, "path", base, required=True))
+        delivery_data["path"] = str(_path(delivery, "path", state, required=True))
         delivery.check_unknown({"kind", "path"})
     else:
         _check_smtp(delivery)
@@ -333,7 +347,7 @@ def load_config(path: Path) -> Config:
     if max_wait <= 0:
         raise unis.fail("max_wait_hours", f"must be more than 0, got {max_wait}")
     unis.number("max_wait_hours", float, 36.0, 0, 24 * 366, "hours")
-    watch_dir = _path(unis, "watch_dir", base)
+    watch_dir = _path(unis, "watch_dir", state)
     unis_columns = _unis_columns(unis.table("columns"))
     unis.check_unknown()
 
@@ -389,10 +403,10 @@ def load_config(path: Path) -> Config:
         raise log_table.fail("level", f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
     log_table.check_unknown()
 
-    after = read_after_acceptance(root, base)
+    after = read_after_acceptance(root, state)
     root.used.update({"documents", "branches"})
     web = _web(root)
-    storage = _storage(root, base)
+    storage = _storage(root, state)
     retention = _retention(root)
     summary = _summary(root)
     root.check_unknown()
@@ -649,7 +663,8 @@ def _web(root: _Table) -> WebConfig:
     if auth == "header" and not proxies:
         raise table.fail("trusted_proxies", 'auth = "header" needs the proxy addresses whose header is believed')
     config = WebConfig(
-        host=table.get("host", str, "127.0.0.1"),
+        # The container image sets MAILBOT_WEB_HOST=0.0.0.0: reachable from outside it unless the file says otherwise.
+        host=table.get("host", str, os.environ.get("MAILBOT_WEB_HOST", "").strip() or "127.0.0.1"),
         port=port,
         base_url=base_url,
         secret_env=table.get("secret_env", str),

@@ -46,6 +46,43 @@ def test_a_good_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> 
     assert config.schedule.timezone == "Asia/Tokyo"
 
 
+def test_under_mailbot_state_dir_the_state_paths_are_relative_to_it_and_the_templates_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The container: the config read-only in /config, the state in the volume.
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "templates").mkdir()
+    state = tmp_path / "state"
+    monkeypatch.setenv("MAILBOT_STATE_DIR", str(state))
+    text = GOOD + '[templates]\npath = "templates"\n[storage]\nraw = "directory"\npath = "raw"\n'
+    text += '[unis]\nwatch_dir = "unis"\n[progress]\nwatch_dir = "progress"\n'
+    config = load_config(write(tmp_path / "config", text))
+    assert config.database_url == f"sqlite:///{state.resolve()}/data/mailbot.sqlite3"
+    assert config.mailbox["path"] == str(state.resolve() / "Maildir")
+    assert config.delivery["path"] == str(state.resolve() / "outbox")
+    assert config.storage.path == state.resolve() / "raw"
+    assert config.unis_watch_dir == state.resolve() / "unis"
+    assert config.after.progress.watch_dir == state.resolve() / "progress"
+    assert config.templates_path == (tmp_path / "config" / "templates").resolve()
+
+
+def test_an_absolute_path_stays_where_it_is_under_mailbot_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILBOT_STATE_DIR", str(tmp_path / "state"))
+    config = load_config(write(tmp_path, GOOD.replace('path = "Maildir"', f'path = "{tmp_path}/mail"')))
+    assert config.mailbox["path"] == str(tmp_path.resolve() / "mail")
+
+
+def test_the_workbench_listens_where_mailbot_web_host_says_unless_the_file_names_a_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_config(write(tmp_path, GOOD)).web.host == "127.0.0.1"
+    monkeypatch.setenv("MAILBOT_WEB_HOST", "0.0.0.0")  # the container image's
+    assert load_config(write(tmp_path, GOOD)).web.host == "0.0.0.0"
+    assert load_config(write(tmp_path, GOOD + '[web]\nhost = "127.0.0.1"\n')).web.host == "127.0.0.1"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -102,6 +139,7 @@ def test_the_example_config_in_the_repository_loads(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "x")
     config = load_config(example)
     assert config.branches.branches
+    assert config.web.base_url.startswith("https://") and config.web.secret_env == "MAILBOT_WEB_SECRET"
 
 
 # --- issue 9: values that silently changed decisions are refused by key -----------

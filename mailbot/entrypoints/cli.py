@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -389,11 +390,27 @@ def _register_extensions(sub: Any) -> None:
     from mailbot.entrypoints import after_commands
 
     after_commands.register(sub)
+    from mailbot.entrypoints import backup_commands
+
+    backup_commands.register(sub)
+
+
+def _end_on_sigterm_as_pid_1() -> None:
+    """In a container mailbot is PID 1, which the kernel gives no default SIGTERM action:
+    without a handler `docker stop` would wait its ten seconds and kill it. The scheduler
+    installs its own (finish the message in hand); everything else ends as it would elsewhere."""
+    if os.getpid() == 1 and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
+        def stop(signum: int, frame: Any) -> None:
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _end_on_sigterm_as_pid_1()
     func: Callable[[argparse.Namespace], int] = args.func
     stdout = sys.stdout
     sys.stdout = _ReaderMayLeave(stdout)

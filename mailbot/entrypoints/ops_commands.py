@@ -20,8 +20,11 @@ __all__ = ["case_detail", "register"]
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
+    from mailbot.entrypoints.cli import cmd_db_upgrade
     from mailbot.entrypoints.scheduler import Runner
 
+    if args.upgrade:
+        cmd_db_upgrade(args)  # the container's start: one process, so SIGTERM reaches it during the upgrade too
     app = open_app(args)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our own line per job is enough
     try:
@@ -329,6 +332,9 @@ def _subparsers_of(parser: argparse.ArgumentParser) -> Any:
 
 def register(sub: Any) -> None:
     run = sub.add_parser("run", help="run the bot in the foreground: polls, deliveries, re-checks, summaries")
+    run.add_argument(
+        "--upgrade", action="store_true", help="first create or upgrade the database schema (as db upgrade does)"
+    )
     run.set_defaults(func=cmd_run)
 
     summary = sub.add_parser("summary", help="render or send a week's branch and desk summaries")

@@ -49,7 +49,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     try:
         asgi = create_app(app, secret=session_secret(app.config))
         print(f"mailbot web on http://{host}:{port}/ (Ctrl+C to stop)", file=sys.stderr)
-        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)
+        # proxy_headers off: the client is the address that connected, so [web] trusted_proxies
+        # compares the proxy's own (uvicorn would put X-Forwarded-For's there); links come from base_url.
+        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
     finally:
         app.close()
     return 0

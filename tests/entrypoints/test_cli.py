@@ -536,3 +536,29 @@ def test_a_missing_option_is_one_line_naming_it_and_exit_2(
         cli(harness, "cases", "close", "FE-2026-00001")
     assert stopped.value.code == 2
     assert capsys.readouterr().err == "mailbot cases close: error: the following arguments are required: --reason\n"
+
+
+# -- PID 1 in a container ----------------------------------------------------------------------
+def test_as_pid_1_a_sigterm_ends_the_command_through_its_cleanup_and_elsewhere_nothing_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import signal
+
+    from mailbot.entrypoints import cli
+
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        cli._end_on_sigterm_as_pid_1()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # not PID 1: the default stays
+        monkeypatch.setattr(os, "getpid", lambda: 1)
+        cli._end_on_sigterm_as_pid_1()
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        # The kernel gives PID 1 no default action for SIGTERM: without this, `docker stop` waits and kills.
+        with pytest.raises(SystemExit) as stopped:
+            handler(signal.SIGTERM, None)
+        assert stopped.value.code == 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)

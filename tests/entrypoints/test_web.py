@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,64 @@ def test_the_weekly_page_shows_the_summaries_with_the_configured_days(tmp_path: 
         h.app.close()
     assert "※このほか、返却から10日を超えている依頼が1件あります(件数のみの記載です)。" in page
     assert "渋谷支店: 1件" in page
+
+
+# -- /healthz and the session cookie --------------------------------------------------------------
+def test_healthz_answers_200_without_a_login_while_the_bot_polls(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    h.poll()
+    polled_at = h.clock.now
+    h.clock.advance(seconds=90)
+    answer = client.get("/healthz", follow_redirects=False)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert datetime.fromisoformat(body.pop("last_poll")) == polled_at
+    assert body == {"ok": True, "database": "ok", "last_poll_age_seconds": 90, "poll_seconds": 60}
+
+
+def test_healthz_answers_503_when_the_bot_never_polled_or_stopped_polling(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    never = client.get("/healthz")
+    assert never.status_code == 503
+    assert never.json()["last_poll"] is None and never.json()["database"] == "ok"
+    h.poll()
+    h.clock.advance(minutes=3, seconds=1)  # three intervals of 60 s: what `mailbot status` calls stale
+    stale = client.get("/healthz")
+    assert stale.status_code == 503
+    assert stale.json()["ok"] is False and stale.json()["last_poll_age_seconds"] == 181
+
+
+def test_healthz_answers_503_naming_only_the_database_when_it_does_not_answer(
+    desk: Harness, db_url: str, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from sqlalchemy.engine import make_url
+
+    from mailbot.bootstrap import build_app
+
+    if db_url.startswith("sqlite"):
+        missing = f"sqlite:///{tmp_path}/no-such-directory/mailbot.sqlite3"
+    else:
+        missing = make_url(db_url).set(database="mailbot_no_such_database").render_as_string(hide_password=False)
+    down = build_app(replace(desk.app.config, database_url=missing), clock=desk.clock, check=False)
+    try:
+        answer = TestClient(create_app(down, secret="test-secret")).get("/healthz")
+    finally:
+        down.close()
+    assert answer.status_code == 503
+    assert answer.json() == {"ok": False, "database": "unavailable"}
+
+
+@pytest.mark.parametrize(("base_url", "secure"), [("https://desk.usen.co.jp/mailbot", True), ("", False)])
+def test_the_session_cookie_is_secure_when_the_workbench_is_reached_over_https(
+    desk: Harness, base_url: str, secure: bool
+) -> None:
+    if base_url:
+        text = desk.config_path.read_text(encoding="utf-8")
+        desk.config_path.write_text(text.replace("[mailbox]", f'[web]\nbase_url = "{base_url}"\n\n[mailbox]'), "utf-8")
+        rebuild(desk)
+    answer = TestClient(create_app(desk.app, secret="test-secret")).get("/login")
+    cookie = answer.headers["set-cookie"].lower()
+    assert cookie.startswith("mailbot_session=")
+    assert ("; secure" in cookie) is secure

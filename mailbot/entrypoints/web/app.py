@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -158,6 +159,14 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
             if not user.can_act:
                 return PlainTextResponse("閲覧のみの権限のため、この操作はできません。", 403)
             return await run_in_threadpool(handler, request, user, form)
+
+        return endpoint
+
+    def threaded(handler: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+        """A page anyone may ask for, run in the thread pool like the others."""
+
+        async def endpoint(request: Request) -> Response:
+            return await run_in_threadpool(handler, request)
 
         return endpoint
 
@@ -401,14 +410,36 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
             )
         return page(request, "weekly.html", user, weeks=weeks)
 
-    async def health(request: Request) -> Response:
-        return PlainTextResponse("ok")
+    def health(request: Request) -> Response:
+        """No login: for a load balancer, an orchestrator or a monitor. 503 when the database
+        does not answer or the bot has not polled for three intervals (what `mailbot status` calls stale)."""
+        from mailbot.service.health import STALE_FACTOR, last_successful_poll
+
+        now = app.clock()
+        poll_seconds = app.config.schedule.poll_seconds
+        try:
+            with app.sessions() as session:
+                last = last_successful_poll(session)
+        except SQLAlchemyError as exc:
+            # The detail goes to the log, not to whoever asks without logging in.
+            log.error("healthz: database unavailable: %s", " ".join(str(getattr(exc, "orig", None) or exc).split()))
+            return JSONResponse({"ok": False, "database": "unavailable"}, status_code=503)
+        age = int((now - last).total_seconds()) if last is not None else None
+        fresh = age is not None and age <= STALE_FACTOR * poll_seconds
+        body = {
+            "ok": fresh,
+            "database": "ok",
+            "last_poll": last.isoformat() if last is not None else None,
+            "last_poll_age_seconds": age,
+            "poll_seconds": poll_seconds,
+        }
+        return JSONResponse(body, status_code=200 if fresh else 503)
 
     routes = [
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
-        Route("/healthz", health),
+        Route("/healthz", threaded(health)),
         Route("/", viewer(board)),
         Route("/cases/{case_no}", viewer(case_page)),
         Route("/cases/{case_no}/{action}", actor(case_action), methods=["POST"]),
