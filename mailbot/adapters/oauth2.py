@@ -77,7 +77,7 @@ class TokenError(CredentialError):
     """No token could be had; the text is one line naming the source and the issuer's error."""
 
 
-def _one_line(text: object, limit: int = 300) -> str:
+def _one_line(text: object, limit: int = 400) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 

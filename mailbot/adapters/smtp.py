@@ -569,7 +569,7 @@ def check_connection(settings: SmtpSettings) -> list[tuple[str, bool, str]]:
             _discard(client)
             return report
         if tokens is not None:
-            step = f"Get an OAuth2 token ({tokens.name})"
+            step = "Get an OAuth2 token"
             try:
                 tokens.token()
             except CredentialError as exc:
