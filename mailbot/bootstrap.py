@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -221,24 +220,7 @@ def imap_settings(config: Config) -> ImapSettings:
 def smtp_settings(config: Config) -> SmtpSettings:
     from mailbot.adapters.smtp import SmtpSettings
 
-    options = config.delivery
-
-    def build() -> SmtpSettings:
-        password = None
-        if options.get("password_env"):
-            password = os.environ.get(options["password_env"])
-            if password is None:
-                raise ValueError(f"password_env: environment variable {options['password_env']} is not set")
-        return SmtpSettings(
-            host=options["host"],
-            port=int(options.get("port", 587)),
-            tls=options.get("tls", "starttls"),
-            username=options.get("username"),
-            password=password,
-            timeout_seconds=float(options.get("timeout_seconds", 30.0)),
-        )
-
-    return _settings(config, "delivery", build)
+    return _settings(config, "delivery", lambda: SmtpSettings.from_config(config.delivery))
 
 
 def make_source(config: Config, sessions: sessionmaker[Session]) -> MailSource:

@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.dovecot",
     "tests.fixtures.imap_servers",
     "tests.fixtures.smtp_sink",
+    "tests.fixtures.token_endpoint",
     "tests.fixtures.web",
 ]

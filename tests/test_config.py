@@ -306,3 +306,111 @@ def test_unis_columns_rename_the_exports_headers_and_refuse_an_unknown_key(tmp_p
         load_config(write(tmp_path, '[unis.columns]\norder_day = "受注日"\n'))
     with pytest.raises(ConfigError, match=r"\[unis.columns\] remark: expected the column's header text"):
         load_config(write(tmp_path, "[unis.columns]\nremark = 3\n"))
+
+
+# --- issue 20: OAuth2 and credential commands for [mailbox] and [delivery] --------------
+
+IMAP = 'kind = "imap"\nhost = "outlook.office365.com"\nusername = "f-desk@usen.co.jp"\n'
+SMTP = 'kind = "smtp"\nhost = "smtp.office365.com"\nport = 587\ntls = "starttls"\n'
+MICROSOFT = (
+    'oauth2 = { provider = "microsoft", tenant = "usen.onmicrosoft.com", '
+    'client_id = "11111111-2222-3333-4444-555555555555", client_secret_env = "MAILBOT_TEST_CLIENT_SECRET" }\n'
+)
+
+
+def with_mailbox(table: str) -> str:
+    return GOOD.replace('kind = "maildir"\npath = "Maildir"\n', table)
+
+
+def with_delivery(table: str) -> str:
+    return GOOD.replace('kind = "directory"\npath = "outbox"\n', table)
+
+
+def test_a_microsoft_365_mailbox_and_relay_load_with_the_client_secret_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbot.bootstrap import imap_settings, smtp_settings
+
+    monkeypatch.setenv("MAILBOT_TEST_CLIENT_SECRET", "s3cret")
+    text = with_delivery(SMTP + 'username = "f-desk@usen.co.jp"\n' + MICROSOFT)
+    config = load_config(write(tmp_path, with_mailbox(IMAP + MICROSOFT)))
+    assert imap_settings(config).oauth2 is not None
+    config = load_config(write(tmp_path, text))
+    smtp = smtp_settings(config)
+    assert smtp.oauth2 is not None and smtp.oauth2.client_secret == "s3cret" and smtp.oauth2.tenant.startswith("usen")
+    monkeypatch.delenv("MAILBOT_TEST_CLIENT_SECRET")
+    with pytest.raises(ConfigError, match=r"\[delivery.oauth2\] client_secret_env: environment variable .* not set"):
+        load_config(write(tmp_path, text))
+
+
+def test_a_google_key_file_is_found_relative_to_the_config_file(tmp_path: Path) -> None:
+    from mailbot.bootstrap import imap_settings
+
+    google = 'oauth2 = { provider = "google", key_file = "keys/sa.json" }\n'
+    with pytest.raises(ConfigError, match=r"\[mailbox.oauth2\] key_file: .*keys/sa.json does not exist"):
+        load_config(write(tmp_path, with_mailbox(IMAP + google)))
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "sa.json").write_text("{}")
+    oauth2 = imap_settings(load_config(write(tmp_path, with_mailbox(IMAP + google)))).oauth2
+    assert oauth2 is not None
+    assert (oauth2.key_file, oauth2.subject) == (str(tmp_path.resolve() / "keys" / "sa.json"), "f-desk@usen.co.jp")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            with_mailbox(IMAP + 'oauth2_token_command = "/nonexistent/get-token --tenant usen"\n'),
+            r"\[mailbox\] oauth2_token_command: cannot be run: /nonexistent/get-token does not exist$",
+        ),
+        (
+            with_mailbox(IMAP + 'password_command = ["no-such-vault-for-mailbot", "show", "imap"]\n'),
+            r"\[mailbox\] password_command: cannot be run: 'no-such-vault-for-mailbot' is not found on PATH",
+        ),
+        (
+            with_delivery(SMTP + 'username = "f-desk@usen.co.jp"\npassword_command = "/nonexistent/pw"\n'),
+            r"\[delivery\] password_command: cannot be run: /nonexistent/pw does not exist",
+        ),
+        (
+            with_delivery(SMTP + 'oauth2_token_command = "true"\n'),
+            r"\[delivery\] username: missing; oauth2_token_command needs the user to log in as",
+        ),
+        (
+            with_delivery(SMTP + 'username = "u"\npassword_command = "true"\noauth2_token_command = "true"\n'),
+            r"\[delivery\] oauth2_token_command: give only one way to log in, not password_command and",
+        ),
+        (
+            with_mailbox(IMAP + 'oauth2 = { provider = "yahoo" }\n'),
+            r'\[mailbox.oauth2\] provider: expected "microsoft" or "google"',
+        ),
+        (
+            with_mailbox(IMAP + 'oauth2 = { provider = "google", key_file = "k.json", tenant = "x" }\n'),
+            r"\[mailbox.oauth2\] (key_file|tenant)",
+        ),
+        (
+            with_mailbox(IMAP + 'oauth2 = { provider = "microsoft", tenant = "t", client_id = "c" }\n'),
+            r"\[mailbox.oauth2\] client_secret_env: missing",
+        ),
+        (
+            with_mailbox(
+                IMAP + 'oauth2 = { provider = "microsoft", tenant = "t", client_id = "c", '
+                'client_secret_env = "HOME", authority = "http://127.0.0.1/t" }\n'
+            ),
+            r"\[mailbox.oauth2\] authority: expected the issuer's https:// address",
+        ),
+    ],
+)
+def test_a_login_that_cannot_work_is_refused_in_one_line_naming_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(write(tmp_path, text))
+    assert "\n" not in str(caught.value)
+
+
+def test_an_executable_token_command_is_accepted(tmp_path: Path) -> None:
+    script = tmp_path / "get-token"
+    script.write_text("#!/bin/sh\necho token\n")
+    script.chmod(0o755)
+    config = load_config(write(tmp_path, with_mailbox(IMAP + f'oauth2_token_command = "{script} --for imap"\n')))
+    assert config.mailbox["oauth2_token_command"] == f"{script} --for imap"

@@ -45,7 +45,7 @@ SPECIAL-USE (RFC 6154). Each source keeps one long-lived session: only a lost
 connection (socket error, EOF, BYE) drops it, a NO or BAD answer does not; an
 Exchange throttling answer (``Suggested Backoff Time: N milliseconds``) delays
 the next command by N ms; ``BYE ... AccessTokenExpired`` makes the next login
-run ``oauth2_token_command`` again. Network and protocol errors raise
+ask for a new OAuth2 token. Network and protocol errors raise
 :class:`~mailbot.service.ports.SourceError` (:class:`AuthenticationFailed`
 for refused logins); the next call reconnects, and the poller backs off
 between failing polls.
@@ -64,7 +64,6 @@ import os
 import re
 import shlex
 import ssl
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +75,14 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from mailbot.adapters.net import is_loopback
+from mailbot.adapters.oauth2 import (
+    CredentialError,
+    OAuth2Settings,
+    TokenSource,
+    run_secret_command,
+    token_source,
+    token_words,
+)
 from mailbot.domain.lifecycle import mailbox_outcome
 from mailbot.service.ports import AuthenticationFailed, CursorStore, SourceError, SourceItem
 
@@ -141,6 +148,7 @@ CONFIG_KEYS = frozenset(
         "password_env",
         "password_command",
         "oauth2_token_command",
+        "oauth2",
         "folder",
         "timeout_seconds",
         "max_message_bytes",
@@ -173,6 +181,8 @@ class ImapSettings:
     password: str | None = field(default=None, repr=False)
     password_command: str | None = None
     oauth2_token_command: str | None = None
+    # Microsoft 365 (MSAL) or Google Workspace (service account): see mailbot.adapters.oauth2.
+    oauth2: OAuth2Settings | None = None
     folder: str = "INBOX"
     timeout_seconds: float = 30.0
     max_message_bytes: int = 30 * 1024 * 1024
@@ -200,13 +210,14 @@ class ImapSettings:
                 ("password", self.password),
                 ("password_command", self.password_command),
                 ("oauth2_token_command", self.oauth2_token_command),
+                ("oauth2", self.oauth2),
             )
             if value is not None
         ]
         if len(methods) != 1:
             raise ValueError(
-                "give exactly one of password (password_env), password_command or "
-                f"oauth2_token_command for the mailbox; got {methods or 'none'}"
+                "give exactly one of password (password_env), password_command, "
+                f"oauth2_token_command or oauth2 for the mailbox; got {methods or 'none'}"
             )
         if not self.folder:
             raise ValueError("mailbox folder must not be empty")
@@ -251,14 +262,19 @@ class ImapSettings:
                 return shlex.join(value)
             raise ValueError(f"[mailbox] {key} must be a string or a list of strings")
 
+        username = str(table.get("username", ""))
+        oauth2 = table.get("oauth2")
+        if oauth2 is not None and not isinstance(oauth2, Mapping):
+            raise ValueError('[mailbox] oauth2 must be a table such as { provider = "microsoft", ... }')
         return cls(
             host=str(table.get("host", "")),
             port=port,
             tls=tls,  # type: ignore[arg-type]  # validated in __post_init__
-            username=str(table.get("username", "")),
+            username=username,
             password=password,
             password_command=command("password_command"),
             oauth2_token_command=command("oauth2_token_command"),
+            oauth2=OAuth2Settings.from_table(oauth2, username, environ) if oauth2 is not None else None,
             folder=str(table.get("folder", "INBOX")),
             timeout_seconds=float(table.get("timeout_seconds", 30.0)),
             max_message_bytes=int(table.get("max_message_bytes", 30 * 1024 * 1024)),
@@ -274,22 +290,9 @@ class ImapSettings:
 def _run_secret_command(command: str, setting: str, timeout: float) -> str:
     """Run a credential helper (no shell) and return its first output line."""
     try:
-        proc = subprocess.run(
-            shlex.split(command),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        raise AuthenticationFailed(f"{setting} could not be run: {exc}") from exc
-    if proc.returncode != 0:
-        err = proc.stderr.strip().splitlines()[-1:] or ["no error output"]
-        raise AuthenticationFailed(f"{setting} failed with exit status {proc.returncode}: {err[0][:200]}")
-    lines = proc.stdout.strip().splitlines()
-    if not lines or not lines[0].strip():
-        raise AuthenticationFailed(f"{setting} printed nothing")
-    return lines[0].strip()
+        return run_secret_command(command, setting, timeout)
+    except CredentialError as exc:
+        raise AuthenticationFailed(str(exc)) from exc
 
 
 class _Connection:
@@ -301,7 +304,10 @@ class _Connection:
         self._client: IMAPClient | None = None
         self._selected: str | None = None
         self._uidvalidity: int | None = None
-        self._token: str | None = None
+        # The OAuth2 token source (None for a password); it keeps its token across reconnections.
+        self.tokens: TokenSource | None = token_source(
+            settings.oauth2, settings.oauth2_token_command, settings.timeout_seconds
+        )
         self._known_folders: set[str] = set()
         self._readonly = False
         # What the server told us about itself (reset on every new session).
@@ -329,7 +335,7 @@ class _Connection:
         command the server answered NO or BAD leaves it open for the next
         one. A throttling answer delays the next command by the time the
         server suggests; ``BYE ... AccessTokenExpired`` forgets the OAuth2
-        token, so the next login runs ``oauth2_token_command`` again.
+        token, so the next login asks for a new one.
         """
         try:
             yield
@@ -341,8 +347,8 @@ class _Connection:
             if pause is not None:
                 self._not_before = time.monotonic() + pause
                 log.warning("%s: server asks to back off for %.1f s (throttled)", self.where(folder), pause)
-            if "accesstokenexpired" in text.lower():
-                self._token = None
+            if "accesstokenexpired" in text.lower() and self.tokens is not None:
+                self.tokens.forget()
             if _connection_lost(exc):
                 self.drop()
             raise self.error(what, exc, folder) from exc
@@ -392,22 +398,30 @@ class _Connection:
     def _login(self, client: IMAPClient) -> None:
         s = self.settings
         timeout = s.timeout_seconds
-        if s.oauth2_token_command is not None:
-            if self._token is None:
-                self._token = _run_secret_command(s.oauth2_token_command, "oauth2_token_command", timeout)
+        tokens = self.tokens
+        if tokens is not None:
+            # XOAUTH2 where offered (Microsoft 365, Gmail, Dovecot); RFC 7628 OAUTHBEARER otherwise.
+            bearer = not client.has_capability("AUTH=XOAUTH2") and client.has_capability("AUTH=OAUTHBEARER")
+            mechanism = "OAUTHBEARER" if bearer else "XOAUTH2"
+
+            def login(token: str) -> None:
+                if bearer:
+                    client.oauthbearer_login(s.username, token)
+                else:
+                    client.oauth2_login(s.username, token)
+
             try:
-                client.oauth2_login(s.username, self._token)
+                login(self._token_from(tokens.token))
                 return
             except LoginError:
-                self._token = None
-            # The token was refused (expired?): ask for a new one and retry once.
-            self._token = _run_secret_command(s.oauth2_token_command, "oauth2_token_command", timeout)
+                pass
+            # The token was refused (expired, revoked?): ask for a new one and retry once.
             try:
-                client.oauth2_login(s.username, self._token)
+                login(self._token_from(tokens.fresh))
             except LoginError as exc:
-                self._token = None
+                tokens.forget()
                 raise AuthenticationFailed(
-                    f"{self.where()}: XOAUTH2 login refused even with a fresh token: {exc}"
+                    f"{self.where()}: {mechanism} login refused even with a fresh token from {tokens.name}: {exc}"
                 ) from exc
             return
         if s.password is not None:
@@ -419,6 +433,12 @@ class _Connection:
             client.login(s.username, password)
         except LoginError as exc:
             raise AuthenticationFailed(f"{self.where()}: login refused: {exc}") from exc
+
+    def _token_from(self, get: Callable[[], str]) -> str:
+        try:
+            return get()
+        except CredentialError as exc:
+            raise AuthenticationFailed(f"{self.where()}: {exc}") from exc
 
     # -- what the server is like --------------------------------------------
 
@@ -1264,6 +1284,13 @@ def check_connection(settings: ImapSettings, sent_folder: str | None = None) -> 
     steps: list[tuple[str, bool, str]] = []
     conn = _Connection(settings, settings.folder)
     try:
+        if conn.tokens is not None:
+            try:
+                conn.tokens.token()
+            except CredentialError as exc:
+                steps.append(("get token", False, str(exc)))
+                return steps
+            steps.append(("get token", True, token_words(conn.tokens)))
         try:
             conn.client()
         except AuthenticationFailed as exc:
@@ -1274,7 +1301,8 @@ def check_connection(settings: ImapSettings, sent_folder: str | None = None) -> 
             steps.append(("connect", False, str(exc)))
             return steps
         steps.append(("connect", True, f"reached {settings.address} ({settings.tls})"))
-        steps.append(("login", True, f"logged in as {settings.username}"))
+        how = " with the token (SASL XOAUTH2 or OAUTHBEARER)" if conn.tokens is not None else ""
+        steps.append(("login", True, f"logged in as {settings.username}{how}"))
         try:
             conn.select(readonly=True)
         except SourceError as exc:

@@ -16,20 +16,40 @@ to stop and tell a human exactly who did not get it. This holds even when the
 refusals were 4xx: the transport cannot resend to a subset of an
 :class:`~mailbot.service.ports.OutgoingMail`, and a duplicate reply to a
 customer is worse than a flagged case the desk forwards by hand.
+
+Login: a password (``password_env`` or ``password_command``) with AUTH PLAIN or
+LOGIN, or an OAuth2 token (``oauth2`` or ``oauth2_token_command``, see
+:mod:`mailbot.adapters.oauth2`) with AUTH XOAUTH2, or OAUTHBEARER where the
+server offers that and not XOAUTH2. A refused token is replaced by a fresh one
+once; a second refusal is reported like a refused password, and the mail stays
+queued.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
+import shlex
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from mailbot.adapters.net import is_loopback
+from mailbot.adapters.oauth2 import (
+    CredentialError,
+    OAuth2Settings,
+    TokenSource,
+    decode_challenge,
+    oauthbearer_response,
+    run_secret_command,
+    token_source,
+    token_words,
+    xoauth2_response,
+)
 from mailbot.service.ports import (
     DeliveryError,
     OutgoingMail,
@@ -89,6 +109,9 @@ class SmtpSettings:
     password: str | None = field(default=None, repr=False)  # keep it out of logs
     timeout_seconds: float = 30.0
     local_hostname: str | None = None
+    password_command: str | None = None
+    oauth2_token_command: str | None = None
+    oauth2: OAuth2Settings | None = None
 
     def __post_init__(self) -> None:
         if not self.host or not self.host.strip():
@@ -105,8 +128,23 @@ class SmtpSettings:
             )
         if self.timeout_seconds <= 0:
             raise ValueError(f"SMTP timeout must be positive, not {self.timeout_seconds}")
-        if (self.username is None) != (self.password is None):
-            raise ValueError("SMTP username and password must be given together")
+        credentials = [
+            name
+            for name, value in (
+                ("password", self.password),
+                ("password_command", self.password_command),
+                ("oauth2_token_command", self.oauth2_token_command),
+                ("oauth2", self.oauth2),
+            )
+            if value is not None
+        ]
+        if len(credentials) > 1:
+            raise ValueError(f"SMTP login: give only one of {', '.join(credentials)}")
+        if (self.username is None) != (not credentials):
+            raise ValueError(
+                "SMTP username and a password (password_env, password_command) or token "
+                "(oauth2, oauth2_token_command) must be given together"
+            )
         for label, value in (("username", self.username), ("password", self.password)):
             # smtplib encodes AUTH PLAIN/LOGIN as ASCII and would crash mid-login.
             if value is not None and not value.isascii():
@@ -115,6 +153,40 @@ class SmtpSettings:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def logs_in(self) -> bool:
+        return self.username is not None
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> SmtpSettings:
+        """From the ``[delivery]`` table (``kind = "smtp"``); secrets come from the environment or commands."""
+        env = environ if environ is not None else os.environ
+        password = None
+        if table.get("password_env"):
+            password = env.get(table["password_env"])
+            if password is None:
+                raise ValueError(f"password_env: environment variable {table['password_env']} is not set")
+
+        def command(key: str) -> str | None:
+            value = table.get(key)
+            if isinstance(value, list):
+                return shlex.join(str(v) for v in value)
+            return None if value is None else str(value)
+
+        username = table.get("username")
+        oauth2 = table.get("oauth2")
+        return cls(
+            host=table["host"],
+            port=int(table.get("port", 587)),
+            tls=table.get("tls", "starttls"),
+            username=username,
+            password=password,
+            timeout_seconds=float(table.get("timeout_seconds", 30.0)),
+            password_command=command("password_command"),
+            oauth2_token_command=command("oauth2_token_command"),
+            oauth2=OAuth2Settings.from_table(oauth2, username or "", env) if oauth2 is not None else None,
+        )
 
 
 def _reply_text(raw: bytes | str) -> str:
@@ -187,7 +259,68 @@ def _translate(exc: Exception, where: str) -> DeliveryError:
         return TemporaryDeliveryError(f"{where}: TLS certificate not trusted ({exc.verify_message})")
     if isinstance(exc, OSError):
         return TemporaryDeliveryError(f"{where}: {exc.strerror or exc}")
+    if isinstance(exc, CredentialError):
+        return TemporaryDeliveryError(f"{where}: {exc}")
     return TemporaryDeliveryError(f"{where}: {exc!r}")
+
+
+# A failed login: smtplib's and socket errors, or no password/token to be had.
+_LOGIN_FAILURES = (*_FAILURES, CredentialError)
+
+
+def _log_in(client: smtplib.SMTP, settings: SmtpSettings, tokens: TokenSource | None) -> tuple[int, bytes]:
+    """Log in with the settings' password or token; returns the server's final reply."""
+    assert settings.username is not None
+    if tokens is not None:
+        return _token_login(client, settings.username, tokens)
+    if settings.password_command is not None:
+        password = run_secret_command(settings.password_command, "password_command", settings.timeout_seconds)
+    else:
+        assert settings.password is not None
+        password = settings.password
+    return client.login(settings.username, password)
+
+
+def _token_mechanism(client: smtplib.SMTP) -> str:
+    offered = client.esmtp_features.get("auth", "").upper().split() if client.has_extn("auth") else []
+    # XOAUTH2 is what Microsoft 365 and Gmail offer; OAUTHBEARER (RFC 7628) where it is the only one.
+    for mechanism in ("XOAUTH2", "OAUTHBEARER"):
+        if mechanism in offered:
+            return mechanism
+    offers = f"AUTH {' '.join(offered)}" if offered else "no AUTH at all"
+    raise smtplib.SMTPNotSupportedError(f"the server offers neither AUTH XOAUTH2 nor OAUTHBEARER ({offers})")
+
+
+def _token_login(client: smtplib.SMTP, user: str, tokens: TokenSource) -> tuple[int, bytes]:
+    """AUTH XOAUTH2 (or OAUTHBEARER) with the token held, then once with a fresh one."""
+    mechanism = _token_mechanism(client)
+    said: list[str] = []
+
+    def attempt(token: str) -> tuple[int, bytes]:
+        said.clear()
+
+        def answer(challenge: bytes | None = None) -> str:
+            if challenge is None:
+                build = xoauth2_response if mechanism == "XOAUTH2" else oauthbearer_response
+                return build(user, token)
+            # A refused token draws a 334 with the reason (JSON); the client must answer it to hear the 535.
+            said.append(decode_challenge(challenge))
+            return "" if mechanism == "XOAUTH2" else "\x01"
+
+        return client.auth(mechanism, answer)
+
+    try:
+        return attempt(tokens.token())
+    except smtplib.SMTPAuthenticationError:
+        pass
+    try:
+        return attempt(tokens.fresh())
+    except smtplib.SMTPAuthenticationError as exc:
+        tokens.forget()
+        detail = f"; the server said: {said[0]}" if said else ""
+        note = f" (AUTH {mechanism}, refused again with a fresh token from {tokens.name}{detail})"
+        reply = exc.smtp_error if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error).encode()
+        raise smtplib.SMTPAuthenticationError(exc.smtp_code, reply + note.encode()) from exc
 
 
 def _describe_refusals(refused: Mapping[str, tuple[int, bytes | str]]) -> str:
@@ -206,6 +339,8 @@ class SmtpDelivery:
         self._sent_folder = sent_folder
         self._tls_context = ssl.create_default_context()
         self._client: smtplib.SMTP | None = None
+        # Kept for the delivery's life, so a token serves every connection until it expires or is refused.
+        self._tokens = token_source(settings.oauth2, settings.oauth2_token_command, settings.timeout_seconds)
 
     def __enter__(self) -> SmtpDelivery:
         return self
@@ -316,10 +451,10 @@ class SmtpDelivery:
                 step = f"SMTP {settings.address}: STARTTLS"
                 client.starttls(context=self._tls_context)
                 client.ehlo()
-            if settings.username is not None and settings.password is not None:
+            if settings.logs_in:
                 step = f"SMTP {settings.address}: login as {settings.username}"
-                client.login(settings.username, settings.password)
-        except _FAILURES as exc:
+                _log_in(client, settings, self._tokens)
+        except _LOGIN_FAILURES as exc:
             _discard(client)
             error = _translate(exc, step)
             if isinstance(error, PermanentDeliveryError):
@@ -426,15 +561,27 @@ def check_connection(settings: SmtpSettings) -> list[tuple[str, bool, str]]:
             return failed(step, exc)
         report.append((step, True, f"{code} {_reply_text(reply)} ({_tls_version(client)})"))
 
-    if settings.username is not None and settings.password is not None:
+    if settings.logs_in:
+        tokens = token_source(settings.oauth2, settings.oauth2_token_command, settings.timeout_seconds)
         step = f"Log in as {settings.username}"
         if not client.has_extn("auth"):
             report.append((step, False, f"the server does not offer AUTH (it offers: {_offers(client)})"))
             _discard(client)
             return report
+        if tokens is not None:
+            step = "Get an OAuth2 token"
+            try:
+                tokens.token()
+            except CredentialError as exc:
+                return failed(step, exc)
+            report.append((step, True, token_words(tokens)))
+            try:
+                step = f"Log in as {settings.username} with AUTH {_token_mechanism(client)}"
+            except smtplib.SMTPNotSupportedError as exc:
+                return failed(f"Log in as {settings.username}", exc)
         try:
-            code, reply = client.login(settings.username, settings.password)
-        except _FAILURES as exc:
+            code, reply = _log_in(client, settings, tokens)
+        except _LOGIN_FAILURES as exc:
             return failed(step, exc)
         report.append((step, True, f"{code} {_reply_text(reply)}"))
 

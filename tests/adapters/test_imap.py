@@ -25,9 +25,11 @@ from mailbot.adapters.imap import (
     check_connection,
     message_id_key,
 )
+from mailbot.adapters.oauth2 import OAuth2Settings
 from mailbot.service.ports import SourceError, SourceItem
 from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.imap_servers import ServerMailbox
+from tests.fixtures.token_endpoint import TokenEndpoint
 
 pytestmark = pytest.mark.services
 
@@ -467,6 +469,86 @@ def test_xoauth2_login_with_only_expired_tokens_raises_authentication_failed(
     with pytest.raises(AuthenticationFailed, match="fresh token"):
         list(source.fetch_new(Ledger().known))
     assert count.read_text() == "2"
+
+
+def microsoft_for(endpoint: TokenEndpoint, box: DovecotMailbox, *expires_in: int) -> OAuth2Settings:
+    """MSAL against the loopback issuer, which hands out JWTs the private Dovecot validates (one per expiry given)."""
+    lifetimes = list(expires_in) or [600]
+    endpoint.mint = lambda issued: box.oauth2_token(expires_in=lifetimes.pop(0) if len(lifetimes) > 1 else lifetimes[0])
+    return OAuth2Settings(
+        provider="microsoft",
+        tenant=endpoint.tenant,
+        client_id=endpoint.client_id,
+        client_secret=endpoint.client_secret,
+        authority=endpoint.authority,
+    )
+
+
+def test_a_jwt_from_msal_logs_in_to_dovecot_with_xoauth2_and_serves_the_next_session(
+    dovecot_mailbox: DovecotMailbox, token_endpoint: TokenEndpoint
+) -> None:
+    box = dovecot_mailbox
+    box.append(mail(1))
+    source = source_for(box, password=None, oauth2=microsoft_for(token_endpoint, box))
+
+    assert len(list(source.fetch_new(Ledger().known))) == 1
+    source.close()  # the session ends; the next poll logs in again
+    box.append(mail(2))
+    assert len(list(source.fetch_new(Ledger().known))) == 2
+    source.close()
+
+    assert len(token_endpoint.issued) == 1, "MSAL's cached token served the second login"
+
+
+def test_a_jwt_dovecot_finds_expired_is_replaced_once_by_a_fresh_one_from_msal(
+    dovecot_mailbox: DovecotMailbox, token_endpoint: TokenEndpoint
+) -> None:
+    # The issuer says an hour, the server says expired (a clock apart, a token revoked): the server decides.
+    box = dovecot_mailbox
+    box.append(mail(1))
+    source = source_for(box, password=None, oauth2=microsoft_for(token_endpoint, box, -120, 600))
+
+    assert len(list(source.fetch_new(Ledger().known))) == 1
+    source.close()
+    assert len(token_endpoint.issued) == 2
+
+
+def test_a_jwt_refused_even_fresh_is_one_line_naming_the_token_source(
+    dovecot_mailbox: DovecotMailbox, token_endpoint: TokenEndpoint
+) -> None:
+    source = source_for(dovecot_mailbox, password=None, oauth2=microsoft_for(token_endpoint, dovecot_mailbox, -120))
+
+    with pytest.raises(AuthenticationFailed) as caught:
+        list(source.fetch_new(Ledger().known))
+
+    message = str(caught.value)
+    assert "\n" not in message and "XOAUTH2 login refused even with a fresh token from Microsoft Entra ID" in message
+    assert "AUTHENTICATIONFAILED" in message.upper()
+    assert len(token_endpoint.issued) == 2
+
+
+def test_check_connection_gets_the_token_then_logs_in_with_it(
+    dovecot_mailbox: DovecotMailbox, token_endpoint: TokenEndpoint
+) -> None:
+    settings = settings_for(dovecot_mailbox, password=None, oauth2=microsoft_for(token_endpoint, dovecot_mailbox))
+
+    steps = check_connection(settings)
+
+    assert [(name, ok) for name, ok, _ in steps[:3]] == [("get token", True), ("connect", True), ("login", True)]
+    assert "got an access token from Microsoft Entra ID" in steps[0][2]
+    assert steps[2][2] == f"logged in as {dovecot_mailbox.user} with the token (SASL XOAUTH2 or OAUTHBEARER)"
+
+
+def test_check_connection_stops_at_the_token_when_the_issuer_refuses_the_client(
+    dovecot_mailbox: DovecotMailbox, token_endpoint: TokenEndpoint
+) -> None:
+    oauth2 = microsoft_for(token_endpoint, dovecot_mailbox)
+    token_endpoint.client_secret = "rotated"
+
+    steps = check_connection(settings_for(dovecot_mailbox, password=None, oauth2=oauth2))
+
+    [(name, ok, detail)] = steps
+    assert (name, ok) == ("get token", False) and "AADSTS7000215" in detail
 
 
 def test_the_sent_folder_keeps_seen_copies_and_finds_them_by_message_id(

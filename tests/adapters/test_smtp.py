@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
 
 import pytest
 
+from mailbot.adapters.oauth2 import OAuth2Settings
 from mailbot.adapters.smtp import (
     PartialDeliveryError,
     SmtpDelivery,
@@ -25,6 +27,7 @@ from mailbot.service.ports import (
     TemporaryDeliveryError,
 )
 from tests.fixtures.smtp_sink import SmtpSink, TestCertificate
+from tests.fixtures.token_endpoint import TokenEndpoint, google_key_file
 
 SUBJECT = "Re: 【フレッツ光】お申込み内容の確認 (受付番号 A-1234)"
 BODY = "山田様\n\nお申込みを受け付けました。\n.この行はドットで始まります\n\nf-desk\n"
@@ -628,3 +631,220 @@ def test_check_connection_does_not_hang_on_a_mute_server() -> None:
     assert not worker.is_alive()
     [(_, ok, detail)] = result[0]
     assert not ok and "timed out" in detail
+
+
+# -- OAuth2: AUTH XOAUTH2 / OAUTHBEARER with a token (Microsoft 365 and Google Workspace refuse passwords) ---------
+
+DESK_USER = "f-desk@mxb.usen.co.jp"
+
+
+def microsoft(endpoint: TokenEndpoint, secret: str | None = None) -> OAuth2Settings:
+    return OAuth2Settings(
+        provider="microsoft",
+        tenant=endpoint.tenant,
+        client_id=endpoint.client_id,
+        client_secret=secret or endpoint.client_secret,
+        authority=endpoint.authority,
+    )
+
+
+def accept_tokens_of(endpoint: TokenEndpoint, user: str = DESK_USER) -> Callable[[str, str], str | None]:
+    """The SMTP server's check: a token the endpoint issued and still honours, for the mailbox user."""
+    return lambda login, token: endpoint.check(token) if login == user else f"{login} may not send as {user}"
+
+
+def test_a_token_from_the_command_logs_in_with_xoauth2_and_the_mail_goes_through(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, tmp_path: Path, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    command = token_endpoint.token_command(tmp_path)
+    delivery = open_delivery(settings_for(smtp_sink, username=DESK_USER, oauth2_token_command=command))
+
+    delivery.send(make_mail())
+
+    assert len(smtp_sink.wait_for(1)) == 1
+    assert smtp_sink.token_attempts == [("XOAUTH2", DESK_USER, True)]
+    assert len(token_endpoint.issued) == 1
+
+
+def test_a_token_from_msal_is_kept_for_the_next_connection(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    delivery = open_delivery(settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint)))
+
+    delivery.send(make_mail(1))
+    smtp_sink.restart()  # the relay drops the session; the next mail logs in again
+    delivery.send(make_mail(2))
+
+    assert len(smtp_sink.wait_for(2)) == 2
+    assert [ok for _, _, ok in smtp_sink.token_attempts] == [True, True]
+    assert len(token_endpoint.issued) == 1, "one token served both logins"
+
+
+def test_a_token_near_its_expiry_is_refreshed_before_the_next_login(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    token_endpoint.expires_in = 120  # under the five minutes MSAL keeps in hand
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    delivery = open_delivery(settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint)))
+
+    delivery.send(make_mail(1))
+    smtp_sink.restart()
+    delivery.send(make_mail(2))
+
+    assert len(token_endpoint.issued) == 2
+    assert [ok for _, _, ok in smtp_sink.token_attempts] == [True, True], "no login was refused on the way"
+
+
+def test_a_token_the_server_calls_expired_is_replaced_once_by_a_fresh_one(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    delivery = open_delivery(settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint)))
+    delivery.send(make_mail(1))
+    token_endpoint.expire(token_endpoint.tokens()[0])
+    smtp_sink.restart()
+
+    delivery.send(make_mail(2))
+
+    assert len(smtp_sink.wait_for(2)) == 2
+    assert [ok for _, _, ok in smtp_sink.token_attempts] == [True, False, True]
+    assert len(token_endpoint.issued) == 2
+
+
+def test_a_revoked_token_keeps_the_mail_queued_with_one_line_naming_the_server_s_error(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    token_endpoint.revoke_all()  # the app's consent was withdrawn: every token is refused
+    delivery = open_delivery(settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint)))
+
+    with pytest.raises(TemporaryDeliveryError) as caught:
+        delivery.send(make_mail())
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "535 5.7.3 Authentication unsuccessful" in message and "invalid_token: revoked" in message
+    assert "fresh token from Microsoft Entra ID" in message and "mail stays queued" in message
+    assert [ok for _, _, ok in smtp_sink.token_attempts] == [False, False], "retried once, not more"
+    assert smtp_sink.messages == []
+
+
+def test_a_wrong_client_secret_keeps_the_mail_queued_with_the_issuer_s_error(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    settings = settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint, secret="expired-secret"))
+
+    with pytest.raises(TemporaryDeliveryError, match="invalid_client: AADSTS7000215") as caught:
+        open_delivery(settings).send(make_mail())
+
+    assert "\n" not in str(caught.value) and f"login as {DESK_USER}" in str(caught.value)
+    assert smtp_sink.token_attempts == []
+
+
+def test_oauthbearer_is_used_where_the_server_offers_it_and_not_xoauth2(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint), mechanism="OAUTHBEARER")
+    delivery = open_delivery(settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint)))
+
+    delivery.send(make_mail())
+
+    assert smtp_sink.token_attempts == [("OAUTHBEARER", DESK_USER, True)]
+
+
+def test_a_relay_without_a_token_mechanism_keeps_the_mail_queued_and_says_what_it_offers(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_auth(DESK_USER, "password")
+    delivery = open_delivery(settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint)))
+
+    with pytest.raises(TemporaryDeliveryError, match=r"neither AUTH XOAUTH2 nor OAUTHBEARER \(AUTH LOGIN PLAIN\)"):
+        delivery.send(make_mail())
+
+
+def test_a_google_service_account_sends_as_the_mailbox_user(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint, tmp_path: Path, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    key_file = google_key_file(token_endpoint, tmp_path)
+    oauth2 = OAuth2Settings.from_table({"provider": "google", "key_file": str(key_file)}, DESK_USER)
+    delivery = open_delivery(settings_for(smtp_sink, username=DESK_USER, oauth2=oauth2))
+
+    delivery.send(make_mail())
+
+    assert len(smtp_sink.wait_for(1)) == 1
+    assert [item.subject for item in token_endpoint.issued] == [DESK_USER]
+
+
+def test_the_delivery_password_can_come_from_a_command(
+    smtp_sink: SmtpSink, tmp_path: Path, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_auth("fdesk", "from-the-vault")
+    secret = tmp_path / "secret"
+    secret.write_text("from-the-vault\n")
+    delivery = open_delivery(settings_for(smtp_sink, username="fdesk", password_command=f"cat {secret}"))
+
+    delivery.send(make_mail())
+
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_a_failing_password_command_keeps_the_mail_queued_and_names_the_key(
+    smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
+) -> None:
+    smtp_sink.require_auth("fdesk", "right")
+    delivery = open_delivery(settings_for(smtp_sink, username="fdesk", password_command="false"))
+
+    with pytest.raises(TemporaryDeliveryError, match="password_command failed with exit status 1"):
+        delivery.send(make_mail())
+
+
+def test_check_connection_names_the_token_step_and_the_xoauth2_login(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+
+    report = check_connection(settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint)))
+
+    steps = [(step, ok) for step, ok, _ in report]
+    assert steps[2:] == [("Get an OAuth2 token", True), (f"Log in as {DESK_USER} with AUTH XOAUTH2", True)]
+    assert f"from Microsoft Entra ID (authority {token_endpoint.authority}" in report[2][2]
+    assert "more minute(s)" in report[2][2], "the issuer said how long the token lasts"
+    assert report[3][2].startswith("235 ")
+
+
+def test_check_connection_stops_at_the_token_step_with_the_issuer_s_error(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    settings = settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint, secret="wrong"))
+
+    step, ok, detail = check_connection(settings)[-1]
+
+    assert (step, ok) == ("Get an OAuth2 token", False)
+    assert "AADSTS7000215" in detail and "\n" not in detail
+
+
+def test_check_connection_reports_a_refused_token_after_the_fresh_one(
+    smtp_sink: SmtpSink, token_endpoint: TokenEndpoint
+) -> None:
+    smtp_sink.require_token(accept_tokens_of(token_endpoint))
+    token_endpoint.revoke_all()
+
+    step, ok, detail = check_connection(settings_for(smtp_sink, username=DESK_USER, oauth2=microsoft(token_endpoint)))[
+        -1
+    ]
+
+    assert (step, ok) == (f"Log in as {DESK_USER} with AUTH XOAUTH2", False)
+    assert "login refused: 535" in detail and "invalid_token: revoked" in detail
+
+
+def test_oauth2_settings_need_a_username_and_no_password_beside_them() -> None:
+    oauth2 = OAuth2Settings(provider="microsoft", tenant="t", client_id="c", client_secret="s")
+    with pytest.raises(ValueError, match="together"):
+        SmtpSettings(host="smtp.office365.com", oauth2=oauth2)
+    with pytest.raises(ValueError, match="only one of password, oauth2"):
+        SmtpSettings(host="smtp.office365.com", username="u", password="p", oauth2=oauth2)

@@ -562,3 +562,27 @@ def test_as_pid_1_a_sigterm_ends_the_command_through_its_cleanup_and_elsewhere_n
         assert stopped.value.code == 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# --- issue 20: a token or password command that cannot run is refused by check-config --------------------
+
+
+def test_check_config_refuses_a_missing_token_command_in_one_line_naming_the_key(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = harness.config_path.read_text(encoding="utf-8")
+    imap = (
+        'kind = "imap"\nhost = "outlook.office365.com"\nusername = "f-desk@usen.co.jp"\n'
+        'oauth2_token_command = "/usr/local/bin/no-such-m365-token --tenant usen"'
+    )
+    harness.config_path.write_text(text.replace('kind = "maildir"\npath = "Maildir"', imap), encoding="utf-8")
+    capsys.readouterr()
+
+    assert cli(harness, "check-config") == 2
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err == (
+        f"mailbot: error: {harness.config_path}: [mailbox] oauth2_token_command: cannot be run: "
+        "/usr/local/bin/no-such-m365-token does not exist\n"
+    )

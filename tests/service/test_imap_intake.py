@@ -21,6 +21,7 @@ from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_h
 from tests.fixtures.bot import rebuild as restart
 from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.smtp_sink import SmtpSink
+from tests.fixtures.token_endpoint import TokenEndpoint
 from tests.mailfactory import build_auto_reply, build_mail
 
 
@@ -284,6 +285,58 @@ def test_check_connection_says_in_plain_words_what_works(
     assert main(["--config", str(bot.config_path), "check-connection"]) == 1
     out = capsys.readouterr().out
     assert "[NG]" in out and str(smtp_sink.port) in out
+
+
+def test_a_microsoft_365_setup_reads_and_replies_with_msal_tokens_and_check_connection_names_each_step(
+    tmp_path: Path,
+    db_url: str,
+    dovecot_mailbox: DovecotMailbox,
+    smtp_sink: SmtpSink,
+    token_endpoint: TokenEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No password anywhere: Dovecot validates the issuer's JWTs, the relay asks the issuer about each token.
+    box = dovecot_mailbox
+    token_endpoint.mint = lambda issued: box.oauth2_token(expires_in=600)
+    smtp_sink.require_token(lambda user, token: token_endpoint.check(token) if user == box.user else "wrong user")
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", box.password)
+    monkeypatch.setenv("MAILBOT_TEST_CLIENT_SECRET", token_endpoint.client_secret)
+    bot = make_harness(tmp_path, db_url)
+    use_real_servers(bot, smtp_port=smtp_sink.port, imap=(box.port, box.user, "MAILBOT_TEST_IMAP_PASSWORD"))
+    oauth2 = (
+        f'oauth2 = {{ provider = "microsoft", tenant = "{token_endpoint.tenant}", client_id = '
+        f'"{token_endpoint.client_id}", client_secret_env = "MAILBOT_TEST_CLIENT_SECRET", '
+        f'authority = "{token_endpoint.authority}" }}\n'
+    )
+    text = bot.config_path.read_text(encoding="utf-8")
+    text = text.replace('password_env = "MAILBOT_TEST_IMAP_PASSWORD"\n', oauth2)
+    relay = f'port = {smtp_sink.port}\ntls = "none"\n'
+    text = text.replace(relay, relay + f'username = "{box.user}"\n' + oauth2)
+    bot.config_path.write_text(text, encoding="utf-8")
+    restart(bot)
+    bot.import_unis()
+    box.append(request(message_id="<m365-1@usen.co.jp>"))
+
+    bot.poll()
+
+    assert {o["status"] for o in bot.outbox()} == {"sent"}
+    assert len(smtp_sink.messages) == len(bot.outbox()) >= 1
+    assert smtp_sink.token_attempts and all(ok for _, _, ok in smtp_sink.token_attempts)
+    capsys.readouterr()
+    assert main(["--config", str(bot.config_path), "check-connection"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(
+        f"[OK] get token: got an access token from Microsoft Entra ID (authority {token_endpoint.authority}, "
+        f"client {token_endpoint.client_id}), valid for "
+    )
+    assert lines[1:3] == [
+        f"[OK] connect: reached 127.0.0.1:{box.port} (none)",
+        f"[OK] login: logged in as {box.user} with the token (SASL XOAUTH2 or OAUTHBEARER)",
+    ]
+    assert any(line.startswith("[OK] Get an OAuth2 token: got an access token from Microsoft") for line in lines)
+    assert f"[OK] Log in as {box.user} with AUTH XOAUTH2: 235 2.7.0 Authentication successful" in lines
+    bot.app.close()
 
 
 def test_a_failing_mailbox_is_retried_with_growing_pauses(bot: Harness, dovecot_mailbox: DovecotMailbox) -> None:
