@@ -26,6 +26,7 @@ from mailbot.domain.decision import MailIntent
 from mailbot.domain.model import Address, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
+from mailbot.domain.subject import remove_case_tags, strip_reply_prefixes
 
 __all__ = [
     "JST",
@@ -330,21 +331,13 @@ def sample_context(kind: str) -> dict[str, Any]:
 def _subject_core(subject: str) -> str:
     """The branch's own subject without reply prefixes and without an earlier case tag.
 
-    Only RE:/FW: markers and ``[FE-...]`` are removed, so 【至急】 and the
-    keyword survive as the branch wrote them.
+    Only RE:/FW: markers and the case number (any bracket) are removed, with the
+    domain's patterns (:mod:`mailbot.domain.subject`), so 【至急】 and the keyword
+    survive as the branch wrote them.
     """
     text = " ".join(subject.split())
-    while True:
-        stripped = _REPLY_PREFIX.sub("", text, count=1)
-        if stripped == text:
-            break
-        text = stripped
-    text = _CASE_TAG.sub(" ", text)
-    return " ".join(text.split()) or subject
-
-
-_REPLY_PREFIX = re.compile(r"^\s*(?:re|fw|fwd|転送|返信|ＲＥ|ＦＷ)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
-_CASE_TAG = re.compile(r"\s*[\[［]\s*FE-\d{4}-\d{5}\s*[\]］]\s*", re.IGNORECASE)
+    core = strip_reply_prefixes(remove_case_tags(strip_reply_prefixes(text)))
+    return " ".join(core.split()) or subject
 
 
 def new_message_id(policy: Policy, case_no: str | None) -> str:
