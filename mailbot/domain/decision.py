@@ -27,6 +27,7 @@ from mailbot.domain.lifecycle import BRANCH_MAILS, MAIL_KINDS, STAGES, Actor, Ev
 from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
+from mailbot.domain.subject import parse_subject
 from mailbot.domain.triage import Triage, TriageFacts, triage
 from mailbot.domain.unis import UnisLookup
 from mailbot.domain.unis_lines import pattern_of
@@ -316,18 +317,28 @@ def review(
 def is_question(message: ParsedMessage, case: CaseView, evaluation: Evaluation, policy: Policy) -> bool:
     """A branch's reply to a return (or a UNIS hold) that brings nothing new is a question for a person.
 
-    Nothing new: no attachment, no customer code in its own text, and checking
-    the thread again with it gives the same verdict and the same defects as
-    before. Another automatic 返却 would only repeat the last one, so the text
-    goes to ops instead.
+    Something new is what a return asks for: a document (an attachment), a
+    customer code in the reply's own text, a branch named in the subject that
+    the thread did not name yet, a branch manager copied when the return was
+    for the missing one. Anything else is a question whatever checking the
+    thread again would say: ops gets its text, the branch no automatic 返却.
     """
+    return not _brings_something_new(message, case, evaluation, policy)
+
+
+def _brings_something_new(message: ParsedMessage, case: CaseView, evaluation: Evaluation, policy: Policy) -> bool:
     if any(not is_signature(a) for a in message.attachments):
-        return False
+        return True
     if customer_codes_in_text(own_text(message.body_text), policy.customer_code_labels, policy.customer_code_digits):
-        return False
-    if evaluation.status is not case.status:
-        return False
-    return [d.code for d in evaluation.defects] == [d.code for d in case.defects]
+        return True
+    named = parse_subject(message.subject).branch_text
+    if named and named not in {parse_subject(m.subject).branch_text for m in case.messages}:
+        return True
+    branch = evaluation.submission.branch
+    if branch is not None and any(d.code == "manager_cc_missing" for d in case.defects):
+        managers = {m.lower() for m in branch.managers}
+        return any(a.addr in managers for a in message.recipients)
+    return False
 
 
 def decide(

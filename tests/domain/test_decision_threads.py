@@ -289,3 +289,48 @@ def test_a_reply_naming_an_unknown_branch_keeps_the_cases_known_one() -> None:
     reply = request(subject=f"RE: フレッツエスカ 渋谷の件 [{CASE_NO}]")
     decision = run(reply, case=returned(first, "attachment_missing"))
     assert decision.case is not None and decision.case.branch == "渋谷支店"
+
+
+# --- a reply to a return: a question unless it brings something new (issue 22) -----------
+
+
+def test_a_reply_without_attachment_or_code_is_a_question_even_when_unis_now_accepts_it() -> None:
+    first = request()
+    case = returned(first, "unis_customer_missing")
+    reply = request(subject=REPLY_SUBJECT, body="UNISに登録しました。ご確認ください。", attachments=[])
+    decision = run(reply, case=case, unis=FRESH)
+    assert decision.reason == "question"
+    assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
+    assert [m.kind for m in decision.mails] == ["ops_question"]
+
+
+def test_a_reply_whose_recheck_would_give_other_defects_is_still_a_question() -> None:
+    first = request(body="取次をお願いします。", attachments=[])
+    case = returned(first, "attachment_missing", "customer_code_missing")
+    reply = request(subject=REPLY_SUBJECT, body="どの申込書を添付すればよいですか?", attachments=[], cc=[])
+    assert run(reply, case=case).reason == "question"
+
+
+@pytest.mark.parametrize("style", ["outlook", "gmail", "iphone"])
+def test_a_reply_bringing_the_customer_code_is_a_resubmission(style: str) -> None:
+    first = request(style=style, body="取次をお願いします。")
+    reply = request(style=style, subject=REPLY_SUBJECT, body=f"顧客CD:{CODE}\nです。", attachments=[])
+    decision = run(reply, case=returned(first, "customer_code_missing"))
+    assert decision.reason == "resubmission"
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED
+
+
+def test_a_reply_all_copying_the_missing_manager_is_a_resubmission() -> None:
+    first = request(cc=[])
+    reply = request(subject=REPLY_SUBJECT, body="支店長をCCに入れました。", attachments=[])
+    decision = run(reply, case=returned(first, "manager_cc_missing"))
+    assert decision.reason == "resubmission"
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED
+
+
+def test_a_reply_naming_the_branch_the_request_lacked_is_a_resubmission() -> None:
+    first = request(subject="フレッツエスカ")
+    reply = request(subject="RE: フレッツエスカ 渋谷支店 [FE-2026-00001]", body="支店名を入れました。", attachments=[])
+    decision = run(reply, case=returned(first, "branch_missing"))
+    assert decision.reason == "resubmission"
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED
