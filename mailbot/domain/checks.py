@@ -25,7 +25,7 @@ from mailbot.domain.flows import choose_flow, flow_documents
 from mailbot.domain.model import Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Flow, Policy
 from mailbot.domain.replies import own_text
-from mailbot.domain.subject import SubjectInfo, parse_subject
+from mailbot.domain.subject import SubjectInfo, parse_subject, squash
 from mailbot.domain.unis import (
     BASE_COLUMNS,
     CLASS_NON_SUBSCRIBER,
@@ -119,7 +119,20 @@ def _request_subject(
         branch = _match_branch(info, directory)
         if branch is not None:
             return info, branch
+    if not requests[0].is_request:
+        # A subject that nearly has the form (returned for subject_form) may still name a branch.
+        for message in reversed(messages):
+            branch = branch_named_in(message.subject, directory)
+            if branch is not None:
+                return requests[0], branch
     return requests[0], None
+
+
+def branch_named_in(subject: str, directory: BranchDirectory) -> Branch | None:
+    """The configured branch whose full name appears anywhere in ``subject`` (spaces and brackets ignored)."""
+    text = squash(subject)
+    found = [b for b in directory.branches if b.name and squash(b.name) in text]
+    return max(found, key=lambda b: len(b.name)) if found else None
 
 
 def _codes_in_message(message: ParsedMessage, policy: Policy) -> list[str]:
@@ -217,11 +230,24 @@ class _Runs:
         return None
 
 
+class SubjectForm(_Runs):
+    name = "subject_form"
+    description = "件名が「フレッツエスカ ○○支店」の形になっていない"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if submission.subject.is_request:
+            return []
+        branch = submission.branch.name if submission.branch is not None else ""
+        return [Defect(self.name, {"subject": submission.latest.subject, "branch": branch})]
+
+
 class BranchMissing(_Runs):
     name = "branch_missing"
     description = "件名に支店名がない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if not submission.subject.is_request:
+            return []  # subject_form says it all
         return [] if submission.subject.branch_text else [Defect(self.name)]
 
 
@@ -464,6 +490,7 @@ class UnisLineValues:
 
 # The policy, in order: the reply lists defects in this order.
 CHECKS: tuple[Check, ...] = (
+    SubjectForm(),
     BranchMissing(),
     BranchUnknown(),
     ManagerCcMissing(),

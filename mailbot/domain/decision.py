@@ -362,7 +362,11 @@ def decide(
     case number in the subject) belongs to, when the shell found one.
     """
     facts = TriageFacts(
-        duplicate=duplicate, linked_case=case is not None, answers_ops_notice=answers_ops_notice, released=released
+        duplicate=duplicate,
+        linked_case=case is not None,
+        answers_ops_notice=answers_ops_notice,
+        released=released,
+        branch_names=tuple(b.name for b in directory.branches),
     )
     verdict: Triage = triage(message, facts, policy)
     if verdict.disposition is Disposition.IGNORED:

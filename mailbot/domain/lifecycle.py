@@ -143,6 +143,16 @@ REASON_LABELS: Mapping[str, str] = MappingProxyType(
         "desk": "デスクの操作",
         "progress_import": "進捗リスト取込",
         "unis_reconcile": "UNIS取込の照合",
+        # Mail that made no case: why (the ledger's reason), as the quarantine page and its 対象外 list show it.
+        "not_request": "対象外: 件名が依頼の形ではありません",
+        "subject_form": "件名が依頼の形に近い(デスクで確認)",
+        "duplicate": "重複(同じメールの再受信)",
+        "own_mail": "mailbot自身のメール",
+        "bounce": "不達通知",
+        "auto_reply": "自動応答・一斉配信",
+        "staff_mail": "デスクの方のメール",
+        "outside_domain": "社外からのメール",
+        "authentication_failed": "送信元の認証に失敗",
     }
 )
 

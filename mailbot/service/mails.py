@@ -152,6 +152,7 @@ def _commands(case_no: str | None) -> dict[str, str]:
 # -- a sample mail of every kind, for checking templates at start-up ------------
 
 _SAMPLE_DEFECTS = (
+    Defect("subject_form", {"subject": "フレッツ光申込 渋谷支店", "branch": "渋谷支店"}),
     Defect("branch_missing"),
     Defect("branch_unknown", {"branch": "渋谷"}),
     Defect("manager_cc_missing", {"branch": "渋谷支店", "managers": "shibuya-mgr@example.co.jp"}),

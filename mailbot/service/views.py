@@ -519,6 +519,17 @@ def quarantine_rows(session: Session, *, include_resolved: bool = False) -> list
     return [_quarantine_row(m) for m in session.scalars(query)]
 
 
+def out_of_scope_rows(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Mail recorded as 対象外 (not a request, from inside or the UBD partner), newest first."""
+    query = (
+        select(Inbound)
+        .where(Inbound.disposition == "ignored", Inbound.reason == "not_request")
+        .order_by(Inbound.id.desc())
+        .limit(limit)
+    )
+    return [_quarantine_row(m) for m in session.scalars(query)]
+
+
 def quarantine_detail(session: Session, item_id: int) -> dict[str, Any]:
     row = session.get(Inbound, item_id)
     if row is None or (row.disposition != "quarantined" and row.resolution is None):

@@ -225,3 +225,18 @@ def test_the_weekly_page_shows_the_summaries_with_the_configured_days(tmp_path: 
         h.app.close()
     assert "※このほか、返却から10日を超えている依頼が1件あります(件数のみの記載です)。" in page
     assert "渋谷支店: 1件" in page
+
+
+def test_mail_recorded_as_out_of_scope_is_listed_with_its_reason_in_japanese(web: tuple[Harness, TestClient]) -> None:
+    from tests.mailfactory import build_mail
+
+    h, client = web
+    h.deliver(
+        build_mail(subject="会議室の予約について", sender="taro@usen.co.jp", to=[h.app.config.policy.desk_address])
+    )
+    h.poll()
+    login(client)
+    assert "対象外のメール" in client.get("/quarantine").text
+    page = client.get("/quarantine?view=out_of_scope").text
+    assert "会議室の予約について" in page
+    assert "対象外: 件名が依頼の形ではありません" in page

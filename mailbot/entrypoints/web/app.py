@@ -316,9 +316,14 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
     # -- quarantine ------------------------------------------------------------------------------
     def quarantine(request: Request, user: User) -> Response:
         show_all = request.query_params.get("all") == "1"
+        # ?view=out_of_scope: the mail recorded as 対象外 (no request), so nothing sent to the desk vanishes.
+        out_of_scope = request.query_params.get("view") == "out_of_scope"
         with app.sessions() as session:
-            rows = views.quarantine_rows(session, include_resolved=show_all)
-        return page(request, "quarantine.html", user, rows=rows, show_all=show_all)
+            if out_of_scope:
+                rows = views.out_of_scope_rows(session)
+            else:
+                rows = views.quarantine_rows(session, include_resolved=show_all)
+        return page(request, "quarantine.html", user, rows=rows, show_all=show_all, out_of_scope=out_of_scope)
 
     def quarantine_item(request: Request, user: User) -> Response:
         item_id = int(request.path_params["item_id"])
