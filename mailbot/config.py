@@ -416,6 +416,7 @@ def load_config(path: Path) -> Config:
         staff_domains=staff_domains,
         contact=contact,
         near_miss=near_miss,
+        jimu_recipients=after.jimu_recipients,
         flows=after.flows,
         ubd_senders=after.ubd_senders,
         ubd_domains=after.ubd_domains,

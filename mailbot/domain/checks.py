@@ -8,6 +8,7 @@ another check already reports that.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from mailbot.domain.documents import (
     is_xlsx,
 )
 from mailbot.domain.flows import choose_flow, flow_documents
+from mailbot.domain.japanese import normalize
 from mailbot.domain.model import Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Flow, Policy
 from mailbot.domain.replies import own_text
@@ -43,6 +45,7 @@ from mailbot.domain.unis_lines import (
 
 __all__ = [
     "CHECKS",
+    "REVIEW_CODES",
     "UNIS_CODES",
     "Check",
     "NotChecked",
@@ -128,6 +131,35 @@ def _request_subject(
     return requests[0], None
 
 
+# "管轄支店: 渋谷支店", "支店 渋谷", "【管轄支店】渋谷支店": a line of the body or of the form.
+_JURISDICTION = re.compile(r"^\s*[【\[(「]?\s*(?:管轄支店|管轄|支店名|支店)\s*[】\])」]?\s*[:=]?\s*(\S.*)$")
+
+
+def jurisdiction_named(messages: Sequence[ParsedMessage], directory: BranchDirectory) -> Branch | None:
+    """The known branch a ``管轄支店`` (or ``支店``) line names, newest message first."""
+    for message in reversed(messages):
+        for line in own_text(message.body_text).splitlines():
+            match = _JURISDICTION.match(normalize(line))
+            if match is None:
+                continue
+            value = match.group(1).strip()
+            branch = directory.get(value) or directory.match_prefix(value) or branch_named_in(value, directory)
+            if branch is not None:
+                return branch
+    return None
+
+
+def _unis_branch(customer: UnisCustomer | None, directory: BranchDirectory) -> Branch | None:
+    """The customer's branch in UNIS (the customer's, else its first line's that names a known branch)."""
+    if customer is None:
+        return None
+    for name in (customer.branch, *(line.branch for line in customer.lines)):
+        branch = directory.get(name) if name else None
+        if branch is not None:
+            return branch
+    return None
+
+
 def branch_named_in(subject: str, directory: BranchDirectory) -> Branch | None:
     """The configured branch whose full name appears anywhere in ``subject`` (spaces and brackets ignored)."""
     text = squash(subject)
@@ -184,6 +216,10 @@ def build_submission(
         attachment for message in messages for attachment in message.attachments if not is_signature(attachment)
     )
     customer = unis.customer(code) if code and len(codes) == 1 else None
+    ubd = bool(messages) and messages[0].sender is not None and policy.is_ubd(messages[0].sender.addr)
+    if ubd and branch is None:
+        # UBD writes no branch subject (manual §1): the 管轄支店 is in the request, or UNIS knows the customer's.
+        branch = jurisdiction_named(messages, directory) or _unis_branch(customer, directory)
     held: dict[LineKey, str] = {}
     line = None
     if customer is not None:
@@ -200,7 +236,7 @@ def build_submission(
         customer_codes=codes,
         unis_as_of=unis.as_of,
         flow=choose_flow(policy.flows, messages, branch),
-        ubd=bool(messages) and messages[0].sender is not None and policy.is_ubd(messages[0].sender.addr),
+        ubd=ubd,
         line=line,
         held=held,
         unis_columns=unis.columns,
@@ -235,7 +271,7 @@ class SubjectForm(_Runs):
     description = "件名が「フレッツエスカ ○○支店」の形になっていない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
-        if submission.subject.is_request:
+        if submission.subject.is_request or submission.ubd:  # UBD writes no branch subject (manual §1)
             return []
         branch = submission.branch.name if submission.branch is not None else ""
         return [Defect(self.name, {"subject": submission.latest.subject, "branch": branch})]
@@ -246,8 +282,8 @@ class BranchMissing(_Runs):
     description = "件名に支店名がない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
-        if not submission.subject.is_request:
-            return []  # subject_form says it all
+        if not submission.subject.is_request or submission.ubd:
+            return []  # subject_form says it all; UBD names its 管轄支店 elsewhere
         return [] if submission.subject.branch_text else [Defect(self.name)]
 
 
@@ -256,7 +292,7 @@ class BranchUnknown(_Runs):
     description = "件名の支店名が支店一覧にない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
-        if not submission.subject.branch_text or submission.branch is not None:
+        if not submission.subject.branch_text or submission.branch is not None or submission.ubd:
             return []
         return [Defect(self.name, {"branch": submission.claimed_branch or ""})]
 
@@ -267,7 +303,7 @@ class ManagerCcMissing(_Runs):
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
         branch = submission.branch
-        if branch is None or not branch.managers:
+        if branch is None or not branch.managers or submission.ubd:  # UBD copies no branch manager
             return []
         managers = {m.lower() for m in branch.managers}
         for message in submission.messages:
@@ -277,6 +313,16 @@ class ManagerCcMissing(_Runs):
             if any(p.addr in managers for p in people):
                 return []
         return [Defect(self.name, {"branch": branch.name, "managers": ", ".join(branch.managers)})]
+
+
+class UbdBranchUnknown(_Runs):
+    name = "ubd_branch_unknown"
+    description = "UBDの依頼の管轄支店が分からない(本文・申込書の「管轄支店」の行にもUNISにもない)"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if not submission.ubd or submission.branch is not None:
+            return []
+        return [Defect(self.name, {"customer_code": submission.customer_code or ""})]
 
 
 class AttachmentMissing(_Runs):
@@ -494,6 +540,7 @@ CHECKS: tuple[Check, ...] = (
     BranchMissing(),
     BranchUnknown(),
     ManagerCcMissing(),
+    UbdBranchUnknown(),
     AttachmentMissing(),
     AttachmentUnreadable(),
     CustomerCodeMissing(),
@@ -506,6 +553,9 @@ CHECKS: tuple[Check, ...] = (
     UnisLineContract(),
     UnisLineValues(),
 )
+
+# Defects the bot cannot settle: the case waits for a clerk (要確認) instead of going back to the sender.
+REVIEW_CODES = frozenset({UbdBranchUnknown.name})
 
 # Defects that a newer UNIS export may clear: while the snapshot predates the mail, the request waits.
 UNIS_CODES = frozenset(

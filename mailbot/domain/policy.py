@@ -89,6 +89,8 @@ class Policy:
     # An internal mail whose subject nearly has the form (フレッツ エスカ, フレッツ光申込, a branch's name):
     # "return" files it as a request returned for ``subject_form``; "hold" quarantines it for the desk.
     near_miss: str = "return"
+    # [jimu_center] recipients: 事務センター, who registers a UBD request's order in UNIS (manual §1).
+    jimu_recipients: tuple[str, ...] = ()
 
     def is_internal(self, address: str) -> bool:
         return _in_domains(address, self.internal_domains)

@@ -154,6 +154,7 @@ def _commands(case_no: str | None) -> dict[str, str]:
 _SAMPLE_DEFECTS = (
     Defect("subject_form", {"subject": "フレッツ光申込 渋谷支店", "branch": "渋谷支店"}),
     Defect("branch_missing"),
+    Defect("ubd_branch_unknown", {"customer_code": ""}),
     Defect("branch_unknown", {"branch": "渋谷"}),
     Defect("manager_cc_missing", {"branch": "渋谷支店", "managers": "shibuya-mgr@example.co.jp"}),
     Defect("attachment_missing", {"document": "回線単品申込書", "received": "scan001.pdf"}),
@@ -233,6 +234,13 @@ _SAMPLE_FACTS = {
     "unis_line": "C0001/002",
     "unis_pattern": "A/B",
     "unchecked": "UNISの登録内容(開始年月)は確認していません(UNISの出力にその列がありません)",
+    # the UBD path (manual §1): what was sent to 事務センター and the branch, who answered the 顧客CD
+    "ubd": "1",
+    "ubd_no_code": "1",
+    "jimu_sent": "1",
+    "code_request_sent": "1",
+    "code_answered_by": "shibuya-mgr@example.co.jp",
+    "unis_known": "1",
 }
 
 

@@ -38,6 +38,7 @@ def test_the_check_table_has_one_unit_per_defect_code_with_a_description() -> No
         "branch_missing",
         "branch_unknown",
         "manager_cc_missing",
+        "ubd_branch_unknown",
         "attachment_missing",
         "attachment_unreadable",
         "customer_code_missing",

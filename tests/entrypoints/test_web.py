@@ -240,3 +240,15 @@ def test_mail_recorded_as_out_of_scope_is_listed_with_its_reason_in_japanese(web
     page = client.get("/quarantine?view=out_of_scope").text
     assert "会議室の予約について" in page
     assert "対象外: 件名が依頼の形ではありません" in page
+
+
+def test_a_clerk_records_a_customer_code_from_the_case_page(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    case_no = returned_case(h)
+    token = login(client)
+    assert 'data-action="set_customer"' in client.get(f"/cases/{case_no}").text
+    answer = client.post(
+        f"/cases/{case_no}/set_customer", data={"customer_code": "５５５６６６７７７", "csrf_token": token}
+    )
+    assert answer.status_code == 200 and "顧客CD 555666777 を登録しました" in answer.text
+    assert h.cases()[0]["customer_code"] == "555666777"

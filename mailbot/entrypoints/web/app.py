@@ -286,6 +286,8 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
                 result = desk.entered(case_no, str(form.get("p_number", "")), by=user.name, note=text)
             elif action == "bind":
                 result = desk.bind(case_no, str(form.get("line", "")), by=user.name, reason=text)
+            elif action == "set_customer":
+                result = desk.set_customer(case_no, str(form.get("customer_code", "")), by=user.name)
             else:
                 return PlainTextResponse("不明な操作です。", 404)
         except DeskError as exc:
