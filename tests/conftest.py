@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.imap_servers",
     "tests.fixtures.smtp_sink",
     "tests.fixtures.web",
+    "tests.fixtures.pdfs",
 ]

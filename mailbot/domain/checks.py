@@ -16,11 +16,15 @@ from typing import Protocol
 
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.documents import (
+    DocumentText,
     customer_codes_in_text,
     customer_codes_in_xlsx,
+    document_text,
     inspect_attachment,
+    is_pdf,
     is_signature,
     is_xlsx,
+    name_says_nothing,
 )
 from mailbot.domain.flows import choose_flow, flow_documents
 from mailbot.domain.japanese import normalize
@@ -135,10 +139,12 @@ def _request_subject(
 _JURISDICTION = re.compile(r"^\s*[【\[(「]?\s*(?:管轄支店|管轄|支店名|支店)\s*[】\])」]?\s*[:=]?\s*(\S.*)$")
 
 
-def jurisdiction_named(messages: Sequence[ParsedMessage], directory: BranchDirectory) -> Branch | None:
-    """The known branch a ``管轄支店`` (or ``支店``) line names, newest message first."""
+def jurisdiction_named(messages: Sequence[ParsedMessage], directory: BranchDirectory, policy: Policy) -> Branch | None:
+    """The known branch a ``管轄支店`` (or ``支店``) line of the body or the form names, newest message first."""
     for message in reversed(messages):
-        for line in own_text(message.body_text).splitlines():
+        texts = [own_text(message.body_text)]
+        texts += [document_text(a, policy.limits).text for a in message.attachments if not is_signature(a)]
+        for line in "\n".join(texts).splitlines():
             match = _JURISDICTION.match(normalize(line))
             if match is None:
                 continue
@@ -174,6 +180,9 @@ def _codes_in_message(message: ParsedMessage, policy: Policy) -> list[str]:
     for attachment in message.attachments:
         if is_xlsx(attachment):
             codes += customer_codes_in_xlsx(attachment, labels, digits, policy.limits)
+        elif is_pdf(attachment) and not is_signature(attachment):
+            # A 顧客CD printed in the PDF form (its text layer) counts like one in the body.
+            codes += customer_codes_in_text(document_text(attachment, policy.limits).text, labels, digits)
     return list(dict.fromkeys(codes))
 
 
@@ -219,7 +228,7 @@ def build_submission(
     ubd = bool(messages) and messages[0].sender is not None and policy.is_ubd(messages[0].sender.addr)
     if ubd and branch is None:
         # UBD writes no branch subject (manual §1): the 管轄支店 is in the request, or UNIS knows the customer's.
-        branch = jurisdiction_named(messages, directory) or _unis_branch(customer, directory)
+        branch = jurisdiction_named(messages, directory, policy) or _unis_branch(customer, directory)
     held: dict[LineKey, str] = {}
     line = None
     if customer is not None:
@@ -325,18 +334,60 @@ class UbdBranchUnknown(_Runs):
         return [Defect(self.name, {"customer_code": submission.customer_code or ""})]
 
 
-class AttachmentMissing(_Runs):
+class AttachmentMissing:
+    """A required document is recognised by its file name or by its own title text (PDF, .xlsx).
+
+    A scan (a PDF without text) whose name says nothing (``scan0001.pdf``) may be
+    the missing document: the bot cannot tell, so the case waits for a clerk
+    (``document_unrecognised``) instead of being returned.
+    """
+
     name = "attachment_missing"
     description = "必要な申込書類が添付されていない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
         received = ", ".join(a.filename for a in submission.documents)
         flow = {"flow": submission.flow.name} if submission.flow is not None and submission.flow.documents else {}
-        return [
-            Defect(self.name, {"document": rule.name, "received": received, **flow})
-            for rule in flow_documents(submission.flow, policy)
-            if rule.required and not any(rule.matches(a.filename) for a in submission.documents)
-        ]
+        texts = {id(a): document_text(a, policy.limits) for a in submission.documents}
+        defects = []
+        for rule in flow_documents(submission.flow, policy):
+            if not rule.required or any(
+                rule.matches(a.filename) or rule.matches_title(texts[id(a)].title) for a in submission.documents
+            ):
+                continue
+            scans = [a for a in submission.documents if _unreadable_nameless(a, texts[id(a)], policy)]
+            if scans:
+                detail = {"document": rule.name, "filename": scans[0].filename, "problem": texts[id(scans[0])].problem}
+                defects.append(Defect(DOCUMENT_UNRECOGNISED, {**detail, **flow}))
+            else:
+                defects.append(Defect(self.name, {"document": rule.name, "received": received, **flow}))
+        return defects
+
+    def unchecked(self, submission: Submission, policy: Policy) -> str | None:
+        """The PDFs not named as a document whose text could not be read (broken, a bomb, an unknown encoding)."""
+        unread = []
+        rules = flow_documents(submission.flow, policy)
+        for attachment in submission.documents:
+            if not is_pdf(attachment) or any(rule.matches(attachment.filename) for rule in rules):
+                continue  # its name says what it is: its text was not needed to recognise it
+            text = document_text(attachment, policy.limits)
+            if text.kind in ("broken", "too_large", "encoding"):
+                unread.append(f"{attachment.filename}({text.problem})")
+        if not unread:
+            return None
+        return f"添付PDFの文字を読み取れなかったため、ファイル名だけで書類を判断しました: {'、'.join(unread)}"
+
+
+DOCUMENT_UNRECOGNISED = "document_unrecognised"
+
+
+def _unreadable_nameless(attachment: Attachment, text: DocumentText, policy: Policy) -> bool:
+    """A PDF that names nothing and says nothing: a scan the bot cannot recognise."""
+    if not is_pdf(attachment) or text.text.strip() or text.kind == "encrypted":
+        return False
+    return name_says_nothing(attachment.filename) and not any(
+        rule.matches(attachment.filename) for rule in policy.documents
+    )
 
 
 class AttachmentUnreadable(_Runs):
@@ -555,7 +606,7 @@ CHECKS: tuple[Check, ...] = (
 )
 
 # Defects the bot cannot settle: the case waits for a clerk (要確認) instead of going back to the sender.
-REVIEW_CODES = frozenset({UbdBranchUnknown.name})
+REVIEW_CODES = frozenset({UbdBranchUnknown.name, DOCUMENT_UNRECOGNISED})
 
 # Defects that a newer UNIS export may clear: while the snapshot predates the mail, the request waits.
 UNIS_CODES = frozenset(

@@ -155,6 +155,7 @@ _SAMPLE_DEFECTS = (
     Defect("subject_form", {"subject": "フレッツ光申込 渋谷支店", "branch": "渋谷支店"}),
     Defect("branch_missing"),
     Defect("ubd_branch_unknown", {"customer_code": ""}),
+    Defect("document_unrecognised", {"document": "回線単品申込書", "filename": "scan0001.pdf", "problem": ""}),
     Defect("branch_unknown", {"branch": "渋谷"}),
     Defect("manager_cc_missing", {"branch": "渋谷支店", "managers": "shibuya-mgr@example.co.jp"}),
     Defect("attachment_missing", {"document": "回線単品申込書", "received": "scan001.pdf"}),
