@@ -473,9 +473,17 @@ def code_answered(case: CaseView, code: str, message: ParsedMessage, policy: Pol
     outcome = replace(
         unchanged(case, moved.stage, Event.SET_CUSTOMER), customer_code=code, customer_name=customer_name, note=note
     )
-    facts = {**facts, "case_no": case.case_no, "code_answered_by": sender}
+    facts = {**facts, **request_facts(case.messages), "case_no": case.case_no, "code_answered_by": sender}
     mails = mails_for(("jimu_registration_request",), message, policy, facts=facts, customer_code=code)
     return Decision(Disposition.CASE, "customer_code_reply", outcome, mails)
+
+
+def request_facts(messages: Sequence[ParsedMessage]) -> dict[str, str]:
+    """The request a later mail to 事務センター is about: its subject and the documents it brought."""
+    if not messages:
+        return {}
+    documents = [a.filename for m in messages for a in m.attachments if not is_signature(a)]
+    return {"request_subject": messages[0].subject, "documents": ", ".join(documents) or "(なし)"}
 
 
 def set_customer_note(code: str, by: str, unis: UnisLookup) -> tuple[str, str | None, dict[str, str]]:

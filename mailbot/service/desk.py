@@ -273,7 +273,7 @@ class Desk:
         customer is looked up in UNIS, and for a UBD case 事務センター is sent the code.
         """
         from mailbot.adapters.database.store import DbUnisLookup
-        from mailbot.domain.decision import set_customer_note
+        from mailbot.domain.decision import request_facts, set_customer_note
 
         digits = self.policy.customer_code_digits
         value = normalize(code).replace("-", "").replace(" ", "")
@@ -293,7 +293,8 @@ class Desk:
             ubd = case.sender is not None and self.policy.is_ubd(case.sender)
             if ubd and latest is not None and before != value:
                 branch = self.directory.get(case.branch) if case.branch else None
-                facts = {**facts, "case_no": case.case_no, "code_answered_by": by}
+                thread = [m for row, m in uow.store.case_messages(case) if row.reason not in _NOT_FROM_BRANCH]
+                facts = {**facts, **request_facts(thread), "case_no": case.case_no, "code_answered_by": by}
                 intents = mails_for(
                     ("jimu_registration_request",), latest[1], self.policy, branch=branch, facts=facts,
                     automatic=False, customer_code=value,

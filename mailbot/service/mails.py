@@ -242,6 +242,8 @@ _SAMPLE_FACTS = {
     "code_request_sent": "1",
     "code_answered_by": "shibuya-mgr@example.co.jp",
     "unis_known": "1",
+    "request_subject": "フレッツ光取次のお願い(株式会社みどり)",
+    "documents": "回線単品申込書_みどり.pdf",
 }
 
 

@@ -93,6 +93,9 @@ def test_the_branchs_answer_in_the_code_requests_thread_records_the_code_with_it
     assert last["event"] == "set_customer" and SHIBUYA_MGR in last["note"] and NEW_CODE in last["note"]
     second = ubd.sent_mail("jimu_registration_request")[-1]
     assert "(顧客CD確定)" in str(second["Subject"]) and f"顧客CD: {NEW_CODE}" in second.get_content()
+    # It is about UBD's request and its documents, not about the branch's answer.
+    assert "「フレッツ光取次のお願い(株式会社みどり)」" in second.get_content()
+    assert "回線単品申込書_株式会社さくら.pdf" in second.get_content()
     assert ubd.outbox("ops_followup") == []
 
 
