@@ -458,6 +458,8 @@ def _marks(session: Session, cases: Sequence[Case], now: datetime, wait_hours: f
     for c in cases:
         if c.status == "waiting_unis" and c.waiting_since and now - c.waiting_since > timedelta(hours=wait_hours / 2):
             marks[c.id].append("long_wait")
+        if c.status == "needs_review" and c.stage == "received":
+            marks[c.id].append("needs_review")
     return marks
 
 
@@ -466,6 +468,7 @@ MARK_LABELS = {
     "failed_mail": "送信失敗あり",
     "same_customer": "同じ顧客の案件あり",
     "long_wait": "UNIS待ちが長い",
+    "needs_review": "要確認(デスクが受付か返却を決める)",
 }
 
 

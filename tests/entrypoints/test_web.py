@@ -252,3 +252,27 @@ def test_a_clerk_records_a_customer_code_from_the_case_page(web: tuple[Harness, 
     )
     assert answer.status_code == 200 and "顧客CD 555666777 を登録しました" in answer.text
     assert h.cases()[0]["customer_code"] == "555666777"
+
+
+def test_a_case_waiting_for_the_desk_is_marked_on_the_board_and_filtered_as_needs_review(
+    web: tuple[Harness, TestClient],
+) -> None:
+    from tests.mailfactory import build_mail
+
+    h, client = web
+    h.import_unis()
+    desk = h.app.config.policy.desk_address
+    scan = ("scan0001.pdf", b"%PDF-1.7\n" + b"\x00scan" * 100)
+    raw = build_mail(
+        subject="フレッツエスカ 渋谷支店",
+        sender="taro@usen.co.jp",
+        to=[desk],
+        cc=["shibuya-mgr@usen.co.jp"],
+        body="顧客CD:123456789\n",
+        attachments=[scan],
+    )
+    h.deliver(raw)
+    h.poll()
+    login(client)
+    board = client.get("/?status=needs_review").text
+    assert 'data-mark="needs_review"' in board and "要確認" in board
