@@ -113,7 +113,28 @@ def _pdf_text_cached(payload: bytes, max_pages: int, max_content: int) -> Docume
 
 
 def _read_pdf(payload: bytes, max_pages: int, max_content: int) -> DocumentText:
-    """The text of a PDF's first pages, or why it cannot be read."""
+    """The text of a PDF's first pages, or why it cannot be read.
+
+    pypdf 7's configuration (a context variable, so nothing else is touched) stops any
+    stream inflating past a few times the page limit, so a bomb is given up within
+    milliseconds, and keeps it from running an external JBIG2 decoder; older pypdf
+    stops at its own 75 MB (about 0.2 s).
+    """
+    import contextlib
+
+    import pypdf
+
+    configure = getattr(pypdf, "apply_configuration", None)
+    limits = (
+        configure(zlib_maximum_output_length=max(4 * max_content, 1024 * 1024), jbig2dec_binary=None)
+        if configure is not None
+        else contextlib.nullcontext()
+    )
+    with limits:
+        return _read_pdf_configured(payload, max_pages, max_content)
+
+
+def _read_pdf_configured(payload: bytes, max_pages: int, max_content: int) -> DocumentText:
     import pypdf
     from pypdf.errors import FileNotDecryptedError, LimitReachedError, WrongPasswordError
 
