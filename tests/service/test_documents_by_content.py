@@ -67,3 +67,16 @@ def test_a_hostile_pdf_is_filed_with_a_reason_not_a_failure(harness: Harness, pa
     assert case["status"] == "needs_review"
     [notice] = harness.sent_mail("ops_review")
     assert "scan0001.pdf" in notice.get_content()
+
+
+def test_a_clerk_returning_an_unrecognised_scan_tells_the_branch_how_to_name_it(harness: Harness) -> None:
+    harness.import_unis()
+    scan = ("scan0001.pdf", b"%PDF-1.7\n" + b"\x00scan" * 100)
+    harness.deliver(mail("gmail", [scan], body=f"顧客CD:{CUSTOMER}\n"))
+    harness.poll()
+    [case] = harness.cases()
+    harness.app.desk.return_case(case["case_no"], by="山田", note="申込書ではありませんでした")
+    harness.app.intake.deliver_outbox()
+    [reply] = harness.sent_mail("defect_reply")
+    text = reply.get_content()
+    assert "ファイル名に「回線単品申込書」を含めて" in text and "申込書ではありませんでした" in text
