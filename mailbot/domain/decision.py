@@ -27,7 +27,7 @@ from mailbot.domain.checks import (
 from mailbot.domain.documents import customer_codes_in_text, is_signature
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import BRANCH_MAILS, MAIL_KINDS, STAGES, Actor, Event, Stage, step
-from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
+from mailbot.domain.model import Attachment, CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
 from mailbot.domain.subject import parse_subject
@@ -84,6 +84,8 @@ class MailIntent:
     reply_to: ParsedMessage | None = None
     facts: dict[str, str] = field(default_factory=dict)
     suppressed: str | None = None
+    # Files the mail carries (the UBD request's documents, for 事務センター).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ def mails_for(
     automatic: bool = True,
     defects: Sequence[Defect] | None = None,
     customer_code: str | None = None,
+    documents: Sequence[Attachment] | None = None,
 ) -> tuple[MailIntent, ...]:
     """The mails of ``kinds`` (rows of ``MAIL_KINDS``) for a case whose latest branch mail is ``message``.
 
@@ -264,7 +267,10 @@ def mails_for(
                 mails.append(MailIntent(kind, to, cc, reply_to=message, facts=dict(shared), suppressed=why_not))
         elif audience == "jimu":
             if policy.jimu_recipients:
-                mails.append(MailIntent(kind, tuple(policy.jimu_recipients), facts=dict(shared)))
+                files = _documents_to_send(documents, evaluation, message)
+                jimu_facts = {**shared, "documents_attached": "1"} if files else dict(shared)
+                jimu = MailIntent(kind, tuple(policy.jimu_recipients), facts=jimu_facts, attachments=files)
+                mails.append(jimu)
         elif audience == "managers":
             managers = tuple(m for m in (branch.managers if branch is not None else ()) if policy.is_internal(m))
             if managers:
@@ -276,6 +282,20 @@ def mails_for(
                 ops_facts["reply_suppressed"] = why_not
             mails.append(MailIntent(kind, ops, facts=ops_facts))
     return tuple(mails)
+
+
+# 事務センター gets the request's documents with its registration request, up to this much (a mail
+# server refuses larger mail); beyond it the mail lists them and the desk sends them by hand.
+MAX_FORWARDED_BYTES = 10 * 1024 * 1024
+
+
+def _documents_to_send(
+    documents: Sequence[Attachment] | None, evaluation: Evaluation | None, message: ParsedMessage
+) -> tuple[Attachment, ...]:
+    if documents is None:
+        documents = evaluation.submission.documents if evaluation is not None else message.attachments
+    files = tuple(a for a in documents if not is_signature(a))
+    return files if sum(len(a.payload) for a in files) <= MAX_FORWARDED_BYTES else ()
 
 
 # The mails an accepted UBD request adds (manual §1), by whether it carries a 顧客CD.
@@ -474,7 +494,10 @@ def code_answered(case: CaseView, code: str, message: ParsedMessage, policy: Pol
         unchanged(case, moved.stage, Event.SET_CUSTOMER), customer_code=code, customer_name=customer_name, note=note
     )
     facts = {**facts, **request_facts(case.messages), "case_no": case.case_no, "code_answered_by": sender}
-    mails = mails_for(("jimu_registration_request",), message, policy, facts=facts, customer_code=code)
+    documents = [a for m in case.messages for a in m.attachments]
+    mails = mails_for(
+        ("jimu_registration_request",), message, policy, facts=facts, customer_code=code, documents=documents
+    )
     return Decision(Disposition.CASE, "customer_code_reply", outcome, mails)
 
 

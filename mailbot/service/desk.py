@@ -297,7 +297,7 @@ class Desk:
                 facts = {**facts, **request_facts(thread), "case_no": case.case_no, "code_answered_by": by}
                 intents = mails_for(
                     ("jimu_registration_request",), latest[1], self.policy, branch=branch, facts=facts,
-                    automatic=False, customer_code=value,
+                    automatic=False, customer_code=value, documents=[a for m in thread for a in m.attachments],
                 )  # fmt: skip
             change = CaseChange(
                 outcome,

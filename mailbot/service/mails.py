@@ -23,7 +23,7 @@ from mailbot.adapters.database.store import db_id
 from mailbot.adapters.database.tables import Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
-from mailbot.domain.model import Address, Defect, ParsedMessage
+from mailbot.domain.model import Address, Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
 from mailbot.domain.subject import remove_case_tags, strip_reply_prefixes
@@ -244,6 +244,7 @@ _SAMPLE_FACTS = {
     "unis_known": "1",
     "request_subject": "フレッツ光取次のお願い(株式会社みどり)",
     "documents": "回線単品申込書_みどり.pdf",
+    "documents_attached": "1",
 }
 
 
@@ -398,7 +399,10 @@ def build_outbox_row(
     mail["MIME-Version"] = "1.0"
     # The text in canonical form (CRLF line ends, RFC 2046 4.1.1), then base64.
     body = "\r\n".join(text.body.splitlines()) + "\r\n"
-    mail.set_payload(body, charset=_UTF8_BASE64)
+    if intent.attachments:
+        _with_files(mail, body, intent.attachments)
+    else:
+        mail.set_payload(body, charset=_UTF8_BASE64)
     threading = [("Message-ID", [message_id])]
     if in_reply_to:
         parent_index = (intent.reply_to.headers.get("thread-index") or ("",))[0] if intent.reply_to else ""
@@ -448,6 +452,23 @@ def _header(name: str, value: str) -> str | Header:
     if value.isascii():
         return value
     return Header(value, _UTF8_BASE64, maxlinelen=78, header_name=name)
+
+
+def _with_files(mail: _Compat32Message[str, str | Header], body: str, files: tuple[Attachment, ...]) -> None:
+    """Make ``mail`` multipart/mixed: the text, then each file base64-encoded under its own (RFC 2231) name."""
+    text: _Compat32Message[str, str | Header] = _Compat32Message()
+    text.set_payload(body, charset=_UTF8_BASE64)
+    parts = [text]
+    for file in files:
+        part: _Compat32Message[str, str | Header] = _Compat32Message()
+        part["Content-Type"] = clean_header(file.content_type) or "application/octet-stream"
+        name = clean_header(file.filename) or "attachment"
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", name))
+        part["Content-Transfer-Encoding"] = "base64"
+        part.set_payload(base64.encodebytes(file.payload).decode("ascii").replace("\n", "\r\n"))
+        parts.append(part)
+    mail["Content-Type"] = "multipart/mixed"
+    mail.set_payload(parts)  # type: ignore[arg-type]
 
 
 def _held_back(intent: MailIntent) -> str | None:

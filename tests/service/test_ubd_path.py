@@ -70,8 +70,11 @@ def test_a_ubd_request_without_branch_subject_or_manager_cc_is_accepted_and_both
     assert receipt["To"] == UBD and SHIBUYA_MGR not in (receipt["Cc"] or "")
     [jimu] = ubd.sent_mail("jimu_registration_request")
     assert jimu["To"] == JIMU
-    text = jimu.get_content()
+    text = jimu.get_body(("plain",)).get_content()
     assert "管轄支店: 渋谷支店" in text and "回線単品申込書_株式会社さくら.pdf" in text and "発番依頼中" in text
+    [document] = list(jimu.iter_attachments())
+    assert (document.get_filename(), document.get_content()) == FORM
+    assert "書類をこのメールに添付しています" in jimu.get_body(("plain",)).get_content()
     [code_request] = ubd.sent_mail("branch_code_request")
     assert code_request["To"] == SHIBUYA_MGR and code_request["In-Reply-To"] is None
     assert "顧客CD:123456789" in code_request.get_content()
@@ -92,10 +95,13 @@ def test_the_branchs_answer_in_the_code_requests_thread_records_the_code_with_it
     last = json.loads(capsys.readouterr().out)["events"][-1]
     assert last["event"] == "set_customer" and SHIBUYA_MGR in last["note"] and NEW_CODE in last["note"]
     second = ubd.sent_mail("jimu_registration_request")[-1]
-    assert "(顧客CD確定)" in str(second["Subject"]) and f"顧客CD: {NEW_CODE}" in second.get_content()
+    assert (
+        "(顧客CD確定)" in str(second["Subject"]) and f"顧客CD: {NEW_CODE}" in second.get_body(("plain",)).get_content()
+    )
     # It is about UBD's request and its documents, not about the branch's answer.
-    assert "「フレッツ光取次のお願い(株式会社みどり)」" in second.get_content()
-    assert "回線単品申込書_株式会社さくら.pdf" in second.get_content()
+    text = second.get_body(("plain",)).get_content()
+    assert "「フレッツ光取次のお願い(株式会社みどり)」" in text and "回線単品申込書_株式会社さくら.pdf" in text
+    assert [a.get_filename() for a in second.iter_attachments()] == [FORM[0]]
     assert ubd.outbox("ops_followup") == []
 
 
