@@ -303,6 +303,9 @@ def load_config(path: Path) -> Config:
     staff = tuple(_address(desk, "staff", a) for a in desk.strings("staff"))
     staff_domains = tuple(d.lower().lstrip("@") for d in desk.strings("staff_domains"))
     contact = desk.get("contact", str, "")
+    near_miss = desk.get("near_miss", str, "return")
+    if near_miss not in ("return", "hold"):
+        raise desk.fail("near_miss", f'expected "return" or "hold", got {near_miss!r}')
     desk.check_unknown()
 
     database = root.table("database")
@@ -429,6 +432,8 @@ def load_config(path: Path) -> Config:
         staff=staff,
         staff_domains=staff_domains,
         contact=contact,
+        near_miss=near_miss,
+        jimu_recipients=after.jimu_recipients,
         flows=after.flows,
         ubd_senders=after.ubd_senders,
         ubd_domains=after.ubd_domains,

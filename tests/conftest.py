@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.smtp_sink",
     "tests.fixtures.token_endpoint",
     "tests.fixtures.web",
+    "tests.fixtures.pdfs",
 ]

@@ -8,6 +8,7 @@ another check already reports that.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,17 +16,22 @@ from typing import Protocol
 
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.documents import (
+    DocumentText,
     customer_codes_in_text,
     customer_codes_in_xlsx,
+    document_text,
     inspect_attachment,
+    is_pdf,
     is_signature,
     is_xlsx,
+    name_says_nothing,
 )
 from mailbot.domain.flows import choose_flow, flow_documents
+from mailbot.domain.japanese import normalize
 from mailbot.domain.model import Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Flow, Policy
 from mailbot.domain.replies import own_text
-from mailbot.domain.subject import SubjectInfo, parse_subject
+from mailbot.domain.subject import SubjectInfo, parse_subject, squash
 from mailbot.domain.unis import (
     BASE_COLUMNS,
     CLASS_NON_SUBSCRIBER,
@@ -43,6 +49,7 @@ from mailbot.domain.unis_lines import (
 
 __all__ = [
     "CHECKS",
+    "REVIEW_CODES",
     "UNIS_CODES",
     "Check",
     "NotChecked",
@@ -121,7 +128,51 @@ def _request_subject(
         branch = _match_branch(info, directory)
         if branch is not None:
             return info, branch
+    if not requests[0].is_request:
+        # A subject that nearly has the form (returned for subject_form) may still name a branch.
+        for message in reversed(messages):
+            branch = branch_named_in(message.subject, directory)
+            if branch is not None:
+                return requests[0], branch
     return requests[0], None
+
+
+# "管轄支店: 渋谷支店", "支店 渋谷", "【管轄支店】渋谷支店": a line of the body or of the form.
+_JURISDICTION = re.compile(r"^\s*[【\[(「]?\s*(?:管轄支店|管轄|支店名|支店)\s*[】\])」]?\s*[:=]?\s*(\S.*)$")
+
+
+def jurisdiction_named(messages: Sequence[ParsedMessage], directory: BranchDirectory, policy: Policy) -> Branch | None:
+    """The known branch a ``管轄支店`` (or ``支店``) line of the body or the form names, newest message first."""
+    for message in reversed(messages):
+        texts = [own_text(message.body_text)]
+        texts += [document_text(a, policy.limits).text for a in message.attachments if not is_signature(a)]
+        for line in "\n".join(texts).splitlines():
+            match = _JURISDICTION.match(normalize(line))
+            if match is None:
+                continue
+            value = match.group(1).strip()
+            branch = directory.get(value) or directory.match_prefix(value) or branch_named_in(value, directory)
+            if branch is not None:
+                return branch
+    return None
+
+
+def _unis_branch(customer: UnisCustomer | None, directory: BranchDirectory) -> Branch | None:
+    """The customer's branch in UNIS (the customer's, else its first line's that names a known branch)."""
+    if customer is None:
+        return None
+    for name in (customer.branch, *(line.branch for line in customer.lines)):
+        branch = directory.get(name) if name else None
+        if branch is not None:
+            return branch
+    return None
+
+
+def branch_named_in(subject: str, directory: BranchDirectory) -> Branch | None:
+    """The configured branch whose full name appears anywhere in ``subject`` (spaces and brackets ignored)."""
+    text = squash(subject)
+    found = [b for b in directory.branches if b.name and squash(b.name) in text]
+    return max(found, key=lambda b: len(b.name)) if found else None
 
 
 def _codes_in_message(message: ParsedMessage, policy: Policy) -> list[str]:
@@ -131,6 +182,9 @@ def _codes_in_message(message: ParsedMessage, policy: Policy) -> list[str]:
     for attachment in message.attachments:
         if is_xlsx(attachment):
             codes += customer_codes_in_xlsx(attachment, labels, digits, policy.limits)
+        elif is_pdf(attachment) and not is_signature(attachment):
+            # A 顧客CD printed in the PDF form (its text layer) counts like one in the body.
+            codes += customer_codes_in_text(document_text(attachment, policy.limits).text, labels, digits)
     return list(dict.fromkeys(codes))
 
 
@@ -173,6 +227,10 @@ def build_submission(
         attachment for message in messages for attachment in message.attachments if not is_signature(attachment)
     )
     customer = unis.customer(code) if code and len(codes) == 1 else None
+    ubd = bool(messages) and messages[0].sender is not None and policy.is_ubd(messages[0].sender.addr)
+    if ubd and branch is None:
+        # UBD writes no branch subject (manual §1): the 管轄支店 is in the request, or UNIS knows the customer's.
+        branch = jurisdiction_named(messages, directory, policy) or _unis_branch(customer, directory)
     held: dict[LineKey, str] = {}
     line = None
     if customer is not None:
@@ -189,7 +247,7 @@ def build_submission(
         customer_codes=codes,
         unis_as_of=unis.as_of,
         flow=choose_flow(policy.flows, messages, branch),
-        ubd=bool(messages) and messages[0].sender is not None and policy.is_ubd(messages[0].sender.addr),
+        ubd=ubd,
         line=line,
         held=held,
         unis_columns=unis.columns,
@@ -223,11 +281,24 @@ class _Runs:
         return None
 
 
+class SubjectForm(_Runs):
+    name = "subject_form"
+    description = "件名が「フレッツエスカ ○○支店」の形になっていない"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if submission.subject.is_request or submission.ubd:  # UBD writes no branch subject (manual §1)
+            return []
+        branch = submission.branch.name if submission.branch is not None else ""
+        return [Defect(self.name, {"subject": submission.latest.subject, "branch": branch})]
+
+
 class BranchMissing(_Runs):
     name = "branch_missing"
     description = "件名に支店名がない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if not submission.subject.is_request or submission.ubd:
+            return []  # subject_form says it all; UBD names its 管轄支店 elsewhere
         return [] if submission.subject.branch_text else [Defect(self.name)]
 
 
@@ -236,7 +307,7 @@ class BranchUnknown(_Runs):
     description = "件名の支店名が支店一覧にない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
-        if not submission.subject.branch_text or submission.branch is not None:
+        if not submission.subject.branch_text or submission.branch is not None or submission.ubd:
             return []
         return [Defect(self.name, {"branch": submission.claimed_branch or ""})]
 
@@ -247,7 +318,7 @@ class ManagerCcMissing(_Runs):
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
         branch = submission.branch
-        if branch is None or not branch.managers:
+        if branch is None or not branch.managers or submission.ubd:  # UBD copies no branch manager
             return []
         managers = {m.lower() for m in branch.managers}
         for message in submission.messages:
@@ -259,18 +330,70 @@ class ManagerCcMissing(_Runs):
         return [Defect(self.name, {"branch": branch.name, "managers": ", ".join(branch.managers)})]
 
 
-class AttachmentMissing(_Runs):
+class UbdBranchUnknown(_Runs):
+    name = "ubd_branch_unknown"
+    description = "UBDの依頼の管轄支店が分からない(本文・申込書の「管轄支店」の行にもUNISにもない)"
+
+    def check(self, submission: Submission, policy: Policy) -> list[Defect]:
+        if not submission.ubd or submission.branch is not None:
+            return []
+        return [Defect(self.name, {"customer_code": submission.customer_code or ""})]
+
+
+class AttachmentMissing:
+    """A required document is recognised by its file name or by its own title text (PDF, .xlsx).
+
+    A scan (a PDF without text) whose name says nothing (``scan0001.pdf``) may be
+    the missing document: the bot cannot tell, so the case waits for a clerk
+    (``document_unrecognised``) instead of being returned.
+    """
+
     name = "attachment_missing"
     description = "必要な申込書類が添付されていない"
 
     def check(self, submission: Submission, policy: Policy) -> list[Defect]:
         received = ", ".join(a.filename for a in submission.documents)
         flow = {"flow": submission.flow.name} if submission.flow is not None and submission.flow.documents else {}
-        return [
-            Defect(self.name, {"document": rule.name, "received": received, **flow})
-            for rule in flow_documents(submission.flow, policy)
-            if rule.required and not any(rule.matches(a.filename) for a in submission.documents)
-        ]
+        texts = {id(a): document_text(a, policy.limits) for a in submission.documents}
+        defects = []
+        for rule in flow_documents(submission.flow, policy):
+            if not rule.required or any(
+                rule.matches(a.filename) or rule.matches_title(texts[id(a)].title) for a in submission.documents
+            ):
+                continue
+            scans = [a for a in submission.documents if _unreadable_nameless(a, texts[id(a)], policy)]
+            if scans:
+                detail = {"document": rule.name, "filename": scans[0].filename, "problem": texts[id(scans[0])].problem}
+                defects.append(Defect(DOCUMENT_UNRECOGNISED, {**detail, **flow}))
+            else:
+                defects.append(Defect(self.name, {"document": rule.name, "received": received, **flow}))
+        return defects
+
+    def unchecked(self, submission: Submission, policy: Policy) -> str | None:
+        """The PDFs not named as a document whose text could not be read (broken, a bomb, an unknown encoding)."""
+        unread = []
+        rules = flow_documents(submission.flow, policy)
+        for attachment in submission.documents:
+            if not is_pdf(attachment) or any(rule.matches(attachment.filename) for rule in rules):
+                continue  # its name says what it is: its text was not needed to recognise it
+            text = document_text(attachment, policy.limits)
+            if text.kind in ("broken", "too_large", "encoding"):
+                unread.append(f"{attachment.filename}({text.problem})")
+        if not unread:
+            return None
+        return f"添付PDFの文字を読み取れなかったため、ファイル名だけで書類を判断しました: {'、'.join(unread)}"
+
+
+DOCUMENT_UNRECOGNISED = "document_unrecognised"
+
+
+def _unreadable_nameless(attachment: Attachment, text: DocumentText, policy: Policy) -> bool:
+    """A PDF that names nothing and says nothing: a scan the bot cannot recognise."""
+    if not is_pdf(attachment) or text.text.strip() or text.kind == "encrypted":
+        return False
+    return name_says_nothing(attachment.filename) and not any(
+        rule.matches(attachment.filename) for rule in policy.documents
+    )
 
 
 class AttachmentUnreadable(_Runs):
@@ -474,9 +597,11 @@ def line_values_unchecked(customer: UnisCustomer, line: OrderLine, columns: froz
 
 # The policy, in order: the reply lists defects in this order.
 CHECKS: tuple[Check, ...] = (
+    SubjectForm(),
     BranchMissing(),
     BranchUnknown(),
     ManagerCcMissing(),
+    UbdBranchUnknown(),
     AttachmentMissing(),
     AttachmentUnreadable(),
     CustomerCodeMissing(),
@@ -489,6 +614,9 @@ CHECKS: tuple[Check, ...] = (
     UnisLineContract(),
     UnisLineValues(),
 )
+
+# Defects the bot cannot settle: the case waits for a clerk (要確認) instead of going back to the sender.
+REVIEW_CODES = frozenset({UbdBranchUnknown.name, DOCUMENT_UNRECOGNISED})
 
 # Defects that a newer UNIS export may clear: while the snapshot predates the mail, the request waits.
 UNIS_CODES = frozenset(

@@ -7,13 +7,15 @@ database or the network.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.checks import (
     CHECKS,
+    REVIEW_CODES,
     UNIS_CODES,
     Check,
     NotChecked,
@@ -23,10 +25,12 @@ from mailbot.domain.checks import (
     run_checks,
 )
 from mailbot.domain.documents import customer_codes_in_text, is_signature
+from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import BRANCH_MAILS, MAIL_KINDS, STAGES, Actor, Event, Stage, step
-from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
+from mailbot.domain.model import Attachment, CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
+from mailbot.domain.subject import parse_subject
 from mailbot.domain.triage import Triage, TriageFacts, triage
 from mailbot.domain.unis import UnisLookup
 from mailbot.domain.unis_lines import pattern_of
@@ -61,6 +65,8 @@ class CaseView:
     waiting_since: datetime | None = None
     stage: Stage = Stage.RECEIVED
     defects: tuple[Defect, ...] = ()
+    # The 顧客CD on the case (a UBD case may have none until its branch answers).
+    customer_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ class MailIntent:
     reply_to: ParsedMessage | None = None
     facts: dict[str, str] = field(default_factory=dict)
     suppressed: str | None = None
+    # Files the mail carries (the UBD request's documents, for 事務センター).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ class CaseOutcome:
     line: tuple[str, str] | None = None
     # The checks that could not run (None: unchanged, for events that are no review).
     unchecked: tuple[NotChecked, ...] | None = None
+    # Words for the event's record (who answered what), when the bot has some.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,12 @@ def evaluate(
     unchecked = tuple(not_checked(submission, policy, checks))
     if not defects:
         return Evaluation(CaseStatus.ACCEPTED, defects, submission, None, unchecked)
+    if all(d.code in REVIEW_CODES or d.code in UNIS_CODES for d in defects) and any(
+        d.code in REVIEW_CODES for d in defects
+    ):
+        # Nothing the sender could fix, something the bot cannot tell: a clerk looks (要確認).
+        return Evaluation(CaseStatus.NEEDS_REVIEW, defects, submission, None, unchecked)
+    defects = tuple(d for d in defects if d.code not in REVIEW_CODES) or defects
     unis_defects = tuple(d for d in defects if d.code in UNIS_CODES)
     # A snapshot older than the mail (or none at all) cannot say the customer is
     # missing: the branch may have registered it since. Until the wait runs
@@ -193,13 +209,17 @@ def mails_for(
     facts: Mapping[str, str] | None = None,
     automatic: bool = True,
     defects: Sequence[Defect] | None = None,
+    customer_code: str | None = None,
+    documents: Sequence[Attachment] | None = None,
 ) -> tuple[MailIntent, ...]:
     """The mails of ``kinds`` (rows of ``MAIL_KINDS``) for a case whose latest branch mail is ``message``.
 
     Branch mail answers ``message`` in its thread; ops mail goes to the desk. An
     automatic branch mail is held back (kept, not sent) above the per-sender
     cap or when the sender asked robots not to answer; a person's action is
-    not automatic and is sent.
+    not automatic and is sent. An accepted UBD request also asks 事務センター to
+    register the order and, without a 顧客CD, the branch's managers for one
+    (:data:`UBD_ACCEPTANCE_MAILS`).
     """
     branch = branch or _branch_of(evaluation)
     to, cc = reply_recipients(message, policy)
@@ -209,11 +229,21 @@ def mails_for(
     shared = dict(facts or {})
     if evaluation is not None:
         shared.update(unis_facts(evaluation))
-    if evaluation is not None and evaluation.submission.ubd:
-        # ops: 事務センター registers the order (no UNIS checks); without a code, ask the branch for one.
+    if evaluation is not None:
+        ubd, customer_code = evaluation.submission.ubd, evaluation.submission.customer_code
+    else:
+        ubd = message.sender is not None and policy.is_ubd(message.sender.addr)
+    if ubd:
+        # 事務センター registers the order (no UNIS checks); without a code, the branch is asked for one.
         shared["ubd"] = "1"
-        if not evaluation.submission.customer_code:
+        if not customer_code:
             shared["ubd_no_code"] = "1"
+        if "ops_accepted" in kinds:
+            kinds = (*kinds, *UBD_ACCEPTANCE_MAILS[bool(customer_code)])
+        if policy.jimu_recipients:
+            shared["jimu_sent"] = "1"
+        if branch is not None and any(policy.is_internal(m) for m in branch.managers):
+            shared["code_request_sent"] = "1"
     limit = policy.limits.max_reply_recipients
     if len(to) + len(cc) > limit:
         # Reply-all to a crowd: the sender and the branch's managers are enough.
@@ -231,15 +261,48 @@ def mails_for(
     has_branch_mail = any(MAIL_KINDS[k].audience == "branch" for k in kinds)
     mails: list[MailIntent] = []
     for kind in kinds:
-        if MAIL_KINDS[kind].audience == "branch":
+        audience = MAIL_KINDS[kind].audience
+        if audience == "branch":
             if to:
                 mails.append(MailIntent(kind, to, cc, reply_to=message, facts=dict(shared), suppressed=why_not))
+        elif audience == "jimu":
+            if policy.jimu_recipients:
+                files = _documents_to_send(documents, evaluation, message)
+                jimu_facts = {**shared, "documents_attached": "1"} if files else dict(shared)
+                jimu = MailIntent(kind, tuple(policy.jimu_recipients), facts=jimu_facts, attachments=files)
+                mails.append(jimu)
+        elif audience == "managers":
+            managers = tuple(m for m in (branch.managers if branch is not None else ()) if policy.is_internal(m))
+            if managers:
+                # A thread of its own (no reply_to): the branch's answer finds the case by this mail's Message-ID.
+                mails.append(MailIntent(kind, managers, facts=dict(shared)))
         elif ops:
             ops_facts = dict(shared)
             if has_branch_mail and why_not:
                 ops_facts["reply_suppressed"] = why_not
             mails.append(MailIntent(kind, ops, facts=ops_facts))
     return tuple(mails)
+
+
+# 事務センター gets the request's documents with its registration request, up to this much (a mail
+# server refuses larger mail); beyond it the mail lists them and the desk sends them by hand.
+MAX_FORWARDED_BYTES = 10 * 1024 * 1024
+
+
+def _documents_to_send(
+    documents: Sequence[Attachment] | None, evaluation: Evaluation | None, message: ParsedMessage
+) -> tuple[Attachment, ...]:
+    if documents is None:
+        documents = evaluation.submission.documents if evaluation is not None else message.attachments
+    files = tuple(a for a in documents if not is_signature(a))
+    return files if sum(len(a.payload) for a in files) <= MAX_FORWARDED_BYTES else ()
+
+
+# The mails an accepted UBD request adds (manual §1), by whether it carries a 顧客CD.
+UBD_ACCEPTANCE_MAILS: Mapping[bool, tuple[str, ...]] = {
+    True: ("jimu_registration_request",),
+    False: ("jimu_registration_request", "branch_code_request"),
+}
 
 
 def _with_missing_managers(
@@ -280,6 +343,7 @@ VERDICT_EVENTS: Mapping[CaseStatus, Event] = {
     CaseStatus.ACCEPTED: Event.ACCEPT,
     CaseStatus.RETURNED: Event.RETURN,
     CaseStatus.WAITING_UNIS: Event.WAIT,
+    CaseStatus.NEEDS_REVIEW: Event.HOLD,
 }
 
 
@@ -316,18 +380,28 @@ def review(
 def is_question(message: ParsedMessage, case: CaseView, evaluation: Evaluation, policy: Policy) -> bool:
     """A branch's reply to a return (or a UNIS hold) that brings nothing new is a question for a person.
 
-    Nothing new: no attachment, no customer code in its own text, and checking
-    the thread again with it gives the same verdict and the same defects as
-    before. Another automatic 返却 would only repeat the last one, so the text
-    goes to ops instead.
+    Something new is what a return asks for: a document (an attachment), a
+    customer code in the reply's own text, a branch named in the subject that
+    the thread did not name yet, a branch manager copied when the return was
+    for the missing one. Anything else is a question whatever checking the
+    thread again would say: ops gets its text, the branch no automatic 返却.
     """
+    return not _brings_something_new(message, case, evaluation, policy)
+
+
+def _brings_something_new(message: ParsedMessage, case: CaseView, evaluation: Evaluation, policy: Policy) -> bool:
     if any(not is_signature(a) for a in message.attachments):
-        return False
+        return True
     if customer_codes_in_text(own_text(message.body_text), policy.customer_code_labels, policy.customer_code_digits):
-        return False
-    if evaluation.status is not case.status:
-        return False
-    return [d.code for d in evaluation.defects] == [d.code for d in case.defects]
+        return True
+    named = parse_subject(message.subject).branch_text
+    if named and named not in {parse_subject(m.subject).branch_text for m in case.messages}:
+        return True
+    branch = evaluation.submission.branch
+    if branch is not None and any(d.code == "manager_cc_missing" for d in case.defects):
+        managers = {m.lower() for m in branch.managers}
+        return any(a.addr in managers for a in message.recipients)
+    return False
 
 
 def decide(
@@ -344,6 +418,7 @@ def decide(
     checks: Sequence[Check] = CHECKS,
     answers_ops_notice: bool = False,
     released: bool = False,
+    answers_code_request: bool = False,
 ) -> Decision:
     """Decide one inbound message.
 
@@ -351,7 +426,11 @@ def decide(
     case number in the subject) belongs to, when the shell found one.
     """
     facts = TriageFacts(
-        duplicate=duplicate, linked_case=case is not None, answers_ops_notice=answers_ops_notice, released=released
+        duplicate=duplicate,
+        linked_case=case is not None,
+        answers_ops_notice=answers_ops_notice,
+        released=released,
+        branch_names=tuple(b.name for b in directory.branches),
     )
     verdict: Triage = triage(message, facts, policy)
     if verdict.disposition is Disposition.IGNORED:
@@ -363,6 +442,11 @@ def decide(
 
     if _over_limits(message, policy):
         return quarantine("too_many_attachments", policy)
+    if case is not None and answers_code_request and not case.customer_code:
+        # The branch answers the desk's 顧客CD request for a new UBD customer (manual §1).
+        answered = answered_code(message, policy)
+        if answered is not None:
+            return code_answered(case, answered, message, policy, unis)
     if case is not None and STAGES[case.stage].on_reply == "followup":
         # Accepted or closed: a later mail is for the staff to read.
         return _in_thread(case, Event.FOLLOWUP, "followup", message, policy)
@@ -386,6 +470,55 @@ def decide(
     mail_facts = {"resubmission": "1"} if case is not None else {}
     mails = mails_for(kinds, message, policy, cap_reached=cap_reached, evaluation=evaluation, facts=mail_facts)
     return Decision(Disposition.CASE, reason, outcome, mails)
+
+
+_BARE_CODE = r"(?<![0-9]){digits}(?![0-9])"
+
+
+def answered_code(message: ParsedMessage, policy: Policy) -> str | None:
+    """The one 顧客CD a reply gives: labelled (顧客CD: ...), else the only bare number of the right length."""
+    text = own_text(message.body_text)
+    labels, digits = policy.customer_code_labels, policy.customer_code_digits
+    codes = customer_codes_in_text(text, labels, digits)
+    if not codes:
+        codes = list(dict.fromkeys(re.findall(_BARE_CODE.format(digits=f"[0-9]{{{digits}}}"), normalize(text))))
+    return codes[0] if len(codes) == 1 else None
+
+
+def code_answered(case: CaseView, code: str, message: ParsedMessage, policy: Policy, unis: UnisLookup) -> Decision:
+    """Record the branch's 顧客CD on the case and pass it on to 事務センター."""
+    moved = step(case.stage, case.status, Event.SET_CUSTOMER, Actor.BOT)
+    sender = message.sender.addr if message.sender is not None else "(差出人不明)"
+    note, customer_name, facts = set_customer_note(code, sender, unis)
+    outcome = replace(
+        unchanged(case, moved.stage, Event.SET_CUSTOMER), customer_code=code, customer_name=customer_name, note=note
+    )
+    facts = {**facts, **request_facts(case.messages), "case_no": case.case_no, "code_answered_by": sender}
+    documents = [a for m in case.messages for a in m.attachments]
+    mails = mails_for(
+        ("jimu_registration_request",), message, policy, facts=facts, customer_code=code, documents=documents
+    )
+    return Decision(Disposition.CASE, "customer_code_reply", outcome, mails)
+
+
+def request_facts(messages: Sequence[ParsedMessage]) -> dict[str, str]:
+    """The request a later mail to 事務センター is about: its subject and the documents it brought."""
+    if not messages:
+        return {}
+    documents = [a.filename for m in messages for a in m.attachments if not is_signature(a)]
+    return {"request_subject": messages[0].subject, "documents": ", ".join(documents) or "(なし)"}
+
+
+def set_customer_note(code: str, by: str, unis: UnisLookup) -> tuple[str, str | None, dict[str, str]]:
+    """The event's note for a 顧客CD set on a case, the customer's name UNIS knows, and facts for the mails.
+
+    The UNIS check that can run on a bare code: whether the latest export knows the customer.
+    """
+    customer = unis.customer(code)
+    if customer is not None:
+        return f"顧客CD {code}({customer.name})を登録: {by}", customer.name, {"unis_known": "1"}
+    when = unis.as_of.isoformat() if unis.as_of is not None else ""
+    return f"顧客CD {code} を登録: {by}(UNISの最新の取込にはまだありません)", None, {"unis_as_of_missing": when}
 
 
 def _in_thread(

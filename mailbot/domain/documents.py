@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -15,11 +16,16 @@ from mailbot.domain.model import Attachment
 from mailbot.domain.policy import Limits
 
 __all__ = [
+    "DocumentText",
     "Readability",
     "customer_codes_in_text",
     "customer_codes_in_xlsx",
+    "document_text",
     "inspect_attachment",
+    "is_pdf",
     "is_xlsx",
+    "name_says_nothing",
+    "pdf_text",
 ]
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # also what a password-protected .xlsx is
@@ -51,6 +57,158 @@ def is_xlsx(attachment: Attachment) -> bool:
     return _extension(attachment.filename) in (".xlsx", ".xlsm")
 
 
+def is_pdf(attachment: Attachment) -> bool:
+    return _extension(attachment.filename) == ".pdf" or attachment.content_type.lower() == "application/pdf"
+
+
+# -- what a document says of itself: a PDF's text layer, an .xlsx form's first cells ----------
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    """The text a document carries, and why none could be read (Japanese, for the case), if so.
+
+    ``kind``: "" (read), ``no_text`` (a scan: pages without a text layer),
+    ``encrypted`` (a password is needed to open it), ``broken`` (not a
+    readable PDF), ``too_large`` (past a limit: a bomb), ``encoding`` (text
+    in an encoding without a Unicode map), ``not_read`` (a kind never read).
+    """
+
+    text: str
+    problem: str = ""
+    kind: str = ""
+
+    @property
+    def title(self) -> str:
+        """The first lines: where a form names itself (回線単品申込書, not a 加入申込書 mentioning it)."""
+        lines = [line.strip() for line in self.text.splitlines() if line.strip()]
+        return "\n".join(lines[:_TITLE_LINES])
+
+
+_TITLE_LINES = 6
+# Characters a text layer without a Unicode map decodes to: the replacement character,
+# private-use code points and control characters.
+_UNMAPPED = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _unmapped(text: str) -> bool:
+    visible = [c for c in text if not c.isspace()]
+    return len(visible) >= 4 and len(_UNMAPPED.findall(text)) * 3 > len(visible)
+
+
+# Reading is pure (bytes in, text out), so each PDF of a thread is read once, not at every check and reply.
+# Keyed by the payload's digest: the cache keeps texts, never the (up to 50 MB) payloads.
+_READ: dict[tuple[bytes, int, int], DocumentText] = {}
+_READ_MAX = 256
+
+
+def _pdf_text_cached(payload: bytes, max_pages: int, max_content: int) -> DocumentText:
+    key = (hashlib.sha256(payload).digest(), max_pages, max_content)
+    found = _READ.get(key)
+    if found is None:
+        if len(_READ) >= _READ_MAX:
+            _READ.clear()
+        found = _READ[key] = _read_pdf(payload, max_pages, max_content)
+    return found
+
+
+def _read_pdf(payload: bytes, max_pages: int, max_content: int) -> DocumentText:
+    """The text of a PDF's first pages, or why it cannot be read.
+
+    pypdf 7's configuration (a context variable, so nothing else is touched) stops any
+    stream inflating past a few times the page limit, so a bomb is given up within
+    milliseconds, and keeps it from running an external JBIG2 decoder; older pypdf
+    stops at its own 75 MB (about 0.2 s).
+    """
+    import contextlib
+
+    import pypdf
+
+    configure = getattr(pypdf, "apply_configuration", None)
+    limits = (
+        configure(zlib_maximum_output_length=max(4 * max_content, 1024 * 1024), jbig2dec_binary=None)
+        if configure is not None
+        else contextlib.nullcontext()
+    )
+    with limits:
+        return _read_pdf_configured(payload, max_pages, max_content)
+
+
+def _read_pdf_configured(payload: bytes, max_pages: int, max_content: int) -> DocumentText:
+    import pypdf
+    from pypdf.errors import FileNotDecryptedError, LimitReachedError, WrongPasswordError
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(payload), strict=False)
+        if reader.is_encrypted:
+            # Many PDFs are "encrypted" with an empty password only to restrict printing: they open.
+            try:
+                opened = bool(reader.decrypt(""))
+            except (WrongPasswordError, FileNotDecryptedError, NotImplementedError):
+                opened = False
+            except Exception:  # a cipher pypdf cannot run here: a PDF that cannot be opened
+                opened = False
+            if not opened:
+                return DocumentText("", "パスワードで保護されていて開けません", "encrypted")
+        parts: list[str] = []
+        for index, page in enumerate(reader.pages):
+            if index >= max_pages:
+                break
+            contents = page.get_contents()
+            if contents is not None and len(contents.get_data()) > max_content:
+                problem = "ページの内容が大きすぎるため読み取りを打ち切りました"
+                return DocumentText("\n".join(parts), problem, "too_large")
+            parts.append(page.extract_text() or "")
+    except LimitReachedError:
+        return DocumentText("", "内容が大きすぎるため読み取りを打ち切りました", "too_large")
+    except RecursionError:
+        return DocumentText("", "PDFの構造が深すぎるため読み取れません", "broken")
+    except Exception:  # whatever a damaged or hostile PDF makes pypdf raise: never a traceback
+        return DocumentText("", "PDFの構造が壊れていて文字を読み取れません", "broken")
+    text = "\n".join(parts)
+    if _unmapped(text):
+        return DocumentText("", "文字コードを判別できない文字で書かれていて読み取れません", "encoding")
+    if not text.strip():
+        return DocumentText("", "文字情報のないPDF(スキャン画像)です", "no_text")
+    return DocumentText(text)
+
+
+def pdf_text(payload: bytes, limits: Limits) -> DocumentText:
+    """A PDF's text layer (CJK too, through the fonts' ToUnicode maps), within the limits' pages and sizes."""
+    if b"%PDF-" not in payload[:1024]:
+        return DocumentText("", "PDFとして開けません", "broken")
+    return _pdf_text_cached(payload, limits.max_pdf_pages, limits.max_pdf_page_content_bytes)
+
+
+def document_text(attachment: Attachment, limits: Limits) -> DocumentText:
+    """What a document says of itself: a PDF's text layer, an .xlsx form's sheet names and first cells."""
+    if is_pdf(attachment):
+        return pdf_text(attachment.payload, limits)
+    if is_xlsx(attachment):
+        return DocumentText(xlsx_title_text(attachment, limits))
+    return DocumentText("", "", "not_read")
+
+
+# Words a scanner, a phone or an office suite names a file with: they say nothing of the document.
+_NAMELESS_WORDS = frozenset(
+    {
+        "scan", "scans", "scanned", "scanner", "img", "image", "images", "photo", "doc", "docs", "document",
+        "documents", "file", "pdf", "untitled", "skm", "mfp", "ricoh", "canon", "xerox", "fujixerox", "fujifilm",
+        "apeos", "docucentre", "sharp", "kyocera", "konica", "minolta", "bizhub", "epson", "brother", "toshiba",
+        "無題", "名称未設定", "ドキュメント", "スキャン", "新規", "文書", "画像", "複合機", "新しいドキュメント",
+    }
+)  # fmt: skip
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def name_says_nothing(filename: str) -> bool:
+    """``scan0001.pdf``, ``SKM_C25826120709150.pdf``, ``IMG_2034.pdf``, ``無題.pdf``: a name that names no document."""
+    stem = normalize(filename).casefold()
+    dot = stem.rfind(".")
+    stem = stem[:dot] if dot > 0 else stem
+    return all(word in _NAMELESS_WORDS or (word.isascii() and len(word) <= 2) for word in _WORD.findall(stem))
+
+
 def _zip_guard(payload: bytes, limits: Limits) -> Readability | zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
@@ -79,6 +237,8 @@ def inspect_attachment(attachment: Attachment, limits: Limits) -> Readability:
     if ext == ".pdf":
         if b"%PDF-" not in payload[:1024]:
             return Readability(False, "PDFとして開けません", "wrong_type")
+        if b"/Encrypt" in payload and pdf_text(payload, limits).kind == "encrypted":
+            return Readability(False, "パスワードで保護されていて開けません", "password")
         return Readability(True)
     if ext in _ZIP_EXTENSIONS:
         if payload.startswith(_OLE_MAGIC) and ext != ".zip":
@@ -301,3 +461,29 @@ def customer_codes_in_xlsx(attachment: Attachment, labels: Iterable[str], digits
                 found.extend(_codes_from_matches([value], digits))
                 break
     return list(dict.fromkeys(found))
+
+
+# An .xlsx form names itself in its sheet names and its first rows.
+_TITLE_ROWS = 6
+
+
+def xlsx_title_text(attachment: Attachment, limits: Limits) -> str:
+    """The sheet names and the text of the first rows' cells, one line each (empty when it does not open)."""
+    guarded = _zip_guard(attachment.payload, limits)
+    if isinstance(guarded, Readability):
+        return ""
+    lines: list[str] = []
+    with guarded as archive:
+        try:
+            workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+            lines += [sheet.get("name", "") for sheet in workbook.iter(_MAIN + "sheet")]
+            strings = _shared_strings(archive)
+            for part in _sheet_parts(archive)[:1]:
+                cells = _form_cells(archive, part, strings)
+                for row in range(1, _TITLE_ROWS + 1):
+                    values = [str(v) for (r, _c), v in sorted(cells.items()) if r == row and isinstance(v, str)]
+                    if values:
+                        lines.append(" ".join(values))
+        except (*_ZIP_ERRORS, KeyError, ElementTree.ParseError):
+            return ""
+    return "\n".join(line for line in lines if line)

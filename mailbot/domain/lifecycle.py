@@ -101,6 +101,10 @@ class Event(StrEnum):
     REMIND_UNIS_CANCEL = "remind_unis_cancel"
     REMIND_BGM_CANCEL = "remind_bgm_cancel"
     WARN_DUE_DATE = "warn_due_date"
+    # The bot cannot decide: the case waits for a clerk (要確認).
+    HOLD = "hold"
+    # The customer's 顧客CD recorded on the case: the branch's answer to a UBD code request, or a clerk.
+    SET_CUSTOMER = "set_customer"
 
 
 # How the desk reads each event in a case's history.
@@ -126,6 +130,8 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.REMIND_UNIS_CANCEL: "UNISキャンセル処理の督促",
         Event.REMIND_BGM_CANCEL: "BGM解約に伴う取次解約の督促",
         Event.WARN_DUE_DATE: "完成予定日の引継ぎ注意",
+        Event.HOLD: "要確認",
+        Event.SET_CUSTOMER: "顧客CDの登録",
     }
 )
 
@@ -143,6 +149,17 @@ REASON_LABELS: Mapping[str, str] = MappingProxyType(
         "desk": "デスクの操作",
         "progress_import": "進捗リスト取込",
         "unis_reconcile": "UNIS取込の照合",
+        "customer_code_reply": "支店からの顧客CD回答",
+        # Mail that made no case: why (the ledger's reason), as the quarantine page and its 対象外 list show it.
+        "not_request": "対象外: 件名が依頼の形ではありません",
+        "subject_form": "件名が依頼の形に近い(デスクで確認)",
+        "duplicate": "重複(同じメールの再受信)",
+        "own_mail": "mailbot自身のメール",
+        "bounce": "不達通知",
+        "auto_reply": "自動応答・一斉配信",
+        "staff_mail": "デスクの方のメール",
+        "outside_domain": "社外からのメール",
+        "authentication_failed": "送信元の認証に失敗",
     }
 )
 
@@ -177,7 +194,12 @@ STAGES: Mapping[Stage, StageInfo] = MappingProxyType(
 ACTIVE_STAGES: tuple[str, ...] = tuple(s.value for s, info in STAGES.items() if info.active and s is not Stage.NEW)
 
 VERDICT_LABELS: Mapping[CaseStatus, str] = MappingProxyType(
-    {CaseStatus.ACCEPTED: "受付", CaseStatus.RETURNED: "返却", CaseStatus.WAITING_UNIS: "UNIS待ち"}
+    {
+        CaseStatus.ACCEPTED: "受付",
+        CaseStatus.RETURNED: "返却",
+        CaseStatus.WAITING_UNIS: "UNIS待ち",
+        CaseStatus.NEEDS_REVIEW: "要確認",
+    }
 )
 
 # An outgoing mail's state in the outbox, as the desk reads it.
@@ -187,12 +209,22 @@ MAIL_STATUS_LABELS: Mapping[str, str] = MappingProxyType(
 
 # The stage a verdict puts a case in when it is (re)decided or reopened.
 _STAGE_OF_VERDICT: Mapping[CaseStatus, Stage] = MappingProxyType(
-    {CaseStatus.ACCEPTED: Stage.ACCEPTED, CaseStatus.RETURNED: Stage.RECEIVED, CaseStatus.WAITING_UNIS: Stage.RECEIVED}
+    {
+        CaseStatus.ACCEPTED: Stage.ACCEPTED,
+        CaseStatus.RETURNED: Stage.RECEIVED,
+        CaseStatus.WAITING_UNIS: Stage.RECEIVED,
+        CaseStatus.NEEDS_REVIEW: Stage.RECEIVED,
+    }
 )
 
 # IMAP keyword / folder outcome of a filed message, by the case's verdict.
 _MAILBOX_OUTCOMES: Mapping[CaseStatus, str] = MappingProxyType(
-    {CaseStatus.ACCEPTED: "accepted", CaseStatus.RETURNED: "returned", CaseStatus.WAITING_UNIS: "waiting"}
+    {
+        CaseStatus.ACCEPTED: "accepted",
+        CaseStatus.RETURNED: "returned",
+        CaseStatus.WAITING_UNIS: "waiting",
+        CaseStatus.NEEDS_REVIEW: "waiting",
+    }
 )
 
 
@@ -201,7 +233,9 @@ class MailKind:
     """One kind of mail the bot writes: a template of the same name."""
 
     name: str
-    audience: Literal["branch", "ops"]
+    # branch: answers the branch's (or UBD's) mail; ops: the desk; jimu: 事務センター ([jimu_center]);
+    # managers: the case's branch managers, in a thread of its own.
+    audience: Literal["branch", "ops", "jimu", "managers"]
     label: str
     # Branch mail answers the branch's message in its thread and counts against
     # the per-sender cap; ops mail goes to the desk.
@@ -238,6 +272,9 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("ops_cancelled", "ops", "キャンセルのお知らせ"),
             MailKind("ops_progress_unmatched", "ops", "進捗リストの未照合行"),
             MailKind("jimu_worklist", "ops", "事務センター作業リスト"),
+            MailKind("ops_review", "ops", "要確認のお知らせ"),
+            MailKind("jimu_registration_request", "jimu", "UBD案件の受注登録依頼"),
+            MailKind("branch_code_request", "managers", "顧客CD発番のお願い"),
         )
     }
 )
@@ -285,6 +322,8 @@ TRANSITIONS: tuple[Transition, ...] = (
                ("defect_reply", "ops_returned"), PERSON),
     Transition((Stage.NEW, Stage.RECEIVED), Event.WAIT, Stage.RECEIVED, CaseStatus.WAITING_UNIS,
                ("waiting_notice", "ops_waiting"), BOT),
+    # The bot cannot decide (a UBD request naming no 管轄支店, a scan it cannot read): a clerk accepts or returns.
+    Transition((Stage.NEW, Stage.RECEIVED), Event.HOLD, Stage.RECEIVED, CaseStatus.NEEDS_REVIEW, ("ops_review",), BOT),
     # Mail in a case's thread that is not a resubmission.
     Transition((Stage.RECEIVED,), Event.QUESTION, "same", None, ("ops_question",), BOT),
     Transition((Stage.ACCEPTED, Stage.CLOSED, *AFTER_ACCEPTANCE), Event.FOLLOWUP, "same", None, ("ops_followup",), BOT),
@@ -292,10 +331,14 @@ TRANSITIONS: tuple[Transition, ...] = (
     # The desk's own bookkeeping.
     Transition(ANY, Event.NOTE, "same", None, (), PERSON),
     Transition((Stage.RECEIVED, *AT_NTT), Event.CLOSE, Stage.CLOSED, None, (), PERSON),
+    # After the opening too (a UBD case whose 顧客CD never came cannot be 確定): with a reason, like any close.
+    Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED, Stage.CANCELLED), Event.CLOSE, Stage.CLOSED, None, (), PERSON),
     Transition((Stage.CLOSED,), Event.REOPEN, "verdict", None, (), PERSON),
     Transition(ANY, Event.MAIL_RESENT, "same", None, (), PERSON),
     Transition(ANY, Event.MAIL_CANCELLED, "same", None, (), PERSON),
     Transition(ANY, Event.BIND, "same", None, (), PERSON),
+    # The 顧客CD of a new UBD customer, answered by the branch in the code request's thread or entered by a clerk.
+    Transition(ANY, Event.SET_CUSTOMER, "same", None, (), BOTH),
     # After acceptance: the desk enters the order at NTT (P番号; the progress list
     # may record it too), NTT's progress list (the bot) tells the construction
     # date, the opening or the cancellation, and the UNIS export tells when

@@ -88,6 +88,8 @@ class CaseStatus(StrEnum):
     ACCEPTED = "accepted"
     RETURNED = "returned"
     WAITING_UNIS = "waiting_unis"
+    # 要確認: the bot cannot tell (a UBD request without its 管轄支店, a scan it cannot read); a clerk decides.
+    NEEDS_REVIEW = "needs_review"
 
 
 @dataclass(frozen=True)

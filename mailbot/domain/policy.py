@@ -21,6 +21,11 @@ class DocumentRule:
         folded = normalize(filename).casefold()
         return any(normalize(k).casefold() in folded for k in self.keywords)
 
+    def matches_title(self, title: str) -> bool:
+        """The document's own title text (the first lines of its text layer) names it, spaces ignored."""
+        folded = "".join(normalize(title).casefold().split())
+        return bool(folded) and any("".join(normalize(k).casefold().split()) in folded for k in self.keywords)
+
 
 @dataclass(frozen=True)
 class Flow:
@@ -40,7 +45,8 @@ class Flow:
     documents: tuple[DocumentRule, ...] = ()
 
 
-DEFAULT_DOCUMENTS = (DocumentRule("回線単品申込書", ("回線単品申込書", "単品申込書", "回線単品", "申込書")),)
+# The FLET'S form by its own name: the generic 申込書 would let a BGM 加入申込書 pass for it.
+DEFAULT_DOCUMENTS = (DocumentRule("回線単品申込書", ("回線単品申込書", "単品申込書", "回線単品")),)
 DEFAULT_CODE_LABELS = ("顧客CD", "顧客コード", "お客様コード", "顧客番号")
 
 
@@ -58,6 +64,11 @@ class Limits:
     # To + Cc of any mail the bot writes; a reply-all beyond it goes to the
     # sender and the branch's managers only.
     max_reply_recipients: int = 20
+    # A PDF's text layer is read from its first pages only (the form's title and 顧客CD are on
+    # page 1), and a page whose content stream decodes to more than this is skipped: together
+    # they bound the reading of any PDF, a bomb or 500 pages, to well under a second.
+    max_pdf_pages: int = 3
+    max_pdf_page_content_bytes: int = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,11 @@ class Policy:
     # The UBD partner: outside internal_domains, yet its requests are filed and answered.
     ubd_senders: tuple[str, ...] = ()
     ubd_domains: tuple[str, ...] = ()
+    # An internal mail whose subject nearly has the form (フレッツ エスカ, フレッツ光申込, a branch's name):
+    # "return" files it as a request returned for ``subject_form``; "hold" quarantines it for the desk.
+    near_miss: str = "return"
+    # [jimu_center] recipients: 事務センター, who registers a UBD request's order in UNIS (manual §1).
+    jimu_recipients: tuple[str, ...] = ()
 
     def is_internal(self, address: str) -> bool:
         return _in_domains(address, self.internal_domains)

@@ -1,29 +1,67 @@
-"""Recognising a request by its subject: ``フレッツエスカ ○○支店``."""
+"""Recognising a request by its subject: ``フレッツエスカ ○○支店``.
+
+The one home of the subject's grammar: reply/forward prefixes as every mail
+client writes them, the desk's case number in whatever brackets, the keyword
+and the branch after it, and what a subject that nearly has the form looks
+like. ``mailbot.service.mails`` builds its reply subjects with the same
+patterns.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailbot.domain.japanese import normalize
 
-__all__ = ["CASE_NO_PATTERN", "KEYWORD", "SubjectInfo", "parse_subject"]
+__all__ = [
+    "CASE_NO_PATTERN",
+    "CASE_TAG",
+    "KEYWORD",
+    "REPLY_PREFIX",
+    "SubjectInfo",
+    "parse_subject",
+    "remove_case_tags",
+    "resembles_request",
+    "squash",
+    "strip_prefixes",
+    "strip_reply_prefixes",
+]
 
 KEYWORD = "フレッツエスカ"
 CASE_NO_PATTERN = re.compile(r"FE-\d{4}-\d{5}")
 
-# Reply/forward markers as mailers write them, after NFKC (so "：" is ":").
+# Hyphens a case number may be typed or converted with, in either width.
+_HYPHEN = "[-‐‑−–－ー]"
+_CASE_NO_ANY_WIDTH = rf"[FＦ][EＥ]\s*{_HYPHEN}\s*[0-9０-９]{{4}}\s*{_HYPHEN}\s*[0-9０-９]{{5}}"
+# A case number in any bracket (or none): [FE-2026-00015], ［ＦＥ－…］, 【FE-…】, (FE-…), 「FE-…」, <FE-…>.
+CASE_TAG = re.compile(
+    rf"[\[［(（【「『<＜〈《]?\s*{_CASE_NO_ANY_WIDTH}\s*[\]］)）】」』>＞〉》]?",
+    re.IGNORECASE,
+)
+# One reply/forward marker as the clients write it, in either width: Re: RE: RE[2]: RE(3): Fw: FWD:
+# 転送: 返信: 回答: (Outlook, Gmail, iPhone Mail, Japanese Outlook and Thunderbird).
+REPLY_PREFIX = re.compile(
+    r"^\s*(?:re|ｒｅ|fw|ｆｗ|fwd|ｆｗｄ|転送|返信|回答)\s*(?:[\[［(（]\s*\d+\s*[\]］)）])?\s*[:：]\s*",
+    re.IGNORECASE,
+)
+
+# Every other marker at the start, after NFKC (so "：" is ":"): 【至急】, [..], (..).
 _PREFIX = re.compile(
     r"""^\s*(?:
-        (?:re|fw|fwd|転送|返信|回答)\s*(?:\[\d+\]|\(\d+\))?\s*:   # Re: RE[2]: 転送:
-      | 【[^】]*】                                             # 【至急】
-      | \[[^\]]*\]                                            # [FE-2026-00001]
+        【[^】]*】                                             # 【至急】
+      | \[[^\]]*\]                                            # [社外秘]
       | \([^)]*\)
     )\s*""",
-    re.IGNORECASE | re.VERBOSE,
+    re.VERBOSE,
 )
 # Where a branch token ends: whitespace, brackets, punctuation.
 _TOKEN = re.compile(r"[^\s【】\[\]()「」『』<>,、。/・:;|]+")
+# What a near-miss comparison leaves out: spaces, brackets, punctuation, long-vowel and middle dots.
+_NOISE = re.compile(r"[\s【】\[\]()「」『』<>〈〉《》{},、。/・:;|_\-‐−–~〜!?*#'\"]+")
+# A near-miss subject: フレッツ and one of these.
+_NEAR_WORDS = ("エスカ", "申込", "取次")
 
 
 @dataclass(frozen=True)
@@ -37,20 +75,44 @@ class SubjectInfo:
     rest: str
 
 
-def strip_prefixes(subject: str) -> str:
-    text = normalize(subject)
+def strip_reply_prefixes(subject: str) -> str:
+    """``subject`` without its leading reply/forward markers (any number, any width), otherwise as written."""
+    text = subject
     while True:
-        # _PREFIX is anchored at the start: each pass removes one prefix.
-        stripped = _PREFIX.sub("", text)
+        stripped = REPLY_PREFIX.sub("", text, count=1)
+        if stripped == text:
+            return text.strip()
+        text = stripped
+
+
+def remove_case_tags(text: str) -> str:
+    """``text`` without the desk's case numbers, whatever brackets surround them."""
+    return " ".join(CASE_TAG.sub(" ", text).split())
+
+
+def strip_prefixes(subject: str) -> str:
+    """The subject in comparison form without case numbers and without any leading marker (RE:, 【至急】 ...)."""
+    text = remove_case_tags(normalize(subject))
+    while True:
+        # Both patterns are anchored at the start: each pass removes one prefix.
+        stripped = _PREFIX.sub("", REPLY_PREFIX.sub("", text, count=1), count=1)
         if stripped == text:
             return text
         text = stripped
 
 
+def _case_no(subject: str) -> str | None:
+    match = CASE_TAG.search(subject)
+    if match is None:
+        return None
+    digits = re.sub(r"\D", "", normalize(match.group(0)))
+    return f"FE-{digits[:4]}-{digits[4:]}"
+
+
 def parse_subject(subject: str) -> SubjectInfo:
-    text = normalize(subject)
-    case_match = CASE_NO_PATTERN.search(text.upper())
-    case_no = case_match.group(0) if case_match else None
+    case_no = _case_no(subject)
+    # A case number is never part of the branch: it goes before anything else is read.
+    text = remove_case_tags(normalize(subject))
     body = strip_prefixes(text)
     index = body.find(KEYWORD)
     if index < 0:
@@ -61,6 +123,27 @@ def parse_subject(subject: str) -> SubjectInfo:
         body = text
     # "【フレッツエスカ】渋谷支店" and "フレッツエスカ(渋谷支店)" put brackets around either part.
     rest = body[index + len(KEYWORD) :].lstrip(" -:_】」』)]([「『【")
+    # What is left of a reply marker after the keyword ("フレッツエスカ RE: 渋谷支店") is no branch either.
+    rest = strip_reply_prefixes(rest).lstrip(" -:_】」』)]([「『【")
     token = _TOKEN.match(rest)
     branch_text = token.group(0) if token else None
     return SubjectInfo(True, branch_text, case_no, rest)
+
+
+def squash(text: str) -> str:
+    """Comparison form without spaces, brackets and punctuation: how a near-miss subject is compared."""
+    return _NOISE.sub("", normalize(text)).casefold()
+
+
+def resembles_request(subject: str, branch_names: Iterable[str] = ()) -> bool:
+    """A subject that is not the form but looks meant as one.
+
+    フレッツ with エスカ, 申込 or 取次 ("フレッツ エスカ", "フレッツ光申込"), or a
+    known branch's name, spaces, brackets and width ignored.
+    """
+    text = squash(strip_reply_prefixes(remove_case_tags(normalize(subject))))
+    if not text:
+        return False
+    if "フレッツ" in text and any(word in text for word in _NEAR_WORDS):
+        return True
+    return any(name and name in text for name in (squash(n) for n in branch_names))

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from mailbot.domain.model import Disposition, ParsedMessage
 from mailbot.domain.policy import Policy
-from mailbot.domain.subject import parse_subject
+from mailbot.domain.subject import parse_subject, resembles_request
 
-__all__ = ["TRIAGE_RULES", "Triage", "TriageFacts", "triage"]
+__all__ = ["TRIAGE_RULES", "Triage", "TriageFacts", "near_miss", "triage"]
 
 _ROBOT_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply", "bounce", "bounces"})
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
@@ -30,6 +30,8 @@ class TriageFacts:
     answers_ops_notice: bool = False
     # A person released it from quarantine: file it as if it came from inside.
     released: bool = False
+    # The configured branches' names: a subject naming one resembles a request.
+    branch_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,24 @@ def _staff_elsewhere(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bo
     return _staff(m, policy) or _from_desk(facts)
 
 
+def near_miss(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    """Not the request form, but meant as one: from inside (or the UBD partner), a subject resembling it."""
+    if facts.linked_case or parse_subject(m.subject).is_request or m.sender is None:
+        return False
+    if not (policy.is_internal(m.sender.addr) or policy.is_ubd(m.sender.addr) or facts.released):
+        return False
+    return resembles_request(m.subject, facts.branch_names)
+
+
+def _near_miss_held(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
+    # The desk chose to look at near misses itself; a released one is filed as a request.
+    return policy.near_miss == "hold" and not facts.released and near_miss(m, facts, policy)
+
+
 def _not_request(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
-    return not facts.linked_case and not parse_subject(m.subject).is_request
+    if facts.linked_case or parse_subject(m.subject).is_request:
+        return False
+    return not near_miss(m, facts, policy)
 
 
 def _outside(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
@@ -130,6 +148,9 @@ TRIAGE_RULES: tuple[tuple[str, Disposition, Rule], ...] = (
     # The desk's own people are never answered automatically.
     ("staff_message", Disposition.CASE, _staff_in_thread),
     ("staff_mail", Disposition.IGNORED, _staff_elsewhere),
+    # A subject that nearly has the form: held for the desk when configured, else a request (subject_form).
+    ("subject_form", Disposition.QUARANTINED, _near_miss_held),
+    # 対象外: recorded with its reason, listed in the workbench and counted in the desk's weekly summary.
     ("not_request", Disposition.IGNORED, _not_request),
     ("outside_domain", Disposition.QUARANTINED, _outside),
     ("authentication_failed", Disposition.QUARANTINED, _failed_authentication),

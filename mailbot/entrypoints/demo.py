@@ -57,6 +57,9 @@ max_wait_hours = 36
 [jimu_center]
 recipients = ["jimu-center@usen.co.jp"]
 
+[ubd]
+domains = ["ubd-net.example.jp"]
+
 [[branches]]
 name = "渋谷支店"
 aliases = ["渋谷"]
@@ -84,6 +87,49 @@ managers = ["yokohama-mgr@usen.co.jp"]
 
 def _pdf(title: str) -> bytes:
     return b"%PDF-1.4\n% " + title.encode() + b"\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _text_pdf(lines: Sequence[str]) -> bytes:
+    """A one-page PDF whose text layer holds ``lines`` (a composite font with a ToUnicode map), as a
+    printed form is: mailbot reads it by its text, not its name. The glyphs are the viewer's own font."""
+    chars = sorted({c for line in lines for c in line})
+    cid = {c: i + 1 for i, c in enumerate(chars)}
+    pairs = "".join(f"<{cid[c]:04X}> <{ord(c):04X}>\n" for c in chars)
+    cmap = (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Adobe-Identity-UCS def /CMapType 2 def\n"
+        f"1 begincodespacerange <0000> <FFFF> endcodespacerange\n{len(chars)} beginbfchar\n{pairs}endbfchar\n"
+        "endcmap CMapName currentdict /CMap defineresource pop end end\n"
+    ).encode("ascii")
+    text = b"".join(
+        b"BT /F1 14 Tf 72 %d Td <%s> Tj ET\n" % (760 - 24 * i, "".join(f"{cid[c]:04X}" for c in line).encode())
+        for i, line in enumerate(lines)
+    )
+    font = (
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /HeiseiKakuGo-W5 /Encoding /Identity-H /ToUnicode 5 0 R "
+        b"/DescendantFonts [<< /Type /Font /Subtype /CIDFontType0 /BaseFont /HeiseiKakuGo-W5 "
+        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Japan1) /Supplement 5 >> >>] >>"
+    )
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
+        b"/Contents 6 0 R >>",
+        font,
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(cmap), cmap),
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text),
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 def _encrypted_zip() -> bytes:
@@ -354,8 +400,73 @@ def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
             ),
         ),
         (
-            # Registered against the manual's §5 patterns: returned, naming the value to set.
+            # Near miss: not the form, so returned showing the exact form 「フレッツエスカ 渋谷支店」.
             "1000000017.demo17.host",
+            _mail(
+                "フレッツ光申込 渋谷支店",
+                "hachi.shibuya@usen.co.jp",
+                [DESK],
+                ["shibuya-mgr@usen.co.jp"],
+                "顧客CD:100000001\n",
+                [form],
+                when=t(7),
+            ),
+        ),
+        (
+            # UBD (manual §1): no branch subject, no manager; 管轄支店 in the body, a new customer without 顧客CD.
+            "1000000018.demo18.host",
+            _mail(
+                "フレッツ光取次のお願い(株式会社みどり)",
+                "order@ubd-net.example.jp",
+                [DESK],
+                [],
+                "いつもお世話になっております。UBD受付です。\n新規のお客様です。\n管轄支店: 渋谷支店\n",
+                [("回線単品申込書_みどり.pdf", _pdf("form"))],
+                when=t(6),
+            ),
+        ),
+        (
+            # A scanner-named PDF: recognised as the form, and its 顧客CD read, by the PDF's own text.
+            "1000000019.demo19.host",
+            _mail(
+                "フレッツエスカ 大阪支店",
+                "kuro.osaka@usen.co.jp",
+                [DESK],
+                ["osaka-mgr@usen.co.jp"],
+                "申込書をスキャンして添付します。\n",
+                [("scan0001.pdf", _text_pdf(["回線単品申込書", "顧客CD:100000004", "お客様名 株式会社なにわ"]))],
+                when=t(5),
+            ),
+        ),
+        (
+            # UBD naming no 管轄支店, for a customer UNIS does not know: waits for the desk (要確認).
+            "1000000025.demo25.host",
+            _mail(
+                "フレッツ光取次のお願い(有限会社そら)",
+                "order@ubd-net.example.jp",
+                [DESK],
+                [],
+                "UBD受付です。よろしくお願いいたします。\n",
+                [("回線単品申込書_そら.pdf", _pdf("form"))],
+                when=t(4),
+            ),
+        ),
+        (
+            # A scan without text whose name says nothing: waits for the desk (要確認), never returned blindly.
+            "1000000026.demo26.host",
+            _mail(
+                "フレッツエスカ 横浜支店",
+                "yoko.yokohama@usen.co.jp",
+                [DESK],
+                ["yokohama-mgr@usen.co.jp"],
+                "顧客CD:100000002\n",
+                [("scan0002.pdf", _text_pdf([]))],
+                when=t(3),
+            ),
+        ),
+        (
+            # Registered against the manual's §5 patterns (today's export): returned, naming the value to set.
+            "1000000027.demo27.host",
             _mail(
                 "フレッツエスカ 渋谷支店",
                 "ichiro.shibuya@usen.co.jp",
@@ -367,7 +478,7 @@ def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
             ),
         ),
         (
-            "1000000018.demo18.host",
+            "1000000028.demo28.host",
             _mail(
                 "フレッツエスカ 新宿支店",
                 "momo.shinjuku@usen.co.jp",
@@ -379,7 +490,7 @@ def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
             ),
         ),
         (
-            "1000000019.demo19.host",
+            "1000000029.demo29.host",
             _mail(
                 "フレッツエスカ 大阪支店",
                 "kaito.osaka@usen.co.jp",
@@ -392,7 +503,7 @@ def _first_batch(now: datetime) -> list[tuple[str, bytes]]:
         ),
         (
             # A second request for さくら商事, whose only Z200214 line the first request holds.
-            "1000000024.demo24.host",
+            "1000000030.demo30.host",
             _mail(
                 "フレッツエスカ 渋谷支店 さくら商事",
                 "ken.shibuya@usen.co.jp",
@@ -488,6 +599,17 @@ def run_demo(directory: Path) -> int:
         when=now,
         in_reply_to=nagoya["message_id"],
     )
+    # 渋谷支店 answers the desk's 顧客CD request for the new UBD customer in that request's own thread.
+    code_request = next(o for o in outbox if o["kind"] == "branch_code_request")
+    code_answer = _mail(
+        f"RE: {code_request['subject']}",
+        "shibuya-mgr@usen.co.jp",
+        [DESK],
+        [],
+        "お疲れ様です。発番しました。\n顧客CD:100000031\n",
+        when=now,
+        in_reply_to=code_request["message_id"],
+    )
     _write_maildir(
         directory / "Maildir",
         [
@@ -495,9 +617,11 @@ def run_demo(directory: Path) -> int:
             ("1000000021.demo21.host", dup_raw),
             ("1000000022.demo22.host", question),
             ("1000000023.demo23.host", staff_reply),
+            ("1000000024.demo24.host", code_answer),
         ],
     )
-    print("2) second poll: the 新宿支店 resubmission, one mail delivered twice, a branch's question, a clerk's reply")
+    print("2) second poll: the 新宿支店 resubmission, one mail delivered twice, a branch's question, a clerk's reply,")
+    print("   渋谷支店's answer to the 顧客CD request for UBD's new customer (recorded on the UBD case)")
     app.intake.poll_once()
 
     # Today's export, with the manual's §5 columns: 100000008 was registered; 100000009 is a 未加入店;

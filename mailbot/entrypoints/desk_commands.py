@@ -65,6 +65,10 @@ def cmd_bind(args: argparse.Namespace) -> int:
     return _run(args, lambda desk, by: desk.bind(args.case_no, args.line, by=by, reason=args.reason))
 
 
+def cmd_set_customer(args: argparse.Namespace) -> int:
+    return _run(args, lambda desk, by: desk.set_customer(args.case_no, args.code, by=by))
+
+
 def cmd_close(args: argparse.Namespace) -> int:
     return _run(args, lambda desk, by: desk.close(args.case_no, by=by, reason=args.reason))
 
@@ -185,6 +189,14 @@ def register(sub: Any) -> None:
     bind.add_argument("--reason", required=True)
     _by(bind)
     bind.set_defaults(func=cmd_bind)
+
+    set_customer = cases.add_parser(
+        "set-customer", help="record the case's 顧客CD (a new UBD customer's code the branch gave)"
+    )
+    set_customer.add_argument("case_no")
+    set_customer.add_argument("code", help="the 9-digit 顧客CD")
+    _by(set_customer)
+    set_customer.set_defaults(func=cmd_set_customer)
 
     close = cases.add_parser("close", help="close a withdrawn, superseded or duplicate case")
     close.add_argument("case_no")

@@ -94,6 +94,11 @@ def record(uow: UnitOfWork, change: CaseChange, case: Case | None = None) -> Cas
             case.sender = db_text(outcome.sender, 320)
         if outcome.flow is not None:
             case.flow = db_text(outcome.flow, 60)
+    if change.event is Event.SET_CUSTOMER and outcome.customer_code:
+        # Only the customer moves: the verdict, its defects and the return count stay as they are.
+        case.customer_code = outcome.customer_code
+        case.customer_name = db_text(outcome.customer_name) if outcome.customer_name else case.customer_name
+        case.customer_key = search_key(case.customer_name) if case.customer_name else None
     bound = _bind(case, outcome)
     case.stage = outcome.stage.value
     case.updated_at = now

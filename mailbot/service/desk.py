@@ -149,6 +149,7 @@ class Desk:
                 facts={"note": note, "by": by},
                 automatic=False,
                 defects=defects,
+                customer_code=case.customer_code,
             )
         change = CaseChange(
             outcome=outcome,
@@ -308,6 +309,54 @@ class Desk:
             record(uow, change, case)
             return ActionResult(f"{case.case_no}: UNIS明細 {contract_no}/{line_no} に紐付けました", case.case_no)
 
+    def set_customer(self, case_no: str, code: str, *, by: str) -> ActionResult:
+        """Record the case's 顧客CD by hand (a new UBD customer's code the branch gave by phone ...).
+
+        Like the branch's answer in the code request's thread: the event names who, the
+        customer is looked up in UNIS, and for a UBD case 事務センター is sent the code.
+        """
+        from mailbot.adapters.database.store import DbUnisLookup
+        from mailbot.domain.decision import request_facts, set_customer_note
+
+        digits = self.policy.customer_code_digits
+        value = normalize(code).replace("-", "").replace(" ", "")
+        if not (value.isascii() and value.isdigit() and len(value) == digits):
+            raise DeskError(f"顧客CD {code!r} は{digits}桁の数字ではありません")
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            stage, _ = self._step(case, Event.SET_CUSTOMER)
+            before = case.customer_code
+            lookup = DbUnisLookup(uow.store.session)
+            note, name, facts = set_customer_note(value, by, lookup)
+            if before and before != value:
+                note += f"(変更前: {before})"
+            outcome = replace(self._unchanged(case, stage, Event.SET_CUSTOMER), customer_code=value, customer_name=name)
+            intents: tuple[MailIntent, ...] = ()
+            latest = self._latest_branch_mail(uow.store, case)
+            ubd = case.sender is not None and self.policy.is_ubd(case.sender)
+            if ubd and latest is not None and before != value:
+                branch = self.directory.get(case.branch) if case.branch else None
+                thread = [m for row, m in uow.store.case_messages(case) if row.reason not in _NOT_FROM_BRANCH]
+                facts = {**facts, **request_facts(thread), "case_no": case.case_no, "code_answered_by": by}
+                intents = mails_for(
+                    ("jimu_registration_request",), latest[1], self.policy, branch=branch, facts=facts,
+                    automatic=False, customer_code=value, documents=[a for m in thread for a in m.attachments],
+                )  # fmt: skip
+            change = CaseChange(
+                outcome,
+                Event.SET_CUSTOMER,
+                actor=by,
+                reason="desk",
+                note=note,
+                mails=intents,
+                message=latest[1] if latest else None,
+                received_at=latest[0].received_at if latest else None,
+            )
+            record(uow, change, case)
+            return ActionResult(
+                f"{case.case_no}: 顧客CD {value} を登録しました", case.case_no, tuple(i.kind for i in intents)
+            )
+
     # -- quarantine -----------------------------------------------------------------
     @staticmethod
     def _quarantined(uow: UnitOfWork, item_id: int) -> Inbound:
@@ -413,6 +462,7 @@ _EVENT_JA = {
     Event.MAIL_CANCELLED: "送信を取り消",
     Event.ENTER: "NTT入力済に",
     Event.BIND: "UNIS明細を紐付け",
+    Event.SET_CUSTOMER: "顧客CDを登録",
 }
 _RESOLUTION_JA = {"released": "依頼として処理", "discarded": "破棄"}
 

@@ -512,6 +512,9 @@ class Intake:
             checks=self.checks,
             answers_ops_notice=store.answers_ops_notice(thread_ids(message)),
             released=released,
+            answers_code_request=case_row is not None
+            and not case_row.customer_code
+            and store.answers_mail_kind(thread_ids(message), "branch_code_request"),
         )
         return decision, bool(seen) and not duplicate and not released
 
@@ -651,6 +654,7 @@ def case_view(case: Case, thread: Sequence[tuple[Inbound, ParsedMessage]]) -> Ca
         waiting_since=case.waiting_since,
         stage=Stage(case.stage),
         defects=defects_from_json(case.defects or []),
+        customer_code=case.customer_code,
     )
 
 
@@ -740,6 +744,7 @@ def file_decision(
             received_at=received_at,
             inbound_id=inbound.id,
             actor=actor,
+            note=outcome.note,
         )
         case_row = record(uow, change)
         inbound.case_id = case_row.id

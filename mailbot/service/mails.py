@@ -23,9 +23,10 @@ from mailbot.adapters.database.store import db_id
 from mailbot.adapters.database.tables import Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
-from mailbot.domain.model import Address, Defect, ParsedMessage
+from mailbot.domain.model import Address, Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
+from mailbot.domain.subject import remove_case_tags, strip_reply_prefixes
 
 __all__ = [
     "JST",
@@ -151,7 +152,10 @@ def _commands(case_no: str | None) -> dict[str, str]:
 # -- a sample mail of every kind, for checking templates at start-up ------------
 
 _SAMPLE_DEFECTS = (
+    Defect("subject_form", {"subject": "フレッツ光申込 渋谷支店", "branch": "渋谷支店"}),
     Defect("branch_missing"),
+    Defect("ubd_branch_unknown", {"customer_code": ""}),
+    Defect("document_unrecognised", {"document": "回線単品申込書", "filename": "scan0001.pdf", "problem": ""}),
     Defect("branch_unknown", {"branch": "渋谷"}),
     Defect("manager_cc_missing", {"branch": "渋谷支店", "managers": "shibuya-mgr@example.co.jp"}),
     Defect("attachment_missing", {"document": "回線単品申込書", "received": "scan001.pdf"}),
@@ -231,6 +235,16 @@ _SAMPLE_FACTS = {
     "unis_line": "C0001/002",
     "unis_pattern": "A/B",
     "unchecked": "UNISの登録内容(開始年月)は確認していません(UNISの出力にその列がありません)",
+    # the UBD path (manual §1): what was sent to 事務センター and the branch, who answered the 顧客CD
+    "ubd": "1",
+    "ubd_no_code": "1",
+    "jimu_sent": "1",
+    "code_request_sent": "1",
+    "code_answered_by": "shibuya-mgr@example.co.jp",
+    "unis_known": "1",
+    "request_subject": "フレッツ光取次のお願い(株式会社みどり)",
+    "documents": "回線単品申込書_みどり.pdf",
+    "documents_attached": "1",
 }
 
 
@@ -330,21 +344,13 @@ def sample_context(kind: str) -> dict[str, Any]:
 def _subject_core(subject: str) -> str:
     """The branch's own subject without reply prefixes and without an earlier case tag.
 
-    Only RE:/FW: markers and ``[FE-...]`` are removed, so 【至急】 and the
-    keyword survive as the branch wrote them.
+    Only RE:/FW: markers and the case number (any bracket) are removed, with the
+    domain's patterns (:mod:`mailbot.domain.subject`), so 【至急】 and the keyword
+    survive as the branch wrote them.
     """
     text = " ".join(subject.split())
-    while True:
-        stripped = _REPLY_PREFIX.sub("", text, count=1)
-        if stripped == text:
-            break
-        text = stripped
-    text = _CASE_TAG.sub(" ", text)
-    return " ".join(text.split()) or subject
-
-
-_REPLY_PREFIX = re.compile(r"^\s*(?:re|fw|fwd|転送|返信|ＲＥ|ＦＷ)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
-_CASE_TAG = re.compile(r"\s*[\[［]\s*FE-\d{4}-\d{5}\s*[\]］]\s*", re.IGNORECASE)
+    core = strip_reply_prefixes(remove_case_tags(strip_reply_prefixes(text)))
+    return " ".join(core.split()) or subject
 
 
 def new_message_id(policy: Policy, case_no: str | None) -> str:
@@ -393,7 +399,10 @@ def build_outbox_row(
     mail["MIME-Version"] = "1.0"
     # The text in canonical form (CRLF line ends, RFC 2046 4.1.1), then base64.
     body = "\r\n".join(text.body.splitlines()) + "\r\n"
-    mail.set_payload(body, charset=_UTF8_BASE64)
+    if intent.attachments:
+        _with_files(mail, body, intent.attachments)
+    else:
+        mail.set_payload(body, charset=_UTF8_BASE64)
     threading = [("Message-ID", [message_id])]
     if in_reply_to:
         parent_index = (intent.reply_to.headers.get("thread-index") or ("",))[0] if intent.reply_to else ""
@@ -443,6 +452,23 @@ def _header(name: str, value: str) -> str | Header:
     if value.isascii():
         return value
     return Header(value, _UTF8_BASE64, maxlinelen=78, header_name=name)
+
+
+def _with_files(mail: _Compat32Message[str, str | Header], body: str, files: tuple[Attachment, ...]) -> None:
+    """Make ``mail`` multipart/mixed: the text, then each file base64-encoded under its own (RFC 2231) name."""
+    text: _Compat32Message[str, str | Header] = _Compat32Message()
+    text.set_payload(body, charset=_UTF8_BASE64)
+    parts = [text]
+    for file in files:
+        part: _Compat32Message[str, str | Header] = _Compat32Message()
+        part["Content-Type"] = clean_header(file.content_type) or "application/octet-stream"
+        name = clean_header(file.filename) or "attachment"
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", name))
+        part["Content-Transfer-Encoding"] = "base64"
+        part.set_payload(base64.encodebytes(file.payload).decode("ascii").replace("\n", "\r\n"))
+        parts.append(part)
+    mail["Content-Type"] = "multipart/mixed"
+    mail.set_payload(parts)  # type: ignore[arg-type]
 
 
 def _held_back(intent: MailIntent) -> str | None:

@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Row, Text, bindparam, cast, or_, select
+from sqlalchemy import BindParameter, Row, Text, bindparam, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.tables import Case, CaseEvent, JobRun
+from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, JobRun
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.decision import MailIntent
@@ -224,6 +224,8 @@ class WeekReport:
     branches: dict[str, BranchWeek]
     # After acceptance: the week's openings and cancellations, and the lines waiting for 確定 now.
     after: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    # Mail recorded as 対象外 in the week (not a request): nothing sent to the desk disappears without a trace.
+    out_of_scope: int = 0
 
     def after_for(self, branch: str | None = None) -> dict[str, list[dict[str, str]]]:
         return {k: [r for r in v if branch is None or r["branch"] == branch] for k, v in self.after.items()}
@@ -365,7 +367,16 @@ def build_week_report(
             row.waiting.append(line(case, name, state, since, returns))
     for row in branches.values():
         row.open_returns.sort(key=lambda x: (x.since, x.case_no))
-    return WeekReport(week, as_of, branches, _after_acceptance(session, start, as_of))
+    out_of_scope = session.scalar(
+        select(func.count(Inbound.id)).where(
+            Inbound.disposition == "ignored",
+            Inbound.reason == "not_request",
+            Inbound.received_at >= start,
+            Inbound.received_at < end,
+            Inbound.received_at <= now,
+        )
+    )
+    return WeekReport(week, as_of, branches, _after_acceptance(session, start, as_of), out_of_scope or 0)
 
 
 def _after_acceptance(session: Session, start: datetime, as_of: datetime) -> dict[str, list[dict[str, str]]]:
@@ -494,7 +505,7 @@ def plan_mails(
         )
     if include_ops and branch is None:
         rows = [context_of(b) for b in report.branches.values() if b.has_activity]
-        if not rows:
+        if not rows and not report.out_of_scope:
             skipped.append((OPS_KEY, "no activity"))
         elif policy.ops_recipients:
             mails.append(
@@ -518,6 +529,7 @@ def plan_mails(
                         ],
                         "listed_days": open_returns_days,
                         "after": report.after_for(),
+                        "out_of_scope": report.out_of_scope,
                     },
                 )
             )

@@ -458,6 +458,8 @@ def _marks(session: Session, cases: Sequence[Case], now: datetime, wait_hours: f
     for c in cases:
         if c.status == "waiting_unis" and c.waiting_since and now - c.waiting_since > timedelta(hours=wait_hours / 2):
             marks[c.id].append("long_wait")
+        if c.status == "needs_review" and c.stage == "received":
+            marks[c.id].append("needs_review")
     return marks
 
 
@@ -466,6 +468,7 @@ MARK_LABELS = {
     "failed_mail": "送信失敗あり",
     "same_customer": "同じ顧客の案件あり",
     "long_wait": "UNIS待ちが長い",
+    "needs_review": "要確認(デスクが受付か返却を決める)",
 }
 
 
@@ -516,6 +519,17 @@ def quarantine_rows(session: Session, *, include_resolved: bool = False) -> list
     query = select(Inbound).where(Inbound.disposition == "quarantined").order_by(Inbound.id)
     if not include_resolved:
         query = query.where(Inbound.resolution.is_(None))
+    return [_quarantine_row(m) for m in session.scalars(query)]
+
+
+def out_of_scope_rows(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Mail recorded as 対象外 (not a request, from inside or the UBD partner), newest first."""
+    query = (
+        select(Inbound)
+        .where(Inbound.disposition == "ignored", Inbound.reason == "not_request")
+        .order_by(Inbound.id.desc())
+        .limit(limit)
+    )
     return [_quarantine_row(m) for m in session.scalars(query)]
 
 

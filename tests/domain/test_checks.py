@@ -34,9 +34,11 @@ def defects(message: ParsedMessage, lookup: SnapshotLookup | None = None) -> lis
 def test_the_check_table_has_one_unit_per_defect_code_with_a_description() -> None:
     names = [c.name for c in CHECKS]
     assert names == [
+        "subject_form",
         "branch_missing",
         "branch_unknown",
         "manager_cc_missing",
+        "ubd_branch_unknown",
         "attachment_missing",
         "attachment_unreadable",
         "customer_code_missing",

@@ -252,3 +252,85 @@ def test_a_question_in_a_case_waiting_for_unis_keeps_it_waiting_since_the_reques
     assert decision.reason == "question"
     assert decision.case is not None
     assert (decision.case.status, decision.case.waiting_since) == (CaseStatus.WAITING_UNIS, NOW)
+
+
+# --- the subject of a reply (issue 22) ----------------------------------------------------
+
+
+def test_a_reply_asking_where_to_write_the_branch_is_a_question_and_its_case_number_no_branch() -> None:
+    first = request(subject="フレッツエスカ")
+    case = replace(returned(first, "branch_missing"), case_no="FE-2026-00015")
+    reply = request(
+        subject="RE: RE: フレッツエスカ [FE-2026-00015]", body="支店名はどこに書けばよいですか?", attachments=[]
+    )
+    decision = run(reply, case=case)
+    assert decision.reason == "question"
+    assert [m.kind for m in decision.mails] == ["ops_question"]
+
+
+@pytest.mark.parametrize("style", ["outlook", "gmail", "iphone"])
+def test_a_reply_naming_no_branch_keeps_the_cases_branch(style: str) -> None:
+    first = request(style=style, attachments=[])
+    reply = request(style=style, subject=f"Re: フレッツエスカ [{CASE_NO}]", body="添付します。")
+    decision = run(reply, case=returned(first, "attachment_missing"))
+    assert decision.case is not None
+    assert (decision.case.branch, decision.case.status) == ("渋谷支店", CaseStatus.ACCEPTED)
+
+
+def test_a_reply_naming_another_known_branch_moves_the_case_to_it() -> None:
+    first = request(attachments=[])
+    reply = request(subject=f"RE: フレッツエスカ 大阪支店 [{CASE_NO}]", cc=["osaka-mgr@usen.co.jp"])
+    decision = run(reply, case=returned(first, "attachment_missing"))
+    assert decision.case is not None and decision.case.branch == "大阪支店"
+
+
+def test_a_reply_naming_an_unknown_branch_keeps_the_cases_known_one() -> None:
+    first = request(attachments=[])
+    reply = request(subject=f"RE: フレッツエスカ 渋谷の件 [{CASE_NO}]")
+    decision = run(reply, case=returned(first, "attachment_missing"))
+    assert decision.case is not None and decision.case.branch == "渋谷支店"
+
+
+# --- a reply to a return: a question unless it brings something new (issue 22) -----------
+
+
+def test_a_reply_without_attachment_or_code_is_a_question_even_when_unis_now_accepts_it() -> None:
+    first = request()
+    case = returned(first, "unis_customer_missing")
+    reply = request(subject=REPLY_SUBJECT, body="UNISに登録しました。ご確認ください。", attachments=[])
+    decision = run(reply, case=case, unis=FRESH)
+    assert decision.reason == "question"
+    assert decision.case is not None and decision.case.status is CaseStatus.RETURNED
+    assert [m.kind for m in decision.mails] == ["ops_question"]
+
+
+def test_a_reply_whose_recheck_would_give_other_defects_is_still_a_question() -> None:
+    first = request(body="取次をお願いします。", attachments=[])
+    case = returned(first, "attachment_missing", "customer_code_missing")
+    reply = request(subject=REPLY_SUBJECT, body="どの申込書を添付すればよいですか?", attachments=[], cc=[])
+    assert run(reply, case=case).reason == "question"
+
+
+@pytest.mark.parametrize("style", ["outlook", "gmail", "iphone"])
+def test_a_reply_bringing_the_customer_code_is_a_resubmission(style: str) -> None:
+    first = request(style=style, body="取次をお願いします。")
+    reply = request(style=style, subject=REPLY_SUBJECT, body=f"顧客CD:{CODE}\nです。", attachments=[])
+    decision = run(reply, case=returned(first, "customer_code_missing"))
+    assert decision.reason == "resubmission"
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED
+
+
+def test_a_reply_all_copying_the_missing_manager_is_a_resubmission() -> None:
+    first = request(cc=[])
+    reply = request(subject=REPLY_SUBJECT, body="支店長をCCに入れました。", attachments=[])
+    decision = run(reply, case=returned(first, "manager_cc_missing"))
+    assert decision.reason == "resubmission"
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED
+
+
+def test_a_reply_naming_the_branch_the_request_lacked_is_a_resubmission() -> None:
+    first = request(subject="フレッツエスカ")
+    reply = request(subject="RE: フレッツエスカ 渋谷支店 [FE-2026-00001]", body="支店名を入れました。", attachments=[])
+    decision = run(reply, case=returned(first, "branch_missing"))
+    assert decision.reason == "resubmission"
+    assert decision.case is not None and decision.case.status is CaseStatus.ACCEPTED

@@ -105,5 +105,5 @@ def test_a_step_records_the_event_that_made_it() -> None:
 
 
 def test_a_refused_action_says_which_event_stage_and_actor() -> None:
-    with pytest.raises(TransitionNotAllowed, match=r"^close is not allowed for a case in stage cancelled \(person\)$"):
-        step(Stage.CANCELLED, CaseStatus.ACCEPTED, Event.CLOSE, Actor.PERSON)
+    with pytest.raises(TransitionNotAllowed, match=r"^close is not allowed for a case in stage closed \(person\)$"):
+        step(Stage.CLOSED, CaseStatus.ACCEPTED, Event.CLOSE, Actor.PERSON)

@@ -77,11 +77,14 @@ def test_nobody_outside_is_written_to() -> None:
     assert not POLICY.may_receive("sales@example.com")
 
 
-@pytest.mark.parametrize(
-    "filename", ["回線単品申込書_株式会社さくら.pdf", "ｶｲｾﾝ単品申込書.pdf", "単品申込書.xlsx", "申込書(記入済).pdf"]
-)
+@pytest.mark.parametrize("filename", ["回線単品申込書_株式会社さくら.pdf", "ｶｲｾﾝ単品申込書.pdf", "単品申込書.xlsx"])
 def test_the_application_form_is_recognised_by_keywords_in_any_width(filename: str) -> None:
     assert DEFAULT_DOCUMENTS[0].matches(filename)
+
+
+@pytest.mark.parametrize("filename", ["申込書(記入済).pdf", "BGM加入申込書.pdf", "申込書.pdf"])
+def test_a_generic_application_form_is_not_the_flets_form_by_its_name(filename: str) -> None:
+    assert not DEFAULT_DOCUMENTS[0].matches(filename)
 
 
 def test_a_keyword_matches_whatever_its_case_or_width() -> None:

@@ -84,3 +84,73 @@ def test_prefixes_are_stripped_one_after_another_until_none_is_left() -> None:
 
 def test_the_first_keyword_names_the_branch_when_a_subject_repeats_it() -> None:
     assert parse_subject("フレッツエスカ 渋谷支店 (フレッツエスカ2件目)").branch_text == "渋谷支店"
+
+
+# --- case numbers and reply prefixes are never a branch (issue 22) ----------------------
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "RE: RE: フレッツエスカ [FE-2026-00015]",
+        "Re: フレッツエスカ [FE-2026-00015]",
+        "RE[2]: フレッツエスカ 【FE-2026-00015】",
+        "ＲＥ：ＲＥ：フレッツエスカ ［ＦＥ－２０２６－０００１５］",
+        "FW: フレッツエスカ (FE-2026-00015)",
+        "Fwd: フレッツエスカ「FE-2026-00015」",
+        "転送: 返信: フレッツエスカ FE-2026-00015",
+        "フレッツエスカ RE: [FE-2026-00015]",
+        "フレッツエスカ ＜FE-2026-00015＞",
+    ],
+)
+def test_a_case_number_in_any_bracket_and_any_reply_prefix_is_never_the_branch(subject: str) -> None:
+    info = parse_subject(subject)
+    assert (info.is_request, info.branch_text, info.case_no) == (True, None, "FE-2026-00015")
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "RE: RE: フレッツエスカ 渋谷支店 [FE-2026-00015]",
+        "Re: Re: Re: フレッツエスカ 渋谷支店",
+        "ＲＥ[２]：ＦＷ：フレッツエスカ 渋谷支店",
+        "Fwd: Re: フレッツエスカ 渋谷支店",
+        "返信：転送：フレッツエスカ 渋谷支店",
+        "RE: [FE-2026-00015] フレッツエスカ 【FE-2026-00015】渋谷支店",
+    ],
+)
+def test_prefixes_of_every_client_in_either_width_leave_the_branch(subject: str) -> None:
+    assert parse_subject(subject).branch_text == "渋谷支店"
+
+
+def test_reply_prefixes_and_case_tags_come_off_a_subject_as_written() -> None:
+    from mailbot.domain.subject import remove_case_tags, strip_reply_prefixes
+
+    assert strip_reply_prefixes("ＲＥ：Re[2]: FW: 【至急】フレッツエスカ") == "【至急】フレッツエスカ"
+    assert remove_case_tags("フレッツエスカ 渋谷支店 【ＦＥ－２０２６－０００１５】") == "フレッツエスカ 渋谷支店"
+
+
+# --- subjects that nearly have the form ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "フレッツ エスカ 渋谷支店",
+        "フレッツ光申込 渋谷支店",
+        "ﾌﾚｯﾂ 取次の件",
+        "RE: 【フレッツ】【エスカ】",
+        "渋谷 支店 の申込",
+    ],
+)
+def test_a_subject_resembling_the_form_is_a_near_miss(subject: str) -> None:
+    from mailbot.domain.subject import resembles_request
+
+    assert resembles_request(subject, ["渋谷支店", "大阪支店"])
+
+
+@pytest.mark.parametrize("subject", ["請求書の件", "フレッツ光のご案内", "会議室の予約", ""])
+def test_a_subject_about_something_else_is_no_near_miss(subject: str) -> None:
+    from mailbot.domain.subject import resembles_request
+
+    assert not resembles_request(subject, ["渋谷支店"])

@@ -17,8 +17,8 @@ def verdict(message, facts: TriageFacts = NO_FACTS, policy: Policy = POLICY) -> 
 
 def test_the_rules_are_an_ordered_table() -> None:
     names = [name for name, _, _ in TRIAGE_RULES]
-    assert names[:7] == [
-        "duplicate", "own_mail", "bounce", "auto_reply", "staff_message", "staff_mail", "not_request",
+    assert names[:8] == [
+        "duplicate", "own_mail", "bounce", "auto_reply", "staff_message", "staff_mail", "subject_form", "not_request",
     ]  # fmt: skip
 
 
@@ -192,3 +192,26 @@ def test_an_empty_auto_submitted_header_does_not_make_a_mail_automatic() -> None
     message = request()
     blank = replace(message, headers={**message.headers, "auto-submitted": ("",)})
     assert verdict(blank) == (None, "request")
+
+
+# --- near-miss subjects (issue 22) ----------------------------------------------------------
+
+
+def test_a_near_miss_from_inside_is_a_request_for_the_checks_to_return() -> None:
+    assert verdict(request(subject="フレッツ エスカ 渋谷支店")) == (None, "request")
+    named = TriageFacts(branch_names=("渋谷支店",))
+    assert verdict(request(subject="渋谷支店 依頼の件"), named) == (None, "request")
+
+
+def test_a_near_miss_is_held_for_the_desk_when_configured() -> None:
+    from dataclasses import replace
+
+    held = replace(POLICY, near_miss="hold")
+    assert verdict(request(subject="フレッツ光申込 渋谷支店"), policy=held) == (Disposition.QUARANTINED, "subject_form")
+    released = TriageFacts(released=True)
+    assert verdict(request(subject="フレッツ光申込 渋谷支店"), released, held) == (None, "request")
+
+
+def test_a_near_miss_from_outside_is_not_a_request() -> None:
+    outside = request(subject="フレッツ エスカ 渋谷支店", sender="someone@example.com")
+    assert verdict(outside) == (Disposition.IGNORED, "not_request")

@@ -309,3 +309,54 @@ def test_the_session_cookie_is_secure_when_the_workbench_is_reached_over_https(
     cookie = answer.headers["set-cookie"].lower()
     assert cookie.startswith("mailbot_session=")
     assert ("; secure" in cookie) is secure
+
+
+def test_mail_recorded_as_out_of_scope_is_listed_with_its_reason_in_japanese(web: tuple[Harness, TestClient]) -> None:
+    from tests.mailfactory import build_mail
+
+    h, client = web
+    h.deliver(
+        build_mail(subject="会議室の予約について", sender="taro@usen.co.jp", to=[h.app.config.policy.desk_address])
+    )
+    h.poll()
+    login(client)
+    assert "対象外のメール" in client.get("/quarantine").text
+    page = client.get("/quarantine?view=out_of_scope").text
+    assert "会議室の予約について" in page
+    assert "対象外: 件名が依頼の形ではありません" in page
+
+
+def test_a_clerk_records_a_customer_code_from_the_case_page(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    case_no = returned_case(h)
+    token = login(client)
+    assert 'data-action="set_customer"' in client.get(f"/cases/{case_no}").text
+    answer = client.post(
+        f"/cases/{case_no}/set_customer", data={"customer_code": "５５５６６６７７７", "csrf_token": token}
+    )
+    assert answer.status_code == 200 and "顧客CD 555666777 を登録しました" in answer.text
+    assert h.cases()[0]["customer_code"] == "555666777"
+
+
+def test_a_case_waiting_for_the_desk_is_marked_on_the_board_and_filtered_as_needs_review(
+    web: tuple[Harness, TestClient],
+) -> None:
+    from tests.mailfactory import build_mail
+
+    h, client = web
+    h.import_unis()
+    desk = h.app.config.policy.desk_address
+    scan = ("scan0001.pdf", b"%PDF-1.7\n" + b"\x00scan" * 100)
+    raw = build_mail(
+        subject="フレッツエスカ 渋谷支店",
+        sender="taro@usen.co.jp",
+        to=[desk],
+        cc=["shibuya-mgr@usen.co.jp"],
+        body="顧客CD:123456789\n",
+        attachments=[scan],
+    )
+    h.deliver(raw)
+    h.poll()
+    login(client)
+    board = client.get("/?status=needs_review").text
+    assert 'data-mark="needs_review"' in board and "要確認" in board

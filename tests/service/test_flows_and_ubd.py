@@ -107,7 +107,9 @@ def test_a_ubd_request_without_a_customer_code_tells_ops_to_ask_the_branch_for_o
     assert case["status"] == "accepted"
     ubd.app.intake.deliver_outbox()
     [notice] = ubd.sent_mail("ops_accepted")
-    assert "顧客CDの記載がありません。支店に顧客CDを確認してください" in notice.get_content()
+    assert "顧客CDの記載がありません。受付と同時に管轄支店の支店長へ顧客CDの発番依頼を送ります" in notice.get_content()
+    [code_request] = ubd.sent_mail("branch_code_request")
+    assert code_request["To"] == SHIBUYA_MGR and code_request["In-Reply-To"] is None
 
 
 def test_any_other_outsider_is_still_quarantined(ubd: Harness) -> None:

@@ -158,6 +158,14 @@ class Store:
         )
         return found is not None
 
+    def answers_mail_kind(self, message_ids: Sequence[str], kind: str) -> bool:
+        """Whether any of these Message-IDs is a mail of ``kind`` the bot sent (a UBD 顧客CD request ...)."""
+        ids = [db_id(m) for m in message_ids if m][-_IN_CHUNK:]
+        if not ids:
+            return False
+        found = self.session.scalar(select(Outbox.id).where(Outbox.message_id.in_(ids), Outbox.kind == kind).limit(1))
+        return found is not None
+
     def save_raw(self, raw: bytes) -> RawMessage:
         """The row for these bytes; with the directory store the file is durable before this returns."""
         digest = hashlib.sha256(raw).hexdigest()

@@ -295,6 +295,8 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
                 result = desk.entered(case_no, str(form.get("p_number", "")), by=user.name, note=text)
             elif action == "bind":
                 result = desk.bind(case_no, str(form.get("line", "")), by=user.name, reason=text)
+            elif action == "set_customer":
+                result = desk.set_customer(case_no, str(form.get("customer_code", "")), by=user.name)
             else:
                 return PlainTextResponse("不明な操作です。", 404)
         except DeskError as exc:
@@ -325,9 +327,14 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
     # -- quarantine ------------------------------------------------------------------------------
     def quarantine(request: Request, user: User) -> Response:
         show_all = request.query_params.get("all") == "1"
+        # ?view=out_of_scope: the mail recorded as 対象外 (no request), so nothing sent to the desk vanishes.
+        out_of_scope = request.query_params.get("view") == "out_of_scope"
         with app.sessions() as session:
-            rows = views.quarantine_rows(session, include_resolved=show_all)
-        return page(request, "quarantine.html", user, rows=rows, show_all=show_all)
+            if out_of_scope:
+                rows = views.out_of_scope_rows(session)
+            else:
+                rows = views.quarantine_rows(session, include_resolved=show_all)
+        return page(request, "quarantine.html", user, rows=rows, show_all=show_all, out_of_scope=out_of_scope)
 
     def quarantine_item(request: Request, user: User) -> Response:
         item_id = int(request.path_params["item_id"])
