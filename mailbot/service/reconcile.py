@@ -27,7 +27,9 @@ is the unit (manual §5): a case moves only on the line it is bound to.
   per ISO week per old customer, until X is. A Z200214 シリアルNO on two
   customers' lines with no remark naming the other is flagged once.
 
-Each mail is claimed once (a ``job_runs`` row, so across restarts). A mail
+Each mail is claimed once (a ``job_runs`` row, so across restarts; a §6 or
+§5⑤ reminder claimed under the key of the per-customer reconciliation
+before it, ``<case_no>:<契約No> / <明細No>``, is not sent again). A mail
 about a line bound to a case is the case's event, in the request's thread;
 otherwise (customers registered before Sept 2017 have no case) it goes to the
 managers of the export's 支店 with ops in copy, recorded by its outbox row and
@@ -47,7 +49,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import DbUnisLookup, Store
-from mailbot.adapters.database.tables import Case, UnisRow
+from mailbot.adapters.database.tables import Case, JobRun, UnisRow
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
@@ -160,12 +162,17 @@ class _Run:
         event: Event | None,
         facts: dict[str, str],
         cc_ops: bool = True,
+        legacy: str | None = None,
     ) -> bool:
         """Claim ``key`` once; then the case's event (when a case holds the line) or the branch's mail.
 
-        Returns whether the mail was written (False: sent before).
+        ``legacy``: the key the same reminder was claimed under before the
+        reconciliation went by line; found, nothing is sent again. Returns
+        whether the mail was written (False: sent before).
         """
         if not once(self.uow, _REMINDER_JOB, f"{kind}:{key}", detail=why):
+            return False
+        if legacy is not None and _claimed(self.session, f"{kind}:{legacy}"):
             return False
         where = line.where if line is not None else ""
         on_case = case is not None and event is not None and _allowed(case, event)
@@ -249,7 +256,8 @@ class _Run:
             return
         why = f"キャンセル後 {self.settings.cancel_days} 日を過ぎてもUNISのZ200214明細 {line.where} が受注のまま"
         self.mail("unis_cancel_reminder", f"{case.case_no}:{line.where}", why, customer=customer, line=line,
-                  case=case, event=Event.REMIND_UNIS_CANCEL, facts={}, cc_ops=False)  # fmt: skip
+                  case=case, event=Event.REMIND_UNIS_CANCEL, facts={}, cc_ops=False,
+                  legacy=f"{case.case_no}:{_legacy_where(line)}")  # fmt: skip
 
     def class_change(self, case: Case, customer: UnisCustomer) -> None:
         """Manual §5③: a 未加入店 who took BGM before the opening is changed to 1 業務用 by the branch."""
@@ -279,9 +287,11 @@ class _Run:
                     continue
                 whose = "顧客状態が解約" if customer.cancelled else "BGMの明細がすべて解約"
                 why = f"{whose}だがZ200214明細 {line.where} が{line.state_word}"
+                case = self.case_on_line(code, line)
+                legacy = f"{case.case_no}:{_legacy_where(line)}" if case is not None else None
                 self.mail("bgm_cancel_reminder", f"{code}:{line.where}", why, customer=customer, line=line,
-                          case=self.case_on_line(code, line), event=Event.REMIND_BGM_CANCEL,
-                          facts={"state": line.state_word})  # fmt: skip
+                          case=case, event=Event.REMIND_BGM_CANCEL, facts={"state": line.state_word},
+                          legacy=legacy)  # fmt: skip
 
     # -- §5④, every customer ----------------------------------------------------
     def moved_lines(self) -> None:
@@ -380,6 +390,15 @@ class _Run:
             facts = {"serial_no": serial, "holders": "\n".join(shown)}
             self.mail("moved_line_flag", serial, why, customer=newest, line=None, case=None, event=None,
                       facts=facts)  # fmt: skip
+
+
+def _claimed(session: Session, key: str) -> bool:
+    return session.scalar(select(JobRun.id).where(JobRun.job == _REMINDER_JOB, JobRun.key == key)) is not None
+
+
+def _legacy_where(line: OrderLine) -> str:
+    # How the per-customer reconciliation (before binding) named a line in its once-keys.
+    return f"{line.contract_no} / {line.line_no}"
 
 
 def _allowed(case: Case, event: Event) -> bool:

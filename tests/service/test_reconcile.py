@@ -284,3 +284,16 @@ def test_the_report_reads_in_japanese_for_the_desk(after: Harness) -> None:
     lines = report.lines()
     assert lines[0] == "UNIS照合: UNIS確定 0件、お願い・注意のメール 1件"
     assert lines[1].startswith(f"  顧客CD {NEW}: 完成予定日引継ぎの注意 (")
+
+
+def test_a_reminder_claimed_under_the_key_used_before_binding_is_not_sent_again(after: Harness) -> None:
+    load(after, [brokerage(SAKURA_C, "C1001", "001", pattern_c=True)])
+    case_no = accepted(after)
+    after.app.desk.entered(case_no, P1, by="山田")
+    progress(after, progress_csv(f"{P1},,,キャンセル,,,2026/11/20"))
+    with after.app.sessions.begin() as session:  # sent by the per-customer reconciliation, before the upgrade
+        key = f"unis_cancel_reminder:{case_no}:C1001 / 001"
+        session.add(JobRun(job="unis_reminder", key=key, done_at=after.clock()))
+    after.clock.advance(days=8)
+    assert load(after, [brokerage(SAKURA_C, "C1001", "001", pattern_c=True)]).reminders == []
+    assert after.outbox("unis_cancel_reminder") == []
