@@ -1,4 +1,4 @@
-"""The demo past reception: NTT entry, a progress list, 事務センター's worklist, a UNIS reminder."""
+"""The demo past reception: NTT entry, a progress list, 事務センター's worklist, UNIS reminders by line."""
 
 from __future__ import annotations
 
@@ -67,10 +67,19 @@ def after_acceptance_demo(app: App, directory: Path, unis_header: str, unis_rows
     step += 1
 
     # Next UNIS export: 事務センター confirmed the opened line; the cancelled order is still 受注.
+    # It carries the 明細備考 column too: a shop registered before Sept 2017 (no case) took BGM, and
+    # its FLET'S line was moved to the new customer without the old 完成予定日 (manual §5④).
     opened_code = next(code for code, no in codes.items() if no == opened_no)
     later = [row.replace(",受注,", ",確定,") if row.startswith(opened_code + ",") else row for row in unis_rows]
+    moved = [
+        "300000001,喫茶みなと,9,有効,C3001,001,Z200214,NTTフレッツ光取次,確定,2016/04/01,渋谷支店,",
+        "300000002,喫茶みなと,1,有効,C3002,001,U100001,USEN音楽放送,受注,2026/12/01,渋谷支店,",
+        f"300000002,喫茶みなと,1,有効,C3002,002,Z200214,NTTフレッツ光取次,受注,{today:%Y/%m/%d},渋谷支店,"
+        "加入前顧客コード:300000001",
+    ]
     export = directory / "unis_next_week.csv"
-    export.write_bytes(("\r\n".join([unis_header, *later]) + "\r\n").encode("cp932"))
+    rows_with_remark = [row + "," for row in later] + moved
+    export.write_bytes(("\r\n".join([unis_header + ",明細備考", *rows_with_remark]) + "\r\n").encode("cp932"))
     done = import_and_reconcile(app, export.read_bytes(), name=export.name, as_of=datetime.now(UTC))
     print(f"{step}) the next UNIS export imported, and reconciled: mailbot unis import {export.name}")
     print("\n".join("   " + line for line in done.lines()))

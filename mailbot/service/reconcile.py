@@ -39,7 +39,7 @@ its ``job_runs`` row. Everything is listed in :class:`ReconcileReport`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -64,6 +64,7 @@ from mailbot.domain.unis import (
     LINE_CONFIRMED,
     LINE_ORDERED,
     LINE_VOIDED,
+    LineKey,
     OrderLine,
     UnisCustomer,
     code_of,
@@ -110,19 +111,25 @@ class ReconcileReport:
         return {"confirmed": self.confirmed, "reminders": self.reminders, "notes": self.notes}
 
 
-def bound_line(case: Case, customer: UnisCustomer | None) -> OrderLine | None:
+def bound_line(
+    case: Case, customer: UnisCustomer | None, held: Mapping[LineKey, str] | None = None
+) -> OrderLine | None:
     """The UNIS line the case is bound to, as the export shows it.
 
     A case without a binding (accepted before cases were bound) falls back to
-    the customer's Z200214 line when there is exactly one; with several there
-    is no telling which is the case's, so None: never a guess.
+    the customer's Z200214 line when there is exactly one and no other case
+    is bound to it (``held``: the customer's bound lines, see
+    ``UnisLookup.held_lines``); with several there is no telling which is the
+    case's, so None: never a guess.
     """
     if customer is None:
         return None
     if case.contract_no is not None:
         return customer.line((case.contract_no, case.line_no or ""))
     lines = customer.brokerage_lines()
-    return lines[0] if len(lines) == 1 else None
+    if len(lines) != 1 or (held or {}).get(lines[0].key, case.case_no) != case.case_no:
+        return None
+    return lines[0]
 
 
 def _is_bgm(line: OrderLine, settings: AfterConfig) -> bool:
@@ -216,6 +223,10 @@ class _Run:
             .limit(1)
         ).first()
 
+    def line_of(self, case: Case, customer: UnisCustomer) -> OrderLine | None:
+        held = self.lookup.held_lines(customer.code) if case.contract_no is None else None
+        return bound_line(case, customer, held)
+
     # -- the cases ------------------------------------------------------------
     def cases(self) -> None:
         stages = [Stage.COMPLETED.value, Stage.CANCELLED.value, *_AT_NTT]
@@ -233,7 +244,7 @@ class _Run:
                 self.class_change(case, customer)
 
     def confirm(self, case: Case, customer: UnisCustomer) -> None:
-        line = bound_line(case, customer)
+        line = self.line_of(case, customer)
         if line is None or not line.confirmed:
             if line is None and case.contract_no is None and len(customer.brokerage_lines()) > 1:
                 self.report.notes.append(
@@ -248,7 +259,7 @@ class _Run:
 
     def still_ordered(self, case: Case, customer: UnisCustomer) -> None:
         """Manual §6: after the cancellation the branch cancels the UNIS order (明細状態 キャンセル)."""
-        line = bound_line(case, customer)
+        line = self.line_of(case, customer)
         if line is None or not line.ordered or line.ended:
             return
         since = case.cancelled_date or self.today
@@ -266,7 +277,7 @@ class _Run:
         others = [line for line in customer.other_lines() if not line.ended]
         if not others:
             return
-        line = bound_line(case, customer)
+        line = self.line_of(case, customer)
         shown = ", ".join(f"{o.item_code} {o.where} {o.state_word}" for o in others[:3])
         why = f"顧客区分が9 未加入店のまま、BGM等の明細があります({shown})"
         self.mail("class_change_reminder", f"{case.case_no}:{customer.code}", why, customer=customer, line=line,

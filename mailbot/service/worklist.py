@@ -136,7 +136,7 @@ def worklist_rows(session: Session, *, today: date, month: str | None = None) ->
         if not case.customer_code:
             continue  # a UBD request without its 顧客CD: nothing to confirm yet
         customer = lookup.customer(case.customer_code)
-        line = bound_line(case, customer)
+        line = bound_line(case, customer, lookup.held_lines(case.customer_code) if case.contract_no is None else None)
         if line is not None and line.confirmed:
             continue  # the reconciliation moves it on
         notes = []
@@ -172,7 +172,8 @@ def held_rows(session: Session) -> list[HeldRow]:
     query = select(Case).where(Case.stage.in_(_BEFORE_OPENING), Case.customer_code.is_not(None)).order_by(Case.id)
     for case in session.scalars(query):
         customer = lookup.customer(case.customer_code or "")
-        line = bound_line(case, customer)
+        held = lookup.held_lines(case.customer_code or "") if case.contract_no is None else None
+        line = bound_line(case, customer, held)
         if customer is None or line is None or not line.ordered or line.ended:
             continue
         confirmed = [o for o in customer.other_lines() if o.confirmed]

@@ -297,3 +297,17 @@ def test_a_reminder_claimed_under_the_key_used_before_binding_is_not_sent_again(
     after.clock.advance(days=8)
     assert load(after, [brokerage(SAKURA_C, "C1001", "001", pattern_c=True)]).reminders == []
     assert after.outbox("unis_cancel_reminder") == []
+
+
+def test_an_unbound_cancelled_case_is_not_reminded_of_the_line_a_newer_case_is_bound_to(after: Harness) -> None:
+    rows = [brokerage(SAKURA_C, "C1001", "001", pattern_c=True)]
+    load(after, rows)
+    cancelled = accepted(after)
+    after.app.desk.entered(cancelled, P1, by="山田")
+    progress(after, progress_csv(f"{P1},,,キャンセル,,,2026/11/20"))
+    with after.app.sessions.begin() as session:  # cancelled before cases were bound
+        session.execute(update(Case).where(Case.case_no == cancelled).values(contract_no=None, line_no=None))
+    again = accepted(after)  # the branch asks again; UNIS keeps the one 受注 line for it
+    assert bound(after, again) == ("C1001", "001")
+    after.clock.advance(days=8)
+    assert load(after, rows).reminders == []
