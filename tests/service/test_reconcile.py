@@ -311,3 +311,12 @@ def test_an_unbound_cancelled_case_is_not_reminded_of_the_line_a_newer_case_is_b
     assert bound(after, again) == ("C1001", "001")
     after.clock.advance(days=8)
     assert load(after, rows).reminders == []
+
+
+def test_a_customer_of_a_branch_not_in_the_directory_is_written_to_ops_to_pass_on(after: Harness) -> None:
+    shop = customer(OLD, "喫茶みなと", branch="札幌支店")
+    rows = [bgm(shop, "C2001", "001", "解約"), brokerage(shop, "C2001", "002", "受注")]
+    assert kinds(load(after, rows)) == [("", "bgm_cancel_reminder", "C2001/002")]
+    [mail] = after.sent_mail("bgm_cancel_reminder")
+    assert mail["To"] == OPS and mail["Cc"] is None
+    assert "支店「札幌支店」が支店一覧にないため、納品デスクにお送りしています" in mail.get_content()
