@@ -105,6 +105,8 @@ class Event(StrEnum):
     HOLD = "hold"
     # The customer's 顧客CD recorded on the case: the branch's answer to a UBD code request, or a clerk.
     SET_CUSTOMER = "set_customer"
+    REMIND_CLASS_CHANGE = "remind_class_change"
+    REMIND_OLD_CUSTOMER_CANCEL = "remind_old_customer_cancel"
 
 
 # How the desk reads each event in a case's history.
@@ -132,6 +134,8 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.WARN_DUE_DATE: "完成予定日の引継ぎ注意",
         Event.HOLD: "要確認",
         Event.SET_CUSTOMER: "顧客CDの登録",
+        Event.REMIND_CLASS_CHANGE: "顧客区分変更(未加入店→業務用)の依頼",
+        Event.REMIND_OLD_CUSTOMER_CANCEL: "加入前顧客の解約(90-00)の督促",
     }
 )
 
@@ -269,6 +273,9 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("unis_cancel_reminder", "branch", "UNISキャンセル処理のお願い"),
             MailKind("bgm_cancel_reminder", "branch", "Z200214解約のお願い"),
             MailKind("due_date_warning", "branch", "完成予定日引継ぎの注意"),
+            MailKind("class_change_reminder", "branch", "顧客区分変更のお願い"),
+            MailKind("old_customer_cancel_reminder", "branch", "加入前顧客の解約のお願い"),
+            MailKind("moved_line_flag", "branch", "フレッツ光明細の移動の確認"),
             MailKind("ops_cancelled", "ops", "キャンセルのお知らせ"),
             MailKind("ops_progress_unmatched", "ops", "進捗リストの未照合行"),
             MailKind("jimu_worklist", "ops", "事務センター作業リスト"),
@@ -355,6 +362,11 @@ TRANSITIONS: tuple[Transition, ...] = (
                ("bgm_cancel_reminder",), BOT),
     Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED), Event.WARN_DUE_DATE, "same", None, ("due_date_warning",),
                BOT),
+    # Manual §5③: a 未加入店 customer who took BGM before the opening must become 1 業務用 first.
+    Transition(AT_NTT, Event.REMIND_CLASS_CHANGE, "same", None, ("class_change_reminder",), BOT),
+    # Manual §5④: once the moved line is 確定, the old customer is to be cancelled with 解約事由 90-00.
+    Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED), Event.REMIND_OLD_CUSTOMER_CANCEL, "same", None,
+               ("old_customer_cancel_reminder",), BOT),
 )  # fmt: skip
 
 

@@ -68,10 +68,11 @@ def cmd_worklist(args: argparse.Namespace) -> int:
         try:
             with app.sessions() as session:
                 rows = worklist.worklist_rows(session, today=today, month=args.month)
+                held = worklist.held_rows(session)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         if args.xlsx:
-            Path(args.xlsx).write_bytes(worklist.worklist_xlsx(rows))
+            Path(args.xlsx).write_bytes(worklist.worklist_xlsx(rows, held))
         sent = ""
         if args.send:
             if not app.config.after.jimu_recipients:
@@ -82,9 +83,12 @@ def cmd_worklist(args: argparse.Namespace) -> int:
             )  # fmt: skip
             sent = app.deliver_if_free() if count else "nothing to send: the worklist is empty"
         if args.json:
-            print_json({"rows": [r.as_json() for r in rows], **({"sent": sent} if args.send else {})})
+            held_json = [dict(zip(worklist.HELD_FIELDS, h.values(), strict=True)) for h in held]
+            print_json(
+                {"rows": [r.as_json() for r in rows], "held": held_json, **({"sent": sent} if args.send else {})}
+            )
             return 0
-        print(worklist.worklist_text(rows))
+        print(worklist.worklist_text(rows, held))
         if args.xlsx:
             print(f"wrote {args.xlsx} ({len(rows)} row(s))")
         if sent:
@@ -112,7 +116,7 @@ def register(sub: Any) -> None:
 
     unis = _subparsers(sub.choices["unis"])
     work = unis.add_parser("worklist", help="opened lines 事務センター must confirm in UNIS")
-    work.add_argument("--month", help="開始年月, e.g. 2026-12 (default: this month)")
+    work.add_argument("--month", help="開始年月, e.g. 2026-12 (default: 処理日, the month 事務センター processes it)")
     work.add_argument("--xlsx", metavar="FILE", help="also write the list as an Excel file")
     work.add_argument("--send", action="store_true", help="mail it with the .xlsx to [jimu_center] recipients")
     work.add_argument("--json", action="store_true")

@@ -90,7 +90,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_unis_import(args: argparse.Namespace) -> int:
-    from mailbot.service.unis_import import OpsNotice, import_unis
+    from mailbot.service.unis_import import import_and_reconcile
 
     app = open_app(args)
     path = Path(args.file)
@@ -99,17 +99,8 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    from mailbot.service.reconcile import reconcile_app, split_remarks_of_file
-
-    digits = app.config.policy.customer_code_digits
-    notice = OpsNotice(app.renderer, app.config.policy)  # ops hear of zero-padded codes
-    source, remarks = split_remarks_of_file(path)
-    result = import_unis(app.sessions, source, name=str(path), as_of=as_of, now=app.clock(), digits=digits,
-                         notice=notice)  # fmt: skip
-    print(f"imported {result.rows} row(s), {result.customers} customer(s); UNIS as of {format_jst(result.as_of)} JST")
-    for note in result.notes():
-        print(f"  repaired: {note}")
-    print("\n".join(reconcile_app(app, remarks).lines()))
+    done = import_and_reconcile(app, path, name=str(path), as_of=as_of)
+    print("\n".join(done.lines()))
     print(app.deliver_if_free(recheck=True))
     app.close()
     return 0

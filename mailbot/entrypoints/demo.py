@@ -19,7 +19,7 @@ from mailbot.entrypoints.demo_unis import FULL_HEADER, OLD_ROWS, UNIS_HEADER, to
 from mailbot.entrypoints.tables import format_table
 from mailbot.service import summaries, views
 from mailbot.service.mails import JST, format_jst
-from mailbot.service.unis_import import import_unis
+from mailbot.service.unis_import import import_and_reconcile
 
 __all__ = ["run_demo"]
 
@@ -555,7 +555,7 @@ def run_demo(directory: Path) -> int:
     old_rows = OLD_ROWS
     unis_old = directory / "unis_yesterday.csv"
     unis_old.write_bytes(("\r\n".join([UNIS_HEADER, *old_rows]) + "\r\n").encode("cp932"))
-    import_unis(app.sessions, unis_old.read_bytes(), name=unis_old.name, as_of=now - timedelta(days=1), now=now)
+    import_and_reconcile(app, unis_old.read_bytes(), name=unis_old.name, as_of=now - timedelta(days=1))
 
     print(f"demo directory: {directory}")
     print(f"1) first poll: {len(first)} mails from branches and elsewhere")
@@ -629,7 +629,7 @@ def run_demo(directory: Path) -> int:
     new_rows = today_rows(now.astimezone(JST).date())
     unis_new = directory / "unis_today.csv"
     unis_new.write_bytes(("\r\n".join([FULL_HEADER, *new_rows]) + "\r\n").encode("cp932"))
-    import_unis(app.sessions, unis_new.read_bytes(), name=unis_new.name, as_of=datetime.now(UTC), now=now)
+    import_and_reconcile(app, unis_new.read_bytes(), name=unis_new.name, as_of=datetime.now(UTC))
     print("3) today's UNIS export imported: waiting cases are decided again")
     app.intake.recheck_waiting()
     app.intake.deliver_outbox()

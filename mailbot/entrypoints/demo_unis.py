@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from mailbot.domain.unis import COLUMN_HEADERS
 
-__all__ = ["FULL_HEADER", "OLD_ROWS", "UNIS_HEADER", "today_rows"]
+__all__ = ["FULL_HEADER", "OLD_ROWS", "UNIS_HEADER", "moved_rows", "today_rows"]
 
 UNIS_HEADER = "顧客CD,顧客名,顧客区分,顧客状態,契約No,明細No,契約品目,品目名,明細状態,完成予定日,支店"
 FULL_HEADER = ",".join(COLUMN_HEADERS.values())
@@ -65,16 +65,14 @@ def _brokerage(contract: str, line: str, registered: date, **values: str) -> dic
 
 def _flets_only(contract: str, line: str, registered: date, **values: str) -> dict[str, str]:
     """A FLET'S-only customer's contract and line, as manual §5② (pattern C) fills them."""
-    return _brokerage(
-        contract,
-        line,
-        registered,
-        payment_method="9 UNIS売上対象外",
-        line_process="0 新設",
-        line_contract_kind="01-01 新設 新設",
-        staff="",
+    fields = {
+        "payment_method": "9 UNIS売上対象外",
+        "line_process": "0 新設",
+        "line_contract_kind": "01-01 新設 新設",
+        "staff": "",
         **values,
-    )
+    }
+    return _brokerage(contract, line, registered, **fields)
 
 
 def _bgm(contract: str, line: str, registered: date, state: str = "確定") -> dict[str, str]:
@@ -108,9 +106,11 @@ def today_rows(today: date) -> list[str]:
     momiji = _customer("100000013", "カフェもみじ", "新宿支店")
     hotel = _customer("100000014", "ホテルかもめ", "大阪支店", status="解約")
     rows = [
-        # Pattern A/B as the manual says: the Z200214 line under the BGM contract.
+        # Pattern A/B as the manual says: the Z200214 line under the BGM contract. BGM and FLET'S
+        # were applied for together and the BGM line is still 受注: 事務センター confirms the
+        # FLET'S line alone once it opens (部分確定, manual §5 case 2).
         {**sakura, **_brokerage("C0001", "001", day)},
-        {**sakura, **_bgm("C0001", "002", day)},
+        {**sakura, **_bgm("C0001", "002", day, state="受注")},
         # Pattern C, two lines: two requests of one customer, each bound to its own.
         {**midori, **_flets_only("C0002", "001", day)},
         {**midori, **_flets_only("C0002", "002", day)},
@@ -127,5 +127,26 @@ def today_rows(today: date) -> list[str]:
         {**momiji, **_brokerage("C0014", "001", day)},
         # A customer already cancelled.
         {**hotel, **_flets_only("C0015", "001", day)},
+    ]
+    return [_row(fields) for fields in rows]
+
+
+def moved_rows(today: date) -> list[str]:
+    """A shop registered before Sept 2017 (no case) took BGM; its FLET'S line moved to the new customer (§5④).
+
+    The branch entered the line with a new 完成予定日 instead of the old one:
+    the opening would be counted twice, and the reconciliation says so.
+    """
+    old = _customer("300000001", "喫茶みなと", "渋谷支店", cls="9 未加入店")
+    new = _customer("300000002", "喫茶みなと", "渋谷支店")
+    opened = date(2016, 4, 1)
+    line = {
+        "serial_no": "P1600000000001",
+        "staff": "港 太郎",
+    }
+    rows = [
+        {**old, **_flets_only("C3001", "001", opened, state="確定", confirm_date="2016/04/10", **line)},
+        {**new, **_bgm("C3002", "001", today, state="受注")},
+        {**new, **_brokerage("C3002", "002", today, remark="加入前顧客コード:300000001", **line)},
     ]
     return [_row(fields) for fields in rows]

@@ -411,8 +411,7 @@ def build_scheduler(app: App, scheduler: BaseScheduler | None = None) -> BaseSch
 # -- the UNIS watch folder ----------------------------------------------------------------
 def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: float = UNIS_SETTLE_SECONDS) -> str:
     """Import each export CSV in ``folder`` (oldest first), then move it to processed/ or failed/."""
-    from mailbot.service.reconcile import reconcile_app, split_remarks_of_file
-    from mailbot.service.unis_import import OpsNotice, import_unis
+    from mailbot.service.unis_import import import_and_reconcile
 
     if not folder.is_dir():
         return f"{folder} does not exist"
@@ -426,16 +425,7 @@ def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: flo
         if time.time() - mtime < settle_seconds:
             continue  # still being written
         try:
-            source, remarks = split_remarks_of_file(path)
-            result = import_unis(
-                app.sessions,
-                source,
-                name=path.name,
-                as_of=datetime.fromtimestamp(mtime, UTC),
-                now=now,
-                digits=app.config.policy.customer_code_digits,
-                notice=OpsNotice(app.renderer, app.config.policy),
-            )
+            done_import = import_and_reconcile(app, path, name=path.name, as_of=datetime.fromtimestamp(mtime, UTC))
         except Exception as exc:  # any failure is written beside the file
             target = _move(path, folder / "failed")
             reason = target.with_name(target.name + ".reason.txt")
@@ -444,9 +434,8 @@ def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: flo
             done.append(f"{path.name} failed")
             continue
         _move(path, folder / "processed")
-        done.append(f"{path.name} imported ({result.rows} rows)")
-        reconciled = reconcile_app(app, remarks)
-        done.append(reconciled.lines()[0])
+        done.append(f"{path.name} imported ({done_import.result.rows} rows)")
+        done.append(done_import.reconciled.lines()[0])
     if not done:
         return "nothing new"
     changed = app.intake.recheck_waiting()

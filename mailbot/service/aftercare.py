@@ -72,8 +72,12 @@ def advance(
     note: str | None = None,
     facts: Mapping[str, str] | None = None,
     reason: str = "",
+    cc_ops: bool = False,
 ) -> tuple[str, ...]:
-    """One after-acceptance step of ``case`` (raises TransitionNotAllowed); returns the mail kinds written."""
+    """One after-acceptance step of ``case`` (raises TransitionNotAllowed); returns the mail kinds written.
+
+    ``cc_ops``: the branch's mails copy ops too (the reminders the manual gives ops a hand in, §5④⑤).
+    """
     who = Actor.BOT if actor == BOT_ACTOR else Actor.PERSON
     moved = step(Stage(case.stage), CaseStatus(case.status), event, who)
     kinds = tuple(k for k in moved.mails if k != "completed_notice" or settings.notify_completed)
@@ -92,6 +96,8 @@ def advance(
         intents = mails_for(kinds, latest[1], uow.policy, branch=branch, facts=all_facts, automatic=False)
         managers = branch.managers if branch else ()
         intents = tuple(_with_managers(i, managers, uow.policy) for i in intents)
+        if cc_ops:
+            intents = tuple(_with_managers(i, tuple(uow.policy.ops_recipients), uow.policy) for i in intents)
     elif kinds:
         # No branch mail to answer (should not happen for an accepted case): ops at least hears of it.
         intents = tuple(

@@ -4,6 +4,9 @@ A row finds its case by P番号, else by 顧客CD among accepted cases without a
 P番号 (the P番号 is then recorded on the case). Rows that match no case or
 several are reported, and ops gets one notice for them (once per distinct set
 of rows, so importing the same file again changes nothing and sends nothing).
+A row 開通 without its 開通日 does not open the case: the 開通日 is what
+事務センター enters as the line's 完成予定日 (manual §5), so it is never made
+up from the import's day; the row is reported like an unmatched one.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class ProgressReport:
     unmatched: list[dict[str, Any]] = field(default_factory=list)
     ambiguous: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    # Rows 開通 without 開通日: the case is not opened.
+    undated: list[dict[str, Any]] = field(default_factory=list)
     ops_notified: bool = False
 
     def as_json(self) -> dict[str, Any]:
@@ -70,13 +75,15 @@ class ProgressReport:
             "unmatched": self.unmatched,
             "ambiguous": self.ambiguous,
             "skipped": self.skipped,
+            "undated": self.undated,
             "ops_notified": self.ops_notified,
         }
 
     def lines(self) -> list[str]:
         out = [
             f"{self.source}: {self.rows} row(s); {len(self.applied)} case change(s), {self.unchanged} unchanged, "
-            f"{len(self.unmatched)} unmatched, {len(self.ambiguous)} ambiguous, {len(self.skipped)} skipped"
+            f"{len(self.unmatched)} unmatched, {len(self.ambiguous)} ambiguous, {len(self.skipped)} skipped, "
+            f"{len(self.undated)} 開通日なし"
         ]
         out += [f"  line {a['line']}: {a['case_no']} {a['from']} -> {a['to']}" for a in self.applied]
         out += [f"  line {u['line']}: no case for {_who(u)} ({u['status']})" for u in self.unmatched]
@@ -85,6 +92,7 @@ class ProgressReport:
             for u in self.ambiguous
         ]
         out += [f"  line {s['line']}: {s['case_no']}: {s['reason']}" for s in self.skipped]
+        out += [f"  {u['line']}行目: {u['case_no']}: 開通日の記載がないため開通にしていません" for u in self.undated]
         if self.ops_notified:
             out.append("  ops were told of the unmatched rows")
         return out
@@ -94,6 +102,14 @@ def _who(row: dict[str, Any]) -> str:
     parts = [f"P番号 {row['p_number']}" if row.get("p_number") else "", f"顧客CD {row['customer_code']}"
              if row.get("customer_code") else "", row.get("customer_name") or ""]  # fmt: skip
     return " ".join(p for p in parts if p)
+
+
+def _problem(row: dict[str, Any]) -> str:
+    if row.get("undated"):
+        return f"{row['case_no']}: 開通日の記載がないため開通にしていません"
+    if row.get("cases"):
+        return f"候補が複数: {', '.join(row['cases'])}"
+    return "該当する案件なし"
 
 
 def _row_json(row: ProgressRow) -> dict[str, Any]:
@@ -156,13 +172,9 @@ def import_progress(
                 continue
             _apply(uow, cases[0], row, by_code, settings.progress.status[row.status], day, report,
                    directory=directory, settings=settings, source=name)  # fmt: skip
-        problems = report.unmatched + report.ambiguous
+        problems = report.unmatched + report.ambiguous + report.undated
         if problems and policy.ops_recipients:
-            text = "\n".join(
-                f"  {p['line']}行目: {_who(p)} 進捗「{p['status']}」"
-                + (f" → 候補が複数: {', '.join(p['cases'])}" if p.get("cases") else " → 該当する案件なし")
-                for p in problems
-            )
+            text = "\n".join(f"  {p['line']}行目: {_who(p)} 進捗「{p['status']}」 → {_problem(p)}" for p in problems)
             digest = hashlib.sha256(("\n".join(sorted(_who(p) + p["status"] for p in problems))).encode()).hexdigest()
             if once(uow, "progress_unmatched", digest, detail=name):
                 facts = {"source": name, "count": str(len(problems)), "rows_text": text}
@@ -202,6 +214,10 @@ def _apply(
         # Already there (or further): importing the same list again changes nothing.
         report.unchanged += 1
         return
+    if target is Stage.COMPLETED and row.completed_date is None:
+        # The 開通日 becomes the line's 完成予定日 in UNIS: never the import's day.
+        report.undated.append({**_row_json(row), "case_no": case.case_no, "undated": True})
+        return
     event = _EVENT_OF_STAGE[target]
     try:
         step(stage, CaseStatus(case.status), event, Actor.BOT)
@@ -217,7 +233,7 @@ def _apply(
     if row.construction_date:
         case.construction_date = row.construction_date
     if target is Stage.COMPLETED:
-        case.completed_date = row.completed_date or day
+        case.completed_date = row.completed_date
     if target is Stage.CANCELLED:
         case.cancelled_date = row.cancelled_date or day
     advance(uow, case, event, directory=directory, settings=settings, note="; ".join(notes),

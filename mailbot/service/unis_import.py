@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,8 +18,9 @@ from mailbot.adapters.unis_csv import UnisFileError, UnisReader, UnisReport
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import build_outbox_row, format_jst, mail_context
+from mailbot.service.reconcile import ReconcileReport, reconcile_app
 
-__all__ = ["ImportResult", "OpsNotice", "import_unis"]
+__all__ = ["ImportResult", "ImportedAndReconciled", "OpsNotice", "import_and_reconcile", "import_unis"]
 
 
 @dataclass(frozen=True)
@@ -159,3 +160,42 @@ class _Columns:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.reader.report.columns)
+
+
+@dataclass(frozen=True)
+class ImportedAndReconciled:
+    result: ImportResult
+    reconciled: ReconcileReport
+
+    def lines(self) -> list[str]:
+        """The import's report, as the CLI prints it and the demo shows it."""
+        r = self.result
+        out = [f"imported {r.rows} row(s), {r.customers} customer(s); UNIS as of {format_jst(r.as_of)} JST"]
+        out += [f"  repaired: {note}" for note in r.notes()]
+        if r.missing_columns:
+            out.append(f"  not in this export (checks on them say so): {', '.join(r.missing_columns)}")
+        return out + self.reconciled.lines()
+
+
+def import_and_reconcile(
+    app: Any, data: bytes | Path | BinaryIO, *, name: str, as_of: datetime
+) -> ImportedAndReconciled:
+    """The one way a UNIS export comes in (CLI, watch folder, demo): the snapshot, then the reconciliation.
+
+    ``app`` is a built :class:`mailbot.bootstrap.App`: its ``[unis.columns]``, its
+    customer-code digits, its ops notice of repaired data. The import and the
+    reconciliation are two transactions: an export that fails to import
+    changes nothing and reconciles nothing. Delivering the mails is the caller's.
+    """
+    config = app.config
+    result = import_unis(
+        app.sessions,
+        data,
+        name=name,
+        as_of=as_of,
+        now=app.clock(),
+        digits=config.policy.customer_code_digits,
+        notice=OpsNotice(app.renderer, config.policy),
+        columns=config.unis_columns,
+    )
+    return ImportedAndReconciled(result, reconcile_app(app))

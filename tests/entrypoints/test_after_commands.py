@@ -83,12 +83,12 @@ def test_unis_import_reconciles_and_the_worklist_is_a_table_an_xlsx_and_a_mail(
     code, out, _ = run(after, capsys, "unis", "worklist", "--xlsx", str(sheet_file), "--send")
     assert code == 0 and P1 in out and "wrote" in out
     sheet = load_workbook(sheet_file).active
-    assert sheet is not None and sheet["F2"].value == P1
+    assert sheet is not None and sheet["H2"].value == P1  # シリアルNO, after 契約No/明細No
     assert len(after.sent_mail("jimu_worklist")) == 1
     export = tmp_path / "unis.csv"
     export.write_bytes(("\r\n".join([UNIS_HEADER, unis_row(CUSTOMER, "確定")]) + "\r\n").encode("cp932"))
     code, out, _ = run(after, capsys, "unis", "import", str(export))
-    assert "reconciliation: 1 case(s) UNIS確定, 0 reminder(s)" in out and f"{case_no}: unis_confirmed" in out
+    assert "UNIS照合: UNIS確定 1件、お願い・注意のメール 0件" in out and f"{case_no}: UNIS確定にしました" in out
     code, out, _ = run(after, capsys, "unis", "worklist")
     assert out.strip() == "(対象の案件はありません)"
 
@@ -120,7 +120,7 @@ def test_a_watched_unis_export_is_reconciled_too(after: Harness, tmp_path: Path)
     export.write_bytes(("\r\n".join([UNIS_HEADER, *BASE_UNIS]) + "\r\n").encode("cp932"))
     old = time.time() - 60
     os.utime(export, (old, old))
-    assert "reconciliation: 0 case(s)" in import_watched(after.app, drop, now=after.clock())
+    assert "UNIS照合: UNIS確定 0件" in import_watched(after.app, drop, now=after.clock())
 
 
 def test_the_weekly_job_mails_the_worklist_to_jimu_center_once_a_week(after: Harness, tmp_path: Path) -> None:

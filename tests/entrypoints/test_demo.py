@@ -24,7 +24,8 @@ def test_the_demo_shows_every_defect_and_disposition_and_writes_the_replies(
     # Past reception: NTT entry, the progress list (an opening, a cancellation), the worklist, a reminder.
     assert "entered -> completed" in out and "entered -> cancelled" in out and "no case for P番号" in out
     assert "シリアルNO" in out and "P1000000000001" in out and (target / "unis_worklist.xlsx").exists()
-    assert ": unis_confirmed" in out and "unis_cancel_reminder" in out
+    assert ": UNIS確定にしました" in out and "unis_cancel_reminder" in out
+    assert "顧客CD 300000002: 完成予定日引継ぎの注意" in out  # §5④ on a customer with no case
     assert "受付後: 開通 1件 / キャンセル 1件" in out
     assert "\ufffd" not in out
     # Running it again replaces the previous demo.

@@ -15,11 +15,10 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from mailbot.adapters.progress_file import ProgressFileError
-from mailbot.adapters.unis_remarks import split_remarks
 from mailbot.service.desk import DeskError
 from mailbot.service.progress import ProgressReport, import_progress
-from mailbot.service.reconcile import ReconcileReport, reconcile_app
-from mailbot.service.unis_import import import_unis
+from mailbot.service.reconcile import ReconcileReport
+from mailbot.service.unis_import import import_and_reconcile
 from mailbot.service.worklist import FIELDS, send_worklist, worklist_rows, worklist_text
 from tests.fixtures.bot import CUSTOMER, OPS, SHIBUYA_MGR, UNIS_HEADER, Harness, make_harness, rebuild
 from tests.service.test_desk import detail, events
@@ -88,9 +87,8 @@ def progress(h: Harness, data: bytes, name: str = "progress.csv") -> ProgressRep
 def unis(h: Harness, rows: Sequence[str], *, remarks_column: bool = False) -> ReconcileReport:
     """A UNIS import as `mailbot unis import` does it: the snapshot, then the reconciliation."""
     header = UNIS_HEADER + (",明細備考" if remarks_column else "")
-    data, remarks = split_remarks(("\r\n".join([header, *rows]) + "\r\n").encode("cp932"))
-    import_unis(h.app.sessions, data, name="unis.csv", as_of=h.clock(), now=h.clock())
-    report = reconcile_app(h.app, remarks)
+    data = ("\r\n".join([header, *rows]) + "\r\n").encode("cp932")
+    report = import_and_reconcile(h.app, data, name="unis.csv", as_of=h.clock()).reconciled
     h.app.intake.deliver_outbox()
     return report
 
@@ -198,7 +196,7 @@ def test_a_utf8_list_with_a_bom_and_configured_columns_and_statuses_is_read(tmp_
 def test_unmatched_and_ambiguous_rows_are_reported_and_ops_get_one_notice_and_a_reimport_changes_nothing(
     after: Harness,
 ) -> None:
-    after.import_unis(BASE_UNIS)
+    after.import_unis([*BASE_UNIS, unis_row(CUSTOMER, line="002")])  # a 受注 line for each request
     accepted(after), accepted(after)  # two accepted cases of one customer, neither with a P番号
     data = progress_csv(
         f"{P1},{CUSTOMER},株式会社さくら商事,受付,,,",
@@ -356,11 +354,14 @@ def test_the_worklist_lists_opened_lines_not_yet_confirmed_with_exactly_the_manu
             "case_no": case_no,
             "顧客CD": CUSTOMER,
             "顧客名": "株式会社さくら商事",
+            "契約No": "C1234",
+            "明細No": "001",
             "契約品目": "Z200214",
             "開始年月": "2026/12",
             "完成予定日": "2026/12/01",
             "シリアルNO": P1,
-            "確定日": "2026/11/24",
+            "確定日": "処理日",
+            "備考": "",
         }
     ]
     assert worklist_text(rows).splitlines()[0].split() == ["受付番号", *FIELDS]
@@ -386,7 +387,7 @@ def test_the_worklist_mail_goes_to_jimu_center_with_the_xlsx_and_the_scheduler_k
     sheet = load_workbook(io.BytesIO(attachment.get_content())).active
     assert sheet is not None
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
-    row = [CUSTOMER, "株式会社さくら商事", "Z200214", "2026/11", "2026/12/01", P1, "2026/11/24"]
+    row = [CUSTOMER, "株式会社さくら商事", "C1234", "001", "Z200214", "処理日", "2026/12/01", P1, "処理日", None]
     assert values == [list(FIELDS), row]
     assert P1 in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
