@@ -523,7 +523,7 @@ def test_db_upgrade_says_from_which_schema_to_which(
     config = harness.root / "old.toml"
     config.write_text(re.sub(r'(?m)^url = ".*"$', f'url = "sqlite:///{database}"', text, count=1), encoding="utf-8")
     assert main(["--config", str(config), "db", "upgrade"]) == 0
-    assert "schema upgraded from 0006 to 0007" in capsys.readouterr().out
+    assert "schema upgraded from 0006 to 0008" in capsys.readouterr().out
 
 
 def test_a_missing_option_is_one_line_naming_it_and_exit_2(
