@@ -14,6 +14,15 @@ brings the next poll forward when some arrives.
 
 SIGTERM or SIGINT: the intake is told to stop between messages, the job in
 hand finishes, the scheduler shuts down and the process exits 0.
+
+Before each job the poller lock is asked whether it is still ours (a
+PostgreSQL restart ends the session that held it, silently): without it no job
+files or sends; each job tries to take it again, and the loss and the retake
+are one log line each. While the database is backing off after a failure
+(:mod:`mailbot.service.outages`) jobs are skipped until its next try, and the
+IDLE watcher brings no poll forward while the database or the mailbox backs
+off. A job that fails the same unexpected way again logs one line, not
+another traceback.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -37,10 +46,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mailbot.bootstrap import App
 from mailbot.config import Config, ConfigError
 from mailbot.service import health, summaries
+from mailbot.service.outages import DATABASE, MAILBOX, Outages
 from mailbot.service.retention import apply_retention
 
 __all__ = ["JOB_IDS", "Runner", "build_scheduler", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
@@ -54,6 +65,16 @@ RETENTION_TIME = (3, 15)
 UNIS_SETTLE_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 10.0
 EXTRA_KINDS = (*summaries.SUMMARY_KINDS, *health.ALERT_KINDS)
+
+
+class Lock(Protocol):
+    """What the runner asks of the poller lock (mailbot.adapters.database.lock.PollerLock)."""
+
+    @property
+    def where(self) -> str: ...
+    def held(self) -> bool: ...
+    def try_acquire(self) -> bool: ...
+    def release(self) -> None: ...
 
 
 def schedule_timezone(config: Config) -> ZoneInfo:
@@ -143,6 +164,15 @@ class Runner:
         self._poll_started = threading.Event()
         # How long one wait for new mail may hold the mailbox (and delay a stop).
         self.idle_wait_seconds = IDLE_WAIT_SECONDS
+        # The poller lock once `run` has it; None while none is needed (tests driving jobs by hand).
+        self.lock: Lock | None = None
+        self._lock_lost_at: datetime | None = None
+        # Each job's last unexpected error, so a repeat logs a line and not another traceback.
+        self._last_failure: dict[str, tuple[str, int]] = {}
+
+    @property
+    def outages(self) -> Outages:
+        return self.app.intake.outages
 
     # -- wiring ---------------------------------------------------------------------
     def build(self, scheduler: BaseScheduler | None = None) -> BaseScheduler:
@@ -195,15 +225,23 @@ class Runner:
                     self._jobs_waiting -= 1
                 if self.stop_event.is_set():
                     return
+                if not self.holds_lock():
+                    return  # said once, when the lock was lost
+                if self.outages.waiting(DATABASE) is not None:
+                    return  # said once, when the outage began
                 started = time.monotonic()
+                failures = self.outages.count(DATABASE)
                 try:
                     detail = body()
-                except Exception:
-                    duration = int((time.monotonic() - started) * 1000)
-                    log.exception(
-                        "job %s failed after %d ms", name, duration, extra={"job": name, "duration_ms": duration}
-                    )
+                except (OperationalError, InterfaceError) as exc:
+                    self.outages.failed(DATABASE, f"job {name}: {_first_line(exc)}")
                     return
+                except Exception as exc:
+                    self._failed(name, exc, int((time.monotonic() - started) * 1000))
+                    return
+                if self.outages.count(DATABASE) == failures:
+                    self.outages.recovered(DATABASE)
+                self._last_failure.pop(name, None)
                 duration = int((time.monotonic() - started) * 1000)
                 log.info(
                     "job %s done in %d ms: %s",
@@ -215,6 +253,49 @@ class Runner:
 
         run.__name__ = f"job_{name}"
         return run
+
+    def _failed(self, name: str, exc: Exception, duration: int) -> None:
+        """An unexpected failure: its traceback once, then one line for each repeat of the same error."""
+        what = f"{type(exc).__name__}: {_first_line(exc)}"
+        last, times = self._last_failure.get(name, ("", 0))
+        extra = {"job": name, "duration_ms": duration}
+        if what == last:
+            self._last_failure[name] = (what, times + 1)
+            log.error(
+                "job %s failed again (%d times in a row, traceback above): %s", name, times + 1, what, extra=extra
+            )
+            return
+        self._last_failure[name] = (what, 1)
+        log.exception("job %s failed after %d ms", name, duration, extra=extra)
+
+    def holds_lock(self) -> bool:
+        """Is the poller lock still ours? If it was lost, try to take it again (one log line each way)."""
+        lock = self.lock
+        if lock is None:
+            return True
+        if lock.held():
+            return True
+        if self._lock_lost_at is None:
+            self._lock_lost_at = self._now()
+            log.error(
+                "lost the poller lock (%s): filing and sending stop until it is taken again",
+                lock.where,
+                extra={"outage": "poller lock"},
+            )
+        try:
+            got = lock.try_acquire()
+        except Exception:  # the database is down: the lock waits with it
+            lock.release()
+            got = False
+        if got:
+            lost = int((self._now() - self._lock_lost_at).total_seconds())
+            self._lock_lost_at = None
+            log.warning("poller lock (%s) taken again after %d s; filing and sending resume", lock.where, lost)
+        return got
+
+    def _holding_back(self) -> bool:
+        """No poll is brought forward while the lock is lost or the database or the mailbox backs off."""
+        return self._lock_lost_at is not None or self.outages.backing_off(DATABASE, MAILBOX)
 
     # -- jobs -------------------------------------------------------------------------
     def _now(self) -> datetime:
@@ -315,15 +396,17 @@ class Runner:
             if busy:
                 self.stop_event.wait(0.05)  # let the waiting job have the mailbox
                 continue
+            if self._holding_back():
+                self.stop_event.wait(timeout)  # the polls' own schedule tries again
+                continue
             arrived = False
             with self._work:
                 if self.stop_event.is_set():
                     break
                 try:
                     arrived = wait(timeout)
-                except Exception as exc:  # the poll job reports mailbox trouble
-                    log.warning("waiting for new mail failed: %s", exc)
-                    self.stop_event.wait(timeout)
+                except Exception as exc:  # the mailbox is down: one line, and the back-off
+                    self.outages.failed(MAILBOX, f"waiting for new mail failed: {_first_line(exc)}")
                 if arrived:
                     # Cleared while no job can run, so only a poll that starts
                     # after this announcement (and so fetches the mail) sets it.
@@ -379,6 +462,9 @@ class Runner:
             # over when the first one dies (the lock dies with its holder).
             if not lock.acquire(on_wait=waiting, stop=self.stop_event.is_set):
                 return 0
+            self.lock = lock
+            # Between runs of mails too: a lock lost mid-delivery stops the sending.
+            self.app.intake.deliverer.may_send = self.holds_lock
             log.info(
                 "mailbot running: poll every %ss, weekly summary %s (%s)",
                 self.config.schedule.poll_seconds,
@@ -401,6 +487,11 @@ class Runner:
             lock.release()
             log.info("mailbot stopped")
         return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def build_scheduler(app: App, scheduler: BaseScheduler | None = None) -> BaseScheduler:

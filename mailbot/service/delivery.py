@@ -43,6 +43,7 @@ from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.policy import Policy
 from mailbot.service.casefile import UnitOfWork, write_mails
+from mailbot.service.outages import RELAY, SENT_FOLDER, Outages
 from mailbot.service.ports import (
     Delivery,
     DeliveryError,
@@ -113,6 +114,7 @@ class Deliverer:
         renderer: Renderer,
         policy: Policy,
         clock: Callable[[], datetime],
+        outages: Outages | None = None,
     ) -> None:
         self.sessions = sessions
         self.delivery = delivery
@@ -123,11 +125,12 @@ class Deliverer:
         self.name = claimer_name()
         # Asked before each run of mails (the scheduler: is the poller lock still ours?).
         self.may_send: Callable[[], bool] = lambda: True
-        # Told when a copy could not be filed, and when copies could again (the outage log).
-        self.on_copies: Callable[[str | None], None] = lambda error: None
+        self.outages = outages or Outages(clock)
 
     def deliver(self) -> DeliveryReport:
         report = DeliveryReport()
+        if self.outages.waiting(RELAY) is not None:
+            return report  # the relay is backing off: nothing is tried before its next try
         self._file_missing_copies()
         now = self.clock()
         with self.sessions() as session:
@@ -139,7 +142,7 @@ class Deliverer:
             proven = self.delivery.already_sent(retried) if retried else set()
         except DeliveryError as exc:
             # Without knowing what already went out, resending could double a reply: wait.
-            log.warning("cannot tell which mails were already sent, delivery deferred: %s", exc)
+            self.outages.failed(SENT_FOLDER, f"cannot tell which mails were already sent, delivery deferred: {exc}")
             report.deferred += len(due)
             return report
         ids = [row_id for row_id, _, _ in due]
@@ -297,7 +300,8 @@ class Deliverer:
             self.delivery.send(mail)
         except TemporaryDeliveryError as exc:
             self._after_send(due.row_id, "pending", str(exc), backoff=min(2 ** (due.attempts - 1), 60))
-            log.warning("delivery of %s deferred: %s", mail.message_id, exc)
+            log.info("delivery of %s deferred: %s", mail.message_id, exc)
+            self.outages.failed(RELAY, str(exc))
             return "deferred"
         except PermanentDeliveryError as exc:
             self._after_send(due.row_id, "failed", str(exc))
@@ -311,6 +315,7 @@ class Deliverer:
         if not keeps_copies:
             marked["claimed_by"] = marked["claimed_until"] = None
         self._update(Outbox.id == due.row_id, **marked)
+        self.outages.recovered(RELAY)
         return "sent"
 
     def _file_copies(self, sent: Sequence[_Due]) -> None:
@@ -323,10 +328,10 @@ class Deliverer:
         except DeliveryError as exc:
             # The flags stay: a later delivery looks for them by Message-ID and files what is missing.
             self._release(ids)
-            self.on_copies(str(exc))
+            self.outages.failed(SENT_FOLDER, f"copies of sent mail wait: {exc}")
             return
         self._copies_filed(ids)
-        self.on_copies(None)
+        self.outages.recovered(SENT_FOLDER)
 
     def _copies_filed(self, ids: Sequence[int]) -> None:
         self._update(Outbox.id.in_(ids), copy_pending=False, claimed_by=None, claimed_until=None)
@@ -364,9 +369,9 @@ class Deliverer:
             except DeliveryError as exc:
                 # Appending blind could file a copy twice; the flags wait for the next round.
                 self._release(ids)
-                self.on_copies(str(exc))
+                self.outages.failed(SENT_FOLDER, f"copies of sent mail wait: {exc}")
                 return
-            self.on_copies(None)
+            self.outages.recovered(SENT_FOLDER)
         self._copies_filed(ids)
 
     def _after_send(self, row_id: int, status: str, error: str | None, backoff: int = 0) -> None:
