@@ -311,6 +311,8 @@ class Runner:
         )
         if report.source_error:
             detail += f"; mailbox problem: {report.source_error}"
+        if report.store_error:
+            return detail + "; database unavailable (see the outage line)"
         if not intake.stopping:
             changes = self.check_health()
             if changes:
