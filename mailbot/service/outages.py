@@ -119,8 +119,13 @@ class Outages:
 
 
 def _gist(error: str) -> str:
-    """An error without what varies from try to try (a mail's Message-ID), to tell a new error from a repeat."""
-    return _MESSAGE_ID.sub("<…>", error)
+    """The error's cause (its last part, the Message-IDs left out), to tell a new error from a repeat.
+
+    "could not store the copies: IMAP …: connecting failed: Connection refused"
+    and "could not check the Sent folder: IMAP …: Connection refused" are one
+    outage; "Connection refused" then "authentication failed" are two.
+    """
+    return _MESSAGE_ID.sub("<…>", error).rsplit(": ", 1)[-1].strip()
 
 
 _MESSAGE_ID = re.compile(r"<[^<>@\s]+@[^<>\s]+>")

@@ -1,4 +1,4 @@
-"""Each outbox row is claimed before it goes to the relay: two deliverers never send the same row.
+"""Delivery: each outbox row is claimed before it goes to the relay, and copies wait for the mailbox.
 
 Two apps on one database deliver the same backlog at the same time, with no
 poller lock between them (as after a lost lock); the SMTP sink counts what
@@ -8,12 +8,15 @@ once; one held by a live claimer elsewhere waits for its lease.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
 from mailbot.adapters.database.tables import Outbox
 from mailbot.bootstrap import build_app
@@ -21,8 +24,10 @@ from mailbot.config import load_config
 from mailbot.service.delivery import LEASE, DeliveryReport
 from tests.domain.builders import FORM
 from tests.fixtures.bot import CUSTOMER, DESK, SHIBUYA_MGR, Harness, make_harness, use_real_servers
+from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.smtp_sink import SmtpSink
 from tests.mailfactory import build_mail
+from tests.service.test_imap_intake import request
 
 
 def _backlog(h: Harness, count: int) -> int:
@@ -124,3 +129,47 @@ def test_a_row_claimed_by_a_process_gone_from_this_host_is_sent_at_once(
     h.app.intake.deliver_outbox()
     assert all(row["status"] == "sent" for row in h.outbox())
     assert len(_message_ids(smtp_sink)) == pending
+
+
+@pytest.fixture
+def bot(
+    tmp_path: Path, db_url: str, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
+    """The bot on Dovecot and the SMTP sink, filing copies of sent mail in Sent."""
+    monkeypatch.setenv("MAILBOT_TEST_IMAP_PASSWORD", dovecot_mailbox.password)
+    harness = make_harness(tmp_path, db_url)
+    imap = (dovecot_mailbox.port, dovecot_mailbox.user, "MAILBOT_TEST_IMAP_PASSWORD")
+    use_real_servers(harness, smtp_port=smtp_sink.port, imap=imap)
+    yield harness
+    harness.app.close()
+
+
+def test_copies_the_mailbox_could_not_take_stay_pending_and_a_later_delivery_files_each_once(
+    bot: Harness, dovecot_mailbox: DovecotMailbox, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.import_unis()
+    for i in range(3):
+        dovecot_mailbox.append(request(message_id=f"<away-{i}@usen.co.jp>", sender=f"担当{i} <s{i}@usen.co.jp>"))
+    bot.app.intake.poll_once(deliver=False)
+    dovecot_mailbox.stop()
+    try:
+        with caplog.at_level(logging.WARNING, logger="mailbot"):
+            bot.app.intake.deliver_outbox()
+            bot.app.intake.deliver_outbox()  # still away: the copies wait, one line for the outage
+    finally:
+        dovecot_mailbox.start()
+    outbox = bot.outbox()
+    assert len(outbox) == 6 and all(o["status"] == "sent" for o in outbox), "the mails went out"
+    with bot.app.sessions() as session:
+        assert len(session.scalars(select(Outbox.id).where(Outbox.copy_pending)).all()) == 6
+    assert sum("Sent folder unavailable since" in r.getMessage() for r in caplog.records) == 1
+
+    bot.app.intake.deliver_outbox()
+    bot.app.intake.deliver_outbox()  # nothing left: no copy twice
+
+    copies = dovecot_mailbox.flags("Sent")
+    assert len(copies) == 6
+    with bot.app.sessions() as session:
+        assert session.scalars(select(Outbox.id).where(Outbox.copy_pending)).all() == []
+    arrived = [m.message["Message-ID"] for m in smtp_sink.messages]
+    assert len(arrived) == 6 == len(set(arrived)), "filing copies later sends nothing again"
