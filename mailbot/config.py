@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailbot.config_after import AfterConfig, read_after_acceptance
+from mailbot.config_alerts import AlertsConfig, read_alerts
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
 
@@ -120,6 +121,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -378,6 +380,7 @@ def load_config(path: Path) -> Config:
     storage = _storage(root, base)
     retention = _retention(root)
     summary = _summary(root)
+    alerts = read_alerts(root)
     root.check_unknown()
 
     policy = Policy(
@@ -418,6 +421,7 @@ def load_config(path: Path) -> Config:
         storage=storage,
         retention=retention,
         summary=summary,
+        alerts=alerts,
     )
 
 

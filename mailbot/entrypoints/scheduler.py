@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
@@ -51,6 +54,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from mailbot.bootstrap import App
 from mailbot.config import Config, ConfigError
 from mailbot.service import health, summaries
+from mailbot.service.outage_alerts import OutageAlerts, Told
 from mailbot.service.outages import DATABASE, MAILBOX, Outages
 from mailbot.service.retention import apply_retention
 
@@ -169,6 +173,15 @@ class Runner:
         self._lock_lost_at: datetime | None = None
         # Each job's last unexpected error, so a repeat logs a line and not another traceback.
         self._last_failure: dict[str, tuple[str, int]] = {}
+        self.alerts = OutageAlerts(
+            self.outages,
+            after=timedelta(minutes=self.config.alerts.after_minutes),
+            renderer=app.renderer,
+            policy=self.config.policy,
+            delivery=lambda: app.intake.delivery,
+            notify=self._notify,
+            clock=app.clock,
+        )
 
     @property
     def outages(self) -> Outages:
@@ -225,10 +238,11 @@ class Runner:
                     self._jobs_waiting -= 1
                 if self.stop_event.is_set():
                     return
-                if not self.holds_lock():
-                    return  # said once, when the lock was lost
+                self._check_alerts()
                 if self.outages.waiting(DATABASE) is not None:
                     return  # said once, when the outage began
+                if not self.holds_lock():
+                    return  # said once, when the lock was lost
                 started = time.monotonic()
                 failures = self.outages.count(DATABASE)
                 try:
@@ -284,14 +298,39 @@ class Runner:
             )
         try:
             got = lock.try_acquire()
-        except Exception:  # the database is down: the lock waits with it
+        except Exception as exc:  # the database is down: the lock waits with it
             lock.release()
+            self.outages.failed(DATABASE, f"poller lock: {_first_line(exc)}")
             got = False
         if got:
             lost = int((self._now() - self._lock_lost_at).total_seconds())
             self._lock_lost_at = None
             log.warning("poller lock (%s) taken again after %d s; filing and sending resume", lock.where, lost)
         return got
+
+    def _check_alerts(self) -> None:
+        try:
+            self.alerts.check()
+        except Exception:  # an alert that failed must not stop the jobs
+            log.exception("checking the outage alerts failed")
+
+    def _notify(self, told: Told) -> None:
+        """Where an alert goes besides the mail: stderr when it was not mailed, and the [alerts] command."""
+        if not told.by_mail:
+            print(told.text, file=sys.stderr, flush=True)
+        command = self.config.alerts.command
+        if not command:
+            return
+        env = {**os.environ, "MAILBOT_ALERT_EVENT": told.event, "MAILBOT_ALERT_WHAT": told.what}
+        try:
+            done = subprocess.run(
+                command, input=told.text + "\n", text=True, env=env, capture_output=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.error("[alerts] command %s failed: %s", command[0], exc)
+            return
+        if done.returncode != 0:
+            log.error("[alerts] command %s exited %d: %s", command[0], done.returncode, done.stderr.strip()[:300])
 
     def _holding_back(self) -> bool:
         """No poll is brought forward while the lock is lost or the database or the mailbox backs off."""
@@ -405,6 +444,8 @@ class Runner:
             with self._work:
                 if self.stop_event.is_set():
                     break
+                if self._holding_back():
+                    continue  # the poll that ran meanwhile met an outage: asked again outside the lock
                 try:
                     arrived = wait(timeout)
                 except Exception as exc:  # the mailbox is down: one line, and the back-off
@@ -459,12 +500,15 @@ class Runner:
         def waiting() -> None:
             log.warning("another mailbot holds %s; waiting to take over", lock.where)
 
+        marked = False
         try:
             # One poller per mailbox: a second `mailbot run` waits here and takes
             # over when the first one dies (the lock dies with its holder).
             if not lock.acquire(on_wait=waiting, stop=self.stop_event.is_set):
                 return 0
             self.lock = lock
+            health.mark_runner(self.app.sessions, f"mailbot run (pid {os.getpid()})", self._now())
+            marked = True
             # Between runs of mails too: a lock lost mid-delivery stops the sending.
             self.app.intake.deliverer.may_send = self.holds_lock
             log.info(
@@ -486,6 +530,11 @@ class Runner:
                 scheduler.shutdown(wait=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if marked:
+                try:
+                    health.clear_runner(self.app.sessions)
+                except Exception as exc:  # the database is down: status will say the bot is gone, which it is
+                    log.warning("could not record the clean stop: %s", _first_line(exc))
             lock.release()
             log.info("mailbot stopped")
         return 0
