@@ -8,10 +8,12 @@ tries of the database, log lines, mails the SMTP sink received.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from mailbot.config import load_config
 from mailbot.entrypoints.scheduler import Runner
 from mailbot.service.outages import DATABASE
 from tests.entrypoints.test_scheduler import AnnouncingMaildir
-from tests.fixtures.bot import CUSTOMER, DESK, SHIBUYA_MGR, Harness, make_harness, use_real_servers
+from tests.fixtures.bot import CUSTOMER, DESK, SHIBUYA_MGR, Harness, make_harness, rebuild, use_real_servers
 from tests.fixtures.pg_cluster import PgCluster
 from tests.fixtures.smtp_sink import SmtpSink
 from tests.mailfactory import build_mail
@@ -150,3 +152,89 @@ def test_a_database_outage_with_idle_on_is_one_try_and_a_few_lines_not_a_busy_lo
         runner.stop()
         with runner._work:
             pass
+
+
+HOOK = """
+import os, sys
+with open(sys.argv[1], "a", encoding="utf-8") as out:
+    out.write(os.environ["MAILBOT_ALERT_EVENT"] + " " + os.environ["MAILBOT_ALERT_WHAT"] + ": " + sys.stdin.read())
+"""
+
+
+def _with_hook(h: Harness, tmp_path: Path) -> Path:
+    """[alerts] after 10 minutes, with a command hook that appends what it hears to a file."""
+    script, heard = tmp_path / "hook.py", tmp_path / "heard.txt"
+    script.write_text(HOOK, encoding="utf-8")
+    text = h.config_path.read_text(encoding="utf-8")
+    head, _, branches = text.partition("[[branches]]")
+    alerts = f'[alerts]\nafter_minutes = 10\ncommand = "{sys.executable} {script} {heard}"\n'
+    h.config_path.write_text(head + alerts + "\n[[branches]]" + branches, encoding="utf-8")
+    rebuild(h)
+    return heard
+
+
+def _subjects(sink: SmtpSink) -> list[str]:
+    return [str(make_header(decode_header(str(m.message["Subject"])))) for m in sink.messages]
+
+
+def test_a_database_outage_longer_than_after_minutes_is_one_alert_mailed_past_the_outbox_and_one_all_clear(
+    on_cluster: Harness, pg_cluster: PgCluster, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    h = on_cluster
+    heard = _with_hook(h, tmp_path)
+    runner = Runner(h.app)
+    runner._wrap("poll", runner.poll)()
+    pg_cluster.stop()
+    runner._wrap("poll", runner.poll)()  # the outage begins
+    h.clock.advance(minutes=5)
+    runner._wrap("outbox", runner.deliver)()
+    assert smtp_sink.messages == [], "not yet after_minutes"
+    for _ in range(3):
+        h.clock.advance(minutes=4)
+        runner._wrap("outbox", runner.deliver)()
+    assert _subjects(smtp_sink) == ["[mailbot] 警告 データベースに接続できません"]
+    assert smtp_sink.messages[0].rcpt_tos == ("ops@usen.co.jp",)
+
+    pg_cluster.start()
+    h.clock.advance(minutes=5)  # past the back-off
+    runner._wrap("poll", runner.poll)()
+    runner._wrap("outbox", runner.deliver)()
+    runner._wrap("outbox", runner.deliver)()
+    assert _subjects(smtp_sink) == [
+        "[mailbot] 警告 データベースに接続できません",
+        "[mailbot] 解消 データベースに接続できません",
+    ]
+    told = heard.read_text(encoding="utf-8").splitlines()
+    assert [line.split(":")[0] for line in told] == ["raised database", "cleared database"]
+
+
+def test_a_relay_that_refuses_for_long_is_told_to_stderr_and_the_hook_never_by_mail_and_so_is_its_end(
+    tmp_path: Path, db_url: str, smtp_sink: SmtpSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = make_harness(tmp_path, db_url, "[schedule]\npoll_seconds = 3600\n")
+    use_real_servers(h, smtp_port=smtp_sink.port)
+    heard = _with_hook(h, tmp_path)
+    try:
+        runner = Runner(h.app)
+        _requests(h, 3, "relay")
+        h.app.intake.poll_once(deliver=False)
+        smtp_sink.refuse_always(451, "4.3.0 Try again later")
+        runner._wrap("outbox", runner.deliver)()
+        for _ in range(4):
+            h.clock.advance(minutes=4)
+            runner._wrap("outbox", runner.deliver)()
+        err = capsys.readouterr().err
+        assert err.count("mailbot alert: relay unavailable since") == 1
+        assert smtp_sink.messages == []
+
+        smtp_sink.accept()
+        h.clock.advance(hours=2)  # past the relay's and each mail's back-off
+        runner._wrap("outbox", runner.deliver)()
+        runner._wrap("outbox", runner.deliver)()
+        assert all(row["status"] == "sent" for row in h.outbox())
+        assert "mailbot all-clear: relay available again" in capsys.readouterr().err
+        told = heard.read_text(encoding="utf-8").splitlines()
+        assert [line.split(":")[0] for line in told] == ["raised relay", "cleared relay"]
+        assert not any("警告" in s for s in _subjects(smtp_sink)), "no alert mail about the relay"
+    finally:
+        h.app.close()
