@@ -225,11 +225,15 @@ def main() -> int:
             lines = log.between(marks[start], marks[end])
             minutes = (marks[end] - marks[start]) / 60
             said = log.first_after(marks[end], back)
+            # Warnings and errors: what the outage itself says (INFO is the jobs' and the mail's own lines).
+            loud = [line for line in lines if " WARNING " in line or " ERROR " in line or " CRITICAL " in line]
             return {
                 "outage": name,
                 "seconds": round(marks[end] - marks[start], 1),
                 "log_lines": len(lines),
                 "log_lines_per_minute": round(len(lines) / minutes, 1),
+                "warning_or_error_lines": len(loud),
+                "warning_or_error_lines_per_minute": round(len(loud) / minutes, 1),
                 "tracebacks": sum("Traceback" in line for line in lines),
                 "recovered_after_s": round(said - marks[end], 1) if said is not None else None,
             }

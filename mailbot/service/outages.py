@@ -67,7 +67,8 @@ class Outages:
                 self._open[what] = outage
             outage.failures += 1
             outage.error = error
-            delay = min(self.first * 2 ** (outage.failures - 1), self.ceiling)
+            # The exponent is capped: a night of failures must not overflow a timedelta.
+            delay = min(self.first * 2 ** min(outage.failures - 1, 16), self.ceiling)
             outage.retry_at = now + delay
         if changed:
             log.error(

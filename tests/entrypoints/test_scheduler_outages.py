@@ -238,3 +238,24 @@ def test_a_relay_that_refuses_for_long_is_told_to_stderr_and_the_hook_never_by_m
         assert not any("警告" in s for s in _subjects(smtp_sink)), "no alert mail about the relay"
     finally:
         h.app.close()
+
+
+def test_a_job_failing_the_same_unexpected_way_again_keeps_one_traceback(
+    tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = make_harness(tmp_path, db_url)
+    try:
+        runner = Runner(h.app)
+
+        def broken() -> str:
+            raise ValueError("a bug, not an outage")
+
+        with caplog.at_level(logging.INFO, logger="mailbot.scheduler"):
+            for _ in range(5):
+                runner._wrap("recheck", broken)()
+        failures = [r for r in caplog.records if "job recheck failed" in r.getMessage()]
+        assert len(failures) == 5
+        assert [bool(r.exc_info) for r in failures] == [True, False, False, False, False]
+        assert "failed again (5 times in a row" in failures[-1].getMessage()
+    finally:
+        h.app.close()
