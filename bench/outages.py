@@ -194,7 +194,9 @@ def main() -> int:
                 busy = c.execute(
                     text("SELECT count(*) FROM outbox WHERE status = 'pending' OR copy_pending")
                 ).scalar_one()
-            return bool(fed.is_set() and filed >= args.count and busy == 0)
+            # And the bot has seen the mailbox back and said so (its back-off may still run when the rest is done).
+            back = log.first_after(marks["mailbox_up"], "all-clear: mailbox available again") is not None
+            return bool(fed.is_set() and filed >= args.count and busy == 0 and back)
 
         deadline = time.monotonic() + 600
         while not settled() and time.monotonic() < deadline:

@@ -256,6 +256,7 @@ class Runner:
                 if self.outages.count(DATABASE) == failures:
                     self.outages.recovered(DATABASE)
                 self._last_failure.pop(name, None)
+                self._check_alerts()  # the all-clear of what this job found working again, now
                 duration = int((time.monotonic() - started) * 1000)
                 log.info(
                     "job %s done in %d ms: %s",
