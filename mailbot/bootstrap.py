@@ -103,8 +103,10 @@ class App:
     def deliver_if_free(self, recheck: bool = False) -> str:
         """Re-check waiting cases and deliver the outbox, if no poller is running.
 
-        Only the holder of the poller lock delivers, so two processes never send
-        the same mail; a running `mailbot run` does this work on its next poll.
+        Only the holder of the poller lock delivers (and each row is claimed
+        before it is sent, so two processes never send the same mail even
+        when a lock was lost); a running `mailbot run` does this work on its
+        next poll.
         """
         lock = self.poller_lock()
         if not lock.try_acquire():

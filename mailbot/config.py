@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from mailbot.config_after import AfterConfig, read_after_acceptance
+from mailbot.config_alerts import AlertsConfig, read_alerts
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
 from mailbot.domain.unis import COLUMN_HEADERS
@@ -134,6 +135,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -415,6 +417,7 @@ def load_config(path: Path) -> Config:
     storage = _storage(root, state)
     retention = _retention(root)
     summary = _summary(root)
+    alerts = read_alerts(root)
     root.check_unknown()
 
     policy = Policy(
@@ -458,6 +461,7 @@ def load_config(path: Path) -> Config:
         storage=storage,
         retention=retention,
         summary=summary,
+        alerts=alerts,
     )
 
 

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.database",
+    "tests.fixtures.pg_cluster",
     "tests.fixtures.bot",
     "tests.fixtures.dovecot",
     "tests.fixtures.imap_servers",

@@ -383,7 +383,8 @@ class SmtpDelivery:
         )
         if refused:
             # Marked failed, never resent: the copy cannot cause a duplicate, so keep it now.
-            self.keep_copies([mail])
+            with contextlib.suppress(TemporaryDeliveryError):  # the mail is out either way
+                self.keep_copies([mail])
             delivered = tuple(r for r in mail.recipients if r not in refused)
             raise PartialDeliveryError(
                 f"{where}: refused for {_describe_refusals(refused)}. It WAS handed over "
@@ -491,19 +492,18 @@ class SmtpDelivery:
         """File the sent mails in the Sent folder, after their rows are marked sent.
 
         One APPEND for the lot where the server takes several at once (each
-        APPEND waits for the server's fsync). Never raises: the mails are out.
+        APPEND waits for the server's fsync). A failure raises
+        :class:`TemporaryDeliveryError`: the mails are out, their rows keep
+        ``copy_pending`` and a later delivery files the copies.
         """
         if self._sent_folder is None or not mails:
             return
         try:
             self._sent_folder.append_many([mail.raw for mail in mails])
-        except Exception:
-            log.warning(
-                "sent %s but could not store %s in the Sent folder",
-                ", ".join(mail.message_id for mail in mails),
-                "it" if len(mails) == 1 else "them",
-                exc_info=True,
-            )
+        except Exception as exc:
+            raise TemporaryDeliveryError(
+                f"sent {len(mails)} mail(s) but could not store them in the Sent folder yet: {exc}"
+            ) from exc
 
     def _forget_if_closed(self, client: smtplib.SMTP) -> None:
         if client.sock is None:

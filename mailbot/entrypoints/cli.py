@@ -114,6 +114,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
         print(f"another poller holds {lock.where}; waiting for it to finish", file=sys.stderr)
 
     lock.acquire(on_wait=waiting)
+    # A lock lost during the poll (a PostgreSQL restart) stops the sending between runs of mails.
+    app.intake.deliverer.may_send = lock.held
     try:
         report = app.intake.poll_once()
     finally:

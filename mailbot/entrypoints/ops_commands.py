@@ -101,7 +101,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 # -- status -------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
     from mailbot.entrypoints.scheduler import next_run_times
-    from mailbot.service.health import collect_status
+    from mailbot.service.health import collect_status, runner_problem
 
     app = open_app(args)
     try:
@@ -113,8 +113,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             poll_seconds=config.schedule.poll_seconds,
             max_message_bytes=config.policy.limits.max_message_bytes,
             now=now,
+            outbox_minutes=config.alerts.outbox_minutes,
         )
         status.schedule = next_run_times(config, now, status.last_successful_poll)
+        # Does a running bot hold the poller lock? Asked by trying it, and letting go at once.
+        lock = app.poller_lock()
+        lock_free = lock.try_acquire()
+        lock.release()
+        gone = runner_problem(app.sessions, lock_free=lock_free)
+        if gone is not None:
+            status.problems.append(gone)
     finally:
         app.close()
     if args.json:
@@ -144,7 +152,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("  schedule:")
     width = max((len(job["job"]) for job in status.schedule), default=0)
     for job in status.schedule:
-        when = format_jst(datetime.fromisoformat(job["next_run"])) if job["next_run"] else "when the scheduler starts"
+        idle = "when the scheduler starts" if lock_free else "on the running bot's own schedule"
+        when = format_jst(datetime.fromisoformat(job["next_run"])) if job["next_run"] else idle
         every = f"every {job['every_seconds']}s" if "every_seconds" in job else job["cron"]
         print(f"    {job['job']:<{width}}  {every:<12} next {when}")
     if status.open_alerts:

@@ -14,21 +14,33 @@ brings the next poll forward when some arrives.
 
 SIGTERM or SIGINT: the intake is told to stop between messages, the job in
 hand finishes, the scheduler shuts down and the process exits 0.
+
+Before each job the poller lock is asked whether it is still ours (a
+PostgreSQL restart ends the session that held it, silently): without it no job
+files or sends; each job tries to take it again, and the loss and the retake
+are one log line each. While the database is backing off after a failure
+(:mod:`mailbot.service.outages`) jobs are skipped until its next try, and the
+IDLE watcher brings no poll forward while the database or the mailbox backs
+off. A job that fails the same unexpected way again logs one line, not
+another traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -37,10 +49,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mailbot.bootstrap import App
 from mailbot.config import Config, ConfigError
 from mailbot.service import health, summaries
+from mailbot.service.outage_alerts import OutageAlerts, Told
+from mailbot.service.outages import DATABASE, MAILBOX, Outages
 from mailbot.service.retention import apply_retention
 
 __all__ = ["JOB_IDS", "Runner", "build_scheduler", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
@@ -54,6 +69,16 @@ RETENTION_TIME = (3, 15)
 UNIS_SETTLE_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 10.0
 EXTRA_KINDS = (*summaries.SUMMARY_KINDS, *health.ALERT_KINDS)
+
+
+class Lock(Protocol):
+    """What the runner asks of the poller lock (mailbot.adapters.database.lock.PollerLock)."""
+
+    @property
+    def where(self) -> str: ...
+    def held(self) -> bool: ...
+    def try_acquire(self) -> bool: ...
+    def release(self) -> None: ...
 
 
 def schedule_timezone(config: Config) -> ZoneInfo:
@@ -143,6 +168,24 @@ class Runner:
         self._poll_started = threading.Event()
         # How long one wait for new mail may hold the mailbox (and delay a stop).
         self.idle_wait_seconds = IDLE_WAIT_SECONDS
+        # The poller lock once `run` has it; None while none is needed (tests driving jobs by hand).
+        self.lock: Lock | None = None
+        self._lock_lost_at: datetime | None = None
+        # Each job's last unexpected error, so a repeat logs a line and not another traceback.
+        self._last_failure: dict[str, tuple[str, int]] = {}
+        self.alerts = OutageAlerts(
+            self.outages,
+            after=timedelta(minutes=self.config.alerts.after_minutes),
+            renderer=app.renderer,
+            policy=self.config.policy,
+            delivery=lambda: app.intake.delivery,
+            notify=self._notify,
+            clock=app.clock,
+        )
+
+    @property
+    def outages(self) -> Outages:
+        return self.app.intake.outages
 
     # -- wiring ---------------------------------------------------------------------
     def build(self, scheduler: BaseScheduler | None = None) -> BaseScheduler:
@@ -195,15 +238,25 @@ class Runner:
                     self._jobs_waiting -= 1
                 if self.stop_event.is_set():
                     return
+                self._check_alerts()
+                if self.outages.waiting(DATABASE) is not None:
+                    return  # said once, when the outage began
+                if not self.holds_lock():
+                    return  # said once, when the lock was lost
                 started = time.monotonic()
+                failures = self.outages.count(DATABASE)
                 try:
                     detail = body()
-                except Exception:
-                    duration = int((time.monotonic() - started) * 1000)
-                    log.exception(
-                        "job %s failed after %d ms", name, duration, extra={"job": name, "duration_ms": duration}
-                    )
+                except (OperationalError, InterfaceError) as exc:
+                    self.outages.failed(DATABASE, f"job {name}: {_first_line(exc)}")
                     return
+                except Exception as exc:
+                    self._failed(name, exc, int((time.monotonic() - started) * 1000))
+                    return
+                if self.outages.count(DATABASE) == failures:
+                    self.outages.recovered(DATABASE)
+                self._last_failure.pop(name, None)
+                self._check_alerts()  # the all-clear of what this job found working again, now
                 duration = int((time.monotonic() - started) * 1000)
                 log.info(
                     "job %s done in %d ms: %s",
@@ -215,6 +268,74 @@ class Runner:
 
         run.__name__ = f"job_{name}"
         return run
+
+    def _failed(self, name: str, exc: Exception, duration: int) -> None:
+        """An unexpected failure: its traceback once, then one line for each repeat of the same error."""
+        what = f"{type(exc).__name__}: {_first_line(exc)}"
+        last, times = self._last_failure.get(name, ("", 0))
+        extra = {"job": name, "duration_ms": duration}
+        if what == last:
+            self._last_failure[name] = (what, times + 1)
+            log.error(
+                "job %s failed again (%d times in a row, traceback above): %s", name, times + 1, what, extra=extra
+            )
+            return
+        self._last_failure[name] = (what, 1)
+        log.exception("job %s failed after %d ms", name, duration, extra=extra)
+
+    def holds_lock(self) -> bool:
+        """Is the poller lock still ours? If it was lost, try to take it again (one log line each way)."""
+        lock = self.lock
+        if lock is None:
+            return True
+        if lock.held():
+            return True
+        if self._lock_lost_at is None:
+            self._lock_lost_at = self._now()
+            log.error(
+                "lost the poller lock (%s): filing and sending stop until it is taken again",
+                lock.where,
+                extra={"outage": "poller lock"},
+            )
+        try:
+            got = lock.try_acquire()
+        except Exception as exc:  # the database is down: the lock waits with it
+            lock.release()
+            self.outages.failed(DATABASE, f"poller lock: {_first_line(exc)}")
+            got = False
+        if got:
+            lost = int((self._now() - self._lock_lost_at).total_seconds())
+            self._lock_lost_at = None
+            log.warning("poller lock (%s) taken again after %d s; filing and sending resume", lock.where, lost)
+        return got
+
+    def _check_alerts(self) -> None:
+        try:
+            self.alerts.check()
+        except Exception:  # an alert that failed must not stop the jobs
+            log.exception("checking the outage alerts failed")
+
+    def _notify(self, told: Told) -> None:
+        """Where an alert goes besides the mail: stderr when it was not mailed, and the [alerts] command."""
+        if not told.by_mail:
+            print(told.text, file=sys.stderr, flush=True)
+        command = self.config.alerts.command
+        if not command:
+            return
+        env = {**os.environ, "MAILBOT_ALERT_EVENT": told.event, "MAILBOT_ALERT_WHAT": told.what}
+        try:
+            done = subprocess.run(
+                command, input=told.text + "\n", text=True, env=env, capture_output=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.error("[alerts] command %s failed: %s", command[0], exc)
+            return
+        if done.returncode != 0:
+            log.error("[alerts] command %s exited %d: %s", command[0], done.returncode, done.stderr.strip()[:300])
+
+    def _holding_back(self) -> bool:
+        """No poll is brought forward while the lock is lost or the database or the mailbox backs off."""
+        return self._lock_lost_at is not None or self.outages.backing_off(DATABASE, MAILBOX)
 
     # -- jobs -------------------------------------------------------------------------
     def _now(self) -> datetime:
@@ -230,6 +351,8 @@ class Runner:
         )
         if report.source_error:
             detail += f"; mailbox problem: {report.source_error}"
+        if report.store_error:
+            return detail + "; database unavailable (see the outage line)"
         if not intake.stopping:
             changes = self.check_health()
             if changes:
@@ -315,15 +438,19 @@ class Runner:
             if busy:
                 self.stop_event.wait(0.05)  # let the waiting job have the mailbox
                 continue
+            if self._holding_back():
+                self.stop_event.wait(timeout)  # the polls' own schedule tries again
+                continue
             arrived = False
             with self._work:
                 if self.stop_event.is_set():
                     break
+                if self._holding_back():
+                    continue  # the poll that ran meanwhile met an outage: asked again outside the lock
                 try:
                     arrived = wait(timeout)
-                except Exception as exc:  # the poll job reports mailbox trouble
-                    log.warning("waiting for new mail failed: %s", exc)
-                    self.stop_event.wait(timeout)
+                except Exception as exc:  # the mailbox is down: one line, and the back-off
+                    self.outages.failed(MAILBOX, f"waiting for new mail failed: {_first_line(exc)}")
                 if arrived:
                     # Cleared while no job can run, so only a poll that starts
                     # after this announcement (and so fetches the mail) sets it.
@@ -374,11 +501,17 @@ class Runner:
         def waiting() -> None:
             log.warning("another mailbot holds %s; waiting to take over", lock.where)
 
+        marked = False
         try:
             # One poller per mailbox: a second `mailbot run` waits here and takes
             # over when the first one dies (the lock dies with its holder).
             if not lock.acquire(on_wait=waiting, stop=self.stop_event.is_set):
                 return 0
+            self.lock = lock
+            health.mark_runner(self.app.sessions, f"mailbot run (pid {os.getpid()})", self._now())
+            marked = True
+            # Between runs of mails too: a lock lost mid-delivery stops the sending.
+            self.app.intake.deliverer.may_send = self.holds_lock
             log.info(
                 "mailbot running: poll every %ss, weekly summary %s (%s)",
                 self.config.schedule.poll_seconds,
@@ -398,9 +531,19 @@ class Runner:
                 scheduler.shutdown(wait=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if marked:
+                try:
+                    health.clear_runner(self.app.sessions)
+                except Exception as exc:  # the database is down: status will say the bot is gone, which it is
+                    log.warning("could not record the clean stop: %s", _first_line(exc))
             lock.release()
             log.info("mailbot stopped")
         return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def build_scheduler(app: App, scheduler: BaseScheduler | None = None) -> BaseScheduler:

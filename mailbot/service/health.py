@@ -8,7 +8,16 @@ Two conditions are problems:
   ``フレッツエスカ ...``) older than three poll intervals that was never
   processed;
 * ``marks_pending``: a processed message's mark (keyword, folder move) failed
-  three times or more (see :mod:`mailbot.service.marks`).
+  three times or more (see :mod:`mailbot.service.marks`);
+* ``mailbox_unreachable``: ``mailbot status`` could not read the mailbox itself
+  (at once, not after three intervals: the look is its own);
+* ``relay_refusing``: pending mails whose last try the relay refused;
+* ``outbox_stale``: a mail pending for longer than ``[alerts] outbox_minutes``;
+* ``copies_pending``: sent mails whose Sent-folder copy is still to be filed
+  three poll intervals after they went out.
+
+A poll that files mail counts as alive even before it ends (a long poll after
+an outage is not a stale one), so the status does not flap at recovery.
 
 The scheduler checks them after each poll and sends ops one ``ops_alert``
 mail when a condition starts and one ``ops_alert_cleared`` when it clears;
@@ -24,12 +33,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.store import Store
-from mailbot.adapters.database.tables import Case, JobRun, Outbox
+from mailbot.adapters.database.tables import Case, Inbound, JobRun, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.parsing import UnparseableMessage, parse_message
@@ -63,7 +72,14 @@ TITLES = {
     "stale_poll": "メールボックスの確認が止まっています",
     "unprocessed_mail": "未処理のフレッツエスカ依頼がメールボックスに残っています",
     "marks_pending": "処理済みのメールをメールボックスで移動・マークできていません",
+    "mailbox_unreachable": "メールボックスに接続できません",
+    "relay_refusing": "送信サーバ(SMTP)がメールを受け付けていません",
+    "outbox_stale": "送信待ちのメールが長く送信されていません",
+    "copies_pending": "送信済みメールの控えを送信済みフォルダに保存できていません",
+    "bot_not_running": "mailbot run が動いていません",
 }
+# How long a pending mail may wait before `mailbot status` calls it a problem (``[alerts] outbox_minutes``).
+OUTBOX_MINUTES = 30
 # A mark that failed this many times is a problem (ops told once, via the alert).
 MARKS_REPORTED_AFTER = 3
 
@@ -226,9 +242,12 @@ def find_problems(
     mailbox: MailboxScan,
     login_failure: tuple[datetime, str] | None = None,
     marks_pending: Sequence[PendingMark] = (),
+    check_mailbox_error: bool = False,
 ) -> list[Problem]:
     limit = timedelta(seconds=STALE_FACTOR * poll_seconds)
     problems = []
+    if check_mailbox_error and mailbox.error and login_failure is None:
+        problems.append(Problem("mailbox_unreachable", TITLES["mailbox_unreachable"], mailbox.error))
     if login_failure is not None:
         # At once, not after three intervals: a changed password will not heal itself.
         since, detail = login_failure
@@ -278,10 +297,25 @@ def collect_status(
     poll_seconds: int,
     max_message_bytes: int,
     now: datetime,
+    outbox_minutes: int | None = None,
 ) -> Status:
-    """Everything ``mailbot status`` shows, and the problems found."""
+    """Everything ``mailbot status`` shows, and the problems found.
+
+    ``outbox_minutes`` (``mailbot status``, not the scheduler's own check):
+    also the outbox's and the mailbox's own problems (relay refusing, mail
+    pending too long, copies not filed, the mailbox unreachable now).
+    """
     with sessions() as session:
         last_poll = last_successful_poll(session)
+        # A poll that is filing mail right now is alive, though it has not finished yet.
+        filed = session.scalar(select(func.max(Inbound.processed_at)))
+        if filed is not None and last_poll is not None and filed > last_poll:
+            last_poll = filed
+        delivery_problems = (
+            outbox_problems(session, now=now, outbox_minutes=outbox_minutes, poll_seconds=poll_seconds)
+            if outbox_minutes is not None
+            else []
+        )
         refused = login_failure(session)
         outbox = {s: n for s, n in session.execute(select(Outbox.status, func.count()).group_by(Outbox.status))}
         cases: dict[str, int] = {}
@@ -317,9 +351,35 @@ def collect_status(
             mailbox=mailbox,
             login_failure=refused,
             marks_pending=marks,
-        ),
+            check_mailbox_error=outbox_minutes is not None and source is not None,
+        )
+        + delivery_problems,
         marks_pending=marks,
     )
+
+
+def outbox_problems(session: Session, *, now: datetime, outbox_minutes: int, poll_seconds: int) -> list[Problem]:
+    """The relay refusing, mail pending too long, copies not filed: read from the outbox alone."""
+    problems = []
+    pending = Outbox.status == "pending"
+    refused, latest = session.execute(
+        select(func.count(), func.max(Outbox.id)).where(pending, Outbox.last_error.is_not(None))
+    ).one()
+    if refused:
+        error = session.scalar(select(Outbox.last_error).where(Outbox.id == latest))
+        detail = f"{refused}件のメールが再送待ちです。最新のエラー: {error}"
+        problems.append(Problem("relay_refusing", TITLES["relay_refusing"], detail))
+    oldest = session.scalar(select(func.min(Outbox.created_at)).where(pending))
+    if oldest is not None and now - oldest > timedelta(minutes=outbox_minutes):
+        count = session.scalar(select(func.count()).where(pending)) or 0
+        detail = f"{count}件が送信待ちで、最も古いものは {format_jst(oldest)} から待っています({outbox_minutes}分超)"
+        problems.append(Problem("outbox_stale", TITLES["outbox_stale"], detail))
+    late = now - timedelta(seconds=STALE_FACTOR * poll_seconds)
+    copies = session.scalar(select(func.count()).where(Outbox.copy_pending.is_(True), Outbox.sent_at < late))
+    if copies:
+        detail = f"{copies}件の控えが未保存です。メールボックスに接続でき次第、自動で保存します"
+        problems.append(Problem("copies_pending", TITLES["copies_pending"], detail))
+    return problems
 
 
 # -- alerts ----------------------------------------------------------------------------------
@@ -384,3 +444,38 @@ def _row(
         case_id=None,
         inbound_id=None,
     )
+
+
+# -- the running bot ---------------------------------------------------------------------------
+RUNNER_KEY = "runner"
+
+
+def mark_runner(sessions: sessionmaker[Session], who: str, now: datetime) -> None:
+    """`mailbot run` started: from now on a free poller lock means the bot died (until a clean stop)."""
+    with sessions.begin() as session:
+        row = session.scalars(select(JobRun).where(JobRun.job == "health", JobRun.key == RUNNER_KEY)).one_or_none()
+        if row is None:
+            session.add(JobRun(job="health", key=RUNNER_KEY, done_at=now, detail=who))
+        else:
+            row.done_at, row.detail = now, who
+
+
+def clear_runner(sessions: sessionmaker[Session]) -> None:
+    """A clean stop: no bot is expected to hold the lock any more."""
+    with sessions.begin() as session:
+        session.execute(delete(JobRun).where(JobRun.job == "health", JobRun.key == RUNNER_KEY))
+
+
+def runner_problem(sessions: sessionmaker[Session], *, lock_free: bool) -> Problem | None:
+    """A `mailbot run` started and never stopped cleanly, and no one holds the poller lock: it is gone."""
+    if not lock_free:
+        return None
+    with sessions() as session:
+        row = session.execute(
+            select(JobRun.done_at, JobRun.detail).where(JobRun.job == "health", JobRun.key == RUNNER_KEY)
+        ).one_or_none()
+    if row is None:
+        return None
+    since, who = row
+    detail = f"{format_jst(since)} に起動した {who} がポーラーのロックを持っていません(停止の記録なし)"
+    return Problem("bot_not_running", TITLES["bot_not_running"], detail)

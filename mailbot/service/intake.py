@@ -56,6 +56,7 @@ from mailbot.domain.subject import parse_subject
 from mailbot.service import marks
 from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record, write_mails
 from mailbot.service.delivery import Deliverer, DeliveryReport
+from mailbot.service.outages import DATABASE, MAILBOX, Outages
 from mailbot.service.parse_ahead import Loaded, ParseAhead
 from mailbot.service.ports import (
     AuthenticationFailed,
@@ -162,11 +163,12 @@ class Intake:
             enabled=parse_ahead, batch_size=self.batch_size, max_bytes=policy.limits.max_message_bytes
         )
         self._loaded: dict[str, Loaded] = {}
-        self.deliverer = Deliverer(sessions=sessions, delivery=delivery, renderer=renderer, policy=policy, clock=clock)
+        # What is down now, and when to try it again (the mailbox, the database, the relay).
+        self.outages = Outages(clock)
+        self.deliverer = Deliverer(
+            sessions=sessions, delivery=delivery, renderer=renderer, policy=policy, clock=clock, outages=self.outages
+        )
         self._stopping = False
-        # Mailbox back-off: after a failure, wait longer each time before asking again.
-        self._source_failures = 0
-        self._source_retry_at: datetime | None = None
 
     @property
     def delivery(self) -> Delivery:
@@ -194,8 +196,9 @@ class Intake:
     def poll_once(self, deliver: bool = True) -> PollReport:
         report = PollReport()
         try:
-            if self._source_retry_at is not None and self.clock() < self._source_retry_at:
-                report.source_error = f"mailbox skipped until {self._source_retry_at.isoformat()} (backing off)"
+            retry_at = self.outages.waiting(MAILBOX)
+            if retry_at is not None:
+                report.source_error = f"mailbox skipped until {retry_at.isoformat()} (backing off)"
             else:
                 try:
                     batches = self._batches(self.source.fetch_new(self._known))
@@ -216,7 +219,7 @@ class Intake:
                 finally:
                     self._loaded.clear()
                 self._retry_marks()
-                self._source_failures, self._source_retry_at = 0, None
+                self.outages.recovered(MAILBOX)
         except AuthenticationFailed as exc:
             report.source_error = str(exc)
             self._back_off(exc, "mailbox login refused")
@@ -226,7 +229,12 @@ class Intake:
             self._back_off(exc, "mailbox unavailable")
         except StoreUnavailable as exc:
             report.store_error = str(exc)
-            log.error("database unavailable, poll stopped: %s", exc)
+            self.outages.failed(DATABASE, f"poll stopped: {exc}")
+            return report
+        except _STORE_ERRORS as exc:
+            # Read outside the filing itself (the mailbox cursor, the ledger's known keys): the same outage.
+            report.store_error = _short(exc)
+            self.outages.failed(DATABASE, f"poll stopped: {report.store_error}")
             return report
         try:
             self.recheck_waiting()
@@ -237,7 +245,9 @@ class Intake:
                 self._clear_health(LOGIN_FAILED)
         except _STORE_ERRORS as exc:
             report.store_error = _short(exc)
-            log.error("database unavailable: %s", report.store_error)
+            self.outages.failed(DATABASE, report.store_error)
+            return report
+        self.outages.recovered(DATABASE)
         return report
 
     def _deliver(self, report: PollReport) -> None:
@@ -246,11 +256,8 @@ class Intake:
         report.delivery_failed += delivery.failed
 
     def _back_off(self, exc: SourceError, what: str) -> None:
-        """Retry a failing mailbox after 30 s, then 1, 2, 4 ... minutes, at most every 15."""
-        self._source_failures += 1
-        delay = timedelta(seconds=min(30 * 2 ** (self._source_failures - 1), 900))
-        self._source_retry_at = self.clock() + delay
-        log.error("%s (failure %d, next try in %d s): %s", what, self._source_failures, delay.total_seconds(), exc)
+        """Retry a failing mailbox after 30 s, then 1, 2, 4 minutes, then every 5 (one log line, see outages)."""
+        self.outages.failed(MAILBOX, f"{what}: {exc}")
 
     def _record_health(self, key: str, detail: str | None = None, keep_since: bool = False) -> None:
         """Remember how the bot is doing (last good poll, a refused login), for `mailbot status`."""

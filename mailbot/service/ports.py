@@ -134,8 +134,9 @@ class Delivery(Protocol):
     def keep_copies(self, mails: Sequence[OutgoingMail]) -> None:
         """After their rows are marked sent: file copies where staff see them, in one go where possible.
 
-        Best effort, never raises: the mails are out, and a missing copy is
-        worth a warning, not a resend.
+        The mails are out whatever happens here: a copy that could not be filed
+        raises a :class:`DeliveryError` (never a resend), and the deliverer
+        keeps the rows' ``copy_pending`` so a later delivery files them.
         """
         ...
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -533,20 +532,18 @@ def test_a_refused_mail_is_not_appended_to_the_sent_folder(
     assert folder.appended == []
 
 
-def test_a_failing_sent_folder_is_logged_and_does_not_fail_the_send(
+def test_a_failing_sent_folder_does_not_fail_the_send_and_says_the_copies_wait(
     smtp_sink: SmtpSink,
-    caplog: pytest.LogCaptureFixture,
     open_delivery: Callable[..., SmtpDelivery],
 ) -> None:
     delivery = open_delivery(settings_for(smtp_sink), sent_folder=FakeSentFolder(fail_append=True))
 
     mail = make_mail()
-    with caplog.at_level(logging.WARNING, logger="mailbot.adapters.smtp"):
-        delivery.send(mail)
+    delivery.send(mail)
+    with pytest.raises(TemporaryDeliveryError, match="Sent folder"):
         delivery.keep_copies([mail])
 
     assert len(smtp_sink.wait_for(1)) == 1
-    assert "Sent folder" in caplog.text
 
 
 def test_without_a_sent_folder_nothing_counts_as_already_sent(delivery: SmtpDelivery) -> None:

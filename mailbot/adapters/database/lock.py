@@ -72,6 +72,45 @@ class PollerLock:
         self._connection.commit()
         return got
 
+    def held(self) -> bool:
+        """Is the lock still ours? Asked before each poll and each run of mails.
+
+        SQLite: the lock file is still open and still the file at its path.
+        PostgreSQL: the session that took the advisory lock is alive and
+        ``pg_locks`` shows the lock granted to it. A server restart ends that
+        session, and with it the lock, without telling the holder: only a
+        question like this one finds out. A lost session is dropped here, so
+        :meth:`try_acquire` starts a fresh one.
+        """
+        if self._sqlite_path is not None:
+            if self._file is None:
+                return False
+            try:
+                return os.fstat(self._file.fileno()).st_ino == os.stat(self.where).st_ino
+            except OSError:
+                return False
+        if make_url(self.url).get_backend_name() != "postgresql":
+            return True
+        if self._connection is None:
+            return False
+        try:
+            found = bool(
+                self._connection.execute(
+                    text(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                        " AND pid = pg_backend_pid() AND objsubid = 1"
+                        " AND ((classid::bigint << 32) | objid::bigint) = :key)"
+                    ),
+                    {"key": _advisory_key(self.mailbox)},
+                ).scalar()
+            )
+            self._connection.commit()
+        except Exception:  # whatever broke the session, the lock went with it
+            found = False
+        if not found:
+            self.release()
+        return found
+
     def acquire(
         self,
         *,
@@ -96,9 +135,12 @@ class PollerLock:
             self._file.close()
             self._file = None
         if self._connection is not None:
-            self._connection.close()
-            self._connection.engine.dispose()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            try:
+                connection.close()
+            except Exception:  # a session the server already ended
+                connection.invalidate()
+            connection.engine.dispose()
 
     def __enter__(self) -> PollerLock:
         self.acquire()

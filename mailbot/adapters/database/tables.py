@@ -239,6 +239,10 @@ class Outbox(Base):
     # marks the row sent, cleared once the copies of a run of mails are filed, so a
     # crash in between files the missing copies on restart (see service/delivery.py).
     copy_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
+    # Who is sending this row now, and until when the claim holds (see service/delivery.py):
+    # set and cleared with single UPDATEs, so two deliverers never hand the same row to a relay.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         # Partial: a handful of rows at most, whatever the size of the outbox.

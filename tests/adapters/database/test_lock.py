@@ -76,3 +76,40 @@ def test_a_waiting_poller_takes_over_when_the_holder_dies(harness: Harness) -> N
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_a_held_lock_says_so_and_a_released_one_does_not(db_url: str) -> None:
+    lock = PollerLock(db_url, "maildir:/srv/held")
+    try:
+        assert not lock.held()
+        assert lock.try_acquire()
+        assert lock.held()
+        lock.release()
+        assert not lock.held()
+    finally:
+        lock.release()
+
+
+def test_a_postgresql_lock_whose_session_ended_is_lost_and_another_poller_may_take_it(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        return  # the SQLite lock file lives as long as its holder's process
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    first, second = PollerLock(db_url, "maildir:/srv/ended"), PollerLock(db_url, "maildir:/srv/ended")
+    admin = create_engine(db_url, poolclass=NullPool)
+    try:
+        assert first.try_acquire() and first.held()
+        assert first._connection is not None
+        backend = first._connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        first._connection.commit()
+        with admin.begin() as connection:
+            # What a server restart does to the holder's session, without telling it.
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        assert not first.held()
+        assert second.try_acquire()
+        assert not first.try_acquire()
+    finally:
+        first.release()
+        second.release()
+        admin.dispose()

@@ -1,7 +1,7 @@
 """The UNIS order line is the unit: the export's full columns, each case bound to its line.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07 17:00:00
 
 ``unis_rows`` gains the manual's §5 fields (all nullable: an export without a
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
