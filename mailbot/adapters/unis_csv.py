@@ -29,7 +29,7 @@ from datetime import date
 from typing import Any, BinaryIO
 
 from mailbot.domain.japanese import normalize
-from mailbot.domain.unis import BASE_COLUMNS, COLUMN_HEADERS
+from mailbot.domain.unis import BASE_COLUMNS, COLUMN_HEADERS, LINE_STATES, state_word
 
 __all__ = [
     "DB_COLUMNS",
@@ -146,6 +146,10 @@ class UnisReport:
     bad_due_date_lines: list[int] = field(default_factory=list)
     # Other dates and 開始年月 that are not dates: header -> (count, first lines).
     bad_dates: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
+    # 明細状態 that is none of 受注, 確定, 解約, キャンセル: kept as written, counted, no rule acts on it.
+    unknown_states: int = 0
+    unknown_state_lines: list[int] = field(default_factory=list)
+    unknown_state_values: list[str] = field(default_factory=list)
 
     @property
     def missing_columns(self) -> tuple[str, ...]:
@@ -167,6 +171,12 @@ class UnisReport:
             )
         for header, (count, lines) in self.bad_dates.items():
             found.append(f"{count} {header} not a date, stored empty (lines {_lines(lines, count)})")
+        if self.unknown_states:
+            values = ", ".join(self.unknown_state_values)
+            found.append(
+                f"{self.unknown_states} 明細状態 not 受注/確定/解約/キャンセル ({values}), no rule acts on them "
+                f"(lines {_lines(self.unknown_state_lines, self.unknown_states)})"
+            )
         return found
 
 
@@ -353,6 +363,7 @@ class UnisReader:
         self._width = 0
         self._steps: list[tuple[int, int, str, str]] = []
         self._memo: dict[tuple[str, str], Any] = {}
+        self._known_states: dict[str, bool] = {}
 
     def __iter__(self) -> Iterator[UnisRecord]:
         name = self.name
@@ -419,6 +430,8 @@ class UnisReader:
                 kind = "month"
             elif name == "item_code":
                 kind = "upper"
+            elif name == "state":
+                kind = "state"
             elif name in _CODE_FIELDS or name == "customer_class":
                 kind = "code"
             else:
@@ -462,8 +475,22 @@ class UnisReader:
             if found is _BAD:
                 self._bad(field_name, line)
                 found = None
+            elif kind == "state" and not self._known_state(found):
+                self._unknown_state(found, line)
             values[position] = found
         return UnisRecord(*values)
+
+    def _known_state(self, value: str) -> bool:
+        known = self._known_states.get(value)
+        if known is None:
+            known = self._known_states[value] = state_word(value) in LINE_STATES
+        return known
+
+    def _unknown_state(self, value: str, line: int) -> None:
+        self.report.unknown_states += 1
+        _note(self.report.unknown_state_lines, line)
+        if value not in self.report.unknown_state_values and len(self.report.unknown_state_values) < _KEEP_LINES:
+            self.report.unknown_state_values.append(value or "(空欄)")
 
     @staticmethod
     def _read(kind: str, cell: str) -> Any:

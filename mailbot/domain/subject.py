@@ -135,15 +135,17 @@ def squash(text: str) -> str:
     return _NOISE.sub("", normalize(text)).casefold()
 
 
-def resembles_request(subject: str, branch_names: Iterable[str] = ()) -> bool:
+def resembles_request(subject: str, branch_names: Iterable[str] = (), *, with_document: bool = True) -> bool:
     """A subject that is not the form but looks meant as one.
 
-    フレッツ with エスカ, 申込 or 取次 ("フレッツ エスカ", "フレッツ光申込"), or a
-    known branch's name, spaces, brackets and width ignored.
+    フレッツ with エスカ, 申込 or 取次 ("フレッツ エスカ", "フレッツ光申込"); or a
+    known branch's name, spaces, brackets and width ignored, but only on a mail
+    that carries a document (``with_document``): branches name themselves in
+    all their mail ("渋谷支店 忘年会のお知らせ"), and such a mail is no request.
     """
     text = squash(strip_reply_prefixes(remove_case_tags(normalize(subject))))
     if not text:
         return False
     if "フレッツ" in text and any(word in text for word in _NEAR_WORDS):
         return True
-    return any(name and name in text for name in (squash(n) for n in branch_names))
+    return with_document and any(name and name in text for name in (squash(n) for n in branch_names))

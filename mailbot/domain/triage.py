@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailbot.domain.documents import is_signature
 from mailbot.domain.model import Disposition, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject, resembles_request
@@ -101,7 +102,8 @@ def near_miss(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:
         return False
     if not (policy.is_internal(m.sender.addr) or policy.is_ubd(m.sender.addr) or facts.released):
         return False
-    return resembles_request(m.subject, facts.branch_names)
+    document = any(not is_signature(a) for a in m.attachments)
+    return resembles_request(m.subject, facts.branch_names, with_document=document)
 
 
 def _near_miss_held(m: ParsedMessage, facts: TriageFacts, policy: Policy) -> bool:

@@ -27,6 +27,7 @@ __all__ = [
     "LINE_CANCELLED",
     "LINE_CONFIRMED",
     "LINE_ORDERED",
+    "LINE_STATES",
     "LINE_VOIDED",
     "LineKey",
     "OrderLine",
@@ -35,6 +36,7 @@ __all__ = [
     "UnisLookup",
     "code_of",
     "previous_customer",
+    "state_word",
 ]
 
 BROKERAGE_ITEM = "Z200214"  # NTTフレッツ光取次
@@ -111,6 +113,20 @@ def code_of(value: str | None) -> str | None:
     return match[1] if match else None
 
 
+LINE_STATES = frozenset({LINE_ORDERED, LINE_CONFIRMED, LINE_CANCELLED, LINE_VOIDED})
+_STATE_CODE = re.compile(r"^\s*\d+\s*[:：.]?\s*")
+
+
+def state_word(value: str) -> str:
+    """A 明細状態 cell as the word compared: NFKC, no code in front, no spaces.
+
+    Compared exactly: ``受注済み`` or ``確定取消`` is none of the four states
+    (the import counts such cells), never taken for the state it starts with.
+    """
+    text = unicodedata.normalize("NFKC", value)
+    return "".join(_STATE_CODE.sub("", text).split())
+
+
 _PREVIOUS = re.compile(r"加入前顧客(?:コード|CD|ｺｰﾄﾞ)\s*[:：]?\s*(\d[\d-]*)")
 
 
@@ -167,20 +183,21 @@ class OrderLine:
 
     @property
     def state_word(self) -> str:
-        return self.state.strip()
+        """明細状態 without a code in front (``1 受注``, ``1:受注`` -> ``受注``)."""
+        return state_word(self.state)
 
     @property
     def ordered(self) -> bool:
-        return self.state_word.startswith(LINE_ORDERED)
+        return self.state_word == LINE_ORDERED
 
     @property
     def confirmed(self) -> bool:
-        return self.state_word.startswith(LINE_CONFIRMED)
+        return self.state_word == LINE_CONFIRMED
 
     @property
     def ended(self) -> bool:
         """解約 or キャンセル: the line no longer counts as active."""
-        return self.state_word.startswith((LINE_CANCELLED, LINE_VOIDED))
+        return self.state_word in (LINE_CANCELLED, LINE_VOIDED)
 
 
 @dataclass(frozen=True)

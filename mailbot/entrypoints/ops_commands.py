@@ -268,7 +268,7 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print(f"  ※未確認: {item['why']}")
     if detail["decided_by"]:
         print(f"  判定: {detail['decided_by']} さんの操作による")
-    defects = [d["code"] for d in detail["defects"]]
+    defects = list(dict.fromkeys(d["code"] for d in detail["defects"]))
     if defects:
         print("  現在の不備: " + ", ".join(title(code) for code in defects))
     if detail["same_customer"]:

@@ -429,7 +429,7 @@ def _old_line(old: UnisCustomer, line: OrderLine) -> OrderLine | None:
             return same[0]
     if len(lines) == 1:
         return lines[0]
-    opened = [li for li in lines if li.confirmed or li.state_word.startswith(LINE_CANCELLED)]
+    opened = [li for li in lines if li.confirmed or li.state_word == LINE_CANCELLED]
     return opened[0] if len(opened) == 1 else None
 
 
@@ -454,12 +454,16 @@ def _opened_case(session: Session, customer_code: str) -> Case | None:
 
 
 def _bgm_candidates(session: Session, settings: AfterConfig) -> list[str]:
-    """Customers (one GROUP BY pass over the export) with a live Z200214 line and no live BGM line (§5⑤)."""
+    """Customers (one GROUP BY pass over the export) with a live Z200214 line and no live BGM line (§5⑤).
+
+    A candidate filter, wider than the rule (a state is matched anywhere in
+    the cell, ``1 受注`` too): each candidate is judged again on its lines.
+    """
     brokerage = UnisRow.item_code == BROKERAGE_ITEM
-    ended = or_(UnisRow.line_state.like(f"{LINE_CANCELLED}%"), UnisRow.line_state.like(f"{LINE_VOIDED}%"))
+    ended = or_(UnisRow.line_state.like(f"%{LINE_CANCELLED}%"), UnisRow.line_state.like(f"%{LINE_VOIDED}%"))
     live_z = and_(
         brokerage,
-        or_(UnisRow.line_state.like(f"{LINE_ORDERED}%"), UnisRow.line_state.like(f"{LINE_CONFIRMED}%")),
+        or_(UnisRow.line_state.like(f"%{LINE_ORDERED}%"), UnisRow.line_state.like(f"%{LINE_CONFIRMED}%")),
     )
     bgm = UnisRow.item_code.in_(settings.bgm_items) if settings.bgm_items else ~brokerage
     one, zero = literal(1), literal(0)

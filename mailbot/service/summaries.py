@@ -147,6 +147,11 @@ class CaseLine:
     age_days: int
     return_count: int
 
+    @property
+    def defect_codes(self) -> list[str]:
+        """Each defect code once (a return may name several values of one kind)."""
+        return list(dict.fromkeys(d["code"] for d in self.defects))
+
 
 @dataclass
 class BranchWeek:
@@ -161,7 +166,8 @@ class BranchWeek:
 
     @property
     def defect_counts(self) -> list[tuple[str, int]]:
-        counter: Counter[str] = Counter(d["code"] for line in self.returned for d in line.defects)
+        # A case counts once per defect code: one return may name several values of one kind.
+        counter: Counter[str] = Counter(code for line in self.returned for code in line.defect_codes)
         return counter.most_common()
 
     @property

@@ -120,7 +120,7 @@ def _case_summary(c: Case) -> dict[str, Any]:
         "decided_by": c.decided_by,
         "customer_code": c.customer_code,
         "customer_name": c.customer_name,
-        "defects": [d["code"] for d in c.defects],
+        "defects": list(dict.fromkeys(d["code"] for d in c.defects)),
         "defect_details": c.defects,
         "return_count": c.return_count,
         "created_at": _iso(c.created_at),

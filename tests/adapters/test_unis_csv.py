@@ -344,3 +344,12 @@ def test_the_full_export_is_stored_and_read_back_with_its_columns(db_url: str) -
     with sessions() as session:
         assert "order_date" not in DbUnisLookup(session).columns
     engine.dispose()
+
+
+def test_a_line_state_that_is_none_of_the_four_is_kept_counted_and_never_taken_for_one() -> None:
+    rows = [FULL_ROW, {**FULL_ROW, "明細状態": "受注済み"}, {**FULL_ROW, "明細状態": "1 受注"}]
+    reader = UnisReader(io.BytesIO(full_csv(rows)))
+    records = list(reader)
+    assert [r.line_state for r in records] == ["受注", "受注済み", "1 受注"]
+    assert (reader.report.unknown_states, reader.report.unknown_state_lines) == (1, [3])
+    assert any("明細状態 not 受注/確定/解約/キャンセル (受注済み)" in note for note in reader.report.notes())

@@ -149,6 +149,14 @@ def test_a_subject_resembling_the_form_is_a_near_miss(subject: str) -> None:
     assert resembles_request(subject, ["渋谷支店", "大阪支店"])
 
 
+def test_a_branch_naming_itself_is_a_near_miss_only_with_a_document_attached() -> None:
+    from mailbot.domain.subject import resembles_request
+
+    assert not resembles_request("渋谷支店 忘年会のお知らせ", ["渋谷支店"], with_document=False)
+    assert resembles_request("渋谷支店 忘年会のお知らせ", ["渋谷支店"], with_document=True)
+    assert resembles_request("フレッツ光申込 渋谷支店", ["渋谷支店"], with_document=False)
+
+
 @pytest.mark.parametrize("subject", ["請求書の件", "フレッツ光のご案内", "会議室の予約", ""])
 def test_a_subject_about_something_else_is_no_near_miss(subject: str) -> None:
     from mailbot.domain.subject import resembles_request

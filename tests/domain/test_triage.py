@@ -203,6 +203,12 @@ def test_a_near_miss_from_inside_is_a_request_for_the_checks_to_return() -> None
     assert verdict(request(subject="渋谷支店 依頼の件"), named) == (None, "request")
 
 
+def test_a_branchs_own_mail_naming_the_branch_without_a_document_is_not_a_request() -> None:
+    named = TriageFacts(branch_names=("渋谷支店",))
+    party = request(subject="渋谷支店 忘年会のお知らせ", attachments=[])
+    assert verdict(party, named) == (Disposition.IGNORED, "not_request")
+
+
 def test_a_near_miss_is_held_for_the_desk_when_configured() -> None:
     from dataclasses import replace
 

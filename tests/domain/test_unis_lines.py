@@ -285,3 +285,12 @@ def test_the_outcome_names_the_bound_line() -> None:
     )
     assert evaluation.submission.line is not None
     assert evaluation.submission.line.where == "C0001/002"
+
+
+@pytest.mark.parametrize(
+    ("state", "ordered"), [("受注", True), ("1 受注", True), ("受注済み", False), ("確定取消", False)]
+)
+def test_a_line_state_is_compared_as_a_whole_word_with_or_without_its_code(state: str, ordered: bool) -> None:
+    line = z_line(state=state)
+    assert line.ordered is ordered
+    assert line.confirmed is False

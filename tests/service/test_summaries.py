@@ -405,3 +405,23 @@ def test_a_branch_summary_ends_with_the_desks_contact_line_like_every_mail_to_a_
     shibuya = summary_bodies(desk, None)["渋谷支店"]
     assert "ご不明な点は 納品デスク(内線 2345) までお問い合わせください。" in shibuya
     assert desk.app.config.policy.desk_address not in shibuya, "the bot's own mailbox is no contact"
+
+
+def test_a_return_naming_several_values_of_one_kind_counts_once_for_that_defect() -> None:
+    from mailbot.service.summaries import BranchWeek, CaseLine
+
+    values = [{"code": "unis_line_values", "detail": {"field": f}} for f in ("明細処理区分", "ランニング")]
+    line = CaseLine(
+        case_no="FE-2026-00001",
+        branch="渋谷支店",
+        customer_code="123456789",
+        customer_name="株式会社さくら商事",
+        status="returned",
+        defects=[*values, {"code": "manager_cc_missing", "detail": {}}],
+        since=jst(2026, 11, 24, 10, 0),
+        age_days=0,
+        return_count=1,
+    )
+    week = BranchWeek("渋谷支店", received=1, returned=[line])
+    assert line.defect_codes == ["unis_line_values", "manager_cc_missing"]
+    assert dict(week.defect_counts) == {"unis_line_values": 1, "manager_cc_missing": 1}
