@@ -242,12 +242,13 @@ def case_detail(app: Any, case_no: str) -> dict[str, Any]:
 
 def cmd_cases_show(args: argparse.Namespace) -> int:
     from mailbot.entrypoints.tables import format_table
-    from mailbot.service.summaries import defect_titles
+    from mailbot.service.summaries import defect_explanations, defect_titles
 
     app = open_app(args)
     try:
         detail = case_detail(app, args.case_no)
         title = defect_titles(app.renderer)
+        explain = defect_explanations(app.renderer)
     finally:
         app.close()
     if args.json:
@@ -300,11 +301,10 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         mark = "✓ 該当なし" if c["ok"] else "✗ 該当あり"
         if c["ok"] and c.get("unchecked"):
             mark = f"- 未確認({c['unchecked']})"
-        extra = ""
-        if c["defects"]:
-            details = [", ".join(f"{k}={v}" for k, v in d["detail"].items() if v) for d in c["defects"]]
-            extra = "  (" + "; ".join(x for x in details if x) + ")" if any(details) else ""
-        print(f"  {mark} {c['description']}{extra}")
+        print(f"  {mark} {c['description']}")
+        for d in c["defects"]:
+            # The facts as the return mail explains them, not as stored.
+            print(f"      {explain(d)}")
     print()
     print("送信メール:")
     rows = [

@@ -102,7 +102,7 @@ def mail_context(
         "attachments": [a.filename for a in message.attachments] if message else [],
     }
     reason = facts.get("reason", "")
-    defect_list = [{"code": d.code, "detail": _readable_detail(d)} for d in defects]
+    defect_list = [{"code": d.code, "detail": readable_detail(d)} for d in defects]
     return {
         "case_no": case_no or "",
         "branch": branch or "",
@@ -127,7 +127,7 @@ def mail_context(
     }
 
 
-def _readable_detail(defect: Defect) -> dict[str, str]:
+def readable_detail(defect: Defect) -> dict[str, str]:
     """The defect's facts, with the UNIS snapshot time as the desk reads it."""
     detail = dict(defect.detail)
     if detail.get("unis_as_of"):

@@ -42,9 +42,9 @@ from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.lifecycle import Event, Stage
-from mailbot.domain.model import CaseStatus
+from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import JST, build_outbox_row, desk_context, format_jst
+from mailbot.service.mails import JST, build_outbox_row, desk_context, format_jst, readable_detail
 
 __all__ = [
     "JOB",
@@ -649,6 +649,20 @@ def defect_titles(renderer: Renderer) -> Any:
         return lambda code: str(module.title(code))  # type: ignore[attr-defined]
     except Exception:  # fall back to the code itself
         return str
+
+
+def defect_explanations(renderer: Renderer) -> Any:
+    """A defect ({"code", "detail"}) as the return mail explains it (``_defects.j2``), UNIS times in JST."""
+    try:
+        module = renderer.env.get_template("_defects.j2").module
+    except Exception:  # fall back to the facts themselves
+        return lambda d: ", ".join(f"{k}={v}" for k, v in dict(d.get("detail") or {}).items() if v)
+
+    def explain(defect: dict[str, Any]) -> str:
+        detail = readable_detail(Defect(str(defect["code"]), dict(defect.get("detail") or {})))
+        return " ".join(str(module.explain({"code": defect["code"], "detail": detail})).split())  # type: ignore[attr-defined]
+
+    return explain
 
 
 # -- when ------------------------------------------------------------------------------

@@ -360,3 +360,13 @@ def test_a_case_waiting_for_the_desk_is_marked_on_the_board_and_filtered_as_need
     login(client)
     board = client.get("/?status=needs_review").text
     assert 'data-mark="needs_review"' in board and "要確認" in board
+
+
+def test_a_failed_check_on_the_case_page_reads_as_the_return_mail_explains_it(web: tuple[Harness, TestClient]) -> None:
+    h, client = web
+    case_no = returned_case(h)
+    login(client)
+    page = client.get(f"/cases/{case_no}").text
+    checks = page[page.index('<table class="checks">') :]
+    assert "CCを残したまま「全員に返信」で再送してください" in checks
+    assert "managers=" not in checks and "branch=" not in checks

@@ -112,6 +112,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
     titles = summaries.defect_titles(app.renderer)
     env.globals.update(
         defect_title=titles,
+        defect_explanation=summaries.defect_explanations(app.renderer),
         jst=_jst,
         event_label=lambda e: EVENT_LABELS.get(Event(e), e) if e in {x.value for x in Event} else e,
         reason_label=lambda r: REASON_LABELS.get(r, r),
