@@ -32,6 +32,7 @@ from mailbot.domain.japanese import normalize
 from mailbot.domain.unis import BASE_COLUMNS, COLUMN_HEADERS, LINE_STATES, state_word
 
 __all__ = [
+    "DATE_FIELDS",
     "DB_COLUMNS",
     "FULL_HEADER",
     "HEADER",
@@ -60,6 +61,8 @@ HEADER = (
 FULL_HEADER = tuple(COLUMN_HEADERS.values())
 # Record field -> the unis_rows column it is stored in, in UnisRecord's order.
 DB_COLUMNS: Mapping[str, str] = {f: ("line_state" if f == "state" else f) for f in COLUMN_HEADERS}
+# The fields read as dates (the others are text, codes, or 開始年月 as YYYY/MM).
+DATE_FIELDS = frozenset({"due_date", "order_date", "confirm_date", "cancel_date"})
 # Cells compared by code (``2``, ``2 契約変更``): folded to NFKC and single spaces.
 _CODE_FIELDS = frozenset(
     {
@@ -424,7 +427,7 @@ class UnisReader:
         for position, name in enumerate(COLUMN_HEADERS):
             if name not in self._at or name == "customer_code":
                 continue
-            if name in ("due_date", "order_date", "confirm_date", "cancel_date"):
+            if name in DATE_FIELDS:
                 kind = "date"
             elif name == "start_month":
                 kind = "month"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,11 +108,14 @@ def _replace_snapshot(
     columns: Mapping[str, str] | None,
 ) -> ImportResult:
     reader = UnisReader(stream, name, digits=digits, columns=columns)
+    records = iter(reader)
+    # The first record reads the header, and with it which columns the export has (a bad header,
+    # or no row at all, is refused here, before the transaction).
+    first = next(records)
+    tuples = (record.as_tuple() for record in itertools.chain((first,), records))
     with sessions.begin() as session:
         store = Store(session)
-        tuples = (record.as_tuple() for record in reader)
-        # The columns are known once the header is read, which is before the first row is written.
-        rows = store.replace_unis(tuples, as_of=as_of, imported_at=now, source_name=name, columns=_Columns(reader))
+        rows = store.replace_unis(tuples, as_of=as_of, imported_at=now, source_name=name, columns=reader.report.columns)
         customers = store.unis_customer_count()
         result = ImportResult(rows, customers, as_of, reader.report)
         if notice is not None and result.notes() and notice.policy.ops_recipients:
@@ -150,16 +154,6 @@ def _notice_row(result: ImportResult, name: str, notice: OpsNotice, now: datetim
     return build_outbox_row(
         intent, renderer=notice.renderer, context=context, policy=policy, now=now, case_id=None, inbound_id=None
     )
-
-
-class _Columns:
-    """The export's columns, read from the reader when the snapshot row is written (after the rows)."""
-
-    def __init__(self, reader: UnisReader) -> None:
-        self.reader = reader
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.reader.report.columns)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from mailbot.adapters.database.tables import (
     UnisSnapshot,
 )
 from mailbot.adapters.rawstore import RawDirectory, compress, decompress
-from mailbot.adapters.unis_csv import DB_COLUMNS
+from mailbot.adapters.unis_csv import DATE_FIELDS, DB_COLUMNS
 from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.unis import BASE_COLUMNS, LineKey, OrderLine, UnisCustomer
@@ -459,25 +459,23 @@ class Store:
         PostgreSQL gets one COPY, SQLite batched executemany; either way in the
         caller's transaction, so an exception from ``rows`` half-way (a bad
         line) leaves the previous snapshot when the caller rolls back. Only the
-        columns the export has are written (``columns``, known once the first
-        row is read): the others stay NULL, and the standard export of eleven
+        export's own ``columns`` (fields of :data:`DB_COLUMNS`; None: all) are
+        written: the others stay NULL, and the standard export of eleven
         columns costs what it did.
         """
         self.session.execute(delete(UnisRow))
         connection = self.session.connection()
-        iterator = iter(rows)
-        first = next(iterator, None)
-        present = set(columns) if columns is not None else set(DB_COLUMNS)
+        present = frozenset(columns) if columns is not None else frozenset(DB_COLUMNS)
         wanted = [i for i, field in enumerate(DB_COLUMNS) if field in present]
         names = [UNIS_COLUMNS[i] for i in wanted]
         pick = operator.itemgetter(*wanted)
-        stream = (pick(row) for row in itertools.chain([] if first is None else [first], iterator))
+        stream = (pick(row) for row in rows)
         dbapi = connection.connection.dbapi_connection
         if connection.dialect.name == "postgresql":
             count = _copy_unis(dbapi, names, stream)
         else:
             count = _insert_unis(dbapi, names, stream)
-        fields = ",".join(sorted(columns)) if columns is not None else None
+        fields = ",".join(sorted(present)) if columns is not None else None
         snapshot = UnisSnapshot(
             as_of=as_of, imported_at=imported_at, source_name=source_name, row_count=count, columns=fields
         )
@@ -505,7 +503,6 @@ UNIS_COLUMNS = tuple(DB_COLUMNS.values())
 # Cases that hold their UNIS line: accepted and on their way, or cancelled (the line must be cancelled in UNIS).
 HOLDING_STAGES = ("accepted", "entered", "construction_scheduled", "completed", "unis_confirmed", "cancelled")
 _UNIS_BATCH = 5_000
-_UNIS_DATES = frozenset({"due_date", "order_date", "confirm_date", "cancel_date"})
 
 
 def _copy_unis(dbapi_connection: Any, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -526,7 +523,7 @@ def _insert_unis(dbapi_connection: Any, names: Sequence[str], rows: Iterable[Seq
     Dates go in as SQLAlchemy's SQLite ``Date`` stores them (ISO text), so the
     ORM reads them back as dates.
     """
-    dates = [i for i, name in enumerate(names) if name in _UNIS_DATES]
+    dates = [i for i, name in enumerate(names) if name in DATE_FIELDS]
     sql = f"INSERT INTO unis_rows ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
 
     def plain(row: Sequence[Any]) -> Sequence[Any]:
