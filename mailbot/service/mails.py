@@ -222,6 +222,10 @@ _SAMPLE_FACTS = {
     "padded_lines": "15, 208, 1022, ...",
     "bad_due_dates": "1",
     "bad_due_date_lines": "77",
+    "bad_dates": "受注登録日: 2件(行 12, 40)",
+    "unknown_states": "1",
+    "unknown_state_lines": "51",
+    "unknown_state_values": "受注済み",
     # a person's action, the case's stage, the notices' loop guards and ids
     "note": "副支店長がCCに入っていたため受付",
     "by": "山田",

@@ -136,6 +136,13 @@ def _notice_row(result: ImportResult, name: str, notice: OpsNotice, now: datetim
         "padded_lines": _line_list(report.padded_lines, report.padded_codes),
         "bad_due_dates": str(report.bad_due_dates),
         "bad_due_date_lines": _line_list(report.bad_due_date_lines, report.bad_due_dates),
+        # The other dates and 開始年月 (受注登録日, 確定日 ...), one line each, and 明細状態 UNIS does not use.
+        "bad_dates": "\n".join(
+            f"{header}: {count}件(行 {_line_list(lines, count)})" for header, (count, lines) in report.bad_dates.items()
+        ),
+        "unknown_states": str(report.unknown_states),
+        "unknown_state_lines": _line_list(report.unknown_state_lines, report.unknown_states),
+        "unknown_state_values": "、".join(report.unknown_state_values),
     }
     policy = notice.policy
     context = mail_context(

@@ -443,6 +443,21 @@ def test_unis_import_says_how_many_customer_codes_it_zero_padded(
     assert "完成予定日が日付として読めない" not in text
 
 
+def test_the_ops_notice_of_an_import_names_every_repair_it_was_sent_for(
+    harness: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    header = UNIS_HEADER + ",受注登録日"
+    rows = [GOOD_UNIS_ROW + ",未定", GOOD_UNIS_ROW.replace(",受注,", ",受注済み,") + ",2026/11/20"]
+    export = tmp_path / "unis.csv"
+    export.write_bytes(("\r\n".join([header, *rows]) + "\r\n").encode("cp932"))
+    assert cli(harness, "unis", "import", str(export), "--as-of", "2026-11-24T09:00+09:00") == 0
+    [mail] = harness.sent_mail("ops_unis_import")
+    text = mail.get_content()
+    assert "受注登録日: 1件(行 2)" in text
+    assert "いずれでもない明細がありました: 1件(受注済み、行 3)" in text
+    assert "顧客CDの桁数" not in text and "完成予定日が日付として読めない" not in text
+
+
 # --- issue 12: check-config says where raw mail goes and how long it is kept ---------
 def test_check_config_names_the_raw_mail_directory_and_the_retention(
     tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
