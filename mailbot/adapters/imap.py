@@ -79,6 +79,7 @@ from mailbot.adapters.oauth2 import (
     CredentialError,
     OAuth2Settings,
     TokenSource,
+    login_methods,
     run_secret_command,
     token_source,
     token_words,
@@ -204,16 +205,7 @@ class ImapSettings:
             )
         if not self.username:
             raise ValueError("mailbox username must not be empty")
-        methods = [
-            name
-            for name, value in (
-                ("password", self.password),
-                ("password_command", self.password_command),
-                ("oauth2_token_command", self.oauth2_token_command),
-                ("oauth2", self.oauth2),
-            )
-            if value is not None
-        ]
+        methods = login_methods(self.password, self.password_command, self.oauth2_token_command, self.oauth2)
         if len(methods) != 1:
             raise ValueError(
                 "give exactly one of password (password_env), password_command, "

@@ -50,6 +50,7 @@ __all__ = [
     "TokenSource",
     "command_problem",
     "decode_challenge",
+    "login_methods",
     "oauthbearer_response",
     "run_secret_command",
     "token_source",
@@ -168,6 +169,19 @@ class OAuth2Settings:
             subject=str(table.get("subject", "") or username),
             scope=str(table.get("scope", "")),
         )
+
+
+def login_methods(
+    password: str | None, password_command: str | None, token_command: str | None, oauth2: OAuth2Settings | None
+) -> list[str]:
+    """The login settings given, by their keys: the IMAP and SMTP settings allow one each."""
+    given = (
+        ("password", password),
+        ("password_command", password_command),
+        ("oauth2_token_command", token_command),
+        ("oauth2", oauth2),
+    )
+    return [name for name, value in given if value is not None]
 
 
 class TokenSource(Protocol):

@@ -44,6 +44,7 @@ from mailbot.adapters.oauth2 import (
     OAuth2Settings,
     TokenSource,
     decode_challenge,
+    login_methods,
     oauthbearer_response,
     run_secret_command,
     token_source,
@@ -128,16 +129,7 @@ class SmtpSettings:
             )
         if self.timeout_seconds <= 0:
             raise ValueError(f"SMTP timeout must be positive, not {self.timeout_seconds}")
-        credentials = [
-            name
-            for name, value in (
-                ("password", self.password),
-                ("password_command", self.password_command),
-                ("oauth2_token_command", self.oauth2_token_command),
-                ("oauth2", self.oauth2),
-            )
-            if value is not None
-        ]
+        credentials = login_methods(self.password, self.password_command, self.oauth2_token_command, self.oauth2)
         if len(credentials) > 1:
             raise ValueError(f"SMTP login: give only one of {', '.join(credentials)}")
         if (self.username is None) != (not credentials):
