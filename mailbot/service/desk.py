@@ -16,13 +16,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.store import RawRemoved, Store, db_text, defects_from_json
+from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store, db_text, defects_from_json
 from mailbot.adapters.database.tables import Case, Inbound, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check, line_values_unchecked
-from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, unchanged
+from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, request_facts, set_customer_note, unchanged
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
@@ -31,6 +31,7 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.unis_lines import bind_line
 from mailbot.service.casefile import CaseChange, UnitOfWork, record
 from mailbot.service.intake import Intake, case_view, file_decision
+from mailbot.service.mails import format_ja
 from mailbot.service.retention import removed_text
 
 __all__ = ["ActionResult", "Desk", "DeskError"]
@@ -201,8 +202,6 @@ class Desk:
         picks; none: unbound. What the bound line's check could not read is
         refreshed too, so the case does not carry an older export's gaps.
         """
-        from mailbot.adapters.database.store import DbUnisLookup
-
         if not case.customer_code:
             return ""
         lookup = DbUnisLookup(uow.store.session)
@@ -276,8 +275,6 @@ class Desk:
 
     def bind(self, case_no: str, line: str, *, by: str, reason: str) -> ActionResult:
         """Bind the case to another UNIS order line (契約No/明細No) of its customer, with who and why."""
-        from mailbot.adapters.database.store import DbUnisLookup
-
         contract_no, _, line_no = normalize(line).strip().partition("/")
         contract_no, line_no = contract_no.strip(), line_no.strip()
         if not contract_no or not line_no:
@@ -315,9 +312,6 @@ class Desk:
         Like the branch's answer in the code request's thread: the event names who, the
         customer is looked up in UNIS, and for a UBD case 事務センター is sent the code.
         """
-        from mailbot.adapters.database.store import DbUnisLookup
-        from mailbot.domain.decision import request_facts, set_customer_note
-
         digits = self.policy.customer_code_digits
         value = normalize(code).replace("-", "").replace(" ", "")
         if not (value.isascii() and value.isdigit() and len(value) == digits):
@@ -468,6 +462,4 @@ _RESOLUTION_JA = {"released": "依頼として処理", "discarded": "破棄"}
 
 
 def _as_of(when: datetime | None) -> str:
-    from mailbot.service.mails import format_ja
-
     return f"{format_ja(when)}時点" if when else "未取込"
