@@ -32,8 +32,13 @@ def pattern_of(customer: UnisCustomer) -> str:
     return PATTERN_AB if customer.other_contracts() else PATTERN_C
 
 
-def bind_line(customer: UnisCustomer, held: Mapping[LineKey, str], arrived: datetime | None) -> OrderLine | None:
+def bind_line(
+    customer: UnisCustomer, held: Mapping[LineKey, str], arrived: datetime | None, *, keep: LineKey | None = None
+) -> OrderLine | None:
     """The customer's Z200214 line in 受注 that no other live case holds, for a request that arrived ``arrived``.
+
+    ``keep``: the line the case is bound to already, taken again while it is
+    still a free 受注 line (a person's acceptance does not move a binding).
 
     With several free lines: the newest 受注登録日 not after the mail's
     arrival day (the branch registers the line before it mails the desk);
@@ -44,6 +49,9 @@ def bind_line(customer: UnisCustomer, held: Mapping[LineKey, str], arrived: date
     free = [(index, line) for index, line in enumerate(customer.open_brokerage_lines()) if line.key not in held]
     if not free:
         return None
+    kept = next((line for _, line in free if line.key == keep), None)
+    if kept is not None:
+        return kept
     day = arrived.astimezone(DESK_TZ).date() if arrived is not None else None
 
     def rank(item: tuple[int, OrderLine]) -> tuple[int, int, int]:

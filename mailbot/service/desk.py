@@ -209,10 +209,9 @@ class Desk:
         if customer is None:
             return ""
         held = {key: no for key, no in lookup.held_lines(customer.code).items() if no != case.case_no}
-        mine = customer.line((case.contract_no, case.line_no or "")) if case.contract_no else None
-        if mine is None or not mine.ordered or mine.key in held:
-            latest = self._latest_branch_mail(uow.store, case)
-            mine = bind_line(customer, held, latest[0].received_at if latest else uow.now)
+        current = (case.contract_no, case.line_no or "") if case.contract_no else None
+        latest = self._latest_branch_mail(uow.store, case)
+        mine = bind_line(customer, held, latest[0].received_at if latest else uow.now, keep=current)
         if mine is None:
             case.contract_no, case.line_no = None, None
             return "(UNIS明細は未紐付け: 受注の取次明細がすべて他の案件のものです。cases bind で紐付けてください)"

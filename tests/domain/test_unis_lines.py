@@ -268,6 +268,16 @@ def test_lines_without_a_registration_date_come_after_dated_ones_the_last_export
     assert bind_line(client(bgm_line(), undated_a, dated, undated_b), {}, NOW) == dated
 
 
+def test_the_line_a_case_holds_already_is_kept_while_it_is_a_free_ordered_line() -> None:
+    older = z_line("C0001", "002", order_date=date(2026, 11, 1))
+    newest = z_line("C0001", "003", order_date=date(2026, 11, 22))
+    customer = client(bgm_line(), older, newest)
+    assert bind_line(customer, {}, NOW, keep=older.key) == older
+    assert bind_line(customer, {older.key: "FE-2026-00009"}, NOW, keep=older.key) == newest
+    confirmed = client(bgm_line(), replace(older, state="確定"), newest)
+    assert bind_line(confirmed, {}, NOW, keep=older.key) == newest
+
+
 def test_a_cancelled_or_voided_line_is_never_bound() -> None:
     voided = z_line("C0001", "002", state="キャンセル")
     assert bind_line(client(bgm_line(), voided), {}, NOW) is None
