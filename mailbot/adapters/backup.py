@@ -30,6 +30,8 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailbot.adapters.errors import BackupError
+
 __all__ = ["MANIFEST", "BackupError", "BackupResult", "backup", "restore"]
 
 MANIFEST = "manifest.json"
@@ -39,10 +41,6 @@ PG_FILE = "database.dump"
 RAW_DIR = "raw"
 # The tables whose row counts the manifest records and a restore compares.
 COUNTED = ("cases", "case_events", "inbound", "raw_messages", "outbox", "users", "unis_rows")
-
-
-class BackupError(Exception):
-    """A backup or restore cannot be made; the message is one line for the operator."""
 
 
 @dataclass(frozen=True)

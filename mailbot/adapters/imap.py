@@ -74,6 +74,7 @@ from typing import Any, Literal
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
+from mailbot.adapters.errors import MessageTooLarge
 from mailbot.adapters.net import is_loopback
 from mailbot.adapters.oauth2 import (
     CredentialError,
@@ -132,10 +133,6 @@ _THROTTLED_RE = re.compile(r"throttled.*?Backoff Time:\s*(\d+)\s*milli", re.IGNO
 _MAX_THROTTLE_SECONDS = 60.0
 # RFC 6154 special-use attributes mailbot looks for.
 SENT_USE = "\\Sent"
-
-
-class MessageTooLarge(SourceError):
-    """``load()`` was called for a message above ``max_message_bytes``."""
 
 
 # The keys of the [mailbox] table for kind = "imap"; the config loader checks against these too.

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mailbot.adapters.errors import CredentialError, TokenError
+
 __all__ = [
     "GOOGLE_SCOPE",
     "MICROSOFT_SCOPE",
@@ -68,14 +70,6 @@ PROVIDERS: Mapping[str, frozenset[str]] = {
     "microsoft": frozenset({"provider", "tenant", "client_id", "client_secret_env", "authority", "scope"}),
     "google": frozenset({"provider", "key_file", "subject", "scope"}),
 }
-
-
-class CredentialError(Exception):
-    """A password or token command could not be run, failed, or printed nothing."""
-
-
-class TokenError(CredentialError):
-    """No token could be had; the text is one line naming the source and the issuer's error."""
 
 
 def _one_line(text: object, limit: int = 400) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from mailbot.adapters.errors import ProgressFileError
 from mailbot.domain.japanese import normalize
 
 __all__ = ["ProgressFileError", "ProgressRow", "read_progress"]
@@ -22,10 +23,6 @@ __all__ = ["ProgressFileError", "ProgressRow", "read_progress"]
 _P_NUMBER = re.compile(r"^P\d{13}$")
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?$")
 _REQUIRED = ("p_number", "status")
-
-
-class ProgressFileError(Exception):
-    """A progress list could not be read; the message names the file, the line and the column."""
 
 
 @dataclass(frozen=True)

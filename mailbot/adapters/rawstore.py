@@ -26,6 +26,8 @@ from pathlib import Path
 
 import zstandard
 
+from mailbot.adapters.errors import RawStoreUnavailable
+
 __all__ = ["RawDirectory", "RawStoreUnavailable", "compress", "decompress", "strip_attachments"]
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -44,10 +46,6 @@ def decompress(data: bytes) -> bytes:
     if data[:4] == _ZSTD_MAGIC:
         return zstandard.ZstdDecompressor().decompress(data)
     return zlib.decompress(data)  # rows written before 0006
-
-
-class RawStoreUnavailable(OSError):
-    """The directory store cannot take a file now (full disk, missing mount): no message is to blame."""
 
 
 class RawDirectory:

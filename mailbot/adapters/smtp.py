@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from mailbot.adapters.errors import PartialDeliveryError
 from mailbot.adapters.net import is_loopback
 from mailbot.adapters.oauth2 import (
     CredentialError,
@@ -75,20 +76,6 @@ _TLS_MODES: frozenset[str] = frozenset({"ssl", "starttls", "none"})
 # ssl raises it for some handshake set-up problems, and the Delivery port
 # promises callers nothing but DeliveryError.
 _FAILURES = (smtplib.SMTPException, OSError, ValueError)
-
-
-class PartialDeliveryError(PermanentDeliveryError):
-    """The server took the mail for some recipients and refused the others."""
-
-    def __init__(
-        self,
-        message: str,
-        refused: Mapping[str, tuple[int, str]],
-        delivered: tuple[str, ...],
-    ) -> None:
-        super().__init__(message)
-        self.refused: dict[str, tuple[int, str]] = dict(refused)
-        self.delivered = delivered
 
 
 class SentFolder(Protocol):

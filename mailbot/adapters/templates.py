@@ -23,14 +23,11 @@ from jinja2 import (
     select_autoescape,
 )
 
+from mailbot.adapters.errors import TemplateProblem
 from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.resources import templates_dir
 
 __all__ = ["MAIL_KINDS", "RenderedText", "Renderer", "TemplateProblem"]
-
-
-class TemplateProblem(Exception):
-    """A mail template is missing or does not render."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, BinaryIO
 
+from mailbot.adapters.errors import UnisFileError
 from mailbot.domain.japanese import normalize
 from mailbot.domain.unis import BASE_COLUMNS, COLUMN_HEADERS, LINE_STATES, state_word
 
@@ -86,10 +87,6 @@ _CODE_FIELDS = frozenset(
 _CHUNK = 1 << 20
 # How many line numbers of repaired cells the report keeps (the counts are exact).
 _KEEP_LINES = 5
-
-
-class UnisFileError(Exception):
-    """A UNIS export could not be read; the message names the line."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
+from mailbot.domain.errors import LifecycleError, TransitionNotAllowed
 from mailbot.domain.model import CaseStatus, Disposition
 
 __all__ = [
@@ -49,14 +50,6 @@ __all__ = [
     "step",
     "validate",
 ]
-
-
-class LifecycleError(Exception):
-    """The lifecycle tables are inconsistent (a start-up error, never a poll-time one)."""
-
-
-class TransitionNotAllowed(Exception):
-    """No row of the transition table allows this event from the case's stage."""
 
 
 class Stage(StrEnum):

@@ -33,6 +33,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
+from mailbot.domain.errors import UnparseableMessage
 from mailbot.domain.japanese import (
     decode_bytes,
     decode_bytes_detailed,
@@ -46,10 +47,6 @@ __all__ = ["UnparseableMessage", "parse_message"]
 # rarely go beyond 5.
 _MAX_DEPTH = 40
 _MAX_FILENAME = 255
-
-
-class UnparseableMessage(Exception):
-    """The input is not a mail message at all (empty, or no header block)."""
 
 
 def parse_message(raw: bytes) -> ParsedMessage:

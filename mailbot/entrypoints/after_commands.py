@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from mailbot.adapters.progress_file import ProgressFileError
-from mailbot.entrypoints.cli import UsageError, open_app, parse_time, print_json
+from mailbot.entrypoints.cli import open_app, parse_time, print_json
 from mailbot.entrypoints.desk_commands import _by, _run, _subparsers
+from mailbot.entrypoints.errors import UsageError
 
 __all__ = ["register", "run_progress_import"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from mailbot.adapters.backup import BackupError, backup, restore
 from mailbot.bootstrap import utc_now
 from mailbot.config import load_config, resolve_config_path
-from mailbot.entrypoints.cli import UsageError
+from mailbot.entrypoints.errors import UsageError
 
 __all__ = ["register"]
 

@@ -22,6 +22,7 @@ from mailbot.config import Config, ConfigError, load_config, resolve_config_path
 from mailbot.domain.branches import Branch
 from mailbot.domain.lifecycle import Stage
 from mailbot.domain.model import CaseStatus
+from mailbot.entrypoints.errors import UsageError
 from mailbot.entrypoints.logs import setup_logging
 from mailbot.service import views
 from mailbot.service.desk import DeskError
@@ -29,10 +30,6 @@ from mailbot.service.mails import JST, format_jst
 from mailbot.service.ports import DeliveryError, SourceError
 
 __all__ = ["main"]
-
-
-class UsageError(Exception):
-    """A command-line argument is wrong."""
 
 
 def _config(args: argparse.Namespace) -> Config:

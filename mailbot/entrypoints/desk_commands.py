@@ -11,7 +11,8 @@ import argparse
 import getpass
 from typing import Any
 
-from mailbot.entrypoints.cli import UsageError, open_app, print_json
+from mailbot.entrypoints.cli import open_app, print_json
+from mailbot.entrypoints.errors import UsageError
 from mailbot.entrypoints.tables import format_table
 from mailbot.service import views
 from mailbot.service.desk import ActionResult

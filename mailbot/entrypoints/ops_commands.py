@@ -9,7 +9,8 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from mailbot.entrypoints.cli import UsageError, branch_arg, open_app, parse_time, print_json
+from mailbot.entrypoints.cli import branch_arg, open_app, parse_time, print_json
+from mailbot.entrypoints.errors import UsageError
 from mailbot.service import views
 from mailbot.service.mails import format_jst
 

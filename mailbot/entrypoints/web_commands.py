@@ -11,7 +11,8 @@ import sys
 from typing import Any
 
 from mailbot.config import Config, ConfigError
-from mailbot.entrypoints.cli import UsageError, open_app, print_json
+from mailbot.entrypoints.cli import open_app, print_json
+from mailbot.entrypoints.errors import UsageError
 from mailbot.entrypoints.tables import format_table
 from mailbot.service.accounts import ROLES, AccountError
 from mailbot.service.mails import format_jst

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.tables import User
+from mailbot.service.errors import AccountError
 
 __all__ = ["ROLES", "Account", "AccountError", "Accounts"]
 
@@ -30,10 +31,6 @@ _NAME = re.compile(r"^[^\s\x00-\x1f\x7f]{1,120}$")
 _HASHER = PasswordHasher()
 _DUMMY = _HASHER.hash("mailbot-no-such-user")
 MIN_PASSWORD = 10
-
-
-class AccountError(Exception):
-    """An account command that cannot be done (unknown role, duplicate name, weak password)."""
 
 
 @dataclass(frozen=True)

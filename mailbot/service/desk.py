@@ -30,6 +30,7 @@ from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis_lines import bind_line
 from mailbot.service.casefile import CaseChange, UnitOfWork, record
+from mailbot.service.errors import DeskError
 from mailbot.service.intake import Intake, case_view, file_decision
 from mailbot.service.mails import format_ja
 from mailbot.service.retention import removed_text
@@ -38,10 +39,6 @@ __all__ = ["ActionResult", "Desk", "DeskError"]
 
 # Ledger reasons of mail recorded on a case that is not the branch's request.
 _NOT_FROM_BRANCH = frozenset({"staff_message"})
-
-
-class DeskError(Exception):
-    """A desk action that cannot be done; the message says why, in the desk's words."""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from mailbot.domain.subject import parse_subject
 from mailbot.service import marks
 from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record, write_mails
 from mailbot.service.delivery import Deliverer, DeliveryReport
+from mailbot.service.errors import StoreUnavailable
 from mailbot.service.outages import DATABASE, MAILBOX, Outages
 from mailbot.service.parse_ahead import Loaded, ParseAhead
 from mailbot.service.ports import (
@@ -94,10 +95,6 @@ RECHECK_JOB = "unis_recheck"
 # directory is: no message is to blame, so the poll stops with nothing marked
 # and the next one starts over.
 _STORE_ERRORS = (OperationalError, InterfaceError, RawStoreUnavailable)
-
-
-class StoreUnavailable(Exception):
-    """The database cannot be used right now; the poll stopped without marking anything."""
 
 
 log = logging.getLogger("mailbot.intake")

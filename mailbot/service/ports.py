@@ -12,6 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from mailbot.service.errors import (
+    AuthenticationFailed,
+    DeliveryError,
+    PermanentDeliveryError,
+    SourceError,
+    TemporaryDeliveryError,
+)
+
 __all__ = [
     "AuthenticationFailed",
     "CursorStore",
@@ -24,26 +32,6 @@ __all__ = [
     "SourceItem",
     "TemporaryDeliveryError",
 ]
-
-
-class SourceError(Exception):
-    """The mailbox could not be read right now (connection, login, folder)."""
-
-
-class AuthenticationFailed(SourceError):
-    """The mailbox refused the login, or the credential command failed."""
-
-
-class DeliveryError(Exception):
-    """A mail could not be handed over to the transport."""
-
-
-class TemporaryDeliveryError(DeliveryError):
-    """Delivery failed but may work later (4xx, connection refused)."""
-
-
-class PermanentDeliveryError(DeliveryError):
-    """Delivery was refused for good (5xx); retrying will not help."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from mailbot.domain.model import Address, Attachment, CaseStatus, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.service.casefile import BOT_ACTOR, search_key
+from mailbot.service.errors import CaseNotFound, OriginalRemoved
 from mailbot.service.retention import removed_text
 
 __all__ = [
@@ -48,14 +49,6 @@ __all__ = [
     "quarantine_detail",
     "quarantine_rows",
 ]
-
-
-class CaseNotFound(LookupError):
-    """No case or quarantined mail with that number."""
-
-
-class OriginalRemoved(CaseNotFound):
-    """The stored mail (or its attachments) was removed under the retention policy; the text says so in Japanese."""
 
 
 def _like(text: str) -> str:

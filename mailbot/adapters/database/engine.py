@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.errors import SchemaOutOfDate, SchemaUpgradeFailed
 from mailbot.resources import migrations_dir
 
 __all__ = [
@@ -24,14 +25,6 @@ __all__ = [
     "make_sessionmaker",
     "upgrade",
 ]
-
-
-class SchemaOutOfDate(Exception):
-    """The database schema is not at the version this mailbot expects."""
-
-
-class SchemaUpgradeFailed(SchemaOutOfDate):
-    """An upgrade left the database inconsistent (rows pointing to nothing)."""
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

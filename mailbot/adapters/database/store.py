@@ -27,6 +27,7 @@ from mailbot.adapters.database.tables import (
     UnisRow,
     UnisSnapshot,
 )
+from mailbot.adapters.errors import RawRemoved
 from mailbot.adapters.rawstore import RawDirectory, compress, decompress
 from mailbot.adapters.unis_csv import DATE_FIELDS, DB_COLUMNS
 from mailbot.domain.model import Defect, ParsedMessage
@@ -55,15 +56,6 @@ __all__ = [
 RAW_KEPT = "kept"
 RAW_ATTACHMENTS_REMOVED = "attachments_removed"
 RAW_REMOVED = "removed"
-
-
-class RawRemoved(LookupError):
-    """The raw mail, or the attachments the caller needs from it, were removed under the retention policy."""
-
-    def __init__(self, removed_at: datetime, attachments_only: bool) -> None:
-        super().__init__(f"raw mail removed under the retention policy at {removed_at.isoformat()}")
-        self.removed_at = removed_at
-        self.attachments_only = attachments_only
 
 
 def raw_storage_info(raw_to: str, directory: RawDirectory | None) -> dict[str, Any]:

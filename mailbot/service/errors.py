@@ -1,0 +1,47 @@
+"""Errors of the application service and its ports; one root for the entry points to catch."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """The root of every error this layer raises."""
+
+
+class SourceError(ServiceError):
+    """The mailbox could not be read right now (connection, login, folder)."""
+
+
+class AuthenticationFailed(SourceError):
+    """The mailbox refused the login, or the credential command failed."""
+
+
+class DeliveryError(ServiceError):
+    """A mail could not be handed over to the transport."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Delivery failed but may work later (4xx, connection refused)."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Delivery was refused for good (5xx); retrying will not help."""
+
+
+class AccountError(ServiceError):
+    """An account command that cannot be done (unknown role, duplicate name, weak password)."""
+
+
+class StoreUnavailable(ServiceError):
+    """The database cannot be used right now; the poll stopped without marking anything."""
+
+
+class DeskError(ServiceError):
+    """A desk action that cannot be done; the message says why, in the desk's words."""
+
+
+class CaseNotFound(ServiceError, LookupError):
+    """No case or quarantined mail with that number."""
+
+
+class OriginalRemoved(CaseNotFound):
+    """The stored mail (or its attachments) was removed under the retention policy; the text says so in Japanese."""
