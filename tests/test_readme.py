@@ -3,18 +3,22 @@ the README stays a front door that fits on a few screens, and no link between th
 
 `python -m tests.test_readme` writes the lifecycle table into docs/lifecycle.md again."""
 
+import argparse
 import re
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mailbot.domain.lifecycle import TRANSITIONS, Transition
+from mailbot.entrypoints.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 LIFECYCLE_PAGE = DOCS / "lifecycle.md"
+COMMANDS_PAGE = DOCS / "operations.md"
 TABLE_HEADER = "| from | event | to | verdict | mails | by |"
 README_MAX_LINES = 250
 
@@ -71,6 +75,22 @@ def test_the_readme_cites_the_sections_of_the_desks_manual_it_follows() -> None:
     text = README.read_text(encoding="utf-8")
     for section in ("§5", "§5③④⑤", "§6"):
         assert section in text, section
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> Iterator[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*prefix, name))
+            return
+    yield " ".join(prefix)
+
+
+def test_every_command_is_in_the_operators_list_of_commands() -> None:
+    text = COMMANDS_PAGE.read_text(encoding="utf-8")
+    section = text[text.index("## Commands\n") : text.index("\n## ", text.index("## Commands\n") + 1)]
+    missing = [c for c in _commands(build_parser()) if not re.search(rf"mailbot {re.escape(c)}(\s|$)", section)]
+    assert not missing, f"not in {COMMANDS_PAGE.name}'s Commands: {missing}"
 
 
 # --- links ---------------------------------------------------------------------------------
