@@ -21,7 +21,7 @@ demo: $(STAMP)
 web: $(STAMP)
 	$(BIN)/mailbot --config demo/config.toml web
 
-# The README's pictures of the workbench, taken by the browser test from the demo's data.
+# The pictures of the workbench in README.md and docs/desk-guide.ja.md, taken by the browser test from the demo's data.
 screenshots: $(STAMP)
 	mkdir -p docs/screenshots
 	MAILBOT_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q tests/entrypoints/test_web_browser.py -k demo_data

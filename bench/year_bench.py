@@ -79,7 +79,7 @@ DEFECTS = (
     "unis_customer_missing",
     "attachment_unreadable",
 )
-# What each lifecycle event mails (mailbot.domain.lifecycle's TRANSITIONS, as the README's table says).
+# What each lifecycle event mails (mailbot.domain.lifecycle's TRANSITIONS, as docs/lifecycle.md's table says).
 MAILS = {
     "accept": ("receipt", "ops_accepted"),
     "return": ("defect_reply", "ops_returned"),

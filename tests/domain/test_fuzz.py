@@ -12,7 +12,7 @@ reach the checks and the decision, and each decision is checked for:
 - every outgoing recipient is internal;
 - the same input decides the same way twice.
 
-CI runs a derandomized few hundred; `make fuzz` runs 100,000 (README).
+CI runs a derandomized few hundred; `make fuzz` runs 100,000 (docs/testing.md).
 """
 
 from __future__ import annotations

@@ -315,7 +315,7 @@ def test_check_config_finds_a_misspelt_variable_and_a_deleted_weekly_template(
     harness.app.close()
 
 
-# --- issue 9: the README's one-line errors, with their exit codes ----------------------
+# --- issue 9: the one-line errors of docs/operations.md, with their exit codes ----------------------
 
 
 def _config_with(harness: Harness, old: str, new: str) -> Path:

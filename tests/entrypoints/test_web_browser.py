@@ -92,7 +92,7 @@ def test_a_viewer_sees_no_action_and_a_post_without_the_token_is_refused(seeded:
 
 
 def test_the_demo_data_shows_the_board_and_a_case_page(tmp_path: Path, page: Any) -> None:
-    """Takes the README's screenshots when MAILBOT_SCREENSHOT_DIR is set (`make screenshots`)."""
+    """Takes the screenshots of the README and desk guide when MAILBOT_SCREENSHOT_DIR is set (`make screenshots`)."""
     directory = tmp_path / "demo"
     assert run_demo(directory) == 0
     name, _, password = DEMO_USERS[0]
