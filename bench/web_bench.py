@@ -19,7 +19,7 @@ from sqlalchemy import insert, text
 from bench.scratch import create_scratch, drop_scratch
 from bench.timing import log_in, median_ms, page
 from mailbot.adapters.database.engine import make_engine, upgrade
-from mailbot.adapters.database.tables import Case, CaseEvent, Inbound
+from mailbot.adapters.database.schema import Case, CaseEvent, Inbound
 from tests.fixtures.bot import make_harness
 
 BRANCHES = ("渋谷支店", "新宿支店", "大阪支店")

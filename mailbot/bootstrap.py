@@ -247,7 +247,7 @@ def make_delivery(config: Config) -> Delivery:
     if folder:
         if config.mailbox_kind != "imap":
             raise ConfigError(f'{config.path}: [delivery] save_sent_to needs [mailbox] kind = "imap"')
-        from mailbot.adapters.imap import SentFolder
+        from mailbot.adapters.imap import ImapSentFolder
 
-        sent_folder = SentFolder(imap_settings(config), folder)
+        sent_folder = ImapSentFolder(imap_settings(config), folder)
     return SmtpDelivery(smtp_settings(config), sent_folder=sent_folder)

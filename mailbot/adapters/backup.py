@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from mailbot.adapters.errors import BackupError
 
@@ -161,6 +161,12 @@ def _pg_dump(url: URL, destination: Path) -> tuple[str | None, dict[str, int]]:
     return _pg_facts(url)
 
 
+def _reason(exc: SQLAlchemyError) -> str:
+    """The driver's own words where there are some (a DBAPIError wraps them), on one line."""
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return " ".join(str(reason).split())
+
+
 def _pg_facts(url: URL) -> tuple[str | None, dict[str, int]]:
     engine = create_engine(url.set(drivername="postgresql+psycopg"))
     try:
@@ -170,8 +176,7 @@ def _pg_facts(url: URL) -> tuple[str | None, dict[str, int]]:
             schema = conn.scalar(text("SELECT version_num FROM alembic_version")) if versioned else None
             counts = {t: int(conn.scalar(text(f'SELECT count(*) FROM "{t}"')) or 0) for t in COUNTED if t in tables}
     except SQLAlchemyError as exc:
-        reason = getattr(exc, "orig", None) or exc
-        raise BackupError(f"database unavailable: {' '.join(str(reason).split())}") from None
+        raise BackupError(f"database unavailable: {_reason(exc)}") from None
     finally:
         engine.dispose()
     return schema, counts
@@ -260,8 +265,7 @@ def _pg_restore(dump: Path, url: URL) -> dict[str, int]:
         with engine.connect() as conn:
             tables = inspect(conn).get_table_names()
     except SQLAlchemyError as exc:
-        reason = getattr(exc, "orig", None) or exc
-        raise BackupError(f"database unavailable: {' '.join(str(reason).split())}") from None
+        raise BackupError(f"database unavailable: {_reason(exc)}") from None
     finally:
         engine.dispose()
     if tables:

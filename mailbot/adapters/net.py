@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
-__all__ = ["is_loopback"]
+__all__ = ["TLS_MODES", "TlsMode", "is_loopback"]
+
+# How a mail server session is secured: TLS from the first byte, upgraded by STARTTLS, or not at all (loopback only).
+TlsMode = Literal["ssl", "starttls", "none"]
+TLS_MODES: frozenset[str] = frozenset({"ssl", "starttls", "none"})
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 

@@ -342,7 +342,9 @@ class GoogleTokens:
             self._credentials.token = None
 
     def expires_in(self) -> int | None:
-        expiry = getattr(self._credentials, "expiry", None)
+        if self._credentials is None:
+            return None
+        expiry = self._credentials.expiry  # google-auth credentials: None until the first refresh
         if expiry is None:
             return None
         from datetime import UTC, datetime

@@ -18,7 +18,6 @@ present is kept with the snapshot, so a check that needs an absent one says
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import operator
@@ -29,6 +28,7 @@ from datetime import date
 from typing import Any, BinaryIO
 
 from mailbot.adapters.errors import UnisFileError
+from mailbot.adapters.unis_encoding import text_lines
 from mailbot.domain.japanese import normalize
 from mailbot.domain.unis import BASE_COLUMNS, COLUMN_HEADERS, LINE_STATES, state_word
 
@@ -84,7 +84,6 @@ _CODE_FIELDS = frozenset(
     }
 )
 
-_CHUNK = 1 << 20
 # How many line numbers of repaired cells the report keeps (the counts are exact).
 _KEEP_LINES = 5
 
@@ -190,108 +189,6 @@ def _note(lines: list[int], line: int) -> None:
         lines.append(line)
 
 
-# -- bytes to text lines -------------------------------------------------------------
-
-
-def _byte_lines(stream: BinaryIO, first: bytes) -> Iterator[bytes]:
-    """Physical lines with their endings (\\r\\n, \\n or \\r). CP932 and UTF-8
-    never have CR or LF inside a character, so bytes can be split first."""
-    pending = first
-    while True:
-        chunk = stream.read(_CHUNK)
-        if not chunk:
-            break
-        pending += chunk
-        lines = pending.splitlines(keepends=True)
-        # The last piece may be incomplete, or a CR whose LF is in the next chunk.
-        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
-        yield from lines
-    yield from pending.splitlines(keepends=True)
-
-
-class _Decoder:
-    """Decides between UTF-8 and CP932 on the first non-ASCII line, then holds
-    every later line to that choice, so a bad byte is reported where it is."""
-
-    def __init__(self, name: str, encoding: str | None) -> None:
-        self.name = name
-        self.encoding = encoding
-
-    def decode(self, raw: bytes, line: int) -> str:
-        if raw.isascii():
-            return raw.decode("ascii")
-        if self.encoding is None:
-            for candidate in ("utf-8", "cp932"):
-                try:
-                    text = raw.decode(candidate)
-                except UnicodeDecodeError:
-                    continue
-                self.encoding = candidate
-                return text
-            raise UnisFileError(f"{self.name}: line {line}: neither UTF-8 nor CP932 text")
-        try:
-            return raw.decode(self.encoding)
-        except UnicodeDecodeError as exc:
-            label = "UTF-8" if self.encoding == "utf-8" else "CP932"
-            raise UnisFileError(
-                f"{self.name}: line {line}: byte 0x{raw[exc.start]:02x} is not {label} text "
-                f"(the lines before it are {label})"
-            ) from None
-
-
-def _text_lines(stream: BinaryIO, name: str, report: UnisReport) -> Iterator[str]:
-    first = stream.read(64)
-    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(first):
-        # Excel's "Unicode text". Undecodable units become U+FFFD and are
-        # reported at their line (a strict decoder would fail a chunk ahead).
-        report.encoding = "UTF-16"
-        if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            codec = "utf-16"  # the BOM says which byte order
-        else:
-            codec = "utf-16-le" if first[1::2].count(0) >= first[0::2].count(0) else "utf-16-be"
-        buffered = io.BufferedReader(_Prefixed(first, stream))
-        wrapper = io.TextIOWrapper(buffered, encoding=codec, errors="replace", newline="")
-        for number, text in enumerate(wrapper, 1):
-            if "\ufffd" in text:
-                raise UnisFileError(f"{name}: line {number}: not valid UTF-16 text")
-            yield text
-        return
-    decoder = _Decoder(name, None)
-    if first.startswith(codecs.BOM_UTF8):
-        first, decoder.encoding = first[3:], "utf-8"
-    for number, raw in enumerate(_byte_lines(stream, first), 1):
-        yield decoder.decode(raw, number)
-        report.encoding = {"utf-8": "UTF-8", "cp932": "CP932"}.get(decoder.encoding or "", "ASCII")
-
-
-def _looks_utf16(first: bytes) -> bool:
-    # UTF-16 without a BOM: the ASCII in the header ("CD", "No", commas or
-    # tabs) puts NULs on one side; CP932 and UTF-8 text has no NUL at all.
-    return len(first) >= 16 and max(first[1::2].count(0), first[0::2].count(0)) >= len(first) // 8
-
-
-class _Prefixed(io.RawIOBase):
-    """``stream`` with the bytes already read from it put back in front."""
-
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
-        self._prefix = prefix
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        view = memoryview(buffer)
-        if self._prefix:
-            n = min(len(view), len(self._prefix))
-            view[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
 # -- cells ---------------------------------------------------------------------------
 
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
@@ -367,7 +264,7 @@ class UnisReader:
 
     def __iter__(self) -> Iterator[UnisRecord]:
         name = self.name
-        lines = _text_lines(self.stream, name, self.report)
+        lines = text_lines(self.stream, name, self.report)
         try:
             header_line = next(lines)
         except StopIteration:

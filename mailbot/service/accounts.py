@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.tables import User
+from mailbot.adapters.database.schema import User
 from mailbot.service.errors import AccountError
 
 __all__ = ["ROLES", "Account", "AccountError", "Accounts"]

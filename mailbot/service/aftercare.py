@@ -15,8 +15,8 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
+from mailbot.adapters.database.schema import Case, Inbound, JobRun
 from mailbot.adapters.database.store import Store
-from mailbot.adapters.database.tables import Case, Inbound, JobRun
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.decision import MailIntent, mails_for, unchanged

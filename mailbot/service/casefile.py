@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mailbot.adapters.database.schema import Case, CaseEvent
 from mailbot.adapters.database.store import Store, db_text, defects_from_json, defects_to_json
-from mailbot.adapters.database.tables import Case, CaseEvent
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import CaseOutcome, MailIntent
 from mailbot.domain.japanese import normalize

@@ -37,8 +37,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, TextClause, false, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case, Outbox
 from mailbot.adapters.database.store import Store
-from mailbot.adapters.database.tables import Case, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.policy import Policy

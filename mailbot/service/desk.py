@@ -16,8 +16,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case, Inbound, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store, db_text, defects_from_json
-from mailbot.adapters.database.tables import Case, Inbound, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory

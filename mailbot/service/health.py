@@ -37,8 +37,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case, Inbound, JobRun, Outbox
 from mailbot.adapters.database.store import Store
-from mailbot.adapters.database.tables import Case, Inbound, JobRun, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.parsing import UnparseableMessage, parse_message

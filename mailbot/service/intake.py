@@ -27,6 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case, Inbound, JobRun
 from mailbot.adapters.database.store import (
     DbUnisLookup,
     Store,
@@ -35,7 +36,6 @@ from mailbot.adapters.database.store import (
     defects_from_json,
     defects_to_json,
 )
-from mailbot.adapters.database.tables import Case, Inbound, JobRun
 from mailbot.adapters.rawstore import RawStoreUnavailable
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory

@@ -19,8 +19,8 @@ from email.utils import format_datetime, formataddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mailbot.adapters.database.schema import Outbox
 from mailbot.adapters.database.store import db_id
-from mailbot.adapters.database.tables import Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.model import Address, Attachment, Defect, ParsedMessage

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.tables import JobRun
+from mailbot.adapters.database.schema import JobRun
 
 __all__ = ["MARK_JOB", "PendingMark", "clear_mark", "due_marks", "pending_marks", "record_mark_failure"]
 

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case
 from mailbot.adapters.database.store import Store
-from mailbot.adapters.database.tables import Case
 from mailbot.adapters.progress_file import ProgressRow, read_progress
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig

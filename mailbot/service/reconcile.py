@@ -48,8 +48,8 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case, JobRun, UnisRow
 from mailbot.adapters.database.store import DbUnisLookup, Store
-from mailbot.adapters.database.tables import Case, JobRun, UnisRow
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory

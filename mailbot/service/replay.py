@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case
 from mailbot.adapters.database.store import DbUnisLookup, Store, defects_from_json
-from mailbot.adapters.database.tables import Case
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, UNIS_CODES, Check

@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case, Inbound, RawMessage
 from mailbot.adapters.database.store import RawRemoved, Store
-from mailbot.adapters.database.tables import Case, Inbound, RawMessage
 from mailbot.adapters.rawstore import strip_attachments
 from mailbot.config import RetentionConfig
 from mailbot.service.mails import format_jst

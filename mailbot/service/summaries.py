@@ -37,7 +37,7 @@ from sqlalchemy import BindParameter, Row, Text, bindparam, cast, func, or_, sel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, JobRun
+from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, JobRun
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.decision import MailIntent

@@ -12,8 +12,8 @@ from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Outbox
 from mailbot.adapters.database.store import Store
-from mailbot.adapters.database.tables import Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.adapters.unis_csv import UnisFileError, UnisReader, UnisReport
 from mailbot.domain.decision import MailIntent

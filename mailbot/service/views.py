@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store
-from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, Outbox
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import Check, build_submission, unchecked_reason
 from mailbot.domain.lifecycle import (

@@ -32,8 +32,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.database.schema import Case, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, Store
-from mailbot.adapters.database.tables import Case, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.decision import MailIntent

@@ -7,7 +7,7 @@ pg_trgm GIN index answers them from the trigrams of the pattern. They are
 made only on PostgreSQL and only where the pg_trgm extension can be had (it
 is trusted since PostgreSQL 13: a database owner may create it); without it
 the same queries still work, by scanning, as on SQLite. They are not in the
-models (``tables.SEARCH_INDEXES`` names them for the models==migrations test).
+models (``schema.SEARCH_INDEXES`` names them for the models==migrations test).
 
 Revision ID: 0005
 Revises: 0004
@@ -24,7 +24,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-# (index name, table, column): mirrored by mailbot.adapters.database.tables.SEARCH_INDEXES.
+# (index name, table, column): mirrored by mailbot.adapters.database.schema.SEARCH_INDEXES.
 TRIGRAM_INDEXES = (
     ("ix_inbound_subject_trgm", "inbound", "subject"),
     ("ix_inbound_body_text_trgm", "inbound", "body_text"),

@@ -1,4 +1,4 @@
-"""ImapSource / SentFolder against a real private Dovecot (tests/fixtures/dovecot.py).
+"""ImapSource / ImapSentFolder against a real private Dovecot (tests/fixtures/dovecot.py).
 
 Tests that take ``imap_mailbox`` also run on Courier and Cyrus (tests/fixtures/imap_servers.py).
 """
@@ -18,10 +18,10 @@ from imapclient import IMAPClient, imap_utf7
 from mailbot.adapters.imap import (
     KEYWORDS,
     AuthenticationFailed,
+    ImapSentFolder,
     ImapSettings,
     ImapSource,
     MessageTooLarge,
-    SentFolder,
     check_connection,
     message_id_key,
 )
@@ -262,14 +262,15 @@ def test_without_the_move_capability_mail_is_copied_then_expunged(
 ) -> None:
     box = dovecot_mailbox
     box.append(mail(1))
+    real = IMAPClient.capabilities
+
+    def no_move(self: IMAPClient) -> tuple[bytes, ...]:
+        return tuple(word for word in real(self) if word.upper() != b"MOVE")
+
+    # The session reads the server's CAPABILITY answer once, at login: the server offers no MOVE from the start.
+    monkeypatch.setattr(IMAPClient, "capabilities", no_move)
     source = source_for(box, folders={"returned": "返却"})
     (item,) = source.fetch_new(Ledger().known)
-    real = IMAPClient.has_capability
-
-    def no_move(self: IMAPClient, capability: str) -> bool:
-        return capability.upper() != "MOVE" and bool(real(self, capability))
-
-    monkeypatch.setattr(IMAPClient, "has_capability", no_move)
     source.mark(item, "case", "returned")
     assert box.uids("INBOX") == []
     assert list(box.flags("返却").values()) == [frozenset({b"$Mailbot-Returned"})]
@@ -555,7 +556,7 @@ def test_the_sent_folder_keeps_seen_copies_and_finds_them_by_message_id(
     imap_mailbox: Mailbox,
 ) -> None:
     box = imap_mailbox
-    sent = SentFolder(settings_for(box), folder="送信済み")
+    sent = ImapSentFolder(settings_for(box), folder="送信済み")
     assert sent.contains(["<1@test.example>"]) == set()
     sent.append_many([mail(1)])
     sent.append_many([mail(12)])
@@ -572,7 +573,7 @@ def test_the_sent_folder_finds_message_ids_with_characters_that_need_quoting(
     box = imap_mailbox
     odd = '<a%b(c)"d"\\e@x.example>'
     raw = mail(1).replace(b"<1@test.example>", odd.encode())
-    sent = SentFolder(settings_for(box))
+    sent = ImapSentFolder(settings_for(box))
     sent.append_many([raw])
     assert sent.contains([odd, "<a%b@x.example>"]) == {odd}
     sent.close()

@@ -1,4 +1,4 @@
-"""ImapSource, SentFolder and check_connection on each real server: Dovecot, Courier, Cyrus.
+"""ImapSource, ImapSentFolder and check_connection on each real server: Dovecot, Courier, Cyrus.
 
 Courier runs with IMAP_KEYWORDS=0 (PERMANENTFLAGS without ``\\*``, no MOVE,
 no SPECIAL-USE); Courier and Cyrus keep personal folders under ``INBOX.``
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.imap import KEYWORDS, ImapSource, SentFolder, check_connection, throttle_pause
+from mailbot.adapters.imap import KEYWORDS, ImapSentFolder, ImapSource, check_connection, throttle_pause
 from mailbot.service.ports import SourceError
 from tests.adapters.test_imap import DictCursor, Ledger, mail, settings_for, token_command, uid_of
 from tests.fixtures.dovecot import DovecotMailbox, DovecotServer
@@ -103,7 +103,7 @@ def test_sent_copies_are_filed_once_where_the_server_keeps_sent_mail_and_found_b
     imap_mailbox: Mailbox,
 ) -> None:
     box = imap_mailbox
-    sent = SentFolder(settings_for(box), "auto")
+    sent = ImapSentFolder(settings_for(box), "auto")
     # Cyrus marks INBOX.Sent as \Sent; Dovecot and Courier mark none, so it is Sent under the namespace.
     assert sent.target() == box.full("Sent")
     assert sent.contains(["<1@test.example>"]) == set(), "no Sent folder yet: nothing was sent"
@@ -122,7 +122,7 @@ def test_a_run_of_copies_is_filed_in_one_go_and_seen_with_or_without_multiappend
     imap_mailbox: Mailbox,
 ) -> None:
     box = imap_mailbox
-    sent = SentFolder(settings_for(box), "Sent")
+    sent = ImapSentFolder(settings_for(box), "Sent")
     client = sent._conn.client()
     offers = client.has_capability("MULTIAPPEND")
     appended: list[str] = []
@@ -145,7 +145,7 @@ def test_a_run_of_copies_is_filed_in_one_go_and_seen_with_or_without_multiappend
 
 def test_a_named_sent_folder_goes_under_the_personal_namespace(imap_mailbox: Mailbox) -> None:
     box = imap_mailbox
-    sent = SentFolder(settings_for(box), "送信済み")
+    sent = ImapSentFolder(settings_for(box), "送信済み")
     sent.append_many([mail(1)])
     assert len(box.flags("送信済み")) == 1
     assert box.full("送信済み") in box.folders()
@@ -200,7 +200,7 @@ def test_where_the_server_files_sent_mail_itself_auto_appends_nothing_and_a_rese
     user, password = dovecot_server.add_user(userdb_fields="userdb_imap_capability=+X-GM-EXT-1")
     box = DovecotMailbox(server=dovecot_server, user=user, password=password)
     settings = settings_for(box)
-    sent = SentFolder(settings, "auto")
+    sent = ImapSentFolder(settings, "auto")
     assert sent.files_itself()
     sent.append_many([mail(1)])
     assert box.folders() == ["INBOX"], "no APPEND: the submission server files its own copy"
@@ -211,7 +211,7 @@ def test_where_the_server_files_sent_mail_itself_auto_appends_nothing_and_a_rese
 
     [(_step, ok, detail)] = [s for s in check_connection(settings, sent_folder="auto") if s[0] == "sent folder"]
     assert ok and "files sent mail in 'Sent' itself" in detail and "does not APPEND" in detail
-    assert not SentFolder(settings, "Sent").files_itself(), "a folder named in the config is always filled"
+    assert not ImapSentFolder(settings, "Sent").files_itself(), "a folder named in the config is always filled"
 
 
 def test_a_command_the_server_refuses_keeps_the_session_and_the_mark_fails_without_moving_the_cursor(

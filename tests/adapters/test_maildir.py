@@ -152,7 +152,7 @@ def test_a_new_folder_that_is_a_symlink_out_of_the_maildir_is_refused(tmp_path: 
 def test_a_poll_never_stores_what_a_symlink_in_new_points_at(tmp_path: Path, db_url: str) -> None:
     from sqlalchemy import select
 
-    from mailbot.adapters.database.tables import Inbound, RawMessage
+    from mailbot.adapters.database.schema import Inbound, RawMessage
     from tests.fixtures.bot import make_harness
 
     harness = make_harness(tmp_path / "bot", db_url)

@@ -69,7 +69,7 @@ def settings_for(sink: SmtpSink, **overrides: object) -> SmtpSettings:
     return SmtpSettings(**values)  # type: ignore[arg-type]
 
 
-class FakeSentFolder:
+class FakeSentCopies:
     """An in-memory Sent folder: the seam SmtpDelivery writes copies through."""
 
     def __init__(self, fail_append: bool = False) -> None:
@@ -98,7 +98,7 @@ def open_delivery() -> Iterator[Callable[..., SmtpDelivery]]:
     """Build deliveries that are closed after the test, so no socket leaks."""
     opened: list[SmtpDelivery] = []
 
-    def make(settings: SmtpSettings, sent_folder: FakeSentFolder | None = None) -> SmtpDelivery:
+    def make(settings: SmtpSettings, sent_folder: FakeSentCopies | None = None) -> SmtpDelivery:
         opened.append(SmtpDelivery(settings, sent_folder=sent_folder))
         return opened[-1]
 
@@ -201,7 +201,7 @@ def test_a_delivery_error_after_a_refusal_does_not_poison_the_connection(
 def test_partial_refusal_is_permanent_names_the_refused_and_says_the_others_got_it(
     smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
 ) -> None:
-    folder = FakeSentFolder()
+    folder = FakeSentCopies()
     delivery = open_delivery(settings_for(smtp_sink), sent_folder=folder)
     smtp_sink.refuse_recipient("gone@example.jp", 550, "5.1.1 Mailbox unavailable")
     mail = make_mail(to=("yamada@example.jp",), cc=("gone@example.jp",))
@@ -488,7 +488,7 @@ def test_the_password_never_shows_in_the_settings_repr() -> None:
 def test_a_sent_mail_is_filed_in_the_sent_folder_only_when_asked_after_the_send(
     smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
 ) -> None:
-    folder = FakeSentFolder()
+    folder = FakeSentCopies()
     delivery = open_delivery(settings_for(smtp_sink), sent_folder=folder)
     mail = make_mail()
 
@@ -503,7 +503,7 @@ def test_a_sent_mail_is_filed_in_the_sent_folder_only_when_asked_after_the_send(
 def test_the_copies_of_a_run_of_mails_are_filed_with_one_command(
     smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
 ) -> None:
-    folder = FakeSentFolder()
+    folder = FakeSentCopies()
     delivery = open_delivery(settings_for(smtp_sink), sent_folder=folder)
     mails = [make_mail(n) for n in range(1, 4)]
     for mail in mails:
@@ -523,7 +523,7 @@ def test_without_a_sent_folder_there_are_no_copies_to_keep(delivery: SmtpDeliver
 def test_a_refused_mail_is_not_appended_to_the_sent_folder(
     smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
 ) -> None:
-    folder = FakeSentFolder()
+    folder = FakeSentCopies()
     delivery = open_delivery(settings_for(smtp_sink), sent_folder=folder)
     smtp_sink.refuse_next(1, 451)
 
@@ -536,7 +536,7 @@ def test_a_failing_sent_folder_does_not_fail_the_send_and_says_the_copies_wait(
     smtp_sink: SmtpSink,
     open_delivery: Callable[..., SmtpDelivery],
 ) -> None:
-    delivery = open_delivery(settings_for(smtp_sink), sent_folder=FakeSentFolder(fail_append=True))
+    delivery = open_delivery(settings_for(smtp_sink), sent_folder=FakeSentCopies(fail_append=True))
 
     mail = make_mail()
     delivery.send(mail)
@@ -553,7 +553,7 @@ def test_without_a_sent_folder_nothing_counts_as_already_sent(delivery: SmtpDeli
 def test_an_unreachable_sent_folder_makes_already_sent_fail_rather_than_answer_none(
     smtp_sink: SmtpSink, open_delivery: Callable[..., SmtpDelivery]
 ) -> None:
-    class Broken(FakeSentFolder):
+    class Broken(FakeSentCopies):
         def contains(self, message_ids: Iterable[str]) -> set[str]:
             raise ConnectionError("IMAP down")
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from mailbot.adapters.database.engine import make_engine, make_sessionmaker
+from mailbot.adapters.database.schema import UnisRow
 from mailbot.adapters.database.store import DbUnisLookup
-from mailbot.adapters.database.tables import UnisRow
 from mailbot.adapters.unis_csv import DB_COLUMNS, FULL_HEADER, HEADER, UnisFileError, UnisReader, read_unis_csv
 from mailbot.service.unis_import import import_unis
 

@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from mailbot.adapters.database.tables import JobRun
+from mailbot.adapters.database.schema import JobRun
 from mailbot.adapters.maildir import MaildirSource
 from mailbot.bootstrap import build_app
 from mailbot.config import ConfigError, load_config
@@ -419,7 +419,7 @@ def test_without_retention_there_is_no_retention_job(scheduled: Harness) -> None
 
 
 def test_the_retention_job_removes_old_raw_mail_once_and_then_nothing(tmp_path: Path, db_url: str) -> None:
-    from mailbot.adapters.database.tables import RawMessage
+    from mailbot.adapters.database.schema import RawMessage
 
     h = make_harness(tmp_path, db_url, SCHEDULE + "[retention]\nraw_days = 30\n")
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from mailbot.adapters.database.tables import Outbox
+from mailbot.adapters.database.schema import Outbox
 from mailbot.service.health import clear_runner, mark_runner
 from tests.entrypoints.test_ops_commands import run
 from tests.fixtures.bot import FakeClock, Harness, make_harness, use_real_servers

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from mailbot.adapters.database.tables import Outbox
+from mailbot.adapters.database.schema import Outbox
 from mailbot.bootstrap import build_app
 from mailbot.config import load_config
 from mailbot.service.delivery import LEASE, DeliveryReport

@@ -415,7 +415,7 @@ def test_a_stop_between_the_marks_and_the_copies_files_each_missing_copy_once_on
 ) -> None:
     from sqlalchemy import select
 
-    from mailbot.adapters.database.tables import Outbox
+    from mailbot.adapters.database.schema import Outbox
 
     bot.import_unis()
     for i in range(3):

@@ -8,7 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from mailbot.adapters.database.tables import Inbound
+from mailbot.adapters.database.schema import Inbound
 from mailbot.domain.checks import CHECKS, Submission
 from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
@@ -549,7 +549,7 @@ def test_a_message_that_keeps_failing_is_quarantined_after_three_polls_without_b
 def test_the_raw_message_is_kept_compressed_for_later_checks(harness: Harness) -> None:
     from sqlalchemy import select
 
-    from mailbot.adapters.database.tables import RawMessage
+    from mailbot.adapters.database.schema import RawMessage
 
     raw = request(attachments=[("回線単品申込書.pdf", pdf("x" * 5000))])
     harness.deliver(raw)
@@ -700,7 +700,7 @@ def test_many_attachments_on_a_mail_that_is_not_a_request_are_no_concern(harness
 def test_a_mail_waiting_to_be_retried_holds_back_only_the_later_mails_of_its_case(harness: Harness) -> None:
     from sqlalchemy import update
 
-    from mailbot.adapters.database.tables import Outbox
+    from mailbot.adapters.database.schema import Outbox
 
     harness.import_unis()
     harness.deliver(request(attachments=[], message_id="<one@usen.co.jp>"))

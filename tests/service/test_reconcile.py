@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from mailbot.adapters.database.tables import Case, JobRun
+from mailbot.adapters.database.schema import Case, JobRun
 from tests.fixtures.bot import CUSTOMER, OPS, SHIBUYA_MGR, Harness, make_harness, rebuild
 from tests.fixtures.unis_export import FULL_HEADER, HEADER, bgm, brokerage, customer, load
 from tests.service.test_after_acceptance import EXTRA, P1, P2, accepted, case, progress, progress_csv

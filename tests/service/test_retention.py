@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, RawMessage
 from mailbot.adapters.database.store import Store
-from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, RawMessage
 from mailbot.service import views
 from mailbot.service.desk import DeskError
 from mailbot.service.replay import replay_cases

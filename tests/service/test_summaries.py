@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailbot.adapters.database.tables import JobRun, Outbox
+from mailbot.adapters.database.schema import JobRun, Outbox
 from mailbot.bootstrap import build_app
 from mailbot.config import load_config
 from mailbot.entrypoints.demo import demo_summary_text

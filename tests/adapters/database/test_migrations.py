@@ -3,7 +3,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from mailbot.adapters.database.engine import SchemaOutOfDate, check_schema, make_engine
-from mailbot.adapters.database.tables import SEARCH_INDEXES, Base
+from mailbot.adapters.database.schema import SEARCH_INDEXES, Base
 
 
 def _not_a_search_index(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -85,7 +85,7 @@ def test_a_case_in_a_stage_this_version_does_not_know_is_refused_at_start_up_not
     import pytest
     from sqlalchemy import update
 
-    from mailbot.adapters.database.tables import Case
+    from mailbot.adapters.database.schema import Case
     from mailbot.bootstrap import build_app
     from mailbot.config import load_config
     from tests.service.test_desk import returned_case
@@ -118,7 +118,7 @@ def test_downgrading_below_0006_writes_zstd_rows_back_as_zlib_and_refuses_to_dro
     from sqlalchemy import select, text, update
 
     from mailbot.adapters.database.engine import alembic_config, upgrade
-    from mailbot.adapters.database.tables import RawMessage
+    from mailbot.adapters.database.schema import RawMessage
     from tests.service.test_intake import request
 
     raw = request()
