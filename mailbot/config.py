@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from mailbot.config_after import AfterConfig, read_after_acceptance
 from mailbot.config_alerts import AlertsConfig, read_alerts
 from mailbot.domain.branches import Branch, BranchDirectory
+from mailbot.domain.clock import DEFAULT_TIMEZONE, JST, zone
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
 from mailbot.domain.unis import COLUMN_HEADERS
 
@@ -56,7 +57,7 @@ class ConfigError(Exception):
 class ScheduleConfig:
     poll_seconds: int = 60
     weekly_summary: str = "mon 08:30"
-    timezone: str = "Asia/Tokyo"
+    timezone: str = DEFAULT_TIMEZONE
     outbox_retry_seconds: int = 300
     recheck_minutes: int = 30
 
@@ -391,7 +392,7 @@ def load_config(path: Path) -> Config:
     schedule = ScheduleConfig(
         poll_seconds=schedule_table.get("poll_seconds", int, 60),
         weekly_summary=schedule_table.get("weekly_summary", str, "mon 08:30"),
-        timezone=schedule_table.get("timezone", str, "Asia/Tokyo"),
+        timezone=schedule_table.get("timezone", str, DEFAULT_TIMEZONE),
         outbox_retry_seconds=schedule_table.get("outbox_retry_seconds", int, 300),
         recheck_minutes=schedule_table.get("recheck_minutes", int, 30),
     )
@@ -440,6 +441,8 @@ def load_config(path: Path) -> Config:
         flows=after.flows,
         ubd_senders=after.ubd_senders,
         ubd_domains=after.ubd_domains,
+        # An unknown zone is reported by the scheduler, naming [schedule] timezone, when it starts.
+        tz=zone(schedule.timezone) or JST,
     )
     return Config(
         web=web,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import select
 
@@ -19,6 +19,7 @@ from mailbot.adapters.database.store import Store
 from mailbot.adapters.database.tables import Case, Inbound, JobRun
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent, mails_for, unchanged
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, step
@@ -26,7 +27,6 @@ from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record
 from mailbot.service.intake import case_view
-from mailbot.service.mails import JST
 
 __all__ = ["P_NUMBER", "advance", "clean_p_number", "once", "today_jst"]
 
@@ -41,8 +41,8 @@ def clean_p_number(text: str) -> str | None:
     return value if P_NUMBER.match(value) else None
 
 
-def today_jst(now: datetime) -> date:
-    return now.astimezone(JST).date()
+# Re-exported for mailbot.entrypoints.after_commands; the helper's home is mailbot.domain.clock.
+today_jst = local_date
 
 
 def latest_branch_mail(store: Store, case: Case) -> tuple[Inbound, ParsedMessage] | None:

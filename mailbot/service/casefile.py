@@ -16,12 +16,13 @@ from typing import Any
 from mailbot.adapters.database.store import Store, db_text, defects_from_json, defects_to_json
 from mailbot.adapters.database.tables import Case, CaseEvent
 from mailbot.adapters.templates import Renderer
+from mailbot.domain.clock import format_ja
 from mailbot.domain.decision import CaseOutcome, MailIntent
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import ACTIVE_STAGES, Event
 from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import JST, build_outbox_row, format_ja, mail_context
+from mailbot.service.mails import build_outbox_row, mail_context
 
 __all__ = ["BOT_ACTOR", "CaseChange", "UnitOfWork", "record", "write_mails"]
 
@@ -71,7 +72,7 @@ def record(uow: UnitOfWork, change: CaseChange, case: Case | None = None) -> Cas
     store, now, outcome = uow.store, uow.now, change.outcome
     if case is None:
         if outcome.case_no is None:
-            case = store.new_case(now.astimezone(JST).year, now)
+            case = store.new_case(now.astimezone(uow.policy.tz).year, now)
         else:
             found = store.case_by_no(outcome.case_no)
             if found is None:
@@ -179,7 +180,7 @@ def write_mails(
             policy=uow.policy,
             facts={**intent.facts, **(facts_extra or {})},
             extra={
-                "unis_as_of": format_ja(snapshot.as_of) if snapshot else "",
+                "unis_as_of": format_ja(snapshot.as_of, uow.policy.tz) if snapshot else "",
                 "same_customer": same_customer,
                 "case_url": f"{uow.base_url.rstrip('/')}/cases/{case.case_no}" if uow.base_url and case else "",
                 **uow.context_extra,

@@ -22,6 +22,7 @@ from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check, line_values_unchecked
+from mailbot.domain.clock import format_ja
 from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, request_facts, set_customer_note, unchanged
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
@@ -32,7 +33,6 @@ from mailbot.domain.unis_lines import bind_line
 from mailbot.service.casefile import CaseChange, UnitOfWork, record
 from mailbot.service.errors import DeskError
 from mailbot.service.intake import Intake, case_view, file_decision
-from mailbot.service.mails import format_ja
 from mailbot.service.retention import removed_text
 
 __all__ = ["ActionResult", "Desk", "DeskError"]

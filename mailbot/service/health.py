@@ -40,12 +40,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.adapters.database.store import Store
 from mailbot.adapters.database.tables import Case, Inbound, JobRun, Outbox
 from mailbot.adapters.templates import Renderer
+from mailbot.domain.clock import format_jst
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
 from mailbot.service.intake import LOGIN_FAILED
-from mailbot.service.mails import build_outbox_row, format_jst
+from mailbot.service.mails import build_outbox_row
 from mailbot.service.marks import PendingMark, pending_marks
 from mailbot.service.ports import MailSource, SourceError, SourceItem
 

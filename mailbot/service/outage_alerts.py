@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailbot.adapters.templates import Renderer
+from mailbot.domain.clock import format_jst
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import build_outbox_row, format_jst
+from mailbot.service.mails import build_outbox_row
 from mailbot.service.outages import DATABASE, MAILBOX, RELAY, SENT_FOLDER, Outages
 from mailbot.service.ports import Delivery, DeliveryError, OutgoingMail
 

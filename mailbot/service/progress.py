@@ -26,11 +26,12 @@ from mailbot.adapters.progress_file import ProgressRow, read_progress
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.lifecycle import STAGES, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
-from mailbot.service.aftercare import advance, once, today_jst
+from mailbot.service.aftercare import advance, once
 from mailbot.service.casefile import UnitOfWork, write_mails
 
 __all__ = ["ProgressReport", "import_progress"]
@@ -159,7 +160,7 @@ def import_progress(
     """Read the whole list (ProgressFileError on a bad line), then apply it in one transaction."""
     rows = read_progress(data, name, settings.progress.columns, settings.progress.status)
     report = ProgressReport(source=name, rows=len(rows))
-    day = today_jst(as_of)
+    day = local_date(as_of, policy.tz)
     with sessions.begin() as session:
         uow = UnitOfWork(Store(session), renderer, policy, clock())
         for row in rows:

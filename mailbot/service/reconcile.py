@@ -53,6 +53,7 @@ from mailbot.adapters.database.tables import Case, JobRun, UnisRow
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus
@@ -70,7 +71,7 @@ from mailbot.domain.unis import (
     code_of,
     previous_customer,
 )
-from mailbot.service.aftercare import advance, once, today_jst
+from mailbot.service.aftercare import advance, once
 from mailbot.service.casefile import UnitOfWork, write_mails
 
 __all__ = [
@@ -153,7 +154,7 @@ class _Run:
         self.lookup = DbUnisLookup(session)
         self.directory = directory
         self.settings = settings
-        self.today = today_jst(now)
+        self.today = local_date(now, uow.policy.tz)
         self.report = ReconcileReport()
 
     # -- who hears of it ------------------------------------------------------

@@ -40,11 +40,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.adapters.database.tables import Case, CaseEvent, Inbound, JobRun
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
+from mailbot.domain.clock import JST, format_jst
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.lifecycle import Event, Stage
 from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import JST, build_outbox_row, desk_context, format_jst, readable_detail
+from mailbot.service.mails import build_outbox_row, desk_context, readable_detail
 
 __all__ = [
     "JOB",

@@ -36,11 +36,12 @@ from mailbot.adapters.database.store import DbUnisLookup, Store
 from mailbot.adapters.database.tables import Case, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
+from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.lifecycle import Stage
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis import BROKERAGE_ITEM
-from mailbot.service.aftercare import once, today_jst
+from mailbot.service.aftercare import once
 from mailbot.service.casefile import UnitOfWork, write_mails
 from mailbot.service.reconcile import bound_line
 
@@ -255,7 +256,7 @@ def send_worklist(
         raise ValueError("[jimu_center] recipients is not configured")
     with sessions.begin() as session:
         now = clock()
-        today = today_jst(now)
+        today = local_date(now)
         rows = worklist_rows(session, today=today, month=month)
         held = held_rows(session)
         if not rows and not held:
