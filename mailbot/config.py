@@ -18,18 +18,17 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
 import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from email.utils import getaddresses
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from mailbot.config_after import AfterConfig, read_after_acceptance
 from mailbot.config_alerts import AlertsConfig, read_alerts
+from mailbot.domain.addresses import ADDRESS_EXAMPLE, is_domain_name, parse_address
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.clock import DEFAULT_TIMEZONE, JST, zone
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
@@ -240,35 +239,17 @@ def _kind_name(kind: type) -> str:
     return {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}.get(kind, kind.__name__)
 
 
-_DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-
-
 def _address(table: _Table, key: str, value: str) -> str:
-    """One address, as the email package reads it: "x@y", "<x@y>" or "名前 <x@y>"."""
-    try:
-        pairs = getaddresses([value])
-    except Exception:  # the stdlib parser can raise on hostile input
-        pairs = []
-    addr = pairs[0][1].strip().lower() if len(pairs) == 1 else ""
-    local, _, domain = addr.rpartition("@")
-    if not local or not _is_domain(domain) or any(c.isspace() or c in '<>(),;:"[]\\' for c in local) or "@" in local:
-        raise table.fail(key, f'expected an e-mail address such as "taro@usen.co.jp", got {value!r}')
+    """One address, as the email package reads it: "x@y", "<x@y>" or "名前 <x@y>" (:mod:`mailbot.domain.addresses`)."""
+    addr = parse_address(value)
+    if addr is None:
+        raise table.fail(key, f"expected {ADDRESS_EXAMPLE}, got {value!r}")
     return addr
-
-
-def _is_domain(text: str) -> bool:
-    """A host name: dot-separated labels of letters, digits and hyphens (IDN allowed)."""
-    try:
-        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
-    except UnicodeError:
-        return False
-    labels = ascii_name.lower().rstrip(".").split(".")
-    return len(ascii_name) <= 253 and len(labels) >= 1 and all(_DOMAIN_LABEL.fullmatch(x) for x in labels)
 
 
 def _domain(table: _Table, key: str, value: str) -> str:
     domain = value.strip().lower().rstrip(".")
-    if "@" in domain or "*" in domain or not _is_domain(domain):
+    if "@" in domain or "*" in domain or not is_domain_name(domain):
         hint = ""
         if "@" in domain:
             hint = f' (write the domain alone: "{domain.rpartition("@")[2]}")'
