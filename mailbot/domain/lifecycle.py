@@ -29,6 +29,7 @@ from mailbot.domain.model import CaseStatus, Disposition
 __all__ = [
     "ACTIVE_STAGES",
     "BRANCH_MAILS",
+    "EVENT_DONE_PHRASES",
     "EVENT_LABELS",
     "MAIL_KINDS",
     "MAIL_STATUS_LABELS",
@@ -129,6 +130,22 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.SET_CUSTOMER: "顧客CDの登録",
         Event.REMIND_CLASS_CHANGE: "顧客区分変更(未加入店→業務用)の依頼",
         Event.REMIND_OLD_CUSTOMER_CANCEL: "加入前顧客の解約(90-00)の督促",
+    }
+)
+
+# How the desk's confirmation of an action reads: "FE-2026-00001: {phrase}しました" (a verb stem, not a noun).
+EVENT_DONE_PHRASES: Mapping[Event, str] = MappingProxyType(
+    {
+        Event.ACCEPT: "受付に",
+        Event.RETURN: "返却",
+        Event.NOTE: "メモを記録",
+        Event.CLOSE: "終了に",
+        Event.REOPEN: "再開",
+        Event.MAIL_RESENT: "再送",
+        Event.MAIL_CANCELLED: "送信を取り消",
+        Event.ENTER: "NTT入力済に",
+        Event.BIND: "UNIS明細を紐付け",
+        Event.SET_CUSTOMER: "顧客CDを登録",
     }
 )
 

@@ -22,6 +22,7 @@ from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent, mails_for, unchanged
 from mailbot.domain.japanese import normalize
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, step
 from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
@@ -50,7 +51,7 @@ def latest_branch_mail(store: Store, case: Case) -> tuple[Inbound, ParsedMessage
     return thread[-1] if thread else None
 
 
-def once(uow: UnitOfWork, job: str, key: str, detail: str = "") -> bool:
+def once(uow: UnitOfWork, job: JobName, key: str, detail: str = "") -> bool:
     """True the first time (job, key) is claimed, in this transaction; False ever after, across restarts."""
     session = uow.store.session
     found = session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.key == key))

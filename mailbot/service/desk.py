@@ -20,6 +20,7 @@ from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store, db_
 from mailbot.adapters.database.tables import Case, Inbound, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
+from mailbot.domain import lifecycle
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check, line_values_unchecked
 from mailbot.domain.clock import format_ja
@@ -96,7 +97,7 @@ class Desk:
         except TransitionNotAllowed:
             raise DeskError(
                 f"{case.case_no} は「{STAGES[Stage(case.stage)].label}」のため、"
-                f"「{_EVENT_JA.get(event, event.value)}」はできません"
+                f"「{lifecycle.EVENT_DONE_PHRASES.get(event, event.value)}」はできません"
             ) from None
         return moved.stage, moved.mails
 
@@ -161,7 +162,7 @@ class Desk:
         )
         record(uow, change, case)
         kinds_sent = tuple(i.kind for i in intents)
-        return ActionResult(f"{case.case_no}: {_EVENT_JA[event]}しました", case.case_no, kinds_sent)
+        return ActionResult(f"{case.case_no}: {lifecycle.EVENT_DONE_PHRASES[event]}しました", case.case_no, kinds_sent)
 
     def _bookkeeping(self, case_no: str, event: Event, *, by: str, note: str | None) -> ActionResult:
         with self._unit() as uow:
@@ -169,7 +170,7 @@ class Desk:
             stage, _ = self._step(case, event)
             change = CaseChange(self._unchanged(case, stage, event), event, actor=by, reason="desk", note=note)
             record(uow, change, case)
-            return ActionResult(f"{case.case_no}: {_EVENT_JA[event]}しました", case.case_no)
+            return ActionResult(f"{case.case_no}: {lifecycle.EVENT_DONE_PHRASES[event]}しました", case.case_no)
 
     # -- cases ----------------------------------------------------------------------
     def accept(self, case_no: str, *, by: str, note: str = "") -> ActionResult:
@@ -442,18 +443,6 @@ class Desk:
             return ActionResult(f"送信ID {mail_id} の送信を取り消しました")
 
 
-_EVENT_JA = {
-    Event.ACCEPT: "受付に",
-    Event.RETURN: "返却",
-    Event.NOTE: "メモを記録",
-    Event.CLOSE: "終了に",
-    Event.REOPEN: "再開",
-    Event.MAIL_RESENT: "再送",
-    Event.MAIL_CANCELLED: "送信を取り消",
-    Event.ENTER: "NTT入力済に",
-    Event.BIND: "UNIS明細を紐付け",
-    Event.SET_CUSTOMER: "顧客CDを登録",
-}
 _RESOLUTION_JA = {"released": "依頼として処理", "discarded": "破棄"}
 
 

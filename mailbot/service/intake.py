@@ -48,6 +48,7 @@ from mailbot.domain.decision import (
     quarantine,
     redecide,
 )
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import BRANCH_MAILS, Stage
 from mailbot.domain.model import CaseStatus, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
@@ -89,7 +90,6 @@ BATCH_SIZE = 25
 
 LOGIN_FAILED = "mailbox_login_failed"  # health mark while the mailbox refuses our login
 # The job row saying every waiting case was re-checked against a snapshot and rules.
-RECHECK_JOB = "unis_recheck"
 
 # The database itself is failing (down, locked, disk full), or the raw mail
 # directory is: no message is to blame, so the poll stops with nothing marked
@@ -260,16 +260,16 @@ class Intake:
         """Remember how the bot is doing (last good poll, a refused login), for `mailbot status`."""
         now = self.clock()
         with self.sessions.begin() as session:
-            row = session.scalars(select(JobRun).where(JobRun.job == "health", JobRun.key == key)).one_or_none()
+            row = session.scalars(select(JobRun).where(JobRun.job == JobName.HEALTH, JobRun.key == key)).one_or_none()
             if row is None:
-                session.add(JobRun(job="health", key=key, done_at=now, detail=detail))
+                session.add(JobRun(job=JobName.HEALTH, key=key, done_at=now, detail=detail))
             else:
                 row.done_at = row.done_at if keep_since else now
                 row.detail = detail
 
     def _clear_health(self, key: str) -> None:
         with self.sessions.begin() as session:
-            session.execute(delete(JobRun).where(JobRun.job == "health", JobRun.key == key))
+            session.execute(delete(JobRun).where(JobRun.job == JobName.HEALTH, JobRun.key == key))
 
     def _known(self, keys: Sequence[str]) -> set[str]:
         with self.sessions() as session:
@@ -570,7 +570,7 @@ class Intake:
         key = self._recheck_key()
         with self.sessions() as session:
             store = Store(session)
-            done = session.scalar(select(JobRun.done_at).where(JobRun.job == RECHECK_JOB, JobRun.key == key))
+            done = session.scalar(select(JobRun.done_at).where(JobRun.job == JobName.UNIS_RECHECK, JobRun.key == key))
             if done is None:
                 cases = store.waiting_cases()
             else:
@@ -639,10 +639,12 @@ class Intake:
         """Remember the pass; the cases changed since ``started`` are re-checked by the next one."""
         try:
             with self.sessions.begin() as session:
-                row = session.scalars(select(JobRun).where(JobRun.job == RECHECK_JOB, JobRun.key == key)).one_or_none()
+                row = session.scalars(
+                    select(JobRun).where(JobRun.job == JobName.UNIS_RECHECK, JobRun.key == key)
+                ).one_or_none()
                 if row is None:
-                    session.execute(delete(JobRun).where(JobRun.job == RECHECK_JOB))
-                    session.add(JobRun(job=RECHECK_JOB, key=key, done_at=started))
+                    session.execute(delete(JobRun).where(JobRun.job == JobName.UNIS_RECHECK))
+                    session.add(JobRun(job=JobName.UNIS_RECHECK, key=key, done_at=started))
                 else:
                     row.done_at = started
         except IntegrityError:

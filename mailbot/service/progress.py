@@ -28,6 +28,7 @@ from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import STAGES, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
@@ -177,7 +178,7 @@ def import_progress(
         if problems and policy.ops_recipients:
             text = "\n".join(f"  {p['line']}行目: {_who(p)} 進捗「{p['status']}」 → {_problem(p)}" for p in problems)
             digest = hashlib.sha256(("\n".join(sorted(_who(p) + p["status"] for p in problems))).encode()).hexdigest()
-            if once(uow, "progress_unmatched", digest, detail=name):
+            if once(uow, JobName.PROGRESS_UNMATCHED, digest, detail=name):
                 facts = {"source": name, "count": str(len(problems)), "rows_text": text}
                 intent = MailIntent("ops_progress_unmatched", tuple(policy.ops_recipients), facts=facts)
                 write_mails(uow, [intent], None, None, None, None)

@@ -55,6 +55,7 @@ from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
@@ -84,7 +85,6 @@ __all__ = [
 
 # 解約事由 of the old customer when its line moved to a new customer (manual §5④).
 CANCEL_REASON_MOVED = "90-00"
-_REMINDER_JOB = "unis_reminder"
 _AT_NTT = (Stage.ACCEPTED.value, Stage.ENTERED.value, Stage.CONSTRUCTION_SCHEDULED.value)
 _OPENED = (Stage.COMPLETED.value, Stage.UNIS_CONFIRMED.value)
 # The stages whose case a line-level mail is recorded on (the case holds the line).
@@ -178,7 +178,7 @@ class _Run:
         reconciliation went by line; found, nothing is sent again. Returns
         whether the mail was written (False: sent before).
         """
-        if not once(self.uow, _REMINDER_JOB, f"{kind}:{key}", detail=why):
+        if not once(self.uow, JobName.UNIS_REMINDER, f"{kind}:{key}", detail=why):
             return False
         if legacy is not None and _claimed(self.session, f"{kind}:{legacy}"):
             return False
@@ -405,7 +405,7 @@ class _Run:
 
 
 def _claimed(session: Session, key: str) -> bool:
-    return session.scalar(select(JobRun.id).where(JobRun.job == _REMINDER_JOB, JobRun.key == key)) is not None
+    return session.scalar(select(JobRun.id).where(JobRun.job == JobName.UNIS_REMINDER, JobRun.key == key)) is not None
 
 
 def _legacy_where(line: OrderLine) -> str:

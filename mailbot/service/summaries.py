@@ -42,13 +42,13 @@ from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.clock import JST, format_jst
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import Event, Stage
 from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import build_outbox_row, desk_context, readable_detail
 
 __all__ = [
-    "JOB",
     "SUMMARY_KINDS",
     "BranchWeek",
     "SendResult",
@@ -65,7 +65,6 @@ log = logging.getLogger("mailbot.summaries")
 # The events that carry a verdict; older rows (before the lifecycle) were all verdicts.
 _VERDICT_EVENTS = frozenset({Event.ACCEPT.value, Event.RETURN.value, Event.WAIT.value})
 
-JOB = "weekly_summary"
 OPS_KEY = "ops"
 SUMMARY_KINDS = ("weekly_branch", "weekly_ops")
 NO_BRANCH = "(支店不明)"
@@ -592,7 +591,9 @@ class SendResult:
 def sent_keys(session: Session, keys: Sequence[str]) -> dict[str, datetime]:
     if not keys:
         return {}
-    rows = session.execute(select(JobRun.key, JobRun.done_at).where(JobRun.job == JOB, JobRun.key.in_(list(keys))))
+    rows = session.execute(
+        select(JobRun.key, JobRun.done_at).where(JobRun.job == JobName.WEEKLY_SUMMARY, JobRun.key.in_(list(keys)))
+    )
     return {k: at for k, at in rows}
 
 
@@ -631,7 +632,7 @@ def send_week_summaries(
                     inbound_id=None,
                 )
                 session.add(row)
-                session.add(JobRun(job=JOB, key=mail.key, done_at=now, detail=row.message_id))
+                session.add(JobRun(job=JobName.WEEKLY_SUMMARY, key=mail.key, done_at=now, detail=row.message_id))
         except IntegrityError:
             # Another process recorded the same key between our check and our commit.
             with sessions() as session:

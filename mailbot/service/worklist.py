@@ -38,6 +38,7 @@ from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import Stage
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis import BROKERAGE_ITEM
@@ -262,7 +263,7 @@ def send_worklist(
         if not rows and not held:
             return 0
         uow = UnitOfWork(Store(session), renderer, policy, now)
-        if once_key is not None and not once(uow, "jimu_worklist", once_key):
+        if once_key is not None and not once(uow, JobName.JIMU_WORKLIST, once_key):
             return 0
         filename = f"UNIS確定作業リスト_{today:%Y%m%d}.xlsx"
         facts = {
