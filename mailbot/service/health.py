@@ -43,6 +43,7 @@ from mailbot.adapters.templates import Renderer
 from mailbot.domain.clock import format_jst
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.jobs import JobName
+from mailbot.domain.lifecycle import kinds_made_by
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
@@ -65,7 +66,7 @@ __all__ = [
 
 log = logging.getLogger("mailbot.health")
 
-ALERT_KINDS = ("ops_alert", "ops_alert_cleared")
+ALERT_KINDS = kinds_made_by("alert")
 STALE_FACTOR = 3
 TITLES = {
     "mailbox_login": "メールボックスにログインできません",

@@ -13,6 +13,7 @@ from typing import Any
 
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.clock import JST
+from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.domain.model import Address, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.service import summaries
@@ -157,7 +158,7 @@ def _sample_summaries() -> dict[str, dict[str, Any]]:
 
 def _sample_own_context(kind: str) -> dict[str, Any] | None:
     """Kinds whose builder does not go through :func:`mail_context`: their context as built."""
-    if kind in ("weekly_branch", "weekly_ops"):
+    if kind in MAIL_KINDS and MAIL_KINDS[kind].made_by == "summary":
         return _sample_summaries()[kind]
     # service.health.update_alerts builds these inline (and build_outbox_row's caller adds case_no).
     alert = {"case_no": "", "title": "メールボックスにログインできません", "since": "2026-11-27 09:00"}

@@ -25,7 +25,7 @@ from mailbot.domain.decision import MailIntent
 from mailbot.domain.model import Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
-from mailbot.domain.subject import remove_case_tags, strip_reply_prefixes
+from mailbot.domain.subject import subject_core
 
 # JST, format_ja, format_jst and sample_context are re-exported for the entry points, which import
 # them from here; their homes are mailbot.domain.clock and mailbot.service.mail_samples.
@@ -82,7 +82,7 @@ def mail_context(
     text = own_text(message.body_text) if message else ""
     original = {
         "subject": message.subject if message else "",
-        "subject_core": _subject_core(message.subject) if message else "",
+        "subject_core": subject_core(message.subject) if message else "",
         "sender": message.sender.addr if message and message.sender else "",
         "sender_name": (message.sender.name if message and message.sender else "") or "",
         "message_id": message.message_id if message else "",
@@ -140,18 +140,6 @@ def _commands(case_no: str | None) -> dict[str, str]:
     }
 
 
-def _subject_core(subject: str) -> str:
-    """The branch's own subject without reply prefixes and without an earlier case tag.
-
-    Only RE:/FW: markers and the case number (any bracket) are removed, with the
-    domain's patterns (:mod:`mailbot.domain.subject`), so 【至急】 and the keyword
-    survive as the branch wrote them.
-    """
-    text = " ".join(subject.split())
-    core = strip_reply_prefixes(remove_case_tags(strip_reply_prefixes(text)))
-    return " ".join(core.split()) or subject
-
-
 def new_message_id(policy: Policy, case_no: str | None) -> str:
     # Short enough that "Message-ID: <...>" stays on one line and is never folded.
     return f"<{case_no or 'desk'}.{secrets.token_urlsafe(9)}@{policy.message_id_domain}>"
@@ -186,7 +174,7 @@ def build_outbox_row(
         mail["Cc"] = ", ".join(cc)
     mail["Subject"] = _header("Subject", clean_header(text.subject))
     mail["Date"] = format_datetime(now.astimezone(policy.tz))
-    topic = clean_header(_subject_core(intent.reply_to.subject)) if in_reply_to and intent.reply_to else ""
+    topic = clean_header(subject_core(intent.reply_to.subject)) if in_reply_to and intent.reply_to else ""
     if topic:
         # Outlook groups a conversation by Thread-Index / Thread-Topic, not by
         # In-Reply-To: without them the receipt lands beside the request.

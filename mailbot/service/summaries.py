@@ -43,7 +43,7 @@ from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.clock import JST, format_jst
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.jobs import JobName
-from mailbot.domain.lifecycle import Event, Stage
+from mailbot.domain.lifecycle import Event, Stage, kinds_made_by
 from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import build_outbox_row, desk_context, readable_detail
@@ -66,7 +66,7 @@ log = logging.getLogger("mailbot.summaries")
 _VERDICT_EVENTS = frozenset({Event.ACCEPT.value, Event.RETURN.value, Event.WAIT.value})
 
 OPS_KEY = "ops"
-SUMMARY_KINDS = ("weekly_branch", "weekly_ops")
+SUMMARY_KINDS = kinds_made_by("summary")
 NO_BRANCH = "(支店不明)"
 _WEEKDAYS_JA = "月火水木金土日"
 _WEEK_PATTERN = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)

@@ -30,6 +30,7 @@ from mailbot.adapters.database.tables import (
 from mailbot.adapters.errors import RawRemoved
 from mailbot.adapters.rawstore import RawDirectory, compress, decompress
 from mailbot.adapters.unis_csv import DATE_FIELDS, DB_COLUMNS
+from mailbot.domain.case_numbers import format_case_no
 from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.unis import BASE_COLUMNS, LineKey, OrderLine, UnisCustomer
@@ -303,7 +304,7 @@ class Store:
         """
         seq = (self.session.scalar(select(func.max(Case.seq)).where(Case.year == year)) or 0) + 1
         case = Case(
-            case_no=f"FE-{year}-{seq:05d}",
+            case_no=format_case_no(year, seq),
             year=year,
             seq=seq,
             status="new",
