@@ -27,7 +27,7 @@ from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, step
 from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record
-from mailbot.service.intake import case_view
+from mailbot.service.filing import case_view
 
 __all__ = ["P_NUMBER", "advance", "clean_p_number", "once", "today_jst"]
 

@@ -34,7 +34,7 @@ from mailbot.domain.lifecycle import BRANCH_MAILS, Stage, TransitionNotAllowed
 from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
 from mailbot.service.casefile import CaseChange, UnitOfWork, record
-from mailbot.service.intake import case_view
+from mailbot.service.filing import case_view
 from mailbot.service.retention import removed_text
 
 __all__ = ["ReplayChange", "replay_cases"]
