@@ -26,7 +26,7 @@ from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, step
 from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
-from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record
+from mailbot.service.casefile import BOT_ACTOR, CaseChange, RecordContext, record
 from mailbot.service.filing import case_view
 
 __all__ = ["P_NUMBER", "advance", "clean_p_number", "once", "today_jst"]
@@ -51,7 +51,7 @@ def latest_branch_mail(store: Store, case: Case) -> tuple[Inbound, ParsedMessage
     return thread[-1] if thread else None
 
 
-def once(uow: UnitOfWork, job: JobName, key: str, detail: str = "") -> bool:
+def once(uow: RecordContext, job: JobName, key: str, detail: str = "") -> bool:
     """True the first time (job, key) is claimed, in this transaction; False ever after, across restarts."""
     session = uow.store.session
     found = session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.key == key))
@@ -63,7 +63,7 @@ def once(uow: UnitOfWork, job: JobName, key: str, detail: str = "") -> bool:
 
 
 def advance(
-    uow: UnitOfWork,
+    uow: RecordContext,
     case: Case,
     event: Event,
     *,

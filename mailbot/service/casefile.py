@@ -24,15 +24,20 @@ from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import build_outbox_row, mail_context
 
-__all__ = ["BOT_ACTOR", "CaseChange", "UnitOfWork", "record", "write_mails"]
+__all__ = ["BOT_ACTOR", "CaseChange", "RecordContext", "record", "write_mails"]
 
 # How the bot signs the events it records.
 BOT_ACTOR = "mailbot"
 
 
 @dataclass
-class UnitOfWork:
-    """One transaction's worth of dependencies: the store over its session, and how to render mail."""
+class RecordContext:
+    """What :func:`record` writes a case change with, inside the caller's transaction.
+
+    The store over the command's session, how to render mail, the policy and the
+    command's moment. It neither commits nor rolls back: the caller's
+    ``sessions.begin()`` block does (it was called ``UnitOfWork``, which it is not).
+    """
 
     store: Store
     renderer: Renderer
@@ -67,7 +72,7 @@ class CaseChange:
         return self.actor != BOT_ACTOR
 
 
-def record(uow: UnitOfWork, change: CaseChange, case: Case | None = None) -> Case:
+def record(uow: RecordContext, change: CaseChange, case: Case | None = None) -> Case:
     """Apply ``change`` to ``case`` (a new case when None) and write its event and mails."""
     store, now, outcome = uow.store, uow.now, change.outcome
     if case is None:
@@ -151,7 +156,7 @@ def search_key(text: str) -> str:
 
 
 def write_mails(
-    uow: UnitOfWork,
+    uow: RecordContext,
     intents: Sequence[MailIntent],
     case: Case | None,
     message: ParsedMessage | None,

@@ -31,7 +31,7 @@ from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis_lines import bind_line
-from mailbot.service.casefile import CaseChange, UnitOfWork, record
+from mailbot.service.casefile import CaseChange, RecordContext, record
 from mailbot.service.errors import DeskError
 from mailbot.service.intake import Intake, case_view, file_decision
 from mailbot.service.retention import removed_text
@@ -79,12 +79,12 @@ class Desk:
 
     # -- plumbing -------------------------------------------------------------------
     @contextmanager
-    def _unit(self) -> Iterator[UnitOfWork]:
+    def _unit(self) -> Iterator[RecordContext]:
         with self.sessions.begin() as session:
-            yield UnitOfWork(Store(session), self.renderer, self.policy, self.clock(), base_url=self.base_url)
+            yield RecordContext(Store(session), self.renderer, self.policy, self.clock(), base_url=self.base_url)
 
     @staticmethod
-    def _case(uow: UnitOfWork, case_no: str) -> Case:
+    def _case(uow: RecordContext, case_no: str) -> Case:
         case = uow.store.case_by_no(case_no)
         if case is None:
             raise DeskError(f"受付番号 {case_no} の案件はありません")
@@ -113,7 +113,7 @@ class Desk:
 
     def _decided(
         self,
-        uow: UnitOfWork,
+        uow: RecordContext,
         case: Case,
         event: Event,
         verdict: CaseStatus,
@@ -193,7 +193,7 @@ class Desk:
                 record(uow, change, case)
             return replace(result, summary=result.summary + bound)
 
-    def _rebind(self, uow: UnitOfWork, case: Case) -> str:
+    def _rebind(self, uow: RecordContext, case: Case) -> str:
         """Bind ``case`` to a free Z200214 受注 line of its customer before a person accepts it.
 
         Its own line when still 受注 and free, else the line the binding rule
@@ -350,7 +350,7 @@ class Desk:
 
     # -- quarantine -----------------------------------------------------------------
     @staticmethod
-    def _quarantined(uow: UnitOfWork, item_id: int) -> Inbound:
+    def _quarantined(uow: RecordContext, item_id: int) -> Inbound:
         row = uow.store.session.get(Inbound, item_id)
         if row is not None and row.resolution:
             done = _RESOLUTION_JA.get(row.resolution, row.resolution)
@@ -401,7 +401,7 @@ class Desk:
             return ActionResult(f"隔離ID {item_id} を破棄しました")
 
     # -- outbox -----------------------------------------------------------------------
-    def _mail_event(self, uow: UnitOfWork, mail: Outbox, event: Event, by: str) -> None:
+    def _mail_event(self, uow: RecordContext, mail: Outbox, event: Event, by: str) -> None:
         if mail.case_id is None:
             return
         case = uow.store.session.get(Case, mail.case_id)
@@ -411,7 +411,7 @@ class Desk:
         note = f"{mail.kind} (送信ID {mail.id})"
         record(uow, CaseChange(self._unchanged(case, stage, event), event, actor=by, reason="desk", note=note), case)
 
-    def _mail(self, uow: UnitOfWork, mail_id: int) -> Outbox:
+    def _mail(self, uow: RecordContext, mail_id: int) -> Outbox:
         mail = uow.store.session.get(Outbox, mail_id)
         if mail is None:
             raise DeskError(f"送信ID {mail_id} のメールはありません")

@@ -31,7 +31,7 @@ from mailbot.domain.model import CaseStatus, Disposition, ParsedMessage
 from mailbot.domain.parsing import parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
-from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record, write_mails
+from mailbot.service.casefile import BOT_ACTOR, CaseChange, RecordContext, record, write_mails
 
 __all__ = [
     "BODY_TEXT_CHARS",
@@ -172,7 +172,7 @@ def new_inbound(
 
 
 def file_decision(
-    uow: UnitOfWork,
+    uow: RecordContext,
     inbound: Inbound,
     decision: Decision,
     message: ParsedMessage | None,

@@ -41,7 +41,7 @@ from mailbot.domain.model import ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.service import marks
-from mailbot.service.casefile import UnitOfWork
+from mailbot.service.casefile import RecordContext
 from mailbot.service.delivery import Deliverer, DeliveryReport
 from mailbot.service.errors import StoreUnavailable
 from mailbot.service.filing import (
@@ -450,8 +450,8 @@ class Intake(WaitingRecheck):
         extra = {"message_id_reused": "1"} if reused else {}
         return file_decision(uow, inbound, decision, message, received_at, facts_extra=extra), True
 
-    def _uow(self, store: Store, now: datetime) -> UnitOfWork:
-        return UnitOfWork(store, self.renderer, self.policy, now, base_url=self.base_url)
+    def _uow(self, store: Store, now: datetime) -> RecordContext:
+        return RecordContext(store, self.renderer, self.policy, now, base_url=self.base_url)
 
     def _oversized(self, store: Store, item: SourceItem) -> tuple[Decision, ParsedMessage | None]:
         """Too large to download: its headers alone say whether it is a request at all."""

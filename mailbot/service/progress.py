@@ -33,7 +33,7 @@ from mailbot.domain.lifecycle import STAGES, Actor, Event, Stage, TransitionNotA
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
 from mailbot.service.aftercare import advance, once
-from mailbot.service.casefile import UnitOfWork, write_mails
+from mailbot.service.casefile import RecordContext, write_mails
 
 __all__ = ["ProgressReport", "import_progress"]
 
@@ -163,7 +163,7 @@ def import_progress(
     report = ProgressReport(source=name, rows=len(rows))
     day = local_date(as_of, policy.tz)
     with sessions.begin() as session:
-        uow = UnitOfWork(Store(session), renderer, policy, clock())
+        uow = RecordContext(Store(session), renderer, policy, clock())
         for row in rows:
             cases, by_code = _find(session, row)
             if not cases:
@@ -187,7 +187,7 @@ def import_progress(
 
 
 def _apply(
-    uow: UnitOfWork,
+    uow: RecordContext,
     case: Case,
     row: ProgressRow,
     by_code: bool,

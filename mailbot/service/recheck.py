@@ -24,7 +24,7 @@ from mailbot.domain.decision import redecide
 from mailbot.domain.jobs import JobName
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
-from mailbot.service.casefile import CaseChange, UnitOfWork, record
+from mailbot.service.casefile import CaseChange, RecordContext, record
 from mailbot.service.filing import case_view
 
 __all__ = ["WaitingRecheck"]
@@ -43,7 +43,7 @@ class WaitingRecheck:
     # The rules' digest and what it was made of (see _rules_digest).
     _rules_digested: tuple[tuple[object, object, tuple[str, ...]], str] | None = None
 
-    def _uow(self, store: Store, now: datetime) -> UnitOfWork:
+    def _uow(self, store: Store, now: datetime) -> RecordContext:
         raise NotImplementedError  # Intake's: the unit of work with its renderer and base URL
 
     def recheck_waiting(self) -> int:

@@ -73,7 +73,7 @@ from mailbot.domain.unis import (
     previous_customer,
 )
 from mailbot.service.aftercare import advance, once
-from mailbot.service.casefile import UnitOfWork, write_mails
+from mailbot.service.casefile import RecordContext, write_mails
 
 __all__ = [
     "CANCEL_REASON_MOVED",
@@ -147,7 +147,7 @@ class _Run:
     """One reconciliation: the transaction, the lookup and the report."""
 
     def __init__(
-        self, session: Session, uow: UnitOfWork, directory: BranchDirectory, settings: AfterConfig, now: datetime
+        self, session: Session, uow: RecordContext, directory: BranchDirectory, settings: AfterConfig, now: datetime
     ) -> None:
         self.session = session
         self.uow = uow
@@ -500,7 +500,7 @@ def reconcile(
     """Apply the rules to the latest UNIS snapshot, in one transaction."""
     with sessions.begin() as session:
         now = clock()
-        run = _Run(session, UnitOfWork(Store(session), renderer, policy, now), directory, settings, now)
+        run = _Run(session, RecordContext(Store(session), renderer, policy, now), directory, settings, now)
         if run.lookup.as_of is None:
             return run.report
         run.cases()

@@ -43,7 +43,7 @@ from mailbot.domain.lifecycle import Stage
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis import BROKERAGE_ITEM
 from mailbot.service.aftercare import once
-from mailbot.service.casefile import UnitOfWork, write_mails
+from mailbot.service.casefile import RecordContext, write_mails
 from mailbot.service.reconcile import bound_line
 
 __all__ = [
@@ -262,7 +262,7 @@ def send_worklist(
         held = held_rows(session)
         if not rows and not held:
             return 0
-        uow = UnitOfWork(Store(session), renderer, policy, now)
+        uow = RecordContext(Store(session), renderer, policy, now)
         if once_key is not None and not once(uow, JobName.JIMU_WORKLIST, once_key):
             return 0
         filename = f"UNIS確定作業リスト_{today:%Y%m%d}.xlsx"
