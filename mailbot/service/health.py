@@ -408,7 +408,12 @@ def update_alerts(
                 session.add(JobRun(job=JobName.ALERT, key=code, done_at=now, detail=problem.detail))
                 session.flush()
                 if ops:
-                    context = {"title": problem.title, "detail": problem.detail, "since": format_jst(now), "code": code}
+                    context = {
+                        "title": problem.title,
+                        "detail": problem.detail,
+                        "since": format_jst(now, policy.tz),
+                        "code": code,
+                    }
                     session.add(_row("ops_alert", ops, renderer, policy, context, now))
         except IntegrityError:
             continue  # another process raised it first
@@ -425,8 +430,8 @@ def update_alerts(
             if ops:
                 context = {
                     "title": TITLES.get(code, code),
-                    "since": format_jst(since),
-                    "cleared": format_jst(now),
+                    "since": format_jst(since, policy.tz),
+                    "cleared": format_jst(now, policy.tz),
                     "code": code,
                 }
                 session.add(_row("ops_alert_cleared", ops, renderer, policy, context, now))

@@ -108,13 +108,18 @@ class OutageAlerts:
 
     def _mail(self, event: str, what: str, since: datetime, error: str | None, now: datetime) -> bool:
         """Straight to the relay, not through the outbox: the database may be what is down."""
-        title = TITLES.get(what, what)
+        title, tz = TITLES.get(what, what), self.policy.tz
         if event == "raised":
             kind = "ops_alert"
-            context = {"title": title, "detail": f"{error}", "since": format_jst(since), "code": f"{what}_outage"}
+            context = {"title": title, "detail": f"{error}", "since": format_jst(since, tz), "code": f"{what}_outage"}
         else:
             kind = "ops_alert_cleared"
-            context = {"title": title, "since": format_jst(since), "cleared": format_jst(now), "code": f"{what}_outage"}
+            context = {
+                "title": title,
+                "since": format_jst(since, tz),
+                "cleared": format_jst(now, tz),
+                "code": f"{what}_outage",
+            }
         row = build_outbox_row(
             MailIntent(kind, tuple(self.policy.ops_recipients)),
             renderer=self.renderer,

@@ -156,7 +156,7 @@ def _notice_row(result: ImportResult, name: str, notice: OpsNotice, now: datetim
         received_at=None,
         policy=policy,
         facts=facts,
-        extra={"unis_as_of": format_jst(result.as_of)},
+        extra={"unis_as_of": format_jst(result.as_of, policy.tz)},
     )
     intent = MailIntent("ops_unis_import", tuple(policy.ops_recipients), facts=facts)
     return build_outbox_row(
