@@ -44,7 +44,7 @@ class WaitingRecheck:
     _rules_digested: tuple[tuple[object, object, tuple[str, ...]], str] | None = None
 
     def _uow(self, store: Store, now: datetime) -> RecordContext:
-        raise NotImplementedError  # Intake's: the unit of work with its renderer and base URL
+        raise NotImplementedError  # Intake's: the record context with its renderer and base URL
 
     def recheck_waiting(self) -> int:
         """Decide again the cases waiting for UNIS whose answer may have changed; returns how many changed.
