@@ -18,19 +18,19 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import re
-import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from email.utils import getaddresses
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from mailbot.config_after import AfterConfig, read_after_acceptance
 from mailbot.config_alerts import AlertsConfig, read_alerts
+from mailbot.config_mailbox import check_imap, check_smtp
+from mailbot.domain.addresses import ADDRESS_EXAMPLE, is_domain_name, parse_address
 from mailbot.domain.branches import Branch, BranchDirectory
+from mailbot.domain.clock import DEFAULT_TIMEZONE, JST, zone
 from mailbot.domain.policy import DEFAULT_CODE_LABELS, DEFAULT_DOCUMENTS, DocumentRule, Limits, Policy
 from mailbot.domain.unis import COLUMN_HEADERS
 
@@ -56,7 +56,7 @@ class ConfigError(Exception):
 class ScheduleConfig:
     poll_seconds: int = 60
     weekly_summary: str = "mon 08:30"
-    timezone: str = "Asia/Tokyo"
+    timezone: str = DEFAULT_TIMEZONE
     outbox_retry_seconds: int = 300
     recheck_minutes: int = 30
 
@@ -239,35 +239,17 @@ def _kind_name(kind: type) -> str:
     return {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}.get(kind, kind.__name__)
 
 
-_DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-
-
 def _address(table: _Table, key: str, value: str) -> str:
-    """One address, as the email package reads it: "x@y", "<x@y>" or "名前 <x@y>"."""
-    try:
-        pairs = getaddresses([value])
-    except Exception:  # the stdlib parser can raise on hostile input
-        pairs = []
-    addr = pairs[0][1].strip().lower() if len(pairs) == 1 else ""
-    local, _, domain = addr.rpartition("@")
-    if not local or not _is_domain(domain) or any(c.isspace() or c in '<>(),;:"[]\\' for c in local) or "@" in local:
-        raise table.fail(key, f'expected an e-mail address such as "taro@usen.co.jp", got {value!r}')
+    """One address, as the email package reads it: "x@y", "<x@y>" or "名前 <x@y>" (:mod:`mailbot.domain.addresses`)."""
+    addr = parse_address(value)
+    if addr is None:
+        raise table.fail(key, f"expected {ADDRESS_EXAMPLE}, got {value!r}")
     return addr
-
-
-def _is_domain(text: str) -> bool:
-    """A host name: dot-separated labels of letters, digits and hyphens (IDN allowed)."""
-    try:
-        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
-    except UnicodeError:
-        return False
-    labels = ascii_name.lower().rstrip(".").split(".")
-    return len(ascii_name) <= 253 and len(labels) >= 1 and all(_DOMAIN_LABEL.fullmatch(x) for x in labels)
 
 
 def _domain(table: _Table, key: str, value: str) -> str:
     domain = value.strip().lower().rstrip(".")
-    if "@" in domain or "*" in domain or not _is_domain(domain):
+    if "@" in domain or "*" in domain or not is_domain_name(domain):
         hint = ""
         if "@" in domain:
             hint = f' (write the domain alone: "{domain.rpartition("@")[2]}")'
@@ -333,7 +315,7 @@ def load_config(path: Path) -> Config:
         mailbox_data["path"] = str(_path(mailbox, "path", state, required=True))
         mailbox.check_unknown({"kind", "path", "max_message_bytes"})
     else:
-        _check_imap(mailbox, base, mailbox_data)
+        check_imap(mailbox, base, mailbox_data)
 
     delivery = root.table("delivery")
     delivery_kind = delivery.get("kind", str, "directory")
@@ -344,7 +326,7 @@ def load_config(path: Path) -> Config:
         delivery_data["path"] = str(_path(delivery, "path", state, required=True))
         delivery.check_unknown({"kind", "path"})
     else:
-        _check_smtp(delivery, base, delivery_data)
+        check_smtp(delivery, base, delivery_data)
 
     templates = root.table("templates")
     templates_path = _path(templates, "path", base)
@@ -391,7 +373,7 @@ def load_config(path: Path) -> Config:
     schedule = ScheduleConfig(
         poll_seconds=schedule_table.get("poll_seconds", int, 60),
         weekly_summary=schedule_table.get("weekly_summary", str, "mon 08:30"),
-        timezone=schedule_table.get("timezone", str, "Asia/Tokyo"),
+        timezone=schedule_table.get("timezone", str, DEFAULT_TIMEZONE),
         outbox_retry_seconds=schedule_table.get("outbox_retry_seconds", int, 300),
         recheck_minutes=schedule_table.get("recheck_minutes", int, 30),
     )
@@ -440,6 +422,8 @@ def load_config(path: Path) -> Config:
         flows=after.flows,
         ubd_senders=after.ubd_senders,
         ubd_domains=after.ubd_domains,
+        # An unknown zone is reported by the scheduler, naming [schedule] timezone, when it starts.
+        tz=zone(schedule.timezone) or JST,
     )
     return Config(
         web=web,
@@ -610,116 +594,6 @@ def _branches(root: _Table, path: Path) -> BranchDirectory:
         return BranchDirectory(branches)
     except ValueError as exc:
         raise ConfigError(f"{path}: [[branches]]: {exc}") from None
-
-
-_CREDENTIAL_KEYS = ("password_env", "password_command", "oauth2_token_command", "oauth2")
-_SMTP_KEYS = {"kind", "host", "port", "tls", "username", "timeout_seconds", "save_sent_to", *_CREDENTIAL_KEYS}
-
-
-def _check_tls(table: _Table) -> None:
-    tls = table.get("tls", str, "ssl")
-    if tls not in ("ssl", "starttls", "none"):
-        raise table.fail("tls", f'expected "ssl", "starttls" or "none", got {tls!r}')
-
-
-def _check_credentials(table: _Table, base: Path, data: dict[str, Any], *, required: bool) -> None:
-    """At most one way to log in (exactly one when ``required``); its command runnable, its secret set."""
-    given = [key for key in _CREDENTIAL_KEYS if key in table.data]
-    if required and not given:
-        raise table.fail("password_env", "missing; give password_env, password_command, oauth2_token_command or oauth2")
-    if len(given) > 1:
-        raise table.fail(given[1], f"give only one way to log in, not {' and '.join(given)}")
-    env = table.get("password_env", str)
-    if env is not None and env not in os.environ:
-        raise table.fail("password_env", f"environment variable {env} is not set")
-    for key in ("password_command", "oauth2_token_command"):
-        _check_command(table, key)
-    if "oauth2" in table.data:
-        data["oauth2"] = _oauth2(table, base)
-
-
-def _check_command(table: _Table, key: str) -> None:
-    """A credential command: its program must exist and be executable now, not at the first login."""
-    from mailbot.adapters.oauth2 import command_problem
-
-    table.used.add(key)
-    if key not in table.data:
-        return
-    value = table.data[key]
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        command = shlex.join(value)
-    elif isinstance(value, str):
-        command = value
-    else:
-        raise table.fail(key, f"expected a command (a string or a list of strings), got {value!r}")
-    problem = command_problem(command)
-    if problem:
-        raise table.fail(key, f"cannot be run: {problem}")
-
-
-def _oauth2(table: _Table, base: Path) -> dict[str, Any]:
-    """The ``oauth2 = { provider = ... }`` table, its key file made absolute (relative to the config file)."""
-    from mailbot.adapters.oauth2 import PROVIDERS
-
-    sub = table.table("oauth2")
-    provider = sub.get("provider", str, required=True, what='"microsoft" or "google"')
-    if provider not in PROVIDERS:
-        raise sub.fail("provider", f'expected "microsoft" or "google", got {provider!r}')
-    data = dict(sub.data)
-    if provider == "microsoft":
-        sub.get("tenant", str, required=True, what='the tenant\'s ID or domain, e.g. "contoso.onmicrosoft.com"')
-        sub.get("client_id", str, required=True, what="the app registration's Application (client) ID")
-        env = sub.get("client_secret_env", str, required=True, what="the environment variable with the client secret")
-        if env not in os.environ:
-            raise sub.fail("client_secret_env", f"environment variable {env} is not set")
-        authority = sub.get("authority", str)
-        if authority is not None and not authority.startswith("https://"):
-            raise sub.fail("authority", f"expected the issuer's https:// address, got {authority!r}")
-    else:
-        key_file = sub.get("key_file", str, required=True, what="the service account's JSON key file")
-        path = (base / Path(key_file).expanduser()).resolve()
-        if not path.is_file():
-            raise sub.fail("key_file", f"{path} {'is not a file' if path.exists() else 'does not exist'}")
-        if not os.access(path, os.R_OK):
-            raise sub.fail("key_file", f"{path} is not readable by this user")
-        data["key_file"] = str(path)
-        sub.get("subject", str)
-    sub.get("scope", str)
-    sub.check_unknown(set(PROVIDERS[provider]))
-    return data
-
-
-def _check_imap(table: _Table, base: Path, data: dict[str, Any]) -> None:
-    # Types here; the IMAP adapter's own settings check the rest when it is built.
-    table.get("host", str, required=True, what="the IMAP server's host name")
-    table.get("username", str, required=True, what="the mailbox user name")
-    table.number("port", int, 993, 1, 65_535)
-    _check_tls(table)
-    table.get("folder", str)
-    table.get("idle", bool)
-    table.number("timeout_seconds", float, 30.0, 0.1, 3600, "seconds")
-    _check_credentials(table, base, data, required=True)
-    folders = table.table("folders")
-    for key in folders.data:
-        folders.get(key, str)
-    folders.check_unknown({"accepted", "returned", "waiting", "quarantined"})
-    from mailbot.adapters.imap import CONFIG_KEYS  # the adapter owns its settings
-
-    table.check_unknown(set(CONFIG_KEYS))
-
-
-def _check_smtp(table: _Table, base: Path, data: dict[str, Any]) -> None:
-    table.get("host", str, required=True, what="the SMTP relay's host name")
-    table.number("port", int, 587, 1, 65_535)
-    _check_tls(table)
-    username = table.get("username", str)
-    table.get("save_sent_to", str)
-    table.number("timeout_seconds", float, 30.0, 0.1, 3600, "seconds")
-    _check_credentials(table, base, data, required=username is not None)
-    login = [key for key in _CREDENTIAL_KEYS if key in table.data]
-    if login and username is None:
-        raise table.fail("username", f"missing; {login[0]} needs the user to log in as (with OAuth2: the mailbox)")
-    table.check_unknown(_SMTP_KEYS)
 
 
 def _web(root: _Table) -> WebConfig:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mailbot.domain.addresses import ADDRESS_EXAMPLE, parse_address
 from mailbot.domain.lifecycle import Stage
 from mailbot.domain.policy import DocumentRule, Flow
 
@@ -79,10 +80,11 @@ class AfterConfig:
 
 
 def _address(table: Any, key: str, value: str) -> str:
-    value = value.strip().lower()
-    if value.count("@") != 1 or value.startswith("@") or value.endswith("@") or any(c.isspace() for c in value):
-        raise table.fail(key, f"expected an e-mail address, got {value!r}")
-    return value
+    """The same rule as [desk] and [[branches]] (:func:`mailbot.domain.addresses.parse_address`)."""
+    addr = parse_address(value)
+    if addr is None:
+        raise table.fail(key, f"expected {ADDRESS_EXAMPLE}, got {value!r}")
+    return addr
 
 
 def _strings_map(table: Any, what: str) -> dict[str, str]:

@@ -414,3 +414,9 @@ def test_an_executable_token_command_is_accepted(tmp_path: Path) -> None:
     script.chmod(0o755)
     config = load_config(write(tmp_path, with_mailbox(IMAP + f'oauth2_token_command = "{script} --for imap"\n')))
     assert config.mailbox["oauth2_token_command"] == f"{script} --for imap"
+
+
+def test_the_configured_timezone_is_the_one_the_mail_uses(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD + '\n[schedule]\ntimezone = "Europe/Berlin"\n'))
+    assert str(config.policy.tz) == "Europe/Berlin"
+    assert str(load_config(write(tmp_path, GOOD)).policy.tz) == "Asia/Tokyo"

@@ -60,3 +60,27 @@ def test_the_example_config_ships_the_five_flows_of_the_manual(monkeypatch: pyte
     names = [f.name for f in config.policy.flows]
     assert len(names) == 5 and all(any(n.startswith(m) for n in names) for m in "①②③④⑤")
     assert config.after.jimu_recipients
+
+
+@pytest.mark.parametrize("written", ["jimu@usen.co.jp", "<jimu@usen.co.jp>", "事務 <Jimu@usen.co.jp>"])
+def test_an_address_reads_the_same_in_desk_and_in_jimu_center(tmp_path: Path, written: str) -> None:
+    config = load_config(write(tmp_path, f'[jimu_center]\nrecipients = ["{written}"]\n'))
+    desk = load_config(_desk_with(tmp_path, written))
+    assert config.after.jimu_recipients == ("jimu@usen.co.jp",)
+    assert desk.policy.desk_address == "jimu@usen.co.jp"
+
+
+@pytest.mark.parametrize("junk", ["jimu", "taro yamada@usen.co.jp", "a@usen.co.jp, b@usen.co.jp"])
+def test_an_address_refused_in_desk_is_refused_in_jimu_center_with_the_same_words(tmp_path: Path, junk: str) -> None:
+    with pytest.raises(ConfigError, match=r"\[jimu_center\] recipients: expected an e-mail address such as") as jimu:
+        load_config(write(tmp_path, f'[jimu_center]\nrecipients = ["{junk}"]\n'))
+    with pytest.raises(ConfigError, match=r"\[desk\] address: expected an e-mail address such as") as desk:
+        load_config(_desk_with(tmp_path, junk))
+    assert str(jimu.value).partition(": expected")[2] == str(desk.value).partition(": expected")[2]
+
+
+def _desk_with(tmp_path: Path, address: str) -> Path:
+    """The base config with ``address`` as [desk] address."""
+    path = tmp_path / "desk-config.toml"
+    path.write_text(BASE.replace('"f-desk@mxb.usen.co.jp"', f'"{address}"'), encoding="utf-8")
+    return path

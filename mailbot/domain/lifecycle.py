@@ -29,6 +29,7 @@ from mailbot.domain.model import CaseStatus, Disposition
 __all__ = [
     "ACTIVE_STAGES",
     "BRANCH_MAILS",
+    "EVENT_DONE_PHRASES",
     "EVENT_LABELS",
     "MAIL_KINDS",
     "MAIL_STATUS_LABELS",
@@ -45,6 +46,7 @@ __all__ = [
     "Step",
     "Transition",
     "TransitionNotAllowed",
+    "kinds_made_by",
     "mailbox_outcome",
     "stage_for_verdict",
     "step",
@@ -129,6 +131,22 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.SET_CUSTOMER: "顧客CDの登録",
         Event.REMIND_CLASS_CHANGE: "顧客区分変更(未加入店→業務用)の依頼",
         Event.REMIND_OLD_CUSTOMER_CANCEL: "加入前顧客の解約(90-00)の督促",
+    }
+)
+
+# How the desk's confirmation of an action reads: "FE-2026-00001: {phrase}しました" (a verb stem, not a noun).
+EVENT_DONE_PHRASES: Mapping[Event, str] = MappingProxyType(
+    {
+        Event.ACCEPT: "受付に",
+        Event.RETURN: "返却",
+        Event.NOTE: "メモを記録",
+        Event.CLOSE: "終了に",
+        Event.REOPEN: "再開",
+        Event.MAIL_RESENT: "再送",
+        Event.MAIL_CANCELLED: "送信を取り消",
+        Event.ENTER: "NTT入力済に",
+        Event.BIND: "UNIS明細を紐付け",
+        Event.SET_CUSTOMER: "顧客CDを登録",
     }
 )
 
@@ -237,6 +255,9 @@ class MailKind:
     # Branch mail answers the branch's message in its thread and counts against
     # the per-sender cap; ops mail goes to the desk.
     threaded: bool = False
+    # Who builds the mail's context: a case's change (casefile.record through mail_context), the weekly
+    # summaries, or the health/outage alerts. The start-up template check samples each kind from it.
+    made_by: Literal["case", "summary", "alert"] = "case"
 
 
 # Notices after acceptance (cancel_notice, completed_notice, the reminders) are
@@ -257,10 +278,10 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("ops_quarantined", "ops", "隔離のお知らせ"),
             MailKind("ops_delivery_failed", "ops", "送信失敗"),
             MailKind("ops_unis_import", "ops", "UNIS取込の補正"),
-            MailKind("ops_alert", "ops", "監視の警告"),
-            MailKind("ops_alert_cleared", "ops", "監視の解消"),
-            MailKind("weekly_branch", "branch", "週次サマリー(支店)"),
-            MailKind("weekly_ops", "ops", "週次サマリー(デスク)"),
+            MailKind("ops_alert", "ops", "監視の警告", made_by="alert"),
+            MailKind("ops_alert_cleared", "ops", "監視の解消", made_by="alert"),
+            MailKind("weekly_branch", "branch", "週次サマリー(支店)", made_by="summary"),
+            MailKind("weekly_ops", "ops", "週次サマリー(デスク)", made_by="summary"),
             MailKind("cancel_notice", "branch", "NTTキャンセルのお知らせ"),
             MailKind("completed_notice", "branch", "開通のお知らせ"),
             MailKind("unis_cancel_reminder", "branch", "UNISキャンセル処理のお願い"),
@@ -278,6 +299,12 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
         )
     }
 )
+
+
+def kinds_made_by(maker: Literal["case", "summary", "alert"]) -> tuple[str, ...]:
+    """The mail kinds whose context ``maker`` builds, in the table's order."""
+    return tuple(k.name for k in MAIL_KINDS.values() if k.made_by == maker)
+
 
 # Mails that answer a branch's request (and so count against the per-sender cap).
 BRANCH_MAILS = frozenset(k.name for k in MAIL_KINDS.values() if k.threaded)

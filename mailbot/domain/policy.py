@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import tzinfo
 
+from mailbot.domain.clock import JST
 from mailbot.domain.japanese import normalize
 
 __all__ = ["DEFAULT_CODE_LABELS", "DEFAULT_DOCUMENTS", "DocumentRule", "Flow", "Limits", "Policy"]
@@ -102,6 +104,8 @@ class Policy:
     near_miss: str = "return"
     # [jimu_center] recipients: 事務センター, who registers a UBD request's order in UNIS (manual §1).
     jimu_recipients: tuple[str, ...] = ()
+    # The desk's time zone ([schedule] timezone): how times read in its mail and when its days begin.
+    tz: tzinfo = JST
 
     def is_internal(self, address: str) -> bool:
         return _in_domains(address, self.internal_domains)

@@ -1,7 +1,8 @@
 """Recognising a request by its subject: ``フレッツエスカ ○○支店``.
 
 The one home of the subject's grammar: reply/forward prefixes as every mail
-client writes them, the desk's case number in whatever brackets, the keyword
+client writes them, the desk's case number in whatever brackets (its form is
+:mod:`mailbot.domain.case_numbers`), the keyword
 and the branch after it, and what a subject that nearly has the form looks
 like. ``mailbot.service.mails`` builds its reply subjects with the same
 patterns.
@@ -13,33 +14,22 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailbot.domain.case_numbers import parse_case_no, remove_case_tags
 from mailbot.domain.japanese import normalize
 
 __all__ = [
-    "CASE_NO_PATTERN",
-    "CASE_TAG",
     "KEYWORD",
     "REPLY_PREFIX",
     "SubjectInfo",
     "parse_subject",
-    "remove_case_tags",
     "resembles_request",
     "squash",
     "strip_prefixes",
     "strip_reply_prefixes",
+    "subject_core",
 ]
 
 KEYWORD = "フレッツエスカ"
-CASE_NO_PATTERN = re.compile(r"FE-\d{4}-\d{5}")
-
-# Hyphens a case number may be typed or converted with, in either width.
-_HYPHEN = "[-‐‑−–－ー]"
-_CASE_NO_ANY_WIDTH = rf"[FＦ][EＥ]\s*{_HYPHEN}\s*[0-9０-９]{{4}}\s*{_HYPHEN}\s*[0-9０-９]{{5}}"
-# A case number in any bracket (or none): [FE-2026-00015], ［ＦＥ－…］, 【FE-…】, (FE-…), 「FE-…」, <FE-…>.
-CASE_TAG = re.compile(
-    rf"[\[［(（【「『<＜〈《]?\s*{_CASE_NO_ANY_WIDTH}\s*[\]］)）】」』>＞〉》]?",
-    re.IGNORECASE,
-)
 # One reply/forward marker as the clients write it, in either width: Re: RE: RE[2]: RE(3): Fw: FWD:
 # 転送: 返信: 回答: (Outlook, Gmail, iPhone Mail, Japanese Outlook and Thunderbird).
 REPLY_PREFIX = re.compile(
@@ -85,9 +75,15 @@ def strip_reply_prefixes(subject: str) -> str:
         text = stripped
 
 
-def remove_case_tags(text: str) -> str:
-    """``text`` without the desk's case numbers, whatever brackets surround them."""
-    return " ".join(CASE_TAG.sub(" ", text).split())
+def subject_core(subject: str) -> str:
+    """The branch's own subject without reply prefixes and without an earlier case tag.
+
+    Only RE:/FW: markers and the case number (any bracket) are removed, so 【至急】
+    and the keyword survive as the branch wrote them: the topic a reply is threaded under.
+    """
+    text = " ".join(subject.split())
+    core = strip_reply_prefixes(remove_case_tags(strip_reply_prefixes(text)))
+    return " ".join(core.split()) or subject
 
 
 def strip_prefixes(subject: str) -> str:
@@ -101,16 +97,8 @@ def strip_prefixes(subject: str) -> str:
         text = stripped
 
 
-def _case_no(subject: str) -> str | None:
-    match = CASE_TAG.search(subject)
-    if match is None:
-        return None
-    digits = re.sub(r"\D", "", normalize(match.group(0)))
-    return f"FE-{digits[:4]}-{digits[4:]}"
-
-
 def parse_subject(subject: str) -> SubjectInfo:
-    case_no = _case_no(subject)
+    case_no = parse_case_no(subject)
     # A case number is never part of the branch: it goes before anything else is read.
     text = remove_case_tags(normalize(subject))
     body = strip_prefixes(text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import select
 
@@ -19,14 +19,15 @@ from mailbot.adapters.database.schema import Case, Inbound, JobRun
 from mailbot.adapters.database.store import Store
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent, mails_for, unchanged
 from mailbot.domain.japanese import normalize
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, step
 from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
-from mailbot.service.casefile import BOT_ACTOR, CaseChange, UnitOfWork, record
-from mailbot.service.intake import case_view
-from mailbot.service.mails import JST
+from mailbot.service.casefile import BOT_ACTOR, CaseChange, RecordContext, record
+from mailbot.service.filing import case_view
 
 __all__ = ["P_NUMBER", "advance", "clean_p_number", "once", "today_jst"]
 
@@ -41,8 +42,8 @@ def clean_p_number(text: str) -> str | None:
     return value if P_NUMBER.match(value) else None
 
 
-def today_jst(now: datetime) -> date:
-    return now.astimezone(JST).date()
+# Re-exported for mailbot.entrypoints.after_commands; the helper's home is mailbot.domain.clock.
+today_jst = local_date
 
 
 def latest_branch_mail(store: Store, case: Case) -> tuple[Inbound, ParsedMessage] | None:
@@ -50,7 +51,7 @@ def latest_branch_mail(store: Store, case: Case) -> tuple[Inbound, ParsedMessage
     return thread[-1] if thread else None
 
 
-def once(uow: UnitOfWork, job: str, key: str, detail: str = "") -> bool:
+def once(uow: RecordContext, job: JobName, key: str, detail: str = "") -> bool:
     """True the first time (job, key) is claimed, in this transaction; False ever after, across restarts."""
     session = uow.store.session
     found = session.scalar(select(JobRun.id).where(JobRun.job == job, JobRun.key == key))
@@ -62,7 +63,7 @@ def once(uow: UnitOfWork, job: str, key: str, detail: str = "") -> bool:
 
 
 def advance(
-    uow: UnitOfWork,
+    uow: RecordContext,
     case: Case,
     event: Event,
     *,

@@ -16,22 +16,28 @@ from typing import Any
 from mailbot.adapters.database.schema import Case, CaseEvent
 from mailbot.adapters.database.store import Store, db_text, defects_from_json, defects_to_json
 from mailbot.adapters.templates import Renderer
+from mailbot.domain.clock import format_ja
 from mailbot.domain.decision import CaseOutcome, MailIntent
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import ACTIVE_STAGES, Event
 from mailbot.domain.model import CaseStatus, ParsedMessage
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import JST, build_outbox_row, format_ja, mail_context
+from mailbot.service.mails import build_outbox_row, mail_context
 
-__all__ = ["BOT_ACTOR", "CaseChange", "UnitOfWork", "record", "write_mails"]
+__all__ = ["BOT_ACTOR", "CaseChange", "RecordContext", "record", "write_mails"]
 
 # How the bot signs the events it records.
 BOT_ACTOR = "mailbot"
 
 
 @dataclass
-class UnitOfWork:
-    """One transaction's worth of dependencies: the store over its session, and how to render mail."""
+class RecordContext:
+    """What :func:`record` writes a case change with, inside the caller's transaction.
+
+    The store over the command's session, how to render mail, the policy and the
+    command's moment. It neither commits nor rolls back: the caller's
+    ``sessions.begin()`` block does (it was called ``UnitOfWork``, which it is not).
+    """
 
     store: Store
     renderer: Renderer
@@ -66,12 +72,12 @@ class CaseChange:
         return self.actor != BOT_ACTOR
 
 
-def record(uow: UnitOfWork, change: CaseChange, case: Case | None = None) -> Case:
+def record(uow: RecordContext, change: CaseChange, case: Case | None = None) -> Case:
     """Apply ``change`` to ``case`` (a new case when None) and write its event and mails."""
     store, now, outcome = uow.store, uow.now, change.outcome
     if case is None:
         if outcome.case_no is None:
-            case = store.new_case(now.astimezone(JST).year, now)
+            case = store.new_case(now.astimezone(uow.policy.tz).year, now)
         else:
             found = store.case_by_no(outcome.case_no)
             if found is None:
@@ -150,7 +156,7 @@ def search_key(text: str) -> str:
 
 
 def write_mails(
-    uow: UnitOfWork,
+    uow: RecordContext,
     intents: Sequence[MailIntent],
     case: Case | None,
     message: ParsedMessage | None,
@@ -179,7 +185,7 @@ def write_mails(
             policy=uow.policy,
             facts={**intent.facts, **(facts_extra or {})},
             extra={
-                "unis_as_of": format_ja(snapshot.as_of) if snapshot else "",
+                "unis_as_of": format_ja(snapshot.as_of, uow.policy.tz) if snapshot else "",
                 "same_customer": same_customer,
                 "case_url": f"{uow.base_url.rstrip('/')}/cases/{case.case_no}" if uow.base_url and case else "",
                 **uow.context_extra,

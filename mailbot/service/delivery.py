@@ -42,7 +42,7 @@ from mailbot.adapters.database.store import Store
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.policy import Policy
-from mailbot.service.casefile import UnitOfWork, write_mails
+from mailbot.service.casefile import RecordContext, write_mails
 from mailbot.service.outages import RELAY, SENT_FOLDER, Outages
 from mailbot.service.ports import (
     Delivery,
@@ -398,5 +398,5 @@ class Deliverer:
                         "mail_id": str(row.id),
                     }
                     intent = MailIntent("ops_delivery_failed", ops, facts=facts)
-                    uow = UnitOfWork(Store(session), self.renderer, self.policy, now)
+                    uow = RecordContext(Store(session), self.renderer, self.policy, now)
                     write_mails(uow, [intent], case, None, None, None)

@@ -20,8 +20,10 @@ from mailbot.adapters.database.schema import Case, Inbound, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store, db_text, defects_from_json
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
+from mailbot.domain import lifecycle
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECKS, Check, line_values_unchecked
+from mailbot.domain.clock import format_ja
 from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, request_facts, set_customer_note, unchanged
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
@@ -29,10 +31,9 @@ from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis_lines import bind_line
-from mailbot.service.casefile import CaseChange, UnitOfWork, record
+from mailbot.service.casefile import CaseChange, RecordContext, record
 from mailbot.service.errors import DeskError
 from mailbot.service.intake import Intake, case_view, file_decision
-from mailbot.service.mails import format_ja
 from mailbot.service.retention import removed_text
 
 __all__ = ["ActionResult", "Desk", "DeskError"]
@@ -78,12 +79,12 @@ class Desk:
 
     # -- plumbing -------------------------------------------------------------------
     @contextmanager
-    def _unit(self) -> Iterator[UnitOfWork]:
+    def _unit(self) -> Iterator[RecordContext]:
         with self.sessions.begin() as session:
-            yield UnitOfWork(Store(session), self.renderer, self.policy, self.clock(), base_url=self.base_url)
+            yield RecordContext(Store(session), self.renderer, self.policy, self.clock(), base_url=self.base_url)
 
     @staticmethod
-    def _case(uow: UnitOfWork, case_no: str) -> Case:
+    def _case(uow: RecordContext, case_no: str) -> Case:
         case = uow.store.case_by_no(case_no)
         if case is None:
             raise DeskError(f"受付番号 {case_no} の案件はありません")
@@ -96,7 +97,7 @@ class Desk:
         except TransitionNotAllowed:
             raise DeskError(
                 f"{case.case_no} は「{STAGES[Stage(case.stage)].label}」のため、"
-                f"「{_EVENT_JA.get(event, event.value)}」はできません"
+                f"「{lifecycle.EVENT_DONE_PHRASES.get(event, event.value)}」はできません"
             ) from None
         return moved.stage, moved.mails
 
@@ -112,7 +113,7 @@ class Desk:
 
     def _decided(
         self,
-        uow: UnitOfWork,
+        uow: RecordContext,
         case: Case,
         event: Event,
         verdict: CaseStatus,
@@ -161,7 +162,7 @@ class Desk:
         )
         record(uow, change, case)
         kinds_sent = tuple(i.kind for i in intents)
-        return ActionResult(f"{case.case_no}: {_EVENT_JA[event]}しました", case.case_no, kinds_sent)
+        return ActionResult(f"{case.case_no}: {lifecycle.EVENT_DONE_PHRASES[event]}しました", case.case_no, kinds_sent)
 
     def _bookkeeping(self, case_no: str, event: Event, *, by: str, note: str | None) -> ActionResult:
         with self._unit() as uow:
@@ -169,7 +170,7 @@ class Desk:
             stage, _ = self._step(case, event)
             change = CaseChange(self._unchanged(case, stage, event), event, actor=by, reason="desk", note=note)
             record(uow, change, case)
-            return ActionResult(f"{case.case_no}: {_EVENT_JA[event]}しました", case.case_no)
+            return ActionResult(f"{case.case_no}: {lifecycle.EVENT_DONE_PHRASES[event]}しました", case.case_no)
 
     # -- cases ----------------------------------------------------------------------
     def accept(self, case_no: str, *, by: str, note: str = "") -> ActionResult:
@@ -192,7 +193,7 @@ class Desk:
                 record(uow, change, case)
             return replace(result, summary=result.summary + bound)
 
-    def _rebind(self, uow: UnitOfWork, case: Case) -> str:
+    def _rebind(self, uow: RecordContext, case: Case) -> str:
         """Bind ``case`` to a free Z200214 受注 line of its customer before a person accepts it.
 
         Its own line when still 受注 and free, else the line the binding rule
@@ -349,7 +350,7 @@ class Desk:
 
     # -- quarantine -----------------------------------------------------------------
     @staticmethod
-    def _quarantined(uow: UnitOfWork, item_id: int) -> Inbound:
+    def _quarantined(uow: RecordContext, item_id: int) -> Inbound:
         row = uow.store.session.get(Inbound, item_id)
         if row is not None and row.resolution:
             done = _RESOLUTION_JA.get(row.resolution, row.resolution)
@@ -400,7 +401,7 @@ class Desk:
             return ActionResult(f"隔離ID {item_id} を破棄しました")
 
     # -- outbox -----------------------------------------------------------------------
-    def _mail_event(self, uow: UnitOfWork, mail: Outbox, event: Event, by: str) -> None:
+    def _mail_event(self, uow: RecordContext, mail: Outbox, event: Event, by: str) -> None:
         if mail.case_id is None:
             return
         case = uow.store.session.get(Case, mail.case_id)
@@ -410,7 +411,7 @@ class Desk:
         note = f"{mail.kind} (送信ID {mail.id})"
         record(uow, CaseChange(self._unchanged(case, stage, event), event, actor=by, reason="desk", note=note), case)
 
-    def _mail(self, uow: UnitOfWork, mail_id: int) -> Outbox:
+    def _mail(self, uow: RecordContext, mail_id: int) -> Outbox:
         mail = uow.store.session.get(Outbox, mail_id)
         if mail is None:
             raise DeskError(f"送信ID {mail_id} のメールはありません")
@@ -442,18 +443,6 @@ class Desk:
             return ActionResult(f"送信ID {mail_id} の送信を取り消しました")
 
 
-_EVENT_JA = {
-    Event.ACCEPT: "受付に",
-    Event.RETURN: "返却",
-    Event.NOTE: "メモを記録",
-    Event.CLOSE: "終了に",
-    Event.REOPEN: "再開",
-    Event.MAIL_RESENT: "再送",
-    Event.MAIL_CANCELLED: "送信を取り消",
-    Event.ENTER: "NTT入力済に",
-    Event.BIND: "UNIS明細を紐付け",
-    Event.SET_CUSTOMER: "顧客CDを登録",
-}
 _RESOLUTION_JA = {"released": "依頼として処理", "discarded": "破棄"}
 
 

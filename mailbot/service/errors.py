@@ -39,9 +39,21 @@ class DeskError(ServiceError):
     """A desk action that cannot be done; the message says why, in the desk's words."""
 
 
-class CaseNotFound(ServiceError, LookupError):
-    """No case or quarantined mail with that number."""
+class NotFound(ServiceError, LookupError):
+    """Nothing is stored under the number asked for; the subclasses say what was looked for."""
 
 
-class OriginalRemoved(CaseNotFound):
+class CaseNotFound(NotFound):
+    """No case with that number."""
+
+
+class QuarantineItemNotFound(NotFound):
+    """No quarantined mail with that ID."""
+
+
+class MailNotFound(NotFound):
+    """No stored mail with that ID, or no attachment with that index in it."""
+
+
+class OriginalRemoved(MailNotFound):
     """The stored mail (or its attachments) was removed under the retention policy; the text says so in Japanese."""

@@ -40,17 +40,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.adapters.database.schema import Case, Inbound, JobRun, Outbox
 from mailbot.adapters.database.store import Store
 from mailbot.adapters.templates import Renderer
+from mailbot.domain.clock import format_jst
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.jobs import JobName
+from mailbot.domain.lifecycle import kinds_made_by
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject
 from mailbot.service.intake import LOGIN_FAILED
-from mailbot.service.mails import build_outbox_row, format_jst
+from mailbot.service.mails import build_outbox_row
 from mailbot.service.marks import PendingMark, pending_marks
 from mailbot.service.ports import MailSource, SourceError, SourceItem
 
 __all__ = [
-    "ALERT_JOB",
     "ALERT_KINDS",
     "MailboxScan",
     "PendingMail",
@@ -64,8 +66,7 @@ __all__ = [
 
 log = logging.getLogger("mailbot.health")
 
-ALERT_JOB = "alert"
-ALERT_KINDS = ("ops_alert", "ops_alert_cleared")
+ALERT_KINDS = kinds_made_by("alert")
 STALE_FACTOR = 3
 TITLES = {
     "mailbox_login": "メールボックスにログインできません",
@@ -220,18 +221,20 @@ def _head(item: SourceItem, max_bytes: int) -> bytes | None:
 
 
 def last_successful_poll(session: Session) -> datetime | None:
-    return session.scalar(select(JobRun.done_at).where(JobRun.job == "health", JobRun.key == "last_successful_poll"))
+    return session.scalar(
+        select(JobRun.done_at).where(JobRun.job == JobName.HEALTH, JobRun.key == "last_successful_poll")
+    )
 
 
 def login_failure(session: Session) -> tuple[datetime, str] | None:
     row = session.execute(
-        select(JobRun.done_at, JobRun.detail).where(JobRun.job == "health", JobRun.key == LOGIN_FAILED)
+        select(JobRun.done_at, JobRun.detail).where(JobRun.job == JobName.HEALTH, JobRun.key == LOGIN_FAILED)
     ).one_or_none()
     return (row[0], row[1] or "") if row is not None else None
 
 
 def open_alerts(session: Session) -> dict[str, datetime]:
-    return {k: at for k, at in session.execute(select(JobRun.key, JobRun.done_at).where(JobRun.job == ALERT_JOB))}
+    return {k: at for k, at in session.execute(select(JobRun.key, JobRun.done_at).where(JobRun.job == JobName.ALERT))}
 
 
 def find_problems(
@@ -402,10 +405,15 @@ def update_alerts(
             continue
         try:
             with sessions.begin() as session:
-                session.add(JobRun(job=ALERT_JOB, key=code, done_at=now, detail=problem.detail))
+                session.add(JobRun(job=JobName.ALERT, key=code, done_at=now, detail=problem.detail))
                 session.flush()
                 if ops:
-                    context = {"title": problem.title, "detail": problem.detail, "since": format_jst(now), "code": code}
+                    context = {
+                        "title": problem.title,
+                        "detail": problem.detail,
+                        "since": format_jst(now, policy.tz),
+                        "code": code,
+                    }
                     session.add(_row("ops_alert", ops, renderer, policy, context, now))
         except IntegrityError:
             continue  # another process raised it first
@@ -415,15 +423,15 @@ def update_alerts(
         if code in current:
             continue
         with sessions.begin() as session:
-            row = session.scalars(select(JobRun).where(JobRun.job == ALERT_JOB, JobRun.key == code)).one_or_none()
+            row = session.scalars(select(JobRun).where(JobRun.job == JobName.ALERT, JobRun.key == code)).one_or_none()
             if row is None:
                 continue  # another process cleared it
             session.delete(row)
             if ops:
                 context = {
                     "title": TITLES.get(code, code),
-                    "since": format_jst(since),
-                    "cleared": format_jst(now),
+                    "since": format_jst(since, policy.tz),
+                    "cleared": format_jst(now, policy.tz),
                     "code": code,
                 }
                 session.add(_row("ops_alert_cleared", ops, renderer, policy, context, now))
@@ -453,9 +461,11 @@ RUNNER_KEY = "runner"
 def mark_runner(sessions: sessionmaker[Session], who: str, now: datetime) -> None:
     """`mailbot run` started: from now on a free poller lock means the bot died (until a clean stop)."""
     with sessions.begin() as session:
-        row = session.scalars(select(JobRun).where(JobRun.job == "health", JobRun.key == RUNNER_KEY)).one_or_none()
+        row = session.scalars(
+            select(JobRun).where(JobRun.job == JobName.HEALTH, JobRun.key == RUNNER_KEY)
+        ).one_or_none()
         if row is None:
-            session.add(JobRun(job="health", key=RUNNER_KEY, done_at=now, detail=who))
+            session.add(JobRun(job=JobName.HEALTH, key=RUNNER_KEY, done_at=now, detail=who))
         else:
             row.done_at, row.detail = now, who
 
@@ -463,7 +473,7 @@ def mark_runner(sessions: sessionmaker[Session], who: str, now: datetime) -> Non
 def clear_runner(sessions: sessionmaker[Session]) -> None:
     """A clean stop: no bot is expected to hold the lock any more."""
     with sessions.begin() as session:
-        session.execute(delete(JobRun).where(JobRun.job == "health", JobRun.key == RUNNER_KEY))
+        session.execute(delete(JobRun).where(JobRun.job == JobName.HEALTH, JobRun.key == RUNNER_KEY))
 
 
 def runner_problem(sessions: sessionmaker[Session], *, lock_free: bool) -> Problem | None:
@@ -472,7 +482,7 @@ def runner_problem(sessions: sessionmaker[Session], *, lock_free: bool) -> Probl
         return None
     with sessions() as session:
         row = session.execute(
-            select(JobRun.done_at, JobRun.detail).where(JobRun.job == "health", JobRun.key == RUNNER_KEY)
+            select(JobRun.done_at, JobRun.detail).where(JobRun.job == JobName.HEALTH, JobRun.key == RUNNER_KEY)
         ).one_or_none()
     if row is None:
         return None

@@ -25,10 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.database.schema import JobRun
+from mailbot.domain.jobs import JobName
 
-__all__ = ["MARK_JOB", "PendingMark", "clear_mark", "due_marks", "pending_marks", "record_mark_failure"]
+__all__ = ["PendingMark", "clear_mark", "due_marks", "pending_marks", "record_mark_failure"]
 
-MARK_JOB = "mark_pending"
 _KEY_LENGTH = 200  # JobRun.key
 _MAX_PAUSE_MINUTES = 60
 
@@ -69,7 +69,7 @@ def record_mark_failure(sessions: sessionmaker[Session], source: str, item_key: 
     """Count one more failed mark of ``item_key``; returns the attempts so far."""
     key = _job_key(source, item_key)
     with sessions.begin() as session:
-        row = session.scalars(select(JobRun).where(JobRun.job == MARK_JOB, JobRun.key == key)).one_or_none()
+        row = session.scalars(select(JobRun).where(JobRun.job == JobName.MARK_PENDING, JobRun.key == key)).one_or_none()
         previous = _parse(row) if row is not None else None
         attempts = (previous.attempts if previous else 0) + 1
         pause = timedelta(minutes=min(2 ** (attempts - 1), _MAX_PAUSE_MINUTES))
@@ -84,7 +84,7 @@ def record_mark_failure(sessions: sessionmaker[Session], source: str, item_key: 
             ensure_ascii=False,
         )
         if row is None:
-            session.add(JobRun(job=MARK_JOB, key=key, done_at=now, detail=detail))
+            session.add(JobRun(job=JobName.MARK_PENDING, key=key, done_at=now, detail=detail))
         else:
             row.detail = detail
     return attempts
@@ -94,14 +94,14 @@ def clear_mark(sessions: sessionmaker[Session], source: str, item_key: str) -> N
     """The mark went through (or is moot): forget it."""
     key = _job_key(source, item_key)
     with sessions.begin() as session:
-        row = session.scalars(select(JobRun).where(JobRun.job == MARK_JOB, JobRun.key == key)).one_or_none()
+        row = session.scalars(select(JobRun).where(JobRun.job == JobName.MARK_PENDING, JobRun.key == key)).one_or_none()
         if row is not None:
             session.delete(row)
 
 
 def pending_marks(session: Session, source: str | None = None) -> list[PendingMark]:
     """Every pending mark (of ``source`` only, if given), oldest first."""
-    rows = session.scalars(select(JobRun).where(JobRun.job == MARK_JOB).order_by(JobRun.done_at, JobRun.id))
+    rows = session.scalars(select(JobRun).where(JobRun.job == JobName.MARK_PENDING).order_by(JobRun.done_at, JobRun.id))
     marks = [m for m in (_parse(r) for r in rows) if m is not None]
     return [m for m in marks if source is None or m.source == source]
 

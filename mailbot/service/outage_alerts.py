@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailbot.adapters.templates import Renderer
+from mailbot.domain.clock import format_jst
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import build_outbox_row, format_jst
+from mailbot.service.mails import build_outbox_row
 from mailbot.service.outages import DATABASE, MAILBOX, RELAY, SENT_FOLDER, Outages
 from mailbot.service.ports import Delivery, DeliveryError, OutgoingMail
 
@@ -107,13 +108,18 @@ class OutageAlerts:
 
     def _mail(self, event: str, what: str, since: datetime, error: str | None, now: datetime) -> bool:
         """Straight to the relay, not through the outbox: the database may be what is down."""
-        title = TITLES.get(what, what)
+        title, tz = TITLES.get(what, what), self.policy.tz
         if event == "raised":
             kind = "ops_alert"
-            context = {"title": title, "detail": f"{error}", "since": format_jst(since), "code": f"{what}_outage"}
+            context = {"title": title, "detail": f"{error}", "since": format_jst(since, tz), "code": f"{what}_outage"}
         else:
             kind = "ops_alert_cleared"
-            context = {"title": title, "since": format_jst(since), "cleared": format_jst(now), "code": f"{what}_outage"}
+            context = {
+                "title": title,
+                "since": format_jst(since, tz),
+                "cleared": format_jst(now, tz),
+                "code": f"{what}_outage",
+            }
         row = build_outbox_row(
             MailIntent(kind, tuple(self.policy.ops_recipients)),
             renderer=self.renderer,

@@ -26,12 +26,14 @@ from mailbot.adapters.progress_file import ProgressRow, read_progress
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import STAGES, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
-from mailbot.service.aftercare import advance, once, today_jst
-from mailbot.service.casefile import UnitOfWork, write_mails
+from mailbot.service.aftercare import advance, once
+from mailbot.service.casefile import RecordContext, write_mails
 
 __all__ = ["ProgressReport", "import_progress"]
 
@@ -159,9 +161,9 @@ def import_progress(
     """Read the whole list (ProgressFileError on a bad line), then apply it in one transaction."""
     rows = read_progress(data, name, settings.progress.columns, settings.progress.status)
     report = ProgressReport(source=name, rows=len(rows))
-    day = today_jst(as_of)
+    day = local_date(as_of, policy.tz)
     with sessions.begin() as session:
-        uow = UnitOfWork(Store(session), renderer, policy, clock())
+        uow = RecordContext(Store(session), renderer, policy, clock())
         for row in rows:
             cases, by_code = _find(session, row)
             if not cases:
@@ -176,7 +178,7 @@ def import_progress(
         if problems and policy.ops_recipients:
             text = "\n".join(f"  {p['line']}行目: {_who(p)} 進捗「{p['status']}」 → {_problem(p)}" for p in problems)
             digest = hashlib.sha256(("\n".join(sorted(_who(p) + p["status"] for p in problems))).encode()).hexdigest()
-            if once(uow, "progress_unmatched", digest, detail=name):
+            if once(uow, JobName.PROGRESS_UNMATCHED, digest, detail=name):
                 facts = {"source": name, "count": str(len(problems)), "rows_text": text}
                 intent = MailIntent("ops_progress_unmatched", tuple(policy.ops_recipients), facts=facts)
                 write_mails(uow, [intent], None, None, None, None)
@@ -185,7 +187,7 @@ def import_progress(
 
 
 def _apply(
-    uow: UnitOfWork,
+    uow: RecordContext,
     case: Case,
     row: ProgressRow,
     by_code: bool,

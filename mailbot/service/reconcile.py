@@ -53,7 +53,9 @@ from mailbot.adapters.database.store import DbUnisLookup, Store
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
@@ -70,8 +72,8 @@ from mailbot.domain.unis import (
     code_of,
     previous_customer,
 )
-from mailbot.service.aftercare import advance, once, today_jst
-from mailbot.service.casefile import UnitOfWork, write_mails
+from mailbot.service.aftercare import advance, once
+from mailbot.service.casefile import RecordContext, write_mails
 
 __all__ = [
     "CANCEL_REASON_MOVED",
@@ -83,7 +85,6 @@ __all__ = [
 
 # 解約事由 of the old customer when its line moved to a new customer (manual §5④).
 CANCEL_REASON_MOVED = "90-00"
-_REMINDER_JOB = "unis_reminder"
 _AT_NTT = (Stage.ACCEPTED.value, Stage.ENTERED.value, Stage.CONSTRUCTION_SCHEDULED.value)
 _OPENED = (Stage.COMPLETED.value, Stage.UNIS_CONFIRMED.value)
 # The stages whose case a line-level mail is recorded on (the case holds the line).
@@ -146,14 +147,14 @@ class _Run:
     """One reconciliation: the transaction, the lookup and the report."""
 
     def __init__(
-        self, session: Session, uow: UnitOfWork, directory: BranchDirectory, settings: AfterConfig, now: datetime
+        self, session: Session, uow: RecordContext, directory: BranchDirectory, settings: AfterConfig, now: datetime
     ) -> None:
         self.session = session
         self.uow = uow
         self.lookup = DbUnisLookup(session)
         self.directory = directory
         self.settings = settings
-        self.today = today_jst(now)
+        self.today = local_date(now, uow.policy.tz)
         self.report = ReconcileReport()
 
     # -- who hears of it ------------------------------------------------------
@@ -177,7 +178,7 @@ class _Run:
         reconciliation went by line; found, nothing is sent again. Returns
         whether the mail was written (False: sent before).
         """
-        if not once(self.uow, _REMINDER_JOB, f"{kind}:{key}", detail=why):
+        if not once(self.uow, JobName.UNIS_REMINDER, f"{kind}:{key}", detail=why):
             return False
         if legacy is not None and _claimed(self.session, f"{kind}:{legacy}"):
             return False
@@ -404,7 +405,7 @@ class _Run:
 
 
 def _claimed(session: Session, key: str) -> bool:
-    return session.scalar(select(JobRun.id).where(JobRun.job == _REMINDER_JOB, JobRun.key == key)) is not None
+    return session.scalar(select(JobRun.id).where(JobRun.job == JobName.UNIS_REMINDER, JobRun.key == key)) is not None
 
 
 def _legacy_where(line: OrderLine) -> str:
@@ -499,7 +500,7 @@ def reconcile(
     """Apply the rules to the latest UNIS snapshot, in one transaction."""
     with sessions.begin() as session:
         now = clock()
-        run = _Run(session, UnitOfWork(Store(session), renderer, policy, now), directory, settings, now)
+        run = _Run(session, RecordContext(Store(session), renderer, policy, now), directory, settings, now)
         if run.lookup.as_of is None:
             return run.report
         run.cases()

@@ -33,8 +33,8 @@ from mailbot.domain.decision import Evaluation, evaluate, mails_for, review
 from mailbot.domain.lifecycle import BRANCH_MAILS, Stage, TransitionNotAllowed
 from mailbot.domain.model import CaseStatus, Defect
 from mailbot.domain.policy import Policy
-from mailbot.service.casefile import CaseChange, UnitOfWork, record
-from mailbot.service.intake import case_view
+from mailbot.service.casefile import CaseChange, RecordContext, record
+from mailbot.service.filing import case_view
 from mailbot.service.retention import removed_text
 
 __all__ = ["ReplayChange", "replay_cases"]
@@ -208,7 +208,7 @@ def _replay_one(
         cap_reached = sent >= policy.max_replies_per_sender_per_hour
     # The same mails the intake sends for this outcome (the lifecycle table's row).
     intents = mails_for(kinds, latest, policy, cap_reached=cap_reached, evaluation=evaluation)
-    uow = UnitOfWork(store, renderer, policy, now)
+    uow = RecordContext(store, renderer, policy, now)
     record(
         uow,
         CaseChange(

@@ -31,7 +31,7 @@ from mailbot.adapters.database.schema import Case, Inbound, RawMessage
 from mailbot.adapters.database.store import RawRemoved, Store
 from mailbot.adapters.rawstore import strip_attachments
 from mailbot.config import RetentionConfig
-from mailbot.service.mails import format_jst
+from mailbot.domain.clock import format_jst
 
 __all__ = ["RetentionItem", "RetentionReport", "apply_retention", "removed_text"]
 

@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BindParameter, Row, Text, bindparam, cast, func, or_, select
@@ -40,22 +39,33 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, JobRun
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
+from mailbot.domain.clock import JST, format_jst
 from mailbot.domain.decision import MailIntent
-from mailbot.domain.lifecycle import Event, Stage
-from mailbot.domain.model import CaseStatus, Defect
+from mailbot.domain.jobs import JobName
+from mailbot.domain.lifecycle import Event, Stage, kinds_made_by
+from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import JST, build_outbox_row, desk_context, format_jst, readable_detail
+from mailbot.domain.schedule import Week, WeeklySpec, due_week, parse_weekly_spec, scheduled_time
+from mailbot.service.defect_titles import defect_explanations, defect_titles
+from mailbot.service.mails import build_outbox_row, desk_context
 
+# WeeklySpec, defect_explanations, defect_titles, due_week, parse_weekly_spec and scheduled_time are
+# re-exported for the entry points: their homes are mailbot.domain.schedule and service.defect_titles.
 __all__ = [
-    "JOB",
     "SUMMARY_KINDS",
     "BranchWeek",
     "SendResult",
     "SummaryMail",
     "Week",
     "WeekReport",
+    "WeeklySpec",
     "build_week_report",
+    "defect_explanations",
+    "defect_titles",
+    "due_week",
+    "parse_weekly_spec",
     "render_summaries",
+    "scheduled_time",
     "send_week_summaries",
 ]
 
@@ -64,63 +74,10 @@ log = logging.getLogger("mailbot.summaries")
 # The events that carry a verdict; older rows (before the lifecycle) were all verdicts.
 _VERDICT_EVENTS = frozenset({Event.ACCEPT.value, Event.RETURN.value, Event.WAIT.value})
 
-JOB = "weekly_summary"
 OPS_KEY = "ops"
-SUMMARY_KINDS = ("weekly_branch", "weekly_ops")
+SUMMARY_KINDS = kinds_made_by("summary")
 NO_BRANCH = "(支店不明)"
 _WEEKDAYS_JA = "月火水木金土日"
-_WEEK_PATTERN = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Week:
-    """An ISO week in Japan time."""
-
-    year: int
-    number: int
-
-    @classmethod
-    def parse(cls, text: str) -> Week:
-        match = _WEEK_PATTERN.match(text)
-        if not match:
-            raise ValueError(f"{text!r} is not an ISO week such as 2026-W48")
-        year, number = int(match.group(1)), int(match.group(2))
-        try:
-            date.fromisocalendar(year, number, 1)
-        except ValueError:
-            raise ValueError(f"{text!r}: {year} has no week {number}") from None
-        return cls(year, number)
-
-    @classmethod
-    def containing(cls, moment: datetime) -> Week:
-        year, number, _ = moment.astimezone(JST).isocalendar()
-        return cls(year, number)
-
-    @property
-    def label(self) -> str:
-        return f"{self.year}-W{self.number:02d}"
-
-    @property
-    def monday(self) -> date:
-        return date.fromisocalendar(self.year, self.number, 1)
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.monday, time(0, 0), tzinfo=JST)
-
-    @property
-    def end(self) -> datetime:
-        """The next Monday 00:00 JST (exclusive)."""
-        return self.start + timedelta(days=7)
-
-    def previous(self) -> Week:
-        return Week.containing(self.start - timedelta(days=1))
-
-    def next(self) -> Week:
-        return Week.containing(self.end)
-
-    def __str__(self) -> str:
-        return self.label
 
 
 def _ymd(day: date) -> str:
@@ -591,7 +548,9 @@ class SendResult:
 def sent_keys(session: Session, keys: Sequence[str]) -> dict[str, datetime]:
     if not keys:
         return {}
-    rows = session.execute(select(JobRun.key, JobRun.done_at).where(JobRun.job == JOB, JobRun.key.in_(list(keys))))
+    rows = session.execute(
+        select(JobRun.key, JobRun.done_at).where(JobRun.job == JobName.WEEKLY_SUMMARY, JobRun.key.in_(list(keys)))
+    )
     return {k: at for k, at in rows}
 
 
@@ -630,7 +589,7 @@ def send_week_summaries(
                     inbound_id=None,
                 )
                 session.add(row)
-                session.add(JobRun(job=JOB, key=mail.key, done_at=now, detail=row.message_id))
+                session.add(JobRun(job=JobName.WEEKLY_SUMMARY, key=mail.key, done_at=now, detail=row.message_id))
         except IntegrityError:
             # Another process recorded the same key between our check and our commit.
             with sessions() as session:
@@ -640,81 +599,3 @@ def send_week_summaries(
         result.sent.append(mail.target)
         log.info("weekly summary %s queued for %s", mail.key, ", ".join(mail.to))
     return result
-
-
-def defect_titles(renderer: Renderer) -> Any:
-    """The Japanese defect titles from ``_defects.j2`` (the one place the wording lives)."""
-    try:
-        module = renderer.env.get_template("_defects.j2").module
-        return lambda code: str(module.title(code))  # type: ignore[attr-defined]
-    except Exception:  # fall back to the code itself
-        return str
-
-
-def defect_explanations(renderer: Renderer) -> Any:
-    """A defect ({"code", "detail"}) as the return mail explains it (``_defects.j2``), UNIS times in JST."""
-    try:
-        module = renderer.env.get_template("_defects.j2").module
-    except Exception:  # fall back to the facts themselves
-        return lambda d: ", ".join(f"{k}={v}" for k, v in dict(d.get("detail") or {}).items() if v)
-
-    def explain(defect: dict[str, Any]) -> str:
-        detail = readable_detail(Defect(str(defect["code"]), dict(defect.get("detail") or {})))
-        return " ".join(str(module.explain({"code": defect["code"], "detail": detail})).split())  # type: ignore[attr-defined]
-
-    return explain
-
-
-# -- when ------------------------------------------------------------------------------
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPEC = re.compile(r"^\s*([a-z]{3})\s+(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class WeeklySpec:
-    """``[schedule] weekly_summary``, e.g. ``"mon 08:30"``."""
-
-    day: str
-    hour: int
-    minute: int
-
-    @property
-    def weekday(self) -> int:
-        return _DAYS.index(self.day)
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.hour:02d}:{self.minute:02d}"
-
-
-def parse_weekly_spec(text: str) -> WeeklySpec:
-    """Raise ValueError with a plain explanation unless ``text`` is like ``"mon 08:30"``."""
-    expected = 'expected a weekday and a time such as "mon 08:30"'
-    match = _SPEC.match(text)
-    if not match:
-        raise ValueError(f"{expected}, got {text!r}")
-    day, hour, minute = match.group(1).lower(), int(match.group(2)), int(match.group(3))
-    if day not in _DAYS:
-        raise ValueError(f"{expected} (weekday one of {', '.join(_DAYS)}), got {text!r}")
-    if hour > 23 or minute > 59:
-        raise ValueError(f"{expected} (time 00:00 to 23:59), got {text!r}")
-    return WeeklySpec(day, hour, minute)
-
-
-def scheduled_time(spec: WeeklySpec, week_of: datetime, tz: Any) -> datetime:
-    """When the summary job fires in the week (Monday to Sunday, in ``tz``) containing ``week_of``."""
-    local = week_of.astimezone(tz)
-    monday = local.date() - timedelta(days=local.weekday())
-    day = monday + timedelta(days=spec.weekday)
-    return datetime.combine(day, time(spec.hour, spec.minute), tzinfo=tz)
-
-
-def due_week(now: datetime, spec: WeeklySpec, tz: Any) -> Week | None:
-    """The week whose summaries are due by ``now``: last week's, once this week's time has passed.
-
-    The job for week W fires in week W+1 and summarises week W; after downtime
-    over that moment the summaries are caught up within week W+1.
-    """
-    fire = scheduled_time(spec, now, tz)
-    if now < fire:
-        return None
-    return Week.containing(fire).previous()

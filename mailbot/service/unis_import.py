@@ -16,9 +16,10 @@ from mailbot.adapters.database.schema import Outbox
 from mailbot.adapters.database.store import Store
 from mailbot.adapters.templates import Renderer
 from mailbot.adapters.unis_csv import UnisFileError, UnisReader, UnisReport
+from mailbot.domain.clock import format_jst
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.policy import Policy
-from mailbot.service.mails import build_outbox_row, format_jst, mail_context
+from mailbot.service.mails import build_outbox_row, mail_context
 from mailbot.service.reconcile import ReconcileReport, reconcile_app
 
 __all__ = ["ImportResult", "ImportedAndReconciled", "OpsNotice", "import_and_reconcile", "import_unis"]
@@ -155,7 +156,7 @@ def _notice_row(result: ImportResult, name: str, notice: OpsNotice, now: datetim
         received_at=None,
         policy=policy,
         facts=facts,
-        extra={"unis_as_of": format_jst(result.as_of)},
+        extra={"unis_as_of": format_jst(result.as_of, policy.tz)},
     )
     intent = MailIntent("ops_unis_import", tuple(policy.ops_recipients), facts=facts)
     return build_outbox_row(

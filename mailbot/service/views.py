@@ -31,14 +31,23 @@ from mailbot.domain.lifecycle import (
 from mailbot.domain.model import Address, Attachment, CaseStatus, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
+from mailbot.service import errors
 from mailbot.service.casefile import BOT_ACTOR, search_key
-from mailbot.service.errors import CaseNotFound, OriginalRemoved
+from mailbot.service.errors import MailNotFound, NotFound, OriginalRemoved, QuarantineItemNotFound
 from mailbot.service.retention import removed_text
+
+# Until the entry points catch NotFound (or the specific class): they catch views.CaseNotFound around
+# quarantine_detail and attachment too, so here the name stands for the common base. The lead swaps it for
+# errors.CaseNotFound once they are changed (web/app.py, desk_commands.py, ops_commands.py).
+CaseNotFound = NotFound
 
 __all__ = [
     "MARK_LABELS",
     "CaseNotFound",
+    "MailNotFound",
+    "NotFound",
     "OriginalRemoved",
+    "QuarantineItemNotFound",
     "attachment",
     "case_board",
     "case_count",
@@ -241,7 +250,7 @@ def case_detail(
     store = Store(session)
     case = store.case_by_no(case_no)
     if case is None:
-        raise CaseNotFound(f"no case {case_no!r}")
+        raise errors.CaseNotFound(f"no case {case_no!r}")
     inbound = list(
         session.scalars(select(Inbound).where(Inbound.case_id == case.id).order_by(Inbound.received_at, Inbound.id))
     )
@@ -402,11 +411,11 @@ def attachment(session: Session, inbound_id: int, index: int) -> Attachment:
     except RawRemoved as exc:
         raise OriginalRemoved(removed_text(exc)) from None
     if raw is None:
-        raise CaseNotFound(f"no stored mail {inbound_id}")
+        raise MailNotFound(f"no stored mail {inbound_id}")
     try:
         return parse_message(raw).attachments[index]
     except (UnparseableMessage, IndexError):
-        raise CaseNotFound(f"mail {inbound_id} has no attachment {index}") from None
+        raise MailNotFound(f"mail {inbound_id} has no attachment {index}") from None
 
 
 def _marks(session: Session, cases: Sequence[Case], now: datetime, wait_hours: float) -> dict[int, list[str]]:
@@ -529,7 +538,7 @@ def out_of_scope_rows(session: Session, *, limit: int = 200) -> list[dict[str, A
 def quarantine_detail(session: Session, item_id: int) -> dict[str, Any]:
     row = session.get(Inbound, item_id)
     if row is None or (row.disposition != "quarantined" and row.resolution is None):
-        raise CaseNotFound(f"no quarantined mail {item_id}")
+        raise QuarantineItemNotFound(f"no quarantined mail {item_id}")
     store = Store(session)
     detail = _quarantine_row(row)
     detail["text"] = row.body_text

@@ -36,12 +36,14 @@ from mailbot.adapters.database.schema import Case, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, Store
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
+from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import Stage
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis import BROKERAGE_ITEM
-from mailbot.service.aftercare import once, today_jst
-from mailbot.service.casefile import UnitOfWork, write_mails
+from mailbot.service.aftercare import once
+from mailbot.service.casefile import RecordContext, write_mails
 from mailbot.service.reconcile import bound_line
 
 __all__ = [
@@ -255,13 +257,13 @@ def send_worklist(
         raise ValueError("[jimu_center] recipients is not configured")
     with sessions.begin() as session:
         now = clock()
-        today = today_jst(now)
+        today = local_date(now)
         rows = worklist_rows(session, today=today, month=month)
         held = held_rows(session)
         if not rows and not held:
             return 0
-        uow = UnitOfWork(Store(session), renderer, policy, now)
-        if once_key is not None and not once(uow, "jimu_worklist", once_key):
+        uow = RecordContext(Store(session), renderer, policy, now)
+        if once_key is not None and not once(uow, JobName.JIMU_WORKLIST, once_key):
             return 0
         filename = f"UNIS確定作業リスト_{today:%Y%m%d}.xlsx"
         facts = {

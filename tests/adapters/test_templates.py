@@ -12,7 +12,8 @@ from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
 from mailbot.resources import templates_dir
 from mailbot.service.health import ALERT_KINDS
-from mailbot.service.mails import mail_context, sample_context
+from mailbot.service.mail_samples import sample_context
+from mailbot.service.mails import mail_context
 from mailbot.service.summaries import SUMMARY_KINDS
 from tests.domain.builders import request
 

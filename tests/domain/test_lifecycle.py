@@ -119,3 +119,9 @@ def test_the_mailbox_marking_is_a_row_of_data_and_an_unknown_state_never_raises(
 
 def test_branch_mails_are_exactly_the_threaded_replies() -> None:
     assert {"receipt", "defect_reply", "waiting_notice"} == lifecycle.BRANCH_MAILS
+
+
+def test_every_event_the_desk_confirms_has_a_history_label_too() -> None:
+    from mailbot.domain.lifecycle import EVENT_DONE_PHRASES, EVENT_LABELS
+
+    assert EVENT_DONE_PHRASES and set(EVENT_DONE_PHRASES) <= set(EVENT_LABELS)

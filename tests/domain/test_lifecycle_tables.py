@@ -107,3 +107,12 @@ def test_a_step_records_the_event_that_made_it() -> None:
 def test_a_refused_action_says_which_event_stage_and_actor() -> None:
     with pytest.raises(TransitionNotAllowed, match=r"^close is not allowed for a case in stage closed \(person\)$"):
         step(Stage.CLOSED, CaseStatus.ACCEPTED, Event.CLOSE, Actor.PERSON)
+
+
+def test_the_summary_and_alert_kinds_are_read_from_the_mail_kinds_table() -> None:
+    from mailbot.domain.lifecycle import MAIL_KINDS, kinds_made_by
+
+    assert kinds_made_by("summary") == ("weekly_branch", "weekly_ops")
+    assert kinds_made_by("alert") == ("ops_alert", "ops_alert_cleared")
+    made = kinds_made_by("case") + kinds_made_by("summary") + kinds_made_by("alert")
+    assert sorted(made) == sorted(MAIL_KINDS)

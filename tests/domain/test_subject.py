@@ -124,7 +124,8 @@ def test_prefixes_of_every_client_in_either_width_leave_the_branch(subject: str)
 
 
 def test_reply_prefixes_and_case_tags_come_off_a_subject_as_written() -> None:
-    from mailbot.domain.subject import remove_case_tags, strip_reply_prefixes
+    from mailbot.domain.case_numbers import remove_case_tags
+    from mailbot.domain.subject import strip_reply_prefixes
 
     assert strip_reply_prefixes("ＲＥ：Re[2]: FW: 【至急】フレッツエスカ") == "【至急】フレッツエスカ"
     assert remove_case_tags("フレッツエスカ 渋谷支店 【ＦＥ－２０２６－０００１５】") == "フレッツエスカ 渋谷支店"

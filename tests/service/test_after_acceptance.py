@@ -404,7 +404,8 @@ def test_an_empty_worklist_sends_no_mail(after: Harness) -> None:
 def test_the_weekly_summary_lists_the_weeks_openings_cancellations_and_lines_waiting_for_confirmation(
     after: Harness,
 ) -> None:
-    from mailbot.service.summaries import Week, build_week_report
+    from mailbot.domain.schedule import Week
+    from mailbot.service.summaries import build_week_report
 
     after.import_unis(BASE_UNIS)
     opened_no = opened(after)

@@ -160,3 +160,26 @@ def test_every_outgoing_mail_is_seven_bit_with_short_lines_and_decodes_to_the_re
     text = base64.b64decode(parsed.get_payload()).decode("utf-8")
     assert "\r\n" in text and "\n" not in text.replace("\r\n", ""), "the text is in canonical CRLF form"
     assert "FE-2026-00001" in text and "受付" in text
+
+
+def test_a_mail_reads_its_times_in_the_configured_zone() -> None:
+    from datetime import UTC, datetime
+
+    from mailbot.domain.policy import Policy
+    from mailbot.service.mails import mail_context
+
+    arrived = datetime(2026, 11, 27, 0, 30, tzinfo=UTC)
+    common = {
+        "case_no": None,
+        "branch": None,
+        "customer_code": None,
+        "customer_name": None,
+        "defects": (),
+        "message": None,
+        "received_at": arrived,
+        "facts": {},
+    }
+    tokyo = mail_context(policy=Policy("d@x.jp", ("x.jp",)), **common)
+    utc = mail_context(policy=Policy("d@x.jp", ("x.jp",), tz=UTC), **common)
+    assert tokyo["original"]["date"] == "2026-11-27 09:30"
+    assert utc["original"]["date"] == "2026-11-27 00:30"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.domain.schedule import Week
 from mailbot.service import views
-from mailbot.service.summaries import Week, build_week_report
+from mailbot.service.summaries import build_week_report
 from tests.domain.builders import FORM
 from tests.fixtures.bot import CUSTOMER, DESK, SHIBUYA_MGR, Harness, make_harness
 from tests.mailfactory import build_mail

@@ -14,14 +14,12 @@ from sqlalchemy import func, select
 from mailbot.adapters.database.schema import JobRun, Outbox
 from mailbot.bootstrap import build_app
 from mailbot.config import load_config
+from mailbot.domain.clock import JST
+from mailbot.domain.schedule import Week, due_week, parse_weekly_spec
 from mailbot.entrypoints.demo import demo_summary_text
-from mailbot.service.mails import JST
 from mailbot.service.summaries import (
     SendResult,
-    Week,
     build_week_report,
-    due_week,
-    parse_weekly_spec,
     render_summaries,
     send_week_summaries,
 )

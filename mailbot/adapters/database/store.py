@@ -28,6 +28,7 @@ from mailbot.adapters.database.schema import (
 from mailbot.adapters.database.unis import DbUnisLookup, latest_snapshot, replace_unis, unis_customer
 from mailbot.adapters.errors import RawRemoved
 from mailbot.adapters.rawstore import RawDirectory, compress, decompress
+from mailbot.domain.case_numbers import format_case_no
 from mailbot.domain.model import Defect, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 
@@ -296,7 +297,7 @@ class Store:
         """
         seq = (self.session.scalar(select(func.max(Case.seq)).where(Case.year == year)) or 0) + 1
         case = Case(
-            case_no=f"FE-{year}-{seq:05d}",
+            case_no=format_case_no(year, seq),
             year=year,
             seq=seq,
             status="new",
