@@ -13,7 +13,7 @@ from mailbot.entrypoints.demo_data import CONFIG, first_batch, second_batch
 from mailbot.entrypoints.demo_unis import FULL_HEADER, OLD_ROWS, UNIS_HEADER, today_rows
 from mailbot.entrypoints.tables import format_table
 from mailbot.service import summaries, views
-from mailbot.service.commands import Accept, DeliverOutbox, ImportUnis, Poll, Recheck
+from mailbot.service.commands import Accept, DeliverOutbox, ImportUnis, Poll, Recheck, SummarizeWeek
 from mailbot.service.mails import JST, format_jst
 
 __all__ = ["run_demo"]
@@ -148,9 +148,7 @@ def demo_summary_text(app: App) -> str:
     """The current week so far, as plain text, for the end of ``mailbot demo``."""
     now = app.clock()
     week = summaries.Week.containing(now)
-    config = app.config
-    with app.sessions() as session:
-        report = summaries.build_week_report(session, week, now=now, directory=config.branches)
+    report, plan = app.bus.handle(SummarizeWeek(week))
     ctx = report.week_context()
     lines = [f"今週の状況 {week.label}({ctx['period']}、{format_jst(now)} 時点)"]
     rows = [
@@ -197,7 +195,6 @@ def demo_summary_text(app: App) -> str:
             f"受付後: 開通 {len(after['opened'])}件 / キャンセル {len(after['cancelled'])}件 / "
             f"UNIS確定待ち {len(after['waiting_confirm'])}件"
         )
-    plan, _ = summaries.plan_mails(report, directory=config.branches, policy=config.policy)
     if plan:
         lines.append("")
         lines.append("週次サマリーの送信先(翌週月曜に送信):")
