@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mailbot.bootstrap import App
-from mailbot.entrypoints.after_commands import run_progress_import
+from mailbot.entrypoints.cli.progress import run_progress_import
 from mailbot.entrypoints.demo_unis import moved_rows
 from mailbot.service import views, worklist
 from mailbot.service.aftercare import today_jst

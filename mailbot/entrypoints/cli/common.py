@@ -1,0 +1,141 @@
+"""What the command groups share: opening the app, JSON output, times and branches as arguments, and
+who acts (``--by``). Group modules import from here and never from one another."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mailbot.bootstrap import App, build_app, check_templates, upgrade_database
+from mailbot.config import Config, load_config, resolve_config_path
+from mailbot.domain.branches import Branch
+from mailbot.entrypoints.errors import UsageError
+from mailbot.entrypoints.logs import setup_logging
+from mailbot.service import views
+from mailbot.service.desk import ActionResult, Desk
+from mailbot.service.mails import JST, format_jst
+
+__all__ = [
+    "add_by",
+    "branch_arg",
+    "case_detail",
+    "checked_config",
+    "default_actor",
+    "jst",
+    "open_app",
+    "parse_time",
+    "print_json",
+    "run_desk_action",
+    "upgrade_schema",
+]
+
+
+def checked_config(args: argparse.Namespace) -> Config:
+    """The config, with every template checked: a broken template is found now, not at the first mail."""
+    config = load_config(resolve_config_path(args.config))
+    check_templates(config)
+    return config
+
+
+def open_app(args: argparse.Namespace) -> App:
+    config = load_config(resolve_config_path(args.config))
+    setup_logging(config.log_format, "WARNING" if getattr(args, "json", False) else config.log_level)
+    # build_app checks every template (as checked_config does); once is enough, it is most of a command's start.
+    return build_app(config)
+
+
+def upgrade_schema(args: argparse.Namespace) -> int:
+    """``db upgrade``, and the first step of ``run --upgrade``."""
+    before, after, where = upgrade_database(checked_config(args))
+    if before == after:
+        print(f"database {where} is already at schema {after}")
+    else:
+        change = f"created at {after}" if before is None else f"upgraded from {before} to {after}"
+        print(f"database {where}: schema {change}")
+    return 0
+
+
+def branch_arg(config: Config, text: str) -> Branch:
+    """The configured branch a --branch argument names (name or alias), or a usage error listing them."""
+    found = config.branches.get(text)
+    if found is None:
+        names = ", ".join(b.name for b in config.branches.branches)
+        raise UsageError(f"--branch: unknown branch {text!r}; configured: {names}")
+    return found
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def parse_time(text: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not an ISO 8601 date/time (e.g. 2026-11-27T09:00+09:00)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=JST)  # the desk thinks in Tokyo time
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=UTC)  # out of range either way: refused below
+    if not 1900 <= moment.year <= 9000:
+        raise UsageError(f"{what}: {text!r} is out of range (years 1900 to 9000)")
+    return moment
+
+
+def jst(iso: str | None) -> str:
+    """A stored ISO time as the desk reads it, or "-"."""
+    return format_jst(datetime.fromisoformat(iso)) if iso else "-"
+
+
+def case_detail(app: App, case_no: str) -> dict[str, Any]:
+    """The case, its thread, each check's result over the thread, its mails and its events."""
+    with app.sessions() as session:
+        try:
+            return views.case_detail(
+                session, case_no, directory=app.config.branches, policy=app.config.policy, checks=app.intake.checks
+            )
+        except views.CaseNotFound:
+            raise UsageError(f"受付番号 {case_no} の案件はありません") from None
+
+
+# -- who acts --------------------------------------------------------------------------------------
+def default_actor() -> str:
+    """Who is acting when --by is not given: the OS user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def add_by(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--by", help="the person acting, recorded with the action (default: the OS user)")
+
+
+def _actor(args: argparse.Namespace) -> str:
+    by = (args.by or default_actor()).strip()
+    if not by:
+        raise UsageError("--by: give the name of the person acting")
+    return by
+
+
+def run_desk_action(args: argparse.Namespace, action: Callable[[Desk, str], ActionResult]) -> int:
+    """Do one desk action as the person acting, then, if no poller is running, deliver what it queued;
+    with ``mailbot run`` running, the running bot sends it on its next poll."""
+    app = open_app(args)
+    try:
+        result = action(app.desk, _actor(args))
+        print(result.summary)
+        if result.mails:
+            print(f"送信予定: {', '.join(result.mails)}")
+            print(app.deliver_if_free())
+        return 0
+    finally:
+        app.close()
