@@ -3,8 +3,9 @@
 Every action is one command of the application service: one transaction in
 which the lifecycle table decides whether it is allowed, and
 :func:`mailbot.service.casefile.record` writes the case, its event (with the
-person's name and words) and its mails. The CLI and the web call these
-methods and nothing else.
+person's name and words) and its mails. The handlers of the desk's commands
+(:mod:`mailbot.service.handlers`) call these methods; the CLI and the web
+send the commands to the bus, built from :data:`mailbot.service.desk_actions.DESK_ACTIONS`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mailbot.adapters.database.tables import Case, Inbound, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
-from mailbot.domain.checks import CHECKS, Check, line_values_unchecked
+from mailbot.domain.checks import Check, line_values_unchecked
 from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, request_facts, set_customer_note, unchanged
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
@@ -62,7 +63,7 @@ class Desk:
         policy: Policy,
         clock: Callable[[], datetime],
         intake: Intake,
-        checks: Sequence[Check] = CHECKS,
+        checks: Sequence[Check],
         base_url: str = "",
         after: AfterConfig | None = None,
     ) -> None:
