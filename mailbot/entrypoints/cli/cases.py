@@ -1,8 +1,5 @@
-"""``mailbot cases``: list and show cases, and the desk's actions on one case.
-
-Each action calls one method of :class:`mailbot.service.desk.Desk` through
-:func:`~mailbot.entrypoints.cli.common.run_desk_action`.
-"""
+"""``mailbot cases``: list and show cases, and the desk's actions on one case (accept, return, note, …),
+made from the rows of :data:`mailbot.service.desk_actions.DESK_ACTIONS` whose target is a case."""
 
 from __future__ import annotations
 
@@ -14,14 +11,13 @@ from mailbot.bootstrap import utc_now
 from mailbot.domain.lifecycle import Stage
 from mailbot.domain.model import CaseStatus
 from mailbot.entrypoints.cli.common import (
-    add_by,
+    add_desk_actions,
     branch_arg,
     case_detail,
     jst,
     open_app,
     parse_time,
     print_json,
-    run_desk_action,
 )
 from mailbot.entrypoints.cli.tables import format_table, print_cases
 from mailbot.entrypoints.errors import UsageError
@@ -164,43 +160,6 @@ _CLI_ACTIONS = {
 }
 
 
-# -- the desk's actions ---------------------------------------------------------------------------
-def cmd_accept(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.accept(args.case_no, by=by, note=args.note or ""))
-
-
-def cmd_return(args: argparse.Namespace) -> int:
-    return run_desk_action(
-        args, lambda desk, by: desk.return_case(args.case_no, by=by, note=args.note, defects=args.defect or ())
-    )
-
-
-def cmd_note(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.note(args.case_no, args.text, by=by))
-
-
-def cmd_bind(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.bind(args.case_no, args.line, by=by, reason=args.reason))
-
-
-def cmd_set_customer(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.set_customer(args.case_no, args.code, by=by))
-
-
-def cmd_close(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.close(args.case_no, by=by, reason=args.reason))
-
-
-def cmd_reopen(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.reopen(args.case_no, by=by, reason=args.reason or ""))
-
-
-def cmd_entered(args: argparse.Namespace) -> int:
-    return run_desk_action(
-        args, lambda desk, by: desk.entered(args.case_no, args.p_number, by=by, note=args.note or "")
-    )
-
-
 # -- registration ---------------------------------------------------------------------------------
 def register(sub: Any) -> None:
     cases = sub.add_parser("cases", help="cases").add_subparsers(dest="cases_command", required=True)
@@ -224,55 +183,4 @@ def register(sub: Any) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_cases_show)
 
-    accept = cases.add_parser("accept", help="accept a case despite its defects; sends the receipt")
-    accept.add_argument("case_no")
-    accept.add_argument("--note", help="a remark for the branch, added to the receipt")
-    add_by(accept)
-    accept.set_defaults(func=cmd_accept)
-
-    ret = cases.add_parser("return", help="return a case (an accepted one too) with a remark")
-    ret.add_argument("case_no")
-    ret.add_argument("--note", required=True, help="the remark added to the defect reply")
-    ret.add_argument("--defect", action="append", metavar="CODE", help="a defect code to name (repeatable)")
-    add_by(ret)
-    ret.set_defaults(func=cmd_return)
-
-    note = cases.add_parser("note", help="an internal remark on the case; no mail")
-    note.add_argument("case_no")
-    note.add_argument("text")
-    add_by(note)
-    note.set_defaults(func=cmd_note)
-
-    bind = cases.add_parser("bind", help="bind the case to another UNIS order line (契約No/明細No)")
-    bind.add_argument("case_no")
-    bind.add_argument("--line", required=True, help="the Z200214 line as 契約No/明細No, e.g. C0001/002")
-    bind.add_argument("--reason", required=True)
-    add_by(bind)
-    bind.set_defaults(func=cmd_bind)
-
-    set_customer = cases.add_parser(
-        "set-customer", help="record the case's 顧客CD (a new UBD customer's code the branch gave)"
-    )
-    set_customer.add_argument("case_no")
-    set_customer.add_argument("code", help="the 9-digit 顧客CD")
-    add_by(set_customer)
-    set_customer.set_defaults(func=cmd_set_customer)
-
-    close = cases.add_parser("close", help="close a withdrawn, superseded or duplicate case")
-    close.add_argument("case_no")
-    close.add_argument("--reason", required=True)
-    add_by(close)
-    close.set_defaults(func=cmd_close)
-
-    reopen = cases.add_parser("reopen", help="reopen a closed case")
-    reopen.add_argument("case_no")
-    reopen.add_argument("--reason")
-    add_by(reopen)
-    reopen.set_defaults(func=cmd_reopen)
-
-    entered = cases.add_parser("entered", help="the order was entered in NTT's system: record its P番号")
-    entered.add_argument("case_no")
-    entered.add_argument("--p-number", required=True, help="NTT's order number, P + 13 digits")
-    entered.add_argument("--note")
-    add_by(entered)
-    entered.set_defaults(func=cmd_entered)
+    add_desk_actions(cases, "case")

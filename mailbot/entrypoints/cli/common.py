@@ -16,12 +16,15 @@ from mailbot.config import Config, load_config, resolve_config_path
 from mailbot.domain.branches import Branch
 from mailbot.entrypoints.errors import UsageError
 from mailbot.entrypoints.logs import setup_logging
-from mailbot.service import views
-from mailbot.service.desk import ActionResult, Desk
+from mailbot.service.commands import Command, DeliverIfFree, ShowCase
+from mailbot.service.desk import ActionResult
+from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction, Target
+from mailbot.service.errors import CaseNotFound
 from mailbot.service.mails import JST, format_jst
 
 __all__ = [
     "add_by",
+    "add_desk_actions",
     "branch_arg",
     "case_detail",
     "checked_config",
@@ -30,7 +33,6 @@ __all__ = [
     "open_app",
     "parse_time",
     "print_json",
-    "run_desk_action",
     "upgrade_schema",
 ]
 
@@ -97,13 +99,11 @@ def jst(iso: str | None) -> str:
 
 def case_detail(app: App, case_no: str) -> dict[str, Any]:
     """The case, its thread, each check's result over the thread, its mails and its events."""
-    with app.sessions() as session:
-        try:
-            return views.case_detail(
-                session, case_no, directory=app.config.branches, policy=app.config.policy, checks=app.intake.checks
-            )
-        except views.CaseNotFound:
-            raise UsageError(f"受付番号 {case_no} の案件はありません") from None
+    try:
+        detail: dict[str, Any] = app.bus.handle(ShowCase(case_no))
+    except CaseNotFound:
+        raise UsageError(f"受付番号 {case_no} の案件はありません") from None
+    return detail
 
 
 # -- who acts --------------------------------------------------------------------------------------
@@ -126,16 +126,52 @@ def _actor(args: argparse.Namespace) -> str:
     return by
 
 
-def run_desk_action(args: argparse.Namespace, action: Callable[[Desk, str], ActionResult]) -> int:
-    """Do one desk action as the person acting, then, if no poller is running, deliver what it queued;
-    with ``mailbot run`` running, the running bot sends it on its next poll."""
+# -- the desk's actions, generated from the table -----------------------------------------------------
+# What a target's actions take first on the command line (today's spelling), and its type.
+_TARGET_ARGUMENT: dict[Target, tuple[str, type | None]] = {
+    "case": ("case_no", None),
+    "quarantine": ("id", int),
+    "outbox": ("id", int),
+}
+
+
+def add_desk_actions(sub: Any, target: Target) -> None:
+    """A subcommand for each row of :data:`DESK_ACTIONS` acting on ``target``, its arguments the row's fields."""
+    name, kind = _TARGET_ARGUMENT[target]
+    for action in DESK_ACTIONS:
+        if action.target != target:
+            continue
+        parser = sub.add_parser(action.subcommand, help=action.help)
+        parser.add_argument(name, type=kind)
+        # What it acts on, then positionals, required options and the rest: the order argparse lists them in.
+        for field in sorted(action.fields, key=lambda f: (not f.positional, not f.required)):
+            options: dict[str, Any] = {"help": field.help or None, "metavar": field.metavar}
+            if field.many:
+                options["action"] = "append"
+            if field.positional:
+                parser.add_argument(field.option, **options)
+            else:
+                parser.add_argument(field.option, dest=field.name, required=field.required, **options)
+        add_by(parser)
+        parser.set_defaults(func=cmd_desk_action, desk_action=action)
+
+
+def cmd_desk_action(args: argparse.Namespace) -> int:
+    """Build the row's command from the arguments and hand it to the bus; then, if no poller is running,
+    deliver what it queued (with ``mailbot run`` running, the running bot sends it on its next poll)."""
+    action: DeskAction = args.desk_action
+    build: Callable[..., Command] = action.command  # command(<target id>, by=..., **fields)
+    target = getattr(args, _TARGET_ARGUMENT[action.target][0])
+    # An option not given is left to the command's default; a repeated one (--defect) is a tuple.
+    given = {f.name: getattr(args, f.name) for f in action.fields if getattr(args, f.name) is not None}
+    fields = {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}
     app = open_app(args)
     try:
-        result = action(app.desk, _actor(args))
+        result: ActionResult = app.bus.handle(build(target, by=_actor(args), **fields))
         print(result.summary)
         if result.mails:
             print(f"送信予定: {', '.join(result.mails)}")
-            print(app.deliver_if_free())
+            print(app.bus.handle(DeliverIfFree()))
         return 0
     finally:
         app.close()

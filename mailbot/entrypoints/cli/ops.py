@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mailbot.entrypoints.cli.common import open_app, print_json, upgrade_schema
+from mailbot.service.commands import ApplyRetention, Poll
 from mailbot.service.mails import format_jst
 
 __all__ = ["register_poll", "register_retention", "register_run", "register_status"]
@@ -41,7 +42,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     # A lock lost during the poll (a PostgreSQL restart) stops the sending between runs of mails.
     app.intake.deliverer.may_send = lock.held
     try:
-        report = app.intake.poll_once()
+        report = app.bus.handle(Poll())
     finally:
         lock.release()
     summary = ", ".join(f"{k} {v}" for k, v in sorted(report.dispositions.items())) or "nothing new"
@@ -137,11 +138,9 @@ def _ago(now: datetime, then: datetime) -> str:
 
 # -- retention -------------------------------------------------------------------------------
 def cmd_retention(args: argparse.Namespace) -> int:
-    from mailbot.service.retention import apply_retention
-
     app = open_app(args)
     try:
-        report = apply_retention(app.sessions, app.config.retention, now=app.clock(), apply=args.apply)
+        report = app.bus.handle(ApplyRetention(apply=args.apply))
     finally:
         app.close()
     for line in report.lines():

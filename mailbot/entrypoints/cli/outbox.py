@@ -1,11 +1,12 @@
-"""``mailbot outbox``: outgoing mail, and sending a failed one again or not at all."""
+"""``mailbot outbox``: outgoing mail, and sending a failed one again or not at all (resend, cancel: the rows of
+:data:`mailbot.service.desk_actions.DESK_ACTIONS` whose target is an outgoing mail)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from mailbot.entrypoints.cli.common import add_by, open_app, print_json, run_desk_action
+from mailbot.entrypoints.cli.common import add_desk_actions, open_app, print_json
 from mailbot.entrypoints.cli.tables import format_table
 from mailbot.service import views
 
@@ -28,24 +29,9 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_outbox_resend(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.resend(args.id, by=by))
-
-
-def cmd_outbox_cancel(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.cancel(args.id, by=by))
-
-
 def register(sub: Any) -> None:
     outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="o_command", required=True)
     ol = outbox.add_parser("list", help="every outgoing mail with its status")
     ol.add_argument("--json", action="store_true")
     ol.set_defaults(func=cmd_outbox_list)
-    resend = outbox.add_parser("resend", help="send a failed or held-back mail")
-    resend.add_argument("id", type=int)
-    add_by(resend)
-    resend.set_defaults(func=cmd_outbox_resend)
-    cancel = outbox.add_parser("cancel", help="do not send a pending or held-back mail")
-    cancel.add_argument("id", type=int)
-    add_by(cancel)
-    cancel.set_defaults(func=cmd_outbox_cancel)
+    add_desk_actions(outbox, "outbox")

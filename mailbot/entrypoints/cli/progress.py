@@ -10,24 +10,9 @@ from typing import Any
 from mailbot.adapters.progress_file import ProgressFileError
 from mailbot.entrypoints.cli.common import open_app, parse_time, print_json
 from mailbot.entrypoints.errors import UsageError
+from mailbot.service.commands import DeliverIfFree, ImportProgress
 
-__all__ = ["register", "run_progress_import"]
-
-
-def run_progress_import(app: Any, data: bytes, *, name: str, as_of: datetime) -> Any:
-    from mailbot.service.progress import import_progress
-
-    return import_progress(
-        app.sessions,
-        app.renderer,
-        policy=app.config.policy,
-        directory=app.config.branches,
-        settings=app.config.after,
-        data=data,
-        name=name,
-        as_of=as_of,
-        clock=app.clock,
-    )
+__all__ = ["register"]
 
 
 def cmd_progress_import(args: argparse.Namespace) -> int:
@@ -40,10 +25,10 @@ def cmd_progress_import(args: argparse.Namespace) -> int:
             raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
         as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
         try:
-            report = run_progress_import(app, data, name=str(path), as_of=as_of)
+            report = app.bus.handle(ImportProgress(data, name=str(path), as_of=as_of))
         except ProgressFileError as exc:
             raise UsageError(f"{exc} (nothing was applied)") from None
-        delivered = app.deliver_if_free()
+        delivered = app.bus.handle(DeliverIfFree())
         if args.json:
             print_json({**report.as_json(), "delivery": delivered})
         else:

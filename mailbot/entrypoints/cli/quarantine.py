@@ -1,4 +1,5 @@
-"""``mailbot quarantine``: quarantined mail waiting for a person, and what the desk does with it."""
+"""``mailbot quarantine``: quarantined mail waiting for a person, and what the desk does with it (release,
+discard: the rows of :data:`mailbot.service.desk_actions.DESK_ACTIONS` whose target is a quarantined mail)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from mailbot.entrypoints.cli.common import add_by, open_app, print_json, run_desk_action
+from mailbot.entrypoints.cli.common import add_desk_actions, open_app, print_json
 from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.errors import UsageError
 from mailbot.service import views
@@ -68,14 +69,6 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_quarantine_release(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.release(args.id, by=by, reason=args.reason or ""))
-
-
-def cmd_quarantine_discard(args: argparse.Namespace) -> int:
-    return run_desk_action(args, lambda desk, by: desk.discard(args.id, by=by, reason=args.reason))
-
-
 def register(sub: Any) -> None:
     quarantine = sub.add_parser("quarantine", help="quarantined mail").add_subparsers(dest="q_command", required=True)
     ql = quarantine.add_parser("list", help="quarantined mail waiting for a person")
@@ -86,13 +79,4 @@ def register(sub: Any) -> None:
     qs.add_argument("id", type=int)
     qs.add_argument("--json", action="store_true")
     qs.set_defaults(func=cmd_quarantine_show)
-    qr = quarantine.add_parser("release", help="file it as a request, as if from inside (no mail to outsiders)")
-    qr.add_argument("id", type=int)
-    qr.add_argument("--reason")
-    add_by(qr)
-    qr.set_defaults(func=cmd_quarantine_release)
-    qd = quarantine.add_parser("discard", help="set it aside for good")
-    qd.add_argument("id", type=int)
-    qd.add_argument("--reason", required=True)
-    add_by(qd)
-    qd.set_defaults(func=cmd_quarantine_discard)
+    add_desk_actions(quarantine, "quarantine")

@@ -6,28 +6,19 @@ import argparse
 from typing import Any
 
 from mailbot.entrypoints.cli.common import case_detail, open_app, parse_time
+from mailbot.service.commands import DeliverIfFree, Replay
 from mailbot.service.mails import format_jst
 
 __all__ = ["register"]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from mailbot.service.replay import replay_cases
     from mailbot.service.summaries import defect_titles
 
     app = open_app(args)
     try:
         since = parse_time(args.since, "--since")
-        changes = replay_cases(
-            app.sessions,
-            app.renderer,
-            directory=app.config.branches,
-            policy=app.config.policy,
-            since=since,
-            now=app.clock(),
-            apply=args.apply,
-            case_no=args.case,
-        )
+        changes = app.bus.handle(Replay(since, apply=args.apply, case_no=args.case))
         title = defect_titles(app.renderer)
         if args.case and not changes:
             case_detail(app, args.case)  # names a missing case
@@ -40,7 +31,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         applied = [c for c in changes if c.applied]
         if args.apply and changes:
             mails = sum(len(c.mails) for c in applied)
-            print(f"{len(applied)} case(s) changed, {mails} mail(s) queued; {app.deliver_if_free()}")
+            print(f"{len(applied)} case(s) changed, {mails} mail(s) queued; {app.bus.handle(DeliverIfFree())}")
         elif changes:
             print(f"{len(changes)} case(s) would change (dry run: nothing recorded, no mail); add --apply to apply")
         return 0

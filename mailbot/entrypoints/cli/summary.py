@@ -7,6 +7,7 @@ from typing import Any
 
 from mailbot.entrypoints.cli.common import branch_arg, open_app
 from mailbot.entrypoints.errors import UsageError
+from mailbot.service.commands import DeliverIfFree, PreviewWeekly, SendWeekly
 from mailbot.service.mails import format_jst
 
 __all__ = ["register"]
@@ -26,16 +27,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         if args.branch:
             branch_arg(config, args.branch)
         if args.dry_run:
-            rendered = summaries.render_summaries(
-                app.sessions,
-                app.renderer,
-                week=week,
-                now=now,
-                directory=config.branches,
-                policy=config.policy,
-                branch=args.branch,
-                open_returns_days=config.summary.list_open_returns_days,
-            )
+            rendered = app.bus.handle(PreviewWeekly(week, branch=args.branch))
             if not rendered:
                 print(f"{week.label}: nothing to send (no activity)")
             with app.sessions() as session:
@@ -52,17 +44,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"--week {week.label} has not ended yet (ends {format_jst(week.end)}); use --dry-run to see it so far"
             )
-        result = summaries.send_week_summaries(
-            app.sessions,
-            app.renderer,
-            week=week,
-            now=now,
-            directory=config.branches,
-            policy=config.policy,
-            branch=args.branch,
-            open_returns_days=config.summary.list_open_returns_days,
-        )
-        delivered = app.deliver_if_free() if result.sent else None
+        result = app.bus.handle(SendWeekly(week, branch=args.branch))
+        delivered = app.bus.handle(DeliverIfFree()) if result.sent else None
         for target in result.sent:
             print(f"{week.label} {target}: queued")
         for target, at in result.already:

@@ -9,13 +9,12 @@ from typing import Any
 
 from mailbot.entrypoints.cli.common import open_app, parse_time, print_json
 from mailbot.entrypoints.errors import UsageError
+from mailbot.service.commands import DeliverIfFree, ImportUnis, SendWorklist
 
 __all__ = ["register"]
 
 
 def cmd_unis_import(args: argparse.Namespace) -> int:
-    from mailbot.service.commands import ImportUnis
-
     app = open_app(args)
     path = Path(args.file)
     try:
@@ -25,7 +24,7 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
     done = app.bus.handle(ImportUnis(path, name=str(path), as_of=as_of))
     print("\n".join(done.lines()))
-    print(app.deliver_if_free(recheck=True))
+    print(app.bus.handle(DeliverIfFree(recheck=True)))
     app.close()
     return 0
 
@@ -49,11 +48,8 @@ def cmd_worklist(args: argparse.Namespace) -> int:
         if args.send:
             if not app.config.after.jimu_recipients:
                 raise UsageError("--send: [jimu_center] recipients is not configured")
-            count = worklist.send_worklist(
-                app.sessions, app.renderer, policy=app.config.policy, settings=app.config.after, clock=app.clock,
-                month=args.month,
-            )  # fmt: skip
-            sent = app.deliver_if_free() if count else "nothing to send: the worklist is empty"
+            count = app.bus.handle(SendWorklist(month=args.month))
+            sent = app.bus.handle(DeliverIfFree()) if count else "nothing to send: the worklist is empty"
         if args.json:
             held_json = [dict(zip(worklist.HELD_FIELDS, h.values(), strict=True)) for h in held]
             print_json(
