@@ -1,5 +1,7 @@
-"""What the command groups share: opening the app, JSON output, times and branches as arguments, and
-who acts (``--by``). Group modules import from here and never from one another."""
+"""What the command groups share: opening the app, JSON output, times and branches as arguments, who acts
+(``--by``), and the desk's action subcommands made from :data:`~mailbot.service.desk_actions.DESK_ACTIONS`
+(``cases``, ``quarantine`` and ``outbox`` each add their target's rows). Group modules import from here and
+never from one another."""
 
 from __future__ import annotations
 
