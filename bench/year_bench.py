@@ -516,7 +516,7 @@ def fill(url: str, rows: Rows, snapshot_as_of: datetime) -> None:
 
 def _cli(config: Path, *argv: str) -> Callable[[], str]:
     """``mailbot --config … argv`` in this process, its output kept (and checked for an error)."""
-    from mailbot.entrypoints.cli import main as cli_main
+    from mailbot.entrypoints.cli.main import main as cli_main
 
     def run() -> str:
         forget_parsed()  # as a new process: `mailbot …` starts with no template parsed

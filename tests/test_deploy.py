@@ -14,7 +14,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from mailbot.entrypoints.cli import build_parser
+from mailbot.entrypoints.cli.main import build_parser
 from tests.required import ROOT, missing
 
 DEPLOY = ROOT / "deploy"

@@ -27,7 +27,7 @@ def test_the_built_wheel_carries_templates_and_migrations(tmp_path: Path) -> Non
     script = (
         "import mailbot, sys\n"
         "from mailbot.resources import templates_dir, migrations_dir\n"
-        "from mailbot.entrypoints.cli import main\n"
+        "from mailbot.entrypoints.cli.main import main\n"
         "print(mailbot.__file__, templates_dir(), migrations_dir())\n"
         "sys.exit(main(['--config', sys.argv[1], 'db', 'upgrade']))\n"
     )

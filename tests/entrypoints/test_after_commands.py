@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 from mailbot.entrypoints.scheduler import Runner, build_scheduler, import_watched, import_watched_progress
 from tests.fixtures.bot import CUSTOMER, UNIS_HEADER, Harness, make_harness
 from tests.service.test_after_acceptance import BASE_UNIS, EXTRA, P1, accepted, progress_csv, unis_row

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from mailbot.bootstrap import build_app
 from mailbot.config import load_config
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 from tests.fixtures.bot import Harness, make_harness
 from tests.fixtures.database import ADMIN_URL
 from tests.service.test_desk import returned_case

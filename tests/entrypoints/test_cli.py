@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 from tests.domain.builders import FORM
 from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, OPS, SHIBUYA_MGR, UNIS_HEADER, Harness
 from tests.mailfactory import build_mail
@@ -560,7 +560,7 @@ def test_as_pid_1_a_sigterm_ends_the_command_through_its_cleanup_and_elsewhere_n
     import os
     import signal
 
-    from mailbot.entrypoints import cli
+    import mailbot.entrypoints.cli.main as cli
 
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mailbot.domain.checks import CHECKS
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 
 
 def test_the_demo_shows_every_defect_and_disposition_and_writes_the_replies(

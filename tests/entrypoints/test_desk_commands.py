@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 from tests.fixtures.bot import Harness
 from tests.service.test_desk import request, returned_case
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.entrypoints.cli import build_parser, main
+from mailbot.entrypoints.cli.main import build_parser, main
 from mailbot.service.summaries import Week
 from tests.fixtures.bot import FakeClock, Harness, make_harness
 from tests.service.test_health import a_request

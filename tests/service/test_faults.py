@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from mailbot.bootstrap import build_app
 from mailbot.config import load_config
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 from tests.domain.builders import pdf
 from tests.fixtures.bot import CUSTOMER, DESK, SHIBUYA_MGR, Harness
 from tests.mailfactory import build_mail

@@ -14,7 +14,7 @@ import pytest
 from mailbot.domain.checks import CHECKS, Submission
 from mailbot.domain.model import Defect
 from mailbot.domain.policy import Policy
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 from mailbot.service.intake import BATCH_SIZE
 from tests.domain.builders import FORM
 from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_harness, unis_row, use_real_servers

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 from mailbot.service.health import collect_status
 from tests.fixtures.bot import DESK, OPS, Harness, make_harness, use_real_servers
 from tests.fixtures.bot import rebuild as restart

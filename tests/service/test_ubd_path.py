@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.entrypoints.cli import main
+from mailbot.entrypoints.cli.main import main
 from tests.domain.builders import FORM
 from tests.fixtures.bot import CUSTOMER, DESK, OPS, SHIBUYA_MGR, Harness, make_harness
 from tests.mailfactory import build_mail

@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 from mailbot.config import Config, ConfigError
-from mailbot.entrypoints.cli import open_app, print_json
+from mailbot.entrypoints.cli.common import open_app, print_json
+from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.errors import UsageError
-from mailbot.entrypoints.tables import format_table
 from mailbot.service.accounts import ROLES, AccountError
 from mailbot.service.mails import format_jst
 
