@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +19,14 @@ from mailbot.adapters.rawstore import RawDirectory
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Config, ConfigError
 from mailbot.domain import lifecycle
+from mailbot.domain.checks import CHECKS, Check
 from mailbot.domain.model import CaseStatus
 from mailbot.service.accounts import Accounts
+from mailbot.service.commands import DeliverIfFree
 from mailbot.service.desk import Desk
+from mailbot.service.handlers import Deps, bound
 from mailbot.service.intake import Intake
+from mailbot.service.messagebus import MessageBus
 from mailbot.service.ports import Delivery, MailSource
 
 if TYPE_CHECKING:
@@ -57,8 +61,40 @@ class App:
     sessions: sessionmaker[Session]
     renderer: Renderer
     clock: Callable[[], datetime]
+    # The checks every decision runs (the intake's, the desk's, a replay's): given here, once.
+    checks: Sequence[Check] = CHECKS
     _intake: Intake | None = None
     _desk: Desk | None = None
+    _bus: MessageBus | None = None
+
+    @property
+    def bus(self) -> MessageBus:
+        """Every use case as a command: ``app.bus.handle(Accept(case_no, by="山田"))``.
+
+        The handlers get this app's sessions, renderer, policy, branch
+        directory, clock, checks and settings here, once; the intake and the
+        desk are built when a handler first needs them.
+        """
+        if self._bus is None:
+            config = self.config
+            deps = Deps(
+                sessions=self.sessions,
+                renderer=self.renderer,
+                clock=self.clock,
+                policy=config.policy,
+                directory=config.branches,
+                checks=self.checks,
+                after=config.after,
+                retention=config.retention,
+                unis_columns=config.unis_columns,
+                open_returns_days=config.summary.list_open_returns_days,
+                poll_seconds=config.schedule.poll_seconds,
+                make_intake=lambda: self.intake,
+                make_desk=lambda: self.desk,
+                poller_lock=self.poller_lock,
+            )
+            self._bus = MessageBus(bound(deps))
+        return self._bus
 
     @property
     def desk(self) -> Desk:
@@ -71,6 +107,7 @@ class App:
                 policy=self.config.policy,
                 clock=self.clock,
                 intake=self.intake,
+                checks=self.checks,
                 base_url=self.config.web.base_url,
                 after=self.config.after,
             )
@@ -92,6 +129,7 @@ class App:
                 directory=self.config.branches,
                 policy=self.config.policy,
                 clock=self.clock,
+                checks=self.checks,
                 base_url=self.config.web.base_url,
             )
         return self._intake
@@ -101,23 +139,12 @@ class App:
         return PollerLock(self.config.database_url, self.intake.source.name)
 
     def deliver_if_free(self, recheck: bool = False) -> str:
-        """Re-check waiting cases and deliver the outbox, if no poller is running.
+        """Re-check waiting cases and deliver the outbox, if no poller is running (:class:`DeliverIfFree`).
 
-        Only the holder of the poller lock delivers (and each row is claimed
-        before it is sent, so two processes never send the same mail even
-        when a lock was lost); a running `mailbot run` does this work on its
-        next poll.
+        A running `mailbot run` does this work on its next poll.
         """
-        lock = self.poller_lock()
-        if not lock.try_acquire():
-            return "mailbot run holds the mailbox: it decides and sends on its next poll"
-        try:
-            changed = self.intake.recheck_waiting() if recheck else 0
-            report = self.intake.deliver_outbox()
-        finally:
-            lock.release()
-        decided = f"{changed} waiting case(s) decided, " if recheck else ""
-        return f"{decided}{report.sent} mail(s) sent, {report.failed} failed, {report.deferred} deferred"
+        result: str = self.bus.handle(DeliverIfFree(recheck=recheck))
+        return result
 
     def close(self) -> None:
         if self._intake is not None:

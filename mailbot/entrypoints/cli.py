@@ -87,7 +87,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_unis_import(args: argparse.Namespace) -> int:
-    from mailbot.service.unis_import import import_and_reconcile
+    from mailbot.service.commands import ImportUnis
 
     app = open_app(args)
     path = Path(args.file)
@@ -96,7 +96,7 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    done = import_and_reconcile(app, path, name=str(path), as_of=as_of)
+    done = app.bus.handle(ImportUnis(path, name=str(path), as_of=as_of))
     print("\n".join(done.lines()))
     print(app.deliver_if_free(recheck=True))
     app.close()

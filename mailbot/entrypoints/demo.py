@@ -18,8 +18,8 @@ from mailbot.config import load_config
 from mailbot.entrypoints.demo_unis import FULL_HEADER, OLD_ROWS, UNIS_HEADER, today_rows
 from mailbot.entrypoints.tables import format_table
 from mailbot.service import summaries, views
+from mailbot.service.commands import Accept, DeliverOutbox, ImportUnis, Poll, Recheck
 from mailbot.service.mails import JST, format_jst
-from mailbot.service.unis_import import import_and_reconcile
 
 __all__ = ["run_demo"]
 
@@ -555,11 +555,11 @@ def run_demo(directory: Path) -> int:
     old_rows = OLD_ROWS
     unis_old = directory / "unis_yesterday.csv"
     unis_old.write_bytes(("\r\n".join([UNIS_HEADER, *old_rows]) + "\r\n").encode("cp932"))
-    import_and_reconcile(app, unis_old.read_bytes(), name=unis_old.name, as_of=now - timedelta(days=1))
+    app.bus.handle(ImportUnis(unis_old, name=unis_old.name, as_of=now - timedelta(days=1)))
 
     print(f"demo directory: {directory}")
     print(f"1) first poll: {len(first)} mails from branches and elsewhere")
-    report = app.intake.poll_once()
+    report = app.bus.handle(Poll())
     print(f"   processed {report.processed}, mails written {report.delivered}")
 
     # A branch answers the defect reply with its manager in CC: a resubmission.
@@ -622,26 +622,26 @@ def run_demo(directory: Path) -> int:
     )
     print("2) second poll: the 新宿支店 resubmission, one mail delivered twice, a branch's question, a clerk's reply,")
     print("   渋谷支店's answer to the 顧客CD request for UBD's new customer (recorded on the UBD case)")
-    app.intake.poll_once()
+    app.bus.handle(Poll())
 
     # Today's export, with the manual's §5 columns: 100000008 was registered; 100000009 is a 未加入店;
     # 100000010 has no order line; 100000012-14 are registered against the manual's patterns.
     new_rows = today_rows(now.astimezone(JST).date())
     unis_new = directory / "unis_today.csv"
     unis_new.write_bytes(("\r\n".join([FULL_HEADER, *new_rows]) + "\r\n").encode("cp932"))
-    import_and_reconcile(app, unis_new.read_bytes(), name=unis_new.name, as_of=datetime.now(UTC))
+    app.bus.handle(ImportUnis(unis_new, name=unis_new.name, as_of=datetime.now(UTC)))
     print("3) today's UNIS export imported: waiting cases are decided again")
-    app.intake.recheck_waiting()
-    app.intake.deliver_outbox()
+    app.bus.handle(Recheck())
+    app.bus.handle(DeliverOutbox())
 
     # A clerk overrides a return: the deputy manager was in CC.
     with app.sessions() as session:
         [deputy] = views.case_rows(session, sender="jun.shinjuku@usen.co.jp")
     note = "副支店長がCCに入っていたため受付としました"
     print(f'4) a clerk accepts a returned case: mailbot cases accept {deputy["case_no"]} --note "{note}" --by 山田')
-    result = app.desk.accept(deputy["case_no"], by="山田", note=note)
+    result = app.bus.handle(Accept(deputy["case_no"], by="山田", note=note))
     print(f"   {result.summary}; mails: {', '.join(result.mails)}")
-    app.intake.deliver_outbox()
+    app.bus.handle(DeliverOutbox())
 
     # After acceptance: NTT entry, NTT's progress list, 事務センター's worklist, the UNIS reconciliation.
     from mailbot.entrypoints.demo_after import after_acceptance_demo

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mailbot.bootstrap import App
-from mailbot.entrypoints.after_commands import run_progress_import
 from mailbot.entrypoints.demo_unis import moved_rows
 from mailbot.service import views, worklist
 from mailbot.service.aftercare import today_jst
-from mailbot.service.unis_import import import_and_reconcile
+from mailbot.service.commands import DeliverOutbox, Enter, ImportProgress, ImportUnis, SendWorklist
 
 __all__ = ["after_acceptance_demo"]
 
@@ -28,7 +27,7 @@ def after_acceptance_demo(app: App, directory: Path, unis_header: str, unis_rows
     opened_no, cancelled_no = list(codes.values())[:2]
     numbers = {opened_no: "P1000000000001", cancelled_no: "P1000000000002"}
     for case_no, p_number in numbers.items():
-        result = app.desk.entered(case_no, p_number, by="山田")
+        result = app.bus.handle(Enter(case_no, by="山田", p_number=p_number))
         print(f"{step}) mailbot cases entered {case_no} --p-number {p_number}: {result.summary}")
         step += 1
 
@@ -49,9 +48,9 @@ def after_acceptance_demo(app: App, directory: Path, unis_header: str, unis_rows
         ).encode("cp932")
     )
     print(f"{step}) NTT's progress list imported: mailbot progress import {listing.name}")
-    report = run_progress_import(app, listing.read_bytes(), name=listing.name, as_of=datetime.now(UTC))
+    report = app.bus.handle(ImportProgress(listing.read_bytes(), name=listing.name, as_of=datetime.now(UTC)))
     print("\n".join("   " + line for line in report.lines()))
-    app.intake.deliver_outbox()
+    app.bus.handle(DeliverOutbox())
     step += 1
 
     with app.sessions() as session:
@@ -62,9 +61,8 @@ def after_acceptance_demo(app: App, directory: Path, unis_header: str, unis_rows
     print(f"{step}) 事務センター's worklist: mailbot unis worklist --xlsx {sheet.name} --send")
     print("\n".join("   " + line for line in worklist.worklist_text(rows, held).splitlines()))
     if app.config.after.jimu_recipients:
-        worklist.send_worklist(app.sessions, app.renderer, policy=app.config.policy, settings=app.config.after,
-                               clock=app.clock)  # fmt: skip
-        app.intake.deliver_outbox()
+        app.bus.handle(SendWorklist())
+        app.bus.handle(DeliverOutbox())
     step += 1
 
     # Next UNIS export: 事務センター confirmed the opened line; the cancelled order is still 受注.
@@ -74,8 +72,8 @@ def after_acceptance_demo(app: App, directory: Path, unis_header: str, unis_rows
     later = [row.replace(",受注,", ",確定,") if row.startswith(opened_code + ",") else row for row in unis_rows]
     export = directory / "unis_next_week.csv"
     export.write_bytes(("\r\n".join([unis_header, *later, *moved_rows(today)]) + "\r\n").encode("cp932"))
-    done = import_and_reconcile(app, export.read_bytes(), name=export.name, as_of=datetime.now(UTC))
+    done = app.bus.handle(ImportUnis(export, name=export.name, as_of=datetime.now(UTC)))
     print(f"{step}) the next UNIS export imported, and reconciled: mailbot unis import {export.name}")
     print("\n".join("   " + line for line in done.lines()))
-    app.intake.deliver_outbox()
+    app.bus.handle(DeliverOutbox())
     return cancelled_no

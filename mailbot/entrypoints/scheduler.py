@@ -54,9 +54,19 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from mailbot.bootstrap import App
 from mailbot.config import Config, ConfigError
 from mailbot.service import health, summaries
+from mailbot.service.commands import (
+    ApplyRetention,
+    CheckHealth,
+    DeliverOutbox,
+    ImportProgress,
+    ImportUnis,
+    Poll,
+    Recheck,
+    SendWeekly,
+    SendWorklist,
+)
 from mailbot.service.outage_alerts import OutageAlerts, Told
 from mailbot.service.outages import DATABASE, MAILBOX, Outages
-from mailbot.service.retention import apply_retention
 
 __all__ = ["JOB_IDS", "Runner", "build_scheduler", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
 
@@ -344,7 +354,7 @@ class Runner:
     def poll(self) -> str:
         self._poll_started.set()
         intake = self.app.intake
-        report = intake.poll_once()
+        report = self.app.bus.handle(Poll(by="poll"))
         detail = (
             f"processed {report.processed}, marked again {report.marked_again}, failed {report.failed}, "
             f"sent {report.delivered}, delivery failed {report.delivery_failed}"
@@ -356,28 +366,21 @@ class Runner:
         if not intake.stopping:
             changes = self.check_health()
             if changes:
-                intake.deliver_outbox()
+                self.app.bus.handle(DeliverOutbox(by="poll"))
                 detail += "; alerts: " + ", ".join(changes)
         return detail
 
     def check_health(self) -> list[str]:
-        app = self.app
-        status = health.collect_status(
-            sessions=app.sessions,
-            source=app.intake.source,
-            poll_seconds=self.config.schedule.poll_seconds,
-            max_message_bytes=self.config.policy.limits.max_message_bytes,
-            now=self._now(),
-        )
-        return health.update_alerts(app.sessions, app.renderer, self.config.policy, status.problems, now=self._now())
+        changes: list[str] = self.app.bus.handle(CheckHealth(by="poll"))
+        return changes
 
     def deliver(self) -> str:
-        report = self.app.intake.deliver_outbox()
+        report = self.app.bus.handle(DeliverOutbox(by="outbox"))
         return f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}"
 
     def recheck(self) -> str:
-        changed = self.app.intake.recheck_waiting()
-        delivered = self.app.intake.deliver_outbox()
+        changed = self.app.bus.handle(Recheck(by="recheck"))
+        delivered = self.app.bus.handle(DeliverOutbox(by="recheck"))
         return f"{changed} waiting case(s) decided, sent {delivered.sent}"
 
     def weekly_summary(self) -> str:
@@ -386,25 +389,14 @@ class Runner:
         week = summaries.due_week(now, self.spec, self.tz)
         if week is None:
             return f"not due yet (next {summaries.scheduled_time(self.spec, now, self.tz).isoformat()})"
-        result = summaries.send_week_summaries(
-            self.app.sessions,
-            self.app.renderer,
-            week=week,
-            now=now,
-            directory=self.config.branches,
-            policy=self.config.policy,
-            open_returns_days=self.config.summary.list_open_returns_days,
-        )
-        detail = result.describe()
+        bus = self.app.bus
+        result = bus.handle(SendWeekly(week, by="weekly_summary"))
+        detail: str = result.describe()
         if self.config.after.jimu_recipients:
-            from mailbot.service.worklist import send_worklist
-
-            rows = send_worklist(self.app.sessions, self.app.renderer, policy=self.config.policy,
-                                 settings=self.config.after, clock=self._now,
-                                 once_key=f"{week.year}-W{week.number:02d}")  # fmt: skip
+            rows = bus.handle(SendWorklist(once_key=f"{week.year}-W{week.number:02d}", by="weekly_summary"))
             detail += f"; UNIS worklist: {rows} row(s) sent" if rows else "; UNIS worklist: nothing new"
         if result.sent or self.config.after.jimu_recipients:
-            self.app.intake.deliver_outbox()
+            bus.handle(DeliverOutbox(by="weekly_summary"))
         return detail
 
     def unis_watch(self) -> str:
@@ -421,7 +413,7 @@ class Runner:
 
     def retention(self) -> str:
         """Remove what ``[retention]`` says is old enough; a second run the same day removes nothing."""
-        report = apply_retention(self.app.sessions, self.config.retention, now=self._now(), apply=True)
+        report = self.app.bus.handle(ApplyRetention(apply=True, by="retention"))
         return f"{len(report.removed)} raw mail(s) removed, attachments removed from {len(report.stripped)}"
 
     # -- IMAP IDLE --------------------------------------------------------------------------
@@ -554,8 +546,6 @@ def build_scheduler(app: App, scheduler: BaseScheduler | None = None) -> BaseSch
 # -- the UNIS watch folder ----------------------------------------------------------------
 def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: float = UNIS_SETTLE_SECONDS) -> str:
     """Import each export CSV in ``folder`` (oldest first), then move it to processed/ or failed/."""
-    from mailbot.service.unis_import import import_and_reconcile
-
     if not folder.is_dir():
         return f"{folder} does not exist"
     files = sorted(
@@ -568,7 +558,8 @@ def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: flo
         if time.time() - mtime < settle_seconds:
             continue  # still being written
         try:
-            done_import = import_and_reconcile(app, path, name=path.name, as_of=datetime.fromtimestamp(mtime, UTC))
+            command = ImportUnis(path, name=path.name, as_of=datetime.fromtimestamp(mtime, UTC), by="unis_watch")
+            done_import = app.bus.handle(command)
         except Exception as exc:  # any failure is written beside the file
             target = _move(path, folder / "failed")
             reason = target.with_name(target.name + ".reason.txt")
@@ -581,8 +572,8 @@ def import_watched(app: App, folder: Path, *, now: datetime, settle_seconds: flo
         done.append(done_import.reconciled.lines()[0])
     if not done:
         return "nothing new"
-    changed = app.intake.recheck_waiting()
-    sent = app.intake.deliver_outbox()
+    changed = app.bus.handle(Recheck(by="unis_watch"))
+    sent = app.bus.handle(DeliverOutbox(by="unis_watch"))
     return "; ".join(done) + f"; {changed} waiting case(s) decided, sent {sent.sent}"
 
 
@@ -590,8 +581,6 @@ def import_watched_progress(
     app: App, folder: Path, *, now: datetime, settle_seconds: float = UNIS_SETTLE_SECONDS
 ) -> str:
     """Import each progress list (.csv, .xlsx) in ``folder``, oldest first, then move it to processed/ or failed/."""
-    from mailbot.service.progress import import_progress
-
     if not folder.is_dir():
         return f"{folder} does not exist"
     files = sorted(
@@ -605,11 +594,8 @@ def import_watched_progress(
         if time.time() - mtime < settle_seconds:
             continue  # still being written
         try:
-            report = import_progress(
-                app.sessions, app.renderer, policy=app.config.policy, directory=app.config.branches,
-                settings=app.config.after, data=path.read_bytes(), name=path.name,
-                as_of=datetime.fromtimestamp(mtime, UTC), clock=app.clock,
-            )  # fmt: skip
+            as_of = datetime.fromtimestamp(mtime, UTC)
+            report = app.bus.handle(ImportProgress(path.read_bytes(), name=path.name, as_of=as_of, by="progress_watch"))
         except Exception as exc:  # any failure is written beside the file
             target = _move(path, folder / "failed")
             target.with_name(target.name + ".reason.txt").write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
@@ -620,7 +606,7 @@ def import_watched_progress(
         done.append(report.lines()[0])
     if not done:
         return "nothing new"
-    sent = app.intake.deliver_outbox()
+    sent = app.bus.handle(DeliverOutbox(by="progress_watch"))
     return "; ".join(done) + f"; sent {sent.sent}"
 
 

@@ -21,7 +21,7 @@ from mailbot.adapters.database.tables import Case, Inbound, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
-from mailbot.domain.checks import CHECKS, Check, line_values_unchecked
+from mailbot.domain.checks import Check, line_values_unchecked
 from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, request_facts, set_customer_note, unchanged
 from mailbot.domain.japanese import normalize
 from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
@@ -62,7 +62,7 @@ class Desk:
         policy: Policy,
         clock: Callable[[], datetime],
         intake: Intake,
-        checks: Sequence[Check] = CHECKS,
+        checks: Sequence[Check],
         base_url: str = "",
         after: AfterConfig | None = None,
     ) -> None:

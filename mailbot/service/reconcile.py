@@ -78,7 +78,6 @@ __all__ = [
     "ReconcileReport",
     "bound_line",
     "reconcile",
-    "reconcile_app",
 ]
 
 # 解約事由 of the old customer when its line moved to a new customer (manual §5④).
@@ -506,15 +505,3 @@ def reconcile(
         run.bgm_cancelled()
         run.moved_lines()
         return run.report
-
-
-def reconcile_app(app: Any) -> ReconcileReport:
-    """:func:`reconcile` over a built app's adapters and config."""
-    return reconcile(
-        app.sessions,
-        app.renderer,
-        policy=app.config.policy,
-        directory=app.config.branches,
-        settings=app.config.after,
-        clock=app.clock,
-    )

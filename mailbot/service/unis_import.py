@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,10 +16,12 @@ from mailbot.adapters.database.store import Store
 from mailbot.adapters.database.tables import Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.adapters.unis_csv import UnisFileError, UnisReader, UnisReport
+from mailbot.config_after import AfterConfig
+from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.policy import Policy
 from mailbot.service.mails import build_outbox_row, format_jst, mail_context
-from mailbot.service.reconcile import ReconcileReport, reconcile_app
+from mailbot.service.reconcile import ReconcileReport, reconcile
 
 __all__ = ["ImportResult", "ImportedAndReconciled", "OpsNotice", "import_and_reconcile", "import_unis"]
 
@@ -179,24 +181,35 @@ class ImportedAndReconciled:
 
 
 def import_and_reconcile(
-    app: Any, data: bytes | Path | BinaryIO, *, name: str, as_of: datetime
+    sessions: sessionmaker[Session],
+    renderer: Renderer,
+    data: bytes | Path | BinaryIO,
+    *,
+    name: str,
+    as_of: datetime,
+    policy: Policy,
+    directory: BranchDirectory,
+    settings: AfterConfig,
+    columns: Mapping[str, str] | None,
+    clock: Callable[[], datetime],
 ) -> ImportedAndReconciled:
     """The one way a UNIS export comes in (CLI, watch folder, demo): the snapshot, then the reconciliation.
 
-    ``app`` is a built :class:`mailbot.bootstrap.App`: its ``[unis.columns]``, its
-    customer-code digits, its ops notice of repaired data. The import and the
+    The body of the :class:`mailbot.service.commands.ImportUnis` handler: the
+    customer-code digits of ``policy``, the ops notice of repaired data, the
+    export's headers ``columns`` (``[unis.columns]``). The import and the
     reconciliation are two transactions: an export that fails to import
     changes nothing and reconciles nothing. Delivering the mails is the caller's.
     """
-    config = app.config
     result = import_unis(
-        app.sessions,
+        sessions,
         data,
         name=name,
         as_of=as_of,
-        now=app.clock(),
-        digits=config.policy.customer_code_digits,
-        notice=OpsNotice(app.renderer, config.policy),
-        columns=config.unis_columns,
+        now=clock(),
+        digits=policy.customer_code_digits,
+        notice=OpsNotice(renderer, policy),
+        columns=columns,
     )
-    return ImportedAndReconciled(result, reconcile_app(app))
+    reconciled = reconcile(sessions, renderer, policy=policy, directory=directory, settings=settings, clock=clock)
+    return ImportedAndReconciled(result, reconciled)

@@ -15,10 +15,10 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from mailbot.adapters.progress_file import ProgressFileError
+from mailbot.service.commands import ImportUnis
 from mailbot.service.desk import DeskError
 from mailbot.service.progress import ProgressReport, import_progress
 from mailbot.service.reconcile import ReconcileReport
-from mailbot.service.unis_import import import_and_reconcile
 from mailbot.service.worklist import FIELDS, send_worklist, worklist_rows, worklist_text
 from tests.fixtures.bot import CUSTOMER, OPS, SHIBUYA_MGR, UNIS_HEADER, Harness, make_harness, rebuild
 from tests.service.test_desk import detail, events
@@ -88,7 +88,7 @@ def unis(h: Harness, rows: Sequence[str], *, remarks_column: bool = False) -> Re
     """A UNIS import as `mailbot unis import` does it: the snapshot, then the reconciliation."""
     header = UNIS_HEADER + (",明細備考" if remarks_column else "")
     data = ("\r\n".join([header, *rows]) + "\r\n").encode("cp932")
-    report = import_and_reconcile(h.app, data, name="unis.csv", as_of=h.clock()).reconciled
+    report = h.app.bus.handle(ImportUnis(data, name="unis.csv", as_of=h.clock())).reconciled
     h.app.intake.deliver_outbox()
     return report
 

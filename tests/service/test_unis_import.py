@@ -1,10 +1,10 @@
-"""import_and_reconcile: the one way a UNIS export comes in (CLI, watch folder, demo)."""
+"""ImportUnis: the one way a UNIS export comes in (CLI, watch folder, demo)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mailbot.service.unis_import import import_and_reconcile
+from mailbot.service.commands import ImportUnis
 from tests.fixtures.bot import OPS, make_harness
 from tests.fixtures.unis_export import HEADER, bgm, brokerage, customer, export
 
@@ -21,7 +21,7 @@ def test_the_import_reads_the_configured_headers_and_reconciles_what_it_read(tmp
                 brokerage(new, "C3002", "002", ordered="2026/11/20", serial="P1234567890123",
                           remark=f"加入前顧客コード:{OLD}")]  # fmt: skip
         data = export(rows, rename={"明細備考": "備考", "完成予定日": "完成日"})
-        done = import_and_reconcile(h.app, data, name="unis.csv", as_of=h.clock())
+        done = h.app.bus.handle(ImportUnis(data, name="unis.csv", as_of=h.clock()))
         assert done.result.rows == 3 and done.result.missing_columns == ()
         assert [r["kind"] for r in done.reconciled.reminders] == ["due_date_warning"]
         lines = done.lines()
@@ -38,7 +38,7 @@ def test_an_export_without_the_manuals_columns_says_which_it_lacks(tmp_path: Pat
     h = make_harness(tmp_path, db_url)
     try:
         data = export([brokerage(customer("123456789"), "C1001")], (*HEADER, "契約担当者"))
-        done = import_and_reconcile(h.app, data, name="unis.csv", as_of=h.clock())
+        done = h.app.bus.handle(ImportUnis(data, name="unis.csv", as_of=h.clock()))
         [missing] = [line for line in done.lines() if line.startswith("  not in this export")]
         assert "明細備考" in missing and "支店" not in missing and "契約担当者" not in missing
     finally:

@@ -1,0 +1,275 @@
+"""One handler per command: ``handle_x(command, deps) -> result``.
+
+:class:`Deps` is everything a handler may need, given once by the bus that
+:mod:`mailbot.bootstrap` builds: the sessions, the renderer, the clock, the
+policy, the branch directory, the checks and the config's settings. The intake
+and the desk are built only when a handler first asks for them (building the
+intake builds the mailbox and the relay adapters, which a UNIS import or a
+retention run never needs).
+
+The desk's handlers call :class:`mailbot.service.desk.Desk`, which does each
+action in one transaction, and return its :class:`ActionResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailbot.adapters.templates import Renderer
+from mailbot.config import RetentionConfig
+from mailbot.config_after import AfterConfig
+from mailbot.domain.branches import BranchDirectory
+from mailbot.domain.checks import Check
+from mailbot.domain.policy import Policy
+from mailbot.service import commands as c
+from mailbot.service import health
+from mailbot.service.delivery import DeliveryReport
+from mailbot.service.desk import ActionResult, Desk
+from mailbot.service.intake import Intake, PollReport
+from mailbot.service.progress import ProgressReport, import_progress
+from mailbot.service.replay import ReplayChange, replay_cases
+from mailbot.service.retention import RetentionReport, apply_retention
+from mailbot.service.summaries import SendResult, send_week_summaries
+from mailbot.service.unis_import import ImportedAndReconciled, import_and_reconcile
+from mailbot.service.worklist import send_worklist
+
+__all__ = ["HANDLERS", "Deps", "Lock", "bound"]
+
+
+class Lock(Protocol):
+    """The poller lock, as :class:`mailbot.service.commands.DeliverIfFree` uses it."""
+
+    def try_acquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the handlers are given, once."""
+
+    sessions: sessionmaker[Session]
+    renderer: Renderer
+    clock: Callable[[], datetime]
+    policy: Policy
+    directory: BranchDirectory
+    checks: Sequence[Check]
+    after: AfterConfig
+    retention: RetentionConfig
+    unis_columns: Mapping[str, str] | None
+    open_returns_days: int | None
+    poll_seconds: int
+    make_intake: Callable[[], Intake]
+    make_desk: Callable[[], Desk]
+    poller_lock: Callable[[], Lock]
+
+    @property
+    def intake(self) -> Intake:
+        return self.make_intake()
+
+    @property
+    def desk(self) -> Desk:
+        return self.make_desk()
+
+
+# -- the bot's own work ----------------------------------------------------------------------------
+def handle_poll(cmd: c.Poll, deps: Deps) -> PollReport:
+    return deps.intake.poll_once(deliver=cmd.deliver)
+
+
+def handle_deliver_outbox(cmd: c.DeliverOutbox, deps: Deps) -> DeliveryReport:
+    return deps.intake.deliver_outbox()
+
+
+def handle_deliver_if_free(cmd: c.DeliverIfFree, deps: Deps) -> str:
+    """Only the holder of the poller lock delivers; each row is claimed before it is sent,
+    so two processes never send the same mail even when a lock was lost."""
+    lock = deps.poller_lock()
+    if not lock.try_acquire():
+        return "mailbot run holds the mailbox: it decides and sends on its next poll"
+    try:
+        intake = deps.intake
+        changed = intake.recheck_waiting() if cmd.recheck else 0
+        report = intake.deliver_outbox()
+    finally:
+        lock.release()
+    decided = f"{changed} waiting case(s) decided, " if cmd.recheck else ""
+    return f"{decided}{report.sent} mail(s) sent, {report.failed} failed, {report.deferred} deferred"
+
+
+def handle_recheck(cmd: c.Recheck, deps: Deps) -> int:
+    return deps.intake.recheck_waiting()
+
+
+def handle_check_health(cmd: c.CheckHealth, deps: Deps) -> list[str]:
+    now = deps.clock()
+    status = health.collect_status(
+        sessions=deps.sessions,
+        source=deps.intake.source,
+        poll_seconds=deps.poll_seconds,
+        max_message_bytes=deps.policy.limits.max_message_bytes,
+        now=now,
+    )
+    return health.update_alerts(deps.sessions, deps.renderer, deps.policy, status.problems, now=now)
+
+
+def handle_import_unis(cmd: c.ImportUnis, deps: Deps) -> ImportedAndReconciled:
+    return import_and_reconcile(
+        deps.sessions,
+        deps.renderer,
+        cmd.data,
+        name=cmd.name,
+        as_of=cmd.as_of,
+        policy=deps.policy,
+        directory=deps.directory,
+        settings=deps.after,
+        columns=deps.unis_columns,
+        clock=deps.clock,
+    )
+
+
+def handle_import_progress(cmd: c.ImportProgress, deps: Deps) -> ProgressReport:
+    return import_progress(
+        deps.sessions,
+        deps.renderer,
+        policy=deps.policy,
+        directory=deps.directory,
+        settings=deps.after,
+        data=cmd.data,
+        name=cmd.name,
+        as_of=cmd.as_of,
+        clock=deps.clock,
+    )
+
+
+def handle_send_weekly(cmd: c.SendWeekly, deps: Deps) -> SendResult:
+    return send_week_summaries(
+        deps.sessions,
+        deps.renderer,
+        week=cmd.week,
+        now=deps.clock(),
+        directory=deps.directory,
+        policy=deps.policy,
+        branch=cmd.branch,
+        open_returns_days=deps.open_returns_days,
+    )
+
+
+def handle_send_worklist(cmd: c.SendWorklist, deps: Deps) -> int:
+    return send_worklist(
+        deps.sessions,
+        deps.renderer,
+        policy=deps.policy,
+        settings=deps.after,
+        clock=deps.clock,
+        month=cmd.month,
+        once_key=cmd.once_key,
+    )
+
+
+def handle_replay(cmd: c.Replay, deps: Deps) -> list[ReplayChange]:
+    return replay_cases(
+        deps.sessions,
+        deps.renderer,
+        directory=deps.directory,
+        policy=deps.policy,
+        since=cmd.since,
+        now=deps.clock(),
+        apply=cmd.apply,
+        checks=deps.checks,
+        case_no=cmd.case_no,
+    )
+
+
+def handle_apply_retention(cmd: c.ApplyRetention, deps: Deps) -> RetentionReport:
+    return apply_retention(deps.sessions, deps.retention, now=deps.clock(), apply=cmd.apply)
+
+
+# -- the desk ----------------------------------------------------------------------------------------
+def handle_accept(cmd: c.Accept, deps: Deps) -> ActionResult:
+    return deps.desk.accept(cmd.case_no, by=cmd.by, note=cmd.note)
+
+
+def handle_return(cmd: c.Return, deps: Deps) -> ActionResult:
+    return deps.desk.return_case(cmd.case_no, by=cmd.by, note=cmd.note, defects=cmd.defects)
+
+
+def handle_note(cmd: c.Note, deps: Deps) -> ActionResult:
+    return deps.desk.note(cmd.case_no, cmd.text, by=cmd.by)
+
+
+def handle_close(cmd: c.Close, deps: Deps) -> ActionResult:
+    return deps.desk.close(cmd.case_no, by=cmd.by, reason=cmd.reason)
+
+
+def handle_reopen(cmd: c.Reopen, deps: Deps) -> ActionResult:
+    return deps.desk.reopen(cmd.case_no, by=cmd.by, reason=cmd.reason)
+
+
+def handle_enter(cmd: c.Enter, deps: Deps) -> ActionResult:
+    return deps.desk.entered(cmd.case_no, cmd.p_number, by=cmd.by, note=cmd.note)
+
+
+def handle_bind(cmd: c.Bind, deps: Deps) -> ActionResult:
+    return deps.desk.bind(cmd.case_no, cmd.line, by=cmd.by, reason=cmd.reason)
+
+
+def handle_set_customer(cmd: c.SetCustomer, deps: Deps) -> ActionResult:
+    return deps.desk.set_customer(cmd.case_no, cmd.code, by=cmd.by)
+
+
+def handle_release(cmd: c.Release, deps: Deps) -> ActionResult:
+    return deps.desk.release(cmd.item_id, by=cmd.by, reason=cmd.reason)
+
+
+def handle_discard(cmd: c.Discard, deps: Deps) -> ActionResult:
+    return deps.desk.discard(cmd.item_id, by=cmd.by, reason=cmd.reason)
+
+
+def handle_resend(cmd: c.Resend, deps: Deps) -> ActionResult:
+    return deps.desk.resend(cmd.mail_id, by=cmd.by)
+
+
+def handle_cancel(cmd: c.Cancel, deps: Deps) -> ActionResult:
+    return deps.desk.cancel(cmd.mail_id, by=cmd.by)
+
+
+# Which handler answers which command: the bus's table.
+HANDLERS: Mapping[type[c.Command], Callable[[Any, Deps], Any]] = {
+    c.Poll: handle_poll,
+    c.DeliverOutbox: handle_deliver_outbox,
+    c.DeliverIfFree: handle_deliver_if_free,
+    c.Recheck: handle_recheck,
+    c.CheckHealth: handle_check_health,
+    c.ImportUnis: handle_import_unis,
+    c.ImportProgress: handle_import_progress,
+    c.SendWeekly: handle_send_weekly,
+    c.SendWorklist: handle_send_worklist,
+    c.Replay: handle_replay,
+    c.ApplyRetention: handle_apply_retention,
+    c.Accept: handle_accept,
+    c.Return: handle_return,
+    c.Note: handle_note,
+    c.Close: handle_close,
+    c.Reopen: handle_reopen,
+    c.Enter: handle_enter,
+    c.Bind: handle_bind,
+    c.SetCustomer: handle_set_customer,
+    c.Release: handle_release,
+    c.Discard: handle_discard,
+    c.Resend: handle_resend,
+    c.Cancel: handle_cancel,
+}
+
+
+def bound(deps: Deps) -> dict[type, Callable[[Any], Any]]:
+    """Every handler with ``deps`` given: what :class:`mailbot.service.messagebus.MessageBus` takes."""
+
+    def given(handler: Callable[[Any, Deps], Any]) -> Callable[[Any], Any]:
+        return lambda command: handler(command, deps)
+
+    return {kind: given(handler) for kind, handler in HANDLERS.items()}
