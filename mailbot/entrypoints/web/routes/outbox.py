@@ -1,14 +1,15 @@
-"""The outbox: mail waiting, failed or held, and what went out lately; resend or cancel."""
+"""The outbox: mail waiting, failed or held, and what went out lately and its desk actions."""
 
 from __future__ import annotations
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
+from mailbot.entrypoints.web.desk import perform
 from mailbot.service import views
 from mailbot.service.desk import DeskError
 
@@ -26,14 +27,11 @@ def outbox(web: Web, request: Request, user: User) -> Response:
 def outbox_action(web: Web, request: Request, user: User, form: FormData) -> Response:
     mail_id, action = int(request.path_params["mail_id"]), request.path_params["action"]
     try:
-        if action == "resend":
-            result = web.app.desk.resend(mail_id, by=user.name)
-        elif action == "cancel":
-            result = web.app.desk.cancel(mail_id, by=user.name)
-        else:
-            return PlainTextResponse("不明な操作です。", 404)
+        result = perform(web, user, form, "outbox", mail_id, action)
     except DeskError as exc:
         return done(request, "/outbox", str(exc), ok=False)
+    if isinstance(result, Response):
+        return result
     return done(request, str(form.get("back") or "/outbox"), result.summary)
 
 

@@ -1,4 +1,4 @@
-"""Quarantined mail (and the mail recorded as out of scope): the list, one item, release or discard."""
+"""Quarantined mail (and the mail recorded as out of scope): the list, one item, and its desk actions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
+from mailbot.entrypoints.web.desk import forms_for, perform
 from mailbot.service import views
 from mailbot.service.desk import DeskError
 
@@ -34,21 +35,25 @@ def quarantine_item(web: Web, request: Request, user: User) -> Response:
             item = views.quarantine_detail(session, item_id)
         except views.CaseNotFound:
             return PlainTextResponse(f"隔離ID {item_id} のメールはありません。", 404)
-    return web.page(request, "quarantine_item.html", user, item=item)
+    forms = forms_for(
+        "quarantine",
+        lambda row: True,
+        item,
+        choices={},
+        # Released, the mail is filed from its original: without it there is nothing to file.
+        disabled=lambda row: row.name == "release" and not item["has_raw"],
+    )
+    return web.page(request, "quarantine_item.html", user, item=item, forms=forms)
 
 
 def quarantine_action(web: Web, request: Request, user: User, form: FormData) -> Response:
     item_id, action = int(request.path_params["item_id"]), request.path_params["action"]
-    reason = str(form.get("reason", "")).strip()
     try:
-        if action == "release":
-            result = web.app.desk.release(item_id, by=user.name, reason=reason)
-        elif action == "discard":
-            result = web.app.desk.discard(item_id, by=user.name, reason=reason)
-        else:
-            return PlainTextResponse("不明な操作です。", 404)
+        result = perform(web, user, form, "quarantine", item_id, action)
     except DeskError as exc:
         return done(request, f"/quarantine/{item_id}", str(exc), ok=False)
+    if isinstance(result, Response):
+        return result
     target = f"/cases/{result.case_no}" if result.case_no else "/quarantine"
     return done(request, target, result.summary)
 
