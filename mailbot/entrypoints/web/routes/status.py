@@ -10,13 +10,12 @@ from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, viewer
 from mailbot.service.health import collect_status
 from mailbot.service.mails import format_jst
+from mailbot.service.schedule import next_run_times
 
 __all__ = ["ROUTES"]
 
 
 def status(web: Web, request: Request, user: User) -> Response:
-    from mailbot.entrypoints.scheduler import next_run_times
-
     app = web.app
     now = app.clock()
     report = collect_status(
