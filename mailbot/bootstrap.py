@@ -98,7 +98,7 @@ class App:
 
     @property
     def desk(self) -> Desk:
-        """The desk's actions (accept, return, close, release ...) over this app's adapters."""
+        """The desk's actions over this app's adapters: what the desk's handlers call (entry points use the bus)."""
         if self._desk is None:
             self._desk = Desk(
                 sessions=self.sessions,

@@ -40,6 +40,8 @@ __all__ = [
     "ImportUnis",
     "Note",
     "Poll",
+    "PreviewWeekly",
+    "Query",
     "Recheck",
     "Release",
     "Reopen",
@@ -49,6 +51,8 @@ __all__ = [
     "SendWeekly",
     "SendWorklist",
     "SetCustomer",
+    "ShowCase",
+    "SummarizeWeek",
 ]
 
 BOT = "mailbot"
@@ -56,6 +60,12 @@ BOT = "mailbot"
 
 class Command:
     """The root of every command (the bus dispatches on the concrete class)."""
+
+    __slots__ = ()
+
+
+class Query(Command):
+    """A read that needs the config (the directory, the policy, the checks): it changes nothing."""
 
     __slots__ = ()
 
@@ -253,3 +263,26 @@ class Resend(Command):
 class Cancel(Command):
     mail_id: int
     by: str
+
+
+# -- reads that need the config -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShowCase(Query):
+    """The case page: its thread, each check's result over it, its mails and events (CaseNotFound if none)."""
+
+    case_no: str
+
+
+@dataclass(frozen=True)
+class PreviewWeekly(Query):
+    """The week's summaries rendered, not recorded: ``[(SummaryMail, subject, body)]``."""
+
+    week: Week
+    branch: str | None = None
+
+
+@dataclass(frozen=True)
+class SummarizeWeek(Query):
+    """The week so far: ``(WeekReport, [SummaryMail])``, the report and the summaries it would send."""
+
+    week: Week

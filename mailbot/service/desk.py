@@ -3,8 +3,9 @@
 Every action is one command of the application service: one transaction in
 which the lifecycle table decides whether it is allowed, and
 :func:`mailbot.service.casefile.record` writes the case, its event (with the
-person's name and words) and its mails. The CLI and the web call these
-methods and nothing else.
+person's name and words) and its mails. The handlers of the desk's commands
+(:mod:`mailbot.service.handlers`) call these methods; the CLI and the web
+send the commands to the bus, built from :data:`mailbot.service.desk_actions.DESK_ACTIONS`.
 """
 
 from __future__ import annotations

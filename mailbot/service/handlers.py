@@ -27,14 +27,22 @@ from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import Check
 from mailbot.domain.policy import Policy
 from mailbot.service import commands as c
-from mailbot.service import health
+from mailbot.service import health, views
 from mailbot.service.delivery import DeliveryReport
 from mailbot.service.desk import ActionResult, Desk
 from mailbot.service.intake import Intake, PollReport
 from mailbot.service.progress import ProgressReport, import_progress
 from mailbot.service.replay import ReplayChange, replay_cases
 from mailbot.service.retention import RetentionReport, apply_retention
-from mailbot.service.summaries import SendResult, send_week_summaries
+from mailbot.service.summaries import (
+    SendResult,
+    SummaryMail,
+    WeekReport,
+    build_week_report,
+    plan_mails,
+    render_summaries,
+    send_week_summaries,
+)
 from mailbot.service.unis_import import ImportedAndReconciled, import_and_reconcile
 from mailbot.service.worklist import send_worklist
 
@@ -238,6 +246,34 @@ def handle_cancel(cmd: c.Cancel, deps: Deps) -> ActionResult:
     return deps.desk.cancel(cmd.mail_id, by=cmd.by)
 
 
+# -- reads that need the config ----------------------------------------------------------------------
+def handle_show_case(query: c.ShowCase, deps: Deps) -> dict[str, Any]:
+    with deps.sessions() as session:
+        return views.case_detail(
+            session, query.case_no, directory=deps.directory, policy=deps.policy, checks=deps.checks
+        )
+
+
+def handle_preview_weekly(query: c.PreviewWeekly, deps: Deps) -> list[tuple[SummaryMail, str, str]]:
+    return render_summaries(
+        deps.sessions,
+        deps.renderer,
+        week=query.week,
+        now=deps.clock(),
+        directory=deps.directory,
+        policy=deps.policy,
+        branch=query.branch,
+        open_returns_days=deps.open_returns_days,
+    )
+
+
+def handle_summarize_week(query: c.SummarizeWeek, deps: Deps) -> tuple[WeekReport, list[SummaryMail]]:
+    with deps.sessions() as session:
+        report = build_week_report(session, query.week, now=deps.clock(), directory=deps.directory)
+    mails, _ = plan_mails(report, directory=deps.directory, policy=deps.policy)
+    return report, mails
+
+
 # Which handler answers which command: the bus's table.
 HANDLERS: Mapping[type[c.Command], Callable[[Any, Deps], Any]] = {
     c.Poll: handle_poll,
@@ -263,6 +299,9 @@ HANDLERS: Mapping[type[c.Command], Callable[[Any, Deps], Any]] = {
     c.Discard: handle_discard,
     c.Resend: handle_resend,
     c.Cancel: handle_cancel,
+    c.ShowCase: handle_show_case,
+    c.PreviewWeekly: handle_preview_weekly,
+    c.SummarizeWeek: handle_summarize_week,
 }
 
 

@@ -28,7 +28,7 @@ from mailbot.domain.decision import CaseView, Decision, decide
 from mailbot.domain.lifecycle import Stage
 from mailbot.domain.model import CaseStatus, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
-from mailbot.entrypoints.demo import _first_batch
+from mailbot.entrypoints.demo_data import first_batch
 from tests.domain.builders import (
     CODE,
     DESK,
@@ -81,7 +81,7 @@ def _mostly(usual: object, *others: object, weight: int = 6) -> st.SearchStrateg
 
 
 def _demo_mails() -> list[bytes]:
-    return [raw for _, raw in _first_batch(NOW)]
+    return [raw for _, raw in first_batch(NOW)]
 
 
 def _corpus_mails() -> list[bytes]:

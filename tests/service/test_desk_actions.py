@@ -43,6 +43,9 @@ def test_each_rows_event_is_one_a_person_may_cause_in_the_lifecycle_table(action
         assert action.target == "quarantine"  # a quarantined mail has no case yet
         return
     assert any(row.event is action.event and row.actors & PERSON for row in TRANSITIONS)
+    if action.target == "case":
+        # The case page offers the actions the lifecycle allows (views' ``actions``: event values) by name.
+        assert action.name == action.event.value
 
 
 @ROWS

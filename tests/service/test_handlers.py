@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailbot.domain.checks import CHECKS
 from mailbot.service import views
 from mailbot.service.commands import (
     Accept,
@@ -20,14 +21,19 @@ from mailbot.service.commands import (
     Enter,
     Note,
     Poll,
+    PreviewWeekly,
     Release,
     Reopen,
     Resend,
     Return,
     SetCustomer,
+    ShowCase,
+    SummarizeWeek,
 )
 from mailbot.service.desk import ActionResult, DeskError
 from mailbot.service.desk_actions import DESK_ACTIONS
+from mailbot.service.errors import CaseNotFound
+from mailbot.service.summaries import Week
 from tests.fixtures.bot import CUSTOMER, Harness, unis_row
 from tests.service.test_desk import events, returned_case
 from tests.service.test_intake import request
@@ -99,3 +105,19 @@ def test_outbox_actions_through_the_bus_record_their_events(desk: Harness) -> No
     [pending] = [o for o in desk.outbox("receipt") if o["status"] == "pending"]
     desk.app.bus.handle(Cancel(pending["id"], by="山田"))
     assert events(desk, pending["case_no"])[-1][:2] == ("mail_cancelled", "山田")
+
+
+def test_the_reads_that_need_the_config_go_through_the_bus_too(desk: Harness) -> None:
+    case_no = returned_case(desk)
+    shown = desk.app.bus.handle(ShowCase(case_no))
+    with desk.app.sessions() as session:
+        assert shown == views.case_detail(
+            session, case_no, directory=desk.app.config.branches, policy=desk.app.config.policy, checks=CHECKS
+        )
+    with pytest.raises(CaseNotFound):
+        desk.app.bus.handle(ShowCase("FE-2026-09999"))
+    week = Week.containing(desk.clock.advance(hours=1))
+    report, plan = desk.app.bus.handle(SummarizeWeek(week))
+    assert report.totals["received"] == 1 and plan
+    previews = desk.app.bus.handle(PreviewWeekly(week))
+    assert [mail.key for mail, _, _ in previews] == [mail.key for mail in plan]
