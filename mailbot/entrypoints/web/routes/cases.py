@@ -12,6 +12,7 @@ from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
 from mailbot.entrypoints.web.desk import forms_for, perform
 from mailbot.service import views
+from mailbot.service.commands import ShowCase
 from mailbot.service.desk import DeskError
 from mailbot.service.desk_actions import DeskAction
 
@@ -21,17 +22,10 @@ __all__ = ["ROUTES"]
 def case_page(web: Web, request: Request, user: User) -> Response:
     app = web.app
     case_no = request.path_params["case_no"]
-    with app.sessions() as session:
-        try:
-            detail = views.case_detail(
-                session,
-                case_no,
-                directory=app.config.branches,
-                policy=app.config.policy,
-                checks=app.checks,
-            )
-        except views.CaseNotFound:
-            return PlainTextResponse(f"受付番号 {case_no} の案件はありません。", 404)
+    try:
+        detail = app.bus.handle(ShowCase(case_no))
+    except views.CaseNotFound:
+        return PlainTextResponse(f"受付番号 {case_no} の案件はありません。", 404)
 
     def available(row: DeskAction) -> bool:
         # Binding a line needs the customer's code (the desk refuses without one): no form until there is one.

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, viewer
 from mailbot.service import summaries
+from mailbot.service.commands import PreviewWeekly
 
 __all__ = ["ROUTES"]
 
@@ -19,16 +20,7 @@ def weekly(web: Web, request: Request, user: User) -> Response:
     this_week = summaries.Week.containing(now)
     weeks = []
     for week in (this_week, this_week.previous()):
-        rendered = summaries.render_summaries(
-            app.sessions,
-            app.renderer,
-            week=week,
-            now=now,
-            directory=app.config.branches,
-            policy=app.config.policy,
-            branch=None,
-            open_returns_days=app.config.summary.list_open_returns_days,
-        )
+        rendered = app.bus.handle(PreviewWeekly(week))
         weeks.append(
             {"week": week, "mails": [{"key": m.key, "to": m.to, "subject": s, "body": b} for m, s, b in rendered]}
         )
