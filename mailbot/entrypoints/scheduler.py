@@ -4,7 +4,7 @@ Jobs (ids): ``poll`` (read the mailbox and deliver; then the health check and
 its alert mails), ``outbox`` (delivery retries), ``recheck`` (cases waiting
 for UNIS), ``weekly_summary`` (cron from ``[schedule] weekly_summary``) and,
 with ``[unis] watch_dir``, ``unis_watch`` (imports export CSVs dropped there),
-with ``[retention]``, ``retention`` (daily at RETENTION_TIME and at start; it is
+with ``[retention]``, ``retention`` (daily at :data:`mailbot.service.schedule.RETENTION_TIME` and at start; it is
 idempotent, so a run missed while the bot was down is made up at the next start).
 
 Jobs run one at a time on a single worker thread, so two jobs never deliver
@@ -41,18 +41,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mailbot.bootstrap import App
-from mailbot.config import Config, ConfigError
 from mailbot.service import health, summaries
 from mailbot.service.commands import (
     ApplyRetention,
@@ -67,14 +62,13 @@ from mailbot.service.commands import (
 )
 from mailbot.service.outage_alerts import OutageAlerts, Told
 from mailbot.service.outages import DATABASE, MAILBOX, Outages
+from mailbot.service.schedule import job_triggers, next_run_times, schedule_timezone, weekly_spec
 
 __all__ = ["JOB_IDS", "Runner", "build_scheduler", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
 
 log = logging.getLogger("mailbot.scheduler")
 
 JOB_IDS = ("poll", "outbox", "recheck", "weekly_summary", "unis_watch", "progress_watch", "retention")
-# When the retention job runs each day (schedule timezone): the quiet hours before the desk starts.
-RETENTION_TIME = (3, 15)
 # A CSV younger than this may still be being written.
 UNIS_SETTLE_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 10.0
@@ -89,72 +83,6 @@ class Lock(Protocol):
     def held(self) -> bool: ...
     def try_acquire(self) -> bool: ...
     def release(self) -> None: ...
-
-
-def schedule_timezone(config: Config) -> ZoneInfo:
-    name = config.schedule.timezone
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f'{config.path}: [schedule] timezone: unknown time zone {name!r} (e.g. "Asia/Tokyo")'
-        ) from None
-
-
-def weekly_spec(config: Config) -> summaries.WeeklySpec:
-    try:
-        return summaries.parse_weekly_spec(config.schedule.weekly_summary)
-    except ValueError as exc:
-        raise ConfigError(f"{config.path}: [schedule] weekly_summary: {exc}") from None
-
-
-def job_triggers(config: Config) -> dict[str, BaseTrigger]:
-    """Each job's trigger, from the config alone (validated: raises ConfigError)."""
-    tz = schedule_timezone(config)
-    schedule = config.schedule
-    for key in ("outbox_retry_seconds", "recheck_minutes"):
-        if getattr(schedule, key) < 1:
-            raise ConfigError(f"{config.path}: [schedule] {key}: must be at least 1, got {getattr(schedule, key)}")
-    spec = weekly_spec(config)
-    triggers: dict[str, BaseTrigger] = {
-        "poll": IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz),
-        "outbox": IntervalTrigger(seconds=schedule.outbox_retry_seconds, timezone=tz),
-        "recheck": IntervalTrigger(minutes=schedule.recheck_minutes, timezone=tz),
-        "weekly_summary": CronTrigger(day_of_week=spec.day, hour=spec.hour, minute=spec.minute, timezone=tz),
-        # The same idempotent job again every hour: a Monday run that failed
-        # (database locked, relay down) is retried within the week.
-        "weekly_summary_retry": IntervalTrigger(hours=1, timezone=tz),
-    }
-    if config.unis_watch_dir is not None:
-        triggers["unis_watch"] = IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz)
-    if config.after.progress.watch_dir is not None:
-        triggers["progress_watch"] = IntervalTrigger(seconds=schedule.poll_seconds, timezone=tz)
-    if config.retention.active:
-        hour, minute = RETENTION_TIME
-        triggers["retention"] = CronTrigger(hour=hour, minute=minute, timezone=tz)
-    return triggers
-
-
-def next_run_times(config: Config, now: datetime, last_poll: datetime | None = None) -> list[dict[str, Any]]:
-    """When each job runs next, computed from the triggers (no running scheduler needed).
-
-    Interval jobs count from when the scheduler starts; the poll's next run is
-    estimated from the last successful poll when one is known.
-    """
-    result = []
-    for job_id, trigger in job_triggers(config).items():
-        if isinstance(trigger, IntervalTrigger):
-            seconds = int(trigger.interval.total_seconds())
-            nxt = None
-            if job_id == "poll" and last_poll is not None:
-                nxt = max(last_poll + trigger.interval, now)
-            result.append({"job": job_id, "every_seconds": seconds, "next_run": nxt.isoformat() if nxt else None})
-        else:
-            fire = trigger.get_next_fire_time(None, now)
-            nxt_fire = fire.isoformat() if fire else None
-            cron = f"daily {RETENTION_TIME[0]:02d}:{RETENTION_TIME[1]:02d}" if job_id == "retention" else None
-            result.append({"job": job_id, "cron": cron or str(weekly_spec(config)), "next_run": nxt_fire})
-    return result
 
 
 class Runner:

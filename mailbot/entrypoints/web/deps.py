@@ -1,0 +1,152 @@
+"""What every page needs: the app, the logged-in user, page rendering, and the CSRF check.
+
+Handlers are plain functions run in the thread pool (the database work blocks,
+and one clerk's slow search must not hold up another's page). They are wrapped
+by :func:`viewer` (a page that needs a login), :func:`actor` (a POST that
+changes something) or :func:`threaded` (a page anyone may ask for); each
+wrapper finds the :class:`Web` the app was built with in ``request.app.state``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from mailbot.bootstrap import App
+from mailbot.domain.lifecycle import EVENT_LABELS, MAIL_KINDS, REASON_LABELS, Event
+from mailbot.entrypoints.web.auth import CSRF_FIELD, User, csrf_ok, csrf_token, current_user
+from mailbot.service import summaries
+from mailbot.service.accounts import Accounts
+from mailbot.service.mails import format_jst
+
+__all__ = [
+    "EXPIRED_FORM",
+    "HERE",
+    "Web",
+    "actor",
+    "build_web",
+    "done",
+    "form_is_fresh",
+    "threaded",
+    "viewer",
+    "web_of",
+]
+
+log = logging.getLogger("mailbot.web")
+HERE = Path(__file__).resolve().parent
+EXPIRED_FORM = "フォームの有効期限が切れています。ページを開き直してください。"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Web:
+    """The workbench's handle on the app: the wiring every command uses, and the page templates."""
+
+    app: App
+    accounts: Accounts
+    templates: Jinja2Templates
+    defect_title: Callable[[str], str]
+
+    def user_of(self, request: Request) -> User | None:
+        web = self.app.config.web
+        return current_user(request, self.accounts, mode=web.auth, header=web.user_header, proxies=web.trusted_proxies)
+
+    def page(self, request: Request, name: str, user: User, **context: Any) -> Response:
+        """A page of the workbench: the user, the CSRF token and the one-time flash message, then ``context``."""
+        flash = request.session.pop("flash", None)
+        return self.templates.TemplateResponse(
+            request, name, {"user": user, "csrf": csrf_token(request), "flash": flash, **context}
+        )
+
+
+def _jst(iso: str | None) -> str:
+    return format_jst(datetime.fromisoformat(iso)) if iso else "-"
+
+
+def build_web(app: App) -> Web:
+    """The templates with the globals every page uses (labels, dates, the CSRF field's name)."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    titles = summaries.defect_titles(app.renderer)
+    templates.env.globals.update(
+        defect_title=titles,
+        defect_explanation=summaries.defect_explanations(app.renderer),
+        jst=_jst,
+        event_label=lambda e: EVENT_LABELS.get(Event(e), e) if e in {x.value for x in Event} else e,
+        reason_label=lambda r: REASON_LABELS.get(r, r),
+        kind_label=lambda k: MAIL_KINDS[k].label if k in MAIL_KINDS else k,
+        csrf_field=CSRF_FIELD,
+    )
+    return Web(app=app, accounts=app.accounts, templates=templates, defect_title=titles)
+
+
+def web_of(request: Request) -> Web:
+    """The :class:`Web` that ``create_app`` put in the application's state."""
+    return cast(Web, request.app.state.web)
+
+
+def form_is_fresh(request: Request, form: FormData) -> bool:
+    """The form carries this session's CSRF token."""
+    return csrf_ok(request, form.get(CSRF_FIELD))
+
+
+def done(request: Request, target: str, message: str, ok: bool = True) -> Response:
+    """Back to ``target`` with ``message`` shown once at the top of the page."""
+    request.session["flash"] = {"ok": ok, "text": message}
+    return RedirectResponse(target, status_code=303)
+
+
+Page = Callable[[Web, Request, User], Response]
+Action = Callable[[Web, Request, User, FormData], Response]
+
+
+def viewer(handler: Page) -> Endpoint:
+    """A page that needs a login: anyone else is sent to the login and back."""
+
+    async def endpoint(request: Request) -> Response:
+        web = web_of(request)
+        user = await run_in_threadpool(web.user_of, request)
+        if user is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        return await run_in_threadpool(handler, web, request, user)
+
+    return endpoint
+
+
+def actor(handler: Action) -> Endpoint:
+    """A POST that changes something: a logged-in clerk with the session's CSRF token."""
+
+    async def endpoint(request: Request) -> Response:
+        web = web_of(request)
+        user = await run_in_threadpool(web.user_of, request)
+        form = await request.form()
+        if not form_is_fresh(request, form):
+            return PlainTextResponse(EXPIRED_FORM, 403)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if not user.can_act:
+            return PlainTextResponse("閲覧のみの権限のため、この操作はできません。", 403)
+        return await run_in_threadpool(handler, web, request, user, form)
+
+    return endpoint
+
+
+def threaded(handler: Callable[[Web, Request], Response]) -> Endpoint:
+    """A page anyone may ask for, run in the thread pool like the others."""
+
+    async def endpoint(request: Request) -> Response:
+        return await run_in_threadpool(handler, web_of(request), request)
+
+    return endpoint

@@ -1,0 +1,159 @@
+"""The desk's actions on the workbench, made from the table (:data:`mailbot.service.desk_actions.DESK_ACTIONS`).
+
+One POST route per target (a case, a quarantined mail, an outgoing mail)
+looks the action up by its name, reads the row's fields from the form and
+hands the command to the bus; the case page's forms are drawn from the same
+rows. What the table does not say (a placeholder, a box of several lines,
+the value a field starts from) is how the page presents a field, kept here
+in :data:`LOOKS`: a new action needs no entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.responses import PlainTextResponse, Response
+
+from mailbot.entrypoints.web.auth import User
+from mailbot.entrypoints.web.deps import Web
+from mailbot.service.commands import Command
+from mailbot.service.desk import ActionResult
+from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction, Field, Target, desk_action
+
+__all__ = ["LOOKS", "ActionForm", "FormField", "Look", "forms_for", "perform"]
+
+# The free-text fields arrive trimmed, as they always have; an identifier (a P番号, a line, a code)
+# is passed as typed, so that a refusal quotes what the clerk entered.
+_TRIMMED = frozenset({"note", "reason"})
+
+
+def perform(
+    web: Web, user: User, form: FormData, target: Target, target_id: str | int, name: str
+) -> ActionResult | Response:
+    """Run ``target``'s action ``name`` on ``target_id`` as ``user``: its result, or the refusal to answer with.
+
+    Raises what the handler raises (a DeskError: the action was refused, with the reason for the clerk).
+    """
+    try:
+        row = desk_action(target, name)
+    except KeyError:
+        return PlainTextResponse("不明な操作です。", 404)
+    if user.role not in row.roles:
+        return PlainTextResponse("閲覧のみの権限のため、この操作はできません。", 403)
+    values = {field.name: _value(field, form) for field in row.fields}
+    build: Callable[..., Command] = row.command  # each row's command takes its target's id, by= and its fields
+    result = web.app.bus.handle(build(target_id, by=user.name, **values))
+    assert isinstance(result, ActionResult), result
+    return result
+
+
+def _value(field: Field, form: FormData) -> Any:
+    if field.many:
+        return tuple(str(v) for v in form.getlist(field.form_name))
+    value = str(form.get(field.form_name, ""))
+    return value.strip() if field.form_name in _TRIMMED else value
+
+
+@dataclass(frozen=True)
+class Look:
+    """How the page presents one field, beyond the table's label, requirement and pattern."""
+
+    placeholder: str = ""
+    textarea: bool = False
+    # The value the field starts from, read from the page's record ("" when it has none).
+    prefill: str | None = None
+    # Said after the label while the prefill is empty.
+    when_empty: str = ""
+
+
+LOOKS: Mapping[tuple[str, str], Look] = {
+    ("accept", "note"): Look(placeholder="例: 副支店長がCCに入っていたため受付"),
+    ("return", "note"): Look(textarea=True),
+    ("enter", "p_number"): Look(placeholder="P1234567890123"),
+    ("set_customer", "code"): Look(
+        placeholder="123456789", prefill="customer_code", when_empty="(支店が発番した新規顧客の顧客CD)"
+    ),
+    ("bind", "line"): Look(placeholder="C0001/002", prefill="unis_line"),
+    ("release", "reason"): Look(placeholder="例: UBDからの正式な依頼"),
+}
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of a form as the template draws it."""
+
+    name: str
+    label: str
+    required: bool
+    pattern: str | None
+    placeholder: str
+    textarea: bool
+    value: str | None
+    # For a field of several values: (value, title) to tick, and those ticked.
+    choices: Sequence[tuple[str, str]] | None = None
+    ticked: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ActionForm:
+    """One action's form: where it posts, its fields and its button."""
+
+    action: str
+    label: str
+    fields: tuple[FormField, ...]
+    disabled: bool = False
+
+
+def forms_for(
+    target: Target,
+    available: Callable[[DeskAction], bool],
+    record: Mapping[str, Any],
+    choices: Mapping[str, Sequence[tuple[str, str]]],
+    ticked: Mapping[str, frozenset[str]] | None = None,
+    disabled: Callable[[DeskAction], bool] = lambda row: False,
+) -> list[ActionForm]:
+    """The forms of ``target``'s actions that are ``available``, in the table's order.
+
+    ``record`` is what the page shows (a field's prefill is read from it);
+    ``choices`` are the values a field of several values offers, by its
+    ``choices_from``, and ``ticked`` those ticked to start with. A form
+    shown ``disabled`` is one the record cannot take now (a release without
+    the original mail).
+    """
+    return [
+        ActionForm(
+            row.name,
+            row.label,
+            tuple(_field(row, f, record, choices, ticked or {}) for f in row.fields),
+            disabled=disabled(row),
+        )
+        for row in DESK_ACTIONS
+        if row.target == target and available(row)
+    ]
+
+
+def _field(
+    row: DeskAction,
+    field: Field,
+    record: Mapping[str, Any],
+    choices: Mapping[str, Sequence[tuple[str, str]]],
+    ticked: Mapping[str, frozenset[str]],
+) -> FormField:
+    look = LOOKS.get((row.name, field.name), Look())
+    value = None if look.prefill is None else str(record.get(look.prefill) or "")
+    label = field.label + (look.when_empty if look.when_empty and not value else "")
+    offered = choices[field.choices_from] if field.choices_from else None
+    return FormField(
+        name=field.form_name,
+        label=label,
+        required=field.required,
+        pattern=field.pattern,
+        placeholder=look.placeholder,
+        textarea=look.textarea,
+        value=value,
+        choices=offered,
+        ticked=ticked.get(field.choices_from, frozenset()) if field.choices_from else frozenset(),
+    )

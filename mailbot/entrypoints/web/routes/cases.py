@@ -1,0 +1,61 @@
+"""A case's page and the desk's actions on it (the rows of DESK_ACTIONS whose target is a case)."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from mailbot.domain.lifecycle import MAIL_KINDS
+from mailbot.entrypoints.web.auth import User
+from mailbot.entrypoints.web.deps import Web, actor, done, viewer
+from mailbot.entrypoints.web.desk import forms_for, perform
+from mailbot.service import views
+from mailbot.service.commands import ShowCase
+from mailbot.service.desk import DeskError
+from mailbot.service.desk_actions import DeskAction
+
+__all__ = ["ROUTES"]
+
+
+def case_page(web: Web, request: Request, user: User) -> Response:
+    app = web.app
+    case_no = request.path_params["case_no"]
+    try:
+        detail = app.bus.handle(ShowCase(case_no))
+    except views.CaseNotFound:
+        return PlainTextResponse(f"受付番号 {case_no} の案件はありません。", 404)
+
+    def available(row: DeskAction) -> bool:
+        # Binding a line needs the customer's code (the desk refuses without one): no form until there is one.
+        needs_code = row.name == "bind" and not detail["customer_code"]
+        return row.event is not None and row.event.value in detail["actions"] and not needs_code
+
+    forms = forms_for(
+        "case",
+        available,
+        detail,
+        choices={"defects": [(c.name, web.defect_title(c.name)) for c in app.checks]},
+        ticked={"defects": frozenset(d["code"] for d in detail["defects"])},
+    )
+    return web.page(request, "case.html", user, case=detail, forms=forms)
+
+
+def case_action(web: Web, request: Request, user: User, form: FormData) -> Response:
+    case_no, action = request.path_params["case_no"], request.path_params["action"]
+    target = f"/cases/{case_no}"
+    try:
+        result = perform(web, user, form, "case", case_no, action)
+    except DeskError as exc:
+        return done(request, target, str(exc), ok=False)
+    if isinstance(result, Response):
+        return result
+    queued = f"(送信待ち: {', '.join(MAIL_KINDS[k].label for k in result.mails)})" if result.mails else ""
+    return done(request, target, result.summary + queued)
+
+
+ROUTES = [
+    Route("/cases/{case_no}", viewer(case_page)),
+    Route("/cases/{case_no}/{action}", actor(case_action), methods=["POST"]),
+]
