@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailbot.domain.lifecycle import TRANSITIONS, Transition
-from mailbot.entrypoints.cli import build_parser
+from mailbot.entrypoints.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
