@@ -9,12 +9,14 @@ from pathlib import Path
 
 from mailbot.bootstrap import App, build_app, upgrade_database
 from mailbot.config import load_config
+from mailbot.domain.clock import JST, format_jst
+from mailbot.domain.schedule import Week
 from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.demo_data import CONFIG, first_batch, second_batch
 from mailbot.entrypoints.demo_unis import FULL_HEADER, OLD_ROWS, UNIS_HEADER, today_rows
-from mailbot.service import summaries, views
+from mailbot.service import views
 from mailbot.service.commands import Accept, DeliverOutbox, ImportUnis, Poll, Recheck, SummarizeWeek
-from mailbot.service.mails import JST, format_jst
+from mailbot.service.defect_titles import defect_titles
 
 __all__ = ["run_demo"]
 
@@ -147,7 +149,7 @@ def _print_week_summary(app: App) -> None:
 def demo_summary_text(app: App) -> str:
     """The current week so far, as plain text, for the end of ``mailbot demo``."""
     now = app.clock()
-    week = summaries.Week.containing(now)
+    week = Week.containing(now)
     report, plan = app.bus.handle(SummarizeWeek(week))
     ctx = report.week_context()
     lines = [f"今週の状況 {week.label}({ctx['period']}、{format_jst(now)} 時点)"]
@@ -179,7 +181,7 @@ def demo_summary_text(app: App) -> str:
     )
     lines.append(format_table(["支店", "依頼", "受付", "返却", "再送待ち", "UNIS待ち"], rows))
     if report.defect_counts:
-        titles = summaries.defect_titles(app.renderer)
+        titles = defect_titles(app.renderer)
         lines.append("")
         lines.append("不備の内訳(多い順):")
         lines += [f"  {titles(code)}: {count}件" for code, count in report.defect_counts]

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mailbot.bootstrap import App
+from mailbot.domain.clock import local_date
 from mailbot.entrypoints.demo_unis import moved_rows
 from mailbot.service import views, worklist
-from mailbot.service.aftercare import today_jst
 from mailbot.service.commands import DeliverOutbox, Enter, ImportProgress, ImportUnis, SendWorklist
 
 __all__ = ["after_acceptance_demo"]
@@ -31,7 +31,7 @@ def after_acceptance_demo(app: App, directory: Path, unis_header: str, unis_rows
         print(f"{step}) mailbot cases entered {case_no} --p-number {p_number}: {result.summary}")
         step += 1
 
-    today = today_jst(app.clock())
+    today = local_date(app.clock(), app.config.policy.tz)
     ten_days_ago = today - timedelta(days=10)
     listing = directory / "ntt_progress.csv"
     listing.write_bytes(

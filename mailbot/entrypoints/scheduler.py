@@ -48,7 +48,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mailbot.bootstrap import App
-from mailbot.service import health, summaries
+from mailbot.domain.lifecycle import kinds_made_by
+from mailbot.domain.schedule import due_week, scheduled_time
+from mailbot.service import health
 from mailbot.service.commands import (
     ApplyRetention,
     CheckHealth,
@@ -72,7 +74,7 @@ JOB_IDS = ("poll", "outbox", "recheck", "weekly_summary", "unis_watch", "progres
 # A CSV younger than this may still be being written.
 UNIS_SETTLE_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 10.0
-EXTRA_KINDS = (*summaries.SUMMARY_KINDS, *health.ALERT_KINDS)
+EXTRA_KINDS = (*kinds_made_by("summary"), *kinds_made_by("alert"))
 
 
 class Lock(Protocol):
@@ -314,9 +316,9 @@ class Runner:
     def weekly_summary(self) -> str:
         """Last week's summaries, once this week's scheduled time has passed (also the catch-up)."""
         now = self._now()
-        week = summaries.due_week(now, self.spec, self.tz)
+        week = due_week(now, self.spec, self.tz)
         if week is None:
-            return f"not due yet (next {summaries.scheduled_time(self.spec, now, self.tz).isoformat()})"
+            return f"not due yet (next {scheduled_time(self.spec, now, self.tz).isoformat()})"
         bus = self.app.bus
         result = bus.handle(SendWeekly(week, by="weekly_summary"))
         detail: str = result.describe()

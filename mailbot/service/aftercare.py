@@ -19,7 +19,6 @@ from mailbot.adapters.database.schema import Case, Inbound, JobRun
 from mailbot.adapters.database.store import Store
 from mailbot.config_after import AfterConfig
 from mailbot.domain.branches import BranchDirectory
-from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent, mails_for, unchanged
 from mailbot.domain.japanese import normalize
 from mailbot.domain.jobs import JobName
@@ -29,7 +28,7 @@ from mailbot.domain.policy import Policy
 from mailbot.service.casefile import BOT_ACTOR, CaseChange, RecordContext, record
 from mailbot.service.filing import case_view
 
-__all__ = ["P_NUMBER", "advance", "clean_p_number", "once", "today_jst"]
+__all__ = ["P_NUMBER", "advance", "clean_p_number", "once"]
 
 P_NUMBER = re.compile(r"^P\d{13}$")
 # Mail in a case that is not the branch's request (see desk.py).
@@ -40,10 +39,6 @@ def clean_p_number(text: str) -> str | None:
     """The NTT order number as stored (P + 13 digits; any width, hyphens dropped), or None."""
     value = normalize(text).upper().replace("-", "").replace(" ", "")
     return value if P_NUMBER.match(value) else None
-
-
-# Re-exported for mailbot.entrypoints.after_commands; the helper's home is mailbot.domain.clock.
-today_jst = local_date
 
 
 def latest_branch_mail(store: Store, case: Case) -> tuple[Inbound, ParsedMessage] | None:

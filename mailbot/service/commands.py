@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mailbot.service.summaries import Week
+    from mailbot.domain.schedule import Week
 
 __all__ = [
     "Accept",

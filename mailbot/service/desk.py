@@ -34,7 +34,8 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.unis_lines import bind_line
 from mailbot.service.casefile import CaseChange, RecordContext, record
 from mailbot.service.errors import DeskError
-from mailbot.service.intake import Intake, case_view, file_decision
+from mailbot.service.filing import case_view, file_decision
+from mailbot.service.intake import Intake
 from mailbot.service.retention import removed_text
 
 __all__ = ["ActionResult", "Desk", "DeskError"]

@@ -46,7 +46,6 @@ from mailbot.service.delivery import Deliverer, DeliveryReport
 from mailbot.service.errors import StoreUnavailable
 from mailbot.service.filing import (
     Filed,
-    case_view,
     decide_message,
     file_decision,
     headers_only,
@@ -64,17 +63,12 @@ from mailbot.service.ports import (
 )
 from mailbot.service.recheck import WaitingRecheck
 
-# case_view, file_decision, new_inbound and thread_case are re-exported: their home is service.filing.
 __all__ = [
     "LOGIN_FAILED",
     "DeliveryReport",
     "Intake",
     "PollReport",
     "StoreUnavailable",
-    "case_view",
-    "file_decision",
-    "new_inbound",
-    "thread_case",
 ]
 
 # Messages filed per transaction. A batch is what a crash can make the next

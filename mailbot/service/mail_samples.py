@@ -16,6 +16,7 @@ from mailbot.domain.clock import JST
 from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.domain.model import Address, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
+from mailbot.domain.schedule import Week
 from mailbot.service import summaries
 from mailbot.service.mails import mail_context
 
@@ -147,7 +148,7 @@ def _sample_summaries() -> dict[str, dict[str, Any]]:
     week = summaries.BranchWeek("渋谷支店", received=3, accepted=[line], returned=[line], open_returns=[old, line])
     week.waiting.append(line)
     report = summaries.WeekReport(
-        week=summaries.Week(2026, 48),
+        week=Week(2026, 48),
         as_of=datetime(2026, 11, 30, 8, 30, tzinfo=JST),
         branches={"渋谷支店": week},
     )

@@ -27,18 +27,7 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
 from mailbot.domain.subject import subject_core
 
-# JST, format_ja, format_jst and sample_context are re-exported for the entry points, which import
-# them from here; their homes are mailbot.domain.clock and mailbot.service.mail_samples.
-__all__ = [
-    "JST",
-    "build_outbox_row",
-    "clean_header",
-    "desk_context",
-    "format_ja",
-    "format_jst",
-    "mail_context",
-    "sample_context",
-]
+__all__ = ["build_outbox_row", "clean_header", "desk_context", "mail_context"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
 
@@ -51,14 +40,6 @@ def desk_context(policy: Policy) -> dict[str, str]:
 def clean_header(value: str) -> str:
     """No CR/LF or other control characters may reach an outgoing header."""
     return " ".join(_CONTROL.sub(" ", value).split())
-
-
-def sample_context(kind: str) -> dict[str, Any]:
-    """Moved to :mod:`mailbot.service.mail_samples`; here until bootstrap imports it from there."""
-    # Imported here: the new home builds on this module.
-    from mailbot.service.mail_samples import sample_context as sample
-
-    return sample(kind)
 
 
 # How much of a branch's mail text a notice to ops carries.

@@ -16,7 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from mailbot.config import Config, ConfigError
-from mailbot.service import summaries
+from mailbot.domain.schedule import WeeklySpec, parse_weekly_spec
 
 __all__ = ["RETENTION_TIME", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
 
@@ -34,9 +34,9 @@ def schedule_timezone(config: Config) -> ZoneInfo:
         ) from None
 
 
-def weekly_spec(config: Config) -> summaries.WeeklySpec:
+def weekly_spec(config: Config) -> WeeklySpec:
     try:
-        return summaries.parse_weekly_spec(config.schedule.weekly_summary)
+        return parse_weekly_spec(config.schedule.weekly_summary)
     except ValueError as exc:
         raise ConfigError(f"{config.path}: [schedule] weekly_summary: {exc}") from None
 

@@ -45,27 +45,17 @@ from mailbot.domain.jobs import JobName
 from mailbot.domain.lifecycle import Event, Stage, kinds_made_by
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
-from mailbot.domain.schedule import Week, WeeklySpec, due_week, parse_weekly_spec, scheduled_time
-from mailbot.service.defect_titles import defect_explanations, defect_titles
+from mailbot.domain.schedule import Week
 from mailbot.service.mails import build_outbox_row, desk_context
 
-# WeeklySpec, defect_explanations, defect_titles, due_week, parse_weekly_spec and scheduled_time are
-# re-exported for the entry points: their homes are mailbot.domain.schedule and service.defect_titles.
 __all__ = [
     "SUMMARY_KINDS",
     "BranchWeek",
     "SendResult",
     "SummaryMail",
-    "Week",
     "WeekReport",
-    "WeeklySpec",
     "build_week_report",
-    "defect_explanations",
-    "defect_titles",
-    "due_week",
-    "parse_weekly_spec",
     "render_summaries",
-    "scheduled_time",
     "send_week_summaries",
 ]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.domain.schedule import Week
 from mailbot.entrypoints.cli.main import build_parser, main
-from mailbot.service.summaries import Week
 from tests.fixtures.bot import FakeClock, Harness, make_harness
 from tests.service.test_health import a_request
 from tests.service.test_replay import TWO_DOCUMENTS, seed

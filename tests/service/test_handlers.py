@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from mailbot.domain.checks import CHECKS
+from mailbot.domain.schedule import Week
 from mailbot.service import views
 from mailbot.service.commands import (
     Accept,
@@ -33,7 +34,6 @@ from mailbot.service.commands import (
 from mailbot.service.desk import ActionResult, DeskError
 from mailbot.service.desk_actions import DESK_ACTIONS
 from mailbot.service.errors import CaseNotFound
-from mailbot.service.summaries import Week
 from tests.fixtures.bot import CUSTOMER, Harness, unis_row
 from tests.service.test_desk import events, returned_case
 from tests.service.test_intake import request

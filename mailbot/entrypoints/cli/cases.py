@@ -71,7 +71,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
 # -- show ---------------------------------------------------------------------------------------
 def cmd_cases_show(args: argparse.Namespace) -> int:
-    from mailbot.service.summaries import defect_explanations, defect_titles
+    from mailbot.service.defect_titles import defect_explanations, defect_titles
 
     app = open_app(args)
     try:

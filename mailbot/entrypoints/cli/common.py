@@ -16,13 +16,13 @@ from typing import Any
 from mailbot.bootstrap import App, build_app, check_templates, upgrade_database
 from mailbot.config import Config, load_config, resolve_config_path
 from mailbot.domain.branches import Branch
+from mailbot.domain.clock import JST, format_jst
 from mailbot.entrypoints.errors import UsageError
 from mailbot.entrypoints.logs import setup_logging
 from mailbot.service.commands import Command, DeliverIfFree, ShowCase
 from mailbot.service.desk import ActionResult
 from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction, Target
 from mailbot.service.errors import CaseNotFound
-from mailbot.service.mails import JST, format_jst
 
 __all__ = [
     "add_by",

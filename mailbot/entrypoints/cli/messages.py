@@ -6,10 +6,10 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import open_app, print_json
 from mailbot.entrypoints.cli.tables import format_table
 from mailbot.service import views
-from mailbot.service.mails import format_jst
 
 __all__ = ["register"]
 

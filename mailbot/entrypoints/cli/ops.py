@@ -7,9 +7,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import open_app, print_json, upgrade_schema
 from mailbot.service.commands import ApplyRetention, Poll
-from mailbot.service.mails import format_jst
 
 __all__ = ["register_poll", "register_retention", "register_run", "register_status"]
 

@@ -7,11 +7,11 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import add_desk_actions, open_app, print_json
 from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.errors import UsageError
 from mailbot.service import views
-from mailbot.service.mails import format_jst
 
 __all__ = ["register"]
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import case_detail, open_app, parse_time
 from mailbot.service.commands import DeliverIfFree, Replay
-from mailbot.service.mails import format_jst
 
 __all__ = ["register"]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from mailbot.service.summaries import defect_titles
+    from mailbot.service.defect_titles import defect_titles
 
     app = open_app(args)
     try:

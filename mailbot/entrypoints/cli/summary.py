@@ -5,22 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import branch_arg, open_app
 from mailbot.entrypoints.errors import UsageError
 from mailbot.service.commands import DeliverIfFree, PreviewWeekly, SendWeekly
-from mailbot.service.mails import format_jst
 
 __all__ = ["register"]
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from mailbot.domain.schedule import Week
     from mailbot.service import summaries
 
     app = open_app(args)
     try:
         now = app.clock()
         try:
-            week = summaries.Week.parse(args.week) if args.week else summaries.Week.containing(now).previous()
+            week = Week.parse(args.week) if args.week else Week.containing(now).previous()
         except ValueError as exc:
             raise UsageError(f"--week: {exc}") from None
         config = app.config  # open_app has checked the summaries' templates with the others

@@ -30,12 +30,12 @@ def cmd_unis_import(args: argparse.Namespace) -> int:
 
 
 def cmd_worklist(args: argparse.Namespace) -> int:
+    from mailbot.domain.clock import local_date
     from mailbot.service import worklist
-    from mailbot.service.aftercare import today_jst
 
     app = open_app(args)
     try:
-        today = today_jst(app.clock())
+        today = local_date(app.clock(), app.config.policy.tz)
         try:
             with app.sessions() as session:
                 rows = worklist.worklist_rows(session, today=today, month=args.month)

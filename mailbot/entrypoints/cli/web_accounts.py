@@ -11,11 +11,11 @@ import sys
 from typing import Any
 
 from mailbot.config import Config, ConfigError
+from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import open_app, print_json
 from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.errors import UsageError
 from mailbot.service.accounts import ROLES, AccountError
-from mailbot.service.mails import format_jst
 
 __all__ = ["register", "session_secret"]
 

@@ -24,11 +24,11 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from mailbot.bootstrap import App
+from mailbot.domain.clock import format_jst
 from mailbot.domain.lifecycle import EVENT_LABELS, MAIL_KINDS, REASON_LABELS, Event
 from mailbot.entrypoints.web.auth import CSRF_FIELD, User, csrf_ok, csrf_token, current_user
-from mailbot.service import summaries
 from mailbot.service.accounts import Accounts
-from mailbot.service.mails import format_jst
+from mailbot.service.defect_titles import defect_explanations, defect_titles
 
 __all__ = [
     "EXPIRED_FORM",
@@ -78,10 +78,10 @@ def _jst(iso: str | None) -> str:
 def build_web(app: App) -> Web:
     """The templates with the globals every page uses (labels, dates, the CSRF field's name)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    titles = summaries.defect_titles(app.renderer)
+    titles = defect_titles(app.renderer)
     templates.env.globals.update(
         defect_title=titles,
-        defect_explanation=summaries.defect_explanations(app.renderer),
+        defect_explanation=defect_explanations(app.renderer),
         jst=_jst,
         event_label=lambda e: EVENT_LABELS.get(Event(e), e) if e in {x.value for x in Event} else e,
         reason_label=lambda r: REASON_LABELS.get(r, r),

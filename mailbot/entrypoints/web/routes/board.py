@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mailbot.domain.clock import JST
 from mailbot.domain.lifecycle import STAGES, VERDICT_LABELS, Stage
 from mailbot.domain.model import CaseStatus
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, viewer
 from mailbot.service import views
-from mailbot.service.mails import JST
 
 __all__ = ["ROUTES"]
 

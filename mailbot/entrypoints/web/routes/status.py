@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, viewer
 from mailbot.service.health import collect_status
-from mailbot.service.mails import format_jst
 from mailbot.service.schedule import next_run_times
 
 __all__ = ["ROUTES"]

@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mailbot.domain.schedule import Week
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, viewer
-from mailbot.service import summaries
 from mailbot.service.commands import PreviewWeekly
 
 __all__ = ["ROUTES"]
@@ -17,7 +17,7 @@ __all__ = ["ROUTES"]
 def weekly(web: Web, request: Request, user: User) -> Response:
     app = web.app
     now = app.clock()
-    this_week = summaries.Week.containing(now)
+    this_week = Week.containing(now)
     weeks = []
     for week in (this_week, this_week.previous()):
         rendered = app.bus.handle(PreviewWeekly(week))
