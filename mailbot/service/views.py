@@ -33,21 +33,11 @@ from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
 from mailbot.service import errors
 from mailbot.service.casefile import BOT_ACTOR, search_key
-from mailbot.service.errors import MailNotFound, NotFound, OriginalRemoved, QuarantineItemNotFound
+from mailbot.service.errors import MailNotFound, OriginalRemoved, QuarantineItemNotFound
 from mailbot.service.retention import removed_text
-
-# Until the entry points catch NotFound (or the specific class): they catch views.CaseNotFound around
-# quarantine_detail and attachment too, so here the name stands for the common base. The lead swaps it for
-# errors.CaseNotFound once they are changed (web/app.py, desk_commands.py, ops_commands.py).
-CaseNotFound = NotFound
 
 __all__ = [
     "MARK_LABELS",
-    "CaseNotFound",
-    "MailNotFound",
-    "NotFound",
-    "OriginalRemoved",
-    "QuarantineItemNotFound",
     "attachment",
     "case_board",
     "case_count",

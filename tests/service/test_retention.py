@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, RawMessage
 from mailbot.adapters.database.store import Store
-from mailbot.service import views
+from mailbot.service import errors, views
 from mailbot.service.desk import DeskError
 from mailbot.service.replay import replay_cases
 from mailbot.service.retention import RetentionReport, apply_retention
@@ -194,7 +194,7 @@ def test_after_attachments_days_only_the_attachments_go_and_the_thread_still_rea
     with h.app.sessions() as session:
         row = session.scalars(select(RawMessage)).one()
         assert row.attachments_removed_at is not None and row.removed_at is None
-        with pytest.raises(views.OriginalRemoved, match="添付ファイルは保存期間を過ぎたため"):
+        with pytest.raises(errors.OriginalRemoved, match="添付ファイルは保存期間を過ぎたため"):
             views.attachment(session, first_inbound(h), 0)
     [message] = detail(h, case_no)["messages"]
     assert (message["from"], message["subject"], message["text"]) == (
@@ -212,7 +212,7 @@ def test_after_attachments_days_only_the_attachments_go_and_the_thread_still_rea
 def test_the_attachment_download_says_the_original_was_removed(h: Harness) -> None:
     filed(h)
     retention(h, days=31)
-    with h.app.sessions() as session, pytest.raises(views.OriginalRemoved, match="元のメールは保存期間を過ぎたため"):
+    with h.app.sessions() as session, pytest.raises(errors.OriginalRemoved, match="元のメールは保存期間を過ぎたため"):
         views.attachment(session, first_inbound(h), 0)
 
 

@@ -44,7 +44,16 @@ def test_every_lookup_is_caught_as_one_not_found_and_a_lookup_error() -> None:
         assert issubclass(error, errors.ServiceError)
 
 
-def test_the_name_the_entry_points_catch_still_catches_every_lookup() -> None:
-    # Transitional: web/app.py, desk_commands.py and ops_commands.py catch views.CaseNotFound for all three.
-    for error in (errors.CaseNotFound, errors.QuarantineItemNotFound, errors.MailNotFound):
-        assert issubclass(error, views.CaseNotFound)
+def test_each_lookup_raises_its_own_class(h: Harness) -> None:
+    # The entry points catch the specific class, so no lookup may raise another's.
+    lookups = {
+        errors.CaseNotFound: lambda session: views.case_detail(
+            session, "FE-2026-99999", directory=h.app.config.branches, policy=h.app.config.policy, checks=()
+        ),
+        errors.QuarantineItemNotFound: lambda session: views.quarantine_detail(session, 99999),
+        errors.MailNotFound: lambda session: views.attachment(session, 99999, 0),
+    }
+    for error, lookup in lookups.items():
+        with h.app.sessions() as session, pytest.raises(errors.NotFound) as info:
+            lookup(session)
+        assert type(info.value) is error

@@ -12,6 +12,7 @@ from mailbot.entrypoints.cli.common import add_desk_actions, open_app, print_jso
 from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.errors import UsageError
 from mailbot.service import views
+from mailbot.service.errors import QuarantineItemNotFound
 
 __all__ = ["register"]
 
@@ -48,7 +49,7 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
         with app.sessions() as session:
             try:
                 detail = views.quarantine_detail(session, args.id)
-            except views.CaseNotFound:
+            except QuarantineItemNotFound:
                 raise UsageError(f"隔離ID {args.id} のメールはありません") from None
     finally:
         app.close()

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, viewer
 from mailbot.service import views
+from mailbot.service.errors import MailNotFound, OriginalRemoved
 
 __all__ = ["ROUTES"]
 
@@ -30,9 +31,9 @@ def download(web: Web, request: Request, user: User) -> Response:
     with web.app.sessions() as session:
         try:
             item = views.attachment(session, inbound_id, index)
-        except views.OriginalRemoved as exc:
+        except OriginalRemoved as exc:
             return PlainTextResponse(f"{exc}。", 410)
-        except views.CaseNotFound:
+        except MailNotFound:
             return PlainTextResponse("添付ファイルが見つかりません。", 404)
     suffix = Path(item.filename.lower()).suffix
     safe = _safe_filename(item.filename)

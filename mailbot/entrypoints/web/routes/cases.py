@@ -11,10 +11,10 @@ from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
 from mailbot.entrypoints.web.desk import forms_for, perform
-from mailbot.service import views
 from mailbot.service.commands import ShowCase
 from mailbot.service.desk import DeskError
 from mailbot.service.desk_actions import DeskAction
+from mailbot.service.errors import CaseNotFound
 
 __all__ = ["ROUTES"]
 
@@ -24,7 +24,7 @@ def case_page(web: Web, request: Request, user: User) -> Response:
     case_no = request.path_params["case_no"]
     try:
         detail = app.bus.handle(ShowCase(case_no))
-    except views.CaseNotFound:
+    except CaseNotFound:
         return PlainTextResponse(f"受付番号 {case_no} の案件はありません。", 404)
 
     def available(row: DeskAction) -> bool:

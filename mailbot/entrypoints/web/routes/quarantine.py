@@ -12,6 +12,7 @@ from mailbot.entrypoints.web.deps import Web, actor, done, viewer
 from mailbot.entrypoints.web.desk import forms_for, perform
 from mailbot.service import views
 from mailbot.service.desk import DeskError
+from mailbot.service.errors import QuarantineItemNotFound
 
 __all__ = ["ROUTES"]
 
@@ -33,7 +34,7 @@ def quarantine_item(web: Web, request: Request, user: User) -> Response:
     with web.app.sessions() as session:
         try:
             item = views.quarantine_detail(session, item_id)
-        except views.CaseNotFound:
+        except QuarantineItemNotFound:
             return PlainTextResponse(f"隔離ID {item_id} のメールはありません。", 404)
     forms = forms_for(
         "quarantine",
