@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mailbot.config import _Table
+from mailbot.config_table import Table
 
 __all__ = ["AlertsConfig", "read_alerts"]
 
@@ -27,7 +25,7 @@ class AlertsConfig:
     command: tuple[str, ...] = ()
 
 
-def read_alerts(root: _Table) -> AlertsConfig:
+def read_alerts(root: Table) -> AlertsConfig:
     table = root.table("alerts")
     after = table.number("after_minutes", int, AlertsConfig.after_minutes, 1, 1440, "minutes")
     outbox = table.number("outbox_minutes", int, AlertsConfig.outbox_minutes, 1, 10_080, "minutes")

@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mailbot.config import _Table
+from mailbot.config_table import Table
 
 __all__ = ["check_imap", "check_smtp"]
 
@@ -22,13 +21,13 @@ _CREDENTIAL_KEYS = ("password_env", "password_command", "oauth2_token_command", 
 _SMTP_KEYS = {"kind", "host", "port", "tls", "username", "timeout_seconds", "save_sent_to", *_CREDENTIAL_KEYS}
 
 
-def _check_tls(table: _Table) -> None:
+def _check_tls(table: Table) -> None:
     tls = table.get("tls", str, "ssl")
     if tls not in ("ssl", "starttls", "none"):
         raise table.fail("tls", f'expected "ssl", "starttls" or "none", got {tls!r}')
 
 
-def _check_credentials(table: _Table, base: Path, data: dict[str, Any], *, required: bool) -> None:
+def _check_credentials(table: Table, base: Path, data: dict[str, Any], *, required: bool) -> None:
     """At most one way to log in (exactly one when ``required``); its command runnable, its secret set."""
     given = [key for key in _CREDENTIAL_KEYS if key in table.data]
     if required and not given:
@@ -44,7 +43,7 @@ def _check_credentials(table: _Table, base: Path, data: dict[str, Any], *, requi
         data["oauth2"] = _oauth2(table, base)
 
 
-def _check_command(table: _Table, key: str) -> None:
+def _check_command(table: Table, key: str) -> None:
     """A credential command: its program must exist and be executable now, not at the first login."""
     from mailbot.adapters.oauth2 import command_problem
 
@@ -63,7 +62,7 @@ def _check_command(table: _Table, key: str) -> None:
         raise table.fail(key, f"cannot be run: {problem}")
 
 
-def _oauth2(table: _Table, base: Path) -> dict[str, Any]:
+def _oauth2(table: Table, base: Path) -> dict[str, Any]:
     """The ``oauth2 = { provider = ... }`` table, its key file made absolute (relative to the config file)."""
     from mailbot.adapters.oauth2 import PROVIDERS
 
@@ -95,7 +94,7 @@ def _oauth2(table: _Table, base: Path) -> dict[str, Any]:
     return data
 
 
-def check_imap(table: _Table, base: Path, data: dict[str, Any]) -> None:
+def check_imap(table: Table, base: Path, data: dict[str, Any]) -> None:
     # Types here; the IMAP adapter's own settings check the rest when it is built.
     table.get("host", str, required=True, what="the IMAP server's host name")
     table.get("username", str, required=True, what="the mailbox user name")
@@ -114,7 +113,7 @@ def check_imap(table: _Table, base: Path, data: dict[str, Any]) -> None:
     table.check_unknown(set(CONFIG_KEYS))
 
 
-def check_smtp(table: _Table, base: Path, data: dict[str, Any]) -> None:
+def check_smtp(table: Table, base: Path, data: dict[str, Any]) -> None:
     table.get("host", str, required=True, what="the SMTP relay's host name")
     table.number("port", int, 587, 1, 65_535)
     _check_tls(table)

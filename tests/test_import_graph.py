@@ -6,8 +6,8 @@ level, inside functions and under ``if TYPE_CHECKING:`` alike. A function-level 
 cycle hides: it postpones the failure, it does not remove it (issue 19: ``cli`` imported its
 command modules inside ``try … except ImportError`` because they imported ``cli``).
 
-Cycles that are known and outside the entry points are listed in ``KNOWN_CYCLES``, one explicit
-allowlist to be emptied; a cycle that touches ``mailbot.entrypoints`` is never allowed.
+There is no allowlist: the last known cycles (config <-> config_alerts, mails <-> summaries) were
+broken, so any cycle fails.
 """
 
 from __future__ import annotations
@@ -20,16 +20,6 @@ from pathlib import Path
 import mailbot
 
 ROOT = Path(mailbot.__file__).parent
-
-# Each entry is the set of modules of one strongly connected component of today's graph, with one of its
-# import paths as a comment. Remove an entry once the cycle is broken (the test says when it is).
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    # config.py:32 imports config_alerts; config_alerts.py:13 imports config._Table (under TYPE_CHECKING).
-    frozenset({"mailbot.config", "mailbot.config_alerts"}),
-    # summaries.py:47 imports mails (JST, format_jst, build_outbox_row, ...); mails.py:265 imports summaries
-    # inside _sample_summaries, for the weekly summaries' sample context.
-    frozenset({"mailbot.service.mails", "mailbot.service.summaries"}),
-)
 
 
 def module_name(path: Path) -> str:
@@ -173,13 +163,7 @@ def test_the_entry_points_are_in_no_import_cycle() -> None:
     assert not touching, "import cycles through the entry points:\n" + "\n".join(describe(graph, c) for c in touching)
 
 
-def test_mailbot_has_no_import_cycle_but_the_known_ones() -> None:
+def test_mailbot_has_no_import_cycle() -> None:
     graph = import_graph()
-    new = [c for c in strongly_connected(graph) if c not in KNOWN_CYCLES]
-    assert not new, "import cycles in mailbot/:\n" + "\n".join(describe(graph, c) for c in new)
-
-
-def test_every_known_cycle_still_exists() -> None:
-    """So that the allowlist only shrinks: a cycle that was broken must leave KNOWN_CYCLES."""
-    gone = set(KNOWN_CYCLES) - set(strongly_connected(import_graph()))
-    assert not gone, "no longer a cycle, remove from KNOWN_CYCLES: " + "; ".join(", ".join(sorted(c)) for c in gone)
+    cycles = strongly_connected(graph)
+    assert not cycles, "import cycles in mailbot/:\n" + "\n".join(describe(graph, c) for c in cycles)
