@@ -11,9 +11,9 @@ from mailbot.bootstrap import App, build_app, upgrade_database
 from mailbot.config import load_config
 from mailbot.domain.clock import JST, format_jst
 from mailbot.domain.schedule import Week
-from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.demo_data import CONFIG, first_batch, second_batch
 from mailbot.entrypoints.demo_unis import FULL_HEADER, OLD_ROWS, UNIS_HEADER, today_rows
+from mailbot.entrypoints.tables import format_table
 from mailbot.service import views
 from mailbot.service.commands import Accept, DeliverOutbox, ImportUnis, Poll, Recheck, SummarizeWeek
 from mailbot.service.defect_titles import defect_titles

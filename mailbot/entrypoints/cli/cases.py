@@ -19,8 +19,8 @@ from mailbot.entrypoints.cli.common import (
     parse_time,
     print_json,
 )
-from mailbot.entrypoints.cli.tables import format_table, print_cases
 from mailbot.entrypoints.errors import UsageError
+from mailbot.entrypoints.tables import format_table, print_cases
 from mailbot.service import views
 
 __all__ = ["CASES_LIST_LIMIT", "register"]

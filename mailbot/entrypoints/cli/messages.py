@@ -8,7 +8,7 @@ from typing import Any
 
 from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import open_app, print_json
-from mailbot.entrypoints.cli.tables import format_table
+from mailbot.entrypoints.tables import format_table
 from mailbot.service import views
 
 __all__ = ["register"]

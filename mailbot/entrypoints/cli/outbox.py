@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from mailbot.entrypoints.cli.common import add_desk_actions, open_app, print_json
-from mailbot.entrypoints.cli.tables import format_table
+from mailbot.entrypoints.tables import format_table
 from mailbot.service import views
 
 __all__ = ["register"]

@@ -9,8 +9,8 @@ from typing import Any
 
 from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import add_desk_actions, open_app, print_json
-from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.errors import UsageError
+from mailbot.entrypoints.tables import format_table
 from mailbot.service import views
 from mailbot.service.errors import QuarantineItemNotFound
 

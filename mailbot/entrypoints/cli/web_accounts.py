@@ -13,8 +13,8 @@ from typing import Any
 from mailbot.config import Config, ConfigError
 from mailbot.domain.clock import format_jst
 from mailbot.entrypoints.cli.common import open_app, print_json
-from mailbot.entrypoints.cli.tables import format_table
 from mailbot.entrypoints.errors import UsageError
+from mailbot.entrypoints.tables import format_table
 from mailbot.service.accounts import ROLES, AccountError
 
 __all__ = ["register", "session_secret"]

@@ -1,4 +1,4 @@
-"""Plain-text tables that line up with Japanese (double-width) text."""
+"""Plain-text tables that line up with Japanese (double-width) text, for the CLI and the demo."""
 
 from __future__ import annotations
 
