@@ -64,9 +64,9 @@ from mailbot.service.commands import (
 )
 from mailbot.service.outage_alerts import OutageAlerts, Told
 from mailbot.service.outages import DATABASE, MAILBOX, Outages
-from mailbot.service.schedule import job_triggers, next_run_times, schedule_timezone, weekly_spec
+from mailbot.service.schedule import job_triggers, schedule_timezone, weekly_spec
 
-__all__ = ["JOB_IDS", "Runner", "build_scheduler", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
+__all__ = ["JOB_IDS", "Runner", "build_scheduler"]
 
 log = logging.getLogger("mailbot.scheduler")
 

@@ -38,7 +38,7 @@ from mailbot.service.filing import case_view, file_decision
 from mailbot.service.intake import Intake
 from mailbot.service.retention import removed_text
 
-__all__ = ["ActionResult", "Desk", "DeskError"]
+__all__ = ["ActionResult", "Desk"]
 
 # Ledger reasons of mail recorded on a case that is not the branch's request.
 _NOT_FROM_BRANCH = frozenset({"staff_message"})

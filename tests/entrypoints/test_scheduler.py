@@ -24,7 +24,8 @@ from mailbot.adapters.database.schema import JobRun
 from mailbot.adapters.maildir import MaildirSource
 from mailbot.bootstrap import build_app
 from mailbot.config import ConfigError, load_config
-from mailbot.entrypoints.scheduler import Runner, build_scheduler, import_watched, next_run_times
+from mailbot.entrypoints.scheduler import Runner, build_scheduler, import_watched
+from mailbot.service.schedule import next_run_times
 from tests.fixtures.bot import GOOD_UNIS_ROW, SHIBUYA_MGR, UNIS_HEADER, Harness, make_harness, use_real_servers
 from tests.fixtures.dovecot import DovecotMailbox
 from tests.fixtures.smtp_sink import SmtpSink

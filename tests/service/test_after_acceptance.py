@@ -16,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 
 from mailbot.adapters.progress_file import ProgressFileError
 from mailbot.service.commands import ImportUnis
-from mailbot.service.desk import DeskError
+from mailbot.service.errors import DeskError
 from mailbot.service.progress import ProgressReport, import_progress
 from mailbot.service.reconcile import ReconcileReport
 from mailbot.service.worklist import FIELDS, send_worklist, worklist_rows, worklist_text

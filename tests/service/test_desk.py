@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mailbot.service import views
-from mailbot.service.desk import DeskError
+from mailbot.service.errors import DeskError
 from tests.domain.builders import FORM
 from tests.fixtures.bot import CLERK, CUSTOMER, DESK, OPS, Harness, unis_row
 from tests.service.test_intake import request

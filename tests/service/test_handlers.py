@@ -31,9 +31,9 @@ from mailbot.service.commands import (
     ShowCase,
     SummarizeWeek,
 )
-from mailbot.service.desk import ActionResult, DeskError
+from mailbot.service.desk import ActionResult
 from mailbot.service.desk_actions import DESK_ACTIONS
-from mailbot.service.errors import CaseNotFound
+from mailbot.service.errors import CaseNotFound, DeskError
 from tests.fixtures.bot import CUSTOMER, Harness, unis_row
 from tests.service.test_desk import events, returned_case
 from tests.service.test_intake import request

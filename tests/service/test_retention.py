@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, RawMessage
 from mailbot.adapters.database.store import Store
 from mailbot.service import errors, views
-from mailbot.service.desk import DeskError
+from mailbot.service.errors import DeskError
 from mailbot.service.replay import replay_cases
 from mailbot.service.retention import RetentionReport, apply_retention
 from tests.fixtures.bot import Harness, make_harness

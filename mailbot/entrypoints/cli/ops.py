@@ -64,8 +64,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 # -- status -------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
-    from mailbot.entrypoints.scheduler import next_run_times
     from mailbot.service.health import collect_status, runner_problem
+    from mailbot.service.schedule import next_run_times
 
     app = open_app(args)
     try:

@@ -12,9 +12,8 @@ from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
 from mailbot.entrypoints.web.desk import forms_for, perform
 from mailbot.service.commands import ShowCase
-from mailbot.service.desk import DeskError
 from mailbot.service.desk_actions import DeskAction
-from mailbot.service.errors import CaseNotFound
+from mailbot.service.errors import CaseNotFound, DeskError
 
 __all__ = ["ROUTES"]
 

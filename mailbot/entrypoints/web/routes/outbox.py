@@ -11,7 +11,7 @@ from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
 from mailbot.entrypoints.web.desk import perform
 from mailbot.service import views
-from mailbot.service.desk import DeskError
+from mailbot.service.errors import DeskError
 
 __all__ = ["ROUTES"]
 

@@ -11,8 +11,7 @@ from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
 from mailbot.entrypoints.web.desk import forms_for, perform
 from mailbot.service import views
-from mailbot.service.desk import DeskError
-from mailbot.service.errors import QuarantineItemNotFound
+from mailbot.service.errors import DeskError, QuarantineItemNotFound
 
 __all__ = ["ROUTES"]
 
