@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,6 +27,7 @@ from mailbot.service.desk import Desk
 from mailbot.service.handlers import Deps, bound
 from mailbot.service.intake import Intake
 from mailbot.service.messagebus import MessageBus
+from mailbot.service.outage_alerts import OutageAlerts, Told
 from mailbot.service.ports import Delivery, MailSource
 
 if TYPE_CHECKING:
@@ -133,6 +134,18 @@ class App:
                 base_url=self.config.web.base_url,
             )
         return self._intake
+
+    def outage_alerts(self, notify: Callable[[Told], None]) -> OutageAlerts:
+        """The outage alerts of this app's intake, told to ``notify`` (the scheduler's alert command)."""
+        return OutageAlerts(
+            self.intake.outages,
+            after=timedelta(minutes=self.config.alerts.after_minutes),
+            renderer=self.renderer,
+            policy=self.config.policy,
+            delivery=lambda: self.intake.delivery,
+            notify=notify,
+            clock=self.clock,
+        )
 
     def poller_lock(self) -> PollerLock:
         """The lock that keeps a second poller off this mailbox and database."""

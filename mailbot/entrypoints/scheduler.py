@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
@@ -62,7 +62,7 @@ from mailbot.service.commands import (
     SendWeekly,
     SendWorklist,
 )
-from mailbot.service.outage_alerts import OutageAlerts, Told
+from mailbot.service.outage_alerts import Told
 from mailbot.service.outages import DATABASE, MAILBOX, Outages
 from mailbot.service.schedule import job_triggers, schedule_timezone, weekly_spec
 
@@ -113,15 +113,7 @@ class Runner:
         self._lock_lost_at: datetime | None = None
         # Each job's last unexpected error, so a repeat logs a line and not another traceback.
         self._last_failure: dict[str, tuple[str, int]] = {}
-        self.alerts = OutageAlerts(
-            self.outages,
-            after=timedelta(minutes=self.config.alerts.after_minutes),
-            renderer=app.renderer,
-            policy=self.config.policy,
-            delivery=lambda: app.intake.delivery,
-            notify=self._notify,
-            clock=app.clock,
-        )
+        self.alerts = app.outage_alerts(self._notify)
 
     @property
     def outages(self) -> Outages:

@@ -166,7 +166,12 @@ class Desk:
         kinds_sent = tuple(i.kind for i in intents)
         return ActionResult(f"{case.case_no}: {lifecycle.EVENT_DONE_PHRASES[event]}しました", case.case_no, kinds_sent)
 
-    def _bookkeeping(self, case_no: str, event: Event, *, by: str, note: str | None) -> ActionResult:
+    def act(self, case_no: str, event: Event, *, by: str, note: str | None) -> ActionResult:
+        """Record ``event`` on the case in one transaction: the transition table moves it, nothing is mailed.
+
+        The whole of a bookkeeping action (note, close, reopen); a new desk
+        action's handler calls it after its own rules.
+        """
         with self._unit() as uow:
             case = self._case(uow, case_no)
             stage, _ = self._step(case, event)
@@ -243,16 +248,16 @@ class Desk:
         """An internal remark on the case; no mail."""
         if not text.strip():
             raise DeskError("メモの内容を入力してください")
-        return self._bookkeeping(case_no, Event.NOTE, by=by, note=text.strip())
+        return self.act(case_no, Event.NOTE, by=by, note=text.strip())
 
     def close(self, case_no: str, *, by: str, reason: str) -> ActionResult:
         """Withdrawn, superseded or duplicate: no longer waits; later mail in its thread goes to ops."""
         if not reason.strip():
             raise DeskError("終了の理由(--reason)を入力してください")
-        return self._bookkeeping(case_no, Event.CLOSE, by=by, note=reason.strip())
+        return self.act(case_no, Event.CLOSE, by=by, note=reason.strip())
 
     def reopen(self, case_no: str, *, by: str, reason: str = "") -> ActionResult:
-        return self._bookkeeping(case_no, Event.REOPEN, by=by, note=reason.strip() or None)
+        return self.act(case_no, Event.REOPEN, by=by, note=reason.strip() or None)
 
     def entered(self, case_no: str, p_number: str, *, by: str, note: str = "") -> ActionResult:
         """The desk entered the order in NTT's system: the NTT order number (P番号) is recorded."""

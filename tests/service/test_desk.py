@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from mailbot.domain.lifecycle import Event
 from mailbot.service import views
 from mailbot.service.errors import DeskError
 from tests.domain.builders import FORM
@@ -106,6 +107,16 @@ def test_a_note_is_recorded_with_its_author_and_sends_no_mail(desk: Harness) -> 
     desk.app.desk.note(case_no, "支店に電話済み、明日再送予定", by="山田")
     assert len(desk.outbox()) == before
     assert events(desk, case_no)[-1] == ("note", "山田", "desk", "支店に電話済み、明日再送予定")
+
+
+def test_act_records_any_event_the_transition_table_allows_and_refuses_one_it_does_not(desk: Harness) -> None:
+    # What a new desk action's handler calls: the table, not the caller, decides where the case goes.
+    case_no = returned_case(desk)
+    desk.app.desk.act(case_no, Event.CLOSE, by="山田", note="重複")
+    assert desk.cases()[0]["stage"] == "closed"
+    assert events(desk, case_no)[-1] == ("close", "山田", "desk", "重複")
+    with pytest.raises(DeskError):
+        desk.app.desk.act(case_no, Event.CLOSE, by="山田", note="二度目")
 
 
 def test_a_closed_case_no_longer_waits_and_later_mail_in_its_thread_goes_to_ops(desk: Harness) -> None:
