@@ -57,3 +57,7 @@ class MailNotFound(NotFound):
 
 class OriginalRemoved(MailNotFound):
     """The stored mail (or its attachments) was removed under the retention policy; the text says so in Japanese."""
+
+
+class UnknownCommand(ServiceError, TypeError):
+    """No handler for this command's class: a programming error, not something a user did."""

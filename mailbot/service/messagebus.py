@@ -12,13 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mailbot.service.commands import Command
-from mailbot.service.errors import ServiceError
+from mailbot.service.errors import UnknownCommand
 
-__all__ = ["MessageBus", "UnknownCommand"]
-
-
-class UnknownCommand(ServiceError, TypeError):
-    """No handler for this command's class: a programming error, not something a user did."""
+__all__ = ["MessageBus"]
 
 
 class MessageBus:

@@ -10,8 +10,9 @@ import pytest
 
 from mailbot.service import commands
 from mailbot.service.commands import Command, Poll, Query
+from mailbot.service.errors import UnknownCommand
 from mailbot.service.handlers import HANDLERS
-from mailbot.service.messagebus import MessageBus, UnknownCommand
+from mailbot.service.messagebus import MessageBus
 from tests.fixtures.bot import Harness
 
 
