@@ -3,8 +3,9 @@
 Each row names the command the action builds, the lifecycle event it
 records, its arguments, its Japanese label on the workbench, its English
 help on the command line and who may do it. The CLI's ``cases`` /
-``quarantine`` / ``outbox`` subcommands and the web's forms and POST routes
-are generated from these rows, so a new desk action is: a lifecycle row
+``quarantine`` / ``outbox`` subcommands, the hints of ``cases show``, and
+the web's forms, outbox buttons and POST routes are generated from these
+rows, so a new desk action is: a lifecycle row
 (:mod:`mailbot.domain.lifecycle`), a command (:mod:`mailbot.service.commands`),
 a handler (:mod:`mailbot.service.handlers`) and a row here.
 
@@ -46,6 +47,9 @@ class Field:
     cli: str | None = None  # the CLI spelling when not --name: a positional ("text") or an option ("--defect")
     form: str | None = None  # the form field when not ``name``
     metavar: str | None = None  # the CLI's placeholder in --help
+    # What `cases show` puts in its "できる操作" hint for a required field: a Japanese word to replace
+    # (quoted there) or a sample value ("P1234567890123", typed as is).
+    example: str = ""
 
     @property
     def option(self) -> str:
@@ -73,6 +77,8 @@ class DeskAction:
     mails_branch: bool  # queues a mail to a branch or UBD (the confirm-before-send step of issue #21)
     roles: frozenset[str] = ACTING_ROLES  # who may do it
     cli: str | None = None  # the CLI subcommand when not ``name`` with '-' for '_'
+    # An outbox action: the outgoing mail's statuses the workbench offers it for.
+    mail_statuses: frozenset[str] = frozenset()
 
     @property
     def subcommand(self) -> str:
@@ -83,8 +89,8 @@ class DeskAction:
         return TARGET_IDS[self.target]
 
 
-def _note(label: str, help: str = "", *, required: bool = False) -> Field:
-    return Field("note", label, help, required=required)
+def _note(label: str, help: str = "", *, required: bool = False, example: str = "") -> Field:
+    return Field("note", label, help, required=required, example=example)
 
 
 DESK_ACTIONS: tuple[DeskAction, ...] = (
@@ -101,7 +107,8 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         (
             Field("defects", "返却する不備", "a defect code to name (repeatable)", many=True,
                   choices_from="defects", cli="--defect", form="defect", metavar="CODE"),
-            _note("支店へのコメント(返却メールに記載・必須)", "the remark added to the defect reply", required=True),
+            _note("支店へのコメント(返却メールに記載・必須)", "the remark added to the defect reply", required=True,
+                  example="理由"),
         ),
         mails_branch=True,
     ),
@@ -110,7 +117,7 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         "the order was entered in NTT's system: record its P番号",
         (
             Field("p_number", "NTTに入力したP番号(P+13桁)", "NTT's order number, P + 13 digits", required=True,
-                  pattern="[PpＰｐ][0-9０-９]{13}"),
+                  pattern="[PpＰｐ][0-9０-９]{13}", example="P1234567890123"),
             _note("メモ"),
         ),
         mails_branch=False,
@@ -121,7 +128,7 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         "set_customer", "case", c.SetCustomer, Event.SET_CUSTOMER, "顧客CDを登録する",
         "record the case's 顧客CD (a new UBD customer's code the branch gave)",
         (Field("code", "顧客CD", "the 9-digit 顧客CD", required=True, pattern="[0-9０-９]+", cli="code",
-               form="customer_code"),),
+               form="customer_code", example="顧客CD"),),
         mails_branch=False,
     ),
     DeskAction(
@@ -129,19 +136,19 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         "bind the case to another UNIS order line (契約No/明細No)",
         (
             Field("line", "UNIS明細(契約No/明細No)", "the Z200214 line as 契約No/明細No, e.g. C0001/002",
-                  required=True),
-            Field("reason", "理由", "", required=True, form="note"),
+                  required=True, example="契約No/明細No"),
+            Field("reason", "理由", "", required=True, form="note", example="理由"),
         ),
         mails_branch=False,
     ),
     DeskAction(
         "note", "case", c.Note, Event.NOTE, "メモを残す", "an internal remark on the case; no mail",
-        (Field("text", "社内メモ(メールは送りません)", "", required=True, cli="text", form="note"),),
+        (Field("text", "社内メモ(メールは送りません)", "", required=True, cli="text", form="note", example="メモ"),),
         mails_branch=False,
     ),
     DeskAction(
         "close", "case", c.Close, Event.CLOSE, "案件を終了する", "close a withdrawn, superseded or duplicate case",
-        (Field("reason", "終了の理由(取り下げ・重複など)", "", required=True, form="note"),),
+        (Field("reason", "終了の理由(取り下げ・重複など)", "", required=True, form="note", example="理由"),),
         mails_branch=False,
     ),
     DeskAction(
@@ -166,11 +173,11 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
     DeskAction(
         # A held-back receipt or defect reply goes to its branch when resent.
         "resend", "outbox", c.Resend, Event.MAIL_RESENT, "送信する", "send a failed or held-back mail", (),
-        mails_branch=True,
+        mails_branch=True, mail_statuses=frozenset({"failed", "suppressed"}),
     ),
     DeskAction(
         "cancel", "outbox", c.Cancel, Event.MAIL_CANCELLED, "取り消す", "do not send a pending or held-back mail", (),
-        mails_branch=False,
+        mails_branch=False, mail_statuses=frozenset({"pending", "suppressed"}),
     ),
 )  # fmt: skip
 

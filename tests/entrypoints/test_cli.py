@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.domain.lifecycle import Event
+from mailbot.entrypoints.cli.cases import action_hints
 from mailbot.entrypoints.cli.main import main
+from mailbot.service.desk_actions import DESK_ACTIONS
 from tests.domain.builders import FORM
-from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, OPS, SHIBUYA_MGR, UNIS_HEADER, Harness
+from tests.fixtures.bot import CUSTOMER, DESK, GOOD_UNIS_ROW, OPS, SHIBUYA_MGR, UNIS_HEADER, Harness, unis_row
 from tests.mailfactory import build_mail
 from tests.required import need_corpus
+from tests.service.test_desk import request, returned_case
 
 
 def cli(harness: Harness, *args: str) -> int:
@@ -601,3 +605,53 @@ def test_check_config_refuses_a_missing_token_command_in_one_line_naming_the_key
         f"mailbot: error: {harness.config_path}: [mailbox] oauth2_token_command: cannot be run: "
         "/usr/local/bin/no-such-m365-token does not exist\n"
     )
+
+
+def _hints(harness: Harness, capsys: pytest.CaptureFixture[str], case_no: str) -> list[str]:
+    capsys.readouterr()
+    assert cli(harness, "cases", "show", case_no) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("できる操作: ")]
+    return line.removeprefix("できる操作: ").split(", ")
+
+
+def test_cases_show_names_every_desk_action_the_case_allows_now_as_it_is_typed(
+    desk: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two lines of the customer's order in UNIS: the case may be bound to the other one.
+    desk.import_unis([unis_row(), unis_row(line="002")])
+    desk.deliver(request())
+    desk.poll()
+    [case] = desk.cases()
+    no = case["case_no"]
+    capsys.readouterr()
+    assert cli(desk, "cases", "show", no, "--json") == 0
+    allowed = json.loads(capsys.readouterr().out)["actions"]
+    assert "bind" in allowed
+    hints = _hints(desk, capsys, no)
+    assert f'mailbot cases bind {no} --line "契約No/明細No" --reason "理由"' in hints
+    assert f'mailbot cases note {no} "メモ"' in hints
+    assert f'mailbot cases close {no} --reason "理由"' in hints
+    # One hint per allowed action the table has, in the table's order.
+    rows = [row for row in DESK_ACTIONS if row.target == "case" and row.event and row.event.value in allowed]
+    assert [hint.split()[2] for hint in hints] == [row.subcommand for row in rows]
+
+
+def test_cases_show_offers_set_customer_to_a_case_without_a_customer_code(
+    desk: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no = returned_case(desk, body="お疲れ様です。\n新規のお客様です。\n")
+    assert f'mailbot cases set-customer {no} "顧客CD"' in _hints(desk, capsys, no)
+
+
+def test_the_hints_keep_the_spelling_of_each_actions_required_arguments() -> None:
+    every = [e.value for e in Event]
+    assert action_hints("FE-2026-00001", every) == [
+        "mailbot cases accept FE-2026-00001",
+        'mailbot cases return FE-2026-00001 --note "理由"',
+        "mailbot cases entered FE-2026-00001 --p-number P1234567890123",
+        'mailbot cases set-customer FE-2026-00001 "顧客CD"',
+        'mailbot cases bind FE-2026-00001 --line "契約No/明細No" --reason "理由"',
+        'mailbot cases note FE-2026-00001 "メモ"',
+        'mailbot cases close FE-2026-00001 --reason "理由"',
+        "mailbot cases reopen FE-2026-00001",
+    ]

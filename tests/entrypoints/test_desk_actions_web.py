@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from mailbot.entrypoints.web import desk as web_desk
 from mailbot.entrypoints.web.app import create_app
 from mailbot.service import views
+from mailbot.service.commands import Cancel
 from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction
 from tests.fixtures.bot import Harness, rebuild, unis_row
 from tests.service.test_desk import events, request, returned_case
@@ -180,3 +182,34 @@ def test_an_action_the_table_does_not_have_is_answered_404(desk: Harness) -> Non
     for path in (f"/cases/{case_no}/delete", "/quarantine/1/delete", "/outbox/1/delete"):
         answer = client.post(path, data={"csrf_token": token})
         assert (answer.status_code, answer.text) == (404, "不明な操作です。"), path
+
+
+def _buttons_of_mail(page: str, mail_id: int) -> list[str]:
+    """The data-action of each button in the outbox page's row of ``mail_id``."""
+    row = re.search(rf'<tr data-mail="{mail_id}".*?</tr>', page, re.S)
+    assert row, mail_id
+    return re.findall(r'<button type="submit" data-action="([a-z_]+)"', row.group(0))
+
+
+@pytest.mark.parametrize("scenario", [_pending_mail, _held_back_mail], ids=["pending", "held-back"])
+def test_the_outbox_pages_buttons_are_the_rows_that_take_the_mails_status(
+    desk: Harness, scenario: Callable[[Harness], tuple[int, str]]
+) -> None:
+    mail_id, _ = scenario(desk)
+    client, _ = _login(desk)
+    [mail] = [o for o in desk.outbox() if o["id"] == mail_id]
+    expected = [row.name for row in DESK_ACTIONS if row.target == "outbox" and mail["status"] in row.mail_statuses]
+    assert expected and _buttons_of_mail(client.get("/outbox").text, mail_id) == expected
+
+
+def test_a_new_outbox_row_gets_its_button_on_the_outbox_page(desk: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = DeskAction(
+        "hold", "outbox", Cancel, None, "保留する", "hold a mail back", (),
+        mails_branch=False, mail_statuses=frozenset({"pending"}),
+    )  # fmt: skip
+    monkeypatch.setattr(web_desk, "DESK_ACTIONS", (*DESK_ACTIONS, extra))
+    mail_id, _ = _pending_mail(desk)
+    client, _ = _login(desk)
+    page = client.get("/outbox").text
+    assert _buttons_of_mail(page, mail_id) == ["cancel", "hold"]
+    assert f'action="/outbox/{mail_id}/hold"' in page and ">保留する</button>" in page

@@ -4,7 +4,9 @@ made from the rows of :data:`mailbot.service.desk_actions.DESK_ACTIONS` whose ta
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from collections.abc import Collection
 from typing import Any
 
 from mailbot.bootstrap import utc_now
@@ -22,6 +24,7 @@ from mailbot.entrypoints.cli.common import (
 from mailbot.entrypoints.errors import UsageError
 from mailbot.entrypoints.tables import format_table, print_cases
 from mailbot.service import views
+from mailbot.service.desk_actions import DESK_ACTIONS
 
 __all__ = ["CASES_LIST_LIMIT", "register"]
 
@@ -143,21 +146,28 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     print(format_table(["ID", "種類", "宛先", "状態", "件名"], rows) if rows else "  (なし)")
     if detail["actions"]:
         print()
-        no = detail["case_no"]
-        commands = [line.format(no=no) for event, line in _CLI_ACTIONS.items() if event in detail["actions"]]
-        print("できる操作: " + ", ".join(commands))
+        print("できる操作: " + ", ".join(action_hints(detail["case_no"], detail["actions"])))
     return 0
 
 
-# The lifecycle events a person triggers from the command line, as they are typed (required options included).
-_CLI_ACTIONS = {
-    "accept": "mailbot cases accept {no}",
-    "return": 'mailbot cases return {no} --note "理由"',
-    "note": 'mailbot cases note {no} "メモ"',
-    "close": 'mailbot cases close {no} --reason "理由"',
-    "reopen": "mailbot cases reopen {no}",
-    "enter": "mailbot cases entered {no} --p-number P1234567890123",
-}
+def action_hints(case_no: str, allowed: Collection[str]) -> list[str]:
+    """The case's actions allowed now (``allowed``: their event values), as typed, required arguments included.
+
+    Made from the desk-action table, in its order: the subcommand, then each
+    required field with its example (a Japanese word to replace is quoted).
+    """
+    hints = []
+    for row in DESK_ACTIONS:
+        if row.target != "case" or row.event is None or row.event.value not in allowed:
+            continue
+        words = ["mailbot cases", row.subcommand, case_no]
+        for f in row.fields:
+            if f.required:
+                example = f.example or f.label
+                shown = example if shlex.quote(example) == example else f'"{example}"'
+                words += [shown] if f.positional else [f.option, shown]
+        hints.append(" ".join(words))
+    return hints
 
 
 # -- registration ---------------------------------------------------------------------------------

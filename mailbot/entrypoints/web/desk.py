@@ -2,7 +2,8 @@
 
 One POST route per target (a case, a quarantined mail, an outgoing mail)
 looks the action up by its name, reads the row's fields from the form and
-hands the command to the bus; the case page's forms are drawn from the same
+hands the command to the bus; the case page's forms and the outbox buttons
+(by the mail's status: the row's ``mail_statuses``) are drawn from the same
 rows. What the table does not say (a placeholder, a box of several lines,
 the value a field starts from) is how the page presents a field, kept here
 in :data:`LOOKS`: a new action needs no entry.
@@ -11,7 +12,7 @@ in :data:`LOOKS`: a new action needs no entry.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -23,7 +24,7 @@ from mailbot.service.commands import Command
 from mailbot.service.desk import ActionResult
 from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction, Field, Target, desk_action
 
-__all__ = ["LOOKS", "ActionForm", "FormField", "Look", "forms_for", "perform"]
+__all__ = ["LOOKS", "ActionForm", "FormField", "Look", "forms_for", "mail_forms", "perform"]
 
 # The free-text fields arrive trimmed, as they always have; an identifier (a P番号, a line, a code)
 # is passed as typed, so that a refusal quotes what the clerk entered.
@@ -133,6 +134,20 @@ def forms_for(
         for row in DESK_ACTIONS
         if row.target == target and available(row)
     ]
+
+
+def mail_forms(
+    mail: Mapping[str, Any], *, first: bool = False, labels: Mapping[str, str] | None = None
+) -> list[ActionForm]:
+    """The outbox actions the table offers for an outgoing ``mail``, by its status, in the table's order.
+
+    ``first``: only the first of them (the case page keeps to one button per
+    mail); ``labels``: a page's own wording of a row's button, by its name.
+    """
+    forms = forms_for("outbox", lambda row: mail["status"] in row.mail_statuses, mail, {})
+    if labels:
+        forms = [replace(form, label=labels.get(form.action, form.label)) for form in forms]
+    return forms[:1] if first else forms
 
 
 def _field(

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
-from mailbot.entrypoints.web.desk import forms_for, perform
+from mailbot.entrypoints.web.desk import forms_for, mail_forms, perform
 from mailbot.service.commands import ShowCase
 from mailbot.service.desk_actions import DeskAction
 from mailbot.service.errors import CaseNotFound, DeskError
@@ -38,7 +38,9 @@ def case_page(web: Web, request: Request, user: User) -> Response:
         choices={"defects": [(c.name, web.defect_title(c.name)) for c in app.checks]},
         ticked={"defects": frozenset(d["code"] for d in detail["defects"])},
     )
-    return web.page(request, "case.html", user, case=detail, forms=forms)
+    # Beside the case's own actions a mail's cancel says what it cancels.
+    mail_actions = {m["id"]: mail_forms(m, first=True, labels={"cancel": "送信を取り消す"}) for m in detail["mails"]}
+    return web.page(request, "case.html", user, case=detail, forms=forms, mail_actions=mail_actions)
 
 
 def case_action(web: Web, request: Request, user: User, form: FormData) -> Response:

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
-from mailbot.entrypoints.web.desk import perform
+from mailbot.entrypoints.web.desk import mail_forms, perform
 from mailbot.service import views
 from mailbot.service.errors import DeskError
 
@@ -21,7 +21,8 @@ def outbox(web: Web, request: Request, user: User) -> Response:
         rows = views.outbox_rows(session, limit=500)
     waiting = [r for r in rows if r["status"] in ("pending", "failed", "suppressed")]
     recent = [r for r in rows if r["status"] not in ("pending", "failed", "suppressed")][:100]
-    return web.page(request, "outbox.html", user, waiting=waiting, recent=recent)
+    forms = {r["id"]: mail_forms(r) for r in waiting}
+    return web.page(request, "outbox.html", user, waiting=waiting, recent=recent, forms=forms)
 
 
 def outbox_action(web: Web, request: Request, user: User, form: FormData) -> Response:
