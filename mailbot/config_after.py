@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mailbot.domain.addresses import ADDRESS_EXAMPLE, parse_address
-from mailbot.domain.lifecycle import Stage
+from mailbot.domain.lifecycle import PROGRESS_STAGES, Stage
 from mailbot.domain.policy import DocumentRule, Flow
 
 __all__ = [
@@ -40,6 +40,8 @@ DEFAULT_PROGRESS_COLUMNS: Mapping[str, str] = MappingProxyType(
 )
 # Columns a progress list must have; the others are read when present.
 REQUIRED_PROGRESS_COLUMNS = ("p_number", "status")
+# The progress list's words for what happened at NTT -> the stage it leads to; [progress.status] may name any of
+# lifecycle.PROGRESS_STAGES (the stages NTT's list can report).
 DEFAULT_PROGRESS_STATUS: Mapping[str, Stage] = MappingProxyType(
     {
         "受付": Stage.ENTERED,
@@ -48,7 +50,6 @@ DEFAULT_PROGRESS_STATUS: Mapping[str, Stage] = MappingProxyType(
         "キャンセル": Stage.CANCELLED,
     }
 )
-_PROGRESS_STAGES = (Stage.ENTERED, Stage.CONSTRUCTION_SCHEDULED, Stage.COMPLETED, Stage.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def read_after_acceptance(root: Any, base: Path) -> AfterConfig:
     columns.update(given)
     status_table = progress.table("status")
     status = dict(DEFAULT_PROGRESS_STATUS) if not status_table.data else {}
-    names = {s.value: s for s in _PROGRESS_STAGES}
+    names = {s.value: s for s in PROGRESS_STAGES}
     for value, stage in _strings_map(status_table, "a stage name").items():
         if stage not in names:
             raise status_table.fail(value, f"expected one of {', '.join(names)}, got {stage!r}")

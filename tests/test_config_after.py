@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mailbot.config import ConfigError, load_config
-from mailbot.domain.lifecycle import Stage
+from mailbot.config_after import DEFAULT_PROGRESS_STATUS
+from mailbot.domain.lifecycle import PROGRESS_STAGES, Stage
 
 BASE = """
 [desk]
@@ -35,6 +36,10 @@ def test_the_defaults_are_the_issues_column_names_and_statuses(tmp_path: Path) -
     assert after.progress.columns["p_number"] == "P番号" and after.progress.columns["customer_code"] == "顧客CD"
     assert after.progress.status["工事日確定"] is Stage.CONSTRUCTION_SCHEDULED
     assert (after.notify_completed, after.cancel_days, after.jimu_recipients, after.flows) == (True, 7, (), ())
+
+
+def test_each_stage_ntts_progress_list_can_report_has_a_default_status_word() -> None:
+    assert set(DEFAULT_PROGRESS_STATUS.values()) == set(PROGRESS_STAGES)
 
 
 @pytest.mark.parametrize(

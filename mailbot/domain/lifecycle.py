@@ -28,11 +28,14 @@ from mailbot.domain.model import CaseStatus, Disposition
 
 __all__ = [
     "ACTIVE_STAGES",
+    "AT_NTT",
     "BRANCH_MAILS",
     "EVENT_DONE_PHRASES",
     "EVENT_LABELS",
     "MAIL_KINDS",
     "MAIL_STATUS_LABELS",
+    "OPENED",
+    "PROGRESS_STAGES",
     "REASON_LABELS",
     "STAGES",
     "TRANSITIONS",
@@ -309,8 +312,16 @@ def kinds_made_by(maker: Literal["case", "summary", "alert"]) -> tuple[str, ...]
 # Mails that answer a branch's request (and so count against the per-sender cap).
 BRANCH_MAILS = frozenset(k.name for k in MAIL_KINDS.values() if k.threaded)
 
-# The stages between acceptance and the end: the line is on its way at NTT.
+# Groups of stages the services select cases by. Each is kept here, once, so a new stage is placed in the
+# table and in its groups together (tests/domain/test_lifecycle_tables.py pins what each group means).
+#
+# The stages between acceptance and the end: the line is on its way at NTT, before its opening
+# (manual §4, §5③ フレッツ開通前). The opening (COMPLETE) leaves from these; the UNIS reconciliation asks for the
+# 顧客区分 change here and the 事務センター worklist holds these cases' lines.
 AT_NTT: tuple[Stage, ...] = (Stage.ACCEPTED, Stage.ENTERED, Stage.CONSTRUCTION_SCHEDULED)
+# The line is open (manual §4 フレッツ開通, §5④ フレッツ開通後): NTT reported the opening, and UNIS may since have
+# confirmed the Z200214 line (確定). The reminders after the opening leave from these.
+OPENED: tuple[Stage, ...] = (Stage.COMPLETED, Stage.UNIS_CONFIRMED)
 AFTER_ACCEPTANCE: tuple[Stage, ...] = (
     Stage.ENTERED, Stage.CONSTRUCTION_SCHEDULED, Stage.COMPLETED, Stage.UNIS_CONFIRMED, Stage.CANCELLED,
 )  # fmt: skip
@@ -359,7 +370,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(ANY, Event.NOTE, "same", None, (), PERSON),
     Transition((Stage.RECEIVED, *AT_NTT), Event.CLOSE, Stage.CLOSED, None, (), PERSON),
     # After the opening too (a UBD case whose 顧客CD never came cannot be 確定): with a reason, like any close.
-    Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED, Stage.CANCELLED), Event.CLOSE, Stage.CLOSED, None, (), PERSON),
+    Transition((*OPENED, Stage.CANCELLED), Event.CLOSE, Stage.CLOSED, None, (), PERSON),
     Transition((Stage.CLOSED,), Event.REOPEN, "verdict", None, (), PERSON),
     Transition(ANY, Event.MAIL_RESENT, "same", None, (), PERSON),
     Transition(ANY, Event.MAIL_CANCELLED, "same", None, (), PERSON),
@@ -378,16 +389,23 @@ TRANSITIONS: tuple[Transition, ...] = (
                BOT),
     # Reminders from the UNIS reconciliation (each once per case).
     Transition((Stage.CANCELLED,), Event.REMIND_UNIS_CANCEL, "same", None, ("unis_cancel_reminder",), BOT),
-    Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED), Event.REMIND_BGM_CANCEL, "same", None,
-               ("bgm_cancel_reminder",), BOT),
-    Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED), Event.WARN_DUE_DATE, "same", None, ("due_date_warning",),
-               BOT),
+    Transition(OPENED, Event.REMIND_BGM_CANCEL, "same", None, ("bgm_cancel_reminder",), BOT),
+    Transition(OPENED, Event.WARN_DUE_DATE, "same", None, ("due_date_warning",), BOT),
     # Manual §5③: a 未加入店 customer who took BGM before the opening must become 1 業務用 first.
     Transition(AT_NTT, Event.REMIND_CLASS_CHANGE, "same", None, ("class_change_reminder",), BOT),
     # Manual §5④: once the moved line is 確定, the old customer is to be cancelled with 解約事由 90-00.
-    Transition((Stage.COMPLETED, Stage.UNIS_CONFIRMED), Event.REMIND_OLD_CUSTOMER_CANCEL, "same", None,
-               ("old_customer_cancel_reminder",), BOT),
+    Transition(OPENED, Event.REMIND_OLD_CUSTOMER_CANCEL, "same", None, ("old_customer_cancel_reminder",), BOT),
 )  # fmt: skip
+
+# The stages NTT's progress list (進捗リスト, manual §4) can report: where the bot moves a case that is at NTT
+# ([progress.status] maps the list's words to these). Not UNIS確定: UNIS's export says that, not NTT.
+PROGRESS_STAGES: tuple[Stage, ...] = tuple(
+    dict.fromkeys(
+        row.to
+        for row in TRANSITIONS
+        if isinstance(row.to, Stage) and Actor.BOT in row.actors and set(row.sources) & set(AT_NTT)
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -465,6 +483,11 @@ def validate(template_kinds: Iterable[str] | None = None) -> None:
                 raise LifecycleError(f"transition {row.event.value} sends unknown mail kind {kind!r}")
         if not row.actors:
             raise LifecycleError(f"transition {row.event.value} names no actor")
+        # The desk confirms what a person did with this phrase (service/desk.py looks it up for each event).
+        if Actor.PERSON in row.actors and row.event not in EVENT_DONE_PHRASES:
+            raise LifecycleError(
+                f"event {row.event.value} may be triggered by a person but has no row in EVENT_DONE_PHRASES"
+            )
     if template_kinds is not None:
         missing = sorted(set(MAIL_KINDS) - set(template_kinds))
         if missing:

@@ -56,7 +56,7 @@ from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.jobs import JobName
-from mailbot.domain.lifecycle import MAIL_KINDS, Actor, Event, Stage, TransitionNotAllowed, step
+from mailbot.domain.lifecycle import AT_NTT, MAIL_KINDS, OPENED, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis import (
@@ -84,8 +84,9 @@ __all__ = [
 
 # 解約事由 of the old customer when its line moved to a new customer (manual §5④).
 CANCEL_REASON_MOVED = "90-00"
-_AT_NTT = (Stage.ACCEPTED.value, Stage.ENTERED.value, Stage.CONSTRUCTION_SCHEDULED.value)
-_OPENED = (Stage.COMPLETED.value, Stage.UNIS_CONFIRMED.value)
+# The lifecycle's groups (domain/lifecycle.py), as the values stored in Case.stage.
+_AT_NTT = tuple(s.value for s in AT_NTT)
+_OPENED = tuple(s.value for s in OPENED)
 # The stages whose case a line-level mail is recorded on (the case holds the line).
 _LINE_HOLDERS = (*_AT_NTT, *_OPENED)
 

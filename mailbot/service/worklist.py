@@ -39,7 +39,7 @@ from mailbot.config_after import AfterConfig
 from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.jobs import JobName
-from mailbot.domain.lifecycle import Stage
+from mailbot.domain.lifecycle import AT_NTT, Stage
 from mailbot.domain.policy import Policy
 from mailbot.domain.unis import BROKERAGE_ITEM
 from mailbot.service.aftercare import once
@@ -66,7 +66,8 @@ XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.she
 # 開始年月 and 確定日: the day 事務センター processes the line (manual: 運用月, UNIS処理日).
 PROCESSING_DAY = "処理日"
 PARTIAL = "部分確定"
-_BEFORE_OPENING = (Stage.ACCEPTED.value, Stage.ENTERED.value, Stage.CONSTRUCTION_SCHEDULED.value)
+# Before the opening: the lifecycle's stages at NTT (domain/lifecycle.py), as stored in Case.stage.
+_BEFORE_OPENING = tuple(s.value for s in AT_NTT)
 
 
 @dataclass(frozen=True)

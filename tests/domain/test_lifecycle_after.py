@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.domain.lifecycle import STAGES, Actor, Event, Stage, TransitionNotAllowed, allowed_events, step
+from mailbot.domain.lifecycle import (
+    AFTER_ACCEPTANCE,
+    AT_NTT,
+    OPENED,
+    PROGRESS_STAGES,
+    STAGES,
+    Actor,
+    Event,
+    Stage,
+    TransitionNotAllowed,
+    allowed_events,
+    step,
+)
 from mailbot.domain.model import CaseStatus
 
 ACCEPTED = CaseStatus.ACCEPTED
@@ -61,3 +73,30 @@ def test_the_desk_is_offered_the_ntt_entry_on_an_accepted_case() -> None:
 def test_construction_opening_and_cancellation_come_from_ntts_list_not_from_a_person(event: Event) -> None:
     with pytest.raises(TransitionNotAllowed):
         step(Stage.ENTERED, ACCEPTED, event, Actor.PERSON)
+
+
+# The groups of stages the services select cases by (domain/lifecycle.py): each pinned by what it means in the
+# table, so a new stage placed in the table but not in its group (or the reverse) fails here.
+def _stages_allowing(event: Event) -> set[Stage]:
+    return {s for s in Stage if event in allowed_events(s, ACCEPTED, Actor.BOT)}
+
+
+def test_the_stages_at_ntt_before_the_opening_are_those_the_opening_may_leave_from() -> None:
+    # The 事務センター worklist's held lines, the UNIS reconciliation's 顧客区分 reminder and its line holders.
+    assert set(AT_NTT) == _stages_allowing(Event.COMPLETE)
+    assert set(AT_NTT) == _stages_allowing(Event.REMIND_CLASS_CHANGE)
+
+
+def test_the_opened_stages_are_where_the_opening_and_the_unis_confirmation_lead() -> None:
+    opening = {step(s, ACCEPTED, Event.COMPLETE, Actor.BOT).stage for s in AT_NTT}
+    confirmed = {step(s, ACCEPTED, Event.CONFIRM_UNIS, Actor.BOT).stage for s in opening}
+    assert set(OPENED) == opening | confirmed
+    for reminder in (Event.REMIND_BGM_CANCEL, Event.WARN_DUE_DATE, Event.REMIND_OLD_CUSTOMER_CANCEL):
+        assert _stages_allowing(reminder) == set(OPENED), reminder
+
+
+def test_ntts_progress_list_reports_every_stage_after_acceptance_but_the_unis_confirmation() -> None:
+    by_unis = {step(Stage.COMPLETED, ACCEPTED, Event.CONFIRM_UNIS, Actor.BOT).stage}
+    assert set(PROGRESS_STAGES) == set(AFTER_ACCEPTANCE) - by_unis
+    # In the order of the stages: [progress.status] errors list them so.
+    assert tuple(s for s in Stage if s in PROGRESS_STAGES) == PROGRESS_STAGES

@@ -68,6 +68,24 @@ def test_a_transition_nobody_may_trigger_fails_start_up(monkeypatch: pytest.Monk
         lifecycle.validate()
 
 
+def test_an_event_a_person_may_trigger_without_a_done_phrase_fails_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The desk confirms each person's action with the event's phrase ("…: 再開しました").
+    monkeypatch.setattr(lifecycle, "EVENT_DONE_PHRASES", without(lifecycle.EVENT_DONE_PHRASES, Event.REOPEN))
+    with pytest.raises(
+        LifecycleError, match=r"^event reopen may be triggered by a person but has no row in EVENT_DONE_PHRASES$"
+    ):
+        lifecycle.validate()
+
+
+def test_a_person_row_for_a_bot_only_event_needs_a_done_phrase_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Event.SCHEDULE not in lifecycle.EVENT_DONE_PHRASES  # the bot's events need none
+    lifecycle.validate()
+    row = Transition((Stage.ENTERED,), Event.SCHEDULE, Stage.CONSTRUCTION_SCHEDULED, None, (), PERSON)
+    monkeypatch.setattr(lifecycle, "TRANSITIONS", (*lifecycle.TRANSITIONS, row))
+    with pytest.raises(LifecycleError, match=r"^event schedule may be triggered by a person but has no row in"):
+        lifecycle.validate()
+
+
 def test_every_mail_kind_without_a_template_is_listed_at_start_up() -> None:
     kinds = [k for k in MAIL_KINDS if k not in ("ops_question", "receipt")]
     with pytest.raises(LifecycleError, match=r"^no template for mail kind\(s\): ops_question, receipt$"):
