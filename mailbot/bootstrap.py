@@ -26,9 +26,11 @@ from mailbot.service.commands import DeliverIfFree
 from mailbot.service.desk import Desk
 from mailbot.service.handlers import Deps, bound
 from mailbot.service.intake import Intake
+from mailbot.service.login_throttle import LoginThrottle
 from mailbot.service.messagebus import MessageBus
 from mailbot.service.outage_alerts import OutageAlerts, Told
 from mailbot.service.ports import Delivery, MailSource
+from mailbot.service.web_sessions import WebSessions
 
 if TYPE_CHECKING:
     from mailbot.adapters.imap import ImapSettings
@@ -118,6 +120,16 @@ class App:
     def accounts(self) -> Accounts:
         """The web workbench's accounts."""
         return Accounts(self.sessions, self.clock)
+
+    @property
+    def web_sessions(self) -> WebSessions:
+        """The workbench's sessions, held in the database (logout ends every copy of the cookie)."""
+        return WebSessions(self.sessions, self.clock)
+
+    @property
+    def login_throttle(self) -> LoginThrottle:
+        """The workbench's failed-login counters; a locked account is reported to ops."""
+        return LoginThrottle(self.sessions, self.clock, renderer=self.renderer, policy=self.config.policy)
 
     @property
     def intake(self) -> Intake:

@@ -259,8 +259,9 @@ class MailKind:
     # the per-sender cap; ops mail goes to the desk.
     threaded: bool = False
     # Who builds the mail's context: a case's change (casefile.record through mail_context), the weekly
-    # summaries, or the health/outage alerts. The start-up template check samples each kind from it.
-    made_by: Literal["case", "summary", "alert"] = "case"
+    # summaries, the health/outage alerts, or the workbench's accounts (a locked login).
+    # The start-up template check samples each kind from it.
+    made_by: Literal["case", "summary", "alert", "account"] = "case"
 
 
 # Notices after acceptance (cancel_notice, completed_notice, the reminders) are
@@ -299,12 +300,13 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("ops_review", "ops", "要確認のお知らせ"),
             MailKind("jimu_registration_request", "jimu", "UBD案件の受注登録依頼"),
             MailKind("branch_code_request", "managers", "顧客CD発番のお願い"),
+            MailKind("ops_login_locked", "ops", "ログインの一時停止", made_by="account"),
         )
     }
 )
 
 
-def kinds_made_by(maker: Literal["case", "summary", "alert"]) -> tuple[str, ...]:
+def kinds_made_by(maker: Literal["case", "summary", "alert", "account"]) -> tuple[str, ...]:
     """The mail kinds whose context ``maker`` builds, in the table's order."""
     return tuple(k.name for k in MAIL_KINDS.values() if k.made_by == maker)
 

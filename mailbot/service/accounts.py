@@ -15,13 +15,13 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.schema import User
+from mailbot.adapters.database.schema import User, WebSession
 from mailbot.service.errors import AccountError
 
-__all__ = ["ROLES", "Account", "AccountError", "Accounts"]
+__all__ = ["ROLES", "Account", "AccountError", "Accounts", "account_of", "end_sessions_of"]
 
 ROLES = ("viewer", "clerk", "admin")
 ACTING_ROLES = frozenset({"clerk", "admin"})
@@ -46,8 +46,23 @@ class Account:
         return self.role in ACTING_ROLES and not self.disabled
 
 
-def _account(row: User) -> Account:
+def account_of(row: User) -> Account:
     return Account(row.name, row.role, row.disabled, row.created_at, row.last_login_at)
+
+
+def end_sessions_of(session: Session, user_id: int, now: datetime, why: str) -> int:
+    """End every open workbench session of the user, in the caller's transaction; how many there were."""
+    ended = session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.expires_at > now)
+        .values(expires_at=now, ended_at=now, ended_why=why)
+    )
+    return int(getattr(ended, "rowcount", 0) or 0)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
 
 
 class Accounts:
@@ -61,8 +76,7 @@ class Accounts:
             raise AccountError(f"{name!r}: a user name has 1 to 120 characters and no spaces")
         if role not in ROLES:
             raise AccountError(f"--role: expected one of {', '.join(ROLES)}, got {role!r}")
-        if len(password) < MIN_PASSWORD:
-            raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+        _check_password(password)
         with self.sessions.begin() as session:
             if session.scalars(select(User).where(User.name == name)).one_or_none() is not None:
                 raise AccountError(f"user {name!r} exists already")
@@ -71,24 +85,41 @@ class Accounts:
             )
             session.add(row)
             session.flush()
-            return _account(row)
+            return account_of(row)
 
     def list(self) -> list[Account]:
         with self.sessions() as session:
-            return [_account(u) for u in session.scalars(select(User).order_by(User.name))]
+            return [account_of(u) for u in session.scalars(select(User).order_by(User.name))]
 
     def disable(self, name: str) -> Account:
+        """The account can no longer log in, and its open sessions end now."""
         with self.sessions.begin() as session:
-            row = session.scalars(select(User).where(User.name == name)).one_or_none()
-            if row is None:
-                raise AccountError(f"no user {name!r}")
+            row = self._row(session, name)
             row.disabled = True
-            return _account(row)
+            end_sessions_of(session, row.id, self.clock(), "disabled")
+            return account_of(row)
+
+    def set_password(self, name: str, password: str) -> int:
+        """A new password; every session of the account ends (a copied cookie dies with the old password).
+
+        Returns how many open sessions were ended.
+        """
+        _check_password(password)
+        with self.sessions.begin() as session:
+            row = self._row(session, name)
+            row.password_hash = _HASHER.hash(password)
+            return end_sessions_of(session, row.id, self.clock(), "password")
+
+    def _row(self, session: Session, name: str) -> User:
+        row = session.scalars(select(User).where(User.name == name)).one_or_none()
+        if row is None:
+            raise AccountError(f"no user {name!r}")
+        return row
 
     def get(self, name: str) -> Account | None:
         with self.sessions() as session:
             row = session.scalars(select(User).where(User.name == name)).one_or_none()
-            return _account(row) if row is not None else None
+            return account_of(row) if row is not None else None
 
     def verify(self, name: str, password: str) -> Account | None:
         """The account when the name and password match and it is enabled; None otherwise."""
@@ -103,4 +134,4 @@ class Accounts:
             if _HASHER.check_needs_rehash(row.password_hash):
                 row.password_hash = _HASHER.hash(password)
             row.last_login_at = self.clock()
-            return _account(row)
+            return account_of(row)

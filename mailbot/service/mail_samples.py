@@ -167,6 +167,16 @@ def _sample_own_context(kind: str) -> dict[str, Any] | None:
         return {**alert, "detail": "2026-11-27 09:00 から: login failed", "code": "mailbox_login"}
     if kind == "ops_alert_cleared":
         return {**alert, "cleared": "2026-11-27 10:00", "code": "mailbox_login"}
+    if kind == "ops_login_locked":  # service.login_throttle builds it
+        return {
+            "case_no": "",
+            "user": "yamada",
+            "address": "192.0.2.10",
+            "failures": "5",
+            "window_minutes": "15",
+            "since": "2026-11-27 09:00",
+            "until": "2026-11-27 09:00:30",
+        }
     return None
 
 

@@ -35,7 +35,7 @@ def context() -> dict:
 
 
 # Alerts and weekly summaries have contexts of their own (tests/service/test_health.py, test_summaries.py).
-CASE_MAIL_KINDS = [k for k in MAIL_KINDS if not k.startswith(("weekly_", "ops_alert"))]
+CASE_MAIL_KINDS = [k for k in MAIL_KINDS if not k.startswith(("weekly_", "ops_alert", "ops_login"))]
 
 
 @pytest.mark.parametrize("kind", CASE_MAIL_KINDS)

@@ -132,5 +132,6 @@ def test_the_summary_and_alert_kinds_are_read_from_the_mail_kinds_table() -> Non
 
     assert kinds_made_by("summary") == ("weekly_branch", "weekly_ops")
     assert kinds_made_by("alert") == ("ops_alert", "ops_alert_cleared")
-    made = kinds_made_by("case") + kinds_made_by("summary") + kinds_made_by("alert")
+    assert kinds_made_by("account") == ("ops_login_locked",)
+    made = kinds_made_by("case") + kinds_made_by("summary") + kinds_made_by("alert") + kinds_made_by("account")
     assert sorted(made) == sorted(MAIL_KINDS)

@@ -34,11 +34,13 @@ __all__ = [
     "Failure",
     "Inbound",
     "JobRun",
+    "LoginFailure",
     "Outbox",
     "RawMessage",
     "UnisRow",
     "UnisSnapshot",
     "User",
+    "WebSession",
 ]
 
 # Stable constraint names so migrations can refer to them on every backend.
@@ -326,3 +328,42 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
     last_login_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+
+
+class WebSession(Base):
+    """A login to the workbench, held on the server so that logging out ends it for every copy of the cookie.
+
+    The cookie carries a random id; only its SHA-256 is stored, so a copy of
+    this table opens no session. ``expires_at`` is set to the moment a session
+    ends (logout, password change, account disabled) as well as to its natural
+    end, so "still valid" and "prunable" are one indexed comparison.
+    """
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    last_seen_at: Mapped[datetime] = mapped_column(UTC_DATETIME)
+    expires_at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTC_DATETIME)
+    # logout, password, disabled: why it ended before its time.
+    ended_why: Mapped[str | None] = mapped_column(String(20))
+
+
+class LoginFailure(Base):
+    """Failed logins of one account name or one client address (``key``: ``user:NAME`` / ``addr:ADDRESS``).
+
+    Kept in the database, not in a process, so that every workbench process
+    slows the same guesser. Any name is counted, existing or not: the
+    refusal must not tell which names are accounts.
+    """
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTC_DATETIME, index=True)
+    # How many times this run of failures has locked the key (the delay doubles each time), and until when.
+    locks: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTC_DATETIME)

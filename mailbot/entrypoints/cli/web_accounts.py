@@ -115,7 +115,19 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     finally:
         app.close()
-    print(f"user {args.name} disabled")
+    print(f"user {args.name} disabled (its open sessions ended)")
+    return 0
+
+
+def cmd_users_password(args: argparse.Namespace) -> int:
+    app = open_app(args)
+    try:
+        ended = app.accounts.set_password(args.name, _read_password())
+    except AccountError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        app.close()
+    print(f"password of {args.name} set; {ended} open session(s) ended")
     return 0
 
 
@@ -137,3 +149,8 @@ def register(sub: Any) -> None:
     disable = users.add_parser("disable", help="the account can no longer log in")
     disable.add_argument("name")
     disable.set_defaults(func=cmd_users_disable)
+    password = users.add_parser(
+        "password", help="set a new password (read from standard input); every open session of the account ends"
+    )
+    password.add_argument("name")
+    password.set_defaults(func=cmd_users_password)

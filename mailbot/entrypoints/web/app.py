@@ -32,7 +32,7 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
     """The workbench over ``app`` (the same wiring every command uses)."""
     if not secret:
         secret = secrets.token_urlsafe(48)
-        log.warning("no [web] secret_env or secret_command: sessions end when the workbench restarts")
+        log.warning("no [web] secret_env or secret_command: logins end when the workbench restarts")
     routes: list[BaseRoute] = [
         *login.ROUTES,
         *health.ROUTES,
@@ -47,7 +47,11 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
     ]
     workbench = Starlette(
         routes=routes,
-        middleware=middleware(secret=secret, https_only=app.config.web.base_url.startswith("https://")),
+        middleware=middleware(
+            secret=secret,
+            https_only=app.config.web.base_url.startswith("https://"),
+            proxies=app.config.web.trusted_proxies,
+        ),
     )
     workbench.state.web = build_web(app)
     return workbench

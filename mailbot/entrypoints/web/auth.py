@@ -1,24 +1,59 @@
 """Who is using the workbench: local accounts with sessions, or a trusted proxy's header; CSRF tokens.
 
-The session is a signed cookie (itsdangerous, through Starlette's
-SessionMiddleware) holding the user's name and a CSRF token; every POST must
-carry that token. With ``auth = "header"`` the user header is believed only
-from the configured proxy addresses.
+A login is a row of ``web_sessions`` (:mod:`mailbot.service.web_sessions`):
+the signed cookie (itsdangerous, through Starlette's SessionMiddleware)
+carries only that session's random id, the CSRF token and the one-time flash
+message. Logging out ends the row, so a copy of the cookie is refused too.
+Every POST must carry the CSRF token. With ``auth = "header"`` the user header
+is believed only from the configured proxy addresses.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
 from mailbot.service.accounts import ACTING_ROLES, Accounts
+from mailbot.service.web_sessions import WebSessions
 
-__all__ = ["CSRF_FIELD", "User", "csrf_ok", "csrf_token", "current_user", "log_in", "log_out"]
+__all__ = [
+    "CSRF_FIELD",
+    "USER_STATE",
+    "User",
+    "client_address",
+    "csrf_ok",
+    "csrf_token",
+    "current_user",
+    "log_in",
+    "log_out",
+]
 
 CSRF_FIELD = "csrf_token"
+# Where the request's user is left for the access log (scope["state"], which request.state writes to).
+USER_STATE = "mailbot_user"
+_SESSION_ID = "sid"
+
+
+def client_address(scope: Mapping[str, Any], proxies: tuple[str, ...]) -> str:
+    """The address the request came from: the peer, or the address a trusted proxy says it forwarded.
+
+    Only the right-most X-Forwarded-For entry is taken, the one the trusted
+    proxy itself appended; anything left of it the client could have written.
+    """
+    client = scope.get("client")
+    peer = str(client[0]) if client else ""
+    if peer and peer in proxies:
+        for name, value in scope.get("headers", []):
+            if name == b"x-forwarded-for":
+                forwarded = str(value.decode("latin-1")).split(",")[-1].strip()
+                if forwarded:
+                    return forwarded
+    return peer
 
 
 @dataclass(frozen=True)
@@ -45,7 +80,27 @@ def csrf_ok(request: Request, submitted: object) -> bool:
 
 
 def current_user(
-    request: Request, accounts: Accounts, *, mode: str, header: str, proxies: tuple[str, ...]
+    request: Request,
+    accounts: Accounts,
+    *,
+    mode: str,
+    header: str,
+    proxies: tuple[str, ...],
+    sessions: WebSessions,
+) -> User | None:
+    user = _current_user(request, accounts, mode=mode, header=header, proxies=proxies, sessions=sessions)
+    setattr(request.state, USER_STATE, user.name if user else None)
+    return user
+
+
+def _current_user(
+    request: Request,
+    accounts: Accounts,
+    *,
+    mode: str,
+    header: str,
+    proxies: tuple[str, ...],
+    sessions: WebSessions,
 ) -> User | None:
     if mode == "header":
         client = request.client.host if request.client else ""
@@ -57,22 +112,27 @@ def current_user(
             return None
         # A person the proxy vouches for but who has no account here may look, not act.
         return User(name, account.role if account else "viewer")
-    session_user = request.session.get("user")
-    if not session_user:
+    session_id = request.session.get(_SESSION_ID)
+    if not session_id:
         return None
-    account = accounts.get(str(session_user))
-    if account is None or account.disabled:
+    account = sessions.find(str(session_id))
+    if account is None:
+        # Ended (logout elsewhere, a new password, a disabled account) or expired: the cookie is worthless.
         request.session.clear()
         return None
     return User(account.name, account.role)
 
 
-def log_in(request: Request, name: str) -> None:
-    # A fresh session (and CSRF token) at login: a token planted before it is worthless.
+def log_in(request: Request, session_id: str) -> None:
+    """The cookie now carries the new session's id; a fresh CSRF token (one planted before is worthless)."""
     request.session.clear()
-    request.session["user"] = name
+    request.session[_SESSION_ID] = session_id
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 
-def log_out(request: Request) -> None:
+def log_out(request: Request, sessions: WebSessions) -> None:
+    """End the session on the server, then forget the cookie: a copy of it is refused from now on."""
+    session_id = request.session.get(_SESSION_ID)
+    if session_id:
+        sessions.end(str(session_id))
     request.session.clear()

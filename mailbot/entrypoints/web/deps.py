@@ -61,7 +61,14 @@ class Web:
 
     def user_of(self, request: Request) -> User | None:
         web = self.app.config.web
-        return current_user(request, self.accounts, mode=web.auth, header=web.user_header, proxies=web.trusted_proxies)
+        return current_user(
+            request,
+            self.accounts,
+            mode=web.auth,
+            header=web.user_header,
+            proxies=web.trusted_proxies,
+            sessions=self.app.web_sessions,
+        )
 
     def page(self, request: Request, name: str, user: User, **context: Any) -> Response:
         """A page of the workbench: the user, the CSRF token and the one-time flash message, then ``context``."""

@@ -1,12 +1,20 @@
-"""What wraps every response: the security headers and the signed session cookie."""
+"""What wraps every response: the access log, the security headers and the signed session cookie."""
 
 from __future__ import annotations
+
+import logging
+import time
 
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SECURITY_HEADERS", "SecurityHeaders", "middleware"]
+from mailbot.entrypoints.web.auth import USER_STATE, client_address
+
+__all__ = ["SECURITY_HEADERS", "SESSION_COOKIE", "AccessLog", "SecurityHeaders", "middleware"]
+
+access_log = logging.getLogger("mailbot.web.access")
+SESSION_COOKIE = "mailbot_session"
 
 SECURITY_HEADERS = [
     (
@@ -44,16 +52,59 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def middleware(*, secret: str, https_only: bool) -> list[Middleware]:
-    """The security headers outside, the session inside."""
+class AccessLog:
+    """One line per request: method, path, status, user (or -), client address, duration in ms.
+
+    The path only: a query string may carry what a clerk typed (a customer's
+    name) and never belongs in a log; neither do the form's fields or the cookie.
+    The user is the one the page resolved (:func:`~mailbot.entrypoints.web.auth.current_user`
+    leaves it in the request's state); "-" when nobody was logged in.
+    """
+
+    def __init__(self, app: ASGIApp, proxies: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        status = 500  # what the client gets if the app raises before answering
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            access_log.info(
+                "%s %s %d %s %s %.0fms",
+                scope.get("method", "-"),
+                scope.get("path", "-"),
+                status,
+                state.get(USER_STATE) or "-",
+                client_address(scope, self.proxies) or "-",
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def middleware(*, secret: str, https_only: bool, proxies: tuple[str, ...] = ()) -> list[Middleware]:
+    """The access log outermost (it times everything), the security headers, the session inside."""
     # SameSite=Lax, not Strict: a clerk follows the link in an ops notice from the
     # mail client and must arrive logged in; every POST still needs the CSRF token.
+    # Starlette's cookie is always HttpOnly; Secure when the workbench is reached over https.
     return [
+        Middleware(AccessLog, proxies=proxies),
         Middleware(SecurityHeaders),
         Middleware(
             SessionMiddleware,
             secret_key=secret,
-            session_cookie="mailbot_session",
+            session_cookie=SESSION_COOKIE,
             same_site="lax",
             https_only=https_only,
             max_age=12 * 3600,

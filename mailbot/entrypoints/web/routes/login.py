@@ -1,4 +1,10 @@
-"""Logging in and out (local accounts; with ``auth = "header"`` the proxy does it)."""
+"""Logging in and out (local accounts; with ``auth = "header"`` the proxy does it).
+
+A login is tried only when neither the account name nor the client address
+is locked (:mod:`mailbot.service.login_throttle`); a refusal reads the same
+whether the name is an account or not. A successful login starts a session
+on the server (:mod:`mailbot.service.web_sessions`) and logging out ends it.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from mailbot.entrypoints.web.auth import csrf_token, log_in, log_out
-from mailbot.entrypoints.web.deps import EXPIRED_FORM, form_is_fresh, web_of
+from mailbot.entrypoints.web.auth import client_address, csrf_token, log_in, log_out
+from mailbot.entrypoints.web.deps import EXPIRED_FORM, Web, form_is_fresh, web_of
+from mailbot.service.accounts import AccountError
+from mailbot.service.login_throttle import TOO_MANY
 
 __all__ = ["ROUTES"]
 
 log = logging.getLogger("mailbot.web")
+WRONG = "ユーザー名またはパスワードが違います。"
 
 
 async def login_form(request: Request) -> Response:
@@ -28,33 +37,54 @@ async def login_form(request: Request) -> Response:
     )
 
 
+def _refused(request: Request, web: Web, target: str, name: str, wait: int) -> Response:
+    """The login page again: a wrong name or password (401), or a locked login (429 with Retry-After)."""
+    context = {
+        "csrf": csrf_token(request),
+        "next": target,
+        "user": None,
+        "username": name,
+        "error": TOO_MANY if wait else WRONG,
+        "locked": wait,
+    }
+    headers = {"Retry-After": str(wait)} if wait else None
+    return web.templates.TemplateResponse(
+        request, "login.html", context, status_code=429 if wait else 401, headers=headers
+    )
+
+
 async def login(request: Request) -> Response:
     web = web_of(request)
     form = await request.form()
     if not form_is_fresh(request, form):
         return PlainTextResponse(EXPIRED_FORM, 403)
     name, password = str(form.get("username", "")), str(form.get("password", ""))
-    # argon2 is slow on purpose: off the event loop.
-    password_login = web.app.config.web.auth == "password"
-    account = await run_in_threadpool(web.accounts.verify, name, password) if password_login else None
     target = str(form.get("next") or "/")
     if not target.startswith("/") or target.startswith("//"):
         target = "/"
+    config = web.app.config.web
+    if config.auth != "password":
+        return _refused(request, web, target, name, 0)
+    address = client_address(request.scope, config.trusted_proxies)
+    throttle = web.app.login_throttle
+    # Before the password is looked at: while locked, the right password is refused as well.
+    wait = await run_in_threadpool(throttle.wait, name, address)
+    if wait:
+        log.warning("web login for %r from %s refused: locked for %d s more", name, address, wait)
+        return _refused(request, web, target, name, wait)
+    # argon2 is slow on purpose: off the event loop.
+    account = await run_in_threadpool(web.accounts.verify, name, password)
     if account is None:
-        log.warning("web login refused for %r", name)
-        return web.templates.TemplateResponse(
-            request,
-            "login.html",
-            {
-                "csrf": csrf_token(request),
-                "next": target,
-                "user": None,
-                "error": "ユーザー名またはパスワードが違います。",
-            },
-            status_code=401,
-        )
-    log_in(request, account.name)
-    log.info("web login: %s (%s)", account.name, account.role)
+        wait = await run_in_threadpool(throttle.failed, name, address)
+        log.warning("web login refused for %r from %s", name, address)
+        return _refused(request, web, target, name, wait)
+    await run_in_threadpool(throttle.succeeded, account.name)
+    try:
+        session_id = await run_in_threadpool(web.app.web_sessions.start, account.name)
+    except AccountError:  # disabled between the password check and now
+        return _refused(request, web, target, name, 0)
+    log_in(request, session_id)
+    log.info("web login: %s (%s) from %s", account.name, account.role, address)
     return RedirectResponse(target, status_code=303)
 
 
@@ -62,7 +92,7 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     if not form_is_fresh(request, form):
         return PlainTextResponse("フォームの有効期限が切れています。", 403)
-    log_out(request)
+    await run_in_threadpool(log_out, request, web_of(request).app.web_sessions)
     return RedirectResponse("/login", status_code=303)
 
 
