@@ -54,7 +54,7 @@ def end_sessions_of(session: Session, user_id: int, now: datetime, why: str) -> 
     """End every open workbench session of the user, in the caller's transaction; how many there were."""
     ended = session.execute(
         update(WebSession)
-        .where(WebSession.user_id == user_id, WebSession.expires_at > now)
+        .where(WebSession.user_id == user_id, WebSession.ended_at.is_(None))
         .values(expires_at=now, ended_at=now, ended_why=why)
     )
     return int(getattr(ended, "rowcount", 0) or 0)

@@ -71,7 +71,11 @@ class WebSessions:
             found = session.execute(
                 select(WebSession, User)
                 .join(User, User.id == WebSession.user_id)
-                .where(WebSession.token_hash == token_hash(token), WebSession.expires_at > now)
+                .where(
+                    WebSession.token_hash == token_hash(token),
+                    WebSession.ended_at.is_(None),
+                    WebSession.expires_at > now,
+                )
             ).one_or_none()
             if found is None:
                 return None
@@ -89,7 +93,7 @@ class WebSessions:
         now = self.clock()
         with self.sessions.begin() as session:
             row = session.scalars(
-                select(WebSession).where(WebSession.token_hash == token_hash(token), WebSession.expires_at > now)
+                select(WebSession).where(WebSession.token_hash == token_hash(token), WebSession.ended_at.is_(None))
             ).one_or_none()
             if row is None:
                 return False
@@ -103,7 +107,7 @@ class WebSessions:
             rows = session.scalars(
                 select(WebSession.id)
                 .join(User, User.id == WebSession.user_id)
-                .where(User.name == name, WebSession.expires_at > now)
+                .where(User.name == name, WebSession.ended_at.is_(None), WebSession.expires_at > now)
             )
             return len(rows.all())
 

@@ -334,9 +334,9 @@ class WebSession(Base):
     """A login to the workbench, held on the server so that logging out ends it for every copy of the cookie.
 
     The cookie carries a random id; only its SHA-256 is stored, so a copy of
-    this table opens no session. ``expires_at`` is set to the moment a session
-    ends (logout, password change, account disabled) as well as to its natural
-    end, so "still valid" and "prunable" are one indexed comparison.
+    this table opens no session. A session that ends before its time (logout,
+    password change, account disabled) gets ``ended_at`` and its ``expires_at``
+    is brought forward to that moment, so pruning is one indexed comparison.
     """
 
     __tablename__ = "web_sessions"
