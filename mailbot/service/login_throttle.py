@@ -11,7 +11,8 @@ quiet for :data:`WINDOW` after its last failure or lock.
 
 Any name is counted, existing or not, and the refusal reads the same, so it
 tells nobody which names are accounts. The counters are rows of
-``login_failures``: every workbench process slows the same guesser. The first
+``login_failures``: every workbench process slows the same guesser; rows
+of forgotten runs are deleted at the next failure (one indexed delete). The first
 lock of an existing account in a run is reported to ops once, through the
 outbox (mail kind ``ops_login_locked``), in the transaction that locks it.
 """
@@ -43,6 +44,8 @@ LIMITS = {"user": 5, "addr": 10}
 WINDOW = timedelta(minutes=15)
 FIRST_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(minutes=15)
+# A lock never outlasts its last failure by more than MAX_DELAY, nor a run its lock by more than WINDOW.
+FORGOTTEN_AFTER = WINDOW + MAX_DELAY
 TOO_MANY = "ログインの試行回数が多すぎます。しばらくしてからお試しください。"
 # Longer names are cut: the key column is bounded, and nobody's name is this long (accounts.py: 120).
 _KEY_CHARS = 150
@@ -105,6 +108,9 @@ class LoginThrottle:
         now = self.clock()
         wait = 0
         with self.sessions.begin() as session:
+            # Counters no run can still need (unlocked and quiet past the window): one indexed delete,
+            # so names made up by a guesser do not pile up.
+            session.execute(delete(LoginFailure).where(LoginFailure.last_failure_at < now - FORGOTTEN_AFTER))
             for kind, key in _keys(name, address):
                 row = session.scalars(select(LoginFailure).where(LoginFailure.key == key).with_for_update()).first()
                 if row is None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
-from mailbot.service.login_throttle import FIRST_DELAY, LIMITS, MAX_DELAY, WINDOW, LoginThrottle
+from mailbot.adapters.database.schema import LoginFailure
+from mailbot.service.login_throttle import FIRST_DELAY, FORGOTTEN_AFTER, LIMITS, MAX_DELAY, WINDOW, LoginThrottle
 from tests.fixtures.bot import Harness
 
 PASSWORD = "correct-horse-battery"
@@ -101,3 +103,13 @@ def test_a_made_up_name_or_an_address_lock_is_not_reported(harness: Harness, thr
         throttle.failed(f"guess-{n}", "203.0.113.5")
     assert throttle.wait("yamada", "203.0.113.5") > 0
     assert harness.outbox("ops_login_locked") == []
+
+
+def test_counters_of_forgotten_runs_are_deleted_at_the_next_failure(harness: Harness, throttle: LoginThrottle) -> None:
+    for n in range(3):
+        throttle.failed(f"guess-{n}", "203.0.113.5")
+    harness.clock.advance(seconds=FORGOTTEN_AFTER.total_seconds() + 1)
+    throttle.failed("yamada", "192.0.2.1")
+    with harness.app.sessions() as session:
+        keys = sorted(session.scalars(select(LoginFailure.key)))
+    assert keys == ["addr:192.0.2.1", "user:yamada"]
