@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from mailbot.entrypoints.cli.main import main
 from mailbot.entrypoints.web.middleware import SESSION_COOKIE
 from mailbot.service.login_throttle import TOO_MANY
 from tests.entrypoints.test_web import PASSWORD, client_for, csrf, login
-from tests.fixtures.bot import Harness, rebuild
+from tests.fixtures.bot import Harness, make_harness, rebuild
 
 
 @pytest.fixture
@@ -141,14 +142,14 @@ def test_a_success_resets_the_accounts_count(web: tuple[Harness, TestClient]) ->
     assert statuses == [401] * 4
 
 
-@pytest.mark.parametrize(("base_url", "secure"), [("https://desk.usen.co.jp/mailbot", True), ("", False)])
+HTTPS = '[web]\nbase_url = "https://desk.usen.co.jp/mailbot"'
+
+
+@pytest.mark.parametrize(("web_table", "secure"), [(HTTPS, True), ("", False)])
 def test_the_session_cookie_after_login_is_httponly_samesite_lax_and_secure_over_https(
-    desk: Harness, base_url: str, secure: bool
+    tmp_path: Path, db_url: str, web_table: str, secure: bool
 ) -> None:
-    if base_url:
-        text = desk.config_path.read_text(encoding="utf-8")
-        desk.config_path.write_text(text.replace("[mailbox]", f'[web]\nbase_url = "{base_url}"\n\n[mailbox]'), "utf-8")
-        rebuild(desk)
+    desk = make_harness(tmp_path, db_url, extra_toml=web_table)
     desk.app.accounts.add("yamada", "clerk", PASSWORD)
     # An https client, so that a Secure cookie from the login page is sent back with the form.
     client = client_for(desk, base_url="https://testserver")
@@ -159,6 +160,7 @@ def test_the_session_cookie_after_login_is_httponly_samesite_lax_and_secure_over
     assert {"httponly", "samesite", "path"} <= attributes
     assert "samesite=lax" in cookie
     assert ("secure" in attributes) is secure
+    desk.app.close()
 
 
 def test_each_request_is_logged_once_with_the_user_and_never_the_password_query_or_cookie(

@@ -88,30 +88,25 @@ def current_user(
     proxies: tuple[str, ...],
     sessions: WebSessions,
 ) -> User | None:
-    user = _current_user(request, accounts, mode=mode, header=header, proxies=proxies, sessions=sessions)
+    """The user of this request (None: nobody), also left in the request's state for the access log."""
+    user = _proxy_user(request, accounts, header, proxies) if mode == "header" else _session_user(request, sessions)
     setattr(request.state, USER_STATE, user.name if user else None)
     return user
 
 
-def _current_user(
-    request: Request,
-    accounts: Accounts,
-    *,
-    mode: str,
-    header: str,
-    proxies: tuple[str, ...],
-    sessions: WebSessions,
-) -> User | None:
-    if mode == "header":
-        client = request.client.host if request.client else ""
-        name = request.headers.get(header, "").strip()
-        if client not in proxies or not name:
-            return None
-        account = accounts.get(name)
-        if account is not None and account.disabled:
-            return None
-        # A person the proxy vouches for but who has no account here may look, not act.
-        return User(name, account.role if account else "viewer")
+def _proxy_user(request: Request, accounts: Accounts, header: str, proxies: tuple[str, ...]) -> User | None:
+    client = request.client.host if request.client else ""
+    name = request.headers.get(header, "").strip()
+    if client not in proxies or not name:
+        return None
+    account = accounts.get(name)
+    if account is not None and account.disabled:
+        return None
+    # A person the proxy vouches for but who has no account here may look, not act.
+    return User(name, account.role if account else "viewer")
+
+
+def _session_user(request: Request, sessions: WebSessions) -> User | None:
     session_id = request.session.get(_SESSION_ID)
     if not session_id:
         return None
