@@ -40,7 +40,7 @@ def hourly_bot(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> tuple[Harnes
 
 
 def mail_about(sink: SmtpSink, case_no: str, after: int, bot: _Bot, timeout: float = 120) -> ReceivedMail:
-    """The first mail about ``case_no`` the relay got after its first ``after`` ones (AssertionError at the deadline)."""
+    """The first mail about ``case_no`` the relay got after its first ``after`` ones (AssertionError if none came)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
