@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from mailbot.adapters.database.schema import JobRun
-from mailbot.service.commands import Accept, DeliverIfFree, Note
+from mailbot.service.commands import Accept, DeliverIfFree
 from mailbot.service.health import bot_state
 from tests.entrypoints.test_scheduler import _Bot
 from tests.fixtures.bot import Harness, make_harness, rebuild, use_real_servers
@@ -88,23 +88,6 @@ def test_a_clerks_acceptance_is_sent_at_once_because_the_desk_woke_the_hourly_bo
     assert re.search(r"job wakeup done in \d+ ms: woken by the desk: sent [1-9]", output), output
     assert output.count("job poll done") == 1, "no second poll sent it"
     assert "Traceback" not in output
-
-
-def test_a_note_queues_no_mail_and_wakes_no_one(tmp_path: Path, db_url: str, smtp_sink: SmtpSink) -> None:
-    h, case_no = hourly_bot(tmp_path, db_url, smtp_sink)
-    bot = running_bot(h)
-    try:
-        h.app.bus.handle(Note(case_no, by="yamada", text="電話で確認済み"))
-        # Then a command that does queue mail: the only wake-up is its.
-        before = len(smtp_sink.messages)
-        h.app.bus.handle(Accept(case_no, by="yamada"))
-        mail_about(smtp_sink, case_no, before, bot)
-        assert bot.wait_for("job wakeup done"), "".join(bot.lines)
-        output = stop(bot)
-    finally:
-        bot.end()
-        h.app.close()
-    assert output.count("mail queued at the desk; delivering now") == 1, output
 
 
 def test_a_cli_command_that_finds_the_bot_running_wakes_it_instead_of_waiting_for_the_poll(
