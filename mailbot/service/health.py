@@ -157,6 +157,13 @@ class Status:
                 {"key": m.item_key, "attempts": m.attempts, "since": _iso(m.since), "error": m.error}
                 for m in self.marks_pending
             ],
+            "bot": None
+            if self.bot is None
+            else {
+                "running": self.bot.running,
+                "heartbeat": _iso(self.bot.heartbeat),
+                "stopped_at": _iso(self.bot.stopped_at),
+            },
         }
 
 

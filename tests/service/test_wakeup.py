@@ -125,3 +125,24 @@ def test_a_pending_mail_reads_as_going_soon_or_waiting_for_the_stopped_bot_with_
     assert views.mail_timing("failed", None, running)["label"] == "送信失敗"
     assert views.bot_words(running)["label"] == "稼働中"
     assert views.bot_words(stopped)["last_check"] == "最終確認 11/24 10:00"
+
+
+def test_the_status_report_carries_the_bots_state_for_monitoring(harness: Harness) -> None:
+    h = harness
+    health.mark_runner(h.app.sessions, "mailbot run (pid 1)", h.clock.now)
+    report = health.collect_status(
+        sessions=h.app.sessions, source=None, poll_seconds=60, max_message_bytes=1_000_000, now=h.clock.now
+    )
+    assert report.to_json()["bot"] == {"running": True, "heartbeat": h.clock.now.isoformat(), "stopped_at": None}
+    assert not any(p.code == "bot_stopped" for p in report.problems)
+    health.clear_runner(h.app.sessions, h.clock.now)
+    stopped = health.collect_status(
+        sessions=h.app.sessions,
+        source=None,
+        poll_seconds=60,
+        max_message_bytes=1_000_000,
+        now=h.clock.now,
+        bot_expected=True,
+    )
+    assert stopped.to_json()["bot"]["running"] is False
+    assert [p.code for p in stopped.problems if p.code == "bot_stopped"] == ["bot_stopped"]
