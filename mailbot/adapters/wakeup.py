@@ -7,7 +7,7 @@
   file (``<database>.wake``), bound by the bot that holds the poller lock. A
   stale socket left by a bot that died refuses the datagram (nobody reads it)
   and the next bot replaces the file before binding; no network is involved.
-* An in-memory database: nobody else can share it, so there is nobody to wake.
+* An in-memory database: nobody else can share it, so nobody else wakes the bot.
 
 A nudge is only a hint: the bot still polls on its schedule, so a lost one
 delays mail to the next poll and a spurious one costs one empty delivery run.
@@ -45,17 +45,21 @@ def socket_path(database: Path) -> Path:
 
 
 class NoWakeup:
-    """Nobody to wake (an in-memory database): mail waits for the bot's own schedule."""
+    """An in-memory database: no other process shares it, so only a nudge from this one (a stop) is heard."""
+
+    def __init__(self) -> None:
+        self._nudged = threading.Event()
 
     def notify(self) -> None:
-        return None
+        self._nudged.set()
 
     def listen(self) -> None:
         return None
 
     def wait(self, timeout: float) -> bool:
-        time.sleep(timeout)
-        return False
+        nudged = self._nudged.wait(timeout)
+        self._nudged.clear()
+        return nudged
 
     def close(self) -> None:
         return None

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from mailbot.adapters.wakeup import PostgresWakeup, SocketWakeup, socket_path
+from mailbot.adapters.wakeup import NoWakeup, PostgresWakeup, SocketWakeup, socket_path
 from mailbot.bootstrap import make_wakeup
 
 
@@ -129,3 +129,14 @@ def test_a_lost_listening_connection_is_made_again_and_counts_as_a_nudge(pg_engi
         assert bot.wait(10) is True
     finally:
         bot.close()
+
+
+def test_an_in_memory_database_has_no_one_else_to_wake_but_a_stop_still_ends_the_wait() -> None:
+    memory = create_engine("sqlite://")
+    nobody = make_wakeup(memory)
+    assert isinstance(nobody, NoWakeup)
+    assert nobody.wait(0.01) is False
+    nobody.notify()
+    assert nobody.wait(5) is True
+    assert nobody.wait(0.01) is False
+    memory.dispose()
