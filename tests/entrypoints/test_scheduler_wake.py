@@ -57,7 +57,9 @@ def running_bot(h: Harness) -> _Bot:
     h.app.close()
     bot = _Bot(h.config_path)
     # The first poll has sent what was queued before (the weekly summaries it caught up, too).
-    assert bot.wait_for("job poll done"), "".join(bot.lines)
+    if not bot.wait_for("job poll done"):
+        bot.end()
+        raise AssertionError("".join(bot.lines))
     rebuild(h)  # the desk's side: the web or the CLI, its own process in real life
     return bot
 

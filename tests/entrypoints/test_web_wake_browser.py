@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import time
 from email.header import decode_header, make_header
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,7 +47,7 @@ def accept(page: Any, base: str, case_no: str) -> Any:
 
 
 def test_a_clerks_acceptance_is_sent_by_the_woken_bot_and_the_page_says_sent(
-    desk: Harness, smtp_sink: SmtpSink, page: Any, tmp_path: Path
+    desk: Harness, smtp_sink: SmtpSink, page: Any
 ) -> None:
     case_no = a_returned_case(desk, smtp_sink)
     desk.app.close()
