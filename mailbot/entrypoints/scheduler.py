@@ -121,7 +121,7 @@ class Runner:
         self._last_failure: dict[str, tuple[str, int]] = {}
         self.alerts = app.outage_alerts(self._notify)
         self._waker: threading.Thread | None = None
-        # How many times the desk's nudge brought a delivery forward (the tests count them).
+        # How many times the desk's nudge brought a delivery forward (each is also one log line).
         self.wakeups = 0
         self.who = f"mailbot run (pid {os.getpid()})"
 
@@ -394,6 +394,7 @@ class Runner:
         wakeup = self.app.wakeup
         beat_every = health.heartbeat_seconds(self.config.schedule.poll_seconds)
         next_beat = 0.0
+        failing = False
         while not self.stop_event.is_set():
             if time.monotonic() >= next_beat and self._lock_lost_at is None:
                 try:
@@ -403,8 +404,11 @@ class Runner:
                 next_beat = time.monotonic() + beat_every
             try:
                 woken = wakeup.wait(max(0.05, min(beat_every, next_beat - time.monotonic())))
+                failing = False
             except Exception as exc:  # never the end of the bot: its polls still send
-                log.warning("waiting for the desk's nudges failed: %s", _first_line(exc))
+                if not failing:  # said once, not at every heartbeat
+                    log.warning("waiting for the desk's nudges failed: %s", _first_line(exc))
+                failing = True
                 self.stop_event.wait(beat_every)
                 continue
             if woken and self.scheduler is not None and not self.stop_event.is_set():
