@@ -268,13 +268,13 @@ def find_problems(
         since, detail = login_failure
         problems.append(Problem("mailbox_login", TITLES["mailbox_login"], f"{format_jst(since)} から: {detail}"))
     if last_poll is None:
-        problems.append(Problem("stale_poll", TITLES["stale_poll"], "成功したポーリングの記録がありません"))
+        problems.append(Problem("stale_poll", TITLES["stale_poll"], "メールを確認できた記録がありません"))
     elif now - last_poll > limit:
         problems.append(
             Problem(
                 "stale_poll",
                 TITLES["stale_poll"],
-                f"最後に成功したポーリングは {format_jst(last_poll)}"
+                f"最後にメールを確認できたのは {format_jst(last_poll)}"
                 f"({int((now - last_poll).total_seconds() // 60)}分前)です"
                 + (f"。メールボックスのエラー: {mailbox.error}" if mailbox.error else ""),
             )
