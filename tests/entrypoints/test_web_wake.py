@@ -81,6 +81,8 @@ def test_the_status_page_says_stopped_at_once_after_a_clean_stop_and_within_a_po
     stopped = client.get("/status").text
     assert 'data-bot="stopped"' in stopped and "に停止しました" in stopped
     assert "ボットの再開後" in stopped  # when it next looks at the mailbox
+    next_runs = re.findall(r'<tr data-job="[^"]+">(?:<td>[^<]*</td>){2}<td>([^<]*)</td>', stopped)
+    assert next_runs and set(next_runs) == {"ボットの再開後"}, "no job runs while the bot is stopped"
 
 
 def test_the_status_page_names_jobs_and_schedules_in_japanese_and_no_jargon(web: tuple[Harness, TestClient]) -> None:
