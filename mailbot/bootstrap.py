@@ -29,7 +29,7 @@ from mailbot.service.intake import Intake
 from mailbot.service.login_throttle import LoginThrottle
 from mailbot.service.messagebus import MessageBus
 from mailbot.service.outage_alerts import OutageAlerts, Told
-from mailbot.service.ports import Delivery, MailSource
+from mailbot.service.ports import Delivery, MailSource, Wakeup
 from mailbot.service.web_sessions import WebSessions
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ __all__ = [
     "imap_settings",
     "make_delivery",
     "make_source",
+    "make_wakeup",
     "raw_storage",
     "smtp_settings",
     "upgrade_database",
@@ -69,6 +70,7 @@ class App:
     _intake: Intake | None = None
     _desk: Desk | None = None
     _bus: MessageBus | None = None
+    _wakeup: Wakeup | None = None
 
     @property
     def bus(self) -> MessageBus:
@@ -95,6 +97,7 @@ class App:
                 make_intake=lambda: self.intake,
                 make_desk=lambda: self.desk,
                 poller_lock=self.poller_lock,
+                wakeup=self.wakeup,
             )
             self._bus = MessageBus(bound(deps))
         return self._bus
@@ -159,6 +162,13 @@ class App:
             clock=self.clock,
         )
 
+    @property
+    def wakeup(self) -> Wakeup:
+        """How the desk's commands wake the running bot, for this database (built once)."""
+        if self._wakeup is None:
+            self._wakeup = make_wakeup(self.engine)
+        return self._wakeup
+
     def poller_lock(self) -> PollerLock:
         """The lock that keeps a second poller off this mailbox and database."""
         return PollerLock(self.config.database_url, self.intake.source.name)
@@ -166,12 +176,14 @@ class App:
     def deliver_if_free(self, recheck: bool = False) -> str:
         """Re-check waiting cases and deliver the outbox, if no poller is running (:class:`DeliverIfFree`).
 
-        A running `mailbot run` does this work on its next poll.
+        A running `mailbot run` is woken to send at once (and re-checks on its next poll).
         """
         result: str = self.bus.handle(DeliverIfFree(recheck=recheck))
         return result
 
     def close(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.close()
         if self._intake is not None:
             self._intake.parse_ahead.close()
             self._intake.source.close()
@@ -284,6 +296,18 @@ def make_source(config: Config, sessions: sessionmaker[Session]) -> MailSource:
     from mailbot.adapters.imap import ImapSource
 
     return ImapSource(imap_settings(config), SessionCursorStore(sessions))
+
+
+def make_wakeup(engine: Engine) -> Wakeup:
+    """LISTEN/NOTIFY on PostgreSQL, a datagram socket beside a SQLite file, nothing for a database in memory."""
+    from mailbot.adapters.wakeup import NoWakeup, PostgresWakeup, SocketWakeup, socket_path
+
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        return PostgresWakeup(engine)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return SocketWakeup(socket_path(Path(str(url.database))))
+    return NoWakeup()
 
 
 def make_delivery(config: Config) -> Delivery:

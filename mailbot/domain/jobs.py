@@ -5,9 +5,11 @@ The values are what existing databases hold: never change one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
-__all__ = ["JobName"]
+__all__ = ["JOB_LABELS", "JobName", "job_label"]
 
 
 class JobName(StrEnum):
@@ -29,3 +31,24 @@ class JobName(StrEnum):
     PROGRESS_UNMATCHED = "progress_unmatched"
     # The 事務センター worklist sent for a week.
     JIMU_WORKLIST = "jimu_worklist"
+
+
+# The scheduler's jobs (``mailbot run``'s job ids) as the desk reads them on 稼働状況; the CLI may print them too.
+JOB_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        "poll": "メールの確認と送信",
+        "outbox": "送信できなかったメールの再送",
+        "recheck": "UNIS待ちの案件の再確認",
+        "weekly_summary": "週次まとめの送信",
+        "weekly_summary_retry": "週次まとめの送信(失敗時のやり直し)",
+        "unis_watch": "UNISデータの取込",
+        "progress_watch": "進捗表の取込",
+        "retention": "保存期間を過ぎたメールの削除",
+        "wakeup": "画面から送ったメールの送信",
+    }
+)
+
+
+def job_label(job_id: str) -> str:
+    """The job's Japanese name; an unknown id (a newer version's job) reads as a plain 処理."""
+    return JOB_LABELS.get(job_id, "その他の処理")

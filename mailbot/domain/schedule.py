@@ -13,7 +13,15 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 from mailbot.domain.clock import JST
 
-__all__ = ["Week", "WeeklySpec", "due_week", "parse_weekly_spec", "scheduled_time"]
+__all__ = [
+    "Week",
+    "WeeklySpec",
+    "daily_label",
+    "due_week",
+    "every_label",
+    "parse_weekly_spec",
+    "scheduled_time",
+]
 
 _WEEK_PATTERN = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 
@@ -70,6 +78,7 @@ class Week:
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAYS_JA = "月火水木金土日"
 _SPEC = re.compile(r"^\s*([a-z]{3})\s+(\d{1,2}):(\d{2})\s*$", re.IGNORECASE)
 
 
@@ -87,6 +96,25 @@ class WeeklySpec:
 
     def __str__(self) -> str:
         return f"{self.day} {self.hour:02d}:{self.minute:02d}"
+
+    @property
+    def label(self) -> str:
+        """毎週月曜 8:30: how the desk reads ``mon 08:30``."""
+        return f"毎週{_DAYS_JA[self.weekday]}曜 {self.hour}:{self.minute:02d}"
+
+
+def daily_label(hour: int, minute: int) -> str:
+    """毎日 3:15."""
+    return f"毎日 {hour}:{minute:02d}"
+
+
+def every_label(seconds: int) -> str:
+    """An interval as the desk reads it: 30秒ごと, 5分ごと, 1時間30分ごと, 2日ごと."""
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "日"), (hours, "時間"), (minutes, "分"), (secs, "秒")) if n]
+    return "".join(parts or ["0秒"]) + "ごと"
 
 
 def parse_weekly_spec(text: str) -> WeeklySpec:

@@ -12,6 +12,12 @@ the same outbox row. A mail source with ``wait_for_new(timeout) -> bool``
 (IMAP IDLE) gets a watcher thread that waits for new mail between jobs and
 brings the next poll forward when some arrives.
 
+Mail a clerk queues (the web, the CLI) goes at once: the bus nudges the
+running bot after the commit (:class:`mailbot.service.ports.Wakeup`), and a
+waker thread here, listening, runs a one-off ``wakeup`` job that delivers the
+outbox. The same thread writes the heartbeat the workbench reads (is the bot
+running? まもなく送信 or ボットが停止中).
+
 SIGTERM or SIGINT: the intake is told to stop between messages, the job in
 hand finishes, the scheduler shuts down and the process exits 0.
 
@@ -114,6 +120,10 @@ class Runner:
         # Each job's last unexpected error, so a repeat logs a line and not another traceback.
         self._last_failure: dict[str, tuple[str, int]] = {}
         self.alerts = app.outage_alerts(self._notify)
+        self._waker: threading.Thread | None = None
+        # How many times the desk's nudge brought a delivery forward (each is also one log line).
+        self.wakeups = 0
+        self.who = f"mailbot run (pid {os.getpid()})"
 
     @property
     def outages(self) -> Outages:
@@ -333,6 +343,11 @@ class Runner:
             return "no watch_dir"
         return import_watched_progress(self.app, folder, now=self._now())
 
+    def deliver_woken(self) -> str:
+        """The one-off job a nudge from the desk adds: the outbox, now."""
+        report = self.app.bus.handle(DeliverOutbox(by="wakeup"))
+        return f"woken by the desk: sent {report.sent}, failed {report.failed}, deferred {report.deferred}"
+
     def retention(self) -> str:
         """Remove what ``[retention]`` says is old enough; a second run the same day removes nothing."""
         report = self.app.bus.handle(ApplyRetention(apply=True, by="retention"))
@@ -373,6 +388,52 @@ class Runner:
                 log.info("new mail announced; polling now")
                 self.scheduler.modify_job("poll", next_run_time=datetime.now(self.tz))
                 self._poll_started.wait(timeout)
+
+    # -- the desk's nudges and the heartbeat --------------------------------------------------
+    def _wait_for_desk(self) -> None:
+        wakeup = self.app.wakeup
+        beat_every = health.heartbeat_seconds(self.config.schedule.poll_seconds)
+        next_beat = 0.0
+        failing = False
+        while not self.stop_event.is_set():
+            if time.monotonic() >= next_beat and self._lock_lost_at is None:
+                try:
+                    health.beat(self.app.sessions, self.who, self._now())
+                except Exception as exc:  # the database is down: the jobs report the outage
+                    log.debug("heartbeat not written: %s", _first_line(exc))
+                next_beat = time.monotonic() + beat_every
+            try:
+                woken = wakeup.wait(max(0.05, min(beat_every, next_beat - time.monotonic())))
+                failing = False
+            except Exception as exc:  # never the end of the bot: its polls still send
+                if not failing:  # said once, not at every heartbeat
+                    log.warning("waiting for the desk's nudges failed: %s", _first_line(exc))
+                failing = True
+                self.stop_event.wait(beat_every)
+                continue
+            if woken and self.scheduler is not None and not self.stop_event.is_set():
+                self.wakeups += 1
+                log.info("mail queued at the desk; delivering now")
+                with contextlib.suppress(Exception):  # the scheduler shutting down
+                    # One-off, now; a nudge while one waits to run replaces it (one run sends every queued mail).
+                    self.scheduler.add_job(
+                        self._wrap("wakeup", self.deliver_woken),
+                        id="wakeup",
+                        name="wakeup",
+                        replace_existing=True,
+                        max_instances=1,
+                    )
+
+    def start_waker(self) -> None:
+        """Listen for the desk's nudges (before the first poll, so none is missed) and beat the heartbeat."""
+        if self._waker is not None:
+            return
+        try:
+            self.app.wakeup.listen()
+        except Exception as exc:  # the polls still send, on their schedule
+            log.warning("cannot listen for the desk's nudges (mail waits for the next poll): %s", _first_line(exc))
+        self._waker = threading.Thread(target=self._wait_for_desk, name="desk-wake", daemon=True)
+        self._waker.start()
 
     def start_watcher(self) -> bool:
         """Start waiting for new mail in the background, when the source can (IMAP IDLE)."""
@@ -422,7 +483,7 @@ class Runner:
             if not lock.acquire(on_wait=waiting, stop=self.stop_event.is_set):
                 return 0
             self.lock = lock
-            health.mark_runner(self.app.sessions, f"mailbot run (pid {os.getpid()})", self._now())
+            health.mark_runner(self.app.sessions, self.who, self._now())
             marked = True
             # Between runs of mails too: a lock lost mid-delivery stops the sending.
             self.app.intake.deliverer.may_send = self.holds_lock
@@ -435,6 +496,7 @@ class Runner:
             # Catch up last week's summaries if the bot was down when they were due.
             self._wrap("weekly_summary", self.weekly_summary)()
             self.start_watcher()
+            self.start_waker()
             if not self.stop_event.is_set():
                 scheduler.start()
         finally:
@@ -445,9 +507,12 @@ class Runner:
                 scheduler.shutdown(wait=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self._waker is not None:
+                self.app.wakeup.notify()  # ends its wait now, not a heartbeat later
+                self._waker.join(10)  # before the clean stop is recorded: a beat after it would undo it
             if marked:
                 try:
-                    health.clear_runner(self.app.sessions)
+                    health.clear_runner(self.app.sessions, self._now())
                 except Exception as exc:  # the database is down: status will say the bot is gone, which it is
                     log.warning("could not record the clean stop: %s", _first_line(exc))
             lock.release()

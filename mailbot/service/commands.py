@@ -91,7 +91,8 @@ class DeliverIfFree(Command):
     """Re-check waiting cases (``recheck``) and deliver, if no poller holds the mailbox.
 
     What a one-off command does after queueing mail: a running ``mailbot run``
-    sends it on its next poll instead. Returns the one line to print.
+    is woken instead (:class:`mailbot.service.ports.Wakeup`) and sends it at once.
+    Returns the one line to print.
     """
 
     by: str = BOT

@@ -435,7 +435,7 @@ class Desk:
                 raise DeskError(f"送信ID {mail_id} には社内の宛先がないため送れません")
             mail.status, mail.attempts, mail.next_attempt_at, mail.last_error = "pending", 0, uow.now, None
             self._mail_event(uow, mail, Event.MAIL_RESENT, by)
-            summary = f"送信ID {mail_id} を送信待ちにしました(次回のポーリングで送信します)"
+            summary = f"送信ID {mail_id} を送信待ちにしました(ボットが稼働していればすぐに送信します)"
             return ActionResult(summary, mails=(mail.kind,))
 
     def cancel(self, mail_id: int, *, by: str) -> ActionResult:

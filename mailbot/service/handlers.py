@@ -31,6 +31,7 @@ from mailbot.service import health, views
 from mailbot.service.delivery import DeliveryReport
 from mailbot.service.desk import ActionResult, Desk
 from mailbot.service.intake import Intake, PollReport
+from mailbot.service.ports import Wakeup
 from mailbot.service.progress import ProgressReport, import_progress
 from mailbot.service.replay import ReplayChange, replay_cases
 from mailbot.service.retention import RetentionReport, apply_retention
@@ -46,7 +47,7 @@ from mailbot.service.summaries import (
 from mailbot.service.unis_import import ImportedAndReconciled, import_and_reconcile
 from mailbot.service.worklist import send_worklist
 
-__all__ = ["HANDLERS", "Deps", "Lock", "bound"]
+__all__ = ["HANDLERS", "Deps", "Lock", "bound", "queued_mail"]
 
 
 class Lock(Protocol):
@@ -74,6 +75,8 @@ class Deps:
     make_intake: Callable[[], Intake]
     make_desk: Callable[[], Desk]
     poller_lock: Callable[[], Lock]
+    # Told after a command committed mail, so a running `mailbot run` sends it at once.
+    wakeup: Wakeup
 
     @property
     def intake(self) -> Intake:
@@ -98,7 +101,8 @@ def handle_deliver_if_free(cmd: c.DeliverIfFree, deps: Deps) -> str:
     so two processes never send the same mail even when a lock was lost."""
     lock = deps.poller_lock()
     if not lock.try_acquire():
-        return "mailbot run holds the mailbox: it decides and sends on its next poll"
+        deps.wakeup.notify()  # what the caller queued goes now, not at the next poll
+        return "mailbot run holds the mailbox: woken, it sends the queued mail now"
     try:
         intake = deps.intake
         changed = intake.recheck_waiting() if cmd.recheck else 0
@@ -249,8 +253,9 @@ def handle_cancel(cmd: c.Cancel, deps: Deps) -> ActionResult:
 # -- reads that need the config ----------------------------------------------------------------------
 def handle_show_case(query: c.ShowCase, deps: Deps) -> dict[str, Any]:
     with deps.sessions() as session:
+        bot = health.bot_state(session, now=deps.clock(), poll_seconds=deps.poll_seconds)
         return views.case_detail(
-            session, query.case_no, directory=deps.directory, policy=deps.policy, checks=deps.checks
+            session, query.case_no, directory=deps.directory, policy=deps.policy, checks=deps.checks, bot=bot
         )
 
 
@@ -305,10 +310,21 @@ HANDLERS: Mapping[type[c.Command], Callable[[Any, Deps], Any]] = {
 }
 
 
+def queued_mail(result: Any) -> bool:
+    """Did a desk command just commit mail to send? (The bot's own jobs send what they queue themselves.)"""
+    return isinstance(result, ActionResult) and bool(result.mails)
+
+
 def bound(deps: Deps) -> dict[type, Callable[[Any], Any]]:
     """Every handler with ``deps`` given: what :class:`mailbot.service.messagebus.MessageBus` takes."""
 
     def given(handler: Callable[[Any, Deps], Any]) -> Callable[[Any], Any]:
-        return lambda command: handler(command, deps)
+        def handle(command: Any) -> Any:
+            result = handler(command, deps)
+            if queued_mail(result):
+                deps.wakeup.notify()  # after the commit: the running bot sends it now, not at its next poll
+            return result
+
+        return handle
 
     return {kind: given(handler) for kind, handler in HANDLERS.items()}

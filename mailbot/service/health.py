@@ -54,10 +54,13 @@ from mailbot.service.ports import MailSource, SourceError, SourceItem
 
 __all__ = [
     "ALERT_KINDS",
+    "BotState",
     "MailboxScan",
     "PendingMail",
     "Problem",
     "Status",
+    "beat",
+    "bot_state",
     "collect_status",
     "find_problems",
     "scan_mailbox",
@@ -78,6 +81,7 @@ TITLES = {
     "outbox_stale": "送信待ちのメールが長く送信されていません",
     "copies_pending": "送信済みメールの控えを送信済みフォルダに保存できていません",
     "bot_not_running": "mailbot run が動いていません",
+    "bot_stopped": "ボットが停止しています",
 }
 # How long a pending mail may wait before `mailbot status` calls it a problem (``[alerts] outbox_minutes``).
 OUTBOX_MINUTES = 30
@@ -123,6 +127,7 @@ class Status:
     problems: list[Problem]
     schedule: list[dict[str, Any]] = field(default_factory=list)
     marks_pending: list[PendingMark] = field(default_factory=list)
+    bot: BotState | None = None
 
     @property
     def exit_code(self) -> int:
@@ -152,6 +157,13 @@ class Status:
                 {"key": m.item_key, "attempts": m.attempts, "since": _iso(m.since), "error": m.error}
                 for m in self.marks_pending
             ],
+            "bot": None
+            if self.bot is None
+            else {
+                "running": self.bot.running,
+                "heartbeat": _iso(self.bot.heartbeat),
+                "stopped_at": _iso(self.bot.stopped_at),
+            },
         }
 
 
@@ -256,13 +268,13 @@ def find_problems(
         since, detail = login_failure
         problems.append(Problem("mailbox_login", TITLES["mailbox_login"], f"{format_jst(since)} から: {detail}"))
     if last_poll is None:
-        problems.append(Problem("stale_poll", TITLES["stale_poll"], "成功したポーリングの記録がありません"))
+        problems.append(Problem("stale_poll", TITLES["stale_poll"], "メールを確認できた記録がありません"))
     elif now - last_poll > limit:
         problems.append(
             Problem(
                 "stale_poll",
                 TITLES["stale_poll"],
-                f"最後に成功したポーリングは {format_jst(last_poll)}"
+                f"最後にメールを確認できたのは {format_jst(last_poll)}"
                 f"({int((now - last_poll).total_seconds() // 60)}分前)です"
                 + (f"。メールボックスのエラー: {mailbox.error}" if mailbox.error else ""),
             )
@@ -301,12 +313,15 @@ def collect_status(
     max_message_bytes: int,
     now: datetime,
     outbox_minutes: int | None = None,
+    bot_expected: bool = False,
 ) -> Status:
     """Everything ``mailbot status`` shows, and the problems found.
 
     ``outbox_minutes`` (``mailbot status``, not the scheduler's own check):
     also the outbox's and the mailbox's own problems (relay refusing, mail
     pending too long, copies not filed, the mailbox unreachable now).
+    ``bot_expected`` (the workbench's 稼働状況): a bot not running is a problem,
+    seen from its heartbeat within one poll interval.
     """
     with sessions() as session:
         last_poll = last_successful_poll(session)
@@ -331,6 +346,7 @@ def collect_status(
         snapshot = Store(session).latest_snapshot()
         alerts = open_alerts(session)
         marks = pending_marks(session)
+        bot = bot_state(session, now=now, poll_seconds=poll_seconds)
     limit = timedelta(seconds=STALE_FACTOR * poll_seconds)
     mailbox = (
         scan_mailbox(source, sessions, now=now, older_than=limit, max_bytes=max_message_bytes)
@@ -356,8 +372,10 @@ def collect_status(
             marks_pending=marks,
             check_mailbox_error=outbox_minutes is not None and source is not None,
         )
-        + delivery_problems,
+        + delivery_problems
+        + ([problem] if bot_expected and (problem := bot.problem()) else []),
         marks_pending=marks,
+        bot=bot,
     )
 
 
@@ -456,24 +474,86 @@ def _row(
 
 # -- the running bot ---------------------------------------------------------------------------
 RUNNER_KEY = "runner"
+# Written by the running bot every heartbeat_seconds(); gone, and STOPPED_KEY written, at a clean stop.
+HEARTBEAT_KEY = "heartbeat"
+STOPPED_KEY = "stopped"
+
+
+def heartbeat_seconds(poll_seconds: int) -> float:
+    """How often the running bot says it is alive: three beats fit in one poll interval, at most a minute apart."""
+    return max(1.0, min(60.0, poll_seconds / 3))
+
+
+def _put(session: Session, key: str, now: datetime, detail: str | None) -> None:
+    row = session.scalars(select(JobRun).where(JobRun.job == JobName.HEALTH, JobRun.key == key)).one_or_none()
+    if row is None:
+        session.add(JobRun(job=JobName.HEALTH, key=key, done_at=now, detail=detail))
+    else:
+        row.done_at, row.detail = now, detail
+
+
+def _drop(session: Session, *keys: str) -> None:
+    session.execute(delete(JobRun).where(JobRun.job == JobName.HEALTH, JobRun.key.in_(keys)))
 
 
 def mark_runner(sessions: sessionmaker[Session], who: str, now: datetime) -> None:
     """`mailbot run` started: from now on a free poller lock means the bot died (until a clean stop)."""
     with sessions.begin() as session:
-        row = session.scalars(
-            select(JobRun).where(JobRun.job == JobName.HEALTH, JobRun.key == RUNNER_KEY)
-        ).one_or_none()
-        if row is None:
-            session.add(JobRun(job=JobName.HEALTH, key=RUNNER_KEY, done_at=now, detail=who))
-        else:
-            row.done_at, row.detail = now, who
+        _put(session, RUNNER_KEY, now, who)
+        _put(session, HEARTBEAT_KEY, now, who)
+        _drop(session, STOPPED_KEY)
 
 
-def clear_runner(sessions: sessionmaker[Session]) -> None:
-    """A clean stop: no bot is expected to hold the lock any more."""
+def beat(sessions: sessionmaker[Session], who: str, now: datetime) -> None:
+    """The running bot is alive (the workbench reads it: まもなく送信, 稼働状況)."""
     with sessions.begin() as session:
-        session.execute(delete(JobRun).where(JobRun.job == JobName.HEALTH, JobRun.key == RUNNER_KEY))
+        _put(session, HEARTBEAT_KEY, now, who)
+
+
+def clear_runner(sessions: sessionmaker[Session], now: datetime | None = None) -> None:
+    """A clean stop: no bot is expected to hold the lock any more, and the workbench says so at once."""
+    with sessions.begin() as session:
+        _drop(session, RUNNER_KEY, HEARTBEAT_KEY)
+        if now is not None:
+            _put(session, STOPPED_KEY, now, None)
+
+
+@dataclass(frozen=True)
+class BotState:
+    """Is `mailbot run` running, as the workbench tells a clerk: from its heartbeat, without asking the lock."""
+
+    running: bool
+    last_poll: datetime | None  # the last successful poll: 「最終確認」
+    heartbeat: datetime | None  # the last sign of life (kept after a crash, gone after a clean stop)
+    stopped_at: datetime | None  # a clean stop's time
+
+    def problem(self) -> Problem | None:
+        """The status page's line when the bot is not running (within one poll interval of its end)."""
+        if self.running:
+            return None
+        if self.stopped_at is not None:
+            detail = f"{format_jst(self.stopped_at)} に停止しました"
+        elif self.heartbeat is not None:
+            detail = f"{format_jst(self.heartbeat)} から応答がありません(停止の記録なし)"
+        else:
+            detail = "起動の記録がありません"
+        waits = "。画面から送ったメールは、再開するまで送信されません"
+        return Problem("bot_stopped", TITLES["bot_stopped"], detail + waits)
+
+
+def bot_state(session: Session, *, now: datetime, poll_seconds: int) -> BotState:
+    keys = (HEARTBEAT_KEY, STOPPED_KEY, "last_successful_poll")
+    rows: dict[str, datetime] = {
+        key: at
+        for key, at in session.execute(
+            select(JobRun.key, JobRun.done_at).where(JobRun.job == JobName.HEALTH, JobRun.key.in_(keys))
+        )
+    }
+    heartbeat = rows.get(HEARTBEAT_KEY)
+    alive = heartbeat is not None and now - heartbeat <= timedelta(seconds=3 * heartbeat_seconds(poll_seconds))
+    return BotState(
+        running=alive, last_poll=rows.get("last_successful_poll"), heartbeat=heartbeat, stopped_at=rows.get(STOPPED_KEY)
+    )
 
 
 def runner_problem(sessions: sessionmaker[Session], *, lock_free: bool) -> Problem | None:

@@ -31,6 +31,7 @@ __all__ = [
     "SourceError",
     "SourceItem",
     "TemporaryDeliveryError",
+    "Wakeup",
 ]
 
 
@@ -134,6 +135,30 @@ class Delivery(Protocol):
         Used after a crash between sending and recording; transports that
         cannot tell return an empty set.
         """
+        ...
+
+    def close(self) -> None: ...
+
+
+class Wakeup(Protocol):
+    """A nudge from whoever queued mail (the web, the CLI) to the running bot, which then delivers at once.
+
+    One implementation per database (:mod:`mailbot.adapters.wakeup`): PostgreSQL's
+    LISTEN/NOTIFY, or a local datagram socket beside the SQLite file. The poll's
+    own schedule stays the safety net: a nudge lost (no bot, a broken connection)
+    only means the mail waits for the next poll, as before.
+    """
+
+    def notify(self) -> None:
+        """After the commit that queued mail: tell the running bot, if any. Never raises."""
+        ...
+
+    def listen(self) -> None:
+        """The bot (the poller lock's holder) starts receiving; nudges from now on are kept for :meth:`wait`."""
+        ...
+
+    def wait(self, timeout: float) -> bool:
+        """True when nudged since the last wait (at once if so), False after ``timeout`` seconds without."""
         ...
 
     def close(self) -> None: ...

@@ -16,7 +16,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from mailbot.config import Config, ConfigError
-from mailbot.domain.schedule import WeeklySpec, parse_weekly_spec
+from mailbot.domain.jobs import job_label
+from mailbot.domain.schedule import WeeklySpec, daily_label, every_label, parse_weekly_spec
 
 __all__ = ["RETENTION_TIME", "job_triggers", "next_run_times", "schedule_timezone", "weekly_spec"]
 
@@ -72,7 +73,8 @@ def next_run_times(config: Config, now: datetime, last_poll: datetime | None = N
     """When each job runs next, computed from the triggers (no running scheduler needed).
 
     Interval jobs count from when the scheduler starts; the poll's next run is
-    estimated from the last successful poll when one is known.
+    estimated from the last successful poll when one is known. ``label`` and
+    ``when_label`` are the job and its schedule in the desk's words (毎週月曜 8:30).
     """
     result = []
     for job_id, trigger in job_triggers(config).items():
@@ -81,10 +83,27 @@ def next_run_times(config: Config, now: datetime, last_poll: datetime | None = N
             nxt = None
             if job_id == "poll" and last_poll is not None:
                 nxt = max(last_poll + trigger.interval, now)
-            result.append({"job": job_id, "every_seconds": seconds, "next_run": nxt.isoformat() if nxt else None})
+            result.append(
+                {
+                    "job": job_id,
+                    "label": job_label(job_id),
+                    "every_seconds": seconds,
+                    "when_label": every_label(seconds),
+                    "next_run": nxt.isoformat() if nxt else None,
+                }
+            )
         else:
             fire = trigger.get_next_fire_time(None, now)
             nxt_fire = fire.isoformat() if fire else None
             cron = f"daily {RETENTION_TIME[0]:02d}:{RETENTION_TIME[1]:02d}" if job_id == "retention" else None
-            result.append({"job": job_id, "cron": cron or str(weekly_spec(config)), "next_run": nxt_fire})
+            spec = weekly_spec(config)
+            result.append(
+                {
+                    "job": job_id,
+                    "label": job_label(job_id),
+                    "cron": cron or str(spec),
+                    "when_label": daily_label(*RETENTION_TIME) if cron else spec.label,
+                    "next_run": nxt_fire,
+                }
+            )
     return result

@@ -19,6 +19,7 @@ from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import Check, build_submission, unchecked_reason
+from mailbot.domain.clock import JST
 from mailbot.domain.lifecycle import (
     ACTIVE_STAGES,
     MAIL_STATUS_LABELS,
@@ -34,15 +35,18 @@ from mailbot.domain.policy import Policy
 from mailbot.service import errors
 from mailbot.service.casefile import BOT_ACTOR, search_key
 from mailbot.service.errors import MailNotFound, OriginalRemoved, QuarantineItemNotFound
+from mailbot.service.health import BotState
 from mailbot.service.retention import removed_text
 
 __all__ = [
     "MARK_LABELS",
     "attachment",
+    "bot_words",
     "case_board",
     "case_count",
     "case_detail",
     "case_rows",
+    "mail_timing",
     "message_rows",
     "outbox_rows",
     "quarantine_detail",
@@ -187,8 +191,46 @@ def message_rows(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def outbox_rows(session: Session, *, limit: int | None = None) -> list[dict[str, Any]]:
-    """Every outgoing mail, oldest first; with ``limit``, the newest ``limit`` ones, newest first."""
+def _short_jst(moment: datetime) -> str:
+    """12/07 09:00: a moment of today's work, in the desk's zone."""
+    return moment.astimezone(JST).strftime("%m/%d %H:%M")
+
+
+def mail_timing(status: str, sent_at: datetime | None, bot: BotState | None) -> dict[str, str]:
+    """When an outgoing mail goes, in a clerk's words: ``code`` (sent, soon, stopped, a status), ``label``, ``detail``.
+
+    A pending mail goes at once while the bot runs (the desk's command woke it);
+    with the bot stopped it waits, and the clerk sees since when nobody looked.
+    """
+    if status == "sent":
+        return {"code": "sent", "label": "送信済み", "detail": _short_jst(sent_at) if sent_at else ""}
+    if status == "pending" and bot is not None:
+        if bot.running:
+            return {"code": "soon", "label": "まもなく送信", "detail": ""}
+        last = f"最終確認 {_short_jst(bot.last_poll)}" if bot.last_poll else "確認の記録なし"
+        return {"code": "stopped", "label": "ボットが停止中のため未送信", "detail": last}
+    return {"code": status, "label": MAIL_STATUS_LABELS.get(status, status), "detail": ""}
+
+
+def bot_words(bot: BotState) -> dict[str, str]:
+    """Is the bot running, in a clerk's words (the outbox and 稼働状況): ``label``, ``detail``, ``last_check``."""
+    last = f"最終確認 {_short_jst(bot.last_poll)}" if bot.last_poll else "確認の記録なし"
+    if bot.running:
+        detail = "画面から送ったメールはすぐに送信されます"
+        return {"code": "running", "label": "稼働中", "detail": detail, "last_check": last}
+    return {
+        "code": "stopped",
+        "label": "停止中",
+        "detail": "画面から送ったメールは、ボットが再開するまで送信されません",
+        "last_check": last,
+    }
+
+
+def outbox_rows(session: Session, *, limit: int | None = None, bot: BotState | None = None) -> list[dict[str, Any]]:
+    """Every outgoing mail, oldest first; with ``limit``, the newest ``limit`` ones, newest first.
+
+    With ``bot`` (:func:`mailbot.service.health.bot_state`), each row's ``timing``: when it goes, in plain words.
+    """
     query = select(Outbox, Case.case_no).outerjoin(Case, Case.id == Outbox.case_id)
     query = query.order_by(Outbox.id.desc()).limit(limit) if limit else query.order_by(Outbox.id)
     rows = session.execute(query)
@@ -209,6 +251,7 @@ def outbox_rows(session: Session, *, limit: int | None = None) -> list[dict[str,
             "last_error": o.last_error,
             "created_at": _iso(o.created_at),
             "sent_at": _iso(o.sent_at),
+            "timing": mail_timing(o.status, o.sent_at, bot),
         }
         for o, case_no in rows
     ]
@@ -235,8 +278,10 @@ def case_detail(
     directory: BranchDirectory,
     policy: Policy,
     checks: Sequence[Check],
+    bot: BotState | None = None,
 ) -> dict[str, Any]:
-    """The case, its thread, each check's result over the thread, its mails and its events."""
+    """The case, its thread, each check's result over the thread, its mails (when each goes, given ``bot``)
+    and its events."""
     store = Store(session)
     case = store.case_by_no(case_no)
     if case is None:
@@ -337,6 +382,7 @@ def case_detail(
                 "sent_at": o.sent_at.isoformat() if o.sent_at else None,
                 "last_error": o.last_error,
                 "text": _text_of(o.raw),
+                "timing": mail_timing(o.status, o.sent_at, bot),
             }
             for o in mails
         ],

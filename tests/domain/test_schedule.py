@@ -3,7 +3,7 @@ from datetime import datetime
 import pytest
 
 from mailbot.domain.clock import JST
-from mailbot.domain.schedule import Week, parse_weekly_spec, scheduled_time
+from mailbot.domain.schedule import Week, daily_label, every_label, parse_weekly_spec, scheduled_time
 
 
 def test_a_weekly_setting_is_a_weekday_and_a_time() -> None:
@@ -29,3 +29,27 @@ def test_a_week_starts_on_monday_midnight_in_japan() -> None:
     assert week.start == datetime(2026, 11, 23, 0, 0, tzinfo=JST)
     assert week.next() == Week(2026, 49) and week.previous() == Week(2026, 47)
     assert Week.containing(datetime(2026, 11, 29, 23, 59, tzinfo=JST)) == week
+
+
+def test_a_weekly_setting_reads_as_the_desk_says_it() -> None:
+    assert parse_weekly_spec("mon 08:30").label == "毎週月曜 8:30"
+    assert parse_weekly_spec("fri 17:05").label == "毎週金曜 17:05"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "label"),
+    [
+        (30, "30秒ごと"),
+        (60, "1分ごと"),
+        (300, "5分ごと"),
+        (3600, "1時間ごと"),
+        (5400, "1時間30分ごと"),
+        (86_400, "1日ごと"),
+    ],
+)
+def test_an_interval_reads_in_japanese(seconds: int, label: str) -> None:
+    assert every_label(seconds) == label
+
+
+def test_a_daily_time_reads_in_japanese() -> None:
+    assert daily_label(3, 15) == "毎日 3:15"

@@ -54,8 +54,8 @@ def test_a_clerk_finds_a_case_by_customer_name_reads_it_and_accepts_it_with_a_no
         last_event = page.locator("table.events tbody tr").last
         assert last_event.locator("td.actor").inner_text() == "yamada"
         assert "副支店長がCCに入っていたため受付" in last_event.inner_text()
-        receipt = page.locator("article.mail.outbound", has_text="受付").filter(has_text="送信待ち").first
-        assert receipt.is_visible()  # queued for the running bot to send
+        receipt = page.locator("article.mail.outbound", has_text="受付").filter(has_text="未送信").first
+        assert receipt.is_visible()  # queued for the running bot to send, and none runs here
     [case] = seeded.cases()
     assert (case["status"], case["decided_by"]) == ("accepted", "yamada")
     assert [o["status"] for o in seeded.outbox("receipt")] == ["pending"]

@@ -160,7 +160,7 @@ def add_desk_actions(sub: Any, target: Target) -> None:
 
 def cmd_desk_action(args: argparse.Namespace) -> int:
     """Build the row's command from the arguments and hand it to the bus; then, if no poller is running,
-    deliver what it queued (with ``mailbot run`` running, the running bot sends it on its next poll)."""
+    deliver what it queued (with ``mailbot run`` running, the bus has woken it and it sends at once)."""
     action: DeskAction = args.desk_action
     build: Callable[..., Command] = action.command  # command(<target id>, by=..., **fields)
     target = getattr(args, _TARGET_ARGUMENT[action.target][0])

@@ -96,6 +96,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     last = status.last_successful_poll
     ago = f" ({_ago(now, last)} ago)" if last else ""
     print(f"  last successful poll : {format_jst(last) if last else 'never'}{ago}; poll every {status.poll_seconds}s")
+    bot = status.bot
+    if bot is not None:
+        if bot.running:
+            state = f"running (heartbeat {format_jst(bot.heartbeat)})"
+        elif bot.stopped_at is not None:
+            state = f"stopped cleanly at {format_jst(bot.stopped_at)}"
+        else:
+            state = f"not running (last heartbeat {format_jst(bot.heartbeat)})" if bot.heartbeat else "never ran"
+        print(f"  mailbot run          : {state}")
     box = status.mailbox
     print(
         f"  mailbox              : {box.waiting} waiting, {len(box.unprocessed)} never processed"

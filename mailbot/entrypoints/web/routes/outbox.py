@@ -10,19 +10,21 @@ from starlette.routing import Route
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, viewer
 from mailbot.entrypoints.web.desk import mail_forms, perform
-from mailbot.service import views
+from mailbot.service import health, views
 from mailbot.service.errors import DeskError
 
 __all__ = ["ROUTES"]
 
 
 def outbox(web: Web, request: Request, user: User) -> Response:
-    with web.app.sessions() as session:
-        rows = views.outbox_rows(session, limit=500)
+    app = web.app
+    with app.sessions() as session:
+        bot = health.bot_state(session, now=app.clock(), poll_seconds=app.config.schedule.poll_seconds)
+        rows = views.outbox_rows(session, limit=500, bot=bot)
     waiting = [r for r in rows if r["status"] in ("pending", "failed", "suppressed")]
     recent = [r for r in rows if r["status"] not in ("pending", "failed", "suppressed")][:100]
     forms = {r["id"]: mail_forms(r) for r in waiting}
-    return web.page(request, "outbox.html", user, waiting=waiting, recent=recent, forms=forms)
+    return web.page(request, "outbox.html", user, waiting=waiting, recent=recent, forms=forms, bot=views.bot_words(bot))
 
 
 def outbox_action(web: Web, request: Request, user: User, form: FormData) -> Response:
