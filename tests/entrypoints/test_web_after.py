@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from starlette.testclient import TestClient
 
 from mailbot.config import state_dir
-from mailbot.service.commands import ImportProgress
+from mailbot.service.commands import CorrectPNumber, ImportProgress
 from mailbot.service.worklist import FIELDS
 from tests.entrypoints.test_web import PASSWORD, client_for, login
 from tests.fixtures.bot import CUSTOMER, Harness, make_harness
@@ -26,7 +26,10 @@ from tests.service.test_after_acceptance import (
     accepted,
     case,
     opened,
+    progress,
     progress_csv,
+    unis,
+    unis_row,
 )
 from tests.service.test_desk import events
 
@@ -198,3 +201,42 @@ def test_a_p_number_is_corrected_from_the_case_page_and_its_history_shows_the_ol
     assert f"{case_no}: P番号を {P1} から {right} に訂正しました" in answer.text
     assert f"P番号 {P1}→{right}(理由: NTT画面と照合)" in answer.text and "P番号の訂正" in answer.text
     assert case(h, case_no)["p_number"] == right
+
+
+def test_every_stage_change_after_acceptance_is_a_readable_row_of_the_case_pages_history(
+    after_web: tuple[Harness, TestClient],
+) -> None:
+    h, client = after_web
+    case_no, cancelled = accepted(h), accepted(h, OTHER)
+    h.app.desk.entered(case_no, P1, by="山田")
+    h.app.desk.entered(cancelled, P2, by="山田")
+    progress(h, progress_csv(f"{P1},,,工事日確定,2026/11/28,,", f"{P2},,,キャンセル,,,2026/11/30"))
+    progress(h, progress_csv(f"{P1},,,開通,2026/11/28,2026/12/01,"))
+    h.app.bus.handle(CorrectPNumber(case_no, by="山田", p_number="P1111111111111", reason="入力誤り"))
+    unis(h, [unis_row(CUSTOMER, "確定"), unis_row(OTHER)])
+    login(client)
+
+    def history(no: str) -> list[tuple[str, str, str, str]]:
+        page = client.get(f"/cases/{no}").text
+        table = page[page.index('<table class="events">') :]
+        rows = re.findall(r'<tr data-event="\w+">(.*?)</tr>', table[: table.index("</table>")], re.S)
+        cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
+        return [(c[1], c[2], c[3], c[4]) for c in cells]  # 出来事, 実施者, きっかけ, メモ
+
+    bot, listed = "mailbot(自動)", "進捗リスト progress.csv"
+    after = [row for row in history(case_no) if row[0] != "受付"]
+    assert after == [
+        ("NTT入力", "山田", "デスクの操作", f"P番号 {P1}"),
+        (
+            "工事日確定",
+            "mailbot(自動)",
+            "進捗リスト取込",
+            "進捗リスト progress.csv 2行目: 工事日確定; 工事日 2026/11/28",
+        ),
+        ("開通", "mailbot(自動)", "進捗リスト取込", "進捗リスト progress.csv 2行目: 開通; 開通日 2026/12/01"),
+        ("P番号の訂正", "山田", "デスクの操作", f"P番号 {P1}→P1111111111111(理由: 入力誤り)"),
+        ("UNIS確定", bot, "UNIS取込の照合", "UNIS Z200214 確定 (C1234/001)"),
+    ]
+    assert history(cancelled)[-1] == (
+        "キャンセル", bot, "進捗リスト取込", f"{listed} 3行目: キャンセル; キャンセル日 2026/11/30"
+    )  # fmt: skip
