@@ -47,6 +47,20 @@ def after_web(tmp_path: Path, db_url: str) -> Iterator[tuple[Harness, TestClient
     h.app.close()
 
 
+@pytest.fixture
+def entered(after_web: tuple[Harness, TestClient]) -> tuple[Harness, TestClient, str, str]:
+    """A case entered at NTT with P1, and a clerk logged in: the harness, the client, the case, the CSRF token."""
+    h, client = after_web
+    return h, client, entered_case(h), login(client)
+
+
+def entered_case(h: Harness) -> str:
+    """A case entered at NTT with P1: what the progress list moves."""
+    case_no = accepted(h)
+    h.app.desk.entered(case_no, P1, by="山田")
+    return case_no
+
+
 def uploads(h: Harness) -> list[str]:
     folder = state_dir(h.config_path.parent) / "uploads" / "progress"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
@@ -66,12 +80,9 @@ def apply_form(html: str) -> dict[str, str]:
 
 
 def test_an_uploaded_list_shows_its_japanese_report_and_changes_nothing_until_applied(
-    after_web: tuple[Harness, TestClient],
+    entered: tuple[Harness, TestClient, str, str],
 ) -> None:
-    h, client = after_web
-    case_no = accepted(h)
-    h.app.desk.entered(case_no, P1, by="山田")
-    token = login(client)
+    h, client, case_no, token = entered
     page = upload(client, token, progress_csv(f"{P1},,株式会社さくら商事,開通,2026/11/28,2026/12/01,",
                                               "P5555555555555,,知らない会社,開通,,2026/12/01,"))  # fmt: skip
     assert "進捗リスト.csv を読み込みました(まだ反映していません)" in page
@@ -108,11 +119,8 @@ def test_a_list_that_cannot_be_read_is_refused_in_one_japanese_line_and_nothing_
     assert uploads(h) == []
 
 
-def test_a_list_changed_on_the_server_after_its_check_is_refused(after_web: tuple[Harness, TestClient]) -> None:
-    h, client = after_web
-    case_no = accepted(h)
-    h.app.desk.entered(case_no, P1, by="山田")
-    token = login(client)
+def test_a_list_changed_on_the_server_after_its_check_is_refused(entered: tuple[Harness, TestClient, str, str]) -> None:
+    h, client, case_no, token = entered
     page = upload(client, token, progress_csv(f"{P1},,,工事日確定,2026/11/28,,"))
     folder = state_dir(h.config_path.parent) / "uploads" / "progress"
     [stored] = folder.glob("*.bin")
@@ -123,12 +131,9 @@ def test_a_list_changed_on_the_server_after_its_check_is_refused(after_web: tupl
 
 
 def test_a_report_outdated_by_another_import_is_refused_and_shown_again_as_it_is_now(
-    after_web: tuple[Harness, TestClient],
+    entered: tuple[Harness, TestClient, str, str],
 ) -> None:
-    h, client = after_web
-    case_no = accepted(h)
-    h.app.desk.entered(case_no, P1, by="山田")
-    token = login(client)
+    h, client, case_no, token = entered
     data = progress_csv(f"{P1},,,工事日確定,2026/11/28,,")
     page = upload(client, token, data)
     assert "NTT入力済 → 工事日確定" in page
@@ -143,8 +148,7 @@ def test_the_token_of_another_session_applies_nothing_and_a_viewer_cannot_upload
     after_web: tuple[Harness, TestClient],
 ) -> None:
     h, client = after_web
-    case_no = accepted(h)
-    h.app.desk.entered(case_no, P1, by="山田")
+    case_no = entered_case(h)
     page = upload(client, login(client), progress_csv(f"{P1},,,工事日確定,2026/11/28,,"))
     other = client_for(h)
     answer = other.post("/progress/apply", data={**apply_form(page), "csrf_token": login(other)})
