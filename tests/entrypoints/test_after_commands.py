@@ -67,6 +67,25 @@ def test_progress_import_reports_as_json_and_a_bad_file_is_one_line_naming_its_l
     )
 
 
+def test_a_progress_import_dry_run_prints_the_report_and_keeps_and_sends_nothing_and_a_correction_is_recorded(
+    after: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    after.import_unis(BASE_UNIS)
+    case_no = accepted(after)
+    run(after, capsys, "cases", "entered", case_no, "--p-number", P1)
+    listing = tmp_path / "progress.csv"
+    listing.write_bytes(progress_csv(f"{P1},,,開通,,2026/12/01,", "P5555555555555,,,受付,,,"))
+    before = (after.cases(), after.outbox())
+    code, out, _ = run(after, capsys, "progress", "import", str(listing), "--dry-run", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["dry_run"] and [a["to"] for a in data["applied"]] == ["completed"]
+    assert data["delivery"] == "dry run: nothing was applied"
+    assert (after.cases(), after.outbox()) == before
+    code, out, _ = run(after, capsys, "cases", "correct-p-number", case_no, "--p-number", "P1111111111111",
+                       "--reason", "入力誤り", "--by", "山田")  # fmt: skip
+    assert (code, out.splitlines()[0]) == (0, f"{case_no}: P番号を {P1} から P1111111111111 に訂正しました")
+
+
 def test_unis_import_reconciles_and_the_worklist_is_a_table_an_xlsx_and_a_mail(
     after: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
