@@ -231,7 +231,8 @@ def _row_json(row: ProgressRow) -> dict[str, Any]:
 def _find(session: Session, row: ProgressRow) -> tuple[list[Case], bool]:
     """The candidate cases and whether they were found by 顧客CD (the P番号 is then to be recorded)."""
     if row.p_number:
-        by_p = list(session.scalars(select(Case).where(Case.p_number == row.p_number)))
+        # Locked: two imports of one list at once (two clerks) move a case once; the second sees it moved.
+        by_p = list(session.scalars(select(Case).where(Case.p_number == row.p_number).with_for_update()))
         if by_p:
             return by_p, False
     if row.customer_code:
@@ -244,6 +245,7 @@ def _find(session: Session, row: ProgressRow) -> tuple[list[Case], bool]:
                     Case.stage == Stage.ACCEPTED.value,
                 )
                 .order_by(Case.id)
+                .with_for_update()
             )
         )
         return by_code, True

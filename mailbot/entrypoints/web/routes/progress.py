@@ -95,8 +95,22 @@ class Upload:
         return hashlib.sha256(self.data).hexdigest() == self.sha256
 
     def remove(self, web: Web) -> None:
-        for suffix in (".bin", ".json"):
+        for suffix in (".bin", ".json", ".applying"):
             (self.folder(web) / f"{self.token}{suffix}").unlink(missing_ok=True)
+
+    def claim(self, web: Web) -> bool:
+        """Take the upload for applying, once: a second click (or tab) finds it gone. False: already taken."""
+        folder = self.folder(web)
+        try:
+            (folder / f"{self.token}.bin").rename(folder / f"{self.token}.applying")
+        except FileNotFoundError:
+            return False
+        return True
+
+    def unclaim(self, web: Web) -> None:
+        """Back to checking (the report changed: the clerk is shown it again)."""
+        folder = self.folder(web)
+        (folder / f"{self.token}.applying").rename(folder / f"{self.token}.bin")
 
     def keep_result(self, web: Web, report: ProgressReport) -> None:
         """The applied list's report, for the page after the redirect (read once by :func:`_applied`)."""
@@ -204,6 +218,8 @@ def apply_list(web: Web, request: Request, user: User, form: FormData) -> Respon
         upload.remove(web)
         request.session.pop(_SESSION_KEY, None)
         return done(request, "/progress", _CHANGED, ok=False)
+    if not upload.claim(web):
+        return done(request, "/progress", "この進捗リストはすでに反映中です。", ok=False)
     command = ImportProgress(
         upload.data, upload.name, upload.as_of, by=user.name, clerk=user.name, expect=str(form.get("digest", ""))
     )
@@ -211,11 +227,15 @@ def apply_list(web: Web, request: Request, user: User, form: FormData) -> Respon
         report = web.app.bus.handle(command)
     except ProgressChanged as exc:
         # The upload is kept: the page shows the report as it is now, to check again.
+        upload.unclaim(web)
         return done(request, "/progress", str(exc), ok=False)
     except ProgressFileError as exc:
         upload.remove(web)
         request.session.pop(_SESSION_KEY, None)
         return done(request, "/progress", exc.japanese, ok=False)
+    except Exception:
+        upload.unclaim(web)  # nothing was applied (one transaction): the clerk may press it again
+        raise
     assert isinstance(report, ProgressReport)
     upload.remove(web)
     upload.keep_result(web, report)
