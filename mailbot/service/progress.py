@@ -35,7 +35,7 @@ from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.clock import local_date
 from mailbot.domain.decision import MailIntent
 from mailbot.domain.jobs import JobName
-from mailbot.domain.lifecycle import STAGES, Actor, Event, Stage, TransitionNotAllowed, step
+from mailbot.domain.lifecycle import MAIL_KINDS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
 from mailbot.domain.model import CaseStatus
 from mailbot.domain.policy import Policy
 from mailbot.service.aftercare import advance, once
@@ -157,7 +157,13 @@ def _applied_text(a: dict[str, Any]) -> str:
     facts += [f"{label} {a[key].replace('-', '/')}" for label, key in dates if a.get(key)]
     if a.get("p_number"):
         facts.append(f"P番号 {a['p_number']} を記録(顧客CDで照合)")
-    return f"{move}({'、'.join(facts)})" if facts else move
+    text = f"{move}({'、'.join(facts)})" if facts else move
+    # The mails the move queues (the branch's notice, ops' copy): said before the clerk applies it.
+    mails = [f"「{MAIL_KINDS[k].label}」({_AUDIENCE[MAIL_KINDS[k].audience]})" for k in a.get("mails", ())]
+    return text + (f" メール: {'、'.join(mails)}" if mails else "")
+
+
+_AUDIENCE = {"branch": "支店へ", "ops": "デスクへ", "jimu": "事務センターへ", "managers": "支店の管理者へ"}
 
 
 def report_sections(report: ProgressReport) -> list[ReportSection]:
@@ -370,13 +376,13 @@ def _apply(
         notes.append(f"キャンセル日 {_ymd(case.cancelled_date)}")
     if clerk:
         notes.append(f"取込: {clerk}")
-    advance(uow, case, event, directory=directory, settings=settings, note="; ".join(notes),
-            facts={"source": source}, reason="progress_import")  # fmt: skip
+    kinds = advance(uow, case, event, directory=directory, settings=settings, note="; ".join(notes),
+                    facts={"source": source}, reason="progress_import")  # fmt: skip
     report.applied.append(
         {"line": row.line, "case_no": case.case_no, "from": before, "to": case.stage, "status": row.status,
          "customer_name": row.customer_name, "p_number": row.p_number if recorded else None,
          "construction_date": _iso(case.construction_date), "completed_date": _iso(case.completed_date),
-         "cancelled_date": _iso(case.cancelled_date), "rescheduled": rescheduled}
+         "cancelled_date": _iso(case.cancelled_date), "rescheduled": rescheduled, "mails": list(kinds)}
     )  # fmt: skip
 
 

@@ -87,7 +87,10 @@ def test_an_uploaded_list_shows_its_japanese_report_and_changes_nothing_until_ap
                                               "P5555555555555,,知らない会社,開通,,2026/12/01,"))  # fmt: skip
     assert "進捗リスト.csv を読み込みました(まだ反映していません)" in page
     assert "2行: 案件1件を進めます(開通 1件)、該当なし 1件" in page
-    assert "NTT入力済 → 開通(進捗「開通」、株式会社さくら商事、工事日 2026/11/28、開通日 2026/12/01)" in page
+    assert (
+        "NTT入力済 → 開通(進捗「開通」、株式会社さくら商事、工事日 2026/11/28、開通日 2026/12/01)"
+        " メール: 「開通のお知らせ」(支店へ)" in page
+    )
     assert "P番号 P5555555555555 知らない会社: 該当する案件がありません(進捗「開通」)" in page
     assert f'href="/cases/{case_no}"' in page and not ENGLISH.search(page)
     assert case(h, case_no)["stage"] == "entered" and h.outbox("completed_notice") == []

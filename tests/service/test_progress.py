@@ -107,7 +107,8 @@ def test_a_dry_run_reports_every_kind_of_row_in_japanese_and_changes_and_queues_
     sections = {s.key: s for s in report_sections(report)}
     assert list(sections) == ["applied", "unmatched", "kept"]
     assert [r.text for r in sections["applied"].rows] == [
-        "NTT入力済 → 開通(進捗「開通」、株式会社さくら商事、工事日 2026/11/28、開通日 2026/12/01)",
+        "NTT入力済 → 開通(進捗「開通」、株式会社さくら商事、工事日 2026/11/28、開通日 2026/12/01)"
+        " メール: 「開通のお知らせ」(支店へ)",
         "受付済 → 工事日確定(進捗「工事日確定」、有限会社もみじ、工事日 2026/12/03、"
         "P番号 P9876543210987 を記録(顧客CDで照合))",
     ]
