@@ -46,14 +46,20 @@ def test_a_clerk_records_the_p_number_and_cases_list_json_shows_it(
     assert code == 2 and "P+13桁" in err
 
 
+def entered_and_listed(h: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[str, Path]:
+    """A case entered at NTT from the command line, and a list opening it beside a row matching no case."""
+    h.import_unis(BASE_UNIS)
+    case_no = accepted(h)
+    run(h, capsys, "cases", "entered", case_no, "--p-number", P1)
+    listing = tmp_path / "progress-good.csv"
+    listing.write_bytes(progress_csv(f"{P1},,,開通,,2026/12/01,", "P5555555555555,,,受付,,,"))
+    return case_no, listing
+
+
 def test_progress_import_reports_as_json_and_a_bad_file_is_one_line_naming_its_line(
     after: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    after.import_unis(BASE_UNIS)
-    case_no = accepted(after)
-    run(after, capsys, "cases", "entered", case_no, "--p-number", P1)
-    good = tmp_path / "progress-good.csv"
-    good.write_bytes(progress_csv(f"{P1},,,開通,,2026/12/01,", "P5555555555555,,,受付,,,"))
+    _, good = entered_and_listed(after, capsys, tmp_path)
     code, out, _ = run(after, capsys, "progress", "import", str(good), "--json")
     data = json.loads(out)
     assert code == 0 and [a["to"] for a in data["applied"]] == ["completed"]
@@ -70,11 +76,7 @@ def test_progress_import_reports_as_json_and_a_bad_file_is_one_line_naming_its_l
 def test_a_progress_import_dry_run_prints_the_report_and_keeps_and_sends_nothing_and_a_correction_is_recorded(
     after: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    after.import_unis(BASE_UNIS)
-    case_no = accepted(after)
-    run(after, capsys, "cases", "entered", case_no, "--p-number", P1)
-    listing = tmp_path / "progress.csv"
-    listing.write_bytes(progress_csv(f"{P1},,,開通,,2026/12/01,", "P5555555555555,,,受付,,,"))
+    case_no, listing = entered_and_listed(after, capsys, tmp_path)
     before = (after.cases(), after.outbox())
     code, out, _ = run(after, capsys, "progress", "import", str(listing), "--dry-run", "--json")
     data = json.loads(out)
