@@ -46,7 +46,14 @@ class MessageTooLarge(AdapterError, SourceError):
 
 
 class ProgressFileError(AdapterError):
-    """A progress list could not be read; the message names the file, the line and the column."""
+    """A progress list could not be read; the message names the file, the line and the column.
+
+    ``japanese`` is the same in one line for the desk (the workbench shows it; the CLI keeps the English).
+    """
+
+    def __init__(self, message: str, japanese: str = "") -> None:
+        super().__init__(message)
+        self.japanese = japanese or message
 
 
 class TemplateProblem(AdapterError):

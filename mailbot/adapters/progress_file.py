@@ -43,7 +43,10 @@ def _decode(data: bytes, name: str) -> str:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ProgressFileError(f"{name}: line {_line_of(data, exc.start)}: not UTF-8 text") from None
+            line = _line_of(data, exc.start)
+            raise ProgressFileError(
+                f"{name}: line {line}: not UTF-8 text", f"{name} の{line}行目: UTF-8の文字として読めません"
+            ) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -51,7 +54,11 @@ def _decode(data: bytes, name: str) -> str:
     try:
         return data.decode("cp932")
     except UnicodeDecodeError as exc:
-        raise ProgressFileError(f"{name}: line {_line_of(data, exc.start)}: neither UTF-8 nor CP932 text") from None
+        line = _line_of(data, exc.start)
+        raise ProgressFileError(
+            f"{name}: line {line}: neither UTF-8 nor CP932 text",
+            f"{name} の{line}行目: 文字コードがUTF-8でもShift_JIS(CP932)でもないため読めません",
+        ) from None
 
 
 def _line_of(data: bytes, position: int) -> int:
@@ -64,7 +71,9 @@ def _csv_rows(data: bytes, name: str) -> Iterator[tuple[int, list[str]]]:
         for row in reader:
             yield reader.line_num, row
     except csv.Error as exc:
-        raise ProgressFileError(f"{name}: line {reader.line_num}: {exc}") from None
+        raise ProgressFileError(
+            f"{name}: line {reader.line_num}: {exc}", f"{name} の{reader.line_num}行目: CSVの形式が崩れていて読めません"
+        ) from None
 
 
 def _xlsx_rows(data: bytes, name: str) -> Iterator[tuple[int, list[object]]]:
@@ -73,7 +82,9 @@ def _xlsx_rows(data: bytes, name: str) -> Iterator[tuple[int, list[object]]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise ProgressFileError(f"{name}: not a readable .xlsx workbook: {exc}") from None
+        raise ProgressFileError(
+            f"{name}: not a readable .xlsx workbook: {exc}", f"{name}: Excelファイル(.xlsx)として読めません"
+        ) from None
     try:
         sheet = book.worksheets[0]
         for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
@@ -106,7 +117,10 @@ def _date(value: object, name: str, line: int, header: str) -> date | None:
             raise ValueError(text)
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
-        raise ProgressFileError(f"{name}: line {line}: {header} {text!r} is not a date (YYYY/MM/DD)") from None
+        raise ProgressFileError(
+            f"{name}: line {line}: {header} {text!r} is not a date (YYYY/MM/DD)",
+            f"{name} の{line}行目: {header}「{text}」は日付(例: 2026/12/01)として読めません",
+        ) from None
 
 
 def read_progress(
@@ -123,7 +137,7 @@ def read_progress(
             header_line, header = number, [_text(c).replace(" ", "") for c in cells]
             break
     if not header:
-        raise ProgressFileError(f"{name}: the file is empty")
+        raise ProgressFileError(f"{name}: the file is empty", f"{name}: ファイルが空です")
     index: dict[str, int] = {}
     for key, title in columns.items():
         wanted = normalize(title).replace(" ", "")
@@ -132,10 +146,15 @@ def read_progress(
         elif key in _REQUIRED:
             raise ProgressFileError(
                 f"{name}: line {header_line}: no column {title!r} ([progress.columns] {key}); "
-                f"the header has {', '.join(h for h in header if h)}"
+                f"the header has {', '.join(h for h in header if h)}",
+                f"{name} の{header_line}行目(見出し): 「{title}」の列がありません"
+                f"(見出し: {'、'.join(h for h in header if h)})",
             )
     if "customer_code" not in index and "p_number" not in index:
-        raise ProgressFileError(f"{name}: line {header_line}: neither a P番号 nor a 顧客CD column")
+        raise ProgressFileError(
+            f"{name}: line {header_line}: neither a P番号 nor a 顧客CD column",
+            f"{name} の{header_line}行目(見出し): P番号の列も顧客CDの列もありません",
+        )
     known = {normalize(k).replace(" ", ""): k for k in statuses}
     result: list[ProgressRow] = []
     for number, cells in rows:
@@ -148,19 +167,28 @@ def read_progress(
 
         p_text = _text(cell("p_number")).upper().replace("-", "")
         if p_text and not _P_NUMBER.match(p_text):
-            raise ProgressFileError(f"{name}: line {number}: {columns['p_number']} {p_text!r} is not P + 13 digits")
+            raise ProgressFileError(
+                f"{name}: line {number}: {columns['p_number']} {p_text!r} is not P + 13 digits",
+                f"{name} の{number}行目: {columns['p_number']}「{p_text}」は「P+13桁の数字」ではありません",
+            )
         code = _text(cell("customer_code")).replace("-", "")
         if code and not code.isdigit():
-            raise ProgressFileError(f"{name}: line {number}: {columns['customer_code']} {code!r} is not a number")
+            raise ProgressFileError(
+                f"{name}: line {number}: {columns['customer_code']} {code!r} is not a number",
+                f"{name} の{number}行目: {columns['customer_code']}「{code}」は数字ではありません",
+            )
         if not p_text and not code:
             raise ProgressFileError(
-                f"{name}: line {number}: neither {columns['p_number']} nor {columns['customer_code']} is filled in"
+                f"{name}: line {number}: neither {columns['p_number']} nor {columns['customer_code']} is filled in",
+                f"{name} の{number}行目: {columns['p_number']}も{columns['customer_code']}も空欄です",
             )
         status = _text(cell("status")).replace(" ", "")
         if status not in known:
             raise ProgressFileError(
                 f"{name}: line {number}: {columns['status']} {status!r} is not mapped in [progress.status] "
-                f"(known: {', '.join(statuses)})"
+                f"(known: {', '.join(statuses)})",
+                f"{name} の{number}行目: {columns['status']}「{status}」は取り込める進捗ではありません"
+                f"(取り込める進捗: {'、'.join(statuses)})",
             )
         result.append(
             ProgressRow(
@@ -175,5 +203,5 @@ def read_progress(
             )
         )
     if not result:
-        raise ProgressFileError(f"{name}: no rows after the header")
+        raise ProgressFileError(f"{name}: no rows after the header", f"{name}: 見出しの後に行がありません")
     return result

@@ -105,6 +105,8 @@ class Event(StrEnum):
     SET_CUSTOMER = "set_customer"
     REMIND_CLASS_CHANGE = "remind_class_change"
     REMIND_OLD_CUSTOMER_CANCEL = "remind_old_customer_cancel"
+    # A clerk corrects a wrongly entered P番号 (the old value stays in the event's note).
+    CORRECT_P_NUMBER = "correct_p_number"
 
 
 # How the desk reads each event in a case's history.
@@ -134,6 +136,7 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.SET_CUSTOMER: "顧客CDの登録",
         Event.REMIND_CLASS_CHANGE: "顧客区分変更(未加入店→業務用)の依頼",
         Event.REMIND_OLD_CUSTOMER_CANCEL: "加入前顧客の解約(90-00)の督促",
+        Event.CORRECT_P_NUMBER: "P番号の訂正",
     }
 )
 
@@ -150,6 +153,7 @@ EVENT_DONE_PHRASES: Mapping[Event, str] = MappingProxyType(
         Event.ENTER: "NTT入力済に",
         Event.BIND: "UNIS明細を紐付け",
         Event.SET_CUSTOMER: "顧客CDを登録",
+        Event.CORRECT_P_NUMBER: "P番号を訂正",
     }
 )
 
@@ -397,6 +401,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(AT_NTT, Event.REMIND_CLASS_CHANGE, "same", None, ("class_change_reminder",), BOT),
     # Manual §5④: once the moved line is 確定, the old customer is to be cancelled with 解約事由 90-00.
     Transition(OPENED, Event.REMIND_OLD_CUSTOMER_CANCEL, "same", None, ("old_customer_cancel_reminder",), BOT),
+    # A P番号 entered wrong (by the desk or recorded from the progress list) is corrected by a clerk, with a reason;
+    # the desk refuses it while the case has none.
+    Transition((*AFTER_ACCEPTANCE, Stage.CLOSED), Event.CORRECT_P_NUMBER, "same", None, (), PERSON),
 )  # fmt: skip
 
 # The stages NTT's progress list (進捗リスト, manual §4) can report: where the bot moves a case that is at NTT

@@ -32,6 +32,7 @@ __all__ = [
     "CheckHealth",
     "Close",
     "Command",
+    "CorrectPNumber",
     "DeliverIfFree",
     "DeliverOutbox",
     "Discard",
@@ -130,12 +131,23 @@ class ImportUnis(Command):
 
 @dataclass(frozen=True)
 class ImportProgress(Command):
-    """Apply NTT's progress list (CSV or .xlsx bytes) to the cases."""
+    """Apply NTT's progress list (CSV or .xlsx bytes) to the cases.
+
+    ``dry_run``: the report of what it would do, nothing kept (its transaction is
+    rolled back). ``expect``: the digest of the report a clerk was shown
+    (``ProgressReport.digest``); when the list would now do anything else,
+    nothing is applied and ProgressChanged is raised. ``clerk``: the person who
+    uploaded it on the workbench, named in the events' notes (the moves are
+    NTT's report, recorded as the bot's; ``by`` may be a scheduler job's name).
+    """
 
     data: bytes
     name: str
     as_of: datetime
     by: str = BOT
+    dry_run: bool = False
+    expect: str | None = None
+    clerk: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +248,16 @@ class SetCustomer(Command):
     case_no: str
     by: str
     code: str
+
+
+@dataclass(frozen=True)
+class CorrectPNumber(Command):
+    """Replace a wrong P番号 on the case, with why; the old value stays in the event's note."""
+
+    case_no: str
+    by: str
+    p_number: str
+    reason: str
 
 
 # -- on a quarantined mail ------------------------------------------------------------------------

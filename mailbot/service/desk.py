@@ -274,8 +274,37 @@ class Desk:
             self._step(case, Event.ENTER)
             case.p_number = value
             text = f"P番号 {value}" + (f" {note.strip()}" if note.strip() else "")
-            advance(uow, case, Event.ENTER, actor=by, directory=self.directory, settings=self.after, note=text)
+            advance(uow, case, Event.ENTER, actor=by, directory=self.directory, settings=self.after, note=text,
+                    reason="desk")  # fmt: skip
             return ActionResult(f"{case.case_no}: NTT入力済にしました(P番号 {value})", case.case_no)
+
+    def correct_p_number(self, case_no: str, p_number: str, *, by: str, reason: str) -> ActionResult:
+        """Replace a wrong P番号: the event names who and why and keeps the old value (「P…→P…」)."""
+        from mailbot.service.aftercare import clean_p_number
+
+        value = clean_p_number(p_number)
+        if value is None:
+            raise DeskError(f"P番号 {p_number!r} は「P+13桁の数字」(例: P1234567890123)ではありません")
+        if not reason.strip():
+            raise DeskError("P番号を訂正する理由(--reason)を入力してください")
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            before = case.p_number
+            if before is None:
+                raise DeskError(f"{case.case_no} にはまだP番号がありません(「NTT入力済みにする」で記録してください)")
+            if before == value:
+                raise DeskError(f"{case.case_no} のP番号はすでに {value} です")
+            other = uow.store.case_by_p_number(value)
+            if other is not None and other.id != case.id:
+                raise DeskError(f"P番号 {value} は {other.case_no} に記録済みです")
+            stage, _ = self._step(case, Event.CORRECT_P_NUMBER)
+            case.p_number = value
+            note = f"P番号 {before}→{value}(理由: {reason.strip()})"
+            change = CaseChange(
+                self._unchanged(case, stage, Event.CORRECT_P_NUMBER), Event.CORRECT_P_NUMBER, by, "desk", note=note
+            )
+            record(uow, change, case)
+            return ActionResult(f"{case.case_no}: P番号を {before} から {value} に訂正しました", case.case_no)
 
     def bind(self, case_no: str, line: str, *, by: str, reason: str) -> ActionResult:
         """Bind the case to another UNIS order line (契約No/明細No) of its customer, with who and why."""

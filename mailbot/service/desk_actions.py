@@ -89,6 +89,10 @@ class DeskAction:
         return TARGET_IDS[self.target]
 
 
+# The P番号 as the web form checks it before sending (the desk normalises it: any width, hyphens dropped).
+P_NUMBER_PATTERN = "[PpＰｐ][0-9０-９]{13}"
+
+
 def _note(label: str, help: str = "", *, required: bool = False, example: str = "") -> Field:
     return Field("note", label, help, required=required, example=example)
 
@@ -117,7 +121,7 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         "the order was entered in NTT's system: record its P番号",
         (
             Field("p_number", "NTTに入力したP番号(P+13桁)", "NTT's order number, P + 13 digits", required=True,
-                  pattern="[PpＰｐ][0-9０-９]{13}", example="P1234567890123"),
+                  pattern=P_NUMBER_PATTERN, example="P1234567890123"),
             _note("メモ"),
         ),
         mails_branch=False,
@@ -138,6 +142,17 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
             Field("line", "UNIS明細(契約No/明細No)", "the Z200214 line as 契約No/明細No, e.g. C0001/002",
                   required=True, example="契約No/明細No"),
             Field("reason", "理由", "", required=True, form="note", example="理由"),
+        ),
+        mails_branch=False,
+    ),
+    DeskAction(
+        # A wrong P番号 (typed wrong, or recorded from the progress list by 顧客CD): who, why and the old value in 経過.
+        "correct_p_number", "case", c.CorrectPNumber, Event.CORRECT_P_NUMBER, "P番号を訂正する",
+        "replace a wrong P番号 with the right one; the old value is kept in the case's history",
+        (
+            Field("p_number", "正しいP番号(P+13桁)", "the right P番号, P + 13 digits", required=True,
+                  pattern=P_NUMBER_PATTERN, example="P1234567890123"),
+            Field("reason", "訂正の理由", "", required=True, form="note", example="理由"),
         ),
         mails_branch=False,
     ),

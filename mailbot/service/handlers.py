@@ -155,6 +155,9 @@ def handle_import_progress(cmd: c.ImportProgress, deps: Deps) -> ProgressReport:
         name=cmd.name,
         as_of=cmd.as_of,
         clock=deps.clock,
+        clerk=cmd.clerk,
+        dry_run=cmd.dry_run,
+        expect=cmd.expect,
     )
 
 
@@ -234,6 +237,10 @@ def handle_set_customer(cmd: c.SetCustomer, deps: Deps) -> ActionResult:
     return deps.desk.set_customer(cmd.case_no, cmd.code, by=cmd.by)
 
 
+def handle_correct_p_number(cmd: c.CorrectPNumber, deps: Deps) -> ActionResult:
+    return deps.desk.correct_p_number(cmd.case_no, cmd.p_number, by=cmd.by, reason=cmd.reason)
+
+
 def handle_release(cmd: c.Release, deps: Deps) -> ActionResult:
     return deps.desk.release(cmd.item_id, by=cmd.by, reason=cmd.reason)
 
@@ -300,6 +307,7 @@ HANDLERS: Mapping[type[c.Command], Callable[[Any, Deps], Any]] = {
     c.Enter: handle_enter,
     c.Bind: handle_bind,
     c.SetCustomer: handle_set_customer,
+    c.CorrectPNumber: handle_correct_p_number,
     c.Release: handle_release,
     c.Discard: handle_discard,
     c.Resend: handle_resend,

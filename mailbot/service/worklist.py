@@ -55,6 +55,7 @@ __all__ = [
     "WorklistRow",
     "held_rows",
     "send_worklist",
+    "worklist_filename",
     "worklist_rows",
     "worklist_text",
     "worklist_xlsx",
@@ -144,7 +145,7 @@ def worklist_rows(session: Session, *, today: date, month: str | None = None) ->
             continue  # the reconciliation moves it on
         notes = []
         if line is None and case.contract_no is None and customer is not None and customer.brokerage_lines():
-            notes.append("明細未紐付け(mailbot cases bind)")
+            notes.append("明細未紐付け(デスクが紐付けます)")
         if customer is not None and any(
             other.ordered and not other.ended for other in customer.lines if line is None or other.key != line.key
         ):
@@ -238,6 +239,11 @@ def worklist_xlsx(rows: list[WorklistRow], held: list[HeldRow] | None = None) ->
     return out.getvalue()
 
 
+def worklist_filename(today: date) -> str:
+    """The .xlsx's name, the mail's attachment and the workbench's download alike."""
+    return f"UNIS確定作業リスト_{today:%Y%m%d}.xlsx"
+
+
 def send_worklist(
     sessions: sessionmaker[Session],
     renderer: Renderer,
@@ -266,7 +272,7 @@ def send_worklist(
         uow = RecordContext(Store(session), renderer, policy, now)
         if once_key is not None and not once(uow, JobName.JIMU_WORKLIST, once_key):
             return 0
-        filename = f"UNIS確定作業リスト_{today:%Y%m%d}.xlsx"
+        filename = worklist_filename(today)
         facts = {
             "month": f"{today:%Y/%m}",
             "count": str(len(rows)),

@@ -46,14 +46,20 @@ def test_a_clerk_records_the_p_number_and_cases_list_json_shows_it(
     assert code == 2 and "P+13桁" in err
 
 
+def entered_and_listed(h: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> tuple[str, Path]:
+    """A case entered at NTT from the command line, and a list opening it beside a row matching no case."""
+    h.import_unis(BASE_UNIS)
+    case_no = accepted(h)
+    run(h, capsys, "cases", "entered", case_no, "--p-number", P1)
+    listing = tmp_path / "progress-good.csv"
+    listing.write_bytes(progress_csv(f"{P1},,,開通,,2026/12/01,", "P5555555555555,,,受付,,,"))
+    return case_no, listing
+
+
 def test_progress_import_reports_as_json_and_a_bad_file_is_one_line_naming_its_line(
     after: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    after.import_unis(BASE_UNIS)
-    case_no = accepted(after)
-    run(after, capsys, "cases", "entered", case_no, "--p-number", P1)
-    good = tmp_path / "progress-good.csv"
-    good.write_bytes(progress_csv(f"{P1},,,開通,,2026/12/01,", "P5555555555555,,,受付,,,"))
+    _, good = entered_and_listed(after, capsys, tmp_path)
     code, out, _ = run(after, capsys, "progress", "import", str(good), "--json")
     data = json.loads(out)
     assert code == 0 and [a["to"] for a in data["applied"]] == ["completed"]
@@ -65,6 +71,21 @@ def test_progress_import_reports_as_json_and_a_bad_file_is_one_line_naming_its_l
     assert err.strip() == (
         f"mailbot: error: {bad}: line 2: 開通日 '2026/13/01' is not a date (YYYY/MM/DD) (nothing was applied)"
     )
+
+
+def test_a_progress_import_dry_run_prints_the_report_and_keeps_and_sends_nothing_and_a_correction_is_recorded(
+    after: Harness, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    case_no, listing = entered_and_listed(after, capsys, tmp_path)
+    before = (after.cases(), after.outbox())
+    code, out, _ = run(after, capsys, "progress", "import", str(listing), "--dry-run", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["dry_run"] and [a["to"] for a in data["applied"]] == ["completed"]
+    assert data["delivery"] == "dry run: nothing was applied"
+    assert (after.cases(), after.outbox()) == before
+    code, out, _ = run(after, capsys, "cases", "correct-p-number", case_no, "--p-number", "P1111111111111",
+                       "--reason", "入力誤り", "--by", "山田")  # fmt: skip
+    assert (code, out.splitlines()[0]) == (0, f"{case_no}: P番号を {P1} から P1111111111111 に訂正しました")
 
 
 def test_unis_import_reconciles_and_the_worklist_is_a_table_an_xlsx_and_a_mail(

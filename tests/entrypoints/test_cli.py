@@ -651,6 +651,7 @@ def test_the_hints_keep_the_spelling_of_each_actions_required_arguments() -> Non
         "mailbot cases entered FE-2026-00001 --p-number P1234567890123",
         'mailbot cases set-customer FE-2026-00001 "顧客CD"',
         'mailbot cases bind FE-2026-00001 --line "契約No/明細No" --reason "理由"',
+        'mailbot cases correct-p-number FE-2026-00001 --p-number P1234567890123 --reason "理由"',
         'mailbot cases note FE-2026-00001 "メモ"',
         'mailbot cases close FE-2026-00001 --reason "理由"',
         "mailbot cases reopen FE-2026-00001",

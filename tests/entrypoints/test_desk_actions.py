@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from mailbot.entrypoints.cli.main import build_parser, main
 from mailbot.service import views
-from mailbot.service.commands import Close, ShowCase
+from mailbot.service.commands import Close, Enter, ShowCase
 from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction
 from tests.entrypoints.test_web import PASSWORD, client_for, login
 from tests.fixtures.bot import Harness, unis_row
@@ -33,6 +33,12 @@ def _accepted_case(h: Harness) -> str:
     [case] = h.cases()
     assert case["status"] == "accepted"
     return str(case["case_no"])
+
+
+def _entered_case(h: Harness) -> str:
+    case_no = _accepted_case(h)
+    h.app.bus.handle(Enter(case_no, by="佐藤", p_number="P9999999999999"))
+    return case_no
 
 
 def _closed_case(h: Harness) -> str:
@@ -80,6 +86,7 @@ SCENARIOS: dict[tuple[str, str], tuple[Callable[[Harness], str | int], Values]] 
     ("case", "accept"): (returned_case, {"note": "電話で確認済み"}),
     ("case", "return"): (_accepted_case, {"note": "申込書の印鑑が不鮮明です", "defects": ["attachment_unreadable"]}),
     ("case", "enter"): (_accepted_case, {"p_number": "P1234567890123", "note": "NTTに入力"}),
+    ("case", "correct_p_number"): (_entered_case, {"p_number": "P1234567890123", "reason": "入力誤り"}),
     ("case", "set_customer"): (returned_case, {"code": "555666777"}),
     ("case", "bind"): (_case_on_line_002, {"line": "C0001/001", "reason": "支店に確認済み"}),
     ("case", "note"): (returned_case, {"text": "支店に電話済み"}),

@@ -57,6 +57,12 @@ def _accepted(h: Harness) -> tuple[str, str]:
     return case_no, page
 
 
+def _entered(h: Harness) -> tuple[str, str]:
+    case_no, page = _accepted(h)
+    h.app.desk.entered(case_no, "P9999999999999", by="山田")
+    return case_no, page
+
+
 def _closed(h: Harness) -> tuple[str, str]:
     case_no, page = _returned(h)
     h.app.desk.close(case_no, by="山田", reason="取り下げ")
@@ -109,6 +115,7 @@ SCENARIOS: dict[tuple[str, str], Callable[[Harness], tuple[Any, str]]] = {
     ("case", "accept"): _returned,
     ("case", "return"): _accepted,
     ("case", "enter"): _accepted,
+    ("case", "correct_p_number"): _entered,
     ("case", "set_customer"): _without_code,
     ("case", "bind"): _bound_to_another_line,
     ("case", "note"): _returned,

@@ -113,7 +113,7 @@ def test_the_desk_records_the_ntt_order_number_and_the_case_is_entered(after: Ha
     assert result.summary == f"{case_no}: NTT入力済にしました(P番号 {P1})"
     row = case(after, case_no)
     assert (row["stage"], row["stage_label"], row["p_number"]) == ("entered", "NTT入力済", P1)
-    assert events(after, case_no)[-1] == ("enter", "山田", "enter", f"P番号 {P1}")
+    assert events(after, case_no)[-1] == ("enter", "山田", "desk", f"P番号 {P1}")
 
 
 @pytest.mark.parametrize("bad", ["P123", "Q1234567890123", "P12345678901234", ""])

@@ -66,6 +66,7 @@ def test_names_and_subcommands_are_unique_per_target() -> None:
 def test_every_desk_action_of_today_is_in_the_table() -> None:
     assert {(a.target, a.name) for a in DESK_ACTIONS} == {
         *(("case", n) for n in ("accept", "return", "note", "close", "reopen", "enter", "bind", "set_customer")),
+        ("case", "correct_p_number"),
         ("quarantine", "release"),
         ("quarantine", "discard"),
         ("outbox", "resend"),
@@ -74,6 +75,7 @@ def test_every_desk_action_of_today_is_in_the_table() -> None:
     # Today's CLI spellings are kept.
     assert desk_action("case", "enter").subcommand == "entered"
     assert desk_action("case", "set_customer").subcommand == "set-customer"
+    assert desk_action("case", "correct_p_number").subcommand == "correct-p-number"
     assert [f.option for f in desk_action("case", "return").fields] == ["--defect", "--note"]
     assert [f.positional for f in desk_action("case", "note").fields] == [True]
 

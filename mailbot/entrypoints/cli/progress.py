@@ -25,10 +25,11 @@ def cmd_progress_import(args: argparse.Namespace) -> int:
             raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
         as_of = parse_time(args.as_of, "--as-of") if args.as_of else datetime.fromtimestamp(path.stat().st_mtime, UTC)
         try:
-            report = app.bus.handle(ImportProgress(data, name=str(path), as_of=as_of))
+            report = app.bus.handle(ImportProgress(data, name=str(path), as_of=as_of, dry_run=args.dry_run))
         except ProgressFileError as exc:
             raise UsageError(f"{exc} (nothing was applied)") from None
-        delivered = app.bus.handle(DeliverIfFree())
+        # A dry run queued nothing: there is nothing to deliver.
+        delivered = "dry run: nothing was applied" if args.dry_run else app.bus.handle(DeliverIfFree())
         if args.json:
             print_json({**report.as_json(), "delivery": delivered})
         else:
@@ -44,5 +45,6 @@ def register(sub: Any) -> None:
     imp = progress.add_parser("import", help="apply NTT's progress list (CSV or .xlsx) to the cases")
     imp.add_argument("file")
     imp.add_argument("--as-of", help="when the list was taken (ISO 8601; default: the file's time)")
+    imp.add_argument("--dry-run", action="store_true", help="print what it would do; change nothing, send nothing")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_progress_import)

@@ -21,7 +21,19 @@ from starlette.staticfiles import StaticFiles
 from mailbot.bootstrap import App
 from mailbot.entrypoints.web.deps import HERE, build_web
 from mailbot.entrypoints.web.middleware import middleware
-from mailbot.entrypoints.web.routes import attachments, board, cases, health, login, outbox, quarantine, status, weekly
+from mailbot.entrypoints.web.routes import (
+    attachments,
+    board,
+    cases,
+    health,
+    login,
+    outbox,
+    progress,
+    quarantine,
+    status,
+    weekly,
+    worklist,
+)
 
 __all__ = ["create_app"]
 
@@ -43,6 +55,8 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
         *outbox.ROUTES,
         *status.ROUTES,
         *weekly.ROUTES,
+        *progress.ROUTES,
+        *worklist.ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     workbench = Starlette(

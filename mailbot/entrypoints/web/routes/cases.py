@@ -29,7 +29,9 @@ def case_page(web: Web, request: Request, user: User) -> Response:
     def available(row: DeskAction) -> bool:
         # Binding a line needs the customer's code (the desk refuses without one): no form until there is one.
         needs_code = row.name == "bind" and not detail["customer_code"]
-        return row.event is not None and row.event.value in detail["actions"] and not needs_code
+        # A P番号 is corrected once there is one (the desk refuses without one).
+        needs_p_number = row.name == "correct_p_number" and not detail["p_number"]
+        return row.event is not None and row.event.value in detail["actions"] and not needs_code and not needs_p_number
 
     forms = forms_for(
         "case",
