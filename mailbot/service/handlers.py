@@ -30,6 +30,7 @@ from mailbot.service import commands as c
 from mailbot.service import health, views
 from mailbot.service.delivery import DeliveryReport
 from mailbot.service.desk import ActionResult, Desk
+from mailbot.service.desk_actions import refuse_overlong
 from mailbot.service.intake import Intake, PollReport
 from mailbot.service.progress import ProgressReport, import_progress
 from mailbot.service.replay import ReplayChange, replay_cases
@@ -309,6 +310,10 @@ def bound(deps: Deps) -> dict[type, Callable[[Any], Any]]:
     """Every handler with ``deps`` given: what :class:`mailbot.service.messagebus.MessageBus` takes."""
 
     def given(handler: Callable[[Any, Deps], Any]) -> Callable[[Any], Any]:
-        return lambda command: handler(command, deps)
+        def run(command: Any) -> Any:
+            refuse_overlong(command)  # a desk action's text over its cap, from the CLI or the web alike
+            return handler(command, deps)
+
+        return run
 
     return {kind: given(handler) for kind, handler in HANDLERS.items()}
