@@ -42,8 +42,8 @@ def test_every_free_text_field_has_the_cap_as_maxlength_and_a_counter(site: tupl
         form = _form(page, action)
         assert f'maxlength="{TEXT_MAX}"' in form, action
         assert f'<small class="counter" data-max="{TEXT_MAX}">2,000文字まで</small>' in form, action
-    assert '<script src="/static/counter.js" defer></script>' in page
-    script = client.get("/static/counter.js")
+    assert '<script src="/static/forms.js" defer></script>' in page
+    script = client.get("/static/forms.js")
     assert script.status_code == 200 and "残り " in script.text
 
 
