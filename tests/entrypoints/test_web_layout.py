@@ -175,3 +175,20 @@ def test_a_failure_on_a_page_is_a_500_page_with_the_menu(
     assert answer.status_code == 500
     assert "システムでエラーが発生しました" in answer.text and MENU in answer.text
     assert "RuntimeError" not in answer.text and "query failed" not in html.unescape(answer.text)
+
+
+def test_a_failure_outside_every_page_is_still_a_japanese_500_with_the_security_headers(
+    site: tuple[Harness, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, _ = site
+    from mailbot.entrypoints.web.routes import login as login_routes
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the login page failed")
+
+    monkeypatch.setattr(login_routes, "csrf_token", broken)
+    answer = client_for(h, raise_server_exceptions=False).get("/login")
+    assert answer.status_code == 500
+    assert "システムでエラーが発生しました" in answer.text and "Internal Server Error" not in answer.text
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in answer.headers["content-security-policy"]

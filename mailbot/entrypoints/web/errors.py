@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailbot.entrypoints.web.deps import web_of
+from mailbot.entrypoints.web.middleware import SECURITY_HEADERS
 
 __all__ = ["http_error", "server_error"]
 
@@ -44,4 +45,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     """A failure outside every page's handler: the 500 page in Japanese (the traceback goes to the log)."""
-    return web_of(request).error_page(request, None, 500)
+    response = web_of(request).error_page(request, None, 500)
+    # Outside the middleware that adds them to every other response.
+    for name, value in SECURITY_HEADERS:
+        response.headers[name.decode()] = value.decode()
+    return response
