@@ -21,10 +21,11 @@ demo: $(STAMP)
 web: $(STAMP)
 	$(BIN)/mailbot --config demo/config.toml web
 
-# The pictures of the workbench in README.md and docs/desk-guide.ja.md, taken by the browser test from the demo's data.
+# The pictures of every page of the workbench (README.md, docs/desk-guide.ja.md): <page>.png at 1366x900 and
+# a few <page>-390.png at a phone's width, taken by the page-wide browser test from the demo's data.
 screenshots: $(STAMP)
 	mkdir -p docs/screenshots
-	MAILBOT_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q tests/entrypoints/test_web_browser.py -k demo_data
+	MAILBOT_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q tests/entrypoints/test_web_pages.py -k screenshots
 
 test: $(STAMP)
 	$(BIN)/ruff check mailbot tests bench

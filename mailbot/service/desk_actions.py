@@ -24,13 +24,27 @@ from typing import Literal
 from mailbot.domain.lifecycle import Event
 from mailbot.service import commands as c
 from mailbot.service.accounts import ACTING_ROLES
+from mailbot.service.errors import DeskError
 
-__all__ = ["DESK_ACTIONS", "TARGET_IDS", "DeskAction", "Field", "Target", "desk_action"]
+__all__ = [
+    "DESK_ACTIONS",
+    "TARGET_IDS",
+    "TEXT_MAX",
+    "DeskAction",
+    "Field",
+    "Target",
+    "desk_action",
+    "refuse_overlong",
+]
 
 Target = Literal["case", "quarantine", "outbox"]
 
 # The command's first field, what each target's actions act on (the CLI's positional, the web's path).
 TARGET_IDS: dict[Target, str] = {"case": "case_no", "quarantine": "item_id", "outbox": "mail_id"}
+
+# The longest a field may be (a note, a reason), in characters: a remark is read by a person and
+# quoted in a mail, and a 10,000-character paste is a mistake, not a remark.
+TEXT_MAX = 2000
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,11 @@ class Field:
     # What `cases show` puts in its "できる操作" hint for a required field: a Japanese word to replace
     # (quoted there) or a sample value ("P1234567890123", typed as is).
     example: str = ""
+    # The longest value the desk takes (characters); the web form's maxlength and counter say so before sending.
+    max_length: int = TEXT_MAX
+    # The format in the clerk's words, shown under the field before sending (and the browser's message on a
+    # pattern mismatch): "P+13桁の数字(例: P1234567890123)".
+    hint: str = ""
 
     @property
     def option(self) -> str:
@@ -91,6 +110,8 @@ class DeskAction:
 
 # The P番号 as the web form checks it before sending (the desk normalises it: any width, hyphens dropped).
 P_NUMBER_PATTERN = "[PpＰｐ][0-9０-９]{13}"
+# Said under the field and by the browser's check, before the clerk sends it.
+P_NUMBER_HINT = "P+13桁の数字(例: P1234567890123)"
 
 
 def _note(label: str, help: str = "", *, required: bool = False, example: str = "") -> Field:
@@ -121,7 +142,7 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         "the order was entered in NTT's system: record its P番号",
         (
             Field("p_number", "NTTに入力したP番号(P+13桁)", "NTT's order number, P + 13 digits", required=True,
-                  pattern=P_NUMBER_PATTERN, example="P1234567890123"),
+                  pattern=P_NUMBER_PATTERN, example="P1234567890123", hint=P_NUMBER_HINT),
             _note("メモ"),
         ),
         mails_branch=False,
@@ -132,7 +153,7 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         "set_customer", "case", c.SetCustomer, Event.SET_CUSTOMER, "顧客CDを登録する",
         "record the case's 顧客CD (a new UBD customer's code the branch gave)",
         (Field("code", "顧客CD", "the 9-digit 顧客CD", required=True, pattern="[0-9０-９]+", cli="code",
-               form="customer_code", example="顧客CD"),),
+               form="customer_code", example="顧客CD", hint="数字のみ(例: 123456789)"),),
         mails_branch=False,
     ),
     DeskAction(
@@ -151,7 +172,7 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         "replace a wrong P番号 with the right one; the old value is kept in the case's history",
         (
             Field("p_number", "正しいP番号(P+13桁)", "the right P番号, P + 13 digits", required=True,
-                  pattern=P_NUMBER_PATTERN, example="P1234567890123"),
+                  pattern=P_NUMBER_PATTERN, example="P1234567890123", hint=P_NUMBER_HINT),
             Field("reason", "訂正の理由", "", required=True, form="note", example="理由"),
         ),
         mails_branch=False,
@@ -195,6 +216,21 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
         mails_branch=False, mail_statuses=frozenset({"pending", "suppressed"}),
     ),
 )  # fmt: skip
+
+
+def refuse_overlong(command: c.Command) -> None:
+    """Refuse a desk action's command whose text is longer than its field's ``max_length``.
+
+    Checked by the bus's handlers for every command of the table, so the CLI and the web refuse alike.
+    """
+    row = next((action for action in DESK_ACTIONS if action.command is type(command)), None)
+    for field in row.fields if row else ():
+        value = getattr(command, field.name, "")
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and len(text) > field.max_length:
+                raise DeskError(
+                    f"{field.label}が長すぎます({len(text):,}文字)。{field.max_length:,}文字以内で入力してください"
+                )
 
 
 def desk_action(target: str, name: str) -> DeskAction:

@@ -30,6 +30,7 @@ from mailbot.service import commands as c
 from mailbot.service import health, views
 from mailbot.service.delivery import DeliveryReport
 from mailbot.service.desk import ActionResult, Desk
+from mailbot.service.desk_actions import refuse_overlong
 from mailbot.service.intake import Intake, PollReport
 from mailbot.service.ports import Wakeup
 from mailbot.service.progress import ProgressReport, import_progress
@@ -328,6 +329,7 @@ def bound(deps: Deps) -> dict[type, Callable[[Any], Any]]:
 
     def given(handler: Callable[[Any, Deps], Any]) -> Callable[[Any], Any]:
         def handle(command: Any) -> Any:
+            refuse_overlong(command)  # a desk action's text over its cap, from the CLI or the web alike
             result = handler(command, deps)
             if queued_mail(result):
                 deps.wakeup.notify()  # after the commit: the running bot sends it now, not at its next poll

@@ -8,7 +8,7 @@ import pytest
 
 from mailbot.entrypoints.cli.main import main
 from tests.fixtures.bot import Harness
-from tests.service.test_desk import request, returned_case
+from tests.service.test_desk import events, request, returned_case
 
 
 def run(h: Harness, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -101,3 +101,13 @@ def test_cases_list_finds_by_customer_name_and_shows_customer_and_sender(
     assert "株式会社さくら商事" in out and "taro@usen.co.jp" in out and "受付済/受付" in out
     code, out, _ = run(desk, capsys, "cases", "list", "--customer", "みどり", "--json")
     assert json.loads(out) == []
+
+
+def test_a_note_over_the_cap_is_refused_on_the_command_line_as_on_the_web(
+    desk: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case_no = returned_case(desk)
+    code, out, err = run(desk, capsys, "cases", "note", case_no, "あ" * 2001, "--by", "山田")
+    assert code != 0
+    assert "2,000文字以内で入力してください" in out + err
+    assert "note" not in [event for event, *_ in events(desk, case_no)]

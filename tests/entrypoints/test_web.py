@@ -232,7 +232,8 @@ def test_after_retention_the_case_page_names_the_removed_attachment_and_its_old_
     assert "チェックは再実行できません" in page
     gone = client.get(link)
     assert gone.status_code == 410
-    assert gone.text.startswith("添付ファイルは保存期間を過ぎたため") and "削除されました" in gone.text
+    assert "添付ファイルは保存期間を過ぎたため" in gone.text and "削除されました" in gone.text
+    assert 'href="/outbox"' in gone.text  # said on a page of the workbench, with its menu
 
 
 def test_the_weekly_page_shows_the_summaries_with_the_configured_days(tmp_path: Path, db_url: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -92,18 +91,13 @@ def test_a_viewer_sees_no_action_and_a_post_without_the_token_is_refused(seeded:
 
 
 def test_the_demo_data_shows_the_board_and_a_case_page(tmp_path: Path, page: Any) -> None:
-    """Takes the screenshots of the README and desk guide when MAILBOT_SCREENSHOT_DIR is set (`make screenshots`)."""
+    """The screenshots of every page are taken by test_web_pages.py (`make screenshots`)."""
     directory = tmp_path / "demo"
     assert run_demo(directory) == 0
     name, _, password = DEMO_USERS[0]
-    shots = os.environ.get("MAILBOT_SCREENSHOT_DIR")
     with web_server(directory / "config.toml") as base:
         log_in(page, base, name, password)
         assert page.locator("tr[data-case]").count() >= 10
         assert page.locator("span.mark").count() >= 1  # cases that need a person are marked
-        if shots:
-            page.screenshot(path=str(Path(shots) / "board.png"))
         page.goto(f"{base}/cases/FE-2026-00004")
         assert "ZIPのパスワードは別のメールで送ればよいでしょうか?" in page.inner_text("main")
-        if shots:
-            page.screenshot(path=str(Path(shots) / "case.png"), full_page=True)

@@ -15,11 +15,13 @@ import logging
 import secrets
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from mailbot.bootstrap import App
 from mailbot.entrypoints.web.deps import HERE, build_web
+from mailbot.entrypoints.web.errors import http_error, server_error
 from mailbot.entrypoints.web.middleware import middleware
 from mailbot.entrypoints.web.routes import (
     attachments,
@@ -66,6 +68,8 @@ def create_app(app: App, *, secret: str | None = None) -> Starlette:
             https_only=app.config.web.base_url.startswith("https://"),
             proxies=app.config.web.trusted_proxies,
         ),
+        # Errors are pages of the workbench, in Japanese (never a bare "Not Found").
+        exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     workbench.state.web = build_web(app)
     return workbench

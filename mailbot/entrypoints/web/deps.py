@@ -5,12 +5,18 @@ and one clerk's slow search must not hold up another's page). They are wrapped
 by :func:`viewer` (a page that needs a login), :func:`actor` (a POST that
 changes something) or :func:`threaded` (a page anyone may ask for); each
 wrapper finds the :class:`Web` the app was built with in ``request.app.state``.
+
+A refusal never loses what the clerk typed: :func:`refused` draws the form's
+page again with the reason at the top and the submitted values in the form's
+fields (no redirect: a 2,000-character note does not fit in a session cookie).
+An error (403, 404, 500) is a page of the workbench with its menu
+(:meth:`Web.error_page`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +25,9 @@ from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from mailbot.bootstrap import App
@@ -32,12 +39,16 @@ from mailbot.service.defect_titles import defect_explanations, defect_titles
 
 __all__ = [
     "EXPIRED_FORM",
+    "FREE_TEXT",
     "HERE",
+    "VIEW_ONLY",
+    "Page",
     "Web",
     "actor",
     "build_web",
     "done",
     "form_is_fresh",
+    "refused",
     "threaded",
     "viewer",
     "web_of",
@@ -46,6 +57,17 @@ __all__ = [
 log = logging.getLogger("mailbot.web")
 HERE = Path(__file__).resolve().parent
 EXPIRED_FORM = "フォームの有効期限が切れています。ページを開き直してください。"
+VIEW_ONLY = "閲覧のみの権限のため、この操作はできません。"
+# The forms' free-text fields (a note, a reason): trimmed, capped with a counter, shown back when a form is lost.
+FREE_TEXT = frozenset({"note", "reason"})
+# What a page says for an error status when the code raising it gave no words of its own.
+ERROR_TITLES = {
+    400: "リクエストの内容が正しくありません。",
+    403: "この操作はできません。",
+    404: "お探しのページは見つかりません。アドレスを確認するか、メニューから開き直してください。",
+    405: "この方法ではページを開けません。メニューから開き直してください。",
+    500: "システムでエラーが発生しました。時間をおいて開き直し、解決しない場合は管理者に連絡してください。",
+}
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -71,11 +93,33 @@ class Web:
         )
 
     def page(self, request: Request, name: str, user: User, **context: Any) -> Response:
-        """A page of the workbench: the user, the CSRF token and the one-time flash message, then ``context``."""
+        """A page of the workbench: the user, the CSRF token and the one-time flash message, then ``context``.
+
+        Drawn again after a refusal (:func:`refused`), it says why at the top and its form holds what was typed.
+        """
         flash = request.session.pop("flash", None)
+        refusal = getattr(request.state, "refusal", None)
+        if refusal:
+            flash = {"ok": False, "text": refusal}
+        typed = getattr(request.state, "typed", None)
         return self.templates.TemplateResponse(
-            request, name, {"user": user, "csrf": csrf_token(request), "flash": flash, **context}
+            request, name, {"user": user, "csrf": csrf_token(request), "flash": flash, "typed": typed, **context}
         )
+
+    def error_page(
+        self, request: Request, user: User | None, status: int, message: str = "", typed: Sequence[str] = ()
+    ) -> Response:
+        """An error in the workbench's frame (its menu when someone is logged in): ``message`` or the status's words.
+
+        ``typed``: what a form that could not be taken carried, shown to copy.
+        """
+        text = message or ERROR_TITLES.get(status, ERROR_TITLES[500] if status >= 500 else ERROR_TITLES[400])
+        context = {"user": user, "flash": None, "status": status, "message": text, "typed_texts": typed}
+        try:
+            context["csrf"] = csrf_token(request)
+        except AssertionError:  # outside the session middleware (a 500 caught at the outermost layer)
+            context["csrf"] = ""
+        return self.templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def _jst(iso: str | None) -> str:
@@ -114,8 +158,42 @@ def done(request: Request, target: str, message: str, ok: bool = True) -> Respon
     return RedirectResponse(target, status_code=303)
 
 
-Page = Callable[[Web, Request, User], Response]
-Action = Callable[[Web, Request, User, FormData], Response]
+Page = Callable[["Web", Request, User], Response]
+Action = Callable[["Web", Request, User, FormData], Response]
+
+
+def _typed(request: Request, form: FormData) -> dict[str, Any]:
+    """What a form carried (its action's path, each field's values), the CSRF token left out."""
+    values = {key: [str(v) for v in form.getlist(key)] for key in form if key not in (CSRF_FIELD, "back")}
+    return {"action": request.url.path, "values": values}
+
+
+def refused(
+    web: Web, request: Request, user: User, form: FormData, message: str, page: Page, status: int = 200
+) -> Response:
+    """``page`` (the form's page, read from the same path parameters) again: ``message`` at the top and
+    the form's fields holding what was typed, so that nothing the clerk wrote is lost."""
+    request.state.refusal = message
+    request.state.typed = _typed(request, form)
+    response = page(web, request, user)
+    response.status_code = status
+    return response
+
+
+def _texts(form: FormData) -> list[str]:
+    """The free text a form carried, to show back when it cannot be taken (nothing typed is lost)."""
+    return [str(v) for key, v in form.multi_items() if key in FREE_TEXT and str(v).strip()]
+
+
+def _in_frame(web: Web, request: Request, user: User, run: Callable[[], Response]) -> Response:
+    """``run()``; an error it raises is a page of the workbench with the menu, not a bare 500."""
+    try:
+        return run()
+    except HTTPException:
+        raise  # the app's handler draws it (with the menu)
+    except Exception:
+        log.exception("web: %s %s failed", request.method, request.url.path)
+        return web.error_page(request, user, 500)
 
 
 def viewer(handler: Page) -> Endpoint:
@@ -127,25 +205,32 @@ def viewer(handler: Page) -> Endpoint:
         if user is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        return await run_in_threadpool(handler, web, request, user)
+        return await run_in_threadpool(_in_frame, web, request, user, lambda: handler(web, request, user))
 
     return endpoint
 
 
-def actor(handler: Action) -> Endpoint:
-    """A POST that changes something: a logged-in clerk with the session's CSRF token."""
+def actor(handler: Action, page: Page | None = None) -> Endpoint:
+    """A POST that changes something: a logged-in clerk with the session's CSRF token.
+
+    ``page``: the form's page, drawn again with what was typed when the form has expired (its token is
+    not this session's); without one, or logged out, what was typed is shown on the error page to copy.
+    """
 
     async def endpoint(request: Request) -> Response:
         web = web_of(request)
         user = await run_in_threadpool(web.user_of, request)
         form = await request.form()
-        if not form_is_fresh(request, form):
-            return PlainTextResponse(EXPIRED_FORM, 403)
+        fresh = form_is_fresh(request, form)
+        if user is not None and not fresh and page is not None and user.can_act:
+            return await run_in_threadpool(refused, web, request, user, form, EXPIRED_FORM, page, 403)
+        if not fresh:
+            return web.error_page(request, user, 403, EXPIRED_FORM, typed=_texts(form))
         if user is None:
             return RedirectResponse("/login", status_code=303)
         if not user.can_act:
-            return PlainTextResponse("閲覧のみの権限のため、この操作はできません。", 403)
-        return await run_in_threadpool(handler, web, request, user, form)
+            return web.error_page(request, user, 403, VIEW_ONLY)
+        return await run_in_threadpool(_in_frame, web, request, user, lambda: handler(web, request, user, form))
 
     return endpoint
 

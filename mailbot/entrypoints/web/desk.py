@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.datastructures import FormData
-from starlette.responses import PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from mailbot.entrypoints.web.auth import User
-from mailbot.entrypoints.web.deps import Web
+from mailbot.entrypoints.web.deps import FREE_TEXT, VIEW_ONLY, Web
 from mailbot.service.commands import Command
 from mailbot.service.desk import ActionResult
 from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction, Field, Target, desk_action
@@ -28,7 +29,7 @@ __all__ = ["LOOKS", "ActionForm", "FormField", "Look", "forms_for", "mail_forms"
 
 # The free-text fields arrive trimmed, as they always have; an identifier (a P番号, a line, a code)
 # is passed as typed, so that a refusal quotes what the clerk entered.
-_TRIMMED = frozenset({"note", "reason"})
+_TRIMMED = FREE_TEXT
 
 
 def perform(
@@ -36,14 +37,16 @@ def perform(
 ) -> ActionResult | Response:
     """Run ``target``'s action ``name`` on ``target_id`` as ``user``: its result, or the refusal to answer with.
 
-    Raises what the handler raises (a DeskError: the action was refused, with the reason for the clerk).
+    Raises what the handler raises (a DeskError: the action was refused, with the reason for the clerk),
+    and an HTTPException for an action the table does not have (404) or the user may not do (403): the
+    workbench draws both as its error page.
     """
     try:
         row = desk_action(target, name)
     except KeyError:
-        return PlainTextResponse("不明な操作です。", 404)
+        raise HTTPException(404, "不明な操作です。") from None
     if user.role not in row.roles:
-        return PlainTextResponse("閲覧のみの権限のため、この操作はできません。", 403)
+        raise HTTPException(403, VIEW_ONLY)
     values = {field.name: _value(field, form) for field in row.fields}
     build: Callable[..., Command] = row.command  # each row's command takes its target's id, by= and its fields
     result = web.app.bus.handle(build(target_id, by=user.name, **values))
@@ -55,7 +58,8 @@ def _value(field: Field, form: FormData) -> Any:
     if field.many:
         return tuple(str(v) for v in form.getlist(field.form_name))
     value = str(form.get(field.form_name, ""))
-    return value.strip() if field.form_name in _TRIMMED else value
+    # A textarea sends CRLF: one line break is one character, as the form's counter and maxlength count it.
+    return value.replace("\r\n", "\n").strip() if field.form_name in _TRIMMED else value
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,11 @@ class FormField:
     # For a field of several values: (value, title) to tick, and those ticked.
     choices: Sequence[tuple[str, str]] | None = None
     ticked: frozenset[str] = frozenset()
+    # The table's cap (the form's maxlength) and format hint (under the field, and the browser's message).
+    max_length: int | None = None
+    hint: str = ""
+    # Free text: the form counts the characters left as the clerk types.
+    counter: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,4 +180,7 @@ def _field(
         value=value,
         choices=offered,
         ticked=ticked.get(field.choices_from, frozenset()) if field.choices_from else frozenset(),
+        max_length=None if field.many else field.max_length,
+        hint=field.hint,
+        counter=field.form_name in _TRIMMED,
     )

@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mailbot.entrypoints.web.auth import User
@@ -32,9 +33,9 @@ def download(web: Web, request: Request, user: User) -> Response:
         try:
             item = views.attachment(session, inbound_id, index)
         except OriginalRemoved as exc:
-            return PlainTextResponse(f"{exc}。", 410)
+            raise HTTPException(410, f"{exc}。") from None
         except MailNotFound:
-            return PlainTextResponse("添付ファイルが見つかりません。", 404)
+            raise HTTPException(404, "添付ファイルが見つかりません。") from None
     suffix = Path(item.filename.lower()).suffix
     safe = _safe_filename(item.filename)
     headers = {

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.entrypoints.web.auth import User
-from mailbot.entrypoints.web.deps import Web, actor, done, viewer
+from mailbot.entrypoints.web.deps import Web, actor, done, refused, viewer
 from mailbot.entrypoints.web.desk import forms_for, mail_forms, perform
 from mailbot.service.commands import ShowCase
 from mailbot.service.desk_actions import DeskAction
@@ -24,7 +25,7 @@ def case_page(web: Web, request: Request, user: User) -> Response:
     try:
         detail = app.bus.handle(ShowCase(case_no))
     except CaseNotFound:
-        return PlainTextResponse(f"受付番号 {case_no} の案件はありません。", 404)
+        raise HTTPException(404, f"受付番号 {case_no} の案件はありません。") from None
 
     def available(row: DeskAction) -> bool:
         # Binding a line needs the customer's code (the desk refuses without one): no form until there is one.
@@ -51,7 +52,7 @@ def case_action(web: Web, request: Request, user: User, form: FormData) -> Respo
     try:
         result = perform(web, user, form, "case", case_no, action)
     except DeskError as exc:
-        return done(request, target, str(exc), ok=False)
+        return refused(web, request, user, form, str(exc), case_page)
     if isinstance(result, Response):
         return result
     queued = f"(送信待ち: {', '.join(MAIL_KINDS[k].label for k in result.mails)})" if result.mails else ""
@@ -60,5 +61,5 @@ def case_action(web: Web, request: Request, user: User, form: FormData) -> Respo
 
 ROUTES = [
     Route("/cases/{case_no}", viewer(case_page)),
-    Route("/cases/{case_no}/{action}", actor(case_action), methods=["POST"]),
+    Route("/cases/{case_no}/{action}", actor(case_action, page=case_page), methods=["POST"]),
 ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mailbot.entrypoints.web.auth import User
-from mailbot.entrypoints.web.deps import Web, actor, done, viewer
+from mailbot.entrypoints.web.deps import Web, actor, done, refused, viewer
 from mailbot.entrypoints.web.desk import forms_for, perform
 from mailbot.service import views
 from mailbot.service.errors import DeskError, QuarantineItemNotFound
@@ -34,7 +35,7 @@ def quarantine_item(web: Web, request: Request, user: User) -> Response:
         try:
             item = views.quarantine_detail(session, item_id)
         except QuarantineItemNotFound:
-            return PlainTextResponse(f"隔離ID {item_id} のメールはありません。", 404)
+            raise HTTPException(404, f"隔離ID {item_id} のメールはありません。") from None
     forms = forms_for(
         "quarantine",
         lambda row: True,
@@ -51,7 +52,7 @@ def quarantine_action(web: Web, request: Request, user: User, form: FormData) ->
     try:
         result = perform(web, user, form, "quarantine", item_id, action)
     except DeskError as exc:
-        return done(request, f"/quarantine/{item_id}", str(exc), ok=False)
+        return refused(web, request, user, form, str(exc), quarantine_item)
     if isinstance(result, Response):
         return result
     target = f"/cases/{result.case_no}" if result.case_no else "/quarantine"
@@ -61,5 +62,5 @@ def quarantine_action(web: Web, request: Request, user: User, form: FormData) ->
 ROUTES = [
     Route("/quarantine", viewer(quarantine)),
     Route("/quarantine/{item_id:int}", viewer(quarantine_item)),
-    Route("/quarantine/{item_id:int}/{action}", actor(quarantine_action), methods=["POST"]),
+    Route("/quarantine/{item_id:int}/{action}", actor(quarantine_action, page=quarantine_item), methods=["POST"]),
 ]
