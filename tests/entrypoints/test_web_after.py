@@ -225,7 +225,7 @@ def test_every_stage_change_after_acceptance_is_a_readable_row_of_the_case_pages
 
     def history(no: str) -> list[tuple[str, str, str, str]]:
         page = client.get(f"/cases/{no}").text
-        table = page[page.index('<table class="events">') :]
+        table = page[page.index('<table class="events') :]
         rows = re.findall(r'<tr data-event="\w+">(.*?)</tr>', table[: table.index("</table>")], re.S)
         cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
         return [(c[1], c[2], c[3], c[4]) for c in cells]  # 出来事, 実施者, きっかけ, メモ

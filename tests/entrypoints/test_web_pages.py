@@ -54,6 +54,8 @@ PAGES: tuple[Shown, ...] = (
     Shown("outbox", "/outbox", phone=True),
     Shown("status", "/status"),
     Shown("weekly", "/weekly"),
+    Shown("progress", "/progress"),
+    Shown("worklist", "/worklist", phone=True),
     Shown("not-found", "/cases/{fe}99999", status=404),
 )
 
