@@ -198,3 +198,14 @@ def test_the_access_log_names_the_address_a_trusted_proxy_forwarded(
     lines = [r.getMessage() for r in caplog.records if r.name == "mailbot.web.access"]
     assert " - 192.0.2.44 " in lines[0]
     assert " - 192.0.2.7 " in lines[1]  # only a trusted proxy is believed
+
+
+def test_a_login_form_whose_token_expired_is_the_login_page_again_with_the_name_kept(
+    web: tuple[Harness, TestClient],
+) -> None:
+    _, client = web
+    answer = client.post("/login", data={"username": "yamada", "password": PASSWORD, "csrf_token": "stale"})
+    assert answer.status_code == 403
+    assert "フォームの有効期限が切れています" in answer.text
+    assert 'value="yamada"' in answer.text and PASSWORD not in answer.text
+    assert "/logout" not in answer.text  # nobody was logged in

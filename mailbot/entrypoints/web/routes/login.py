@@ -12,7 +12,7 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from mailbot.entrypoints.web.auth import client_address, csrf_token, log_in, log_out
@@ -29,7 +29,7 @@ WRONG = "ユーザー名またはパスワードが違います。"
 async def login_form(request: Request) -> Response:
     web = web_of(request)
     if web.app.config.web.auth == "header":
-        return PlainTextResponse("この画面はリバースプロキシの認証で利用します。", 403)
+        return web.error_page(request, None, 403, "この画面はリバースプロキシの認証で利用します。")
     return web.templates.TemplateResponse(
         request,
         "login.html",
@@ -57,7 +57,16 @@ async def login(request: Request) -> Response:
     web = web_of(request)
     form = await request.form()
     if not form_is_fresh(request, form):
-        return PlainTextResponse(EXPIRED_FORM, 403)
+        # The login page again (a fresh token), with the name as typed: never the password.
+        context = {
+            "csrf": csrf_token(request),
+            "next": str(form.get("next") or "/"),
+            "user": None,
+            "username": str(form.get("username", "")),
+            "error": EXPIRED_FORM,
+            "locked": 0,
+        }
+        return web.templates.TemplateResponse(request, "login.html", context, status_code=403)
     name, password = str(form.get("username", "")), str(form.get("password", ""))
     target = str(form.get("next") or "/")
     if not target.startswith("/") or target.startswith("//"):
@@ -91,7 +100,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await request.form()
     if not form_is_fresh(request, form):
-        return PlainTextResponse("フォームの有効期限が切れています。", 403)
+        return web_of(request).error_page(request, None, 403, EXPIRED_FORM)
     await run_in_threadpool(log_out, request, web_of(request).app.web_sessions)
     return RedirectResponse("/login", status_code=303)
 
