@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Protocol
 
 from mailbot.domain.branches import Branch, BranchDirectory
@@ -49,6 +50,8 @@ from mailbot.domain.unis_lines import (
 
 __all__ = [
     "CHECKS",
+    "CHECK_OF_CODE",
+    "CHECK_TOPICS",
     "REVIEW_CODES",
     "UNIS_CODES",
     "Check",
@@ -614,6 +617,32 @@ CHECKS: tuple[Check, ...] = (
     UnisLineContract(),
     UnisLineValues(),
 )
+
+# What each check looks at, as the case page's check table names its row: a topic, not the defect
+# (the descriptions above read like the defect, and a passed check must not read like one).
+CHECK_TOPICS: Mapping[str, str] = MappingProxyType(
+    {
+        SubjectForm.name: "件名の形(フレッツエスカ ○○支店)",
+        BranchMissing.name: "件名の支店名",
+        BranchUnknown.name: "支店名が支店一覧にあるか",
+        ManagerCcMissing.name: "支店長(依頼部署責任者)のCC",
+        UbdBranchUnknown.name: "UBDの依頼の管轄支店",
+        AttachmentMissing.name: "必要な申込書類の添付",
+        AttachmentUnreadable.name: "添付ファイルが開けるか",
+        CustomerCodeMissing.name: "顧客CDの記載",
+        CustomerCodeMultiple.name: "顧客CDが1件か",
+        UnisCustomerMissing.name: "UNISの顧客登録",
+        UnisOrderMissing.name: "UNISの取次の受注明細(Z200214)",
+        UnisOrderTaken.name: "取次明細がほかの案件で使われていないか",
+        UnisCustomerClass.name: "顧客区分(1 業務用)",
+        UnisCustomerCancelled.name: "UNISの顧客状態(解約でないか)",
+        UnisLineContract.name: "取次明細の契約(BGM等と同じ契約か)",
+        UnisLineValues.name: "UNISの登録内容(マニュアル§5)",
+    }
+)
+
+# The check whose row shows a defect code that is not a check's own name.
+CHECK_OF_CODE: Mapping[str, str] = MappingProxyType({DOCUMENT_UNRECOGNISED: AttachmentMissing.name})
 
 # Defects the bot cannot settle: the case waits for a clerk (要確認) instead of going back to the sender.
 REVIEW_CODES = frozenset({UbdBranchUnknown.name, DOCUMENT_UNRECOGNISED})

@@ -51,6 +51,7 @@ __all__ = [
     "TransitionNotAllowed",
     "kinds_made_by",
     "mailbox_outcome",
+    "reason_label",
     "stage_for_verdict",
     "step",
     "validate",
@@ -140,6 +141,8 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
     }
 )
 
+_EVENT_VALUES = frozenset(e.value for e in Event)
+
 # How the desk's confirmation of an action reads: "FE-2026-00001: {phrase}しました" (a verb stem, not a noun).
 EVENT_DONE_PHRASES: Mapping[Event, str] = MappingProxyType(
     {
@@ -182,8 +185,31 @@ REASON_LABELS: Mapping[str, str] = MappingProxyType(
         "staff_mail": "デスクの方のメール",
         "outside_domain": "社外からのメール",
         "authentication_failed": "送信元の認証に失敗",
+        # Quarantined before any rule could read it.
+        "unparseable": "メールの形式が壊れていて読み取れない",
+        "too_large": "メールが大きすぎる",
+        "too_many_attachments": "添付ファイルが多すぎる",
+        "poison": "処理中に繰り返しエラーになった",
+        # The triage's verdict for a mail that is a request (a case's own reason says new or resubmission).
+        "request": "依頼",
     }
 )
+
+
+def reason_label(reason: str | None, *, by_person: bool = False) -> str:
+    """What set an event off, as the desk reads it: never the code itself.
+
+    After acceptance an event's reason may be the event's own name (a clerk's
+    NTT entry records ``enter``): the event column already says what happened,
+    so the reason says only who set it off.
+    """
+    if not reason:
+        return ""
+    if reason in REASON_LABELS:
+        return REASON_LABELS[reason]
+    if reason in _EVENT_VALUES:
+        return REASON_LABELS["desk"] if by_person else "自動処理"
+    return "その他"
 
 
 @dataclass(frozen=True)

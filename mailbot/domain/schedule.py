@@ -55,6 +55,13 @@ class Week:
         return f"{self.year}-W{self.number:02d}"
 
     @property
+    def label_ja(self) -> str:
+        """The week as the desk reads it: 「12月7日〜13日」 (「12月28日〜1月3日」 across a month)."""
+        first, last = self.monday, self.monday + timedelta(days=6)
+        end = f"{last.day}日" if last.month == first.month else f"{last.month}月{last.day}日"
+        return f"{first.month}月{first.day}日〜{end}"
+
+    @property
     def monday(self) -> date:
         return date.fromisocalendar(self.year, self.number, 1)
 

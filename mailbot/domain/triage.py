@@ -7,15 +7,16 @@ decides. Rules only read the message and the facts the shell looked up.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from mailbot.domain.documents import is_signature
 from mailbot.domain.model import Disposition, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.subject import parse_subject, resembles_request
 
-__all__ = ["TRIAGE_RULES", "Triage", "TriageFacts", "near_miss", "triage"]
+__all__ = ["DISPOSITION_LABELS", "RESOLUTION_LABELS", "TRIAGE_RULES", "Triage", "TriageFacts", "near_miss", "triage"]
 
 _ROBOT_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply", "bounce", "bounces"})
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
@@ -157,6 +158,15 @@ TRIAGE_RULES: tuple[tuple[str, Disposition, Rule], ...] = (
     ("outside_domain", Disposition.QUARANTINED, _outside),
     ("authentication_failed", Disposition.QUARANTINED, _failed_authentication),
 )
+
+
+# What became of a mail, as the desk reads it (Inbound.disposition).
+DISPOSITION_LABELS: Mapping[str, str] = MappingProxyType(
+    {Disposition.CASE.value: "案件", Disposition.IGNORED.value: "対象外", Disposition.QUARANTINED.value: "隔離"}
+)
+
+# What a clerk did with a quarantined mail (Inbound.resolution).
+RESOLUTION_LABELS: Mapping[str, str] = MappingProxyType({"released": "依頼として処理", "discarded": "破棄"})
 
 
 def triage(message: ParsedMessage, facts: TriageFacts, policy: Policy) -> Triage:

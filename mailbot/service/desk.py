@@ -31,6 +31,7 @@ from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, S
 from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
+from mailbot.domain.triage import RESOLUTION_LABELS
 from mailbot.domain.unis_lines import bind_line
 from mailbot.service.casefile import CaseChange, RecordContext, record
 from mailbot.service.errors import DeskError
@@ -389,7 +390,7 @@ class Desk:
     def _quarantined(uow: RecordContext, item_id: int) -> Inbound:
         row = uow.store.session.get(Inbound, item_id)
         if row is not None and row.resolution:
-            done = _RESOLUTION_JA.get(row.resolution, row.resolution)
+            done = RESOLUTION_LABELS.get(row.resolution, "処理済み")
             raise DeskError(f"隔離ID {item_id} は {row.resolved_by} さんが処理済みです({done})")
         if row is None or row.disposition != Disposition.QUARANTINED.value:
             raise DeskError(f"隔離ID {item_id} のメールはありません")
@@ -416,16 +417,26 @@ class Desk:
                 raise DeskError(f"隔離ID {item_id} はメールの形式が壊れていて読み取れません") from None
             decision, _ = self.intake.decide(uow.store, message, uow.now, row.received_at, released=True)
             if decision.disposition is Disposition.QUARANTINED:
-                raise DeskError(f"隔離ID {item_id} は依頼として処理できません(理由: {decision.reason})")
+                why = lifecycle.reason_label(decision.reason)
+                raise DeskError(f"隔離ID {item_id} は依頼として処理できません(理由: {why})")
             row.resolution, row.resolved_by, row.resolved_at = "released", db_text(by, 120), uow.now
             row.resolution_note = db_text(reason) if reason else None
+            # The release's reason is the first entry of the case's history, with who released it.
             filed = file_decision(
-                uow, row, decision, message, row.received_at, facts_extra={"by": by, "note": reason}, actor=by
+                uow,
+                row,
+                decision,
+                message,
+                row.received_at,
+                facts_extra={"by": by, "note": reason},
+                actor=by,
+                note=f"隔離ID {item_id} を依頼として処理" + (f": {reason}" if reason else ""),
             )
             kinds = tuple(m.kind for m in decision.mails)
             if filed.case_no:
                 return ActionResult(f"隔離ID {item_id} を依頼として処理しました: {filed.case_no}", filed.case_no, kinds)
-            return ActionResult(f"隔離ID {item_id} を処理しました: 依頼ではありません({filed.reason})", None, kinds)
+            why = lifecycle.reason_label(filed.reason)
+            return ActionResult(f"隔離ID {item_id} を処理しました: 依頼ではありません({why})", None, kinds)
 
     def discard(self, item_id: int, *, by: str, reason: str) -> ActionResult:
         if not reason.strip():
@@ -444,7 +455,8 @@ class Desk:
         if case is None:
             return
         stage, _ = self._step(case, event)
-        note = f"{mail.kind} (送信ID {mail.id})"
+        kind = lifecycle.MAIL_KINDS[mail.kind].label if mail.kind in lifecycle.MAIL_KINDS else "メール"
+        note = f"{kind}(送信ID {mail.id})"
         record(uow, CaseChange(self._unchanged(case, stage, event), event, actor=by, reason="desk", note=note), case)
 
     def _mail(self, uow: RecordContext, mail_id: int) -> Outbox:
@@ -477,9 +489,6 @@ class Desk:
             mail.status, mail.last_error = "cancelled", f"cancelled by {by}"
             self._mail_event(uow, mail, Event.MAIL_CANCELLED, by)
             return ActionResult(f"送信ID {mail_id} の送信を取り消しました")
-
-
-_RESOLUTION_JA = {"released": "依頼として処理", "discarded": "破棄"}
 
 
 def _as_of(when: datetime | None) -> str:

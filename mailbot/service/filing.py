@@ -179,8 +179,12 @@ def file_decision(
     received_at: datetime,
     facts_extra: dict[str, str] | None = None,
     actor: str = BOT_ACTOR,
+    note: str | None = None,
 ) -> Filed:
-    """Record a decision: the ledger row's disposition, the case change with its event, the mails."""
+    """Record a decision: the ledger row's disposition, the case change with its event, the mails.
+
+    ``note`` goes before the outcome's own note in the event (a release's reason).
+    """
     store = uow.store
     inbound.disposition = decision.disposition.value
     inbound.reason = decision.reason
@@ -203,7 +207,7 @@ def file_decision(
             received_at=received_at,
             inbound_id=inbound.id,
             actor=actor,
-            note=outcome.note,
+            note=" / ".join(n for n in (note, outcome.note) if n) or None,
         )
         case_row = record(uow, change)
         inbound.case_id = case_row.id

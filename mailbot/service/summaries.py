@@ -36,7 +36,7 @@ from sqlalchemy import BindParameter, Row, Text, bindparam, cast, func, or_, sel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, JobRun
+from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, JobRun, Outbox
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.branches import Branch, BranchDirectory
 from mailbot.domain.clock import JST, format_jst
@@ -110,6 +110,9 @@ class BranchWeek:
     returned: list[CaseLine] = field(default_factory=list)
     open_returns: list[CaseLine] = field(default_factory=list)
     waiting: list[CaseLine] = field(default_factory=list)
+    # Returned, but the return mail never went to the branch (a release from quarantine answered to
+    # ops only, a cancelled reply): the branch is not asked to resubmit what it never received.
+    unsent_returns: list[CaseLine] = field(default_factory=list)
 
     @property
     def defect_counts(self) -> list[tuple[str, int]]:
@@ -204,6 +207,11 @@ class WeekReport:
             counter.update(dict(b.defect_counts))
         return sorted(counter.items(), key=lambda item: (-item[1], item[0]))
 
+    def unsent_returns(self) -> list[CaseLine]:
+        """Open returns no branch was told of, oldest first: only the desk's mail names them."""
+        lines = [line for b in self.branches.values() for line in b.unsent_returns]
+        return sorted(lines, key=lambda x: (x.since, x.case_no))
+
     def oldest_open_returns(self, limit: int = 10) -> list[CaseLine]:
         lines = [line for b in self.branches.values() for line in b.open_returns]
         return sorted(lines, key=lambda x: (x.since, x.case_no))[:limit]
@@ -257,6 +265,7 @@ def build_week_report(
             .order_by(CaseEvent.id)
         ):  # fmt: skip
             events[event.case_id].append(event)
+    told = _branch_told_of_return(session, [case.id for case in cases])
     branches: dict[str, BranchWeek] = {}
     if directory is not None:
         # Configured branches first, in config order; unknown ones follow.
@@ -310,7 +319,8 @@ def build_week_report(
         if everything[-1].stage == closed_value:
             continue  # closed: waits for nothing
         if state.status == returned_value:
-            row.open_returns.append(line(case, name, state, state.at, returns))
+            returned_to = row.open_returns if case.id in told else row.unsent_returns
+            returned_to.append(line(case, name, state, state.at, returns))
         elif state.status == waiting_value:
             since = state.at
             for event in reversed(history):  # the start of the trailing run of waits
@@ -330,6 +340,24 @@ def build_week_report(
         )
     )
     return WeekReport(week, as_of, branches, _after_acceptance(session, start, as_of), out_of_scope or 0)
+
+
+def _branch_told_of_return(session: Session, ids: Sequence[int]) -> set[int]:
+    """The cases whose return mail was written for the branch (not cancelled): only these await a resubmission."""
+    told: set[int] = set()
+    for chunk in _chunks(list(ids), _IDS_A_STATEMENT):
+        told.update(
+            session.scalars(
+                select(Outbox.case_id)
+                .where(
+                    Outbox.case_id.in_(_literal_ids(chunk)),
+                    Outbox.kind == "defect_reply",
+                    Outbox.status != "cancelled",
+                )
+                .distinct()
+            )
+        )
+    return told
 
 
 def _after_acceptance(session: Session, start: datetime, as_of: datetime) -> dict[str, list[dict[str, str]]]:
@@ -473,6 +501,7 @@ def plan_mails(
                         "totals": report.totals,
                         "top_defects": [{"code": c, "count": n} for c, n in report.defect_counts[:10]],
                         "oldest_open": [_line_context(x) for x in report.oldest_open_returns()],
+                        "unsent_returns": [_line_context(x) for x in report.unsent_returns()],
                         # What the branches' mails count without listing, per branch.
                         # Configured branches only: the others get no mail and no --branch filter.
                         "older_open": [

@@ -8,26 +8,29 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store
 from mailbot.domain.branches import BranchDirectory
-from mailbot.domain.checks import Check, build_submission, unchecked_reason
-from mailbot.domain.clock import JST
+from mailbot.domain.checks import CHECK_OF_CODE, CHECK_TOPICS, UNIS_CODES, Check, build_submission, unchecked_reason
+from mailbot.domain.clock import JST, local_date
 from mailbot.domain.lifecycle import (
     ACTIVE_STAGES,
     MAIL_STATUS_LABELS,
     STAGES,
     VERDICT_LABELS,
     Actor,
+    Event,
     Stage,
     allowed_events,
+    reason_label,
 )
 from mailbot.domain.model import Address, Attachment, CaseStatus, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
@@ -40,6 +43,8 @@ from mailbot.service.retention import removed_text
 
 __all__ = [
     "MARK_LABELS",
+    "QUICK_FILTERS",
+    "Quick",
     "attachment",
     "bot_words",
     "case_board",
@@ -73,9 +78,19 @@ def _case_query(
     customer: str | None = None,
     sender: str | None = None,
     text: str | None = None,
+    open_only: bool = False,
+    quick: Quick | None = None,
 ) -> Select[Any]:
-    """Cases matching the filters; ``customer`` matches code or name (NFKC, partial), ``text`` subject and body."""
+    """Cases matching the filters; ``customer`` matches code or name (NFKC, partial), ``text`` subject and body.
+
+    ``open_only`` leaves out the cases that wait for nothing any more (終了, キャンセル, UNIS確定);
+    ``quick`` is one of the board's quick filters (:data:`QUICK_FILTERS`).
+    """
     query = select(Case)
+    if quick is not None:
+        query = query.where(quick.condition())
+    if open_only:
+        query = query.where(Case.stage.in_(ACTIVE_STAGES))
     if status:
         query = query.where(Case.status == status)
     if stage:
@@ -102,6 +117,67 @@ def _case_query(
             )
         )
     return query
+
+
+@dataclass(frozen=True)
+class Quick:
+    """One of the board's quick filters, as of ``now`` (JST days; a UNIS wait is long after half the limit)."""
+
+    key: str
+    now: datetime
+    wait_hours: float
+
+    def condition(self) -> ColumnElement[bool]:
+        if self.key == "returned_today":
+            start = datetime.combine(local_date(self.now), time(0, 0), tzinfo=JST)
+            returned_today = exists().where(
+                CaseEvent.case_id == Case.id,
+                CaseEvent.event == Event.RETURN.value,
+                CaseEvent.status == CaseStatus.RETURNED.value,
+                CaseEvent.at >= start,
+            )
+            return and_(Case.status == CaseStatus.RETURNED.value, returned_today)
+        if self.key == "attention":
+            return _needs_a_person(self.now, self.wait_hours)
+        if self.key == "waiting_unis":
+            return and_(Case.status == CaseStatus.WAITING_UNIS.value, Case.stage.in_(ACTIVE_STAGES))
+        if self.key == "awaiting_completion":
+            return Case.stage.in_((Stage.ENTERED.value, Stage.CONSTRUCTION_SCHEDULED.value))
+        if self.key == "awaiting_confirm":
+            return Case.stage == Stage.COMPLETED.value
+        raise ValueError(f"no quick filter {self.key!r}")
+
+
+# The board's quick filters, in the order of their buttons: the key in the URL, the label on the button.
+QUICK_FILTERS: tuple[tuple[str, str], ...] = (
+    ("returned_today", "今日の返却"),
+    ("attention", "要対応"),
+    ("waiting_unis", "UNIS待ち"),
+    ("awaiting_completion", "開通待ち"),
+    ("awaiting_confirm", "確定待ち"),
+)
+
+
+def _needs_a_person(now: datetime, wait_hours: float) -> ColumnElement[bool]:
+    """The board's 要対応 marks as a query: an unanswered question or follow-up, a failed mail,
+    a case waiting for the desk's decision, a long UNIS wait (the same customer twice is only a hint)."""
+    last_person = (
+        select(func.max(CaseEvent.at))
+        .where(CaseEvent.case_id == Case.id, CaseEvent.actor != BOT_ACTOR)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    unanswered = exists().where(
+        Inbound.case_id == Case.id,
+        Inbound.reason.in_(("question", "followup")),
+        or_(last_person.is_(None), Inbound.processed_at > last_person),
+    )
+    failed = exists().where(Outbox.case_id == Case.id, Outbox.status == "failed")
+    review = and_(Case.status == CaseStatus.NEEDS_REVIEW.value, Case.stage == Stage.RECEIVED.value)
+    long_wait = and_(
+        Case.status == CaseStatus.WAITING_UNIS.value, Case.waiting_since < now - timedelta(hours=wait_hours / 2)
+    )
+    return or_(unanswered, failed, review, long_wait)
 
 
 def _case_summary(c: Case) -> dict[str, Any]:
@@ -292,25 +368,29 @@ def case_detail(
     parsed = {row.id: message for row, message in store.case_messages(case)}
     removals = {row.id: store.raw_removal(row) for row in inbound}
     thread = list(parsed.values())
-    check_rows: list[dict[str, Any]] = []
+    ubd = case.sender is not None and policy.is_ubd(case.sender)
+    check_rows = recorded_checks(case, checks, ubd=ubd)
+    recheck: dict[str, Any] | None = None
     checks_note = None
     if any(removals.values()):
         # Checked again without what retention removed, the thread would fail for want of it.
         checks_note = "保存期間を過ぎて元のメールまたは添付ファイルが削除されたため、チェックは再実行できません"
     elif thread:
         submission = build_submission(thread, directory, DbUnisLookup(session), policy, case_no=case.case_no)
-        for check in checks:
-            found = check.check(submission, policy)
-            check_rows.append(
-                {
-                    "name": check.name,
-                    "description": check.description,
-                    "ok": not found,
-                    "defects": [{"code": d.code, "detail": dict(d.detail)} for d in found],
-                    # Why the check could not run (an absent UNIS column): never shown as passed.
-                    "unchecked": unchecked_reason(check, submission, policy),
-                }
+        fresh = [
+            _check_row(
+                check,
+                [{"code": d.code, "detail": dict(d.detail)} for d in check.check(submission, policy)],
+                unchecked_reason(check, submission, policy),
+                ubd=ubd,
             )
+            for check in checks
+        ]
+        recheck = {
+            "unis_as_of": _iso(submission.unis_as_of),
+            # Only what a run today would say differently: the table itself is the recorded verdict.
+            "rows": [new for new, old in zip(fresh, check_rows, strict=False) if _differs(new, old)],
+        }
     mails = list(session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)))
     events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
     stage = Stage(case.stage) if case.stage in {s.value for s in Stage} else Stage.RECEIVED
@@ -352,7 +432,10 @@ def case_detail(
             }
             for m in inbound
         ],
+        # Each check's verdict as the case records it (the same source as 現在の不備 and 未確認),
+        # and what running the checks again today would say differently.
         "checks": check_rows,
+        "recheck": recheck,
         "checks_note": checks_note,
         "events": [
             {
@@ -360,6 +443,7 @@ def case_detail(
                 "event": e.event,
                 "actor": e.actor,
                 "reason": e.reason,
+                "reason_label": reason_label(e.reason, by_person=e.actor != BOT_ACTOR),
                 "note": e.note,
                 "status": e.status,
                 "status_label": _verdict_label(e.status),
@@ -387,6 +471,71 @@ def case_detail(
             for o in mails
         ],
     }
+
+
+_VERDICT_WORDS = {"ok": "問題なし", "defect": "不備", "waiting": "UNIS待ち", "unchecked": "未確認"}
+
+
+_UBD_UNCHECKED = "UBDからの依頼のため、UNISのチェックは行っていません(事務センターが受注登録します)"
+
+
+def _check_row(
+    check: Check | str,
+    defects: list[dict[str, Any]],
+    unchecked: str | None,
+    *,
+    waiting: bool = False,
+    ubd: bool = False,
+) -> dict[str, Any]:
+    """One row of the check table: the check's topic and its verdict from ``defects`` and ``unchecked``."""
+    if ubd and not unchecked and (check if isinstance(check, str) else check.name) in UNIS_CODES:
+        # The UNIS checks pass a UBD request without looking: that is not 問題なし.
+        unchecked = _UBD_UNCHECKED
+    if defects:
+        verdict = "waiting" if waiting and all(d["code"] in UNIS_CODES for d in defects) else "defect"
+    else:
+        verdict = "unchecked" if unchecked else "ok"
+    # A recorded defect whose check is no longer configured has only its code.
+    name, description = (check, "その他") if isinstance(check, str) else (check.name, check.description)
+    return {
+        "name": name,
+        "topic": CHECK_TOPICS.get(name, description),
+        "description": description,
+        "verdict": verdict,
+        "verdict_label": _VERDICT_WORDS[verdict],
+        # Passed or could not run: no defect (an unchecked one is never shown as passed, see ``verdict``).
+        "ok": not defects,
+        "defects": defects,
+        "unchecked": unchecked if not defects else None,
+    }
+
+
+def recorded_checks(case: Case, checks: Sequence[Check], *, ubd: bool = False) -> list[dict[str, Any]]:
+    """The check table from what the case records: its defects and what its review could not check.
+
+    Built from the same fields as 現在の不備 and the 未確認 notes, so the table
+    cannot disagree with them; a defect no check names (a rule since removed)
+    gets a row of its own.
+    """
+    by_check: dict[str, list[dict[str, Any]]] = {}
+    names = {check.name for check in checks}
+    for defect in case.defects or []:
+        code = str(defect["code"])
+        owner = code if code in names else CHECK_OF_CODE.get(code, code)
+        detail = defect.get("detail")
+        facts = dict(detail) if isinstance(detail, dict) else {}
+        by_check.setdefault(owner, []).append({"code": code, "detail": facts})
+    unchecked = {str(item["check"]): str(item["why"]) for item in case.unchecked or []}
+    waiting = case.status == CaseStatus.WAITING_UNIS.value
+    rows = [_check_row(c, by_check.pop(c.name, []), unchecked.get(c.name), waiting=waiting, ubd=ubd) for c in checks]
+    for code, defects in by_check.items():
+        rows.append(_check_row(code, defects, None, waiting=waiting))
+    return rows
+
+
+def _differs(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    codes = sorted(d["code"] for d in new["defects"]) != sorted(d["code"] for d in old["defects"])
+    return codes or (not new["defects"] and bool(new["unchecked"]) != bool(old["unchecked"]))
 
 
 def _shown(
@@ -537,7 +686,7 @@ def case_board(
     return {"rows": rows, "total": total, "page": page, "pages": max((total + per_page - 1) // per_page, 1)}
 
 
-def _quarantine_row(m: Inbound) -> dict[str, Any]:
+def _quarantine_row(m: Inbound, case_no: str | None = None) -> dict[str, Any]:
     return {
         "id": m.id,
         "message_id": m.message_id or m.identity,
@@ -549,15 +698,22 @@ def _quarantine_row(m: Inbound) -> dict[str, Any]:
         "resolved_by": m.resolved_by,
         "resolved_at": _iso(m.resolved_at),
         "resolution_note": m.resolution_note,
+        # The case a release became: the quarantine pages link to it.
+        "case_no": case_no,
     }
 
 
 def quarantine_rows(session: Session, *, include_resolved: bool = False) -> list[dict[str, Any]]:
     """Quarantined mail, oldest first; by default only what still waits for a person."""
-    query = select(Inbound).where(Inbound.disposition == "quarantined").order_by(Inbound.id)
+    query = (
+        select(Inbound, Case.case_no)
+        .outerjoin(Case, Case.id == Inbound.case_id)
+        .where(or_(Inbound.disposition == "quarantined", Inbound.resolution.is_not(None)))
+        .order_by(Inbound.id)
+    )
     if not include_resolved:
         query = query.where(Inbound.resolution.is_(None))
-    return [_quarantine_row(m) for m in session.scalars(query)]
+    return [_quarantine_row(m, case_no) for m, case_no in session.execute(query)]
 
 
 def out_of_scope_rows(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
@@ -576,7 +732,8 @@ def quarantine_detail(session: Session, item_id: int) -> dict[str, Any]:
     if row is None or (row.disposition != "quarantined" and row.resolution is None):
         raise QuarantineItemNotFound(f"no quarantined mail {item_id}")
     store = Store(session)
-    detail = _quarantine_row(row)
+    case = session.get(Case, row.case_id) if row.case_id is not None else None
+    detail = _quarantine_row(row, case.case_no if case else None)
     detail["text"] = row.body_text
     detail["problems"] = row.problems
     removal = store.raw_removal(row)

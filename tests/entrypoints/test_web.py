@@ -227,7 +227,7 @@ def test_after_retention_the_case_page_names_the_removed_attachment_and_its_old_
     apply_retention(h.app.sessions, RetentionConfig(attachments_days=7), now=h.clock() + timedelta(days=8), apply=True)
     page = client.get("/cases/FE-2026-00001").text
     assert re.findall(r'href="(/messages/\d+/attachments/\d+)"', page) == []
-    assert f'{FORM[0]} <span class="sub">application/pdf, 削除済み</span>' in page
+    assert f'{FORM[0]} <span class="sub">PDF, 削除済み</span>' in page
     assert "添付ファイルは保存期間を過ぎたため" in page
     assert "チェックは再実行できません" in page
     gone = client.get(link)

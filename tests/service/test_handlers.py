@@ -85,8 +85,14 @@ def test_quarantine_actions_through_the_bus(desk: Harness) -> None:
     desk.app.bus.handle(Discard(spam["id"], by="山田", reason="迷惑メール"))
     with desk.app.sessions() as session:
         assert views.quarantine_rows(session) == []
-        [done] = views.quarantine_rows(session, include_resolved=True)  # the released one is a case now
+        # Both stay listed as resolved; the released one names the case it became.
+        release_row, done = views.quarantine_rows(session, include_resolved=True)
     assert (done["id"], done["resolution"], done["resolved_by"]) == (spam["id"], "discarded", "山田")
+    assert (release_row["id"], release_row["resolution"], release_row["case_no"]) == (
+        outsider["id"],
+        "released",
+        "FE-2026-00001",
+    )
 
 
 def test_outbox_actions_through_the_bus_record_their_events(desk: Harness) -> None:

@@ -120,7 +120,7 @@ def test_a_row_zlib_compressed_before_zstd_is_still_read(harness: Harness) -> No
         session.execute(update(RawMessage).where(RawMessage.id == row.id).values(data=zlib.compress(raw, 6)))
     with harness.app.sessions() as session:
         assert views.attachment(session, first_inbound(harness), 0).payload == PDF
-    assert detail(harness, case_no)["checks"]
+    assert detail(harness, case_no)["recheck"] is not None  # the thread was read again
 
 
 def test_a_directory_mail_whose_commit_failed_leaves_only_an_orphan_file(tmp_path: Path, db_url: str) -> None:
@@ -135,7 +135,7 @@ def test_a_directory_mail_whose_commit_failed_leaves_only_an_orphan_file(tmp_pat
         # The same mail, delivered again, is filed normally over the same name.
         case_no = filed(h)
         assert raw_files(h) == [orphan]
-        assert detail(h, case_no)["checks"]
+        assert detail(h, case_no)["recheck"] is not None
     finally:
         h.app.close()
 
@@ -175,7 +175,9 @@ def test_after_raw_days_the_raw_mail_goes_and_the_case_its_events_and_text_stay(
     [message] = after["messages"]
     assert message["text"] == before["messages"][0]["text"] != ""
     assert "元のメールは保存期間を過ぎたため" in message["original_note"]
-    assert after["checks"] == [] and "チェックは再実行できません" in after["checks_note"]
+    # The recorded verdict stays; only running the checks again needs the original.
+    assert after["recheck"] is None and "チェックは再実行できません" in after["checks_note"]
+    assert after["checks"] == before["checks"]
 
 
 def test_retention_run_twice_removes_nothing_the_second_time(h: Harness) -> None:
@@ -317,6 +319,6 @@ def test_switched_back_to_the_database_the_files_written_before_are_still_read(t
             assert sorted(session.scalars(select(RawMessage.location))) == ["database", "directory"]
             for inbound_id in session.scalars(select(Inbound.id)):
                 assert views.attachment(session, inbound_id, 0).payload.startswith(PDF)
-        assert detail(h, first)["checks"]
+        assert detail(h, first)["recheck"] is not None
     finally:
         h.app.close()

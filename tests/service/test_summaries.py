@@ -423,3 +423,34 @@ def test_a_return_naming_several_values_of_one_kind_counts_once_for_that_defect(
     week = BranchWeek("渋谷支店", received=1, returned=[line])
     assert line.defect_codes == ["unis_line_values", "manager_cc_missing"]
     assert dict(week.defect_counts) == {"unis_line_values": 1, "manager_cc_missing": 1}
+
+
+def test_a_release_answered_to_ops_only_is_not_asked_of_the_branch_and_the_desk_mail_names_it(
+    harness: Harness,
+) -> None:
+    harness.import_unis()
+    arrive(harness, jst(2026, 11, 24, 10), request("渋谷支店", n=1, sender="hana@usen.co.jp"))  # no manager in CC
+    arrive(harness, jst(2026, 11, 24, 11), request("渋谷支店", n=2, sender="sales@partner.example.com", document=False))
+    [item] = [m for m in harness.messages() if m["disposition"] == "quarantined"]
+    harness.clock.now = jst(2026, 11, 24, 12)
+    [row_id] = [r["id"] for r in quarantine_rows(harness)]
+    result = harness.app.desk.release(row_id, by="山田", reason="取引先経由の正式な依頼")
+    assert result.case_no == "FE-2026-00002" and item["reason"] == "outside_domain"
+    assert [c["status"] for c in harness.cases()] == ["returned", "returned"]
+    # The return of the released mail went to ops only: the outsider gets nothing, the branch never heard of it.
+    assert [o["case_no"] for o in harness.outbox("defect_reply")] == ["FE-2026-00001"]
+    harness.clock.now = jst(2026, 11, 30, 8, 30)
+    bodies = summary_bodies(harness, None)
+    shibuya, ops = bodies["渋谷支店"], bodies["ops"]
+    waiting = shibuya[shibuya.index("■ 再送をお待ちしている依頼") :]
+    assert "FE-2026-00001" in waiting and "FE-2026-00002" not in shibuya
+    assert "再送待ち      1件" in shibuya
+    unsent = ops[ops.index("■ 返却メールが支店に届いていない返却") :]
+    assert "FE-2026-00002" in unsent.splitlines()[1]
+
+
+def quarantine_rows(h: Harness) -> list[dict[str, object]]:
+    from mailbot.service import views
+
+    with h.app.sessions() as session:
+        return views.quarantine_rows(session)

@@ -124,11 +124,7 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     ]
     print(format_table(["日時(JST)", "出来事", "実施者", "きっかけ", "メモ", "不備"], rows) if rows else "  (なし)")
     print()
-    print("チェック結果(スレッド全体に現在の設定とUNISデータで再実行):")
-    if detail.get("checks_note"):
-        print(f"  ({detail['checks_note']})")
-    elif not detail["checks"]:
-        print("  (元のメールが保存されていないため実行できません)")
+    print("チェック結果(この案件に記録した判定。現在の不備と同じ記録から):")
     for c in detail["checks"]:
         mark = "✓ 該当なし" if c["ok"] else "✗ 該当あり"
         if c["ok"] and c.get("unchecked"):
@@ -137,6 +133,18 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         for d in c["defects"]:
             # The facts as the return mail explains them, not as stored.
             print(f"      {explain(d)}")
+    recheck = detail.get("recheck")
+    if detail.get("checks_note"):
+        print(f"  ({detail['checks_note']})")
+    elif recheck is None:
+        print("  (元のメールが保存されていないため、再チェックはできません)")
+    elif recheck["rows"]:
+        print("  現在の設定とUNISデータで再チェックすると、次の点が異なります(案件の判定は変わっていません):")
+        for c in recheck["rows"]:
+            found = ", ".join(title(d["code"]) for d in c["defects"]) or ("未確認" if c["unchecked"] else "該当なし")
+            print(f"    {c['description']}: {found}")
+    else:
+        print("  (現在の設定とUNISデータで再チェックしても同じ結果です)")
     print()
     print("送信メール:")
     rows = [

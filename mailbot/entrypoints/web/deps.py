@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -32,10 +32,11 @@ from starlette.templating import Jinja2Templates
 
 from mailbot.bootstrap import App
 from mailbot.domain.clock import format_jst
-from mailbot.domain.lifecycle import EVENT_LABELS, MAIL_KINDS, REASON_LABELS, Event
+from mailbot.domain.lifecycle import EVENT_LABELS, MAIL_KINDS, Event, reason_label
+from mailbot.domain.triage import DISPOSITION_LABELS, RESOLUTION_LABELS
 from mailbot.entrypoints.web.auth import CSRF_FIELD, User, csrf_ok, csrf_token, current_user
 from mailbot.service.accounts import Accounts
-from mailbot.service.defect_titles import defect_explanations, defect_titles
+from mailbot.service.defect_titles import defect_explanations, defect_facts, defect_titles, short_jst
 
 __all__ = [
     "EXPIRED_FORM",
@@ -126,6 +127,35 @@ def _jst(iso: str | None) -> str:
     return format_jst(datetime.fromisoformat(iso)) if iso else "-"
 
 
+def _ja_date(iso: str | None) -> str:
+    """2026年12月10日: a stored date as the desk reads it."""
+    if not iso:
+        return "-"
+    day = date.fromisoformat(iso[:10])
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _file_kind(content_type: str | None) -> str:
+    """What kind of file an attachment is, in the desk's words (not its MIME type)."""
+    kind = (content_type or "").lower()
+    for marker, label in _FILE_KINDS:
+        if marker in kind:
+            return label
+    return "ファイル"
+
+
+_FILE_KINDS = (
+    ("pdf", "PDF"),
+    ("spreadsheet", "Excel"),
+    ("excel", "Excel"),
+    ("word", "Word"),
+    ("zip", "ZIP"),
+    ("image/", "画像"),
+    ("text/", "テキスト"),
+    ("message/", "メール"),
+)
+
+
 def build_web(app: App) -> Web:
     """The templates with the globals every page uses (labels, dates, the CSRF field's name)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -135,7 +165,14 @@ def build_web(app: App) -> Web:
         defect_explanation=defect_explanations(app.renderer),
         jst=_jst,
         event_label=lambda e: EVENT_LABELS.get(Event(e), e) if e in {x.value for x in Event} else e,
-        reason_label=lambda r: REASON_LABELS.get(r, r),
+        reason_label=reason_label,
+        resolution_label=lambda r: RESOLUTION_LABELS.get(r, "処理済み") if r else "未処理",
+        disposition_label=lambda d: DISPOSITION_LABELS.get(d, "-"),
+        week_label=lambda week: week.label_ja,
+        defect_facts=defect_facts,
+        unis_as_of=lambda iso: f"UNIS {short_jst(iso)}時点" if iso else "UNISデータ未取込",
+        ja_date=_ja_date,
+        file_kind=_file_kind,
         kind_label=lambda k: MAIL_KINDS[k].label if k in MAIL_KINDS else k,
         csrf_field=CSRF_FIELD,
     )
