@@ -37,6 +37,7 @@ __all__ = [
     "OPENED",
     "PROGRESS_STAGES",
     "REASON_LABELS",
+    "SETTLES_QUESTION",
     "STAGES",
     "TRANSITIONS",
     "VERDICT_LABELS",
@@ -105,6 +106,9 @@ class Event(StrEnum):
     SET_CUSTOMER = "set_customer"
     REMIND_CLASS_CHANGE = "remind_class_change"
     REMIND_OLD_CUSTOMER_CANCEL = "remind_old_customer_cancel"
+    # The desk answers the branch in the request's thread (a mail), or marks its question handled (no mail).
+    ANSWER = "answer"
+    HANDLED = "handled"
 
 
 # How the desk reads each event in a case's history.
@@ -134,6 +138,8 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.SET_CUSTOMER: "顧客CDの登録",
         Event.REMIND_CLASS_CHANGE: "顧客区分変更(未加入店→業務用)の依頼",
         Event.REMIND_OLD_CUSTOMER_CANCEL: "加入前顧客の解約(90-00)の督促",
+        Event.ANSWER: "デスクからの回答",
+        Event.HANDLED: "対応済",
     }
 )
 
@@ -150,6 +156,8 @@ EVENT_DONE_PHRASES: Mapping[Event, str] = MappingProxyType(
         Event.ENTER: "NTT入力済に",
         Event.BIND: "UNIS明細を紐付け",
         Event.SET_CUSTOMER: "顧客CDを登録",
+        Event.ANSWER: "支店に回答",
+        Event.HANDLED: "対応済に",
     }
 )
 
@@ -299,6 +307,8 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("ops_review", "ops", "要確認のお知らせ"),
             MailKind("jimu_registration_request", "jimu", "UBD案件の受注登録依頼"),
             MailKind("branch_code_request", "managers", "顧客CD発番のお願い"),
+            # A clerk's own words in the request's thread: not an automatic reply, so not counted by the cap.
+            MailKind("answer", "branch", "デスクからの回答"),
         )
     }
 )
@@ -375,6 +385,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(ANY, Event.MAIL_RESENT, "same", None, (), PERSON),
     Transition(ANY, Event.MAIL_CANCELLED, "same", None, (), PERSON),
     Transition(ANY, Event.BIND, "same", None, (), PERSON),
+    # A clerk answers the branch in the request's thread, or marks its question handled without a mail.
+    Transition(ANY, Event.ANSWER, "same", None, ("answer",), PERSON),
+    Transition(ANY, Event.HANDLED, "same", None, (), PERSON),
     # The 顧客CD of a new UBD customer, answered by the branch in the code request's thread or entered by a clerk.
     Transition(ANY, Event.SET_CUSTOMER, "same", None, (), BOTH),
     # After acceptance: the desk enters the order at NTT (P番号; the progress list
@@ -396,6 +409,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     # Manual §5④: once the moved line is 確定, the old customer is to be cancelled with 解約事由 90-00.
     Transition(OPENED, Event.REMIND_OLD_CUSTOMER_CANCEL, "same", None, ("old_customer_cancel_reminder",), BOT),
 )  # fmt: skip
+
+# A branch's question or follow-up waits for the desk (要対応) until a person records one of these after it:
+# an answer in the thread, 対応済, or a verdict that mails the branch. A note alone does not settle it.
+SETTLES_QUESTION: frozenset[Event] = frozenset({Event.ANSWER, Event.HANDLED, Event.ACCEPT, Event.RETURN})
 
 # The stages NTT's progress list (進捗リスト, manual §4) can report: where the bot moves a case that is at NTT
 # ([progress.status] maps the list's words to these). Not UNIS確定: UNIS's export says that, not NTT.

@@ -49,7 +49,7 @@ def quarantine_item(web: Web, request: Request, user: User) -> Response:
 def quarantine_action(web: Web, request: Request, user: User, form: FormData) -> Response:
     item_id, action = int(request.path_params["item_id"]), request.path_params["action"]
     try:
-        result = perform(web, user, form, "quarantine", item_id, action)
+        result = perform(web, request, user, form, "quarantine", item_id, action)
     except DeskError as exc:
         return done(request, f"/quarantine/{item_id}", str(exc), ok=False)
     if isinstance(result, Response):
