@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event as orm_event
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.adapters.answers import load_answers
@@ -105,16 +106,20 @@ class OutboxWatch:
 
     expect: str | None = None
     mails: list[MailPreview] = field(default_factory=list)
+    fingerprint: str = ""
 
     @property
     def preview(self) -> MailsPreview:
-        return MailsPreview(tuple(self.mails), fingerprint(self.mails))
+        return MailsPreview(tuple(self.mails), self.fingerprint)
 
 
-def fingerprint(mails: Sequence[MailPreview]) -> str:
-    """What a clerk saw of the mails: kind, recipients, subject, text and whether it is sent."""
+def fingerprint(mails: Sequence[MailPreview], before: Sequence[tuple[int, int | None]]) -> str:
+    """What a clerk saw of the mails (kind, recipients, subject, text, whether it is sent) and the newest
+    mail each of their cases had before: a second click on 送信する, or another clerk's mail to the same
+    case meanwhile, changes it, so the same answer is never queued twice."""
     seen = [[m.kind, list(m.to), list(m.cc), m.subject, m.body, m.status] for m in mails]
-    return hashlib.sha256(json.dumps(seen, ensure_ascii=False).encode("utf-8")).hexdigest()
+    text = json.dumps([seen, [list(b) for b in before]], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _previewed(mail: Outbox) -> MailPreview:
@@ -132,6 +137,18 @@ def _previewed(mail: Outbox) -> MailPreview:
         status=mail.status,
         status_label=MAIL_STATUS_LABELS.get(mail.status, mail.status),
     )
+
+
+def _newest_before(session: Session, written: Sequence[tuple[Outbox, bool]]) -> list[tuple[int, int | None]]:
+    """Per case the mails were written for, its newest outbox row before this unit of work's new ones."""
+    new_ids = [o.id for o, new in written if new]
+    found: list[tuple[int, int | None]] = []
+    for case_id in sorted({o.case_id for o, _ in written if o.case_id is not None}):
+        query = select(func.max(Outbox.id)).where(Outbox.case_id == case_id)
+        if new_ids:
+            query = query.where(Outbox.id.not_in(new_ids))
+        found.append((case_id, session.scalar(query)))
+    return found
 
 
 class Desk:
@@ -206,10 +223,11 @@ class Desk:
             session.flush()
             # A new row is a mail queued; a changed one is queued again only when it now waits to be sent (resend).
             mails = [_previewed(o) for o, new in written.values() if new or o.status == "pending"]
+            seen = fingerprint(mails, _newest_before(session, list(written.values())))
         except BaseException:
             session.rollback()
             raise
-        if watch.expect is None or fingerprint(mails) != watch.expect:
+        if watch.expect is None or seen != watch.expect:
             session.rollback()
             if watch.expect is not None:
                 raise DeskError(
@@ -217,6 +235,7 @@ class Desk:
                     "もう一度操作して、内容を確認してください"
                 )
             watch.mails.extend(mails)
+            watch.fingerprint = seen
             return
         session.commit()
 

@@ -111,3 +111,15 @@ def test_the_case_page_marks_the_question_offers_the_templates_and_handled_clear
     assert done.status_code == 200 and "対応済にしました" in done.text
     assert 'data-mark="question"' not in done.text and 'data-action="handled"' not in done.text
     assert not re.search(rf'<tr data-case="{case_no}"[^>]*>[^\n]*?data-mark="question"', client.get("/").text)
+
+
+def test_a_second_click_on_send_queues_nothing_more(site: tuple[Harness, TestClient]) -> None:
+    h, client = site
+    case_no = _questioned(h)
+    token = login(client)
+    page = client.post(f"/cases/{case_no}/answer", data={"text": "回答です。", "csrf_token": token})
+    fields = confirm_form(page.text)
+    client.post(f"/cases/{case_no}/answer", data=fields)
+    again = client.post(f"/cases/{case_no}/answer", data=fields)
+    assert "確認したときから変わりました" in again.text
+    assert len(h.outbox("answer")) == 1

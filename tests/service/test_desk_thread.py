@@ -170,3 +170,14 @@ def test_returning_an_accepted_case_needs_a_remark_and_its_mail_lists_it_under_t
     assert line in text
     after = text.split(line, 1)[1]
     assert "1. 申込書の印鑑が不鮮明です" in after.split("ご対応後")[0]
+
+
+def test_the_same_confirmation_posted_twice_queues_the_answer_once(desk: Harness) -> None:
+    case_no = _questioned_case(desk)
+    command = Answer(case_no, by="山田", text="回答です。")
+    preview = desk.app.bus.handle(PreviewAction(command))
+    desk.app.bus.handle(Confirmed(command, preview.fingerprint))
+    with pytest.raises(DeskError, match="確認したときから変わりました"):
+        desk.app.bus.handle(Confirmed(command, preview.fingerprint))
+    assert len(desk.outbox("answer")) == 1
+    assert [e[0] for e in events(desk, case_no)].count("answer") == 1
