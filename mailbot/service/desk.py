@@ -118,7 +118,8 @@ def fingerprint(mails: Sequence[MailPreview], before: Sequence[tuple[int, int | 
     mail each of their cases had before: a second click on 送信する, or another clerk's mail to the same
     case meanwhile, changes it, so the same answer is never queued twice."""
     seen = [[m.kind, list(m.to), list(m.cc), m.subject, m.body, m.status] for m in mails]
-    text = json.dumps([seen, [list(b) for b in before]], ensure_ascii=False)
+    # Not the case's id: a case a release files is new, and PostgreSQL does not take back an id a preview drew.
+    text = json.dumps([seen, [newest for _, newest in before]], ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

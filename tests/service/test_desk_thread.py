@@ -144,6 +144,10 @@ def test_a_preview_of_a_release_files_no_case_and_leaves_the_mail_in_quarantine(
     assert desk.cases() == []
     with desk.app.sessions() as session:
         assert [i["id"] for i in views.quarantine_rows(session)] == [item["id"]]
+    # Confirmed, it files the case the preview showed (a new case's id a preview drew is no part of what was seen).
+    desk.app.bus.handle(Confirmed(Release(item["id"], by="山田", reason="正式な依頼"), preview.fingerprint))
+    assert [c["case_no"] for c in desk.cases()] == ["FE-2026-00001"]
+    assert sorted(o["kind"] for o in desk.outbox() if o["case_no"]) == sorted(m.kind for m in preview.mails)
 
 
 def test_only_a_desk_action_can_be_previewed(desk: Harness) -> None:
