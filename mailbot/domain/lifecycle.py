@@ -37,6 +37,7 @@ __all__ = [
     "OPENED",
     "PROGRESS_STAGES",
     "REASON_LABELS",
+    "SETTLES_QUESTION",
     "STAGES",
     "TRANSITIONS",
     "VERDICT_LABELS",
@@ -108,6 +109,9 @@ class Event(StrEnum):
     REMIND_OLD_CUSTOMER_CANCEL = "remind_old_customer_cancel"
     # A clerk corrects a wrongly entered P番号 (the old value stays in the event's note).
     CORRECT_P_NUMBER = "correct_p_number"
+    # The desk answers the branch in the request's thread (a mail), or marks its question handled (no mail).
+    ANSWER = "answer"
+    HANDLED = "handled"
 
 
 # How the desk reads each event in a case's history.
@@ -138,6 +142,8 @@ EVENT_LABELS: Mapping[Event, str] = MappingProxyType(
         Event.REMIND_CLASS_CHANGE: "顧客区分変更(未加入店→業務用)の依頼",
         Event.REMIND_OLD_CUSTOMER_CANCEL: "加入前顧客の解約(90-00)の督促",
         Event.CORRECT_P_NUMBER: "P番号の訂正",
+        Event.ANSWER: "デスクからの回答",
+        Event.HANDLED: "対応済",
     }
 )
 
@@ -157,6 +163,8 @@ EVENT_DONE_PHRASES: Mapping[Event, str] = MappingProxyType(
         Event.BIND: "UNIS明細を紐付け",
         Event.SET_CUSTOMER: "顧客CDを登録",
         Event.CORRECT_P_NUMBER: "P番号を訂正",
+        Event.ANSWER: "支店に回答",
+        Event.HANDLED: "対応済に",
     }
 )
 
@@ -331,6 +339,8 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("jimu_registration_request", "jimu", "UBD案件の受注登録依頼"),
             MailKind("branch_code_request", "managers", "顧客CD発番のお願い"),
             MailKind("ops_login_locked", "ops", "ログインの一時停止", made_by="account"),
+            # A clerk's own words in the request's thread: not an automatic reply, so not counted by the cap.
+            MailKind("answer", "branch", "デスクからの回答"),
         )
     }
 )
@@ -407,6 +417,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(ANY, Event.MAIL_RESENT, "same", None, (), PERSON),
     Transition(ANY, Event.MAIL_CANCELLED, "same", None, (), PERSON),
     Transition(ANY, Event.BIND, "same", None, (), PERSON),
+    # A clerk answers the branch in the request's thread, or marks its question handled without a mail.
+    Transition(ANY, Event.ANSWER, "same", None, ("answer",), PERSON),
+    Transition(ANY, Event.HANDLED, "same", None, (), PERSON),
     # The 顧客CD of a new UBD customer, answered by the branch in the code request's thread or entered by a clerk.
     Transition(ANY, Event.SET_CUSTOMER, "same", None, (), BOTH),
     # After acceptance: the desk enters the order at NTT (P番号; the progress list
@@ -431,6 +444,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     # the desk refuses it while the case has none.
     Transition((*AFTER_ACCEPTANCE, Stage.CLOSED), Event.CORRECT_P_NUMBER, "same", None, (), PERSON),
 )  # fmt: skip
+
+# A branch's question or follow-up waits for the desk (要対応) until a person records one of these after it:
+# an answer in the thread, 対応済, or a verdict that mails the branch. A note alone does not settle it.
+SETTLES_QUESTION: frozenset[Event] = frozenset({Event.ANSWER, Event.HANDLED, Event.ACCEPT, Event.RETURN})
 
 # The stages NTT's progress list (進捗リスト, manual §4) can report: where the bot moves a case that is at NTT
 # ([progress.status] maps the list's words to these). Not UNIS確定: UNIS's export says that, not NTT.

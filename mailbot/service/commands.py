@@ -26,21 +26,25 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Accept",
+    "Answer",
     "ApplyRetention",
     "Bind",
     "Cancel",
     "CheckHealth",
     "Close",
     "Command",
+    "Confirmed",
     "CorrectPNumber",
     "DeliverIfFree",
     "DeliverOutbox",
     "Discard",
     "Enter",
+    "Handled",
     "ImportProgress",
     "ImportUnis",
     "Note",
     "Poll",
+    "PreviewAction",
     "PreviewWeekly",
     "Query",
     "Recheck",
@@ -260,6 +264,25 @@ class CorrectPNumber(Command):
     reason: str
 
 
+@dataclass(frozen=True)
+class Answer(Command):
+    """A clerk's answer to the branch in the request's thread; ``text`` empty: the ``template``'s text."""
+
+    case_no: str
+    by: str
+    text: str = ""
+    template: str = ""
+
+
+@dataclass(frozen=True)
+class Handled(Command):
+    """The branch's question is dealt with (by phone ...): 要対応 ends without a mail."""
+
+    case_no: str
+    by: str
+    note: str = ""
+
+
 # -- on a quarantined mail ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Release(Command):
@@ -288,12 +311,30 @@ class Cancel(Command):
     by: str
 
 
+# -- see before it goes ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Confirmed(Command):
+    """A desk action run once its mails were seen: refused (nothing done) when they are no longer
+    the ones previewed (``fingerprint`` of :class:`PreviewAction`'s answer), e.g. another clerk acted."""
+
+    command: Command
+    fingerprint: str
+
+
 # -- reads that need the config -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class ShowCase(Query):
     """The case page: its thread, each check's result over it, its mails and events (CaseNotFound if none)."""
 
     case_no: str
+
+
+@dataclass(frozen=True)
+class PreviewAction(Query):
+    """The mails a desk action would queue, rendered and not recorded: the action runs in a
+    transaction that is rolled back (a :class:`mailbot.service.desk.MailsPreview`)."""
+
+    command: Command
 
 
 @dataclass(frozen=True)

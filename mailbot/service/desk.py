@@ -10,13 +10,22 @@ send the commands to the bus, built from :data:`mailbot.service.desk_actions.DES
 
 from __future__ import annotations
 
+import copy
+import email
+import email.policy
+import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import event as orm_event
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailbot.adapters.answers import load_answers
 from mailbot.adapters.database.schema import Case, Inbound, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store, db_text, defects_from_json
 from mailbot.adapters.templates import Renderer
@@ -27,7 +36,16 @@ from mailbot.domain.checks import Check, line_values_unchecked
 from mailbot.domain.clock import format_ja
 from mailbot.domain.decision import CaseOutcome, MailIntent, mails_for, request_facts, set_customer_note, unchanged
 from mailbot.domain.japanese import normalize
-from mailbot.domain.lifecycle import MAIL_STATUS_LABELS, STAGES, Actor, Event, Stage, TransitionNotAllowed, step
+from mailbot.domain.lifecycle import (
+    MAIL_KINDS,
+    MAIL_STATUS_LABELS,
+    STAGES,
+    Actor,
+    Event,
+    Stage,
+    TransitionNotAllowed,
+    step,
+)
 from mailbot.domain.model import CaseStatus, Defect, Disposition, ParsedMessage
 from mailbot.domain.parsing import UnparseableMessage, parse_message
 from mailbot.domain.policy import Policy
@@ -37,9 +55,11 @@ from mailbot.service.casefile import CaseChange, RecordContext, record
 from mailbot.service.errors import DeskError
 from mailbot.service.filing import case_view, file_decision
 from mailbot.service.intake import Intake
+from mailbot.service.mails import text_of
 from mailbot.service.retention import removed_text
+from mailbot.service.views import open_questions
 
-__all__ = ["ActionResult", "Desk"]
+__all__ = ["ActionResult", "Desk", "MailPreview", "MailsPreview", "OutboxWatch"]
 
 # Ledger reasons of mail recorded on a case that is not the branch's request.
 _NOT_FROM_BRANCH = frozenset({"staff_message"})
@@ -54,8 +74,90 @@ class ActionResult:
     mails: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class MailPreview:
+    """One mail an action would queue, as it would leave (its Message-ID and Date are made when it is queued)."""
+
+    kind: str
+    label: str  # the kind's Japanese name
+    sender: str  # the From header
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    body: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    status: str  # pending; suppressed (held back) or failed (no internal recipient) are queued but not sent
+    status_label: str
+
+
+@dataclass(frozen=True)
+class MailsPreview:
+    """What :class:`mailbot.service.commands.PreviewAction` answers: the mails, and their fingerprint
+    that :class:`mailbot.service.commands.Confirmed` checks the real run against."""
+
+    mails: tuple[MailPreview, ...]
+    fingerprint: str
+
+
+@dataclass
+class OutboxWatch:
+    """How a desk's unit of work ends when watched: ``expect`` None, it is a preview (the mails it wrote
+    are kept here and everything is rolled back); else it commits only if its mails have that fingerprint."""
+
+    expect: str | None = None
+    mails: list[MailPreview] = field(default_factory=list)
+    fingerprint: str = ""
+
+    @property
+    def preview(self) -> MailsPreview:
+        return MailsPreview(tuple(self.mails), self.fingerprint)
+
+
+def fingerprint(mails: Sequence[MailPreview], before: Sequence[tuple[int, int | None]]) -> str:
+    """What a clerk saw of the mails (kind, recipients, subject, text, whether it is sent) and the newest
+    mail each of their cases had before: a second click on 送信する, or another clerk's mail to the same
+    case meanwhile, changes it, so the same answer is never queued twice."""
+    seen = [[m.kind, list(m.to), list(m.cc), m.subject, m.body, m.status] for m in mails]
+    # Not the case's id: a case a release files is new, and PostgreSQL does not take back an id a preview drew.
+    text = json.dumps([seen, [newest for _, newest in before]], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _previewed(mail: Outbox) -> MailPreview:
+    parsed = email.message_from_bytes(mail.raw, policy=email.policy.default)
+    return MailPreview(
+        kind=mail.kind,
+        label=MAIL_KINDS[mail.kind].label if mail.kind in MAIL_KINDS else mail.kind,
+        sender=str(parsed.get("From", "")),
+        to=tuple(mail.to_addrs or ()),
+        cc=tuple(mail.cc_addrs or ()),
+        subject=mail.subject,
+        body=text_of(mail.raw),
+        in_reply_to=mail.in_reply_to,
+        references=tuple((mail.references or "").split()),
+        status=mail.status,
+        status_label=MAIL_STATUS_LABELS.get(mail.status, mail.status),
+    )
+
+
+def _newest_before(session: Session, written: Sequence[tuple[Outbox, bool]]) -> list[tuple[int, int | None]]:
+    """Per case the mails were written for, its newest outbox row before this unit of work's new ones."""
+    new_ids = [o.id for o, new in written if new]
+    found: list[tuple[int, int | None]] = []
+    for case_id in sorted({o.case_id for o, _ in written if o.case_id is not None}):
+        query = select(func.max(Outbox.id)).where(Outbox.case_id == case_id)
+        if new_ids:
+            query = query.where(Outbox.id.not_in(new_ids))
+        found.append((case_id, session.scalar(query)))
+    return found
+
+
 class Desk:
     """Runs the desk's commands over the database, the templates and the policy."""
+
+    # Set on a copy (:meth:`watched`): the copy's units of work preview or check their mails.
+    _watch: OutboxWatch | None = None
 
     def __init__(
         self,
@@ -81,10 +183,63 @@ class Desk:
         self.after = after or AfterConfig()
 
     # -- plumbing -------------------------------------------------------------------
+    def watched(self, watch: OutboxWatch) -> Desk:
+        """This desk, its units of work watched by ``watch`` (a copy: the shared desk is left as it is)."""
+        other = copy.copy(self)
+        other._watch = watch
+        return other
+
     @contextmanager
     def _unit(self) -> Iterator[RecordContext]:
-        with self.sessions.begin() as session:
-            yield RecordContext(Store(session), self.renderer, self.policy, self.clock(), base_url=self.base_url)
+        if self._watch is None:
+            with self.sessions.begin() as session:
+                yield self._context(session)
+            return
+        with self.sessions() as session:
+            yield from self._watched_unit(session, self._watch)
+
+    def _context(self, session: Session) -> RecordContext:
+        return RecordContext(Store(session), self.renderer, self.policy, self.clock(), base_url=self.base_url)
+
+    def _watched_unit(self, session: Session, watch: OutboxWatch) -> Iterator[RecordContext]:
+        """One transaction whose outbox rows are collected as they are flushed: rolled back for a
+        preview, committed for a confirmed action only when they are the mails the clerk saw.
+
+        The database is the only thing an action writes to before its commit (a raw mail is stored at
+        intake, not by the desk; a mail is sent only from a committed outbox row), so a rollback undoes all.
+        """
+        written: dict[int, tuple[Outbox, bool]] = {}
+
+        def collect(flushing: Session, *_: Any) -> None:
+            for obj in flushing.new:
+                if isinstance(obj, Outbox):
+                    written[id(obj)] = (obj, True)
+            for obj in flushing.dirty:
+                if isinstance(obj, Outbox) and id(obj) not in written:
+                    written[id(obj)] = (obj, False)
+
+        orm_event.listen(session, "before_flush", collect)
+        session.begin()
+        try:
+            yield self._context(session)
+            session.flush()
+            # A new row is a mail queued; a changed one is queued again only when it now waits to be sent (resend).
+            mails = [_previewed(o) for o, new in written.values() if new or o.status == "pending"]
+            seen = fingerprint(mails, _newest_before(session, list(written.values())))
+        except BaseException:
+            session.rollback()
+            raise
+        if watch.expect is None or seen != watch.expect:
+            session.rollback()
+            if watch.expect is not None:
+                raise DeskError(
+                    "送信されるメールの内容が、確認したときから変わりました(ほかの操作があった可能性があります)。"
+                    "もう一度操作して、内容を確認してください"
+                )
+            watch.mails.extend(mails)
+            watch.fingerprint = seen
+            return
+        session.commit()
 
     @staticmethod
     def _case(uow: RecordContext, case_no: str) -> Case:
@@ -227,9 +382,13 @@ class Desk:
         return f"(UNIS明細 {mine.where})"
 
     def return_case(self, case_no: str, *, by: str, note: str, defects: Sequence[str] = ()) -> ActionResult:
-        """Return (an accepted case too) with the person's remark in the defect reply."""
+        """Return (an accepted case too) with the person's remark in the defect reply.
+
+        The remark is required: the mail lists what the branch is to fix, and an
+        accepted case has no defect of its own to list (the remark is then the list).
+        """
         if not note.strip():
-            raise DeskError("返却の理由(--note)を入力してください")
+            raise DeskError("返却の理由(支店へのコメント)を入力してください。返却メールに不備として記載されます")
         known = {c.name for c in self.checks}
         unknown = [code for code in defects if code not in known]
         if unknown:
@@ -244,6 +403,67 @@ class Desk:
                 else tuple(current.values())
             )
             return self._decided(uow, case, Event.RETURN, CaseStatus.RETURNED, chosen, by=by, note=note.strip())
+
+    def answer(self, case_no: str, *, by: str, text: str = "", template: str = "") -> ActionResult:
+        """The clerk's answer to the branch in the request's thread, signed with the clerk's name.
+
+        To the sender of the branch's latest mail in the case, CC whom that mail
+        copied and the branch's managers (internal addresses and UBD only, as a
+        receipt), threaded under it; it settles the branch's question (要対応).
+        ``text`` left empty: the answer template ``template``'s text.
+        """
+        body = text.replace("\r\n", "\n").strip()
+        if not body and template:
+            chosen = {a.name: a for a in load_answers(self.renderer.path)}.get(template)
+            if chosen is None:
+                raise DeskError(f"回答のテンプレート「{template}」はありません")
+            body = chosen.text.strip()
+        if not body:
+            raise DeskError("回答の本文を入力するか、テンプレートを選んでください")
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            stage, kinds = self._step(case, Event.ANSWER)
+            latest = self._latest_branch_mail(uow.store, case)
+            if latest is None:
+                raise DeskError(f"{case.case_no} には支店からのメールがないため、スレッドで回答できません")
+            branch = self.directory.get(case.branch) if case.branch else None
+            managers = [m for m in (branch.managers if branch else ()) if self.policy.is_internal(m)]
+            intents = tuple(
+                replace(i, cc=tuple(dict.fromkeys([*i.cc, *(m for m in managers if m not in i.to)])))
+                for i in mails_for(
+                    kinds, latest[1], self.policy, branch=branch, facts={"answer": body, "by": by}, automatic=False
+                )
+            )
+            if not intents:
+                raise DeskError(f"{case.case_no} の差出人には回答メールを送れません(社内・UBDのアドレスではありません)")
+            change = CaseChange(
+                self._unchanged(case, stage, Event.ANSWER),
+                Event.ANSWER,
+                actor=by,
+                reason="desk",
+                note=body,
+                mails=intents,
+                message=latest[1],
+                received_at=latest[0].received_at,
+            )
+            record(uow, change, case)
+            kinds_sent = tuple(i.kind for i in intents)
+            return ActionResult(
+                f"{case.case_no}: {lifecycle.EVENT_DONE_PHRASES[Event.ANSWER]}しました", case_no, kinds_sent
+            )
+
+    def handled(self, case_no: str, *, by: str, note: str = "") -> ActionResult:
+        """The branch's question was dealt with outside the thread (a call ...): 要対応 ends, no mail."""
+        with self._unit() as uow:
+            case = self._case(uow, case_no)
+            if case.id not in open_questions(uow.store.session, [case.id]):
+                raise DeskError(f"{case.case_no} には対応待ちの問い合わせはありません")
+            stage, _ = self._step(case, Event.HANDLED)
+            change = CaseChange(
+                self._unchanged(case, stage, Event.HANDLED), Event.HANDLED, by, "desk", note=note.strip() or None
+            )
+            record(uow, change, case)
+            return ActionResult(f"{case.case_no}: {lifecycle.EVENT_DONE_PHRASES[Event.HANDLED]}しました", case.case_no)
 
     def note(self, case_no: str, text: str, *, by: str) -> ActionResult:
         """An internal remark on the case; no mail."""

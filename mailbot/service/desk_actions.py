@@ -56,7 +56,7 @@ class Field:
     help: str  # the English help on the CLI ("" for none)
     required: bool = False
     many: bool = False  # repeated (defects)
-    choices_from: str | None = None  # "defects": the web offers the checks
+    choices_from: str | None = None  # "defects": the web offers the checks; "answers": the answer templates
     pattern: str | None = None  # the HTML pattern the web form checks before sending
     cli: str | None = None  # the CLI spelling when not --name: a positional ("text") or an option ("--defect")
     form: str | None = None  # the form field when not ``name``
@@ -190,6 +190,24 @@ DESK_ACTIONS: tuple[DeskAction, ...] = (
     DeskAction(
         "reopen", "case", c.Reopen, Event.REOPEN, "案件を再開する", "reopen a closed case",
         (Field("reason", "再開の理由", "", form="note"),),
+        mails_branch=False,
+    ),
+    DeskAction(
+        # To the branch in the request's thread, signed by the clerk; the common answers are templates/answers/.
+        "answer", "case", c.Answer, Event.ANSWER, "支店に回答する",
+        "answer the branch in the request's thread (To the sender, CC the managers); settles its question",
+        (
+            Field("template", "回答のテンプレート", "an answer template's name (a file of templates/answers/)",
+                  choices_from="answers", metavar="NAME"),
+            Field("text", "回答の本文(空欄ならテンプレートの文を送ります)", "the answer's text (else the template's)",
+                  example="回答の本文"),
+        ),
+        mails_branch=True,
+    ),
+    DeskAction(
+        "handled", "case", c.Handled, Event.HANDLED, "対応済にする",
+        "the branch's question was dealt with outside the thread (e.g. by phone); no mail",
+        (_note("メモ(電話で回答済み など・任意)"),),
         mails_branch=False,
     ),
     # -- a quarantined mail ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ action in one transaction, and return its :class:`ActionResult`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,8 +29,8 @@ from mailbot.domain.policy import Policy
 from mailbot.service import commands as c
 from mailbot.service import health, views
 from mailbot.service.delivery import DeliveryReport
-from mailbot.service.desk import ActionResult, Desk
-from mailbot.service.desk_actions import refuse_overlong
+from mailbot.service.desk import ActionResult, Desk, MailsPreview, OutboxWatch
+from mailbot.service.desk_actions import DESK_ACTIONS, refuse_overlong
 from mailbot.service.intake import Intake, PollReport
 from mailbot.service.ports import Wakeup
 from mailbot.service.progress import ProgressReport, import_progress
@@ -242,6 +242,14 @@ def handle_correct_p_number(cmd: c.CorrectPNumber, deps: Deps) -> ActionResult:
     return deps.desk.correct_p_number(cmd.case_no, cmd.p_number, by=cmd.by, reason=cmd.reason)
 
 
+def handle_answer(cmd: c.Answer, deps: Deps) -> ActionResult:
+    return deps.desk.answer(cmd.case_no, by=cmd.by, text=cmd.text, template=cmd.template)
+
+
+def handle_handled(cmd: c.Handled, deps: Deps) -> ActionResult:
+    return deps.desk.handled(cmd.case_no, by=cmd.by, note=cmd.note)
+
+
 def handle_release(cmd: c.Release, deps: Deps) -> ActionResult:
     return deps.desk.release(cmd.item_id, by=cmd.by, reason=cmd.reason)
 
@@ -258,12 +266,47 @@ def handle_cancel(cmd: c.Cancel, deps: Deps) -> ActionResult:
     return deps.desk.cancel(cmd.mail_id, by=cmd.by)
 
 
+# -- see before it goes -----------------------------------------------------------------------------
+# Only the desk's actions can be previewed: their handlers write through the desk's units of work alone.
+_DESK_COMMANDS = frozenset(row.command for row in DESK_ACTIONS)
+
+
+def _watched(command: c.Command, deps: Deps, watch: OutboxWatch) -> ActionResult:
+    if type(command) not in _DESK_COMMANDS:
+        raise TypeError(f"{type(command).__name__} is not a desk action: it cannot be previewed or confirmed")
+    refuse_overlong(command)  # the wrapped action's text, as the bus checks an action sent alone
+    desk = deps.desk.watched(watch)
+    result: ActionResult = HANDLERS[type(command)](command, replace(deps, make_desk=lambda: desk))
+    return result
+
+
+def handle_preview_action(query: c.PreviewAction, deps: Deps) -> MailsPreview:
+    """The action run in a transaction that is rolled back: the mails it would queue, nothing written.
+
+    Refused like the action itself (a DeskError) when the action would be.
+    """
+    watch = OutboxWatch()
+    _watched(query.command, deps, watch)
+    return watch.preview
+
+
+def handle_confirmed(cmd: c.Confirmed, deps: Deps) -> ActionResult:
+    """The action, committed only if its mails are the ones the clerk confirmed (else a DeskError)."""
+    return _watched(cmd.command, deps, OutboxWatch(expect=cmd.fingerprint))
+
+
 # -- reads that need the config ----------------------------------------------------------------------
 def handle_show_case(query: c.ShowCase, deps: Deps) -> dict[str, Any]:
     with deps.sessions() as session:
         bot = health.bot_state(session, now=deps.clock(), poll_seconds=deps.poll_seconds)
         return views.case_detail(
-            session, query.case_no, directory=deps.directory, policy=deps.policy, checks=deps.checks, bot=bot
+            session,
+            query.case_no,
+            directory=deps.directory,
+            policy=deps.policy,
+            checks=deps.checks,
+            bot=bot,
+            now=deps.clock(),
         )
 
 
@@ -309,6 +352,10 @@ HANDLERS: Mapping[type[c.Command], Callable[[Any, Deps], Any]] = {
     c.Bind: handle_bind,
     c.SetCustomer: handle_set_customer,
     c.CorrectPNumber: handle_correct_p_number,
+    c.Answer: handle_answer,
+    c.Handled: handle_handled,
+    c.PreviewAction: handle_preview_action,
+    c.Confirmed: handle_confirmed,
     c.Release: handle_release,
     c.Discard: handle_discard,
     c.Resend: handle_resend,

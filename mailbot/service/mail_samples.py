@@ -100,6 +100,8 @@ _SAMPLE_FACTS = {
     # a person's action, the case's stage, the notices' loop guards and ids
     "note": "副支店長がCCに入っていたため受付",
     "by": "山田",
+    # a clerk's answer in the thread (templates/answers/ or typed)
+    "answer": "工事日が確定しましたらあらためてご連絡いたします。",
     "resubmission": "1",
     "stage": "closed",
     "quarantine_id": "12",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import email
+import email.policy
 import re
 import secrets
 import uuid
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
 from email.charset import BASE64, Charset
 from email.header import Header
+from email.message import EmailMessage
 from email.message import Message as _Compat32Message
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
@@ -27,7 +30,7 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
 from mailbot.domain.subject import subject_core
 
-__all__ = ["build_outbox_row", "clean_header", "desk_context", "mail_context"]
+__all__ = ["build_outbox_row", "clean_header", "desk_context", "mail_context", "text_of"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
 
@@ -35,6 +38,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+")
 def desk_context(policy: Policy) -> dict[str, str]:
     """What every mail template knows of the desk: its address, and the contact line mail to a branch ends with."""
     return {"address": policy.desk_address, "contact": policy.contact}
+
+
+def text_of(raw: bytes) -> str:
+    """The text of a mail the bot wrote, as the recipient reads it."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    body = message.get_body(("plain",)) if isinstance(message, EmailMessage) else None
+    try:
+        return str(body.get_content()) if body is not None else ""
+    except (LookupError, ValueError):
+        return ""
 
 
 def clean_header(value: str) -> str:

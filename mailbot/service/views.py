@@ -5,12 +5,9 @@ Entry points read through these and never query the tables themselves.
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
@@ -24,6 +21,7 @@ from mailbot.domain.clock import JST, local_date
 from mailbot.domain.lifecycle import (
     ACTIVE_STAGES,
     MAIL_STATUS_LABELS,
+    SETTLES_QUESTION,
     STAGES,
     VERDICT_LABELS,
     Actor,
@@ -39,6 +37,7 @@ from mailbot.service import errors
 from mailbot.service.casefile import BOT_ACTOR, search_key
 from mailbot.service.errors import MailNotFound, OriginalRemoved, QuarantineItemNotFound
 from mailbot.service.health import BotState
+from mailbot.service.mails import text_of
 from mailbot.service.retention import removed_text
 
 __all__ = [
@@ -53,6 +52,7 @@ __all__ = [
     "case_rows",
     "mail_timing",
     "message_rows",
+    "open_questions",
     "outbox_rows",
     "quarantine_detail",
     "quarantine_rows",
@@ -355,9 +355,13 @@ def case_detail(
     policy: Policy,
     checks: Sequence[Check],
     bot: BotState | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The case, its thread, each check's result over the thread, its mails (when each goes, given ``bot``)
-    and its events."""
+    and its events.
+
+    With ``now``, also the board's marks of the case (要対応), computed as the board computes them.
+    """
     store = Store(session)
     case = store.case_by_no(case_no)
     if case is None:
@@ -399,6 +403,7 @@ def case_detail(
     if case.customer_code:
         active = ACTIVE_STAGES
         same_customer = store.other_cases_for_customer(case.customer_code, case.id, active)
+    open_question = case.id in open_questions(session, [case.id])
     return {
         "case_no": case.case_no,
         "branch": case.branch,
@@ -416,7 +421,16 @@ def case_detail(
         "updated_at": case.updated_at.isoformat(),
         **after_acceptance(case),
         "same_customer": same_customer,
-        "actions": [e.value for e in allowed_events(stage, verdict, Actor.PERSON)],
+        # 対応済 only while a branch's question waits (要対応): the desk refuses it otherwise.
+        "actions": [
+            e.value for e in allowed_events(stage, verdict, Actor.PERSON) if e is not Event.HANDLED or open_question
+        ],
+        # The same 要対応 the board shows: a branch's question nobody settled yet, and (with now) the other marks.
+        "open_question": open_question,
+        "marks": [
+            {"code": m, "label": MARK_LABELS[m]}
+            for m in (_marks(session, [case], now, policy.unis_max_wait_hours)[case.id] if now else [])
+        ],
         "messages": [
             {
                 "id": m.id,
@@ -465,7 +479,7 @@ def case_detail(
                 "created_at": o.created_at.isoformat(),
                 "sent_at": o.sent_at.isoformat() if o.sent_at else None,
                 "last_error": o.last_error,
-                "text": _text_of(o.raw),
+                "text": text_of(o.raw),
                 "timing": mail_timing(o.status, o.sent_at, bot),
             }
             for o in mails
@@ -578,16 +592,6 @@ def _address(address: Address) -> str:
     return f"{address.name} <{address.addr}>" if address.name else address.addr
 
 
-def _text_of(raw: bytes) -> str:
-    """The text of a mail the bot wrote, as the recipient reads it."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    body = message.get_body(("plain",)) if isinstance(message, EmailMessage) else None
-    try:
-        return str(body.get_content()) if body is not None else ""
-    except (LookupError, ValueError):
-        return ""
-
-
 def attachment(session: Session, inbound_id: int, index: int) -> Attachment:
     """One attachment of a stored mail, for download."""
     row = session.get(Inbound, inbound_id)
@@ -603,6 +607,34 @@ def attachment(session: Session, inbound_id: int, index: int) -> Attachment:
         raise MailNotFound(f"mail {inbound_id} has no attachment {index}") from None
 
 
+def open_questions(session: Session, case_ids: Sequence[int]) -> set[int]:
+    """The cases among ``case_ids`` whose branch asked or wrote after the last time the desk settled it
+    (an answer, 対応済, or a verdict that mailed the branch: ``SETTLES_QUESTION``), i.e. 要対応."""
+    if not case_ids:
+        return set()
+    settled = dict(
+        session.execute(
+            select(CaseEvent.case_id, func.max(CaseEvent.at))
+            .where(
+                CaseEvent.case_id.in_(case_ids),
+                CaseEvent.actor != BOT_ACTOR,
+                CaseEvent.event.in_([e.value for e in SETTLES_QUESTION]),
+            )
+            .group_by(CaseEvent.case_id)
+        ).all()
+    )
+    asked = session.execute(
+        select(Inbound.case_id, func.max(Inbound.processed_at))
+        .where(Inbound.case_id.in_(case_ids), Inbound.reason.in_(["question", "followup"]))
+        .group_by(Inbound.case_id)
+    )
+    return {
+        case_id
+        for case_id, at in asked
+        if case_id is not None and (settled.get(case_id) is None or settled[case_id] < at)
+    }
+
+
 def _marks(session: Session, cases: Sequence[Case], now: datetime, wait_hours: float) -> dict[int, list[str]]:
     """Why a case needs a person: a question or follow-up nobody answered, a long UNIS wait,
     the same customer twice, a failed mail. Read for one page of cases only."""
@@ -610,20 +642,8 @@ def _marks(session: Session, cases: Sequence[Case], now: datetime, wait_hours: f
     marks: dict[int, list[str]] = {i: [] for i in ids}
     if not ids:
         return marks
-    last_person = dict(
-        session.execute(
-            select(CaseEvent.case_id, func.max(CaseEvent.at))
-            .where(CaseEvent.case_id.in_(ids), CaseEvent.actor != BOT_ACTOR)
-            .group_by(CaseEvent.case_id)
-        ).all()
-    )
-    for case_id, at in session.execute(
-        select(Inbound.case_id, func.max(Inbound.processed_at))
-        .where(Inbound.case_id.in_(ids), Inbound.reason.in_(["question", "followup"]))
-        .group_by(Inbound.case_id)
-    ):
-        if case_id is not None and (last_person.get(case_id) is None or last_person[case_id] < at):
-            marks[case_id].append("question")
+    for asked in sorted(open_questions(session, ids)):
+        marks[asked].append("question")
     for case_id in session.scalars(
         select(Outbox.case_id).where(Outbox.case_id.in_(ids), Outbox.status == "failed").distinct()
     ):

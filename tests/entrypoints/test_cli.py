@@ -655,4 +655,6 @@ def test_the_hints_keep_the_spelling_of_each_actions_required_arguments() -> Non
         'mailbot cases note FE-2026-00001 "メモ"',
         'mailbot cases close FE-2026-00001 --reason "理由"',
         "mailbot cases reopen FE-2026-00001",
+        'mailbot cases answer FE-2026-00001 --text "回答の本文"',
+        "mailbot cases handled FE-2026-00001",
     ]

@@ -18,7 +18,9 @@ from mailbot.service import views
 from mailbot.service.commands import Close, Enter, ShowCase
 from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction
 from tests.entrypoints.test_web import PASSWORD, client_for, login
+from tests.entrypoints.test_web_thread import confirmed
 from tests.fixtures.bot import Harness, unis_row
+from tests.service.test_desk import answer as reply_in_thread
 from tests.service.test_desk import request, returned_case
 
 # A field's value: one text, or several for a repeated field (a return's defects).
@@ -54,6 +56,13 @@ def _case_on_line_002(h: Harness) -> str:
     [case] = h.cases()
     assert case["unis_line"] == "C0001/002"
     return str(case["case_no"])
+
+
+def _questioned_case(h: Harness) -> str:
+    case_no = returned_case(h)
+    reply_in_thread(h, case_no, body="工事日はいつ頃になりますか?")
+    h.poll()
+    return case_no
 
 
 def _quarantined(h: Harness) -> int:
@@ -92,6 +101,8 @@ SCENARIOS: dict[tuple[str, str], tuple[Callable[[Harness], str | int], Values]] 
     ("case", "note"): (returned_case, {"text": "支店に電話済み"}),
     ("case", "close"): (returned_case, {"reason": "取り下げ"}),
     ("case", "reopen"): (_closed_case, {"reason": "再依頼"}),
+    ("case", "answer"): (_questioned_case, {"text": "20日の予定です。", "template": "05_received"}),
+    ("case", "handled"): (_questioned_case, {"note": "電話で回答済み"}),
     ("quarantine", "release"): (_quarantined, {"reason": "UBDからの正式な依頼"}),
     ("quarantine", "discard"): (_quarantined, {"reason": "迷惑メール"}),
     ("outbox", "resend"): (_held_back_mail, {}),
@@ -183,6 +194,7 @@ def test_every_desk_action_is_reachable_from_the_web(clerk: tuple[Harness, TestC
     assert f'data-action="{action.name}"' in page
     assert f'action="{POSTS[action.target].format(target, action.name)}"' in page
     form: dict[str, Any] = {field.form_name: values[field.name] for field in action.fields}
-    answer = client.post(POSTS[action.target].format(target, action.name), data={**form, "csrf_token": token})
+    # An action that mails a branch is confirmed on the page that shows its mail first.
+    answer = confirmed(client, POSTS[action.target].format(target, action.name), {**form, "csrf_token": token})
     assert answer.status_code == 200, answer.text
     assert_recorded(h, action, target, "yamada")

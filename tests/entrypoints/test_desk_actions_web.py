@@ -21,7 +21,9 @@ from mailbot.entrypoints.web.app import create_app
 from mailbot.service import views
 from mailbot.service.commands import Cancel
 from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction
+from tests.entrypoints.test_web_thread import confirmed
 from tests.fixtures.bot import Harness, rebuild, unis_row
+from tests.service.test_desk import answer as reply_in_thread
 from tests.service.test_desk import events, request, returned_case
 
 PASSWORD = "correct-horse-battery"
@@ -36,6 +38,7 @@ VALUES: dict[str, Any] = {
     "p_number": "P1234567890123",
     "code": "123456789",
     "line": "C0001/001",
+    "template": "05_received",
 }
 
 
@@ -60,6 +63,13 @@ def _accepted(h: Harness) -> tuple[str, str]:
 def _entered(h: Harness) -> tuple[str, str]:
     case_no, page = _accepted(h)
     h.app.desk.entered(case_no, "P9999999999999", by="山田")
+    return case_no, page
+
+
+def _questioned(h: Harness) -> tuple[str, str]:
+    case_no, page = _returned(h)
+    reply_in_thread(h, case_no, body="工事日はいつ頃になりますか?")
+    h.poll()
     return case_no, page
 
 
@@ -121,6 +131,8 @@ SCENARIOS: dict[tuple[str, str], Callable[[Harness], tuple[Any, str]]] = {
     ("case", "note"): _returned,
     ("case", "close"): _returned,
     ("case", "reopen"): _closed,
+    ("case", "answer"): _questioned,
+    ("case", "handled"): _questioned,
     ("quarantine", "release"): _quarantined,
     ("quarantine", "discard"): _quarantined,
     ("outbox", "resend"): _held_back_mail,
@@ -169,7 +181,8 @@ def test_a_clerk_finds_the_rows_form_on_its_page_and_its_post_reaches_the_handle
     form: dict[str, Any] = {"csrf_token": token}
     for field in row.fields:
         form[field.form_name] = VALUES[field.name]
-    answer = client.post(PATHS[row.target].format(target_id, row.name), data=form, follow_redirects=False)
+    # An action that mails a branch is confirmed on the page that shows its mail first.
+    answer = confirmed(client, PATHS[row.target].format(target_id, row.name), form, follow_redirects=False)
     assert answer.status_code == 303, answer.text
     flash = client.get(answer.headers["location"]).text
     assert 'class="flash ok"' in flash, flash

@@ -108,7 +108,11 @@ def test_a_clerks_action_is_recorded_as_the_logged_in_user(web: tuple[Harness, T
     h, client = web
     case_no = returned_case(h)
     token = login(client)
-    answer = client.post(f"/cases/{case_no}/accept", data={"note": "電話で確認", "csrf_token": token})
+    from tests.entrypoints.test_web_thread import confirm_form  # it builds on this module's helpers
+
+    page = client.post(f"/cases/{case_no}/accept", data={"note": "電話で確認", "csrf_token": token})
+    assert 'data-confirm="accept"' in page.text and h.cases()[0]["status"] == "returned"  # seen before it goes
+    answer = client.post(f"/cases/{case_no}/accept", data=confirm_form(page.text))
     assert answer.status_code == 200
     assert "受付にしました" in answer.text and "送信待ち" in answer.text
     assert h.cases()[0]["decided_by"] == "yamada"

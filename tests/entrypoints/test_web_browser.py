@@ -48,6 +48,7 @@ def test_a_clerk_finds_a_case_by_customer_name_reads_it_and_accepts_it_with_a_no
         assert "株式会社さくら商事様の光回線です。" in page.locator("article.mail.inbound pre.body").first.inner_text()
         page.fill("form[action$='/accept'] input[name=note]", "副支店長がCCに入っていたため受付")
         page.click("button[data-action=accept]")
+        page.click("button[data-confirm=accept]")  # the receipt is shown before it is queued
         page.wait_for_selector("p.flash.ok")
         assert "受付にしました" in page.locator("p.flash").inner_text()
         last_event = page.locator("table.events tbody tr").last
@@ -68,6 +69,7 @@ def test_a_clerk_releases_a_quarantined_mail_from_the_quarantine_page(seeded: Ha
         assert "sales@partner.example.com" in page.inner_text("dl.summary")
         page.fill("form[action$='/release'] input[name=reason]", "UBDからの正式な依頼")
         page.click("button[data-action=release]")
+        page.click("button[data-confirm=release]")  # its mails are shown before they are queued
         page.wait_for_selector("p.flash.ok")
         assert "依頼として処理しました" in page.inner_text("p.flash")
         assert page.url.endswith("/cases/FE-2026-00002")

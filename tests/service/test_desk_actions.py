@@ -67,6 +67,8 @@ def test_every_desk_action_of_today_is_in_the_table() -> None:
     assert {(a.target, a.name) for a in DESK_ACTIONS} == {
         *(("case", n) for n in ("accept", "return", "note", "close", "reopen", "enter", "bind", "set_customer")),
         ("case", "correct_p_number"),
+        ("case", "answer"),
+        ("case", "handled"),
         ("quarantine", "release"),
         ("quarantine", "discard"),
         ("outbox", "resend"),

@@ -162,7 +162,7 @@ def action_hints(case_no: str, allowed: Collection[str]) -> list[str]:
     """The case's actions allowed now (``allowed``: their event values), as typed, required arguments included.
 
     Made from the desk-action table, in its order: the subcommand, then each
-    required field with its example (a Japanese word to replace is quoted).
+    required field (or field with an example) with its example (a Japanese word to replace is quoted).
     """
     hints = []
     for row in DESK_ACTIONS:
@@ -170,7 +170,8 @@ def action_hints(case_no: str, allowed: Collection[str]) -> list[str]:
             continue
         words = ["mailbot cases", row.subcommand, case_no]
         for f in row.fields:
-            if f.required:
+            # An optional field with an example is one the action needs in practice (an answer's text).
+            if f.required or f.example:
                 example = f.example or f.label
                 shown = example if shlex.quote(example) == example else f'"{example}"'
                 words += [shown] if f.positional else [f.option, shown]

@@ -17,26 +17,35 @@ from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
-from mailbot.entrypoints.web.auth import User
+from mailbot.entrypoints.web.auth import CSRF_FIELD, User
 from mailbot.entrypoints.web.deps import FREE_TEXT, VIEW_ONLY, Web
-from mailbot.service.commands import Command
-from mailbot.service.desk import ActionResult
+from mailbot.service.commands import Command, Confirmed, PreviewAction
+from mailbot.service.desk import ActionResult, MailsPreview
 from mailbot.service.desk_actions import DESK_ACTIONS, DeskAction, Field, Target, desk_action
 
-__all__ = ["LOOKS", "ActionForm", "FormField", "Look", "forms_for", "mail_forms", "perform"]
+__all__ = ["LOOKS", "ActionForm", "FormField", "Look", "back_of", "forms_for", "mail_forms", "perform"]
 
 # The free-text fields arrive trimmed, as they always have; an identifier (a P番号, a line, a code)
 # is passed as typed, so that a refusal quotes what the clerk entered.
 _TRIMMED = FREE_TEXT
 
 
-def perform(
-    web: Web, user: User, form: FormData, target: Target, target_id: str | int, name: str
-) -> ActionResult | Response:
-    """Run ``target``'s action ``name`` on ``target_id`` as ``user``: its result, or the refusal to answer with.
+# The confirmation step's own fields: not the action's, never re-posted as its values.
+_CONFIRM_FIELDS = frozenset({CSRF_FIELD, "confirmed", "fingerprint"})
 
+
+def perform(
+    web: Web, request: Request, user: User, form: FormData, target: Target, target_id: str | int, name: str
+) -> ActionResult | Response:
+    """Run ``target``'s action ``name`` on ``target_id`` as ``user``: its result, or the page to answer with.
+
+    An action that mails a branch or UBD (``mails_branch``) first answers the
+    confirmation page: the exact mails, previewed with nothing queued, and a
+    form posting the same fields with ``confirmed=1``; only that post runs it,
+    and only if its mails are still the ones shown (:class:`Confirmed`).
     Raises what the handler raises (a DeskError: the action was refused, with the reason for the clerk),
     and an HTTPException for an action the table does not have (404) or the user may not do (403): the
     workbench draws both as its error page.
@@ -49,9 +58,36 @@ def perform(
         raise HTTPException(403, VIEW_ONLY)
     values = {field.name: _value(field, form) for field in row.fields}
     build: Callable[..., Command] = row.command  # each row's command takes its target's id, by= and its fields
-    result = web.app.bus.handle(build(target_id, by=user.name, **values))
+    command = build(target_id, by=user.name, **values)
+    if not row.mails_branch:
+        result = web.app.bus.handle(command)
+    elif form.get("confirmed") == "1":
+        result = web.app.bus.handle(Confirmed(command, str(form.get("fingerprint", ""))))
+    else:
+        preview = web.app.bus.handle(PreviewAction(command))
+        assert isinstance(preview, MailsPreview), preview
+        return web.page(
+            request,
+            "confirm.html",
+            user,
+            action=row,
+            preview=preview,
+            post=request.url.path,
+            fields=[(k, str(v)) for k, v in form.multi_items() if k not in _CONFIRM_FIELDS],
+            back=back_of(target, target_id, form),
+        )
     assert isinstance(result, ActionResult), result
     return result
+
+
+def back_of(target: Target, target_id: str | int, form: FormData) -> str:
+    """The page an action was asked from: where キャンセル leads (a page of ours only)."""
+    if target == "case":
+        return f"/cases/{target_id}"
+    if target == "quarantine":
+        return f"/quarantine/{target_id}"
+    back = str(form.get("back") or "")
+    return back if back.startswith("/") and not back.startswith("//") else "/outbox"
 
 
 def _value(field: Field, form: FormData) -> Any:
@@ -83,6 +119,8 @@ LOOKS: Mapping[tuple[str, str], Look] = {
     ),
     ("bind", "line"): Look(placeholder="C0001/002", prefill="unis_line"),
     ("release", "reason"): Look(placeholder="例: UBDからの正式な依頼"),
+    # The answer starts from the template the clerk chose to read in (the case page's ?answer=NAME).
+    ("answer", "text"): Look(textarea=True, prefill="answer_text"),
 }
 
 
@@ -105,6 +143,7 @@ class FormField:
     hint: str = ""
     # Free text: the form counts the characters left as the clerk types.
     counter: bool = False
+    many: bool = True  # several values ticked (boxes), else one chosen (a list with "none" first)
 
 
 @dataclass(frozen=True)
@@ -115,6 +154,7 @@ class ActionForm:
     label: str
     fields: tuple[FormField, ...]
     disabled: bool = False
+    mails: bool = False  # it mails a branch or UBD: its button leads to the confirmation page first
 
 
 def forms_for(
@@ -139,6 +179,7 @@ def forms_for(
             row.label,
             tuple(_field(row, f, record, choices, ticked or {}) for f in row.fields),
             disabled=disabled(row),
+            mails=row.mails_branch,
         )
         for row in DESK_ACTIONS
         if row.target == target and available(row)
@@ -183,4 +224,5 @@ def _field(
         max_length=None if field.many else field.max_length,
         hint=field.hint,
         counter=field.form_name in _TRIMMED,
+        many=field.many,
     )

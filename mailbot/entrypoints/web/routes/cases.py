@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mailbot.adapters.answers import load_answers
 from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.entrypoints.web.auth import User
 from mailbot.entrypoints.web.deps import Web, actor, done, refused, viewer
@@ -34,23 +35,32 @@ def case_page(web: Web, request: Request, user: User) -> Response:
         needs_p_number = row.name == "correct_p_number" and not detail["p_number"]
         return row.event is not None and row.event.value in detail["actions"] and not needs_code and not needs_p_number
 
+    # ?answer=NAME: the answer form starts from that template's text, to edit before it is sent.
+    answers = load_answers(app.renderer.path)
+    chosen = next((a for a in answers if a.name == request.query_params.get("answer")), None)
     forms = forms_for(
         "case",
         available,
-        detail,
-        choices={"defects": [(c.name, web.defect_title(c.name)) for c in app.checks]},
-        ticked={"defects": frozenset(d["code"] for d in detail["defects"])},
+        {**detail, "answer_text": chosen.text if chosen else ""},
+        choices={
+            "defects": [(c.name, web.defect_title(c.name)) for c in app.checks],
+            "answers": [(a.name, a.title) for a in answers],
+        },
+        ticked={
+            "defects": frozenset(d["code"] for d in detail["defects"]),
+            "answers": frozenset({chosen.name} if chosen else ()),
+        },
     )
     # Beside the case's own actions a mail's cancel says what it cancels.
     mail_actions = {m["id"]: mail_forms(m, first=True, labels={"cancel": "送信を取り消す"}) for m in detail["mails"]}
-    return web.page(request, "case.html", user, case=detail, forms=forms, mail_actions=mail_actions)
+    return web.page(request, "case.html", user, case=detail, forms=forms, mail_actions=mail_actions, answers=answers)
 
 
 def case_action(web: Web, request: Request, user: User, form: FormData) -> Response:
     case_no, action = request.path_params["case_no"], request.path_params["action"]
     target = f"/cases/{case_no}"
     try:
-        result = perform(web, user, form, "case", case_no, action)
+        result = perform(web, request, user, form, "case", case_no, action)
     except DeskError as exc:
         return refused(web, request, user, form, str(exc), case_page)
     if isinstance(result, Response):

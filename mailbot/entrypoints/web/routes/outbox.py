@@ -30,7 +30,7 @@ def outbox(web: Web, request: Request, user: User) -> Response:
 def outbox_action(web: Web, request: Request, user: User, form: FormData) -> Response:
     mail_id, action = int(request.path_params["mail_id"]), request.path_params["action"]
     try:
-        result = perform(web, user, form, "outbox", mail_id, action)
+        result = perform(web, request, user, form, "outbox", mail_id, action)
     except DeskError as exc:
         return done(request, "/outbox", str(exc), ok=False)
     if isinstance(result, Response):

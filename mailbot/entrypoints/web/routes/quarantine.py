@@ -50,7 +50,7 @@ def quarantine_item(web: Web, request: Request, user: User) -> Response:
 def quarantine_action(web: Web, request: Request, user: User, form: FormData) -> Response:
     item_id, action = int(request.path_params["item_id"]), request.path_params["action"]
     try:
-        result = perform(web, user, form, "quarantine", item_id, action)
+        result = perform(web, request, user, form, "quarantine", item_id, action)
     except DeskError as exc:
         return refused(web, request, user, form, str(exc), quarantine_item)
     if isinstance(result, Response):
