@@ -141,3 +141,16 @@ def test_the_scan_itself_finds_a_code_and_an_english_word() -> None:
     text = visible_text('<body><td>outside_domain</td><p>Not Found</p><pre class="body">show_me</pre></body>')
     assert codes_in(text) == ["Found", "Not", "outside_domain"]
     assert codes_in(visible_text("<body>申込書_さくら.pdf sales@example.com <a@b.c> UNISに顧客CD</body>")) == []
+
+
+def test_the_confirmation_page_of_a_mailing_action_shows_no_code(demo: tuple[App, TestClient]) -> None:
+    app, client = demo
+    with app.sessions() as session:
+        [case_no] = [c["case_no"] for c in views.case_rows(session) if c["case_no"].endswith("-00004")]
+    page = client.get(f"/cases/{case_no}").text
+    template = re.search(r'<select name="template">.*?<option value="([^"]+)"', page, re.S)
+    assert template, "the answer form offers the templates"
+    form = {"csrf_token": csrf(page), "template": template.group(1), "text": ""}
+    answer = client.post(f"/cases/{case_no}/answer", data=form)
+    assert answer.status_code == 200 and 'class="confirm"' in answer.text
+    assert codes_in(visible_text(answer.text)) == []
