@@ -300,6 +300,9 @@ class MailKind:
     # summaries, the health/outage alerts, or the workbench's accounts (a locked login).
     # The start-up template check samples each kind from it.
     made_by: Literal["case", "summary", "alert", "account"] = "case"
+    # A clerk's own words (an answer in the thread): sent as a person's mail, without the RFC 3834 marks
+    # that tell mail clients and rules to treat it as a robot's.
+    written_by_a_person: bool = False
 
 
 # Notices after acceptance (cancel_notice, completed_notice, the reminders) are
@@ -340,7 +343,7 @@ MAIL_KINDS: Mapping[str, MailKind] = MappingProxyType(
             MailKind("branch_code_request", "managers", "顧客CD発番のお願い"),
             MailKind("ops_login_locked", "ops", "ログインの一時停止", made_by="account"),
             # A clerk's own words in the request's thread: not an automatic reply, so not counted by the cap.
-            MailKind("answer", "branch", "デスクからの回答"),
+            MailKind("answer", "branch", "デスクからの回答", written_by_a_person=True),
         )
     }
 )

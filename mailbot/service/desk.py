@@ -52,6 +52,7 @@ from mailbot.domain.policy import Policy
 from mailbot.domain.triage import RESOLUTION_LABELS
 from mailbot.domain.unis_lines import bind_line
 from mailbot.service.casefile import CaseChange, RecordContext, record
+from mailbot.service.desk_actions import desk_action
 from mailbot.service.errors import DeskError
 from mailbot.service.filing import case_view, file_decision
 from mailbot.service.intake import Intake
@@ -375,7 +376,8 @@ class Desk:
         mine = bind_line(customer, held, latest[0].received_at if latest else uow.now, keep=current)
         if mine is None:
             case.contract_no, case.line_no = None, None
-            return "(UNIS明細は未紐付け: 受注の取次明細がすべて他の案件のものです。cases bind で紐付けてください)"
+            bind = desk_action("case", "bind").label  # the button the clerk presses, as the table names it
+            return f"(UNIS明細は未紐付け: 受注の取次明細がすべて他の案件のものです。「{bind}」で紐付けてください)"
         case.contract_no, case.line_no = mine.key
         why = line_values_unchecked(customer, mine, lookup.columns)
         case.unchecked = [{"check": "unis_line_values", "why": why}] if why else []

@@ -25,6 +25,7 @@ from mailbot.adapters.database.store import db_id
 from mailbot.adapters.templates import Renderer
 from mailbot.domain.clock import JST, UTC, format_ja, format_jst
 from mailbot.domain.decision import MailIntent
+from mailbot.domain.lifecycle import MAIL_KINDS
 from mailbot.domain.model import Attachment, Defect, ParsedMessage
 from mailbot.domain.policy import Policy
 from mailbot.domain.replies import own_text
@@ -173,10 +174,12 @@ def build_outbox_row(
         # Outlook groups a conversation by Thread-Index / Thread-Topic, not by
         # In-Reply-To: without them the receipt lands beside the request.
         mail["Thread-Topic"] = _header("Thread-Topic", topic)
-    # RFC 3834: mark every mail as automatic so other robots never answer it.
-    mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
-    mail["X-Auto-Response-Suppress"] = "All"
-    mail["Precedence"] = "bulk"
+    if not MAIL_KINDS[intent.kind].written_by_a_person:
+        # RFC 3834: mark every automatic mail as such so other robots never answer it. A clerk's answer is
+        # a person's mail: marked, the branch's rules would file it with bulk mail.
+        mail["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
+        mail["X-Auto-Response-Suppress"] = "All"
+        mail["Precedence"] = "bulk"
     mail["MIME-Version"] = "1.0"
     # The text in canonical form (CRLF line ends, RFC 2046 4.1.1), then base64.
     body = "\r\n".join(text.body.splitlines()) + "\r\n"

@@ -250,7 +250,7 @@ class _Run:
             if line is None and case.contract_no is None and len(customer.brokerage_lines()) > 1:
                 self.report.notes.append(
                     f"{case.case_no}: UNIS明細に紐付いていません。顧客 {customer.code} にZ200214明細が複数あるため"
-                    "確定を判断できません(mailbot cases bind で紐付けてください)"
+                    "確定を判断できません(案件詳細の「この明細に紐付ける」で紐付けてください)"
                 )
             return
         how = "" if case.contract_no is not None else "、紐付けなし: 顧客の唯一のZ200214明細"

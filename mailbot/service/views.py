@@ -136,7 +136,8 @@ class Quick:
                 CaseEvent.status == CaseStatus.RETURNED.value,
                 CaseEvent.at >= start,
             )
-            return and_(Case.status == CaseStatus.RETURNED.value, returned_today)
+            # A returned case closed since (withdrawn, a duplicate) is no longer the desk's to follow.
+            return and_(Case.status == CaseStatus.RETURNED.value, Case.stage.in_(ACTIVE_STAGES), returned_today)
         if self.key == "attention":
             return _needs_a_person(self.now, self.wait_hours)
         if self.key == "waiting_unis":
@@ -161,9 +162,14 @@ QUICK_FILTERS: tuple[tuple[str, str], ...] = (
 def _needs_a_person(now: datetime, wait_hours: float) -> ColumnElement[bool]:
     """The board's 要対応 marks as a query: an unanswered question or follow-up, a failed mail,
     a case waiting for the desk's decision, a long UNIS wait (the same customer twice is only a hint)."""
+    # Settled as open_questions() settles it: an answer, 対応済 or a verdict that mailed the branch (a note does not).
     last_person = (
         select(func.max(CaseEvent.at))
-        .where(CaseEvent.case_id == Case.id, CaseEvent.actor != BOT_ACTOR)
+        .where(
+            CaseEvent.case_id == Case.id,
+            CaseEvent.actor != BOT_ACTOR,
+            CaseEvent.event.in_([e.value for e in SETTLES_QUESTION]),
+        )
         .correlate(Case)
         .scalar_subquery()
     )

@@ -62,6 +62,17 @@ def test_an_answer_goes_to_the_sender_cc_the_managers_in_the_questions_thread_si
     assert events(desk, case_no)[-1] == ("answer", "山田", "desk", "工事日は12月20日の予定です。")
 
 
+def test_an_answer_is_a_persons_mail_without_the_marks_of_an_automatic_one(desk: Harness) -> None:
+    case_no = _questioned_case(desk)
+    desk.app.bus.handle(Answer(case_no, by="山田", text="工事日は12月20日の予定です。"))
+    desk.app.intake.deliver_outbox()
+    [answered] = desk.sent_mail("answer")
+    [returned] = desk.sent_mail("defect_reply")
+    marks = ("Auto-Submitted", "X-Auto-Response-Suppress", "Precedence")
+    assert [answered[m] for m in marks] == [None, None, None]
+    assert [returned[m] for m in marks] == ["auto-replied", "All", "bulk"]  # the bot's own reply stays marked
+
+
 def test_an_answer_left_empty_sends_the_chosen_templates_text(desk: Harness) -> None:
     case_no = _questioned_case(desk)
     desk.app.bus.handle(Answer(case_no, by="山田", template="05_received"))

@@ -14,7 +14,7 @@ from mailbot.service.defect_titles import defect_facts
 from mailbot.service.mail_samples import _SAMPLE_DEFECTS
 from mailbot.service.unis_import import import_unis
 from tests.fixtures.bot import DEFAULT_UNIS_ROWS, OTHER_UNIS_ROW, UNIS_HEADER, Harness
-from tests.service.test_desk import detail, events, request, returned_case
+from tests.service.test_desk import answer, detail, events, request, returned_case
 
 SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
 
@@ -128,6 +128,24 @@ def test_returned_today_is_the_returns_of_the_desks_day_in_japan_time(desk: Harn
     assert board(desk, quick=views.Quick("returned_today", desk.clock(), 48)) == [case_no]
     tomorrow = desk.clock() + timedelta(days=1)
     assert board(desk, quick=views.Quick("returned_today", tomorrow, 48)) == []
+
+
+def test_a_return_closed_since_is_not_among_todays_returns(desk: Harness) -> None:
+    case_no = returned_case(desk)
+    desk.app.desk.close(case_no, by="山田", reason="取り下げ")
+    assert board(desk, quick=views.Quick("returned_today", desk.clock(), 48)) == []
+
+
+def test_要対応_keeps_a_question_a_note_did_not_settle_and_drops_it_once_answered(desk: Harness) -> None:
+    case_no = returned_case(desk)
+    answer(desk, case_no, body="工事日はいつ頃になりますか?")
+    desk.poll()
+    attention = views.Quick("attention", desk.clock(), 48)
+    assert board(desk, quick=attention) == [case_no]
+    desk.app.desk.note(case_no, "支店に電話する予定", by="山田")
+    assert board(desk, quick=attention) == [case_no]  # as the case page's mark says: a note settles nothing
+    desk.app.desk.handled(case_no, by="山田", note="電話で回答")
+    assert board(desk, quick=attention) == []
 
 
 def test_要対応_lists_an_unanswered_question_and_a_failed_mail_until_a_person_acts(desk: Harness) -> None:
