@@ -94,7 +94,7 @@ def test_a_released_mail_links_to_its_case_and_the_case_history_gives_the_reason
     assert "依頼として処理(yamada" in text(after) and "released" not in text(after)
     listed = client.get("/quarantine?all=1").text
     assert 'href="/cases/FE-2026-00001">FE-2026-00001</a>' in listed and "依頼として処理(yamada)" in listed
-    history = section(client.get("/cases/FE-2026-00001").text, '<table class="events">', "</table>")
+    history = section(client.get("/cases/FE-2026-00001").text, '<table class="events', "</table>")
     first = text(re.findall(r"<tr data-event.*?</tr>", history, re.S)[0])
     assert "yamada" in first and "隔離から依頼として処理" in first and "UBDからの正式な依頼" in first
 

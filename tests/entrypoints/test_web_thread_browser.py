@@ -143,7 +143,7 @@ def test_a_clerk_answers_a_question_in_the_thread_and_sees_the_queued_mails_head
         page.wait_for_selector("p.flash.ok")
         assert "支店に回答しました" in page.inner_text("p.flash")
         mail = page.locator("article.mail.outbound", has_text="デスクからの回答")
-        assert "送信待ち" in mail.inner_text() and "taro@usen.co.jp" in mail.inner_text()
+        assert "未送信" in mail.inner_text() and "taro@usen.co.jp" in mail.inner_text()
         assert page.locator("p.attention-marks [data-mark=question]").count() == 0
         assert page.locator("table.events tbody tr").last.locator("td.actor").inner_text() == "yamada"
         page.goto(f"{base}/")

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from mailbot.service import health
 from tests.entrypoints.test_web import PASSWORD, client_for, login
+from tests.entrypoints.test_web_thread import confirmed
 from tests.fixtures.bot import Harness
 from tests.service.test_desk import returned_case
 
@@ -34,7 +35,8 @@ def accepted_with_the_bot(h: Harness, client: TestClient, *, running: bool) -> s
     if running:
         health.mark_runner(h.app.sessions, "mailbot run (pid 4242)", h.clock.now)
     token = login(client)
-    client.post(f"/cases/{case_no}/accept", data={"note": "", "csrf_token": token})
+    answer = confirmed(client, f"/cases/{case_no}/accept", data={"note": "", "csrf_token": token})
+    assert answer.status_code == 200 and "受付にしました" in answer.text  # confirmed: the receipt is queued
     return case_no
 
 

@@ -42,6 +42,7 @@ def accept(page: Any, base: str, case_no: str) -> Any:
     """Accept the case on its page; the receipt's article on the page after."""
     page.goto(f"{base}/cases/{case_no}")
     page.click("button[data-action=accept]")
+    page.click("button[data-confirm=accept]")  # the receipt, seen before it is queued
     page.wait_for_selector("p.flash.ok")
     return page.locator("article.mail.outbound[data-status]", has_text="受付").last
 
