@@ -185,6 +185,9 @@ def test_returning_an_accepted_case_needs_a_remark_and_its_mail_lists_it_under_t
     assert line in text
     after = text.split(line, 1)[1]
     assert "1. 申込書の印鑑が不鮮明です" in after.split("ご対応後")[0]
+    [notice] = desk.sent_mail("ops_returned")
+    defects = notice.get_content().split("不備:", 1)[1]
+    assert defects.lstrip().startswith("- (選択なし) 返却の理由: 申込書の印鑑が不鮮明です")  # never an empty heading
 
 
 def test_the_same_confirmation_posted_twice_queues_the_answer_once(desk: Harness) -> None:
