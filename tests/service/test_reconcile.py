@@ -103,7 +103,7 @@ def test_an_unbound_completed_case_is_confirmed_only_when_its_customer_has_one_z
     two = [brokerage(SAKURA_C, "C1001", "001", "確定", serial=P1, pattern_c=True),
            brokerage(SAKURA_C, "C1002", "001", pattern_c=True)]  # fmt: skip
     report = load(after, two)
-    assert report.confirmed == [] and any(case_no in n and "cases bind" in n for n in report.notes)
+    assert report.confirmed == [] and any(case_no in n and "この明細に紐付ける" in n for n in report.notes)
     report = load(after, two[:1])
     assert report.confirmed == [case_no]
 
