@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-__all__ = ["DEFAULT_TIMEZONE", "JST", "UTC", "format_ja", "format_jst", "local_date", "zone"]
+__all__ = ["DEFAULT_TIMEZONE", "JST", "UTC", "format_ja", "format_jst", "format_short", "local_date", "zone"]
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
 JST: tzinfo = ZoneInfo(DEFAULT_TIMEZONE)
@@ -34,6 +34,11 @@ def format_jst(moment: datetime | None, tz: tzinfo = JST) -> str:
     if moment is None:
         return _UNKNOWN
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def format_short(moment: datetime, tz: tzinfo = JST) -> str:
+    """12/07 09:00: a moment of today's work, short enough for a table cell or a badge (the desk's zone)."""
+    return moment.astimezone(tz).strftime("%m/%d %H:%M")
 
 
 def format_ja(moment: datetime | None, tz: tzinfo = JST) -> str:

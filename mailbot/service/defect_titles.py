@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mailbot.adapters.templates import Renderer
-from mailbot.domain.clock import JST
+from mailbot.domain.clock import format_short
 from mailbot.domain.model import Defect
 from mailbot.service.mails import readable_detail
 
@@ -58,7 +58,7 @@ UNSHOWN_FACTS = frozenset({"kind", "non_subscriber"})
 def short_jst(iso: str) -> str:
     """12/07 09:00: a stored moment (ISO) in the desk's zone, short enough for a table cell."""
     with contextlib.suppress(ValueError):
-        return datetime.fromisoformat(iso).astimezone(JST).strftime("%m/%d %H:%M")
+        return format_short(datetime.fromisoformat(iso))
     return iso
 
 

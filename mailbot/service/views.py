@@ -17,7 +17,7 @@ from mailbot.adapters.database.schema import Case, CaseEvent, Inbound, Outbox
 from mailbot.adapters.database.store import DbUnisLookup, RawRemoved, Store
 from mailbot.domain.branches import BranchDirectory
 from mailbot.domain.checks import CHECK_OF_CODE, CHECK_TOPICS, UNIS_CODES, Check, build_submission, unchecked_reason
-from mailbot.domain.clock import JST, local_date
+from mailbot.domain.clock import JST, format_short, local_date
 from mailbot.domain.lifecycle import (
     ACTIVE_STAGES,
     MAIL_STATUS_LABELS,
@@ -273,11 +273,6 @@ def message_rows(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def _short_jst(moment: datetime) -> str:
-    """12/07 09:00: a moment of today's work, in the desk's zone."""
-    return moment.astimezone(JST).strftime("%m/%d %H:%M")
-
-
 def mail_timing(status: str, sent_at: datetime | None, bot: BotState | None) -> dict[str, str]:
     """When an outgoing mail goes, in a clerk's words: ``code`` (sent, soon, stopped, a status), ``label``, ``detail``.
 
@@ -285,18 +280,18 @@ def mail_timing(status: str, sent_at: datetime | None, bot: BotState | None) -> 
     with the bot stopped it waits, and the clerk sees since when nobody looked.
     """
     if status == "sent":
-        return {"code": "sent", "label": "送信済み", "detail": _short_jst(sent_at) if sent_at else ""}
+        return {"code": "sent", "label": "送信済み", "detail": format_short(sent_at) if sent_at else ""}
     if status == "pending" and bot is not None:
         if bot.running:
             return {"code": "soon", "label": "まもなく送信", "detail": ""}
-        last = f"最終確認 {_short_jst(bot.last_poll)}" if bot.last_poll else "確認の記録なし"
+        last = f"最終確認 {format_short(bot.last_poll)}" if bot.last_poll else "確認の記録なし"
         return {"code": "stopped", "label": "ボットが停止中のため未送信", "detail": last}
     return {"code": status, "label": MAIL_STATUS_LABELS.get(status, status), "detail": ""}
 
 
 def bot_words(bot: BotState) -> dict[str, str]:
     """Is the bot running, in a clerk's words (the outbox and 稼働状況): ``label``, ``detail``, ``last_check``."""
-    last = f"最終確認 {_short_jst(bot.last_poll)}" if bot.last_poll else "確認の記録なし"
+    last = f"最終確認 {format_short(bot.last_poll)}" if bot.last_poll else "確認の記録なし"
     if bot.running:
         detail = "画面から送ったメールはすぐに送信されます"
         return {"code": "running", "label": "稼働中", "detail": detail, "last_check": last}

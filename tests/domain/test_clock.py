@@ -1,6 +1,6 @@
 from datetime import UTC, date, datetime
 
-from mailbot.domain.clock import JST, format_ja, format_jst, local_date, zone
+from mailbot.domain.clock import JST, format_ja, format_jst, format_short, local_date, zone
 
 
 def test_a_moment_reads_in_the_desks_zone_by_default() -> None:
@@ -31,3 +31,7 @@ def test_an_unknown_zone_name_is_none() -> None:
     assert zone("Asia/Nowhere") is None
     assert zone("../etc") is None
     assert zone("Asia/Tokyo") == JST
+
+
+def test_a_short_moment_reads_as_month_day_and_time_in_the_desks_zone() -> None:
+    assert format_short(datetime(2026, 12, 7, 0, 0, tzinfo=UTC)) == "12/07 09:00"
